@@ -1,0 +1,1 @@
+"""Icons, the desktop entry and styles, installed as ``teleop.resources`` (see pyproject.toml)."""

@@ -1,0 +1,463 @@
+"""The bridge: many WebSocket clients on one side, one serial device on the other.
+
+* Readings are pushed to every client the moment a report line is read, and
+  kept as the latest snapshot that a new client gets in its ``welcome``.
+* One pilot drives; everyone else observes. Taking over is explicit
+  (``takeover: true``) and announced to all.
+* Each client has its own bounded outgoing queue and sender task, so a client
+  that stops reading delays nobody; once its queue is full it is dropped.
+* When the pilot goes quiet or leaves, every mapped output is set to neutral
+  (:mod:`server.failsafe`), and while it drives the device gets a line at
+  least every keepalive interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from teleop import __version__, protocol
+from teleop.protocol import (
+    Control,
+    EmergencyStop,
+    Error,
+    ErrorCode,
+    Event,
+    Hello,
+    Invalid,
+    Outputs,
+    Ping,
+    Pong,
+    Reading,
+    ReleaseControl,
+    RequestControl,
+    Role,
+    Status,
+    Welcome,
+)
+
+from .config import ServerConfig
+from .device import DeviceLink, LinkState
+from .failsafe import Action, PilotWatch
+from .mapping import CommandMapper
+from .record import Recorder
+from .simdevice import SimulatedDevice
+
+log = logging.getLogger("teleop.server")
+
+#: How long a new connection may stay silent before it is treated as a plain
+#: (seed-style) observer: the seed's browser page never sends anything.
+HELLO_TIMEOUT = 0.5
+CLOSE_TOO_SLOW = 1013  # "try again later"
+OUTPUTS_INTERVAL = 0.1
+NOT_PILOT_ERROR_INTERVAL = 1.0
+
+
+@dataclass(eq=False)
+class Client:
+    ws: ServerConnection
+    id: int
+    name: str = "unknown"
+    role: Role = Role.OBSERVER
+    legacy: bool = False
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue())
+    sender: asyncio.Task[None] | None = None
+    last_refusal: float = -math.inf
+
+    @property
+    def label(self) -> str:
+        host = self.ws.remote_address[0] if self.ws.remote_address else "?"
+        return f"#{self.id} {self.name} ({host})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "legacy": self.legacy}
+
+
+class Bridge:
+    """Owns the device link, the clients and the control state. Start it with :meth:`start`."""
+
+    def __init__(self, config: ServerConfig, *, sim: SimulatedDevice | None = None) -> None:
+        self.config = config
+        self.mapper = CommandMapper(config.outputs)
+        self.watch = PilotWatch(config.failsafe_timeout, config.keepalive_interval)
+        self.recorder = Recorder(config.record) if config.record else None
+        self.link = DeviceLink(
+            config.serial,
+            config.baud,
+            ready_timeout=config.ready_timeout,
+            reply_timeout=config.reply_timeout,
+            max_in_flight=config.max_in_flight,
+            on_report=self._on_report,
+            on_state=self._on_link_state,
+            on_event=self._on_device_event,
+            on_written=self._on_written,
+            on_accepted=self._on_accepted,
+            sim=sim,
+        )
+        self.clients: dict[ServerConnection, Client] = {}
+        self.pilot: Client | None = None
+        self.estop = False
+        self.readings: dict[str, int | float] = {}
+        self.accepted: dict[str, str] = {}
+        self._reading_seq = 0
+        self._ids = itertools.count(1)
+        self._status_dirty = False
+        self._outputs_dirty = False
+        self._watch_timer: asyncio.TimerHandle | None = None
+        self._link_task: asyncio.Task[None] | None = None
+        self._server: Server | None = None
+        self.session = f"{int(time.time()):x}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        self._link_task = asyncio.create_task(self.link.run(), name="device-link")
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            max_size=protocol.MAX_MESSAGE_BYTES,
+            max_queue=32,
+            write_limit=16 * 1024,
+            ping_interval=10,
+            ping_timeout=10,
+            close_timeout=2,
+            compression=None,
+            server_header=f"teleop-server/{__version__}",
+        )
+        self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in (self._link_task, getattr(self, "_outputs_task", None)):
+            if task:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+        await self.link.close()
+        if self.recorder:
+            self.recorder.close()
+
+    # -- connection handling -------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        client = Client(ws, next(self._ids), queue=asyncio.Queue(self.config.client_queue))
+        try:
+            try:
+                first = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
+            except TimeoutError:
+                first = None
+            self._join(client, first)
+            async for frame in ws:
+                self._on_frame(client, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._leave(client)
+
+    def _join(self, client: Client, first: str | bytes | None) -> None:
+        message = None if first is None else protocol.parse_client_message(first)
+        if isinstance(message, Hello):
+            client.name = message.client or "unknown"
+        else:
+            client.legacy = True
+            client.name = "legacy client"
+        client.sender = asyncio.create_task(self._send_loop(client), name=f"send-{client.id}")
+        log.info("client %s connected%s", client.label, " (no hello: seed-style client)" if client.legacy else "")
+        if isinstance(message, Hello):
+            if message.protocol != protocol.PROTOCOL_VERSION:
+                self._send(
+                    client,
+                    Error(
+                        ErrorCode.UNSUPPORTED_VERSION,
+                        f"server speaks protocol {protocol.PROTOCOL_VERSION}, client asked for {message.protocol}; continuing",
+                    ),
+                )
+            if message.role is Role.PILOT:
+                # announced to the others now; this client learns it from its welcome
+                self._grant_pilot(client, message.takeover, announce_refusal=False)
+        self.clients[client.ws] = client
+        self._send(client, self._welcome(client))
+        if isinstance(message, Hello) and message.role is Role.PILOT and client.role is not Role.PILOT:
+            self._send(
+                client,
+                Error(
+                    ErrorCode.PILOT_BUSY,
+                    f"{self.pilot.name if self.pilot else 'another client'} is pilot; you are an observer. Send request_control with takeover to take over.",
+                    "hello",
+                ),
+            )
+        elif isinstance(message, (Control, Invalid, Ping, RequestControl, ReleaseControl, EmergencyStop)):
+            self._on_message(client, message)
+        self._mark_status()
+
+    def _leave(self, client: Client) -> None:
+        self.clients.pop(client.ws, None)
+        if client.sender:
+            client.sender.cancel()
+        log.info("client %s disconnected (%d left)", client.label, len(self.clients))
+        if self.pilot is client:
+            self._set_pilot(None, f"pilot {client.name} disconnected")
+        self._mark_status()
+
+    def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        self._on_message(client, protocol.parse_client_message(frame))
+
+    def _on_message(self, client: Client, message: protocol.ClientMessage | Invalid) -> None:
+        if isinstance(message, Control):
+            self._on_control(client, message)
+        elif isinstance(message, Ping):
+            self._send(client, Pong(message.id, message.t, time.time()))
+        elif isinstance(message, Invalid):
+            self._send(client, message.as_error())
+        elif isinstance(message, RequestControl):
+            self._grant_pilot(client, message.takeover, announce_refusal=True)
+        elif isinstance(message, ReleaseControl):
+            if self.pilot is client:
+                self._set_pilot(None, f"{client.name} released control")
+        elif isinstance(message, EmergencyStop):
+            self._on_estop(client, message.engaged)
+        elif isinstance(message, Hello):
+            self._send(client, Error(ErrorCode.INVALID_MESSAGE, "hello may only be the first message", "hello"))
+
+    # -- control -------------------------------------------------------------------------
+
+    def _grant_pilot(self, client: Client, takeover: bool, *, announce_refusal: bool) -> bool:
+        if self.pilot is client:
+            return True
+        if self.pilot is not None and not takeover:
+            if announce_refusal:
+                self._send(
+                    client, Error(ErrorCode.PILOT_BUSY, f"{self.pilot.name} is pilot; send takeover: true to take over", "request_control")
+                )
+            return False
+        previous = self.pilot
+        reason = f"{client.name} took over from {previous.name}" if previous else f"{client.name} is now pilot"
+        self._set_pilot(client, reason)
+        return True
+
+    def _set_pilot(self, client: Client | None, reason: str) -> None:
+        previous = self.pilot
+        if previous is not None:
+            previous.role = Role.OBSERVER
+        self.pilot = client
+        if client is not None:
+            client.role = Role.PILOT
+        log.info("control: %s", reason)
+        self._announce("info", reason)
+        if previous is not None:
+            self._enter_failsafe(reason)
+        self._mark_status()
+
+    def _on_control(self, client: Client, control: Control) -> None:
+        if client.legacy and self.pilot is None and control.legacy:
+            self._grant_pilot(client, False, announce_refusal=False)
+        if self.pilot is not client:
+            now = time.monotonic()
+            if now - client.last_refusal >= NOT_PILOT_ERROR_INTERVAL:
+                client.last_refusal = now
+                holder = self.pilot.name if self.pilot else "nobody"
+                self._send(client, Error(ErrorCode.NOT_PILOT, f"control ignored: you are an observer and {holder} is pilot", "control"))
+            return
+        if self.estop:
+            now = time.monotonic()
+            if now - client.last_refusal >= NOT_PILOT_ERROR_INTERVAL:
+                client.last_refusal = now
+                self._send(
+                    client, Error(ErrorCode.ESTOP_ACTIVE, "emergency stop is engaged; send estop with engaged: false to resume", "control")
+                )
+            return
+        now = time.monotonic()
+        resumed = self.watch.control(now)
+        if resumed:
+            log.info("failsafe cleared: %s is driving", client.name)
+            self._announce("info", f"failsafe cleared: {client.name} is driving")
+            self._mark_status()
+        self.link.submit(self.mapper.commands(control))
+        self._arm_watch()
+
+    def _on_estop(self, client: Client, engaged: bool) -> None:
+        if engaged:
+            if not self.estop:
+                self.estop = True
+                log.warning("EMERGENCY STOP by %s", client.label)
+                self._announce("warning", f"emergency stop by {client.name}")
+            self.watch.force()
+            self._write_neutral()
+            self._mark_status()
+        elif self.estop:
+            if self.pilot is not client:
+                self._send(client, Error(ErrorCode.NOT_PILOT, "only the pilot can clear the emergency stop", "estop"))
+                return
+            self.estop = False
+            log.warning("emergency stop cleared by %s", client.label)
+            self._announce("info", f"emergency stop cleared by {client.name}")
+            self._mark_status()
+
+    def _enter_failsafe(self, reason: str) -> None:
+        entered = self.watch.pilot_lost(time.monotonic())
+        self._write_neutral()
+        if entered:
+            log.warning("failsafe: %s; outputs to neutral", reason)
+            self._announce("warning", f"failsafe: {reason}")
+            self._mark_status()
+
+    def _write_neutral(self) -> None:
+        self.link.force(self.mapper.neutral())
+
+    def _arm_watch(self) -> None:
+        deadline = self.watch.deadline()
+        if math.isinf(deadline):
+            return
+        if self._watch_timer is not None and self._watch_timer.when() <= deadline:
+            return  # an earlier timer will re-check (lazy re-arming: no churn at 500 Hz)
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._watch_timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), self._on_watch_timer)
+
+    def _on_watch_timer(self) -> None:
+        self._watch_timer = None
+        for action in self.watch.poll(time.monotonic()):
+            if action is Action.ENTER_FAILSAFE:
+                self._write_neutral()
+                log.warning("failsafe: pilot silent for %.0f ms; outputs to neutral", self.watch.timeout * 1000)
+                self._announce("warning", f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms")
+                self._mark_status()
+            elif action is Action.KEEPALIVE:
+                self.link.heartbeat()
+        self._arm_watch()
+
+    # -- device callbacks ----------------------------------------------------------------
+
+    def _on_report(self, values: dict[str, int | float], t: float) -> None:
+        self.readings.update(values)
+        self._reading_seq += 1
+        if self.recorder:
+            self.recorder.reading(values)
+        self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
+
+    def _on_link_state(self, state: LinkState, detail: str) -> None:
+        if state is LinkState.READY:
+            self._announce("info", f"device ready: {detail}")
+            # the device just (re)started: if nobody drives it, make sure it sits at neutral
+            if self.watch.failsafe or self.estop:
+                self.link.force(self.mapper.neutral())
+        elif state is LinkState.LOST:
+            self._announce("warning", f"serial link lost: {detail}")
+        if self.recorder:
+            self.recorder.event(f"serial {state.value}: {detail}")
+        self._mark_status()
+
+    def _on_device_event(self, name: str, text: str) -> None:
+        if name == "info":
+            self._mark_status()
+            return
+        level = "warning" if name in ("error", "restart") or text == "neutral" else "info"
+        self._announce(level, f"device: {name} {text}".strip())
+
+    def _on_written(self, line: str, t: float) -> None:
+        self.watch.written(t)
+        if self.recorder:
+            self.recorder.command(line)
+
+    def _on_accepted(self, key: str, line: str) -> None:
+        self.accepted[key] = line
+        self._outputs_dirty = True
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def _welcome(self, client: Client) -> Welcome:
+        return Welcome(
+            protocol=protocol.PROTOCOL_VERSION,
+            server=f"teleop-server {__version__}",
+            session=self.session,
+            role=client.role,
+            status=protocol.to_dict(self._status()),
+            readings=dict(self.readings),
+            limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.watch.timeout * 1000)},
+        )
+
+    def _status(self) -> Status:
+        return Status(
+            serial=self.link.snapshot(),
+            pilot=self.pilot.describe() if self.pilot else None,
+            failsafe=self.watch.failsafe,
+            estop=self.estop,
+            clients=len(self.clients),
+        )
+
+    def _mark_status(self) -> None:
+        if not self._status_dirty:
+            self._status_dirty = True
+            asyncio.get_running_loop().call_soon(self._flush_status)
+
+    def _flush_status(self) -> None:
+        self._status_dirty = False
+        self._broadcast(protocol.encode(self._status()))
+
+    def _announce(self, level: str, text: str) -> None:
+        self._broadcast(protocol.encode(Event(level, text, time.time())))
+
+    async def _outputs_loop(self) -> None:
+        while True:
+            await asyncio.sleep(OUTPUTS_INTERVAL)
+            if self._outputs_dirty:
+                self._outputs_dirty = False
+                self._broadcast(protocol.encode(Outputs(time.time(), dict(self.accepted))))
+
+    def _send(self, client: Client, message: protocol.ServerMessage) -> None:
+        self._enqueue(client, protocol.encode(message))
+
+    def _broadcast(self, text: str) -> None:
+        for client in list(self.clients.values()):
+            self._enqueue(client, text)
+
+    def _enqueue(self, client: Client, text: str) -> None:
+        try:
+            client.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self._drop_slow(client)
+
+    def _drop_slow(self, client: Client) -> None:
+        if self.clients.pop(client.ws, None) is None:
+            return
+        log.warning("client %s is not reading (%d messages queued); disconnecting it", client.label, client.queue.qsize())
+        if client.sender:
+            client.sender.cancel()
+        if self.pilot is client:
+            self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
+        asyncio.get_running_loop().create_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
+        self._mark_status()
+
+    async def _send_loop(self, client: Client) -> None:
+        queue = client.queue
+        ws = client.ws
+        try:
+            while True:
+                text = await queue.get()
+                await ws.send(text)
+        except ConnectionClosed:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # pragma: no cover - a bug, but never take the server down
+            log.exception("sender for %s failed", client.label)

@@ -1,0 +1,137 @@
+"""The bridge's settings: defaults, a TOML file, then command-line flags, in that order.
+
+Every mistake in the file is reported with the key it concerns and what was
+expected, before anything starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from teleop.errors import ConfigError
+
+from .mapping import DEFAULT_OUTPUTS, OutputMap
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 8765
+    serial: str = "sim"
+    baud: int = 115200
+    #: An Uno resets when its port opens and prints READY about 1.5 s later.
+    ready_timeout: float = 3.0
+    #: A command line not answered in this time is counted lost and the next one goes out.
+    reply_timeout: float = 0.5
+    #: Command lines written but not yet answered. 1 keeps the newest command at most one
+    #: line old even on a 9600-baud link.
+    max_in_flight: int = 1
+    failsafe_timeout: float = 0.25
+    keepalive_interval: float = 0.1
+    #: Per-client queue of outgoing messages; a client this far behind is dropped.
+    client_queue: int = 256
+    record: str | None = None
+    outputs: tuple[OutputMap, ...] = field(default=DEFAULT_OUTPUTS)
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1..65535, got {self.port}")
+        if self.baud <= 0:
+            raise ConfigError(f"baud must be positive, got {self.baud}")
+        for name in ("ready_timeout", "reply_timeout", "failsafe_timeout", "keepalive_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_in_flight < 1:
+            raise ConfigError("serial.max_in_flight must be at least 1")
+        if self.client_queue < 8:
+            raise ConfigError("server.client_queue must be at least 8")
+        if len({o.key for o in self.outputs}) != len(self.outputs):
+            raise ConfigError("two [[output]] entries drive the same device output")
+        for i, output in enumerate(self.outputs):
+            output.validate(f"[[output]] #{i + 1}")
+
+
+_SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
+    # section -> key -> (field name, accepted type, multiplier into the field's unit)
+    "server": {"host": ("host", str, 1), "port": ("port", int, 1), "client_queue": ("client_queue", int, 1)},
+    "serial": {
+        "port": ("serial", str, 1),
+        "baud": ("baud", int, 1),
+        "ready_timeout_ms": ("ready_timeout", (int, float), 0.001),
+        "reply_timeout_ms": ("reply_timeout", (int, float), 0.001),
+        "max_in_flight": ("max_in_flight", int, 1),
+    },
+    "failsafe": {
+        "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
+        "keepalive_ms": ("keepalive_interval", (int, float), 0.001),
+    },
+    "record": {"file": ("record", str, 1)},
+}
+
+_OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral"}
+
+
+def _output(entry: Any, where: str) -> OutputMap:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - _OUTPUT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_OUTPUT_KEYS))}")
+    try:
+        output = OutputMap(
+            command=str(entry["command"]),
+            source=str(entry["source"]),
+            scale=float(entry.get("scale", 1.0)),
+            offset=float(entry.get("offset", 0.0)),
+            low=int(entry.get("min", -9999)),
+            high=int(entry.get("max", 9999)),
+            neutral=int(entry.get("neutral", 0)),
+            channel=None if entry.get("channel") is None else int(entry["channel"]),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    output.validate(where)
+    return output
+
+
+def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source: str = "config") -> ServerConfig:
+    """Apply a parsed TOML document over ``base``; raise :class:`ConfigError` naming the bad key."""
+    config = base or ServerConfig()
+    changes: dict[str, Any] = {}
+    for section, body in data.items():
+        if section == "output":
+            if not isinstance(body, list):
+                raise ConfigError(f"{source}: 'output' must be an array of tables ([[output]])")
+            changes["outputs"] = tuple(_output(e, f"{source}: [[output]] #{i + 1}") for i, e in enumerate(body))
+            continue
+        keys = _SECTIONS.get(section)
+        if keys is None or not isinstance(body, dict):
+            raise ConfigError(f"{source}: unknown section [{section}]; known: {', '.join(sorted([*_SECTIONS, 'output']))}")
+        for key, value in body.items():
+            if key not in keys:
+                raise ConfigError(f"{source}: unknown key {section}.{key}; known: {', '.join(sorted(keys))}")
+            name, kind, multiplier = keys[key]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
+            changes[name] = value * multiplier if multiplier != 1 else value
+    config = replace(config, **changes)
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path, base: ServerConfig | None = None) -> ServerConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, base, str(path))

@@ -1,0 +1,113 @@
+"""Which stick or button drives which device command: the pilot's input becomes command lines.
+
+Plain Python, no I/O. The server loads a list of :class:`OutputMap` from its
+TOML config; :class:`CommandMapper` turns each control message into one line
+per output, keyed by output so that the serial writer can keep only the newest
+line of each (latest wins per output, never across outputs).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from teleop import devicelines
+from teleop.errors import ConfigError
+from teleop.protocol import Control
+
+_SOURCE = re.compile(r"(?:axis(\d+)|button(\d+)|hat(\d+)\.([xy])|buttons)\Z")
+
+
+def round_half_away(value: float) -> int:
+    """Round like people expect (0.5 -> 1, -0.5 -> -1), not banker's rounding."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+@dataclass(frozen=True)
+class OutputMap:
+    """One device output and the input that drives it.
+
+    ``source`` is ``axisN``, ``buttonN``, ``hatN.x``, ``hatN.y`` or ``buttons``
+    (buttons 0..7 as a bitmask). The sent value is
+    ``clamp(round(source * scale + offset), low, high)``; ``neutral`` is what
+    the failsafe writes.
+    """
+
+    command: str
+    source: str
+    scale: float = 1.0
+    offset: float = 0.0
+    low: int = -9999
+    high: int = 9999
+    neutral: int = 0
+    channel: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"O{self.channel}" if self.command == "O" else self.command
+
+    def line(self, value: int) -> str:
+        if self.command == "B":
+            return devicelines.display(value)
+        if self.command == "A":
+            return devicelines.leds(value)
+        assert self.channel is not None
+        return devicelines.output(self.channel, value)
+
+    def validate(self, where: str) -> None:
+        if self.command not in ("A", "B", "O"):
+            raise ConfigError(f"{where}: command must be 'A', 'B' or 'O', got {self.command!r}")
+        if self.command == "O" and (self.channel is None or not 0 <= self.channel <= 15):
+            raise ConfigError(f"{where}: command 'O' needs a channel from 0 to 15")
+        if not _SOURCE.match(self.source):
+            raise ConfigError(f"{where}: source must be axisN, buttonN, hatN.x, hatN.y or buttons, got {self.source!r}")
+        if self.low > self.high:
+            raise ConfigError(f"{where}: min ({self.low}) is above max ({self.high})")
+        if not self.low <= self.neutral <= self.high:
+            raise ConfigError(f"{where}: neutral ({self.neutral}) must lie between min and max")
+        if not (math.isfinite(self.scale) and math.isfinite(self.offset)):
+            raise ConfigError(f"{where}: scale and offset must be finite numbers")
+
+    def read(self, control: Control) -> float:
+        """The raw source value from a control message; missing inputs read as 0."""
+        match = _SOURCE.match(self.source)
+        assert match is not None
+        axis, button, hat, hat_axis = match.groups()
+        if axis is not None:
+            i = int(axis)
+            return control.axes[i] if i < len(control.axes) else 0.0
+        if button is not None:
+            i = int(button)
+            return float(control.buttons[i]) if i < len(control.buttons) else 0.0
+        if hat is not None:
+            i = int(hat)
+            if i >= len(control.hats):
+                return 0.0
+            return float(control.hats[i][0 if hat_axis == "x" else 1])
+        return float(sum(1 << i for i, pressed in enumerate(control.buttons[:8]) if pressed))
+
+    def value(self, control: Control) -> int:
+        raw = round_half_away(self.read(control) * self.scale + self.offset)
+        return max(self.low, min(self.high, raw))
+
+
+#: Reproduces the seed bridge: axis 0 times 1000, rounded, shown on the display;
+#: and the first eight buttons light the matching LEDs.
+DEFAULT_OUTPUTS = (
+    OutputMap(command="B", source="axis0", scale=1000, low=-1000, high=1000, neutral=0),
+    OutputMap(command="A", source="buttons", scale=1, low=0, high=255, neutral=0),
+)
+
+
+class CommandMapper:
+    def __init__(self, outputs: tuple[OutputMap, ...] = DEFAULT_OUTPUTS) -> None:
+        self.outputs = outputs
+
+    def commands(self, control: Control) -> dict[str, str]:
+        """One command line per output for this input state."""
+        return {o.key: o.line(o.value(control)) for o in self.outputs}
+
+    def neutral(self) -> dict[str, str]:
+        """The failsafe: every mapped output at its neutral value."""
+        return {o.key: o.line(o.neutral) for o in self.outputs}

@@ -1,0 +1,124 @@
+"""Shared fixtures: a simulated device behind a real pty, a real bridge on loopback, a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from server.bridge import Bridge
+from server.config import ServerConfig
+from server.simdevice import PtyDevice, SimulatedDevice
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+class WsClient:
+    """A real WebSocket client that records every message it receives."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.messages: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._task = asyncio.create_task(self._reader())
+
+    async def _reader(self) -> None:
+        try:
+            async for frame in self.ws:
+                self.raw.append(frame)
+                try:
+                    self.messages.append(json.loads(frame))
+                except ValueError:
+                    pass
+        except Exception:
+            pass
+
+    async def send(self, obj: dict[str, Any] | str) -> None:
+        await self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
+
+    def of_type(self, kind: str, since: int = 0) -> list[dict[str, Any]]:
+        return [m for m in self.messages[since:] if m.get("type") == kind]
+
+    def mark(self) -> int:
+        """A position in the message log; ``expect(..., since=mark)`` ignores what came before."""
+        return len(self.messages)
+
+    async def expect(
+        self, kind: str, where: Callable[[dict[str, Any]], bool] = lambda m: True, timeout: float = 5.0, since: int = 0
+    ) -> dict[str, Any]:
+        return await wait_for(lambda: next((m for m in self.of_type(kind, since) if where(m)), None), timeout)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._task.cancel()
+
+
+@pytest.fixture
+async def pty_device(tmp_path):
+    device = PtyDevice(SimulatedDevice(report_ms=50), link=str(tmp_path / "ttyROBOT"))
+    await device.start()
+    yield device
+    await device.stop()
+
+
+@pytest.fixture
+async def make_bridge():
+    bridges: list[Bridge] = []
+
+    async def make(serial: str = "sim", **options: Any) -> Bridge:
+        config = ServerConfig(host="127.0.0.1", port=0, serial=serial, ready_timeout=1.0, **options)
+        bridge = Bridge(config)
+        await bridge.start()
+        bridges.append(bridge)
+        await wait_for(lambda: bridge.link.ready, timeout=5)
+        return bridge
+
+    yield make
+    for bridge in bridges:
+        await bridge.stop()
+
+
+@pytest.fixture
+async def make_client():
+    clients: list[WsClient] = []
+
+    async def make(bridge: Bridge, hello: dict[str, Any] | None = None, *, welcome: bool = True) -> WsClient:
+        ws = await connect(f"ws://127.0.0.1:{bridge.port}", open_timeout=5)
+        client = WsClient(ws)
+        clients.append(client)
+        if hello is not None:
+            await client.send({"type": "hello", **hello})
+            if welcome:
+                await client.expect("welcome")
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            await asyncio.wait_for(client.close(), 2)
+        except Exception:
+            pass
+
+
+def device_lines(device: PtyDevice, prefix: str = "") -> list[str]:
+    return [line for _, line in device.received_lines if line.startswith(prefix)]

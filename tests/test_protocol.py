@@ -1,0 +1,105 @@
+"""The wire protocol: what clients may send, and what a bad message gets back."""
+
+import json
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from teleop import protocol
+from teleop.protocol import Control, ErrorCode, Hello, Invalid, Ping, Role
+
+
+def test_control_round_trips_through_json():
+    message = Control(seq=7, t=1.5, axes=(0.25, -1.0), buttons=(1, 0), hats=((0, 1),))
+    assert protocol.parse_client_message(protocol.encode(message)) == message
+
+
+def test_hello_defaults_to_observer_and_current_protocol():
+    hello = protocol.parse_client_message('{"type": "hello"}')
+    assert hello == Hello(role=Role.OBSERVER, protocol=protocol.PROTOCOL_VERSION)
+
+
+def test_seed_bare_axes_object_is_a_legacy_control():
+    message = protocol.parse_client_message(json.dumps({"Axes": [0.5, -0.25, 0.0, 1.0]}))
+    assert isinstance(message, Control)
+    assert message.legacy and message.axes == (0.5, -0.25, 0.0, 1.0)
+
+
+def test_axis_out_of_range_is_named_in_the_error():
+    result = protocol.parse_client_message('{"type": "control", "axes": [0, 1.5]}')
+    assert isinstance(result, Invalid)
+    assert result.code is ErrorCode.INVALID_MESSAGE
+    assert "axes[1]" in result.message and "1.5" in result.message
+
+
+def test_nan_and_infinity_are_rejected():
+    for text in ('{"type":"control","axes":[NaN]}', '{"type":"control","axes":[Infinity]}', '{"type":"control","axes":[1e999]}'):
+        result = protocol.parse_client_message(text)
+        assert isinstance(result, Invalid), text
+
+
+def test_booleans_are_not_numbers():
+    assert isinstance(protocol.parse_client_message('{"type":"control","axes":[true]}'), Invalid)
+
+
+def test_unknown_type_lists_the_known_ones():
+    result = protocol.parse_client_message('{"type": "fly"}')
+    assert isinstance(result, Invalid) and result.code is ErrorCode.UNKNOWN_TYPE
+    assert "control" in result.message
+
+
+def test_binary_frames_and_oversized_text_are_refused():
+    assert protocol.parse_client_message(b"\x00\x01").code is ErrorCode.BINARY_NOT_SUPPORTED
+    big = json.dumps({"type": "ping", "pad": "x" * 5000})
+    assert protocol.parse_client_message(big).code is ErrorCode.TOO_LARGE
+
+
+def test_huge_integers_and_deep_nesting_do_not_raise():
+    assert isinstance(protocol.parse_client_message('{"type":"ping","id":' + "9" * 4000 + "}"), Invalid)
+    assert isinstance(protocol.parse_client_message("[" * 3000 + "]" * 3000), Invalid)
+
+
+def test_too_many_axes_is_refused():
+    result = protocol.parse_client_message(json.dumps({"type": "control", "axes": [0] * 33}))
+    assert isinstance(result, Invalid) and "at most 32" in result.message
+
+
+def test_ping_parses():
+    assert protocol.parse_client_message('{"type":"ping","id":3,"t":2.5}') == Ping(3, 2.5)
+
+
+def test_encode_never_emits_nan():
+    encoded = protocol.encode(protocol.Reading(t=1.0, values={"A0": 1}))
+    assert json.loads(encoded) == {"type": "reading", "t": 1.0, "values": {"A0": 1}, "seq": 0}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(st.text(max_size=300))
+def test_parsing_arbitrary_text_never_raises(text):
+    protocol.parse_client_message(text)
+    protocol.parse_server_message(text)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "axes", "buttons", "hats", "seq", "t", "role", "Axes", "id", "token"]), json_values, max_size=6
+    )
+)
+def test_parsing_arbitrary_objects_never_raises_and_controls_are_sane(obj):
+    if isinstance(obj.get("type"), str) or "type" not in obj:
+        obj.setdefault("type", "control")
+    try:
+        text = json.dumps(obj)
+    except ValueError:
+        return
+    result = protocol.parse_client_message(text)
+    if isinstance(result, Control):
+        assert all(math.isfinite(a) and -1 <= a <= 1 for a in result.axes)
+        assert all(b in (0, 1) for b in result.buttons)
