@@ -284,6 +284,10 @@ class PtyDevice:
     async def stop(self) -> None:
         await self.unplug()
 
+    def emit(self, line: str) -> None:
+        """Print an extra line from the device side (tests and benchmarks inject reports this way)."""
+        self._write(line.encode("ascii") + b"\n")
+
     def _write(self, data: bytes) -> None:
         if data:
             try:
