@@ -162,7 +162,8 @@ class Bridge:
         client = Client(ws, next(self._ids), queue=asyncio.Queue(self.config.client_queue))
         try:
             try:
-                first = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
+                async with asyncio.timeout(HELLO_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
+                    first = await ws.recv()
             except TimeoutError:
                 first = None
             self._join(client, first)
@@ -394,6 +395,7 @@ class Bridge:
             status=protocol.to_dict(self._status()),
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.watch.timeout * 1000)},
+            client_id=client.id,
         )
 
     def _status(self) -> Status:

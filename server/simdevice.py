@@ -306,7 +306,9 @@ class PtyDevice:
             while True:
                 timeout = max(0.0, self.device.next_deadline() - clock())
                 try:
-                    await asyncio.wait_for(readable.wait(), timeout=min(timeout, 0.05))
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                    async with asyncio.timeout(min(timeout, 0.05)):
+                        await readable.wait()
                 except TimeoutError:
                     pass
                 readable.clear()

@@ -120,6 +120,8 @@ class Welcome:
     status: dict[str, Any]
     readings: dict[str, float | int]
     limits: dict[str, Any] = field(default_factory=dict)
+    #: This connection's id, as used in ``status.pilot.id``: how a client knows it is the pilot.
+    client_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +399,7 @@ _SERVER_PARSERS = {
         status=_opt_dict(o.get("status", {}), "status"),
         readings=_values(o.get("readings", {})),
         limits=_opt_dict(o.get("limits", {}), "limits"),
+        client_id=o.get("client_id", 0) if isinstance(o.get("client_id", 0), int) else 0,
     ),
     "reading": lambda o: Reading(t=_number(o.get("t", 0.0), "t"), values=_values(o.get("values")), seq=o.get("seq", 0)),
     "status": lambda o: Status(

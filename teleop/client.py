@@ -1,0 +1,278 @@
+"""The desktop client's connection to a bridge server: asyncio, no Qt.
+
+:class:`ClientSession` connects, says hello, keeps the connection alive across
+server restarts (backoff capped at 2 s) and resumes the role the user chose.
+It measures round-trip time with ping/pong. Controls are latest-wins: if the
+socket is momentarily slower than the stick, only the newest state is sent.
+
+A server that does not answer ``hello`` with ``welcome`` (the hobby bridge this
+product grew out of) is treated as a *legacy* server: the session reconnects
+without a hello, sends seed-style ``{"Axes": [...]}`` and passes raw text up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from teleop import __version__, protocol
+from teleop.protocol import Control, Role
+
+log = logging.getLogger("teleop.client")
+
+WELCOME_TIMEOUT = 1.5
+RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class ConnectionState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+@dataclass
+class SessionEvents:
+    """Callbacks the session calls on the event loop; the GUI turns them into Qt signals."""
+
+    state: Callable[[ConnectionState, str], None] = lambda state, detail: None
+    message: Callable[[protocol.ServerMessage], None] = lambda message: None
+    legacy_text: Callable[[str], None] = lambda text: None
+    rtt: Callable[[float], None] = lambda ms: None
+
+
+class ClientSession:
+    def __init__(
+        self,
+        url: str,
+        events: SessionEvents | None = None,
+        *,
+        name: str = "teleop",
+        role: Role = Role.OBSERVER,
+        token: str | None = None,
+        ping_interval: float = 1.0,
+        backoff: tuple[float, ...] = RECONNECT_BACKOFF,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.url = url
+        self.events = events or SessionEvents()
+        self.name = name
+        self.wanted_role = role
+        self.token = token
+        self.ping_interval = ping_interval
+        self.backoff = backoff
+        self.ssl_context = ssl_context
+        self.state = ConnectionState.DISCONNECTED
+        self.detail = ""
+        self.role = Role.OBSERVER
+        self.legacy = False
+        self.rtt_ms: float | None = None
+        self.client_id = 0
+        self.sent_controls = 0
+        self._ws: ClientConnection | None = None
+        self._pending_control: Control | None = None
+        self._control_ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ping_id = 0
+
+    # -- public API (call on the event loop) -------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="client-session")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._set_state(ConnectionState.DISCONNECTED, "disconnected")
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    @property
+    def can_drive(self) -> bool:
+        return self.connected and (self.role is Role.PILOT or self.legacy)
+
+    def send_control(self, control: Control) -> None:
+        """Queue the newest control state; anything older not yet sent is dropped."""
+        self._pending_control = control
+        self._control_ready.set()
+
+    def request_control(self, takeover: bool = False) -> None:
+        self.wanted_role = Role.PILOT
+        self._send_now(protocol.RequestControl(takeover=takeover, token=self.token))
+
+    def release_control(self) -> None:
+        self.wanted_role = Role.OBSERVER
+        self._send_now(protocol.ReleaseControl())
+
+    def emergency_stop(self, engaged: bool = True) -> None:
+        self._send_now(protocol.EmergencyStop(engaged=engaged))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _send_now(self, message: protocol.ClientMessage) -> None:
+        ws = self._ws
+        if ws is None or self.legacy:
+            return
+        asyncio.get_running_loop().create_task(self._safe_send(ws, protocol.encode(message)))
+
+    @staticmethod
+    async def _safe_send(ws: ClientConnection, text: str) -> None:
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            pass
+
+    def _set_state(self, state: ConnectionState, detail: str) -> None:
+        if state is self.state and detail == self.detail:
+            return
+        self.state = state
+        self.detail = detail
+        log.info("connection %s: %s", state.value, detail)
+        self.events.state(state, detail)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            self._set_state(ConnectionState.CONNECTING if attempt == 0 else ConnectionState.RECONNECTING, f"connecting to {self.url}")
+            try:
+                async with connect(
+                    self.url,
+                    open_timeout=3,
+                    ping_interval=5,
+                    ping_timeout=5,
+                    close_timeout=1,
+                    max_size=1 << 20,
+                    compression=None,
+                    ssl=self.ssl_context if self.url.startswith("wss:") else None,
+                    user_agent_header=f"teleop/{__version__}",
+                ) as ws:
+                    attempt = 0
+                    await self._serve(ws)
+                reason = "server closed the connection"
+            except (InvalidURI, ValueError) as exc:
+                self._set_state(ConnectionState.FAILED, f"bad address {self.url}: {exc}")
+                return
+            except ssl.SSLError as exc:
+                reason = f"TLS error: {exc.reason or exc}"
+            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
+                reason = _describe_failure(exc)
+            finally:
+                self._ws = None
+                self.role = Role.OBSERVER
+            delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+            attempt += 1
+            self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
+            await asyncio.sleep(delay)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        first: str | bytes | None = None
+        if not self.legacy:
+            hello = protocol.Hello(role=self.wanted_role, client=self.name, version=__version__, token=self.token)
+            await ws.send(protocol.encode(hello))
+            try:
+                async with asyncio.timeout(WELCOME_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
+                    first = await ws.recv()
+            except TimeoutError:
+                self._become_legacy("the server did not answer hello")
+            except ConnectionClosed:
+                # the seed bridge crashes on any message without "Axes": reconnect speaking its dialect
+                self._become_legacy("the server closed the connection when greeted")
+                raise
+            else:
+                message = protocol.parse_server_message(first)
+                if isinstance(message, protocol.Welcome):
+                    self.role = message.role
+                    self.client_id = message.client_id
+                    self.events.message(message)
+                    first = None
+                elif isinstance(message, protocol.Invalid):
+                    self._become_legacy("the server's first message is not teleop protocol")
+        self._ws = ws
+        self._set_state(ConnectionState.CONNECTED, ("legacy server at " if self.legacy else "connected to ") + self.url)
+        if first is not None:
+            self._on_frame(first)
+        tasks = [asyncio.create_task(self._control_sender(ws))]
+        if not self.legacy:
+            tasks.append(asyncio.create_task(self._pinger(ws)))
+        try:
+            async for frame in ws:
+                self._on_frame(frame)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    def _become_legacy(self, why: str) -> None:
+        if not self.legacy:
+            log.warning("legacy server at %s: %s", self.url, why)
+        self.legacy = True
+
+    def _on_frame(self, frame: str | bytes) -> None:
+        if self.legacy:
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            self.events.legacy_text(text)
+            return
+        message = protocol.parse_server_message(frame)
+        if isinstance(message, protocol.Invalid):
+            log.warning("ignoring a bad message from the server: %s", message.message)
+            return
+        if isinstance(message, protocol.Pong):
+            self.rtt_ms = (time.monotonic() - message.t) * 1000
+            self.events.rtt(self.rtt_ms)
+            return
+        if isinstance(message, protocol.Status):
+            previous = self.role
+            pilot = message.pilot
+            self.role = Role.PILOT if pilot is not None and pilot.get("id") == self.client_id else Role.OBSERVER
+            if previous is not self.role:
+                log.info("role is now %s", self.role.value)
+        self.events.message(message)
+
+    async def _control_sender(self, ws: ClientConnection) -> None:
+        while True:
+            await self._control_ready.wait()
+            self._control_ready.clear()
+            control, self._pending_control = self._pending_control, None
+            if control is None:
+                continue
+            if self.legacy:
+                text = json.dumps({"Axes": list(control.axes)})
+            else:
+                text = protocol.encode(control)
+            await ws.send(text)
+            self.sent_controls += 1
+
+    async def _pinger(self, ws: ClientConnection) -> None:
+        while True:
+            self._ping_id += 1
+            await ws.send(protocol.encode(protocol.Ping(self._ping_id, time.monotonic())))
+            await asyncio.sleep(self.ping_interval)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is teleop-server running?)"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionClosed):
+        return "connection lost"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

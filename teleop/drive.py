@@ -1,0 +1,105 @@
+"""When to send a control message, and what it says: the pilot's side of the safety story.
+
+Sans-I/O and Qt-free. Rules a pilot relies on:
+
+* Nothing is sent until driving is enabled.
+* While enabled, a stick movement is sent at once (never more often than
+  ``cap_hz``), and the state is re-sent at ``rate_hz`` while the sticks are
+  still, so the server's failsafe does not trip under a steady hand.
+* Disabling (the Enable toggle, emergency stop, gamepad unplugged, link lost,
+  window closed) sends one neutral message at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from teleop.protocol import Control
+from teleop.shaping import AxisShape, shape_axes
+
+MAX_RATE_HZ = 250.0
+
+
+@dataclass
+class DriveSettings:
+    rate_hz: float = 50.0
+    cap_hz: float = MAX_RATE_HZ
+    default_shape: AxisShape = field(default_factory=AxisShape)
+    shapes: dict[int, AxisShape] = field(default_factory=dict)
+
+
+class DriveController:
+    def __init__(self, settings: DriveSettings | None = None) -> None:
+        self.settings = settings or DriveSettings()
+        self.enabled = False
+        self.axes: tuple[float, ...] = ()
+        self.buttons: tuple[int, ...] = ()
+        self.hats: tuple[tuple[int, int], ...] = ()
+        self.shaped: tuple[float, ...] = ()
+        self._seq = 0
+        self._last_sent = -math.inf
+        self._dirty = False
+
+    @property
+    def period(self) -> float:
+        return 1.0 / max(1.0, min(self.settings.rate_hz, MAX_RATE_HZ))
+
+    @property
+    def min_interval(self) -> float:
+        return 1.0 / max(1.0, min(self.settings.cap_hz, MAX_RATE_HZ))
+
+    def set_input(self, axes: list[float] | tuple[float, ...], buttons: list[int] | tuple[int, ...], hats, now: float) -> Control | None:
+        """New raw input. Returns a control to send now, or None (sent later by :meth:`poll`)."""
+        shaped = shape_axes(axes, self.settings.shapes, self.settings.default_shape)
+        buttons = tuple(int(b) for b in buttons)
+        hats = tuple((int(h[0]), int(h[1])) for h in hats)
+        changed = (shaped, buttons, hats) != (self.shaped, self.buttons, self.hats)
+        self.axes = tuple(axes)
+        self.shaped, self.buttons, self.hats = shaped, buttons, hats
+        if not changed or not self.enabled:
+            return None
+        self._dirty = True
+        return self.poll(now)
+
+    def poll(self, now: float) -> Control | None:
+        """Call when :meth:`deadline` passes: a deferred change or the periodic re-send."""
+        if not self.enabled:
+            return None
+        since = now - self._last_sent
+        if (self._dirty and since >= self.min_interval) or since >= self.period:
+            return self._emit(now)
+        return None
+
+    def deadline(self) -> float:
+        if not self.enabled:
+            return math.inf
+        if self._dirty:
+            return self._last_sent + self.min_interval
+        return self._last_sent + self.period
+
+    def enable(self, now: float) -> Control:
+        self.enabled = True
+        return self._emit(now)
+
+    def disable(self, now: float) -> Control | None:
+        """Stop driving; returns the neutral message to send once (None if not driving)."""
+        if not self.enabled:
+            return None
+        self.enabled = False
+        self._seq += 1
+        self._last_sent = now
+        self._dirty = False
+        return Control(
+            seq=self._seq,
+            t=now,
+            axes=tuple(0.0 for _ in self.shaped),
+            buttons=tuple(0 for _ in self.buttons),
+            hats=tuple((0, 0) for _ in self.hats),
+        )
+
+    def _emit(self, now: float) -> Control:
+        self._seq += 1
+        self._last_sent = now
+        self._dirty = False
+        return Control(seq=self._seq, t=now, axes=self.shaped, buttons=self.buttons, hats=self.hats)
