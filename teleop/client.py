@@ -252,10 +252,7 @@ class ClientSession:
             control, self._pending_control = self._pending_control, None
             if control is None:
                 continue
-            if self.legacy:
-                text = json.dumps({"Axes": list(control.axes)})
-            else:
-                text = protocol.encode(control)
+            text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
             await ws.send(text)
             self.sent_controls += 1
 

@@ -93,9 +93,8 @@ class GamepadManager:
                 info = self._open(event.device_index)
                 if info is not None:
                     result.added.append(info)
-            elif kind == pygame.JOYDEVICEREMOVED:
-                if self._close(event.instance_id):
-                    result.removed.append(event.instance_id)
+            elif kind == pygame.JOYDEVICEREMOVED and self._close(event.instance_id):
+                result.removed.append(event.instance_id)
         return result
 
     def _open(self, device_index: int) -> GamepadInfo | None:
