@@ -372,7 +372,9 @@ class Bridge:
         if name == "info":
             self._mark_status()
             return
-        level = "warning" if name in ("error", "restart") or text == "neutral" else "info"
+        # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
+        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.watch.failsafe
+        level = "warning" if name in ("error", "restart") or tripped_while_driving else "info"
         self._announce(level, f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:

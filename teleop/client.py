@@ -33,6 +33,21 @@ WELCOME_TIMEOUT = 1.5
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
+_background: set[asyncio.Future] = set()
+
+
+def run_in_background(coro) -> asyncio.Future:
+    """Schedule a coroutine and keep a reference until it ends (asyncio only keeps weak ones).
+
+    ``ensure_future`` rather than ``create_task``: Qt slots may run while the
+    qasync loop is not marked running, and this still schedules on it.
+    """
+    future = asyncio.ensure_future(coro)
+    _background.add(future)
+    future.add_done_callback(_background.discard)
+    return future
+
+
 class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
     CONNECTING = "connecting"
@@ -131,7 +146,7 @@ class ClientSession:
         ws = self._ws
         if ws is None or self.legacy:
             return
-        asyncio.get_running_loop().create_task(self._safe_send(ws, protocol.encode(message)))
+        run_in_background(self._safe_send(ws, protocol.encode(message)))
 
     @staticmethod
     async def _safe_send(ws: ClientConnection, text: str) -> None:

@@ -122,3 +122,21 @@ async def make_client():
 
 def device_lines(device: PtyDevice, prefix: str = "") -> list[str]:
     return [line for _, line in device.received_lines if line.startswith(prefix)]
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp):
+    """The one qasync loop for every GUI test. Never stopped: stopping it calls QApplication.exit()."""
+    import qasync
+
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    yield loop
+    loop.close()  # while the QApplication still exists; a close from __del__ at exit would fail
+
+
+@pytest.fixture
+def loop(qloop):
+    asyncio.set_event_loop(qloop)
+    yield qloop
+    asyncio.set_event_loop(None)

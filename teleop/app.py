@@ -1,0 +1,162 @@
+"""``teleop``: the desktop app.
+
+    teleop                         open the window
+    teleop --demo                  start a bundled server with the simulated robot and connect to it
+    teleop --connect ws://HOST:PORT
+    teleop --screenshot FILE       save a PNG of the window once connected and showing readings, then exit
+    teleop --self-check            exit 0 once a reading has arrived (installers' smoke test)
+
+asyncio runs inside Qt's event loop through qasync, so the WebSocket client
+never blocks the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+from teleop import __version__
+
+log = logging.getLogger("teleop")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teleop", description="Drive a robot from a gamepad and watch its sensors live.")
+    parser.add_argument("--demo", action="store_true", help="start a bundled teleop-server with the simulated robot and connect to it")
+    parser.add_argument("--connect", metavar="URL", help="connect at start, e.g. ws://raspberrypi.local:8765")
+    parser.add_argument("--screenshot", metavar="FILE", help="save a PNG of the main window once it shows readings, then exit")
+    parser.add_argument(
+        "--self-check", action="store_true", help="open the window, connect, wait for a reading, exit 0 (or 1 after --timeout)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds --screenshot/--self-check wait before giving up (default: %(default)s)"
+    )
+    parser.add_argument("--settings-file", metavar="FILE", help="keep settings in this INI file instead of the user's profile")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument("--version", action="version", version=f"teleop {__version__}")
+    return parser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_demo_server() -> tuple[subprocess.Popen, str]:
+    """The bundled server on the simulated device, on a free loopback port."""
+    port = free_port()
+    frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
+    command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "server"]
+    command += ["--serial", "sim", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        if process.poll() is not None:
+            raise SystemExit("teleop: the demo server failed to start")
+        time.sleep(0.05)
+    return process, f"ws://127.0.0.1:{port}"
+
+
+async def run_app(args: argparse.Namespace, app) -> int:
+    from PySide6.QtCore import QSettings
+
+    from .gui.controller import TeleopController
+    from .gui.main_window import MainWindow, excepthook_to_log, load_settings
+
+    store = QSettings(args.settings_file, QSettings.Format.IniFormat) if args.settings_file else QSettings("teleop", "teleop")
+    settings = load_settings(store)
+    url = args.connect
+    server = None
+    if args.demo:
+        server, url = start_demo_server()
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+            print(f"teleop: --connect needs a ws:// or wss:// address, got {url!r}", file=sys.stderr)
+            return 2
+        if not args.demo:
+            settings.host, settings.port, settings.tls = parsed.hostname, parsed.port or 8765, parsed.scheme == "wss"
+            settings.remember_server()
+
+    controller = TeleopController(settings)
+    window = MainWindow(controller, store)
+    excepthook_to_log(window)
+    window.show()
+    closed = asyncio.get_running_loop().create_future()
+    app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
+    if url:
+        await controller.connect_to_server(url)
+    try:
+        if args.screenshot or args.self_check:
+            return await _wait_then_finish(args, controller, window)
+        return await closed
+    finally:
+        await controller.shutdown()
+        if server is not None:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(3)
+
+
+async def _wait_then_finish(args, controller, window) -> int:
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if controller.readings.count >= (40 if args.screenshot else 1):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        print(
+            f"teleop: no reading within {args.timeout:.0f} s (connection: {controller.session.detail if controller.session else 'none'})",
+            file=sys.stderr,
+        )
+        return 1
+    if args.screenshot:
+        await asyncio.sleep(0.2)  # let the plot and table repaint
+        window.grab().save(args.screenshot)
+        print(f"saved {args.screenshot}")
+    else:
+        print(f"self-check ok: connected, {controller.readings.count} readings, values {sorted(controller.readings.latest)[:6]}")
+    window.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--run-server"]:  # used by --demo inside a bundle, where there is no python -m
+        from server.cli import main as server_main
+
+        return server_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    if args.screenshot or args.self_check:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        import qasync
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:
+        print(f"teleop: the desktop app needs its GUI libraries ({exc.name}); install with: pip install 'teleop[desktop]'", file=sys.stderr)
+        return 2
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("teleop")
+    app.setOrganizationName("teleop")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("teleop")
+    app.setQuitOnLastWindowClosed(False)  # the coroutine ends the app; Qt quitting first would stop the qasync loop under it
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        return runner.run(run_app(args, app))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

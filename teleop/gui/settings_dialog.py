@@ -1,0 +1,286 @@
+"""Settings: server, token, send rate, gamepad, per-axis shaping and calibration, plotted readings.
+
+Every field is checked as the user types; OK stays disabled while anything is
+wrong, and the reason is shown next to the field, so nothing bad is saved.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from teleop.appsettings import AppSettings, AxisSettings, check_host, check_port
+from teleop.drive import MAX_RATE_HZ
+from teleop.shaping import CalibrationCapture
+
+from .controller import TeleopController
+
+AXIS_ROWS = 8
+
+
+class CalibrationDialog(QDialog):
+    """Two steps, as in QGroundControl: sticks centred, then every stick to its limits."""
+
+    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Calibrate gamepad")
+        self.controller = controller
+        axes, _, _ = controller.current_input()
+        self.captures = [CalibrationCapture() for _ in axes]
+        self.result: dict[int, tuple[float, float, float]] = {}
+        layout = QVBoxLayout(self)
+        self.instructions = QLabel("Leave every stick centred and untouched, then press Next.")
+        self.instructions.setWordWrap(True)
+        layout.addWidget(self.instructions)
+        self.progress = QLabel("")
+        layout.addWidget(self.progress)
+        buttons = QHBoxLayout()
+        self.next_button = QPushButton("Next")
+        self.next_button.clicked.connect(self._next)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.next_button)
+        layout.addLayout(buttons)
+        self.step = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(10)
+        self._timer.timeout.connect(self._sample)
+        if not axes:
+            self.instructions.setText("No gamepad axes to calibrate: plug in a gamepad and pick it first.")
+            self.next_button.setEnabled(False)
+
+    def _sample(self) -> None:
+        axes, _, _ = self.controller.current_input()
+        for capture, value in zip(self.captures, axes, strict=False):
+            capture.sample(value)
+        done = sum(1 for c in self.captures if c.result() is not None)
+        self.progress.setText(f"{done} of {len(self.captures)} axes have moved through their full travel")
+
+    def _next(self) -> None:
+        axes, _, _ = self.controller.current_input()
+        if self.step == 0:
+            for capture, value in zip(self.captures, axes, strict=False):
+                capture.center(value)
+            self.step = 1
+            self.instructions.setText("Now move every stick to all of its limits, several times. Press Done when finished.")
+            self.next_button.setText("Done")
+            self._timer.start()
+            return
+        self._timer.stop()
+        self.result = {i: (c.low, c.center, c.high) for i, c in ((i, c.result()) for i, c in enumerate(self.captures)) if c is not None}
+        self.accept()
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("teleop settings")
+        self.setMinimumWidth(560)
+        self.controller = controller
+        self.settings = copy.deepcopy(controller.settings)
+        layout = QVBoxLayout(self)
+        tabs = QTabWidget()
+        layout.addWidget(tabs)
+        tabs.addTab(self._connection_tab(), "Connection")
+        tabs.addTab(self._driving_tab(), "Driving")
+        tabs.addTab(self._axes_tab(), "Axes")
+        tabs.addTab(self._plot_tab(), "Plot")
+        self.problem = QLabel("")
+        self.problem.setObjectName("problem")
+        self.problem.setWordWrap(True)
+        layout.addWidget(self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.validate()
+
+    # -- tabs ------------------------------------------------------------------------
+
+    def _connection_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.host = QComboBox()
+        self.host.setEditable(True)
+        self.host.addItem(self.settings.host)
+        for entry in self.settings.recent:
+            host = entry.rpartition(":")[0]
+            if self.host.findText(host) < 0:
+                self.host.addItem(host)
+        self.host.setCurrentText(self.settings.host)
+        self.host.currentTextChanged.connect(self.validate)
+        self.host.setToolTip("The robot's IP address or host name, e.g. 192.168.1.9 or raspberrypi.local")
+        form.addRow("Server address:", self.host)
+        self.host_problem = QLabel("")
+        self.host_problem.setObjectName("problem")
+        form.addRow("", self.host_problem)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(self.settings.port)
+        self.port.valueChanged.connect(self.validate)
+        form.addRow("Port:", self.port)
+        self.tls = QCheckBox("Use TLS (wss://)")
+        self.tls.setChecked(self.settings.tls)
+        form.addRow("", self.tls)
+        self.token = QLineEdit(self.settings.token)
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("pilot token printed by teleop-server (optional)")
+        form.addRow("Auth token:", self.token)
+        recent = QLabel("Recent: " + (", ".join(self.settings.recent) or "none yet"))
+        recent.setWordWrap(True)
+        form.addRow("", recent)
+        return tab
+
+    def _driving_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.rate = QSpinBox()
+        self.rate.setRange(1, int(MAX_RATE_HZ))
+        self.rate.setSuffix(" Hz")
+        self.rate.setValue(int(self.settings.rate_hz))
+        self.rate.setToolTip("How often the stick state is re-sent while still; movements are sent at once")
+        form.addRow("Send rate:", self.rate)
+        self.gamepad = QComboBox()
+        self.gamepad.addItem("First gamepad found", "")
+        for info in self.controller.gamepad_infos():
+            self.gamepad.addItem(info.label, info.guid)
+        index = self.gamepad.findData(self.settings.gamepad)
+        self.gamepad.setCurrentIndex(max(0, index))
+        form.addRow("Gamepad:", self.gamepad)
+        self.keyboard = QCheckBox("Drive with the keyboard when no gamepad is in use (arrows, W A S D)")
+        self.keyboard.setChecked(self.settings.keyboard_driving)
+        form.addRow("", self.keyboard)
+        form.addRow("", QLabel("Emergency stop: Space, or the red button. It sends neutral at once and disables driving."))
+        return tab
+
+    def _axes_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        self.axes_table = QTableWidget(AXIS_ROWS, 4)
+        self.axes_table.setHorizontalHeaderLabels(["Deadzone", "Expo", "Invert", "Calibration"])
+        self.axes_table.setVerticalHeaderLabels([f"axis {i}" for i in range(AXIS_ROWS)])
+        self.axes_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.axis_widgets: list[tuple[QDoubleSpinBox, QDoubleSpinBox, QCheckBox, QLabel]] = []
+        for i in range(AXIS_ROWS):
+            axis = self.settings.axis(i)
+            deadzone = QDoubleSpinBox()
+            deadzone.setRange(0.0, 0.5)
+            deadzone.setSingleStep(0.01)
+            deadzone.setValue(axis.deadzone)
+            expo = QDoubleSpinBox()
+            expo.setRange(0.0, 1.0)
+            expo.setSingleStep(0.05)
+            expo.setValue(axis.expo)
+            invert = QCheckBox()
+            invert.setChecked(axis.invert)
+            calibration = QLabel(self._calibration_text(axis.calibration))
+            for column, widget in enumerate((deadzone, expo, invert, calibration)):
+                self.axes_table.setCellWidget(i, column, widget)
+            self.axis_widgets.append((deadzone, expo, invert, calibration))
+        self.calibrations = {i: self.settings.axis(i).calibration for i in range(AXIS_ROWS)}
+        layout.addWidget(self.axes_table)
+        row = QHBoxLayout()
+        calibrate = QPushButton("Calibrate…")
+        calibrate.setToolTip("Capture each stick's centre and travel from the gamepad in use")
+        calibrate.clicked.connect(self._calibrate)
+        clear = QPushButton("Clear calibration")
+        clear.clicked.connect(self._clear_calibration)
+        row.addWidget(calibrate)
+        row.addWidget(clear)
+        row.addStretch(1)
+        layout.addLayout(row)
+        return tab
+
+    def _plot_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(QLabel("Readings to plot:"))
+        self.plot_list = QListWidget()
+        names = sorted(set(self.controller.readings.names()) | set(self.settings.plot))
+        for name in names:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in self.settings.plot else Qt.CheckState.Unchecked)
+            self.plot_list.addItem(item)
+        layout.addWidget(self.plot_list)
+        return tab
+
+    # -- behaviour ---------------------------------------------------------------------
+
+    @staticmethod
+    def _calibration_text(calibration: tuple[float, float, float] | None) -> str:
+        if not calibration:
+            return "not calibrated"
+        low, center, high = calibration
+        return f"{low:+.2f} / {center:+.2f} / {high:+.2f}"
+
+    def _calibrate(self) -> None:
+        dialog = CalibrationDialog(self.controller, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            for index, calibration in dialog.result.items():
+                if index < AXIS_ROWS:
+                    self.calibrations[index] = calibration
+                    self.axis_widgets[index][3].setText(self._calibration_text(calibration))
+
+    def _clear_calibration(self) -> None:
+        for index in range(AXIS_ROWS):
+            self.calibrations[index] = None
+            self.axis_widgets[index][3].setText(self._calibration_text(None))
+
+    def validate(self) -> bool:
+        host_problem = check_host(self.host.currentText())
+        problems = [p for p in (host_problem, check_port(self.port.value())) if p]
+        self.host_problem.setText(host_problem or "")
+        self.problem.setText("; ".join(problems))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems) if hasattr(self, "buttons") else None
+        return not problems
+
+    def collect(self) -> AppSettings:
+        settings = self.settings
+        settings.host = self.host.currentText().strip()
+        settings.port = self.port.value()
+        settings.tls = self.tls.isChecked()
+        settings.token = self.token.text().strip()
+        settings.rate_hz = float(self.rate.value())
+        settings.gamepad = self.gamepad.currentData() or ""
+        settings.keyboard_driving = self.keyboard.isChecked()
+        axes = {}
+        for i, (deadzone, expo, invert, _) in enumerate(self.axis_widgets):
+            axis = AxisSettings(round(deadzone.value(), 3), round(expo.value(), 3), invert.isChecked(), self.calibrations.get(i))
+            if axis != AxisSettings():
+                axes[i] = axis
+        settings.axes = axes
+        settings.plot = [
+            self.plot_list.item(i).text()
+            for i in range(self.plot_list.count())
+            if self.plot_list.item(i).checkState() == Qt.CheckState.Checked
+        ]
+        settings.remember_server()
+        return settings
+
+    def accept(self) -> None:
+        if self.validate():
+            super().accept()

@@ -1,0 +1,91 @@
+"""Helpers for GUI tests: the one qasync loop, a real server process, waiting inside Qt's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(loop: asyncio.AbstractEventLoop, awaitable, timeout: float = 10.0) -> Any:
+    """Run a coroutine on the qasync loop (Qt's event loop spins meanwhile)."""
+
+    async def bounded():
+        async with asyncio.timeout(timeout):
+            return await awaitable
+
+    return loop.run_until_complete(bounded())
+
+
+def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    async def poll():
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not met within {timeout} s")
+            await asyncio.sleep(0.005)
+
+    return loop.run_until_complete(poll())
+
+
+class ServerProcess:
+    """``teleop-server`` as users run it, in its own process, on a free loopback port."""
+
+    def __init__(self, serial: str = "sim", port: int | None = None, extra: list[str] | None = None) -> None:
+        self.serial = serial
+        self.port = port or free_port()
+        self.extra = extra or []
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--serial", self.serial, "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("teleop-server did not start listening")
+
+    def stop(self) -> str:
+        if self.process is None:
+            return ""
+        self.process.terminate()
+        try:
+            output, _ = self.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        self.process = None
+        return output or ""

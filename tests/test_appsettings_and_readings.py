@@ -1,0 +1,56 @@
+"""Settings validation and persistence, readings history and CSV export (no Qt)."""
+
+import csv
+
+from teleop.appsettings import AppSettings, AxisSettings, check_host, check_port, server_url
+from teleop.readings import ReadingsStore
+
+
+def test_addresses_users_type_are_accepted():
+    for host in ("192.168.1.9", "raspberrypi.local", "robot", "::1", "fe80::1", "127.0.0.1"):
+        assert check_host(host) is None, host
+
+
+def test_bad_addresses_say_why():
+    assert "without ws://" in check_host("ws://robot:8765")
+    assert "Port field" in check_host("robot:8765")
+    assert "not a valid IPv4" in check_host("192.168.1.300")
+    assert "enter the robot's address" in check_host("  ")
+    assert "not a valid host name" in check_host("my robot")
+    assert check_port(0) and check_port(70000) and not check_port(8765)
+
+
+def test_server_url_brackets_ipv6():
+    assert server_url("::1", 8765) == "ws://[::1]:8765"
+    assert server_url("robot", 9000, tls=True) == "wss://robot:9000"
+
+
+def test_settings_round_trip_and_survive_garbage():
+    settings = AppSettings(host="robot", port=9000, rate_hz=100, axes={1: AxisSettings(0.1, 0.3, True, (-0.9, 0.05, 0.95))})
+    settings.remember_server()
+    restored = AppSettings.from_json(settings.to_json())
+    assert restored == settings
+    assert AppSettings.from_json("{broken") == AppSettings()
+    assert AppSettings.from_json('{"port": "x", "rate_hz": 9999, "axes": {"a": 1}}') == AppSettings()
+
+
+def test_recent_servers_are_most_recent_first_without_duplicates():
+    settings = AppSettings()
+    for host in ("a", "b", "a"):
+        settings.host = host
+        settings.remember_server()
+    assert settings.recent == ["a:8765", "b:8765"]
+
+
+def test_readings_history_and_csv_export(tmp_path):
+    store = ReadingsStore(history_seconds=10)
+    assert store.add(100.0, {"A0": 1, "D2": 0}) == ["A0", "D2"]
+    store.add(105.0, {"A0": 2})
+    store.add(112.0, {"A0": 3})
+    xs, ys = store.series("A0", 112.0)
+    assert ys == [2.0, 3.0] and xs == [-7.0, 0.0]
+    path = tmp_path / "readings.csv"
+    assert store.export_csv(path) == 3
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["time", "A0", "D2"]
+    assert rows[1] == ["100.000000", "1", "0"] and rows[2] == ["105.000000", "2", ""]

@@ -1,0 +1,220 @@
+"""The desktop app: real widgets (offscreen Qt), a real SDL joystick, a real server process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from guitools import ARTIFACTS, ServerProcess, run, wait_until
+from PySide6.QtCore import QSettings, Qt
+
+from teleop.appsettings import AppSettings, AxisSettings
+from teleop.gui.controller import TeleopController
+from teleop.gui.main_window import MainWindow
+from teleop.gui.settings_dialog import SettingsDialog
+
+
+@pytest.fixture
+def settings_store(tmp_path):
+    return QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, loop, settings_store):
+    controller = TeleopController(AppSettings(axes={0: AxisSettings(deadzone=0.0)}))
+    window = MainWindow(controller, settings_store)  # not qtbot.addWidget: it would delete the window before shutdown
+    window.show()
+    yield window
+    run(loop, controller.shutdown())
+    window.close()
+    window.deleteLater()
+
+
+@pytest.fixture
+def server():
+    process = ServerProcess("sim").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def joystick(loop):
+    from sdl_virtual import VirtualJoystick
+
+    stick = VirtualJoystick(axes=4, buttons=8, hats=1).attach()
+    yield stick
+    stick.detach()
+
+
+def connect(window, loop, url):
+    run(loop, window.controller.connect_to_server(url))
+    wait_until(loop, lambda: window.controller.session.connected, what="connected")
+
+
+def test_virtual_joystick_is_detected_and_its_axes_are_read(window, loop, joystick):
+    controller = window.controller
+    wait_until(loop, lambda: controller.selected is not None, what="joystick picked")
+    joystick.axis(0, 0.5)
+    joystick.button(3, True)
+    joystick.hat(0, (0, 1))
+    wait_until(loop, lambda: abs(controller.current_input()[0][0] - 0.5) < 0.01, what="axis read")
+    _axes, buttons, hats = controller.current_input()
+    assert buttons[3] == 1 and hats[0] == (0, 1)
+    assert window.gamepad_panel.picker.count() == 2
+
+
+def test_stick_move_reaches_the_server_as_a_command(window, loop, joystick, tmp_path):
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    try:
+        controller = window.controller
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
+        assert controller.drive.enabled is False
+        joystick.axis(0, 0.25)
+        run(loop, __import__("asyncio").sleep(0.1))
+        assert '"B250"' not in record.read_text(), "nothing may be sent before Enable"
+        window.enable.click()
+        assert controller.drive.enabled
+        joystick.axis(0, -0.5)
+        wait_until(loop, lambda: '"line":"B-500"' in record.read_text(), what="B-500 written to the device")
+    finally:
+        server.stop()
+
+
+def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
+    connect(window, loop, server.url)
+    panel = window.readings_panel
+    wait_until(loop, lambda: "A0" in panel.rows and panel.table.item(panel.rows["A0"], 1).text() != "", what="A0 in table")
+    wait_until(loop, lambda: panel.curves["A0"].getData()[0] is not None and len(panel.curves["A0"].getData()[0]) > 3, what="A0 plotted")
+
+
+def test_emergency_stop_sends_neutral_and_disables(window, loop, joystick, tmp_path, qtbot):
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    try:
+        controller = window.controller
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
+        window.enable.click()
+        joystick.axis(0, 0.8)
+        wait_until(loop, lambda: '"line":"B800"' in record.read_text(), what="B800")
+        qtbot.keyClick(window, Qt.Key.Key_Space)
+        assert controller.drive.enabled is False
+        assert not window.enable.isChecked()
+        wait_until(
+            loop,
+            lambda: record.read_text().rstrip().endswith('"line":"A0"}') or '"line":"B0"' in record.read_text().split("B800")[-1],
+            what="neutral",
+        )
+        wait_until(loop, lambda: controller.estop_engaged, what="server reports e-stop")
+        joystick.axis(0, 0.3)
+        run(loop, __import__("asyncio").sleep(0.2))
+        assert '"B300"' not in record.read_text()
+    finally:
+        server.stop()
+
+
+def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_path):
+    from sdl_virtual import VirtualJoystick
+
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    stick = VirtualJoystick().attach()
+    try:
+        controller = window.controller
+        wait_until(loop, lambda: controller.selected is not None, what="joystick")
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
+        window.enable.click()
+        stick.axis(0, 0.6)
+        wait_until(loop, lambda: '"line":"B600"' in record.read_text(), what="B600")
+        stick.detach()
+        wait_until(loop, lambda: controller.selected is None, what="unplug seen")
+        assert controller.drive.enabled is False
+        wait_until(loop, lambda: '"line":"B0"' in record.read_text().split('"B600"')[-1], what="neutral after unplug")
+        # replug: a new instance id, picked up again
+        stick = VirtualJoystick().attach()
+        wait_until(loop, lambda: controller.selected is not None, what="replug seen")
+    finally:
+        stick.detach()
+        server.stop()
+
+
+def test_gui_reconnects_after_a_server_restart_and_resumes_as_pilot(window, loop):
+    server = ServerProcess("sim").start()
+    port = server.port
+    try:
+        controller = window.controller
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
+        server.stop()
+        wait_until(loop, lambda: not controller.session.connected, what="disconnect seen")
+        assert "reconnecting" in window.connection_bar.state.text()
+        server = ServerProcess("sim", port=port).start()
+        wait_until(loop, lambda: controller.session.connected and controller.role.value == "pilot", timeout=5, what="reconnected as pilot")
+    finally:
+        server.stop()
+
+
+def test_keyboard_drives_the_virtual_stick_when_no_gamepad_is_used(window, loop, qtbot):
+    controller = window.controller
+    assert controller.selected is None
+    qtbot.keyPress(window, Qt.Key.Key_Right)
+    assert controller.virtual_axes[0] == 1.0
+    qtbot.keyRelease(window, Qt.Key.Key_Right)
+    assert controller.virtual_axes[0] == 0.0
+
+
+def test_settings_dialog_refuses_a_bad_address_before_saving(window, loop, qtbot):
+    dialog = SettingsDialog(window.controller, window)
+    qtbot.addWidget(dialog)
+    dialog.host.setCurrentText("ws://robot:8765")
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()
+    assert "without ws://" in dialog.host_problem.text()
+    dialog.host.setCurrentText("raspberrypi.local")
+    assert ok.isEnabled()
+    dialog.rate.setValue(100)
+    settings = dialog.collect()
+    assert settings.host == "raspberrypi.local" and settings.rate_hz == 100
+    assert settings.recent[0] == "raspberrypi.local:8765"
+
+
+def test_settings_persist_in_qsettings(window, loop, settings_store):
+    window.controller.settings.host = "robot.local"
+    window.close()
+    restored = AppSettings.from_json(settings_store.value("settings/json", "", type=str))
+    assert restored.host == "robot.local"
+
+
+def test_csv_export_writes_what_was_shown(window, loop, server, tmp_path):
+    connect(window, loop, server.url)
+    wait_until(loop, lambda: window.controller.readings.count > 5, what="readings")
+    path = tmp_path / "out.csv"
+    window.export_csv(str(path))
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[0] == "time" and "A0" in header
+
+
+def test_about_box_names_the_versions(window):
+    text = window.about_text()
+    assert "PySide6" in text and "SDL" in text and "Python" in text
+
+
+def test_screenshots_of_the_main_window_and_settings_dialog(window, loop, server, joystick, qtbot):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    connect(window, loop, server.url)
+    wait_until(loop, lambda: window.controller.readings.count > 30, what="readings")
+    window.enable.click()
+    joystick.axis(0, 0.6)
+    joystick.axis(1, -0.3)
+    joystick.button(1, True)
+    run(loop, __import__("asyncio").sleep(0.3))
+    assert window.grab().save(str(ARTIFACTS / "main-window.png"))
+    dialog = SettingsDialog(window.controller, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.grab().save(str(ARTIFACTS / "settings-dialog.png"))
+    status = json.dumps(window.controller.status)
+    assert "ready" in status
