@@ -13,6 +13,7 @@ without a hello, sends seed-style ``{"Axes": [...]}`` and passes raw text up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -64,6 +65,8 @@ class SessionEvents:
     message: Callable[[protocol.ServerMessage], None] = lambda message: None
     legacy_text: Callable[[str], None] = lambda text: None
     rtt: Callable[[float], None] = lambda ms: None
+    #: called right after a control message was handed to the socket
+    control_sent: Callable[[Control], None] = lambda control: None
 
 
 class ClientSession:
@@ -96,7 +99,7 @@ class ClientSession:
         self.sent_controls = 0
         self._ws: ClientConnection | None = None
         self._pending_control: Control | None = None
-        self._control_ready = asyncio.Event()
+        self._send_busy = False
         self._task: asyncio.Task[None] | None = None
         self._ping_id = 0
 
@@ -125,9 +128,59 @@ class ClientSession:
         return self.connected and (self.role is Role.PILOT or self.legacy)
 
     def send_control(self, control: Control) -> None:
-        """Queue the newest control state; anything older not yet sent is dropped."""
+        """Send the newest control state now; if the socket is busy, it goes when it frees up.
+
+        Anything older that was waiting is dropped (latest wins).
+        """
         self._pending_control = control
-        self._control_ready.set()
+        self._pump_control()
+
+    def _pump_control(self) -> None:
+        ws, control = self._ws, self._pending_control
+        if ws is None or control is None or self._send_busy:
+            return
+        self._pending_control = None
+        text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
+        # Run send()'s first step right here instead of in a new task: a task would only start
+        # after Qt's queued events (a plot repaint can take milliseconds). With room in the
+        # socket buffer, send() finishes in that one step.
+        sending = ws.send(text)
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            self._sent(control)
+            return
+        except ConnectionClosed:
+            return
+        self._send_busy = True
+        run_in_background(self._finish_send(sending, waiting, control))
+
+    async def _finish_send(self, sending, waiting, control: Control) -> None:
+        """Drive a send() that had to wait (flow control) to its end, like a task would."""
+        try:
+            while True:
+                if waiting is None:
+                    await asyncio.sleep(0)
+                else:
+                    with contextlib.suppress(Exception):
+                        await waiting  # its result or error reaches send() when resumed
+                try:
+                    waiting = sending.send(None)
+                except StopIteration:
+                    self._sent(control)
+                    return
+        except ConnectionClosed:
+            return
+        except asyncio.CancelledError:
+            sending.close()
+            raise
+        finally:
+            self._send_busy = False
+            self._pump_control()
+
+    def _sent(self, control: Control) -> None:
+        self.sent_controls += 1
+        self.events.control_sent(control)
 
     def request_control(self, takeover: bool = False) -> None:
         self.wanted_role = Role.PILOT
@@ -221,12 +274,12 @@ class ClientSession:
                 elif isinstance(message, protocol.Invalid):
                     self._become_legacy("the server's first message is not teleop protocol")
         self._ws = ws
+        self._send_busy = False
         self._set_state(ConnectionState.CONNECTED, ("legacy server at " if self.legacy else "connected to ") + self.url)
         if first is not None:
             self._on_frame(first)
-        tasks = [asyncio.create_task(self._control_sender(ws))]
-        if not self.legacy:
-            tasks.append(asyncio.create_task(self._pinger(ws)))
+        self._pump_control()
+        tasks = [] if self.legacy else [asyncio.create_task(self._pinger(ws))]
         try:
             async for frame in ws:
                 self._on_frame(frame)
@@ -259,17 +312,6 @@ class ClientSession:
             if previous is not self.role:
                 log.info("role is now %s", self.role.value)
         self.events.message(message)
-
-    async def _control_sender(self, ws: ClientConnection) -> None:
-        while True:
-            await self._control_ready.wait()
-            self._control_ready.clear()
-            control, self._pending_control = self._pending_control, None
-            if control is None:
-                continue
-            text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
-            await ws.send(text)
-            self.sent_controls += 1
 
     async def _pinger(self, ws: ClientConnection) -> None:
         while True:

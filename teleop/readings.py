@@ -63,16 +63,19 @@ class ReadingsStore:
             self.updated.setdefault(name, t)
         return new
 
-    def series(self, name: str, now: float) -> tuple[list[float], list[float]]:
-        """(seconds before now, values) for the last ``history_seconds``."""
+    def series(self, name: str, now: float, seconds: float | None = None) -> tuple[list[float], list[float]]:
+        """(seconds before now, values) for the last ``seconds`` (default: all the history kept)."""
         points = self._series.get(name, ())
-        start = now - self.history_seconds
+        start = now - (self.history_seconds if seconds is None else seconds)
         xs: list[float] = []
         ys: list[float] = []
-        for t, v in points:
-            if t >= start:
-                xs.append(t - now)
-                ys.append(v)
+        for t, v in reversed(points):  # newest first: stop at the window's start
+            if t < start:
+                break
+            xs.append(t - now)
+            ys.append(v)
+        xs.reverse()
+        ys.reverse()
         return xs, ys
 
     def names(self) -> list[str]:

@@ -14,6 +14,7 @@ from .controller import TeleopController
 
 PLOT_COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2", "#219653", "#bb6bd9"]
 PLOT_FPS = 30
+PLOT_SECONDS = 30
 
 
 class ReadingsPanel(QGroupBox):
@@ -41,10 +42,17 @@ class ReadingsPanel(QGroupBox):
         pg.setConfigOptions(antialias=False, background="w", foreground="#333")
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "seconds")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        # no grid: pyqtgraph redraws grid lines through its axes on every auto-range step (a third of the GUI's CPU)
         self.plot.addLegend(offset=(8, 8))
-        self.plot.setXRange(-30, 0, padding=0)
-        self.plot.setMouseEnabled(x=False, y=True)
+        self.plot.setXRange(-PLOT_SECONDS, 0, padding=0)
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setMouseEnabled(x=False, y=False)
+        # A y-range that moves every frame makes pyqtgraph re-render its axis each time;
+        # ours grows at once when data leaves it and shrinks at most every 2 s.
+        self.plot.enableAutoRange(axis="y", enable=False)
+        self._y_range: tuple[float, float] | None = None
+        self._y_checked = 0.0
         splitter.addWidget(self.plot)
         splitter.setSizes([220, 300])
         layout.addWidget(splitter)
@@ -113,6 +121,21 @@ class ReadingsPanel(QGroupBox):
             item = self.table.item(row, 1)
             if item.text() != text:
                 item.setText(text)
+        low, high = float("inf"), float("-inf")
         for name, curve in self.curves.items():
-            xs, ys = store.series(name, now)
+            xs, ys = store.series(name, now, PLOT_SECONDS)
             curve.setData(xs, ys)
+            if ys:
+                low, high = min(low, min(ys)), max(high, max(ys))
+        if low <= high:
+            self._fit_y(low, high, now)
+
+    def _fit_y(self, low: float, high: float, now: float) -> None:
+        pad = max(1.0, (high - low) * 0.08)
+        current = self._y_range
+        outside = current is None or low < current[0] or high > current[1]
+        too_loose = current is not None and now - self._y_checked > 2.0 and (current[1] - current[0]) > 1.5 * (high - low + 2 * pad)
+        if outside or too_loose:
+            self._y_range = (low - pad, high + pad)
+            self._y_checked = now
+            self.plot.setYRange(*self._y_range, padding=0)
