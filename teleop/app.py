@@ -112,7 +112,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
 async def _wait_then_finish(args, controller, window) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        if controller.readings.count >= (40 if args.screenshot else 1):
+        if controller.readings.count >= (120 if args.screenshot else 1):  # ~6 s of plot for a screenshot
             break
         await asyncio.sleep(0.05)
     else:
