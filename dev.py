@@ -52,7 +52,7 @@ def ensure_venv(extra: str) -> None:
 def debian_packages_missing() -> list[str]:
     if not DEBIAN_PACKAGES.exists() or not shutil.which("dpkg-query"):
         return []
-    wanted = [p for p in DEBIAN_PACKAGES.read_text().split() if not p.startswith("#")]
+    wanted = [name for line in DEBIAN_PACKAGES.read_text().splitlines() for name in line.split("#", 1)[0].split()]
     missing = []
     for package in wanted:
         result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
