@@ -7,7 +7,7 @@ like a USB port.
 
 The model is sans-I/O: bytes in, bytes out, with the clock passed in, so its
 rules (replies, errors, watchdog, report rate) are tested directly and mirror
-``firmware/src/commands.c``.
+``firmware/commands.c``.
 """
 
 from __future__ import annotations

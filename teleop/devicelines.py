@@ -23,7 +23,7 @@ Every command line gets exactly one reply, ``OK [key=value ...]`` or
 
 Replies start with ``OK``/``ERR`` and reports contain only ``key:value``
 tokens, so an unsolicited line can never be mistaken for a reply. The error
-codes live here and in ``firmware/src/protocol.h``; a test keeps them equal.
+codes live here and in ``firmware/protocol.h``; a test keeps them equal.
 """
 
 from __future__ import annotations

@@ -1,0 +1,169 @@
+/*
+ * Runs the real teleop firmware ELF in simavr, with its UART on a pseudo-terminal
+ * that teleop-server (or any serial program) opens like a USB port.
+ *
+ *   simavr-bridge FIRMWARE.elf --link /tmp/robot [--mcu atmega328p] [--freq 16000000]
+ *
+ * The simulation is paced to real time (simavr would otherwise run faster,
+ * and the firmware's 500 ms watchdog would mean nothing). Tests steer it
+ * through stdin, one command per line:
+ *   adc N MILLIVOLTS     set analog input N (0..5000 mV; 1023 at 5 V)
+ *   button 0|1           press (1) or release the button on pin 2
+ *   pins                 print "pins B=.. C=.. D=.. OCR1A=.. OCR1B=.." (port and servo-timer registers)
+ *   quit
+ * and it prints "ready PTY" once the pty exists.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <simavr/avr_adc.h>
+#include <simavr/avr_ioport.h>
+#include <simavr/parts/uart_pty.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+
+static uart_pty_t uart;
+static volatile sig_atomic_t stopping = 0;
+
+static void on_signal(int sig) { (void)sig; stopping = 1; }
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static uint8_t port_value(avr_t *avr, char name)
+{
+    avr_ioport_state_t state;
+    if (avr_ioctl(avr, AVR_IOCTL_IOPORT_GETSTATE(name), &state) < 0)
+        return 0;
+    return state.port;
+}
+
+static void handle_command(avr_t *avr, char *line)
+{
+    int n = 0, value = 0;
+    if (sscanf(line, "adc %d %d", &n, &value) == 2 && n >= 0 && n < 8) {
+        avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + n), (uint32_t)value);
+    } else if (sscanf(line, "button %d", &value) == 1) {
+        /* INPUT_PULLUP: pressed pulls the pin low */
+        avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), 2), value ? 0 : 1);
+    } else if (strncmp(line, "pins", 4) == 0) {
+        unsigned ocr1a = avr->data[0x88] | (avr->data[0x89] << 8);
+        unsigned ocr1b = avr->data[0x8A] | (avr->data[0x8B] << 8);
+        printf("pins B=%02x C=%02x D=%02x OCR1A=%u OCR1B=%u\n", port_value(avr, 'B'), port_value(avr, 'C'), port_value(avr, 'D'),
+               ocr1a, ocr1b);
+        fflush(stdout);
+    } else if (strncmp(line, "quit", 4) == 0) {
+        stopping = 1;
+    } else if (line[0]) {
+        printf("error unknown command: %s\n", line);
+        fflush(stdout);
+    }
+}
+
+static void poll_stdin(avr_t *avr)
+{
+    static char buffer[256];
+    static size_t length = 0;
+    fd_set fds;
+    struct timeval zero = {0, 0};
+    FD_ZERO(&fds);
+    FD_SET(0, &fds);
+    if (select(1, &fds, NULL, NULL, &zero) <= 0)
+        return;
+    ssize_t got = read(0, buffer + length, sizeof buffer - 1 - length);
+    if (got <= 0) { /* stdin closed: the test harness went away */
+        stopping = 1;
+        return;
+    }
+    length += (size_t)got;
+    buffer[length] = '\0';
+    char *start = buffer, *newline;
+    while ((newline = strchr(start, '\n'))) {
+        *newline = '\0';
+        handle_command(avr, start);
+        start = newline + 1;
+    }
+    length = strlen(start);
+    memmove(buffer, start, length + 1);
+    if (length >= sizeof buffer - 1)
+        length = 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *elf = NULL, *link_path = NULL, *mcu = "atmega328p";
+    unsigned long freq = 16000000UL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--link") && i + 1 < argc) link_path = argv[++i];
+        else if (!strcmp(argv[i], "--mcu") && i + 1 < argc) mcu = argv[++i];
+        else if (!strcmp(argv[i], "--freq") && i + 1 < argc) freq = strtoul(argv[++i], NULL, 10);
+        else elf = argv[i];
+    }
+    if (!elf) {
+        fprintf(stderr, "usage: %s FIRMWARE.elf [--link PATH] [--mcu atmega328p] [--freq 16000000]\n", argv[0]);
+        return 2;
+    }
+    elf_firmware_t firmware;
+    memset(&firmware, 0, sizeof firmware);
+    if (elf_read_firmware(elf, &firmware) != 0) {
+        fprintf(stderr, "cannot read %s\n", elf);
+        return 1;
+    }
+    avr_t *avr = avr_make_mcu_by_name(firmware.mmcu[0] ? firmware.mmcu : mcu);
+    if (!avr) {
+        fprintf(stderr, "unknown MCU %s\n", mcu);
+        return 1;
+    }
+    avr_init(avr);
+    avr->frequency = firmware.frequency ? firmware.frequency : freq;
+    avr->vcc = avr->avcc = avr->aref = 5000;
+    avr_load_firmware(avr, &firmware);
+    avr->log = LOG_ERROR;
+
+    uart_pty_init(avr, &uart);
+    uart_pty_connect(&uart, '0');
+    if (link_path) {
+        unlink(link_path);
+        if (symlink(uart.port[0].slavename, link_path) != 0) {
+            fprintf(stderr, "cannot link %s: %s\n", link_path, strerror(errno));
+            return 1;
+        }
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    /* every analog input mid-scale, the button released, until told otherwise */
+    for (int n = 0; n < 4; n++)
+        avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + n), 2500);
+    avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), 2), 1);
+    printf("ready %s\n", uart.port[0].slavename);
+    fflush(stdout);
+
+    double start = now_us();
+    unsigned long steps = 0;
+    int state = cpu_Running;
+    while (!stopping && state != cpu_Done && state != cpu_Crashed) {
+        state = avr_run(avr);
+        if (++steps % 4096 == 0) {
+            poll_stdin(avr);
+            double simulated = avr->cycle * 1e6 / avr->frequency;
+            double ahead = simulated - (now_us() - start);
+            if (ahead > 1000)
+                usleep((useconds_t)ahead);
+        }
+    }
+    uart_pty_stop(&uart);
+    if (link_path)
+        unlink(link_path);
+    return state == cpu_Crashed ? 1 : 0;
+}

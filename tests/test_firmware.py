@@ -1,0 +1,203 @@
+"""The Arduino firmware: its codes, its rules on the host, and the real ELF running in simavr."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from conftest import WsClient
+from guitools import ServerProcess
+from websockets.asyncio.client import connect
+
+from teleop.devicelines import MAX_LINE, DeviceError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+NEEDS = "apt install make gcc gcc-avr avr-libc arduino-core-avr arduino-mk libsimavr-dev libsimavrparts1 libelf-dev"
+
+
+def test_firmware_error_codes_match_the_python_enum():
+    header = (FIRMWARE / "protocol.h").read_text()
+    codes = {name: int(value) for name, value in re.findall(r"#define ERR_([A-Z_]+) (\d+)", header)}
+    assert codes == {member.name: member.value for member in DeviceError}
+    assert int(re.search(r"#define TELEOP_MAX_LINE (\d+)", header).group(1)) == MAX_LINE
+
+
+def test_firmware_command_rules_on_the_host(tmp_path):
+    if not shutil.which("cc"):
+        pytest.skip(f"no host C compiler ({NEEDS})")
+    binary = tmp_path / "test_commands"
+    subprocess.run(
+        ["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-o", str(binary), "test/test_commands.c", "commands.c"],
+        cwd=FIRMWARE,
+        check=True,
+    )
+    result = subprocess.run([str(binary)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert "passed: 0 failures" in result.stdout
+
+
+@pytest.fixture(scope="session")
+def firmware_elf(tmp_path_factory) -> Path:
+    if not (shutil.which("avr-gcc") and Path("/usr/share/arduino/Arduino.mk").exists()):
+        pytest.skip(f"AVR toolchain not installed ({NEEDS})")
+    objdir = tmp_path_factory.mktemp("build-uno")
+    result = subprocess.run(["make", "-C", str(FIRMWARE), f"OBJDIR={objdir}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Program:" in result.stdout and "Data:" in result.stdout  # flash and RAM use printed
+    assert (objdir / "teleop.hex").exists()
+    return objdir / "teleop.elf"
+
+
+@pytest.fixture(scope="session")
+def bridge_binary() -> Path:
+    if not Path("/usr/include/simavr/sim_avr.h").exists():
+        pytest.skip(f"simavr not installed ({NEEDS})")
+    subprocess.run(["make", "-C", str(FIRMWARE / "sim")], check=True, capture_output=True)
+    return FIRMWARE / "sim" / "simavr-bridge"
+
+
+class SimulatedBoard:
+    """The real firmware ELF in simavr, its UART on a pty at ``link``."""
+
+    def __init__(self, bridge: Path, elf: Path, link: Path) -> None:
+        self.link = link
+        self.process = subprocess.Popen(
+            [str(bridge), str(elf), "--link", str(link)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = ""
+        while not line.startswith("ready "):  # simavr prints its own "Loaded ..." lines first
+            line = self.process.stdout.readline()
+            assert line, "simavr-bridge exited before its pty was ready"
+
+    def command(self, text: str) -> None:
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.command("quit")
+            try:
+                self.process.wait(3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def board(firmware_elf, bridge_binary, tmp_path):
+    board = SimulatedBoard(bridge_binary, firmware_elf, tmp_path / "ttyUNO")
+    yield board
+    board.stop()
+
+
+class LineReader:
+    """Whole lines from a serial port; keeps partial data between calls, drops a partial first line."""
+
+    def __init__(self, port: serial.Serial) -> None:
+        self.port = port
+        self.buffer = b""
+        self.started = False
+
+    def read(self, seconds: float, until: str | None = None) -> list[str]:
+        lines: list[str] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.buffer += self.port.read(256)
+            *complete, self.buffer = self.buffer.split(b"\n")
+            if complete and not self.started:
+                complete = complete[1:]  # we may have opened the port mid-line
+                self.started = True
+            lines += [c.decode(errors="replace").strip() for c in complete]
+            if until and any(until in line for line in lines):
+                break
+        return lines
+
+
+def test_malformed_lines_get_the_right_error_from_the_real_firmware(board):
+    with serial.Serial(str(board.link), 115200, timeout=0.05) as port:
+        port.reset_input_buffer()
+        port.write(b"H\n")  # a known first line to sync on
+        reader = LineReader(port)
+        reader.read(0.3)
+        port.write(b"Z1\nB12x\nA300\nO9 1500\nB" + b"1" * 80 + b"\nB42\n")
+        lines = [line for line in reader.read(1.5) if line.startswith(("ERR", "OK"))]
+    assert lines[:6] == [
+        "ERR 1 unknown command",
+        "ERR 2 bad number",
+        "ERR 3 out of range",
+        "ERR 5 bad channel",
+        "ERR 4 line too long",
+        "OK",
+    ]
+
+
+@pytest.fixture
+def server_on_board(board, tmp_path):
+    config = tmp_path / "board.toml"
+    config.write_text(
+        '[serial]\nready_timeout_ms = 300\n[[output]]\ncommand = "B"\nsource = "axis0"\nscale = 1000\nmin = -1000\nmax = 1000\n'
+    )
+    server = ServerProcess(str(board.link), extra=["--config", str(config)]).start()
+    yield server
+    server.stop()
+
+
+async def connected_pilot(url: str) -> WsClient:
+    client = WsClient(await connect(url))
+    await client.send({"type": "hello", "role": "pilot", "client": "firmware-test"})
+    await client.expect("welcome")
+    await client.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
+    return client
+
+
+async def test_stick_move_reaches_the_firmware_and_shows_in_its_outputs(board, server_on_board):
+    pilot = await connected_pilot(server_on_board.url)
+    try:
+        await pilot.send({"type": "control", "axes": [0.25]})
+        reading = await pilot.expect("reading", lambda m: m["values"].get("disp") == 250, timeout=5)
+        assert reading["values"]["wd"] == 0
+    finally:
+        await pilot.close()
+
+
+async def test_changed_analog_input_reaches_the_client(board, server_on_board):
+    pilot = await connected_pilot(server_on_board.url)
+    try:
+        board.command("adc 0 4900")  # 4.9 V of a 5 V reference: 1003 counts
+        board.command("button 1")
+        await pilot.expect("reading", lambda m: abs(m["values"].get("A0", 0) - 1003) <= 2 and m["values"].get("D2") == 1, timeout=5)
+    finally:
+        await pilot.close()
+
+
+async def test_cutting_the_host_off_trips_the_firmware_watchdog_within_500ms(board, server_on_board):
+    pilot = await connected_pilot(server_on_board.url)
+    for _ in range(20):
+        await pilot.send({"type": "control", "axes": [0.6]})
+        await asyncio.sleep(0.02)
+    await pilot.expect("reading", lambda m: m["values"].get("disp") == 600, timeout=5)
+    os.kill(server_on_board.process.pid, signal.SIGKILL)  # no goodbye, no neutral from the host
+    killed = time.monotonic()
+    server_on_board.process.wait()
+    with serial.Serial(str(board.link), 115200, timeout=0.02) as port:
+        reader = LineReader(port)
+        lines = reader.read(2.0, until="EVT watchdog neutral")
+        tripped = time.monotonic()
+        after = reader.read(0.5, until="wd:1")
+    assert "EVT watchdog neutral" in lines
+    assert tripped - killed <= 0.65  # 500 ms watchdog, plus the last line's age and the read
+    report = next(line for line in after if line.startswith("A0:"))
+    assert "disp:0" in report and "O0:1500" in report and "wd:1" in report
+    await pilot.ws.close()
