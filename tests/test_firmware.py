@@ -177,7 +177,10 @@ async def test_changed_analog_input_reaches_the_client(board, server_on_board):
     try:
         board.command("adc 0 4900")  # 4.9 V of a 5 V reference: 1003 counts
         board.command("button 1")
-        await pilot.expect("reading", lambda m: abs(m["values"].get("A0", 0) - 1003) <= 2 and m["values"].get("D2") == 1, timeout=5)
+        try:
+            await pilot.expect("reading", lambda m: abs(m["values"].get("A0", 0) - 1003) <= 2 and m["values"].get("D2") == 1, timeout=5)
+        except AssertionError:
+            raise AssertionError(f"last readings: {pilot.of_type('reading')[-2:]}") from None
     finally:
         await pilot.close()
 

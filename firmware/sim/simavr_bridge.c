@@ -30,6 +30,10 @@
 #include <simavr/sim_elf.h>
 
 static uart_pty_t uart;
+/* The button is held externally: simavr re-drives an input pin from its pull-up bit whenever
+ * the firmware writes that port (pins 5 and 6 share PORTD with the button), which a real
+ * pull-up could never do against a pressed button. So the bridge keeps re-asserting it. */
+static int button_pressed = 0;
 static volatile sig_atomic_t stopping = 0;
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
@@ -55,8 +59,7 @@ static void handle_command(avr_t *avr, char *line)
     if (sscanf(line, "adc %d %d", &n, &value) == 2 && n >= 0 && n < 8) {
         avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + n), (uint32_t)value);
     } else if (sscanf(line, "button %d", &value) == 1) {
-        /* INPUT_PULLUP: pressed pulls the pin low */
-        avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), 2), value ? 0 : 1);
+        button_pressed = value != 0;
     } else if (strncmp(line, "pins", 4) == 0) {
         unsigned ocr1a = avr->data[0x88] | (avr->data[0x89] << 8);
         unsigned ocr1b = avr->data[0x8A] | (avr->data[0x8B] << 8);
@@ -145,7 +148,6 @@ int main(int argc, char **argv)
     /* every analog input mid-scale, the button released, until told otherwise */
     for (int n = 0; n < 4; n++)
         avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + n), 2500);
-    avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), 2), 1);
     printf("ready %s\n", uart.port[0].slavename);
     fflush(stdout);
 
@@ -156,6 +158,8 @@ int main(int argc, char **argv)
         state = avr_run(avr);
         if (++steps % 4096 == 0) {
             poll_stdin(avr);
+            /* INPUT_PULLUP: pressed pulls the pin low */
+            avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), 2), button_pressed ? 0 : 1);
             double simulated = avr->cycle * 1e6 / avr->frequency;
             double ahead = simulated - (now_us() - start);
             if (ahead > 1000)
