@@ -50,6 +50,7 @@ from .failsafe import Action, PilotWatch
 from .mapping import CommandMapper
 from .record import Recorder
 from .simdevice import SimulatedDevice
+from .static import StaticFiles
 
 log = logging.getLogger("teleop.server")
 
@@ -132,6 +133,7 @@ class Bridge:
             close_timeout=2,
             compression=None,
             server_header=f"teleop-server/{__version__}",
+            process_request=StaticFiles(),
         )
         self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
         return self._server

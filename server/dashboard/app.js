@@ -1,0 +1,190 @@
+// teleop dashboard: connects back to the server that served this page, as an observer.
+"use strict";
+
+const PLOT_SECONDS = 30;
+const DEFAULT_PLOT = ["A0", "A1", "O0", "disp"];
+const COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2"];
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  ws: null,
+  retry: 0,
+  latest: {},
+  series: {},          // name -> {t: [], v: []}
+  plotted: new Set(JSON.parse(localStorage.getItem("teleop.plot") || "null") || DEFAULT_PLOT),
+  rows: {},
+  plot: null,
+  plotKeys: "",
+  dirty: false,
+};
+
+function setConnection(kind, text) {
+  const pill = $("connection");
+  pill.dataset.state = kind;
+  pill.textContent = text;
+  $("estop").disabled = kind !== "connected";
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/`);
+  state.ws = ws;
+  setConnection(state.retry ? "reconnecting" : "connecting", state.retry ? "reconnecting…" : "connecting…");
+  ws.onopen = () => ws.send(JSON.stringify({ type: "hello", role: "observer", client: "dashboard", version: "web" }));
+  ws.onmessage = (event) => {
+    let message;
+    try { message = JSON.parse(event.data); } catch (e) { return; }
+    handle(message);
+  };
+  ws.onclose = () => {
+    state.ws = null;
+    const delay = Math.min(2000, 250 * 2 ** state.retry++);
+    setConnection("reconnecting", `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`);
+    setTimeout(connect, delay);
+  };
+}
+
+function handle(message) {
+  switch (message.type) {
+    case "welcome":
+      state.retry = 0;
+      setConnection("connected", "connected");
+      addReadings(Date.now() / 1000, message.readings || {}, false);
+      showStatus(message.status || {});
+      logEvent("info", `connected to ${message.server}`);
+      break;
+    case "reading": addReadings(message.t, message.values || {}, true); break;
+    case "status": showStatus(message); break;
+    case "event": logEvent(message.level, message.text); break;
+    case "outputs": showOutputs(message.lines || {}); break;
+    case "error": logEvent("error", message.message); break;
+  }
+}
+
+function showStatus(status) {
+  const serial = status.serial || {};
+  const device = serial.device || {};
+  const stateEl = $("device-state");
+  stateEl.textContent = serial.state ? `${serial.state}${serial.port ? " · " + serial.port : ""}` : "—";
+  stateEl.className = "value " + (serial.state === "ready" ? "ok" : serial.state === "lost" ? "bad" : "warn");
+  $("device-info").textContent = device.name ? `${device.name} ${device.version || ""}` : (serial.detail || "—");
+  $("pilot").textContent = status.pilot ? status.pilot.name : "nobody";
+  const failsafe = $("failsafe");
+  failsafe.textContent = status.estop ? "E-STOP" : status.failsafe ? "active (outputs neutral)" : "off (driving)";
+  failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
+  $("clients").textContent = status.clients ?? "—";
+  $("estop-state").hidden = !status.estop;
+}
+
+function showOutputs(lines) {
+  const list = $("outputs");
+  list.replaceChildren(...Object.values(lines).map((line) => {
+    const li = document.createElement("li");
+    li.textContent = line;
+    return li;
+  }));
+}
+
+function logEvent(level, text) {
+  const list = $("events");
+  const li = document.createElement("li");
+  li.className = level;
+  li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  list.prepend(li);
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+function addReadings(t, values, sample) {
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value !== "number") continue;
+    state.latest[name] = value;
+    if (!state.rows[name]) addRow(name);
+    if (sample) {
+      const s = state.series[name] || (state.series[name] = { t: [], v: [] });
+      s.t.push(t);
+      s.v.push(value);
+      const cutoff = t - PLOT_SECONDS;
+      let drop = 0;
+      while (drop < s.t.length && s.t[drop] < cutoff) drop++;
+      if (drop) { s.t.splice(0, drop); s.v.splice(0, drop); }
+    }
+  }
+  state.dirty = true;
+}
+
+function addRow(name) {
+  const tbody = $("readings").tBodies[0];
+  const row = tbody.insertRow();
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.checked = state.plotted.has(name);
+  box.setAttribute("aria-label", `plot ${name}`);
+  box.addEventListener("change", () => {
+    box.checked ? state.plotted.add(name) : state.plotted.delete(name);
+    localStorage.setItem("teleop.plot", JSON.stringify([...state.plotted]));
+    state.dirty = true;
+  });
+  row.insertCell().append(box);
+  row.insertCell().textContent = name;
+  const value = row.insertCell();
+  value.className = "num";
+  state.rows[name] = value;
+  const rows = [...tbody.rows].sort((a, b) => a.cells[1].textContent.localeCompare(b.cells[1].textContent, undefined, { numeric: true }));
+  tbody.append(...rows);
+}
+
+function plotData(keys) {
+  // one shared time axis: the union of sample times, seconds before now
+  const now = Date.now() / 1000;
+  const base = state.series[keys[0]] ? state.series[keys[0]].t : [];
+  const xs = base.map((t) => t - now);
+  const columns = keys.map((k) => {
+    const s = state.series[k] || { t: [], v: [] };
+    // readings arrive together, so series line up by index from the end
+    const offset = s.v.length - base.length;
+    return base.map((_, i) => (i + offset >= 0 ? s.v[i + offset] : null));
+  });
+  return [xs, ...columns];
+}
+
+function render() {
+  if (state.dirty) {
+    state.dirty = false;
+    for (const [name, cell] of Object.entries(state.rows)) {
+      const v = state.latest[name];
+      cell.textContent = Number.isInteger(v) ? String(v) : v.toFixed(3);
+    }
+    const keys = Object.keys(state.series).filter((k) => state.plotted.has(k)).sort();
+    const el = $("plot");
+    if (keys.join() !== state.plotKeys) {
+      state.plotKeys = keys.join();
+      if (state.plot) { state.plot.destroy(); state.plot = null; }
+      if (keys.length) {
+        state.plot = new uPlot({
+          width: el.clientWidth || 320,
+          height: 240,
+          scales: { x: { time: false, range: [-PLOT_SECONDS, 0] } },
+          legend: { live: false },
+          axes: [{ label: "seconds" }, {}],
+          series: [{ label: "seconds", show: false }, ...keys.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], width: 2 }))],
+        }, plotData(keys), el);
+      }
+    } else if (state.plot) {
+      state.plot.setData(plotData(keys));
+    }
+  }
+  requestAnimationFrame(render);
+}
+
+$("estop").addEventListener("click", () => {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify({ type: "estop", engaged: true }));
+    logEvent("warning", "emergency stop sent");
+  }
+});
+window.addEventListener("resize", () => {
+  if (state.plot) state.plot.setSize({ width: $("plot").clientWidth, height: 240 });
+});
+
+connect();
+requestAnimationFrame(render);

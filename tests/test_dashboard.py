@@ -1,0 +1,150 @@
+"""The browser dashboard: served by the bridge, tested over plain HTTP and in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from guitools import ARTIFACTS, ServerProcess
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def server(tmp_path):
+    record = tmp_path / "drive.jsonl"
+    process = ServerProcess("sim", extra=["--record", str(record)]).start()
+    process.record = record
+    yield process
+    process.stop()
+
+
+def test_dashboard_files_have_the_right_types_and_caching(server):
+    base = f"http://127.0.0.1:{server.port}"
+    status, headers, body = fetch(base + "/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Cache-Control"] == "no-cache" and b"teleop dashboard" in body
+    assert headers["X-Content-Type-Options"] == "nosniff" and "default-src 'self'" in headers["Content-Security-Policy"]
+    assert fetch(base + "/app.js")[1]["Content-Type"].startswith("text/javascript")
+    assert fetch(base + "/style.css")[1]["Content-Type"].startswith("text/css")
+    status, headers, _ = fetch(base + "/vendor/uPlot.iife.min.js")
+    assert status == 200 and "immutable" in headers["Cache-Control"]
+    etag = fetch(base + "/app.js")[1]["ETag"]
+    assert fetch(base + "/app.js", {"If-None-Match": etag})[0] == 304
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/vendor/../../server/bridge.py",
+        "/server/bridge.py",
+        "/..%2fpyproject.toml",
+        "/nope",
+    ],
+)
+def test_paths_outside_the_dashboard_are_refused(server, path):
+    status, _, body = fetch(f"http://127.0.0.1:{server.port}{path}")
+    assert status == 404 and b"root:" not in body and b"import" not in body
+
+
+def test_the_page_needs_nothing_from_the_internet():
+    root = Path(__file__).resolve().parent.parent / "server" / "dashboard"
+    for name in ("index.html", "app.js", "style.css"):
+        text = (root / name).read_text()
+        assert "http://" not in text and "https://" not in text.replace("https:", ""), name
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def last_commands(record: Path) -> list[str]:
+    return [json.loads(line)["line"] for line in record.read_text().splitlines() if '"kind":"command"' in line]
+
+
+def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(server, browser):
+    page = browser.new_context(
+        viewport={"width": 1280, "height": 860}, bypass_csp=True
+    ).new_page()  # our CSP forbids eval, which page.wait_for_function uses
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{server.port}/")
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    page.wait_for_function("document.querySelector('#device-state').textContent.startsWith('ready')", timeout=10_000)
+    first = page.locator("#readings tbody tr", has_text="A0").locator("td.num").text_content()
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#readings td.num')].some(td => td.previousSibling.textContent === 'A0' && td.textContent !== '{first}')",
+        timeout=5000,
+    )
+    page.wait_for_selector("#plot canvas", timeout=5000)
+    page.wait_for_function("state.plot && state.plot.data[0].length > 10 && state.plot.data[1].some(v => v !== null)", timeout=5000)
+
+    # a pilot drives; the dashboard's emergency stop puts the device at neutral and holds it there
+    from websockets.sync.client import connect  # sync: Playwright's sync API already runs a loop here
+
+    def until(predicate, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.01)
+
+    with connect(server.url) as pilot:
+        pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver"}))
+        for _ in range(10):
+            pilot.send(json.dumps({"type": "control", "axes": [0.7]}))
+            time.sleep(0.02)
+        until(lambda: "B700" in last_commands(server.record))
+        page.locator("#estop").click()
+        until(lambda: "B0" in last_commands(server.record)[last_commands(server.record).index("B700") :])
+        pilot.send(json.dumps({"type": "control", "axes": [0.5]}))
+        time.sleep(0.3)
+        assert "B500" not in last_commands(server.record), "control must be ignored while the e-stop is engaged"
+    page.wait_for_selector("#estop-state:not([hidden])", timeout=5000)
+    assert page.locator("#failsafe").text_content() == "E-STOP"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-desktop.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_dashboard_fits_a_phone_screen(server, browser):
+    page = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, bypass_csp=True).new_page()
+    page.goto(f"http://127.0.0.1:{server.port}/")
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    page.wait_for_selector("#plot canvas", timeout=10_000)
+    page.wait_for_timeout(1500)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=False)
