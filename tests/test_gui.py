@@ -218,3 +218,37 @@ def test_screenshots_of_the_main_window_and_settings_dialog(window, loop, server
     assert dialog.grab().save(str(ARTIFACTS / "settings-dialog.png"))
     status = json.dumps(window.controller.status)
     assert "ready" in status
+
+
+def test_an_observers_emergency_stop_disables_the_gui_until_it_re_enables(window, loop, joystick, tmp_path):
+    import asyncio
+
+    from websockets.asyncio.client import connect as ws_connect
+
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    try:
+        controller = window.controller
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
+        window.enable.click()
+        joystick.axis(0, 0.4)
+        wait_until(loop, lambda: '"line":"B400"' in record.read_text(), what="B400")
+
+        async def observer_presses_estop():
+            async with ws_connect(server.url) as observer:
+                await observer.send(json.dumps({"type": "hello", "role": "observer", "client": "dashboard"}))
+                await observer.recv()
+                await observer.send(json.dumps({"type": "estop", "engaged": True}))
+                await asyncio.sleep(0.2)
+
+        run(loop, observer_presses_estop())
+        wait_until(loop, lambda: not controller.drive.enabled, what="driving disabled by the e-stop")
+        assert "E-STOP" in window.link_state.text()
+        assert "emergency stop by dashboard" in window.log.toPlainText()
+        window.enable.click()  # the pilot re-enables: clears the e-stop and drives again
+        joystick.axis(0, -0.2)
+        wait_until(loop, lambda: '"line":"B-200"' in record.read_text(), what="driving again after re-enable")
+        assert not controller.estop_engaged
+    finally:
+        server.stop()
