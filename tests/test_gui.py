@@ -252,3 +252,79 @@ def test_an_observers_emergency_stop_disables_the_gui_until_it_re_enables(window
         assert not controller.estop_engaged
     finally:
         server.stop()
+
+
+class PtyFakeDevice:
+    """The test plays the Arduino on a raw pty: answers every line OK, records them, writes what we ask."""
+
+    def __init__(self, link) -> None:
+        import os
+        import threading
+        import tty
+
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        os.symlink(os.ttyname(self.slave), link)
+        self.lines: list[str] = []
+        self.running = True
+        os.write(self.master, b"READY fake-uno 0.0.1\n")
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import os
+        import select
+
+        buffer = b""
+        while self.running:
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                buffer += os.read(self.master, 1024)
+            except OSError:
+                return
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                self.lines.append(line.decode())
+                os.write(self.master, b"OK\n")
+
+    def write(self, line: str) -> None:
+        import os
+
+        os.write(self.master, line.encode() + b"\n")
+
+    def close(self) -> None:
+        import os
+
+        self.running = False
+        self.thread.join(1)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_gui_against_a_pty_device_commands_out_and_readings_in(window, loop, joystick, tmp_path):
+    device = PtyFakeDevice(tmp_path / "ttyFAKE")
+    server = ServerProcess(str(tmp_path / "ttyFAKE")).start()
+    try:
+        controller = window.controller
+        connect(window, loop, server.url)
+        wait_until(loop, lambda: (controller.status.get("serial") or {}).get("state") == "ready", what="device ready")
+        window.enable.click()
+        joystick.axis(0, -0.75)
+        wait_until(loop, lambda: "B-750" in device.lines, what="B-750 on the serial line")
+        for i in range(5):
+            device.write(f"probe:{40 + i} A0:{100 * i}")
+            run(loop, __import__("asyncio").sleep(0.05))
+        panel = window.readings_panel
+        wait_until(loop, lambda: "probe" in panel.rows and panel.table.item(panel.rows["probe"], 1).text() == "44", what="probe in table")
+        controller.settings.plot.append("probe")
+        panel.sync_curves()
+        wait_until(
+            loop,
+            lambda: panel.curves["probe"].getData()[1] is not None and 44 in list(panel.curves["probe"].getData()[1]),
+            what="probe plotted",
+        )
+    finally:
+        server.stop()
+        device.close()

@@ -103,6 +103,7 @@ class ReadingsPanel(QGroupBox):
             if name not in self.curves:
                 color = PLOT_COLORS[len(self.curves) % len(PLOT_COLORS)]
                 self.curves[name] = self.plot.plot([], [], pen=pg.mkPen(color, width=2), name=name)
+        self._seen_count = -1  # redraw now, even if no reading arrives (a paused device)
         self.table.blockSignals(True)
         for name, row in self.rows.items():
             state = Qt.CheckState.Checked if name in wanted else Qt.CheckState.Unchecked
