@@ -54,3 +54,11 @@ def test_readings_history_and_csv_export(tmp_path):
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["time", "A0", "D2"]
     assert rows[1] == ["100.000000", "1", "0"] and rows[2] == ["105.000000", "2", ""]
+
+
+def test_plot_ticks_are_round_numbers_covering_the_range():
+    from teleop.gui.plot import nice_ticks
+
+    assert nice_ticks(0, 1000) == [0, 200, 400, 600, 800, 1000]
+    assert nice_ticks(-30, 0, 6) == [-30, -25, -20, -15, -10, -5, 0]
+    assert nice_ticks(5, 5) == []

@@ -86,7 +86,7 @@ def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
     connect(window, loop, server.url)
     panel = window.readings_panel
     wait_until(loop, lambda: "A0" in panel.rows and panel.table.item(panel.rows["A0"], 1).text() != "", what="A0 in table")
-    wait_until(loop, lambda: panel.curves["A0"].getData()[0] is not None and len(panel.curves["A0"].getData()[0]) > 3, what="A0 plotted")
+    wait_until(loop, lambda: len(panel.plot.data.get("A0", ([], []))[0]) > 3, what="A0 plotted")
 
 
 def test_emergency_stop_sends_neutral_and_disables(window, loop, joystick, tmp_path, qtbot):
@@ -320,11 +320,7 @@ def test_gui_against_a_pty_device_commands_out_and_readings_in(window, loop, joy
         wait_until(loop, lambda: "probe" in panel.rows and panel.table.item(panel.rows["probe"], 1).text() == "44", what="probe in table")
         controller.settings.plot.append("probe")
         panel.sync_curves()
-        wait_until(
-            loop,
-            lambda: panel.curves["probe"].getData()[1] is not None and 44 in list(panel.curves["probe"].getData()[1]),
-            what="probe plotted",
-        )
+        wait_until(loop, lambda: 44 in panel.plot.data.get("probe", ([], []))[1], what="probe plotted")
     finally:
         server.stop()
         device.close()

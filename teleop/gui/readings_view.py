@@ -1,18 +1,17 @@
-"""The readings panel: a table of the latest values and a live scrolling plot (pyqtgraph)."""
+"""The readings panel: a table of the latest values and a live scrolling plot."""
 
 from __future__ import annotations
 
 import time
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from teleop.readings import unit_for
 
 from .controller import TeleopController
+from .plot import LivePlot
 
-PLOT_COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2", "#219653", "#bb6bd9"]
 PLOT_FPS = 30
 PLOT_SECONDS = 30
 
@@ -24,7 +23,6 @@ class ReadingsPanel(QGroupBox):
         super().__init__("Readings", parent)
         self.controller = controller
         self.rows: dict[str, int] = {}
-        self.curves: dict[str, pg.PlotDataItem] = {}
         layout = QVBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget(0, 3)
@@ -39,20 +37,7 @@ class ReadingsPanel(QGroupBox):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemChanged.connect(self._item_changed)
         splitter.addWidget(self.table)
-        pg.setConfigOptions(antialias=False, background="w", foreground="#333")
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "seconds")
-        # no grid: pyqtgraph redraws grid lines through its axes on every auto-range step (a third of the GUI's CPU)
-        self.plot.addLegend(offset=(8, 8))
-        self.plot.setXRange(-PLOT_SECONDS, 0, padding=0)
-        self.plot.setClipToView(True)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setMouseEnabled(x=False, y=False)
-        # A y-range that moves every frame makes pyqtgraph re-render its axis each time;
-        # ours grows at once when data leaves it and shrinks at most every 2 s.
-        self.plot.enableAutoRange(axis="y", enable=False)
-        self._y_range: tuple[float, float] | None = None
-        self._y_checked = 0.0
+        self.plot = LivePlot(PLOT_SECONDS)
         splitter.addWidget(self.plot)
         splitter.setSizes([220, 300])
         layout.addWidget(splitter)
@@ -94,15 +79,9 @@ class ReadingsPanel(QGroupBox):
         self.sync_curves()
 
     def sync_curves(self) -> None:
-        """Match the plotted curves to the settings' plot list (also after the settings dialog)."""
+        """Match the plotted lines to the settings' plot list (also after the settings dialog)."""
         wanted = [n for n in self.controller.settings.plot if n in self.rows]
-        for name in list(self.curves):
-            if name not in wanted:
-                self.plot.removeItem(self.curves.pop(name))
-        for name in wanted:
-            if name not in self.curves:
-                color = PLOT_COLORS[len(self.curves) % len(PLOT_COLORS)]
-                self.curves[name] = self.plot.plot([], [], pen=pg.mkPen(color, width=2), name=name)
+        self.plot.set_series(wanted)
         self._seen_count = -1  # redraw now, even if no reading arrives (a paused device)
         self.table.blockSignals(True)
         for name, row in self.rows.items():
@@ -122,21 +101,4 @@ class ReadingsPanel(QGroupBox):
             item = self.table.item(row, 1)
             if item.text() != text:
                 item.setText(text)
-        low, high = float("inf"), float("-inf")
-        for name, curve in self.curves.items():
-            xs, ys = store.series(name, now, PLOT_SECONDS)
-            curve.setData(xs, ys)
-            if ys:
-                low, high = min(low, min(ys)), max(high, max(ys))
-        if low <= high:
-            self._fit_y(low, high, now)
-
-    def _fit_y(self, low: float, high: float, now: float) -> None:
-        pad = max(1.0, (high - low) * 0.08)
-        current = self._y_range
-        outside = current is None or low < current[0] or high > current[1]
-        too_loose = current is not None and now - self._y_checked > 2.0 and (current[1] - current[0]) > 1.5 * (high - low + 2 * pad)
-        if outside or too_loose:
-            self._y_range = (low - pad, high + pad)
-            self._y_checked = now
-            self.plot.setYRange(*self._y_range, padding=0)
+        self.plot.refresh(lambda name: store.series(name, now, PLOT_SECONDS), now)

@@ -1,0 +1,107 @@
+"""Installers: the desktop bundle and .deb built for real and launched as installed; the Pi service files.
+
+The bundle build takes about a minute; deselect with ``-m "not slow"`` while iterating.
+CI runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from guitools import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = ROOT / "dist"
+
+
+@pytest.fixture(scope="module")
+def built():
+    if not shutil.which("dpkg-deb"):
+        pytest.skip("dpkg-deb is needed to build the .deb")
+    result = subprocess.run(["bash", "packaging/linux/build.sh"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    print(result.stdout)
+    debs = sorted(DIST.glob("teleop_*.deb"))
+    tarballs = sorted(DIST.glob("teleop-*-linux-*.tar.gz"))
+    assert debs and tarballs
+    return debs[-1], tarballs[-1]
+
+
+def bundle_megabytes(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+@pytest.mark.slow
+def test_bundle_stays_under_150_mb(built):
+    assert bundle_megabytes(DIST / "teleop") < 150
+
+
+@pytest.mark.slow
+def test_deb_has_the_launcher_menu_entry_icon_and_dependencies(built):
+    deb, _ = built
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
+    assert "Package: teleop" in fields and "libxcb-cursor0" in fields and "Installed-Size:" in fields
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    for path in (
+        "./opt/teleop/teleop",
+        "./usr/bin/teleop -> /opt/teleop/teleop",
+        "./usr/share/applications/teleop.desktop",
+        "./usr/share/icons/hicolor/scalable/apps/teleop.svg",
+    ):
+        assert path in listing, path
+    assert "root/root" in listing  # --root-owner-group
+    if shutil.which("desktop-file-validate"):
+        subprocess.run(["desktop-file-validate", str(ROOT / "resources" / "teleop.desktop")], check=True)
+
+
+def install(deb: Path, tmp_path: Path) -> tuple[Path, bool]:
+    """As root with apt: install for real (apt resolves Depends). Otherwise unpack into a temporary root."""
+    if os.geteuid() == 0 and shutil.which("apt-get") and os.environ.get("CI"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "install", "-y", "-q", str(deb)], check=True, capture_output=True, env=env, timeout=600)
+        return Path("/usr/bin/teleop"), True
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "root")], check=True)
+    return tmp_path / "root" / "opt" / "teleop" / "teleop", False
+
+
+@pytest.mark.slow
+def test_installed_app_opens_connects_and_receives_a_reading(built, tmp_path):
+    deb, _ = built
+    launcher, installed = install(deb, tmp_path)
+    server = ServerProcess("sim").start()
+    try:
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
+        result = subprocess.run(
+            [str(launcher), "--self-check", "--connect", server.url, "--settings-file", str(tmp_path / "s.ini")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "self-check ok" in result.stdout
+    finally:
+        server.stop()
+        if installed:
+            subprocess.run(["apt-get", "remove", "-y", "-q", "teleop"], capture_output=True)
+
+
+@pytest.mark.slow
+def test_unpacked_tarball_runs_the_demo_with_its_own_server(built, tmp_path):
+    _, tarball = built
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(tmp_path)], check=True)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
+    shot = tmp_path / "demo.png"
+    result = subprocess.run(
+        [str(tmp_path / "teleop" / "teleop"), "--demo", "--screenshot", str(shot), "--settings-file", str(tmp_path / "s.ini")],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert shot.stat().st_size > 10_000
