@@ -105,3 +105,59 @@ def test_unpacked_tarball_runs_the_demo_with_its_own_server(built, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert shot.stat().st_size > 10_000
+
+
+def test_pi_install_stages_a_server_only_venv_config_unit_and_udev_rule(tmp_path):
+    root = tmp_path / "pi"
+    result = subprocess.run(["bash", "packaging/pi/install.sh", "--root", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    venv = root / "opt" / "teleop-server" / "venv"
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    installed = {p.name.lower() for p in site.iterdir()}
+    assert "websockets" in installed and "serial" in installed
+    assert not any(name.startswith(("pyside6", "pygame", "qasync", "shiboken")) for name in installed), "the Pi must not get Qt or pygame"
+    version = subprocess.run([str(venv / "bin" / "teleop-server"), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("teleop-server ")
+    config = (root / "etc" / "teleop" / "teleop-server.toml").read_text()
+    assert 'port = "/dev/teleop-arduino"' in config
+    unit = (root / "etc" / "systemd" / "system" / "teleop-server.service").read_text()
+    assert "User=teleop" in unit and "SupplementaryGroups=dialout" in unit and "Restart=on-failure" in unit
+    assert "/etc/teleop/teleop-server.toml" in unit
+    assert 'SYMLINK+="teleop-arduino"' in (root / "etc" / "udev" / "rules.d" / "99-teleop-arduino.rules").read_text()
+
+    # the config survives a reinstall and a plain uninstall; --purge removes it
+    (root / "etc" / "teleop" / "teleop-server.toml").write_text(config + "\n# edited by the user\n")
+    subprocess.run(["bash", "packaging/pi/install.sh", "--root", str(root)], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    assert "edited by the user" in (root / "etc" / "teleop" / "teleop-server.toml").read_text()
+    subprocess.run(["bash", "packaging/pi/install.sh", "--root", str(root), "--uninstall"], cwd=ROOT, check=True, capture_output=True)
+    assert not venv.exists() and not (root / "etc" / "systemd" / "system" / "teleop-server.service").exists()
+    assert (root / "etc" / "teleop" / "teleop-server.toml").exists()
+    subprocess.run(
+        ["bash", "packaging/pi/install.sh", "--root", str(root), "--uninstall", "--purge"], cwd=ROOT, check=True, capture_output=True
+    )
+    assert not (root / "etc" / "teleop").exists()
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed")
+    # verify checks that ExecStart exists: point it at a stand-in executable, keep everything else
+    stand_in = tmp_path / "teleop-server"
+    stand_in.write_text("#!/bin/sh\nexit 0\n")
+    stand_in.chmod(0o755)
+    unit = (
+        (ROOT / "packaging" / "pi" / "teleop-server.service")
+        .read_text()
+        .replace("/opt/teleop-server/venv/bin/teleop-server", str(stand_in))
+    )
+    path = tmp_path / "teleop-server.service"
+    path.write_text(unit)
+    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and str(path) not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_pi_install_refuses_to_run_live_without_root():
+    if os.geteuid() == 0:
+        pytest.skip("running as root")
+    result = subprocess.run(["bash", "packaging/pi/install.sh"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "run as root" in result.stderr
