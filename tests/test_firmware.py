@@ -93,6 +93,7 @@ class SimulatedBoard:
                 self.process.wait(3)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
 
 
 @pytest.fixture

@@ -166,8 +166,10 @@ int main(int argc, char **argv)
                 usleep((useconds_t)ahead);
         }
     }
-    uart_pty_stop(&uart);
+    /* No uart_pty_stop(): it joins simavr's pty thread, which can block for ever in its select loop.
+     * Exiting closes the pty, which the host sees as an unplug, exactly as with a real board. */
     if (link_path)
         unlink(link_path);
-    return state == cpu_Crashed ? 1 : 0;
+    fflush(stdout);
+    _exit(state == cpu_Crashed ? 1 : 0);
 }
