@@ -8,7 +8,7 @@ import time
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QFontDatabase, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -52,6 +52,14 @@ def resource_path(name: str) -> str:
     return str(resources.files("teleop.resources").joinpath(name))
 
 
+def apply_style(*widgets: QWidget) -> None:
+    """Give these widgets teleop's style sheet (resources/style.qss)."""
+    with open(resource_path("style.qss"), encoding="utf-8") as handle:
+        sheet = handle.read()
+    for widget in widgets:
+        widget.setStyleSheet(sheet)
+
+
 def load_settings(store: QSettings) -> AppSettings:
     return AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str))
 
@@ -68,8 +76,7 @@ class MainWindow(QMainWindow):
         self.store = store
         self.setWindowTitle(f"teleop {__version__}")
         self.setWindowIcon(QIcon(resource_path("teleop.svg")))
-        with open(resource_path("style.qss"), encoding="utf-8") as handle:
-            self.setStyleSheet(handle.read())
+
         self.resize(1180, 760)
         self._pressed: set[int] = set()
 
@@ -117,6 +124,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(vertical, 1)
         self.setCentralWidget(central)
         self._build_menus()
+        # The style sheet goes on the few widgets it styles, not the window: on the window it
+        # cascades to every child and switches them all to the slower style-sheet painter.
+        apply_style(self.enable, self.estop, self.connection_bar.state, self.connection_bar.role, self.link_state, self.gamepad_panel.hint)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         QShortcut(QKeySequence(Qt.Key.Key_Space), self, controller.emergency_stop, context=Qt.ShortcutContext.ApplicationShortcut)
         QApplication.instance().installEventFilter(self)

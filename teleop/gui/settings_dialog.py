@@ -116,6 +116,9 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        from .main_window import apply_style
+
+        apply_style(self.problem, self.host_problem)
         self.validate()
 
     # -- tabs ------------------------------------------------------------------------
