@@ -51,6 +51,16 @@ def connect(window, loop, url):
     wait_until(loop, lambda: window.controller.session.connected, what="connected")
 
 
+def drive_with_recording(window, loop, tmp_path):
+    """A server recording every device command, this window connected to it as pilot with driving enabled."""
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    connect(window, loop, server.url)
+    wait_until(loop, lambda: window.controller.role.value == "pilot", what="pilot")
+    window.enable.click()
+    return server, record
+
+
 def test_virtual_joystick_is_detected_and_its_axes_are_read(window, loop, joystick):
     controller = window.controller
     wait_until(loop, lambda: controller.selected is not None, what="joystick picked")
@@ -90,13 +100,9 @@ def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
 
 
 def test_emergency_stop_sends_neutral_and_disables(window, loop, joystick, tmp_path, qtbot):
-    record = tmp_path / "drive.jsonl"
-    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    server, record = drive_with_recording(window, loop, tmp_path)
     try:
         controller = window.controller
-        connect(window, loop, server.url)
-        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
-        window.enable.click()
         joystick.axis(0, 0.8)
         wait_until(loop, lambda: '"line":"B800"' in record.read_text(), what="B800")
         qtbot.keyClick(window, Qt.Key.Key_Space)
@@ -225,13 +231,9 @@ def test_an_observers_emergency_stop_disables_the_gui_until_it_re_enables(window
 
     from websockets.asyncio.client import connect as ws_connect
 
-    record = tmp_path / "drive.jsonl"
-    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    server, record = drive_with_recording(window, loop, tmp_path)
     try:
         controller = window.controller
-        connect(window, loop, server.url)
-        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
-        window.enable.click()
         joystick.axis(0, 0.4)
         wait_until(loop, lambda: '"line":"B400"' in record.read_text(), what="B400")
 
