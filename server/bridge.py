@@ -115,6 +115,7 @@ class Bridge:
         self._watch_timer: asyncio.TimerHandle | None = None
         self._link_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self.session = f"{int(time.time()):x}"
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -451,7 +452,10 @@ class Bridge:
             client.sender.cancel()
         if self.pilot is client:
             self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
-        asyncio.get_running_loop().create_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
+        # keep a reference: asyncio holds tasks weakly, and this close may take up to close_timeout
+        closing = asyncio.get_running_loop().create_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
         self._mark_status()
 
     async def _send_loop(self, client: Client) -> None:
