@@ -206,3 +206,33 @@ async def test_cutting_the_host_off_trips_the_firmware_watchdog_within_500ms(boa
     report = next(line for line in after if line.startswith("A0:"))
     assert "disp:0" in report and "O0:1500" in report and "wd:1" in report
     await pilot.ws.close()
+
+
+def test_firmware_line_parser_survives_a_short_fuzzing_run(tmp_path):
+    """libFuzzer with ASan/UBSan over the real parser; bench/fuzz_firmware.sh runs it for longer."""
+    if not (shutil.which("clang") and list(Path("/usr/lib").glob("llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a"))):
+        pytest.skip("clang with libFuzzer is not installed (apt install clang libclang-rt-14-dev)")
+    binary = tmp_path / "fuzz_commands"
+    subprocess.run(
+        [
+            "clang",
+            "-g",
+            "-O1",
+            "-fsanitize=fuzzer,address,undefined",
+            "-fno-sanitize-recover=undefined",
+            "-I.",
+            "test/fuzz_commands.c",
+            "commands.c",
+            "-o",
+            str(binary),
+        ],
+        cwd=FIRMWARE,
+        check=True,
+    )
+    corpus = tmp_path / "corpus"
+    shutil.copytree(FIRMWARE / "test" / "corpus", corpus)
+    result = subprocess.run([str(binary), "-max_total_time=10", "-seed=1", str(corpus)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = int(re.search(r"Done (\d+) runs", result.stderr).group(1))
+    print(f"firmware parser fuzzing: {runs} runs in 10 s, no failure")
+    assert runs > 10_000
