@@ -71,22 +71,26 @@ async def start_server(serial_path: str, port: int) -> subprocess.Popen:
     raise SystemExit("server did not become ready")
 
 
-async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[float]:
+async def drive_as_pilot(
+    device: PtyDevice, port: int, count: int, interval: float, settle: float
+) -> tuple[dict[str, float], list[tuple[float, str]]]:
+    """Send ``count`` controls with distinct B values; return when each was sent and what the device read."""
     sent: dict[str, float] = {}
     async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
         await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "bench"}))
         await ws.recv()
         start_index = len(device.received_lines)
-        n = int(seconds * 100)
-        for i in range(n):
+        for i in range(count):
             value = (i % 1800) - 900 or 1  # distinct from its neighbours, never the neutral 0
-            line = f"B{value}"
-            payload = json.dumps({"type": "control", "seq": i, "axes": [value / 1000]})
-            sent[line] = time.monotonic()
-            await ws.send(payload)
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
-    received = list(device.received_lines)[start_index:]
+            sent[f"B{value}"] = time.monotonic()
+            await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
+            await asyncio.sleep(interval)
+        await asyncio.sleep(settle)
+    return sent, list(device.received_lines)[start_index:]
+
+
+async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[float]:
+    sent, received = await drive_as_pilot(device, port, int(seconds * 100), 0.01, 0.2)
     return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
 
 
@@ -136,19 +140,9 @@ async def staleness_under_overload(port_path: str, seconds: float) -> tuple[list
     port = free_port()
     server = await start_server(device.path, port)
     try:
-        sent: dict[str, float] = {}
-        async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-            await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "bench"}))
-            await ws.recv()
-            start_index = len(device.received_lines)
-            n = int(seconds * 500)
-            for i in range(n):
-                value = (i % 1800) - 900 or 1
-                sent[f"B{value}"] = time.monotonic()
-                await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
-                await asyncio.sleep(0.002)
-            await asyncio.sleep(0.5)
-        received = [(t, line) for t, line in list(device.received_lines)[start_index:] if line.startswith("B")]
+        n = int(seconds * 500)
+        sent, lines = await drive_as_pilot(device, port, n, 0.002, 0.5)
+        received = [(t, line) for t, line in lines if line.startswith("B")]
         ages = [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
         return ages, n, len(received)
     finally:
