@@ -30,6 +30,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+from stats import percentiles  # noqa: E402
+
 
 def rss_mb() -> float:
     with open("/proc/self/status") as handle:
@@ -42,14 +44,6 @@ def rss_mb() -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def percentiles(samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    if not ms:
-        return "no samples"
-    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
-    return f"n={len(ms)}  p50={p(0.5):.2f} ms  p99={p(0.99):.2f} ms  max={ms[-1]:.2f} ms"
 
 
 async def drive(window, controller, stick, seconds: float) -> tuple[list[float], float, float, float, float]:

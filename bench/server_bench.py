@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,23 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> str:
-    if not samples:
-        return "no samples"
-    ms = sorted(s * 1000 for s in samples)
-    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
-    return f"n={len(ms)}  p50={p(0.50):.2f} ms  p99={p(0.99):.2f} ms  max={ms[-1]:.2f} ms  mean={statistics.fmean(ms):.2f} ms"
+from teleop.app import free_port  # noqa: E402
 
 
 async def start_server(serial_path: str, port: int) -> subprocess.Popen:
