@@ -98,7 +98,7 @@ class SettingsDialog(QDialog):
     def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("teleop settings")
-        self.setMinimumWidth(560)
+        self.setMinimumSize(600, 440)  # room for eight axis rows without scrolling
         self.controller = controller
         self.settings = copy.deepcopy(controller.settings)
         layout = QVBoxLayout(self)
@@ -257,7 +257,7 @@ class SettingsDialog(QDialog):
         host_problem = check_host(self.host.currentText())
         problems = [p for p in (host_problem, check_port(self.port.value())) if p]
         self.host_problem.setText(host_problem or "")
-        self.problem.setText("; ".join(problems))
+        self.problem.setText("; ".join(p for p in problems if p != host_problem))  # the host's is shown beside it
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems) if hasattr(self, "buttons") else None
         return not problems
 
