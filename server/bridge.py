@@ -114,6 +114,7 @@ class Bridge:
         self._outputs_dirty = False
         self._watch_timer: asyncio.TimerHandle | None = None
         self._link_task: asyncio.Task[None] | None = None
+        self._outputs_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.session = f"{int(time.time()):x}"
@@ -148,7 +149,7 @@ class Bridge:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in (self._link_task, getattr(self, "_outputs_task", None)):
+        for task in (self._link_task, self._outputs_task):
             if task:
                 task.cancel()
                 try:
