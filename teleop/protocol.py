@@ -258,7 +258,10 @@ def _load_object(data: str | bytes) -> dict[str, Any] | Invalid:
 def _number(value: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Bad(f"{where} must be a number, got {_describe(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer with hundreds of digits is valid JSON
+        raise _Bad(f"{where} is far too large") from None
     if not math.isfinite(value):
         raise _Bad(f"{where} must be finite")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -376,6 +379,8 @@ def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
         return parser(obj)
     except _Bad as exc:
         return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: {exc}", kind if isinstance(kind, str) else None)
+    except (TypeError, ValueError, ArithmeticError) as exc:  # a case the checks above missed: still never raise
+        return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: cannot be read ({type(exc).__name__})", kind if isinstance(kind, str) else None)
 
 
 def _values(obj: Any) -> dict[str, float | int]:
@@ -446,5 +451,5 @@ def parse_server_message(data: str | bytes, *, limit: int = 1 << 20) -> ServerMe
         return Invalid(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_describe(kind)}")
     try:
         return parser(obj)
-    except (_Bad, KeyError, TypeError, ValueError) as exc:
+    except (_Bad, KeyError, TypeError, ValueError, ArithmeticError) as exc:
         return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: {exc}", kind)

@@ -57,6 +57,14 @@ def test_binary_frames_and_oversized_text_are_refused():
 
 def test_huge_integers_and_deep_nesting_do_not_raise():
     assert isinstance(protocol.parse_client_message('{"type":"ping","id":' + "9" * 4000 + "}"), Invalid)
+    too_big_for_a_float = "9" * 400
+    for text in (
+        f'{{"type":"control","axes":[{too_big_for_a_float}]}}',
+        f'{{"Axes":[-{too_big_for_a_float}]}}',
+        f'{{"type":"ping","t":{too_big_for_a_float}}}',
+    ):
+        result = protocol.parse_client_message(text)
+        assert isinstance(result, Invalid) and "too large" in result.message
     assert isinstance(protocol.parse_client_message("[" * 3000 + "]" * 3000), Invalid)
 
 
@@ -75,7 +83,8 @@ def test_encode_never_emits_nan():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    # integers past float range too: a 400-digit number is valid JSON (the bad-input storm found that one)
+    st.none() | st.booleans() | st.integers() | st.integers(-(10**400), 10**400) | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=30,
 )
