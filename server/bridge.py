@@ -9,6 +9,11 @@
 * When the pilot goes quiet or leaves, every mapped output is set to neutral
   (:mod:`server.failsafe`), and while it drives the device gets a line at
   least every keepalive interval.
+* Becoming pilot needs the token unless authentication is off
+  (:mod:`server.auth`); a client flooding frames is warned, then closed
+  (:mod:`server.limits`); past ``max_clients`` a new connection is closed with
+  the reason. The emergency stop is open to every client: stopping is always
+  safe, and only an authenticated pilot can release it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import itertools
 import logging
 import math
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from teleop import __version__, protocol
+from teleop.errors import ConfigError
 from teleop.protocol import (
     Control,
     EmergencyStop,
@@ -44,9 +51,11 @@ from teleop.protocol import (
     Welcome,
 )
 
+from .auth import Access, ObserverAccess
 from .config import ServerConfig
 from .device import DeviceLink, LinkState
 from .failsafe import Action, PilotWatch
+from .limits import RateWatch, Verdict
 from .mapping import CommandMapper
 from .record import Recorder
 from .simdevice import SimulatedDevice
@@ -58,8 +67,17 @@ log = logging.getLogger("teleop.server")
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
 CLOSE_TOO_SLOW = 1013  # "try again later"
+CLOSE_SERVER_FULL = 1013
+CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
+#: A client sending more than this many times the configured control rate is flooding.
+RATE_LIMIT_FACTOR = 4
+#: Wrong tokens one connection may offer before it is closed: guessing must cost a reconnect.
+MAX_TOKEN_FAILURES = 5
 OUTPUTS_INTERVAL = 0.1
 NOT_PILOT_ERROR_INTERVAL = 1.0
+#: Pings answered per client per second (the app pings once a second); more go unanswered,
+#: so a ping flood cannot make the server flood the sender's own queue.
+MAX_PINGS_PER_S = 20
 
 
 @dataclass(eq=False)
@@ -72,6 +90,10 @@ class Client:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue())
     sender: asyncio.Task[None] | None = None
     last_refusal: float = -math.inf
+    authorized: bool = False
+    token_failures: int = 0
+    rate: RateWatch | None = None
+    pings: RateWatch = field(default_factory=lambda: RateWatch(MAX_PINGS_PER_S, strikes=1_000_000))
 
     @property
     def label(self) -> str:
@@ -87,6 +109,9 @@ class Bridge:
 
     def __init__(self, config: ServerConfig, *, sim: SimulatedDevice | None = None) -> None:
         self.config = config
+        if config.auth and not config.token:
+            raise ConfigError("authentication is on but no pilot token was given (load it with server.auth.load_or_create_token)")
+        self.access = Access(config.token if config.auth else None, ObserverAccess(config.observers))
         self.mapper = CommandMapper(config.outputs)
         self.watch = PilotWatch(config.failsafe_timeout, config.keepalive_interval)
         self.recorder = Recorder(config.record) if config.record else None
@@ -117,11 +142,13 @@ class Bridge:
         self._outputs_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._connections = 0  # including those still in their hello; counts against max_clients
         self.session = f"{int(time.time()):x}"
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> Server:
+        tls = self._tls_context()
         self._link_task = asyncio.create_task(self.link.run(), name="device-link")
         self._server = await serve(
             self._handle,
@@ -135,10 +162,27 @@ class Bridge:
             close_timeout=2,
             compression=None,
             server_header=f"teleop-server/{__version__}",
-            process_request=StaticFiles(),
+            process_request=StaticFiles(tls=tls is not None),
+            ssl=tls,
         )
         self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
         return self._server
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.config.certfile:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.config.certfile, self.config.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot use certificate {self.config.certfile} with key {self.config.keyfile}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        return context
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.config.certfile)
 
     @property
     def port(self) -> int:
@@ -163,25 +207,90 @@ class Bridge:
     # -- connection handling -------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = Client(ws, next(self._ids), queue=asyncio.Queue(self.config.client_queue))
+        if self._connections >= self.config.max_clients:
+            log.warning("refused a connection from %s: %d clients already connected", _host(ws), self._connections)
+            await ws.close(CLOSE_SERVER_FULL, f"server full: {self.config.max_clients} clients connected; try again later")
+            return
+        self._connections += 1
+        client = Client(
+            ws,
+            next(self._ids),
+            queue=asyncio.Queue(self.config.client_queue),
+            rate=RateWatch(round(self.config.control_hz * RATE_LIMIT_FACTOR)),
+        )
         try:
             try:
                 async with asyncio.timeout(HELLO_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
                     first = await ws.recv()
             except TimeoutError:
                 first = None
-            self._join(client, first)
+            message = None if first is None else protocol.parse_client_message(first)
+            if not self.access.may_watch(message.token if isinstance(message, Hello) else None):
+                log.warning("client %s refused: this server requires the token even to watch", client.label)
+                text = "this server requires the token even to watch: add it to your settings"
+                await self._refuse(client, "no token", Error(ErrorCode.UNAUTHORIZED, text), reason="token required")
+                return
+            self._join(client, message)
+            rate = client.rate
+            assert rate is not None
             async for frame in ws:
-                self._on_frame(client, frame)
+                verdict = rate.frame(time.monotonic())
+                if verdict is Verdict.OK:
+                    self._on_frame(client, frame)
+                elif verdict is Verdict.DROP_AND_WARN:
+                    log.warning("client %s is sending more than %d messages/s; dropping the excess", client.label, rate.limit)
+                    self._send(
+                        client,
+                        Error(
+                            ErrorCode.RATE_LIMITED,
+                            f"more than {rate.limit} messages in one second: the excess was dropped; keep this up and you will be disconnected",
+                        ),
+                    )
+                elif verdict is Verdict.CLOSE:
+                    await self._close_flooder(client)
+                    return
+                if client.token_failures >= MAX_TOKEN_FAILURES:
+                    await self._refuse(
+                        client,
+                        f"{MAX_TOKEN_FAILURES} wrong pilot tokens",
+                        Error(ErrorCode.UNAUTHORIZED, "too many wrong pilot tokens; reconnect to try again"),
+                    )
+                    return
         except ConnectionClosed:
             pass
         finally:
+            self._connections -= 1
             self._leave(client)
 
-    def _join(self, client: Client, first: str | bytes | None) -> None:
-        message = None if first is None else protocol.parse_client_message(first)
+    async def _close_flooder(self, client: Client) -> None:
+        assert client.rate is not None
+        log.warning("client %s kept flooding after a warning; disconnecting it", client.label)
+        await self._refuse(
+            client,
+            "flooding",
+            Error(ErrorCode.RATE_LIMITED, f"still more than {client.rate.limit} messages/s after a warning: disconnected"),
+            reason=f"rate limit: more than {client.rate.limit} messages/s",
+        )
+
+    async def _refuse(self, client: Client, why: str, error: Error, *, reason: str | None = None) -> None:
+        """Tell ``client`` why, then close it with 1008 (policy violation)."""
+        self.clients.pop(client.ws, None)
+        if client.sender:
+            client.sender.cancel()
+        if self.pilot is client:
+            self._set_pilot(None, f"pilot {client.name} was disconnected ({why})")
+        try:
+            async with asyncio.timeout(1):
+                await client.ws.send(protocol.encode(error))
+                await client.ws.close(CLOSE_POLICY, (reason or error.message)[:120])
+        except (ConnectionClosed, TimeoutError):
+            pass
+
+    def _join(self, client: Client, message: protocol.ClientMessage | Invalid | None) -> None:
+        """Register a new client from its first message (None: it sent nothing in time)."""
         if isinstance(message, Hello):
             client.name = message.client or "unknown"
+            client.authorized = self.access.required and self.access.may_drive(message.token)
         else:
             client.legacy = True
             client.name = "legacy client"
@@ -196,12 +305,14 @@ class Bridge:
                         f"server speaks protocol {protocol.PROTOCOL_VERSION}, client asked for {message.protocol}; continuing",
                     ),
                 )
-            if message.role is Role.PILOT:
+            if message.role is Role.PILOT and self._token_ok(client, message.token):
                 # announced to the others now; this client learns it from its welcome
                 self._grant_pilot(client, message.takeover, announce_refusal=False)
         self.clients[client.ws] = client
         self._send(client, self._welcome(client))
-        if isinstance(message, Hello) and message.role is Role.PILOT and client.role is not Role.PILOT:
+        if isinstance(message, Hello) and message.role is Role.PILOT and not self._token_ok(client, message.token):
+            self._refused_token(client, message.token, "hello")
+        elif isinstance(message, Hello) and message.role is Role.PILOT and client.role is not Role.PILOT:
             self._send(
                 client,
                 Error(
@@ -214,6 +325,31 @@ class Bridge:
             self._on_message(client, message)
         self._mark_status()
 
+    def _token_ok(self, client: Client, offered: str | None) -> bool:
+        ok = self.access.may_drive(offered)
+        if ok:
+            client.authorized = client.authorized or self.access.required
+        return ok
+
+    def _unauthorized(self, offered: str | None, ref: str) -> Error:
+        if offered:
+            why = "the pilot token you sent is wrong: check it in your settings (teleop-server printed it when it first started)"
+        else:
+            why = "this server needs a pilot token to drive: add the token teleop-server printed when it first started to your settings"
+        return Error(ErrorCode.UNAUTHORIZED, f"{why}; you are an observer", ref)
+
+    def _refused_token(self, client: Client, offered: str | None, ref: str) -> None:
+        if offered:
+            client.token_failures += 1
+        log.warning("client %s asked to drive with %s pilot token", client.label, "a wrong" if offered else "no")
+        self._send(client, self._unauthorized(offered, ref))
+
+    def _closing_task(self, coro) -> None:
+        # keep a reference: asyncio holds tasks weakly, and a close may take up to close_timeout
+        closing = asyncio.get_running_loop().create_task(coro)
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
     def _leave(self, client: Client) -> None:
         self.clients.pop(client.ws, None)
         if client.sender:
@@ -224,17 +360,26 @@ class Bridge:
         self._mark_status()
 
     def _on_frame(self, client: Client, frame: str | bytes) -> None:
-        self._on_message(client, protocol.parse_client_message(frame))
+        message = protocol.parse_client_message(frame)
+        try:
+            self._on_message(client, message)
+        except Exception:  # a bug; never let one message take the connection (or the pilot's control) down
+            log.exception("error handling a %s from %s", type(message).__name__, client.label)
+            self._send(client, Error(ErrorCode.INVALID_MESSAGE, "the server could not handle this message (a bug, logged)"))
 
     def _on_message(self, client: Client, message: protocol.ClientMessage | Invalid) -> None:
         if isinstance(message, Control):
             self._on_control(client, message)
         elif isinstance(message, Ping):
-            self._send(client, Pong(message.id, message.t, time.time()))
+            if client.pings.frame(time.monotonic()) is Verdict.OK:
+                self._send(client, Pong(message.id, message.t, time.time()))
         elif isinstance(message, Invalid):
             self._send(client, message.as_error())
         elif isinstance(message, RequestControl):
-            self._grant_pilot(client, message.takeover, announce_refusal=True)
+            if self.pilot is client or self._token_ok(client, message.token) or client.authorized:
+                self._grant_pilot(client, message.takeover, announce_refusal=True)
+            else:
+                self._refused_token(client, message.token, "request_control")
         elif isinstance(message, ReleaseControl):
             if self.pilot is client:
                 self._set_pilot(None, f"{client.name} released control")
@@ -273,14 +418,21 @@ class Bridge:
         self._mark_status()
 
     def _on_control(self, client: Client, control: Control) -> None:
-        if client.legacy and self.pilot is None and control.legacy:
+        if client.legacy and self.pilot is None and control.legacy and not self.access.required:
             self._grant_pilot(client, False, announce_refusal=False)
         if self.pilot is not client:
             now = time.monotonic()
             if now - client.last_refusal >= NOT_PILOT_ERROR_INTERVAL:
                 client.last_refusal = now
-                holder = self.pilot.name if self.pilot else "nobody"
-                self._send(client, Error(ErrorCode.NOT_PILOT, f"control ignored: you are an observer and {holder} is pilot", "control"))
+                if client.legacy and self.access.required:
+                    text = (
+                        'control ignored: this server requires a pilot token, so bare {"Axes": ...} messages cannot drive. '
+                        "Use the teleop app with the token, or start teleop-server with --no-auth on a trusted network"
+                    )
+                    self._send(client, Error(ErrorCode.UNAUTHORIZED, text, "control"))
+                else:
+                    holder = self.pilot.name if self.pilot else "nobody"
+                    self._send(client, Error(ErrorCode.NOT_PILOT, f"control ignored: you are an observer and {holder} is pilot", "control"))
             return
         if self.estop:
             now = time.monotonic()
@@ -453,10 +605,7 @@ class Bridge:
             client.sender.cancel()
         if self.pilot is client:
             self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
-        # keep a reference: asyncio holds tasks weakly, and this close may take up to close_timeout
-        closing = asyncio.get_running_loop().create_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
+        self._closing_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
         self._mark_status()
 
     async def _send_loop(self, client: Client) -> None:
@@ -472,3 +621,7 @@ class Bridge:
             raise
         except Exception:  # pragma: no cover - a bug, but never take the server down
             log.exception("sender for %s failed", client.label)
+
+
+def _host(ws: ServerConnection) -> str:
+    return ws.remote_address[0] if ws.remote_address else "?"

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from teleop import __version__
 from teleop.errors import ConfigError
 
+from .auth import check_token_text, default_token_file, load_or_create_token
 from .bridge import Bridge
 from .config import ServerConfig, load_config
 
@@ -23,6 +26,10 @@ Bridge WebSocket clients (the teleop desktop app, browsers) to an Arduino on USB
 Every client receives the device's readings as they arrive. One client at a
 time is the pilot: its gamepad drives the device through the command mapping
 in the config file. If the pilot goes quiet, every output is set to neutral.
+
+Becoming pilot needs a token. On first start the server creates one, keeps it
+in its token file and prints it once, with an address to paste into the
+teleop app's settings. Anyone may watch the readings unless --observers token.
 """
 
 EPILOG = """\
@@ -30,6 +37,7 @@ examples:
   teleop-server --serial sim                 try it without hardware
   teleop-server --serial /dev/ttyACM0        an Arduino Uno on USB
   teleop-server --serial /dev/ttyUSB0 --baud 9600 --config robot.toml --record drive.jsonl
+  teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
 
 The config file (TOML) sets the same options plus the [[output]] mapping from
 sticks and buttons to device commands; see packaging/pi/teleop-server.toml.
@@ -60,6 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="set outputs to neutral when the pilot sends nothing for MS milliseconds (default: 250)",
     )
+    auth = parser.add_argument_group("who may connect")
+    auth.add_argument(
+        "--no-auth",
+        action="store_true",
+        help='anyone who can reach the port may drive, including seed-style {"Axes": ...} clients; only on a trusted network',
+    )
+    auth.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="where the pilot token is kept; created (mode 0600) with a new token if missing "
+        "(default: $STATE_DIRECTORY/pilot-token under systemd, else ~/.config/teleop/server-token)",
+    )
+    auth.add_argument(
+        "--observers",
+        choices=("open", "token"),
+        help="open: anyone may watch the readings (default); token: watching needs the token too",
+    )
+    auth.add_argument("--certfile", metavar="FILE", help="TLS certificate (PEM): serve wss:// and https:// instead of ws:// and http://")
+    auth.add_argument("--keyfile", metavar="FILE", help="private key (PEM) of --certfile")
+    auth.add_argument(
+        "--max-clients", type=int, metavar="N", help="connections at once; the next one is closed with a reason (default: 64)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (every device line)")
     parser.add_argument("--version", action="version", version=f"teleop-server {__version__}")
     return parser
@@ -76,20 +106,78 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "port": args.port,
         "record": args.record,
         "failsafe_timeout": None if args.failsafe_ms is None else args.failsafe_ms / 1000,
+        "auth": False if args.no_auth else None,
+        "token_file": args.token_file,
+        "observers": args.observers,
+        "certfile": args.certfile,
+        "keyfile": args.keyfile,
+        "max_clients": args.max_clients,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
     return config
 
 
-async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:
+def with_token(config: ServerConfig) -> tuple[ServerConfig, bool]:
+    """Fill in the pilot token (from the config, or the token file, creating it); True if it is new."""
+    if not config.auth:
+        return config, False
+    if config.token:
+        return replace(config, token=check_token_text(config.token, "auth.token")), False
+    path = Path(config.token_file).expanduser() if config.token_file else default_token_file()
+    token, created = load_or_create_token(path)
+    return replace(config, token=token, token_file=str(path)), created
+
+
+def reachable_host(host: str) -> str:
+    """The address a client on the network would use for a server listening on ``host``."""
+    if host not in ("0.0.0.0", "::", ""):
+        return f"[{host}]" if ":" in host else host
+    try:
+        # a UDP "connect" sends nothing; it only asks the kernel which local address routes outwards
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
+
+
+def announce(config: ServerConfig, port: int, token_created: bool) -> None:
+    """What the owner needs on stdout: where to connect, and the token the one time it is new."""
+    tls = bool(config.certfile)
+    host = reachable_host(config.host)
+    ws_url = f"{'wss' if tls else 'ws'}://{host}:{port}"
+    web_url = f"{'https' if tls else 'http'}://{host}:{port}"
+    print(f"teleop-server listening on {ws_url} (dashboard: {web_url}/)", flush=True)
+    if not config.auth:
+        print("authentication is OFF (--no-auth): anyone who can reach this port may drive", flush=True)
+    elif token_created:
+        # the only time the token is shown: it goes to the owner's terminal (or the journal), never to a log line again
+        print(f"new pilot token: {config.token}  (kept in {config.token_file}; shown only this once)", flush=True)
+        print(f"  teleop app: paste  {ws_url}/#token={config.token}  into Settings > Server address", flush=True)
+        print(f"  dashboard:  {web_url}/#token={config.token}", flush=True)
+    else:
+        where = f"in {config.token_file}" if config.token_file else "set in the config file"
+        print(f"driving needs the pilot token ({where})", flush=True)
+
+
+async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, token_created: bool = False) -> None:
     bridge = Bridge(config)
     try:
         await bridge.start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
-    log.info("teleop-server %s listening on ws://%s:%d (serial: %s)", __version__, config.host, bridge.port, config.serial)
-    print(f"teleop-server listening on ws://{config.host}:{bridge.port}", flush=True)
+    scheme = "wss" if bridge.tls else "ws"
+    log.info(
+        "teleop-server %s listening on %s://%s:%d (serial: %s, auth: %s)",
+        __version__,
+        scheme,
+        config.host,
+        bridge.port,
+        config.serial,
+        "on" if config.auth else "OFF",
+    )
+    announce(config, bridge.port, token_created)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        config = config_from_args(args)
-        asyncio.run(serve(config))
+        config, token_created = with_token(config_from_args(args))
+        asyncio.run(serve(config, token_created=token_created))
     except ConfigError as exc:
         print(f"teleop-server: error: {exc}", file=sys.stderr)
         return 2

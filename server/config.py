@@ -34,6 +34,19 @@ class ServerConfig:
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
     client_queue: int = 256
     record: str | None = None
+    #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
+    auth: bool = True
+    #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
+    token: str | None = None
+    token_file: str | None = None
+    #: "open": anyone may watch the readings; "token": watching needs the token too.
+    observers: str = "open"
+    certfile: str | None = None
+    keyfile: str | None = None
+    max_clients: int = 64
+    #: The fastest a pilot is expected to send (the desktop client caps itself at 250 Hz).
+    #: A client sending more than RATE_LIMIT_FACTOR times this gets an error, then is closed.
+    control_hz: float = 250.0
     outputs: tuple[OutputMap, ...] = field(default=DEFAULT_OUTPUTS)
 
     def validate(self) -> None:
@@ -48,6 +61,16 @@ class ServerConfig:
             raise ConfigError("serial.max_in_flight must be at least 1")
         if self.client_queue < 8:
             raise ConfigError("server.client_queue must be at least 8")
+        if self.observers not in ("open", "token"):
+            raise ConfigError(f'auth.observers must be "open" or "token", got {self.observers!r}')
+        if self.observers == "token" and not self.auth:
+            raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
+        if self.max_clients < 1:
+            raise ConfigError("limits.max_clients must be at least 1")
+        if not self.control_hz >= 1:
+            raise ConfigError("limits.control_hz must be at least 1")
         if len({o.key for o in self.outputs}) != len(self.outputs):
             raise ConfigError("two [[output]] entries drive the same device output")
         for i, output in enumerate(self.outputs):
@@ -56,7 +79,20 @@ class ServerConfig:
 
 _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
     # section -> key -> (field name, accepted type, multiplier into the field's unit)
-    "server": {"host": ("host", str, 1), "port": ("port", int, 1), "client_queue": ("client_queue", int, 1)},
+    "server": {
+        "host": ("host", str, 1),
+        "port": ("port", int, 1),
+        "client_queue": ("client_queue", int, 1),
+        "certfile": ("certfile", str, 1),
+        "keyfile": ("keyfile", str, 1),
+    },
+    "auth": {
+        "enabled": ("auth", bool, 1),
+        "token": ("token", str, 1),
+        "token_file": ("token_file", str, 1),
+        "observers": ("observers", str, 1),
+    },
+    "limits": {"max_clients": ("max_clients", int, 1), "control_hz": ("control_hz", (int, float), 1)},
     "serial": {
         "port": ("serial", str, 1),
         "baud": ("baud", int, 1),
@@ -116,7 +152,7 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             if key not in keys:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; known: {', '.join(sorted(keys))}")
             name, kind, multiplier = keys[key]
-            if isinstance(value, bool) or not isinstance(value, kind):
+            if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
             changes[name] = value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)

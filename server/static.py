@@ -2,8 +2,11 @@
 
 Only the files listed in :data:`ASSETS` exist, read once into memory at start,
 so there is no path to traverse and no disk access per request. A request
-carrying a WebSocket upgrade passes through untouched, which keeps ``/``
-working for the hobby clients that open ``ws://robot:8765/``.
+carrying a WebSocket upgrade passes through, which keeps ``/`` working for the
+hobby clients that open ``ws://robot:8765/``, unless a browser sent it from a
+page of another site: browsers let any page open a WebSocket anywhere, so
+only the dashboard's own origin (or no Origin header: the desktop app,
+scripts) is let in.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -56,14 +60,40 @@ def load_assets() -> dict[str, Asset]:
     return loaded
 
 
+def same_origin(origin: str, host: str, tls: bool) -> bool:
+    """True if a page at ``origin`` is this server's dashboard, reached as ``host`` (the Host header)."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return False
+    scheme = "https" if tls else "http"
+    if parts.scheme != scheme or not parts.hostname:
+        return False
+    try:
+        wanted = urlsplit(f"{scheme}://{host}")
+        wanted_port = wanted.port
+    except ValueError:
+        return False
+    default = 443 if tls else 80
+    return parts.hostname == wanted.hostname and (port or default) == (wanted_port or default)
+
+
 class StaticFiles:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         self.assets = load_assets()
+        self.tls = tls
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         """websockets' ``process_request`` hook."""
         if "websocket" in request.headers.get("Upgrade", "").lower():
-            return None  # a WebSocket client: let the handshake proceed
+            origin = request.headers.get("Origin")
+            if origin is None or same_origin(origin, request.headers.get("Host", ""), self.tls):
+                return None  # the dashboard itself, or a client that is not a browser: proceed
+            return self._plain(
+                HTTPStatus.FORBIDDEN,
+                f"WebSocket refused: a page from {origin[:100]} may not connect; open the dashboard on this server instead\n",
+            )
         path = request.path.split("?", 1)[0]
         asset = self.assets.get(path)
         if asset is None:

@@ -86,6 +86,8 @@ async def make_bridge():
     bridges: list[Bridge] = []
 
     async def make(serial: str = "sim", **options: Any) -> Bridge:
+        """A bridge on loopback; authentication off unless ``auth=True, token=...`` are given."""
+        options.setdefault("auth", False)
         config = ServerConfig(host="127.0.0.1", port=0, serial=serial, ready_timeout=1.0, **options)
         bridge = Bridge(config)
         await bridge.start()

@@ -221,7 +221,7 @@ async def test_record_file_has_every_reading_and_command(make_bridge, make_clien
 
 
 async def test_server_without_a_device_still_serves_clients_and_says_why(make_client):
-    bridge = Bridge(ServerConfig(host="127.0.0.1", port=0, serial="/dev/does-not-exist", ready_timeout=0.5))
+    bridge = Bridge(ServerConfig(host="127.0.0.1", port=0, serial="/dev/does-not-exist", ready_timeout=0.5, auth=False))
     await bridge.start()
     try:
         await wait_for(lambda: "cannot open" in bridge.link.detail)

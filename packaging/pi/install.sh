@@ -90,6 +90,13 @@ if [ "$LIVE" = 1 ]; then
   systemctl daemon-reload
   systemctl enable --now teleop-server.service
   say "running: systemctl status teleop-server; logs: journalctl -u teleop-server -f"
+  # the service creates the pilot token on its first start and prints it (with the address) to the journal once
+  for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s /var/lib/teleop/pilot-token ] && break; sleep 0.5; done
+  if [ -s /var/lib/teleop/pilot-token ]; then
+    say "pilot token (needed to drive; keep it private): $(cat /var/lib/teleop/pilot-token)"
+    say "  in the teleop app paste: ws://$(hostname).local:8765/#token=$(cat /var/lib/teleop/pilot-token)"
+    say "  read it again later with: sudo cat /var/lib/teleop/pilot-token"
+  fi
   say "open http://$(hostname).local:8765/ for the dashboard"
 else
   say "staged under $ROOT (no user created, no service started)"
