@@ -105,7 +105,7 @@ def main() -> None:
         stick.attach()  # after SDL is initialised by the controller, as a user plugging in a pad
         window = MainWindow(controller, store)
         window.show()
-        await controller.connect_to_server(server.url)
+        await controller.connect_to_server(server.pilot_url)
         try:
             return await drive(window, controller, stick, args.seconds)
         finally:

@@ -2,7 +2,7 @@
 
     teleop                         open the window
     teleop --demo                  start a bundled server with the simulated robot and connect to it
-    teleop --connect ws://HOST:PORT
+    teleop --connect ws://HOST:PORT/#token=TOKEN   (the address teleop-server prints)
     teleop --screenshot FILE       save a PNG of the window once connected and showing readings, then exit
     teleop --self-check            exit 0 once a reading has arrived (installers' smoke test)
 
@@ -17,13 +17,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from urllib.parse import urlparse
 
 from teleop import __version__
+from teleop.appsettings import parse_address
 
 log = logging.getLogger("teleop")
 
@@ -31,7 +34,9 @@ log = logging.getLogger("teleop")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teleop", description="Drive a robot from a gamepad and watch its sensors live.")
     parser.add_argument("--demo", action="store_true", help="start a bundled teleop-server with the simulated robot and connect to it")
-    parser.add_argument("--connect", metavar="URL", help="connect at start, e.g. ws://raspberrypi.local:8765")
+    parser.add_argument(
+        "--connect", metavar="URL", help="connect at start, e.g. ws://raspberrypi.local:8765/#token=... as teleop-server printed it"
+    )
     parser.add_argument("--screenshot", metavar="FILE", help="save a PNG of the main window once it shows readings, then exit")
     parser.add_argument(
         "--self-check", action="store_true", help="open the window, connect, wait for a reading, exit 0 (or 1 after --timeout)"
@@ -52,20 +57,32 @@ def free_port() -> int:
 
 
 def start_demo_server() -> tuple[subprocess.Popen, str]:
-    """The bundled server on the simulated device, on a free loopback port."""
+    """The bundled server on the simulated device, on a free loopback port, with a fresh pilot token.
+
+    The token goes to the server in a private file (not on its command line,
+    which other users can read) and comes back in the returned address.
+    """
     port = free_port()
+    token = secrets.token_urlsafe(16)
+    folder = tempfile.mkdtemp(prefix="teleop-demo-")
+    token_file = os.path.join(folder, "pilot-token")
+    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(token)
     frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
     command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "server"]
-    command += ["--serial", "sim", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--serial", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            break
-        if process.poll() is not None:
-            raise SystemExit("teleop: the demo server failed to start")
-        time.sleep(0.05)
-    return process, f"ws://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if process.poll() is not None:
+                raise SystemExit("teleop: the demo server failed to start")
+            time.sleep(0.05)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # read at start; nothing else needs it
+    return process, f"ws://127.0.0.1:{port}/#token={token}"
 
 
 async def run_app(args: argparse.Namespace, app) -> int:
@@ -81,12 +98,15 @@ async def run_app(args: argparse.Namespace, app) -> int:
     if args.demo:
         server, url = start_demo_server()
     if url:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
-            print(f"teleop: --connect needs a ws:// or wss:// address, got {url!r}", file=sys.stderr)
+        address = parse_address(url)
+        if "://" not in url or isinstance(address, str):
+            print(
+                f"teleop: --connect needs a ws:// or wss:// address, got {url!r}" + (f": {address}" if isinstance(address, str) else ""),
+                file=sys.stderr,
+            )
             return 2
         if not args.demo:
-            settings.host, settings.port, settings.tls = parsed.hostname, parsed.port or 8765, parsed.scheme == "wss"
+            settings.use_server(address)
             settings.remember_server()
 
     controller = TeleopController(settings)

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from teleop.drive import MAX_RATE_HZ
 from teleop.shaping import AxisCalibration, AxisShape
@@ -53,6 +54,41 @@ def check_rate(rate: float) -> str | None:
     return None if 1 <= rate <= MAX_RATE_HZ else f"the send rate must be between 1 and {MAX_RATE_HZ:.0f} Hz"
 
 
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a server is and how to reach it, as teleop-server prints it: ``ws://host:port/#token=...``."""
+
+    host: str
+    port: int = DEFAULT_PORT
+    tls: bool | None = None  # None: not said (a bare host:port), keep the current choice
+    token: str = ""
+
+
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> ServerAddress | str:
+    """A pasted address (``host``, ``host:port`` or a full ``ws[s]://host:port/#token=...``), or why not."""
+    text = text.strip()
+    if "://" not in text:
+        host, port_text = text, ""
+        if text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+        host = host.strip()
+        if port_text and not port_text.isdigit():
+            return f"{port_text!r} is not a port number"
+        port = int(port_text) if port_text else default_port
+        return check_host(host) or check_port(port) or ServerAddress(host, port)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid address: {exc}"
+    if parts.scheme not in ("ws", "wss"):
+        return f"the address must start with ws:// or wss://, not {parts.scheme}://"
+    host = parts.hostname or ""
+    token = (parse_qs(parts.fragment).get("token") or parse_qs(parts.query).get("token") or [""])[0]
+    port = port or (default_port if parts.port is None else parts.port)
+    return check_host(host) or check_port(port) or ServerAddress(host, port, parts.scheme == "wss", token)
+
+
 def server_url(host: str, port: int, tls: bool = False) -> str:
     host = host.strip()
     if ":" in host and not host.startswith("["):
@@ -78,7 +114,11 @@ class AppSettings:
     port: int = DEFAULT_PORT
     tls: bool = False
     token: str = ""
+    #: a certificate file (PEM) to trust for wss://, for a robot with a self-signed certificate
+    cafile: str = ""
     recent: list[str] = field(default_factory=list)
+    #: pilot tokens of the servers in ``recent``, keyed like them ("host:port")
+    tokens: dict[str, str] = field(default_factory=dict)
     rate_hz: float = 50.0
     gamepad: str = ""  # GUID of the preferred gamepad; empty = first one found
     axes: dict[int, AxisSettings] = field(default_factory=dict)
@@ -92,8 +132,21 @@ class AppSettings:
         return {i: a.shape() for i, a in self.axes.items()}
 
     def remember_server(self) -> None:
+        """Put the current server first in ``recent``, its token beside it."""
         entry = f"{self.host}:{self.port}"
         self.recent = [entry, *[r for r in self.recent if r != entry]][:8]
+        if self.token:
+            self.tokens[entry] = self.token
+        else:
+            self.tokens.pop(entry, None)
+        self.tokens = {k: v for k, v in self.tokens.items() if k in self.recent}
+
+    def use_server(self, address: ServerAddress) -> None:
+        """Switch to ``address``; without a token of its own it gets the one stored for that server."""
+        self.host, self.port = address.host, address.port
+        if address.tls is not None:
+            self.tls = address.tls
+        self.token = address.token or self.tokens.get(f"{address.host}:{address.port}", "")
 
     def problems(self) -> list[str]:
         return [p for p in (check_host(self.host), check_port(self.port), check_rate(self.rate_hz)) if p]
@@ -115,7 +168,7 @@ class AppSettings:
             return settings
         if not isinstance(data, dict):
             return settings
-        for name in ("host", "token", "gamepad"):
+        for name in ("host", "token", "gamepad", "cafile"):
             if isinstance(data.get(name), str):
                 setattr(settings, name, data[name])
         if isinstance(data.get("port"), int) and not check_port(data["port"]):
@@ -128,6 +181,8 @@ class AppSettings:
         for name in ("recent", "plot"):
             if isinstance(data.get(name), list):
                 setattr(settings, name, [str(v) for v in data[name]][:32])
+        if isinstance(data.get("tokens"), dict):
+            settings.tokens = {str(k): v for k, v in data["tokens"].items() if isinstance(v, str)}
         axes = data.get("axes")
         if isinstance(axes, dict):
             for key, value in axes.items():

@@ -82,7 +82,7 @@ class ClientSession:
         backoff: tuple[float, ...] = RECONNECT_BACKOFF,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.url = url
+        self.url = url.split("#", 1)[0]  # a pasted address may carry "#token=..."; it is not part of the URL sent
         self.events = events or SessionEvents()
         self.name = name
         self.wanted_role = role
@@ -234,7 +234,9 @@ class ClientSession:
                 ) as ws:
                     attempt = 0
                     await self._serve(ws)
-                reason = "server closed the connection"
+                reason = _describe_close(ws.close_code, ws.close_reason)
+            except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
+                reason = f"the server's TLS certificate is not trusted ({exc.verify_message}); choose its certificate file in Settings"
             except (InvalidURI, ValueError) as exc:
                 self._set_state(ConnectionState.FAILED, f"bad address {self.url}: {exc}")
                 return
@@ -245,6 +247,9 @@ class ClientSession:
             finally:
                 self._ws = None
                 self.role = Role.OBSERVER
+                # a control waiting for the old socket describes the sticks as they were then:
+                # never deliver it on the next connection, where it would be a stale command
+                self._pending_control = None
             delay = self.backoff[min(attempt, len(self.backoff) - 1)]
             attempt += 1
             self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
@@ -318,6 +323,24 @@ class ClientSession:
             self._ping_id += 1
             await ws.send(protocol.encode(protocol.Ping(self._ping_id, time.monotonic())))
             await asyncio.sleep(self.ping_interval)
+
+
+def _describe_close(code: int | None, reason: str | None) -> str:
+    if code == 1008:
+        return f"server refused this client: {reason or 'policy violation'}"
+    if code == 1013:
+        return f"server busy: {reason or 'try again later'}"
+    if reason:
+        return f"server closed the connection: {reason}"
+    return "server closed the connection"
+
+
+def trust_context(cafile: str | None) -> ssl.SSLContext:
+    """TLS settings for wss://: the system's CAs, plus ``cafile`` (a robot's self-signed certificate)."""
+    context = ssl.create_default_context()
+    if cafile:
+        context.load_verify_locations(cafile=cafile)
+    return context
 
 
 def _describe_failure(exc: BaseException) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,22 +45,51 @@ def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], ti
 
 
 class ServerProcess:
-    """``teleop-server`` as users run it, in its own process, on a free loopback port."""
+    """``teleop-server`` as users run it, in its own process, on a free loopback port.
 
-    def __init__(self, serial: str = "sim", port: int | None = None, extra: list[str] | None = None) -> None:
+    Authentication is on, as by default; ``token`` (made up if not given) is
+    the pilot token, and :attr:`pilot_url` is the address with it, as the
+    server prints it. Pass the same token to restart "the same" server.
+    """
+
+    def __init__(self, serial: str = "sim", port: int | None = None, extra: list[str] | None = None, *, token: str | None = None) -> None:
         self.serial = serial
         self.port = port or free_port()
         self.extra = extra or []
+        self.token = token or secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def pilot_url(self) -> str:
+        return f"{self.url}/#token={self.token}"
+
+    def restarted(self) -> ServerProcess:
+        """The same server (port, token, options) started again."""
+        return ServerProcess(self.serial, self.port, self.extra, token=self.token).start()
+
     def start(self) -> ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        token_file = Path(tempfile.mkdtemp(prefix="teleop-test-")) / "pilot-token"
+        token_file.write_text(self.token)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--serial", self.serial, "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--serial",
+                self.serial,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--token-file",
+                str(token_file),
+                *self.extra,
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import replace
 
 from conftest import device_lines, wait_for
 from websockets.asyncio.server import serve
@@ -45,19 +46,20 @@ async def test_session_connects_becomes_pilot_and_drives(make_bridge, pty_device
 
 
 async def test_session_reconnects_after_a_server_restart_and_resumes_its_role(pty_device):
-    config = ServerConfig(host="127.0.0.1", port=0, serial=pty_device.path, ready_timeout=1.0)
+    token = "restart-survives-this-token"
+    config = ServerConfig(host="127.0.0.1", port=0, serial=pty_device.path, ready_timeout=1.0, token=token)
     bridge = Bridge(config)
     await bridge.start()
     port = bridge.port
     events = Recorder()
-    session = ClientSession(f"ws://127.0.0.1:{port}", events, role=Role.PILOT)
+    session = ClientSession(f"ws://127.0.0.1:{port}", events, role=Role.PILOT, token=token)
     session.start()
     try:
         await wait_for(lambda: session.can_drive)
         await bridge.stop()
         await wait_for(lambda: session.state is ConnectionState.RECONNECTING)
         await asyncio.sleep(0.5)
-        bridge = Bridge(ServerConfig(host="127.0.0.1", port=port, serial=pty_device.path, ready_timeout=1.0))
+        bridge = Bridge(replace(config, port=port))
         await bridge.start()
         listening = asyncio.get_running_loop().time()
         await wait_for(lambda: session.can_drive, timeout=3)

@@ -120,7 +120,7 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
             time.sleep(0.01)
 
     with connect(server.url) as pilot:
-        pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver"}))
+        pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
         for _ in range(10):
             pilot.send(json.dumps({"type": "control", "axes": [0.7]}))
             time.sleep(0.02)

@@ -155,16 +155,16 @@ def server_on_board(board, tmp_path):
     server.stop()
 
 
-async def connected_pilot(url: str) -> WsClient:
-    client = WsClient(await connect(url))
-    await client.send({"type": "hello", "role": "pilot", "client": "firmware-test"})
+async def connected_pilot(server: ServerProcess) -> WsClient:
+    client = WsClient(await connect(server.url))
+    await client.send({"type": "hello", "role": "pilot", "client": "firmware-test", "token": server.token})
     await client.expect("welcome")
     await client.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
     return client
 
 
 async def test_stick_move_reaches_the_firmware_and_shows_in_its_outputs(board, server_on_board):
-    pilot = await connected_pilot(server_on_board.url)
+    pilot = await connected_pilot(server_on_board)
     try:
         await pilot.send({"type": "control", "axes": [0.25]})
         reading = await pilot.expect("reading", lambda m: m["values"].get("disp") == 250, timeout=5)
@@ -174,7 +174,7 @@ async def test_stick_move_reaches_the_firmware_and_shows_in_its_outputs(board, s
 
 
 async def test_changed_analog_input_reaches_the_client(board, server_on_board):
-    pilot = await connected_pilot(server_on_board.url)
+    pilot = await connected_pilot(server_on_board)
     try:
         board.command("adc 0 4900")  # 4.9 V of a 5 V reference: 1003 counts
         board.command("button 1")
@@ -187,7 +187,7 @@ async def test_changed_analog_input_reaches_the_client(board, server_on_board):
 
 
 async def test_cutting_the_host_off_trips_the_firmware_watchdog_within_500ms(board, server_on_board):
-    pilot = await connected_pilot(server_on_board.url)
+    pilot = await connected_pilot(server_on_board)
     for _ in range(20):
         await pilot.send({"type": "control", "axes": [0.6]})
         await asyncio.sleep(0.02)

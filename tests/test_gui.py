@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from guitools import ARTIFACTS, ServerProcess, run, wait_until
@@ -55,7 +56,7 @@ def drive_with_recording(window, loop, tmp_path):
     """A server recording every device command, this window connected to it as pilot with driving enabled."""
     record = tmp_path / "drive.jsonl"
     server = ServerProcess("sim", extra=["--record", str(record)]).start()
-    connect(window, loop, server.url)
+    connect(window, loop, server.pilot_url)
     wait_until(loop, lambda: window.controller.role.value == "pilot", what="pilot")
     window.enable.click()
     return server, record
@@ -78,7 +79,7 @@ def test_stick_move_reaches_the_server_as_a_command(window, loop, joystick, tmp_
     server = ServerProcess("sim", extra=["--record", str(record)]).start()
     try:
         controller = window.controller
-        connect(window, loop, server.url)
+        connect(window, loop, server.pilot_url)
         wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
         assert controller.drive.enabled is False
         joystick.axis(0, 0.25)
@@ -93,7 +94,7 @@ def test_stick_move_reaches_the_server_as_a_command(window, loop, joystick, tmp_
 
 
 def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
-    connect(window, loop, server.url)
+    connect(window, loop, server.pilot_url)
     panel = window.readings_panel
     wait_until(loop, lambda: "A0" in panel.rows and panel.table.item(panel.rows["A0"], 1).text() != "", what="A0 in table")
     wait_until(loop, lambda: len(panel.plot.data.get("A0", ([], []))[0]) > 3, what="A0 plotted")
@@ -130,7 +131,7 @@ def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_pat
     try:
         controller = window.controller
         wait_until(loop, lambda: controller.selected is not None, what="joystick")
-        connect(window, loop, server.url)
+        connect(window, loop, server.pilot_url)
         wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
         window.enable.click()
         stick.axis(0, 0.6)
@@ -147,18 +148,38 @@ def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_pat
         server.stop()
 
 
-def test_gui_reconnects_after_a_server_restart_and_resumes_as_pilot(window, loop):
-    server = ServerProcess("sim").start()
-    port = server.port
+def test_gui_reconnects_after_a_server_crash_and_the_device_gets_no_stale_command(window, loop, joystick, tmp_path):
+    """The server is killed mid-drive and started again: the GUI is back as pilot within 3 s of the
+    server listening, and nothing it sent before the crash reaches the device afterwards."""
+    from test_faults import record_figure
+
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--record", str(record)]).start()
     try:
         controller = window.controller
-        connect(window, loop, server.url)
+        connect(window, loop, server.pilot_url)
         wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
-        server.stop()
+        window.enable.click()
+        joystick.axis(0, 0.6)
+        wait_until(loop, lambda: '"line":"B600"' in record.read_text(), what="B600")
+        server.process.kill()  # a crash: no goodbye to the client
+        server.process.wait()
         wait_until(loop, lambda: not controller.session.connected, what="disconnect seen")
         assert "reconnecting" in window.connection_bar.state.text()
-        server = ServerProcess("sim", port=port).start()
-        wait_until(loop, lambda: controller.session.connected and controller.role.value == "pilot", timeout=5, what="reconnected as pilot")
+        assert not controller.drive.enabled, "driving switches off when the link drops"
+        joystick.axis(0, -0.3)  # the stick moves while the server is down
+        before = len(record.read_text().splitlines())
+        server = server.restarted()
+        listening = time.monotonic()
+        wait_until(loop, lambda: controller.session.connected and controller.role.value == "pilot", timeout=5, what="back as pilot")
+        back = time.monotonic() - listening
+        window.enable.click()
+        wait_until(loop, lambda: '"line":"B-300"' in record.read_text(), what="B-300 after the restart")
+        after = [json.loads(line) for line in record.read_text().splitlines()[before:]]
+        commands = [r["line"] for r in after if r["kind"] == "command"]
+        assert "B600" not in commands, f"a stale command reached the device after the restart: {commands}"
+        record_figure("server restart -> GUI back as pilot", back * 1000, 3000)
+        assert back < 3.0
     finally:
         server.stop()
 
@@ -175,16 +196,44 @@ def test_keyboard_drives_the_virtual_stick_when_no_gamepad_is_used(window, loop,
 def test_settings_dialog_refuses_a_bad_address_before_saving(window, loop, qtbot):
     dialog = SettingsDialog(window.controller, window)
     qtbot.addWidget(dialog)
-    dialog.host.setCurrentText("ws://robot:8765")
+    dialog.host.setCurrentText("http://robot:8765/")
     ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
     assert not ok.isEnabled()
     assert "without ws://" in dialog.host_problem.text()
+    dialog.host.setCurrentText("robot..local")
+    assert not ok.isEnabled()
     dialog.host.setCurrentText("raspberrypi.local")
     assert ok.isEnabled()
     dialog.rate.setValue(100)
     settings = dialog.collect()
     assert settings.host == "raspberrypi.local" and settings.rate_hz == 100
     assert settings.recent[0] == "raspberrypi.local:8765"
+
+
+def test_pasting_the_address_the_server_printed_fills_port_tls_and_token(window, loop, qtbot):
+    dialog = SettingsDialog(window.controller, window)
+    qtbot.addWidget(dialog)
+    dialog.host.setCurrentText("wss://192.168.1.20:9001/#token=pasted-pilot-token-123")
+    assert dialog.host.currentText() == "192.168.1.20"
+    assert dialog.port.value() == 9001
+    assert dialog.tls.isChecked()
+    assert dialog.token.text() == "pasted-pilot-token-123"
+    settings = dialog.collect()
+    assert settings.tokens["192.168.1.20:9001"] == "pasted-pilot-token-123"
+
+
+def test_wrong_token_is_shown_plainly_in_the_window(window, loop, server):
+    from PySide6.QtWidgets import QApplication
+
+    controller = window.controller
+    run(loop, controller.connect_to_server(f"{server.url}/#token=not-the-right-token"))
+    wait_until(loop, lambda: "may not drive" in window.connection_bar.state.text(), what="refusal shown")
+    text = window.connection_bar.state.text()
+    assert "wrong" in text and "settings" in text
+    assert controller.role.value == "observer"
+    QApplication.processEvents()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(ARTIFACTS / "main-window-wrong-token.png"))
 
 
 def test_settings_persist_in_qsettings(window, loop, settings_store):
@@ -195,7 +244,7 @@ def test_settings_persist_in_qsettings(window, loop, settings_store):
 
 
 def test_csv_export_writes_what_was_shown(window, loop, server, tmp_path):
-    connect(window, loop, server.url)
+    connect(window, loop, server.pilot_url)
     wait_until(loop, lambda: window.controller.readings.count > 5, what="readings")
     path = tmp_path / "out.csv"
     window.export_csv(str(path))
@@ -210,7 +259,7 @@ def test_about_box_names_the_versions(window):
 
 def test_screenshots_of_the_main_window_and_settings_dialog(window, loop, server, joystick, qtbot):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    connect(window, loop, server.url)
+    connect(window, loop, server.pilot_url)
     wait_until(loop, lambda: window.controller.readings.count > 30, what="readings")
     window.enable.click()
     joystick.axis(0, 0.6)
@@ -310,7 +359,7 @@ def test_gui_against_a_pty_device_commands_out_and_readings_in(window, loop, joy
     server = ServerProcess(str(tmp_path / "ttyFAKE")).start()
     try:
         controller = window.controller
-        connect(window, loop, server.url)
+        connect(window, loop, server.pilot_url)
         wait_until(loop, lambda: (controller.status.get("serial") or {}).get("state") == "ready", what="device ready")
         window.enable.click()
         joystick.axis(0, -0.75)

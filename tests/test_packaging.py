@@ -76,7 +76,7 @@ def test_installed_app_opens_connects_and_receives_a_reading(built, tmp_path):
     try:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
         result = subprocess.run(
-            [str(launcher), "--self-check", "--connect", server.url, "--settings-file", str(tmp_path / "s.ini")],
+            [str(launcher), "--self-check", "--connect", server.pilot_url, "--settings-file", str(tmp_path / "s.ini")],
             capture_output=True,
             text=True,
             timeout=60,

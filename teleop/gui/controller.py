@@ -15,8 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from teleop import protocol
-from teleop.appsettings import AppSettings, server_url
-from teleop.client import ClientSession, ConnectionState, SessionEvents, run_in_background
+from teleop.appsettings import AppSettings, parse_address, server_url
+from teleop.client import ClientSession, ConnectionState, SessionEvents, run_in_background, trust_context
 from teleop.drive import DriveController, DriveSettings
 from teleop.gamepad import GamepadInfo, GamepadManager
 from teleop.protocol import Control, Role
@@ -41,6 +41,8 @@ class TeleopController(QObject):
     drivingChanged = Signal(bool, str)  # enabled, reason
     legacyText = Signal(str)
     outputsChanged = Signal(dict)
+    #: why the server refused this client (a missing or wrong token); "" once it is pilot
+    accessRefused = Signal(str)
 
     def __init__(self, settings: AppSettings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -70,11 +72,12 @@ class TeleopController(QObject):
 
     def apply_settings(self, settings: AppSettings) -> None:
         """New settings from the dialog; reconnects only if the address or token changed."""
-        reconnect = (settings.host, settings.port, settings.tls, settings.token) != (
+        reconnect = (settings.host, settings.port, settings.tls, settings.token, settings.cafile) != (
             self.settings.host,
             self.settings.port,
             self.settings.tls,
             self.settings.token,
+            self.settings.cafile,
         )
         self.settings = settings
         self.drive.settings = self._drive_settings()
@@ -96,7 +99,18 @@ class TeleopController(QObject):
             legacy_text=self.legacyText.emit,
             rtt=self.rttChanged.emit,
         )
-        self.session = ClientSession(url or self.url, events, name="teleop-gui", role=Role.PILOT, token=self.settings.token or None)
+        url = url or self.url
+        address = parse_address(url)
+        token = (address.token if not isinstance(address, str) else "") or self.settings.token
+        try:
+            context = trust_context(self.settings.cafile) if url.startswith("wss:") and self.settings.cafile else None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.connectionChanged.emit(
+                "failed", f"cannot use the certificate file {self.settings.cafile}: {getattr(exc, 'strerror', None) or exc}"
+            )
+            return
+        self.accessRefused.emit("")
+        self.session = ClientSession(url, events, name="teleop-gui", role=Role.PILOT, token=token or None, ssl_context=context)
         self.session.start()
 
     async def disconnect_from_server(self) -> None:
@@ -121,6 +135,8 @@ class TeleopController(QObject):
             role = Role.PILOT
         if role is not self.role:
             self.role = role
+            if role is Role.PILOT:
+                self.accessRefused.emit("")
             if role is not Role.PILOT and self.drive.enabled:
                 self.set_driving(False, "another client took control")
             self.roleChanged.emit(role.value)
@@ -140,6 +156,8 @@ class TeleopController(QObject):
             self.eventLogged.emit(message.level, message.text)
         elif isinstance(message, protocol.Error):
             self.eventLogged.emit("error", f"server: {message.message}")
+            if message.code == protocol.ErrorCode.UNAUTHORIZED:
+                self.accessRefused.emit(message.message)
         elif isinstance(message, protocol.Outputs):
             self.outputsChanged.emit(message.lines)
         self._update_role()

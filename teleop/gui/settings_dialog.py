@@ -7,6 +7,7 @@ wrong, and the reason is shown next to the field, so nothing bad is saved.
 from __future__ import annotations
 
 import copy
+import os
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -30,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from teleop.appsettings import AppSettings, AxisSettings, check_host, check_port
+from teleop.appsettings import AppSettings, AxisSettings, ServerAddress, check_host, check_port, parse_address
 from teleop.drive import MAX_RATE_HZ
 from teleop.shaping import CalibrationCapture
 
@@ -134,8 +136,11 @@ class SettingsDialog(QDialog):
             if self.host.findText(host) < 0:
                 self.host.addItem(host)
         self.host.setCurrentText(self.settings.host)
-        self.host.currentTextChanged.connect(self.validate)
-        self.host.setToolTip("The robot's IP address or host name, e.g. 192.168.1.9 or raspberrypi.local")
+        self.host.currentTextChanged.connect(self._host_edited)
+        self.host.setToolTip(
+            "The robot's IP address or host name, e.g. 192.168.1.9 or raspberrypi.local.\n"
+            "Pasting the address teleop-server printed (ws://...#token=...) fills in port, TLS and token too."
+        )
         form.addRow("Server address:", self.host)
         self.host_problem = QLabel("")
         self.host_problem.setObjectName("problem")
@@ -150,8 +155,18 @@ class SettingsDialog(QDialog):
         form.addRow("", self.tls)
         self.token = QLineEdit(self.settings.token)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("pilot token printed by teleop-server (optional)")
-        form.addRow("Auth token:", self.token)
+        self.token.setPlaceholderText("printed by teleop-server when it first started")
+        self.token.setToolTip("Needed to drive; kept with this server's entry. Watching works without it unless the server says otherwise.")
+        form.addRow("Pilot token:", self.token)
+        cafile_row = QHBoxLayout()
+        self.cafile = QLineEdit(self.settings.cafile)
+        self.cafile.setPlaceholderText("only for a robot with its own (self-signed) certificate")
+        self.cafile.textChanged.connect(self.validate)
+        cafile_row.addWidget(self.cafile, 1)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_cafile)
+        cafile_row.addWidget(browse)
+        form.addRow("Trust certificate:", cafile_row)
         recent = QLabel("Recent: " + (", ".join(self.settings.recent) or "none yet"))
         recent.setWordWrap(True)
         form.addRow("", recent)
@@ -253,9 +268,36 @@ class SettingsDialog(QDialog):
             self.calibrations[index] = None
             self.axis_widgets[index][3].setText(self._calibration_text(None))
 
+    def _host_edited(self, text: str) -> None:
+        """A pasted ``ws://host:port/#token=...`` is split into the fields; a recent server brings back its token."""
+        if "://" in text or text.count(":") == 1:
+            address = parse_address(text, self.port.value())
+            if isinstance(address, ServerAddress):
+                self.host.blockSignals(True)
+                self.host.setCurrentText(address.host)
+                self.host.blockSignals(False)
+                self.port.setValue(address.port)
+                if address.tls is not None:
+                    self.tls.setChecked(address.tls)
+                if address.token:
+                    self.token.setText(address.token)
+        stored = self.settings.tokens.get(f"{self.host.currentText().strip()}:{self.port.value()}")
+        if stored and not ("://" in text and "token=" in text):
+            self.token.setText(stored)
+        self.validate()
+
+    def _browse_cafile(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Certificate to trust", self.cafile.text(), "Certificates (*.pem *.crt *.cer);;All files (*)"
+        )
+        if path:
+            self.cafile.setText(path)
+
     def validate(self) -> bool:
         host_problem = check_host(self.host.currentText())
-        problems = [p for p in (host_problem, check_port(self.port.value())) if p]
+        cafile = self.cafile.text().strip()
+        cafile_problem = f"certificate file {cafile} does not exist" if cafile and not os.path.isfile(cafile) else None
+        problems = [p for p in (host_problem, check_port(self.port.value()), cafile_problem) if p]
         self.host_problem.setText(host_problem or "")
         self.problem.setText("; ".join(p for p in problems if p != host_problem))  # the host's is shown beside it
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems) if hasattr(self, "buttons") else None
@@ -267,6 +309,7 @@ class SettingsDialog(QDialog):
         settings.port = self.port.value()
         settings.tls = self.tls.isChecked()
         settings.token = self.token.text().strip()
+        settings.cafile = self.cafile.text().strip()
         settings.rate_hz = float(self.rate.value())
         settings.gamepad = self.gamepad.currentData() or ""
         settings.keyboard_driving = self.keyboard.isChecked()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from teleop.appsettings import check_host
+from teleop.appsettings import parse_address
 from teleop.client import run_in_background
 
 from .controller import TeleopController
@@ -212,6 +212,7 @@ class ConnectionBar(QFrame):
         layout.addWidget(self.take)
         self.refresh_recent()
         controller.connectionChanged.connect(self._on_state)
+        controller.accessRefused.connect(self._on_refused)
         controller.rttChanged.connect(self._on_rtt)
         controller.roleChanged.connect(self._on_role)
         self._connected = False
@@ -233,15 +234,12 @@ class ConnectionBar(QFrame):
             run_in_background(self.controller.disconnect_from_server())
             self._on_state("disconnected", "disconnected by user")
             return
-        text = self.address.currentText().strip()
-        host, _, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-        problem = check_host(host)
-        port = int(port_text) if port_text.isdigit() else self.controller.settings.port
-        if problem:
-            self.state.setText(f"cannot connect: {problem}")
+        address = parse_address(self.address.currentText(), self.controller.settings.port)
+        if isinstance(address, str):
+            self.state.setText(f"cannot connect: {address}")
             return
         settings = self.controller.settings
-        settings.host, settings.port = host, port
+        settings.use_server(address)
         settings.remember_server()
         self.refresh_recent()
         run_in_background(self.controller.connect_to_server())
@@ -260,6 +258,14 @@ class ConnectionBar(QFrame):
         self.state.style().polish(self.state)
         if state != "connected":
             self.rtt.setText("RTT —")
+
+    def _on_refused(self, why: str) -> None:
+        """Shown in the state label, which stays readable until the role changes."""
+        if why:
+            self.state.setText(f"connected, but may not drive: {why}")
+            self.state.setProperty("state", "refused")
+            self.state.style().unpolish(self.state)
+            self.state.style().polish(self.state)
 
     def _on_rtt(self, ms: float) -> None:
         self.rtt.setText(f"RTT {ms:.1f} ms")
