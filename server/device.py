@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -172,6 +173,9 @@ class DeviceLink:
         self._accepted: dict[str, str] = {}
         self._in_flight: deque[_InFlight] = deque()
         self._ready = asyncio.Event()
+        #: set by the first report line after opening: the sketch is already running (it did not
+        #: reset on open, or booted before we opened), so its READY has gone by and asking is safe
+        self._reporting = asyncio.Event()
         self._reply_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -231,7 +235,7 @@ class DeviceLink:
                 if attempt == 1 or attempt % 20 == 0:
                     log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, self.reopen_backoff[-1])
                 self._set_state(LinkState.LOST if attempt > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
-                await asyncio.sleep(delay)
+                await self._wait_for_port(delay)
                 continue
             attempt = 0
             try:
@@ -242,6 +246,20 @@ class DeviceLink:
             self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
             await asyncio.sleep(self.reopen_backoff[0])
 
+    async def _wait_for_port(self, delay: float) -> None:
+        """Sleep ``delay``, but wake as soon as an unplugged device's path reappears.
+
+        A replugged USB serial device comes back under the same name (or udev
+        link); checking that the path exists costs one ``stat``, so it is
+        polled often and the port reopens within ~0.1 s of the plug.
+        """
+        if self.sim is not None or not self.port.startswith("/") or os.path.exists(self.port):  # COM3: no path to watch
+            await asyncio.sleep(delay)
+            return
+        deadline = time.monotonic() + max(delay, 30.0)
+        while time.monotonic() < deadline and not os.path.exists(self.port):
+            await asyncio.sleep(0.1)
+
     async def close(self) -> None:
         self._drop_connection()
         self._set_state(LinkState.CLOSED, "closed")
@@ -251,14 +269,21 @@ class DeviceLink:
     async def _serve(self, protocol: _LineProtocol) -> None:
         self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
         self._ready.clear()
+        self._reporting.clear()
         ready_wait = asyncio.ensure_future(self._ready.wait())
-        done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+        reporting = asyncio.ensure_future(self._reporting.wait())
+        done, _ = await asyncio.wait(
+            {ready_wait, reporting, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        reporting.cancel()
         if protocol.lost.done():
             ready_wait.cancel()
             return
-        if not done:
-            # No banner: the board may not reset on open (or was already running). Ask it.
-            log.info("no READY from %s within %.1f s; sending an info query", self.port, self.ready_timeout)
+        if not self._ready.is_set():
+            # No banner: the board did not reset on open, or booted before we opened. Ask it.
+            # (Not sooner: while a resetting Uno's bootloader listens, stray bytes are not welcome.)
+            why = "it is already reporting" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
+            log.info("%s: %s; sending an info query", self.port, why)
             self._write_raw(_INFO_KEY, devicelines.INFO)
             done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
             if protocol.lost.done():
@@ -310,6 +335,7 @@ class DeviceLink:
         now = time.monotonic()
         parsed = devicelines.parse_device_line(raw)
         if isinstance(parsed, Report):
+            self._reporting.set()
             self.on_report(parsed.values, now)
         elif isinstance(parsed, (Ok, Err)):
             self._on_reply(parsed)
