@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Soak: the whole loop running for a set time, reporting messages, errors, latency and memory growth.
+
+    GUI core (ClientSession + DriveController + ReadingsStore, the code behind the window)
+      -> teleop-server (its own process, authentication on)
+      -> simulated firmware on a pty (SimulatedDevice behind PtyDevice, in this process)
+
+The pilot moves a virtual stick in a sine at the GUI's default 50 Hz send
+rate; the device reports at 20 Hz and also emits a timestamped ``soak`` report
+every 20 ms so reading latency can be measured with one clock (CLOCK_MONOTONIC
+is shared by the processes). Every ``--interval`` seconds one line of figures;
+at the end a summary. Target (issue 7): no errors, memory growth under 10% over
+an hour (first vs last tenth of the run, so start-up allocations do not count).
+
+    .venv/bin/python bench/soak.py --seconds 3600
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from stats import percentiles  # noqa: E402
+
+from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
+from teleop import protocol  # noqa: E402
+from teleop.app import free_port  # noqa: E402
+from teleop.client import ClientSession, ConnectionState, SessionEvents  # noqa: E402
+from teleop.drive import DriveController, DriveSettings  # noqa: E402
+from teleop.protocol import Role  # noqa: E402
+from teleop.readings import ReadingsStore  # noqa: E402
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+class Soak:
+    def __init__(self, device: PtyDevice) -> None:
+        self.device = device
+        self.readings = ReadingsStore()
+        self.received = 0
+        self.errors: list[str] = []
+        self.reconnects = 0
+        self.sent: dict[str, float] = {}  # device line -> when the control was handed to the socket
+        self.command_latency: list[float] = []
+        self.reading_latency: list[float] = []
+        self.emitted: dict[int, float] = {}
+        self._seen_lines = 0
+
+    # SessionEvents callbacks
+    def on_state(self, state: ConnectionState, detail: str) -> None:
+        if state is ConnectionState.RECONNECTING:
+            self.reconnects += 1
+            self.errors.append(f"connection: {detail}")
+
+    def on_message(self, message: protocol.ServerMessage) -> None:
+        self.received += 1
+        if isinstance(message, protocol.Reading):
+            self.readings.add(message.t, message.values)
+            mark = message.values.get("soak")
+            if mark is not None and int(mark) in self.emitted:
+                self.reading_latency.append(time.monotonic() - self.emitted.pop(int(mark)))
+        elif isinstance(message, protocol.Error):
+            self.errors.append(f"server error: {message.code}: {message.message}")
+
+    def on_control_sent(self, control: protocol.Control) -> None:
+        if not control.axes:
+            return
+        line = f"B{round(control.axes[0] * 1000)}"
+        now = time.monotonic()
+        # the first send of a value is the one the device acts on (repeats are not re-written);
+        # an entry older than 0.5 s is from an earlier pass of the sine and starts afresh
+        if now - self.sent.get(line, -math.inf) > 0.5:
+            self.sent[line] = now
+
+    def collect_commands(self) -> None:
+        lines = list(self.device.received_lines)
+        for t, line in lines[self._seen_lines :]:
+            sent = self.sent.pop(line, None)
+            if sent is not None and t >= sent:
+                self.command_latency.append(t - sent)
+        self._seen_lines = len(lines)
+        if len(self.sent) > 10_000:  # commands superseded before reaching the device (latest wins)
+            self.sent.clear()
+
+
+async def run(seconds: float, interval: float) -> int:
+    device = PtyDevice(SimulatedDevice(report_ms=50), link=os.path.join(tempfile.mkdtemp(), "ttyROBOT"))
+    path = await device.start()
+    token = secrets.token_urlsafe(16)
+    token_file = Path(tempfile.mkdtemp()) / "pilot-token"
+    token_file.write_text(token)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "--serial", path, "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    soak = Soak(device)
+    events = SessionEvents(state=soak.on_state, message=soak.on_message, control_sent=soak.on_control_sent)
+    session = ClientSession(f"ws://127.0.0.1:{port}", events, name="soak", role=Role.PILOT, token=token)
+    drive = DriveController(DriveSettings(rate_hz=50))
+    try:
+        await asyncio.sleep(0.5)
+        session.start()
+        deadline = time.monotonic() + 10
+        while not session.can_drive:
+            if time.monotonic() > deadline:
+                print(f"could not become pilot: {session.detail}")
+                return 1
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        soak.errors.clear()
+        soak.reconnects = 0
+        start = time.monotonic()
+        server_rss: list[int] = []
+        client_rss: list[int] = []
+        drive.set_input([0.0, 0.0], [0], [], start)
+        session.send_control(drive.enable(start))
+        next_report = start + interval
+        mark = 0
+        window_cmd, window_read = 0, 0
+        while (now := time.monotonic()) < start + seconds:
+            # the pilot: a slow sine on axis 0, a button toggling every second
+            x = math.sin((now - start) * 0.7)
+            control = drive.set_input([x, 0.0], [int(now - start) % 2], [], now) or drive.poll(now)
+            if control is not None:
+                session.send_control(control)
+            mark += 1
+            soak.emitted[mark] = time.monotonic()
+            device.emit(f"soak:{mark}")
+            if len(soak.emitted) > 1000:
+                soak.emitted.clear()
+            soak.collect_commands()
+            if now >= next_report:
+                server_rss.append(rss_kib(server.pid))
+                client_rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+                cmd = soak.command_latency[window_cmd:]
+                read = soak.reading_latency[window_read:]
+                window_cmd, window_read = len(soak.command_latency), len(soak.reading_latency)
+                print(
+                    f"[{now - start:7.0f} s] sent {session.sent_controls} received {soak.received} errors {len(soak.errors)} "
+                    f"| command {percentiles(cmd)} | reading {percentiles(read)} "
+                    f"| server RSS {server_rss[-1] / 1024:.1f} MiB",
+                    flush=True,
+                )
+                next_report += interval
+            await asyncio.sleep(0.02)
+        soak.collect_commands()
+        alive = server.poll() is None
+    finally:
+        await session.stop()
+        server.terminate()
+        server.wait(5)
+        await device.stop()
+
+    def growth(samples: list[int]) -> float:
+        if len(samples) < 2:
+            return 0.0
+        tenth = max(1, len(samples) // 10)
+        first, last = sum(samples[:tenth]) / tenth, sum(samples[-tenth:]) / tenth
+        return 100 * (last - first) / first
+
+    print(f"\nsoak summary: {seconds:.0f} s of the full loop (GUI core -> server process -> simulated firmware on a pty)")
+    print(f"  controls sent {session.sent_controls}, server messages received {soak.received}")
+    print(f"  errors {len(soak.errors)}, reconnects {soak.reconnects}" + (f": {soak.errors[:3]}" if soak.errors else ""))
+    print(f"  command latency (send -> device reads the line): {percentiles(soak.command_latency)}")
+    print(f"  reading latency (device writes -> GUI core has it): {percentiles(soak.reading_latency)}")
+    if server_rss:
+        print(
+            f"  server RSS {server_rss[0] / 1024:.1f} -> {server_rss[-1] / 1024:.1f} MiB "
+            f"(growth first->last tenth {growth(server_rss):+.1f}%, target < 10%)"
+        )
+        print(f"  client peak RSS {client_rss[-1] / 1024:.1f} MiB (growth {growth(client_rss):+.1f}%)")
+    print(f"  server alive at the end: {alive}")
+    return 0 if alive and not soak.errors and growth(server_rss) < 10 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3600.0)
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds between progress lines")
+    args = parser.parse_args()
+    return asyncio.run(run(args.seconds, min(args.interval, args.seconds)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

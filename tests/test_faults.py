@@ -1,0 +1,232 @@
+"""Breaking things on purpose: a killed pilot, a cut network, an unplugged device, a killed server.
+
+Each test states the bound the user relies on and also writes what it measured
+to ``tests/artifacts/fault-figures.jsonl`` (the closing note and the README
+quote these). The bounds are safety promises, with a wide margin over what is
+measured, not speed goals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import WsClient, device_lines, wait_for
+from guitools import ARTIFACTS, ServerProcess
+from websockets.asyncio.client import connect
+
+from server.bridge import Bridge
+from server.config import ServerConfig
+
+TOKEN = "fault-tests-pilot-token"
+PILOT = str(Path(__file__).with_name("pilot_process.py"))
+
+
+def record_figure(name: str, value_ms: float, bound_ms: float) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "fault-figures.jsonl", "a") as f:
+        f.write(json.dumps({"fault": name, "measured_ms": round(value_ms, 1), "bound_ms": bound_ms, "at": time.time()}) + "\n")
+    print(f"{name}: {value_ms:.1f} ms (bound {bound_ms} ms)")
+
+
+def neutral_after(device, t0: float) -> float | None:
+    return next((t for t, line in list(device.received_lines) if t > t0 and line == "B0"), None)
+
+
+async def start_pilot(url: str, *prefix: str) -> asyncio.subprocess.Process:
+    pilot = await asyncio.create_subprocess_exec(*prefix, sys.executable, PILOT, url, TOKEN, "0.5", stdout=asyncio.subprocess.PIPE)
+    assert pilot.stdout is not None
+    async with asyncio.timeout(10):
+        assert (await pilot.stdout.readline()).strip() == b"driving"
+    return pilot
+
+
+async def test_killed_pilot_process_puts_outputs_to_neutral_within_300ms(make_bridge, pty_device):
+    bridge = await make_bridge(pty_device.path, auth=True, token=TOKEN)
+    pilot = await start_pilot(f"ws://127.0.0.1:{bridge.port}")
+    try:
+        await wait_for(lambda: "B500" in device_lines(pty_device))
+        killed = time.monotonic()
+        pilot.send_signal(signal.SIGKILL)
+        neutral = await wait_for(lambda: neutral_after(pty_device, killed), timeout=2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            pilot.kill()
+        await pilot.wait()
+    record_figure("pilot SIGKILL -> neutral on serial", (neutral - killed) * 1000, 300)
+    assert neutral - killed < 0.3
+
+
+# -- a real network cut: the pilot in its own network namespace, joined by a veth pair -------
+
+
+class CutCable:
+    """A network namespace for the pilot, joined to ours by a veth pair whose link we can take down."""
+
+    HOST_IP, PILOT_IP = "198.18.77.1", "198.18.77.2"  # RFC 2544 benchmarking range: never a real network
+
+    def __init__(self) -> None:
+        tag = f"{os.getpid() % 100000}"
+        self.ns, self.host_end, self.pilot_end = f"teleop-pilot-{tag}", f"tlh{tag}", f"tlp{tag}"
+
+    def __enter__(self) -> CutCable:
+        ip = ["ip"]
+        steps = [
+            ["netns", "add", self.ns],
+            ["link", "add", self.host_end, "type", "veth", "peer", "name", self.pilot_end],
+            ["link", "set", self.pilot_end, "netns", self.ns],
+            ["addr", "add", f"{self.HOST_IP}/30", "dev", self.host_end],
+            ["link", "set", self.host_end, "up"],
+            ["-n", self.ns, "addr", "add", f"{self.PILOT_IP}/30", "dev", self.pilot_end],
+            ["-n", self.ns, "link", "set", self.pilot_end, "up"],
+            ["-n", self.ns, "link", "set", "lo", "up"],
+        ]
+        for step in steps:
+            result = subprocess.run(ip + step, capture_output=True, text=True)
+            if result.returncode:
+                self.__exit__()
+                pytest.skip(f"cannot build a test network (needs root and iproute2): ip {' '.join(step)}: {result.stderr.strip()}")
+        return self
+
+    def run_in_pilot_ns(self) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", self.ns)
+
+    def cut(self) -> None:
+        subprocess.run(["ip", "link", "set", self.host_end, "down"], check=True)
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["ip", "link", "del", self.host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("ip") is None or os.geteuid() != 0, reason="network namespaces need root and iproute2")
+async def test_cutting_the_pilots_network_mid_drive_puts_outputs_to_neutral_within_300ms(pty_device):
+    with CutCable() as cable:
+        config = ServerConfig(host=cable.HOST_IP, port=0, serial=pty_device.path, ready_timeout=1.0, token=TOKEN)
+        bridge = Bridge(config)
+        await bridge.start()
+        pilot = None
+        try:
+            await wait_for(lambda: bridge.link.ready)
+            pilot = await start_pilot(f"ws://{cable.HOST_IP}:{bridge.port}", *cable.run_in_pilot_ns())
+            await wait_for(lambda: "B500" in device_lines(pty_device))
+            cut = time.monotonic()
+            cable.cut()
+            neutral = await wait_for(lambda: neutral_after(pty_device, cut), timeout=2)
+            assert pilot.returncode is None, "the pilot process still runs: only its network is gone"
+        finally:
+            if pilot is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    pilot.kill()
+                await pilot.wait()
+            await bridge.stop()
+    record_figure("pilot network cut (veth down) -> neutral on serial", (neutral - cut) * 1000, 300)
+    assert neutral - cut < 0.3
+
+
+# -- the serial side ---------------------------------------------------------------------------
+
+
+async def test_serial_unplug_tells_every_client_writes_nothing_and_control_resumes_after_ready(
+    make_bridge, make_client, pty_device, tmp_path
+):
+    record = tmp_path / "drive.jsonl"
+    bridge = await make_bridge(pty_device.path, record=str(record))
+    watchers = [await make_client(bridge, {"role": "observer", "client": f"watcher-{i}"}) for i in range(3)]
+    pilot = await make_client(bridge, {"role": "pilot", "client": "pilot"})
+    axis = [0.5]
+
+    async def drive() -> None:
+        while True:
+            await pilot.send({"type": "control", "axes": list(axis)})
+            await asyncio.sleep(0.02)
+
+    driver = asyncio.create_task(drive())
+    try:
+        await wait_for(lambda: "B500" in device_lines(pty_device))
+        marks = [c.mark() for c in [*watchers, pilot]]
+        unplugged = time.monotonic()
+        await pty_device.unplug()
+        for client, mark in zip([*watchers, pilot], marks, strict=True):
+            await client.expect("status", lambda m: m["serial"]["state"] == "lost", timeout=1.0, since=mark)
+        told = time.monotonic() - unplugged
+        axis[0] = 0.9  # driven while unplugged: must reach no port
+        await asyncio.sleep(0.5)
+        axis[0] = 0.35
+        await pty_device.start()  # replug: a fresh pty behind the same path; the device prints READY at once
+        ready = time.monotonic()
+        resumed = await wait_for(lambda: next((t for t, line in list(pty_device.received_lines) if t > ready and line == "B350"), None), 3)
+    finally:
+        driver.cancel()
+    record_figure("serial unplug -> every client told", told * 1000, 1000)
+    record_figure("device READY -> control resumed", (resumed - ready) * 1000, 2000)
+    assert told < 1.0
+    assert resumed - ready < 2.0
+    assert "B900" not in device_lines(pty_device)
+    records = [json.loads(line) for line in record.read_text().splitlines()]
+    lost = next(i for i, r in enumerate(records) if r["kind"] == "event" and r["text"].startswith("serial lost"))
+    reopened = next(i for i, r in enumerate(records) if i > lost and r["kind"] == "event" and r["text"].startswith("serial waiting_ready"))
+    assert not [r for r in records[lost:reopened] if r["kind"] == "command"], "nothing is written while the port is gone"
+
+
+# -- nothing lost: --record across a serial reconnect, then SIGKILL --------------------------------
+
+
+async def test_record_file_holds_every_reading_and_command_when_the_server_is_killed(pty_device, tmp_path):
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess(pty_device.path, extra=["--record", str(record)], token=TOKEN)
+    await asyncio.to_thread(server.start)
+    try:
+        watcher = WsClient(await connect(server.url))
+        await watcher.send({"type": "hello", "role": "pilot", "client": "recorder-check", "token": TOKEN})
+        await watcher.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
+        for value in (0.1, 0.2, 0.3):
+            await watcher.send({"type": "control", "axes": [value]})
+            await asyncio.sleep(0.15)
+        mark = watcher.mark()
+        await pty_device.unplug()
+        await watcher.expect("status", lambda m: m["serial"]["state"] == "lost", since=mark)
+        await pty_device.start()
+        await watcher.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=5, since=mark)
+        for value in (0.4, 0.5, 0.6):
+            await watcher.send({"type": "control", "axes": [value]})
+            await asyncio.sleep(0.15)
+        await wait_for(lambda: "B600" in device_lines(pty_device))
+        readings_seen = len(watcher.of_type("reading"))
+        server.process.send_signal(signal.SIGKILL)  # no shutdown, no flush, no goodbye
+        await asyncio.to_thread(server.process.wait)
+    finally:
+        server.stop()
+    records = [json.loads(line) for line in record.read_text().splitlines()]  # every line whole: one write() per record
+    recorded_readings = [r["values"] for r in records if r["kind"] == "reading"]
+    received = [m["values"] for m in watcher.of_type("reading")[:readings_seen]]
+    assert received and all(values in recorded_readings for values in received)
+    recorded_commands = [r["line"] for r in records if r["kind"] == "command"]
+    for line in ("B100", "B200", "B300", "B400", "B500", "B600"):
+        assert line in recorded_commands
+    device_got = [line for line in device_lines(pty_device) if line[:1] in "BA"]
+    assert all(line in recorded_commands for line in device_got), "every command the device received is on disk"
+
+
+# -- bad input, thrown for a while (bench/abuse.py runs the same for minutes) ----------------------
+
+
+async def test_bad_input_storm_is_answered_or_closed_cleanly_and_the_pilot_keeps_control():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from abuse import BAD_FRAMES, storm
+
+    figures = await storm(6, attackers=4, quiet=True)
+    assert figures["server_alive"]
+    assert figures["unclean"] == [], "every bad frame is answered or its connection closed with a code"
+    assert figures["lost_control"] == [], "the pilot keeps control throughout"
+    assert figures["pilot_commands_delivered"] > 150  # 50 Hz for 6 s, minus start-up
+    assert set(figures["sent"]) >= {*BAD_FRAMES, "wrong_token"}
