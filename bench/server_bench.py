@@ -5,7 +5,9 @@ Prints, for a ``teleop-server`` process bridging to a simulated device on a pty:
 
 1. command latency: pilot's WebSocket send -> line read on the serial side, at 100 Hz;
 2. reading latency: report line written by the device -> message received, to 50 clients at 50 Hz;
-3. staleness under overload: the device drains only 960 bytes/s (a 9600-baud line) while the
+3. a stuck observer: a client process frozen with SIGSTOP (its socket still open, reading
+   nothing) while 1. and 2. run again; how long until the server drops it.
+4. staleness under overload: the device drains only 960 bytes/s (a 9600-baud line) while the
    pilot sends at 500 Hz; how old each command is when the device reads it.
 
 Targets (issue 2): command p99 <= 2 ms; readings p99 <= 5 ms; staleness <= 20 ms.
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +41,20 @@ from teleop.app import free_port  # noqa: E402
 
 async def start_server(serial_path: str, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--serial", serial_path, "--host", "127.0.0.1", "--port", str(port), "--failsafe-ms", "1000"],
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--serial",
+            serial_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--failsafe-ms",
+            "1000",
+            "--no-auth",
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -94,7 +110,9 @@ async def one(port, seconds, out):
                 continue
             now = time.monotonic()
             if '"bench"' in frame:
-                out.append((json.loads(frame)["values"]["bench"], now))
+                mark = json.loads(frame).get("values", {}).get("bench")  # a status may name the pilot "bench"
+                if mark is not None:
+                    out.append((mark, now))
 async def main(port, count, seconds):
     outs = [[] for _ in range(count)]
     await asyncio.gather(*(one(port, seconds, o) for o in outs))
@@ -118,6 +136,61 @@ async def reading_latency(device: PtyDevice, port: int, clients: int, seconds: f
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
     return samples, missing
+
+
+STUCK_SCRIPT = r"""
+import asyncio, json, socket, sys
+from websockets.asyncio.client import connect
+async def main(port):
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # a phone on bad Wi-Fi: tiny window
+    sock.connect(("127.0.0.1", port))
+    async with connect(f"ws://127.0.0.1:{port}", sock=sock) as ws:
+        await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "stuck"}))
+        await ws.recv()
+        print("connected", flush=True)
+        await asyncio.sleep(3600)
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+async def client_count(port: int) -> int:
+    async with connect(f"ws://127.0.0.1:{port}") as ws:
+        await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "counter"}))
+        welcome = json.loads(await ws.recv())
+        return welcome["status"]["clients"] - 1
+
+
+async def with_a_stuck_observer(
+    device: PtyDevice, port: int, clients: int, seconds: float
+) -> tuple[list[float], list[float], float | None]:
+    """Freeze one observer, then measure commands and readings as in 1. and 2.; return when it was dropped."""
+    stuck = await asyncio.create_subprocess_exec(sys.executable, "-c", STUCK_SCRIPT, str(port), stdout=asyncio.subprocess.PIPE, cwd=ROOT)
+    assert stuck.stdout is not None
+    await stuck.stdout.readline()
+    stuck.send_signal(signal.SIGSTOP)
+    frozen = time.monotonic()
+    dropped: list[float] = []
+
+    async def watch_drop() -> None:
+        while not dropped:
+            await asyncio.sleep(0.25)
+            if await client_count(port) == 0:
+                dropped.append(time.monotonic() - frozen)
+
+    watcher = asyncio.create_task(watch_drop())
+    try:
+        readings, _ = await reading_latency(device, port, clients, seconds)
+        commands = await command_latency(device, port, seconds)
+        while not dropped and time.monotonic() - frozen < 60:
+            device.emit("pad:" + "9" * 60)  # keep readings flowing until the stuck client's queue fills
+            await asyncio.sleep(0.02)
+    finally:
+        watcher.cancel()
+        stuck.send_signal(signal.SIGCONT)
+        stuck.kill()
+        await stuck.wait()
+    return commands, readings, dropped[0] if dropped else None
 
 
 async def staleness_under_overload(port_path: str, seconds: float) -> tuple[list[float], int, int]:
@@ -156,6 +229,14 @@ async def main() -> None:
         print(
             f"2. reading latency, device line -> {args.clients} clients, 50 Hz: {percentiles(samples)}   missing={missing}   (target p99 <= 5 ms)"
         )
+        commands, readings, dropped_after = await with_a_stuck_observer(device, port, args.clients, args.seconds)
+        drop = f"dropped after {dropped_after:.1f} s" if dropped_after is not None else "NOT dropped within 60 s"
+        print(
+            "3. with one observer frozen (SIGSTOP, 2 KiB receive window):\n"
+            f"   command latency:  {percentiles(commands)}   (target p99 <= 2 ms)\n"
+            f"   reading latency to the {args.clients} others: {percentiles(readings)}   (target p99 <= 5 ms)\n"
+            f"   the stuck client: {drop}"
+        )
     finally:
         server.terminate()
         server.wait()
@@ -163,7 +244,7 @@ async def main() -> None:
 
     ages, sent, received = await staleness_under_overload(os.path.join(tmp, "slow"), min(args.seconds, 5.0))
     print(
-        f"3. overload, 960 B/s line, pilot at 500 Hz: sent {sent}, device read {received} (the rest superseded)\n"
+        f"4. overload, 960 B/s line, pilot at 500 Hz: sent {sent}, device read {received} (the rest superseded)\n"
         f"   age of each command when the device read it:   {percentiles(ages)}   (target <= 20 ms)"
     )
 

@@ -67,6 +67,9 @@ log = logging.getLogger("teleop.server")
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
 CLOSE_TOO_SLOW = 1013  # "try again later"
+#: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
+#: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
+SEND_STALL_TIMEOUT = 5.0
 CLOSE_SERVER_FULL = 1013
 CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
 #: A client sending more than this many times the configured control rate is flooding.
@@ -597,15 +600,15 @@ class Bridge:
         except asyncio.QueueFull:
             self._drop_slow(client)
 
-    def _drop_slow(self, client: Client) -> None:
+    def _drop_slow(self, client: Client, reason: str = "client too slow: outgoing queue full") -> None:
         if self.clients.pop(client.ws, None) is None:
             return
         log.warning("client %s is not reading (%d messages queued); disconnecting it", client.label, client.queue.qsize())
-        if client.sender:
+        if client.sender and client.sender is not asyncio.current_task():
             client.sender.cancel()
         if self.pilot is client:
             self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
-        self._closing_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow: outgoing queue full"))
+        self._closing_task(client.ws.close(CLOSE_TOO_SLOW, reason))
         self._mark_status()
 
     async def _send_loop(self, client: Client) -> None:
@@ -614,9 +617,13 @@ class Bridge:
         try:
             while True:
                 text = await queue.get()
-                await ws.send(text)
+                async with asyncio.timeout(SEND_STALL_TIMEOUT):
+                    await ws.send(text)
         except ConnectionClosed:
             pass
+        except TimeoutError:
+            log.warning("client %s accepted nothing for %.0f s", client.label, SEND_STALL_TIMEOUT)
+            self._drop_slow(client, f"client stuck: nothing accepted for {SEND_STALL_TIMEOUT:.0f} s")
         except asyncio.CancelledError:
             raise
         except Exception:  # pragma: no cover - a bug, but never take the server down
