@@ -208,6 +208,44 @@ async def test_cutting_the_host_off_trips_the_firmware_watchdog_within_500ms(boa
     await pilot.ws.close()
 
 
+async def test_killing_and_restarting_the_simulated_firmware_is_told_and_control_resumes(
+    firmware_elf, bridge_binary, board, server_on_board
+):
+    """The real firmware's process dies (an unplug) and comes back on the same path (a replug)."""
+    from test_faults import record_figure
+
+    watcher = WsClient(await connect(server_on_board.url))
+    await watcher.send({"type": "hello", "role": "observer", "client": "watcher"})
+    await watcher.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
+    pilot = await connected_pilot(server_on_board)
+    for _ in range(10):
+        await pilot.send({"type": "control", "axes": [0.6]})
+        await asyncio.sleep(0.02)
+    await pilot.expect("reading", lambda m: m["values"].get("disp") == 600, timeout=5)
+    marks = (watcher.mark(), pilot.mark())
+    board.process.kill()  # simavr gone: its pty closes under the server
+    killed = time.monotonic()
+    board.process.wait()
+    for client, mark in zip((watcher, pilot), marks, strict=True):
+        await client.expect("status", lambda m: m["serial"]["state"] == "lost", timeout=1.0, since=mark)
+    told = time.monotonic() - killed
+    replugged = SimulatedBoard(bridge_binary, firmware_elf, board.link)
+    board.process = replugged.process  # the fixture stops whichever runs
+    booted = time.monotonic()
+    mark = pilot.mark()
+    while not any(m.get("values", {}).get("disp") == -400 for m in pilot.of_type("reading", mark)):
+        assert time.monotonic() - booted < 5, "control did not resume"
+        await pilot.send({"type": "control", "axes": [-0.4]})
+        await asyncio.sleep(0.02)
+    resumed = time.monotonic() - booted
+    record_figure("simavr firmware killed -> every client told", told * 1000, 1000)
+    record_figure("simavr firmware restarted -> pilot's command shown by the firmware", resumed * 1000, 2000)
+    assert told < 1.0
+    assert resumed < 2.0
+    await pilot.ws.close()
+    await watcher.ws.close()
+
+
 def test_firmware_line_parser_survives_a_short_fuzzing_run(tmp_path):
     """libFuzzer with ASan/UBSan over the real parser; bench/fuzz_firmware.sh runs it for longer."""
     if not (shutil.which("clang") and list(Path("/usr/lib").glob("llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a"))):
