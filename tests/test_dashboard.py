@@ -148,3 +148,19 @@ def test_dashboard_fits_a_phone_screen(server, browser):
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=False)
+
+
+def test_dashboard_needs_the_token_in_its_address_only_when_observers_need_it(browser, tmp_path):
+    server = ServerProcess("sim", extra=["--observers", "token"]).start()
+    try:
+        page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_selector("#connection[data-state='refused']", timeout=10_000)
+        assert "#token=" in page.locator("#connection").text_content()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-refused.png"))
+        page.goto(f"http://127.0.0.1:{server.port}/#token={server.token}")
+        page.reload()
+        page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    finally:
+        server.stop()

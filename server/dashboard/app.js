@@ -30,14 +30,24 @@ function connect() {
   const ws = new WebSocket(`${scheme}://${location.host}/`);
   state.ws = ws;
   setConnection(state.retry ? "reconnecting" : "connecting", state.retry ? "reconnecting…" : "connecting…");
-  ws.onopen = () => ws.send(JSON.stringify({ type: "hello", role: "observer", client: "dashboard", version: "web" }));
+  // "#token=..." (as teleop-server prints the address) is only needed when the server
+  // requires the token to watch; the fragment never leaves the browser except in this hello.
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
+  if (token) hello.token = token;
+  ws.onopen = () => ws.send(JSON.stringify(hello));
   ws.onmessage = (event) => {
     let message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
     handle(message);
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     state.ws = null;
+    if (event.code === 1008) {  // refused (no token where one is needed): say so, retry slowly
+      setConnection("refused", `refused: ${event.reason || "policy"}; open the address teleop-server printed (with #token=)`);
+      setTimeout(connect, 10000);
+      return;
+    }
     const delay = Math.min(2000, 250 * 2 ** state.retry++);
     setConnection("reconnecting", `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`);
     setTimeout(connect, delay);
