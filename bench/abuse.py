@@ -24,12 +24,9 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import random
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from rig import rss_kib, start_rig  # noqa: E402
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 
-from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
-from teleop.app import free_port  # noqa: E402
+from server.simdevice import PtyDevice  # noqa: E402
 
 BAD_FRAMES: dict[str, list[str | bytes]] = {
     "invalid_json": ["{", "not json", '{"type": "control", "axes": [0.1,]}', "\x00\x01", "[" * 500],
@@ -161,34 +158,11 @@ async def pilot(url: str, token: str, device: PtyDevice, stop: float, lost: list
     return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool = False) -> dict:
     """Run the whole thing; returns the figures (also printed unless ``quiet``)."""
-    device = PtyDevice(SimulatedDevice(report_ms=50), link=os.path.join(tempfile.mkdtemp(), "ttyROBOT"))
-    path = await device.start()
-    token = secrets.token_urlsafe(16)
-    token_file = Path(tempfile.mkdtemp()) / "pilot-token"
-    token_file.write_text(token)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "--serial", path, "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token_file)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"ws://127.0.0.1:{port}"
+    rig = await start_rig()
+    device, server, url, token = rig.device, rig.server, rig.url, rig.token
     try:
-        for _ in range(200):
-            try:
-                async with connect(url):
-                    break
-            except OSError:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # device READY
         rss = [rss_kib(server.pid)]
         stop = time.monotonic() + seconds
         tally, lost = Tally(), []
@@ -207,9 +181,7 @@ async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool =
         latencies = results[0]
         alive = server.poll() is None
     finally:
-        server.terminate()
-        server.wait(5)
-        await device.stop()
+        await rig.stop()
     quarter = max(1, len(rss) // 4)
     figures = {
         "seconds": seconds,

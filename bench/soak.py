@@ -20,32 +20,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import resource
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from rig import rss_kib, start_rig  # noqa: E402
 from stats import percentiles  # noqa: E402
 
-from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
+from server.simdevice import PtyDevice  # noqa: E402
 from teleop import protocol  # noqa: E402
-from teleop.app import free_port  # noqa: E402
 from teleop.client import ClientSession, ConnectionState, SessionEvents  # noqa: E402
 from teleop.drive import DriveController, DriveSettings  # noqa: E402
 from teleop.protocol import Role  # noqa: E402
 from teleop.readings import ReadingsStore  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 class Soak:
@@ -99,24 +90,13 @@ class Soak:
 
 
 async def run(seconds: float, interval: float) -> int:
-    device = PtyDevice(SimulatedDevice(report_ms=50), link=os.path.join(tempfile.mkdtemp(), "ttyROBOT"))
-    path = await device.start()
-    token = secrets.token_urlsafe(16)
-    token_file = Path(tempfile.mkdtemp()) / "pilot-token"
-    token_file.write_text(token)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "--serial", path, "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token_file)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    rig = await start_rig()
+    device, server = rig.device, rig.server
     soak = Soak(device)
     events = SessionEvents(state=soak.on_state, message=soak.on_message, control_sent=soak.on_control_sent)
-    session = ClientSession(f"ws://127.0.0.1:{port}", events, name="soak", role=Role.PILOT, token=token)
+    session = ClientSession(rig.url, events, name="soak", role=Role.PILOT, token=rig.token)
     drive = DriveController(DriveSettings(rate_hz=50))
     try:
-        await asyncio.sleep(0.5)
         session.start()
         deadline = time.monotonic() + 10
         while not session.can_drive:
@@ -165,9 +145,7 @@ async def run(seconds: float, interval: float) -> int:
         alive = server.poll() is None
     finally:
         await session.stop()
-        server.terminate()
-        server.wait(5)
-        await device.stop()
+        await rig.stop()
 
     def growth(samples: list[int]) -> float:
         if len(samples) < 2:
