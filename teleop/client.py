@@ -229,7 +229,8 @@ class ClientSession:
                     close_timeout=1,
                     max_size=1 << 20,
                     compression=None,
-                    ssl=self.ssl_context if self.url.startswith("wss:") else None,
+                    # wss:// with no context of ours: websockets uses the system's CAs (ssl=None is refused for wss)
+                    **({"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}),
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
                     attempt = 0

@@ -236,6 +236,25 @@ def test_wrong_token_is_shown_plainly_in_the_window(window, loop, server):
     window.grab().save(str(ARTIFACTS / "main-window-wrong-token.png"))
 
 
+def test_gui_drives_over_tls_when_it_trusts_the_robots_certificate_file(window, loop, certificate):
+    cert, key = certificate
+    server = ServerProcess("sim", extra=["--certfile", str(cert), "--keyfile", str(key)]).start()
+    try:
+        controller = window.controller
+        run(loop, controller.connect_to_server(f"wss://127.0.0.1:{server.port}/#token={server.token}"))
+        wait_until(
+            loop,
+            lambda: "not trusted" in window.connection_bar.state.text(),
+            what="untrusted certificate explained: " + window.connection_bar.state.text(),
+        )
+        assert "certificate file" in window.connection_bar.state.text()
+        controller.settings.cafile = str(cert)
+        run(loop, controller.connect_to_server(f"wss://127.0.0.1:{server.port}/#token={server.token}"))
+        wait_until(loop, lambda: controller.session.connected and controller.role.value == "pilot", what="pilot over wss")
+    finally:
+        server.stop()
+
+
 def test_settings_persist_in_qsettings(window, loop, settings_store):
     window.controller.settings.host = "robot.local"
     window.close()
