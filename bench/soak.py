@@ -38,6 +38,8 @@ from teleop.drive import DriveController, DriveSettings  # noqa: E402
 from teleop.protocol import Role  # noqa: E402
 from teleop.readings import ReadingsStore  # noqa: E402
 
+STALE_MATCH = 2.0  # seconds
+
 
 class Soak:
     def __init__(self, device: PtyDevice) -> None:
@@ -51,6 +53,8 @@ class Soak:
         self.reading_latency: list[float] = []
         self.emitted: dict[int, float] = {}
         self._seen_lines = 0
+        self.unmatched = 0
+        self.failsafe_trips = 0
 
     # SessionEvents callbacks
     def on_state(self, state: ConnectionState, detail: str) -> None:
@@ -67,6 +71,8 @@ class Soak:
                 self.reading_latency.append(time.monotonic() - self.emitted.pop(int(mark)))
         elif isinstance(message, protocol.Error):
             self.errors.append(f"server error: {message.code}: {message.message}")
+        elif isinstance(message, protocol.Event) and message.text.startswith("failsafe:"):
+            self.failsafe_trips += 1
 
     def on_control_sent(self, control: protocol.Control) -> None:
         if not control.axes:
@@ -82,7 +88,13 @@ class Soak:
         lines = list(self.device.received_lines)
         for t, line in lines[self._seen_lines :]:
             sent = self.sent.pop(line, None)
-            if sent is not None and t >= sent:
+            if sent is None or t < sent:
+                continue
+            if t - sent > STALE_MATCH:
+                # not this send's line: the same value written later for another reason
+                # (the failsafe's neutral, a resend after a trip); a real stall shows as a failsafe trip
+                self.unmatched += 1
+            else:
                 self.command_latency.append(t - sent)
         self._seen_lines = len(lines)
         if len(self.sent) > 10_000:  # commands superseded before reaching the device (latest wins)
@@ -135,6 +147,7 @@ async def run(seconds: float, interval: float) -> int:
                 window_cmd, window_read = len(soak.command_latency), len(soak.reading_latency)
                 print(
                     f"[{now - start:7.0f} s] sent {session.sent_controls} received {soak.received} errors {len(soak.errors)} "
+                    f"failsafe {soak.failsafe_trips} "
                     f"| command {percentiles(cmd)} | reading {percentiles(read)} "
                     f"| server RSS {server_rss[-1] / 1024:.1f} MiB",
                     flush=True,
@@ -157,6 +170,7 @@ async def run(seconds: float, interval: float) -> int:
     print(f"\nsoak summary: {seconds:.0f} s of the full loop (GUI core -> server process -> simulated firmware on a pty)")
     print(f"  controls sent {session.sent_controls}, server messages received {soak.received}")
     print(f"  errors {len(soak.errors)}, reconnects {soak.reconnects}" + (f": {soak.errors[:3]}" if soak.errors else ""))
+    print(f"  failsafe trips while driving {soak.failsafe_trips} (each means 250 ms without a control reaching the server)")
     print(f"  command latency (send -> device reads the line): {percentiles(soak.command_latency)}")
     print(f"  reading latency (device writes -> GUI core has it): {percentiles(soak.reading_latency)}")
     if server_rss:
@@ -166,7 +180,7 @@ async def run(seconds: float, interval: float) -> int:
         )
         print(f"  client peak RSS {client_rss[-1] / 1024:.1f} MiB (growth {growth(client_rss):+.1f}%)")
     print(f"  server alive at the end: {alive}")
-    return 0 if alive and not soak.errors and growth(server_rss) < 10 else 1
+    return 0 if alive and not soak.errors and not soak.failsafe_trips and growth(server_rss) < 10 else 1
 
 
 def main() -> int:
