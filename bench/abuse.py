@@ -145,17 +145,30 @@ async def pilot(url: str, token: str, device: PtyDevice, stop: float, lost: list
 
         watcher = asyncio.create_task(watch())
         i = 0
-        start = len(device.received_lines)
+        seen = len(device.received_lines)
+        latencies: list[float] = []
+
+        def match() -> None:
+            # values repeat every 1800 sends, so lines are matched as they arrive, not at the end
+            nonlocal seen
+            lines = list(device.received_lines)
+            for t, line in lines[seen:]:
+                when = sent.pop(line, None)
+                if when is not None and t >= when:
+                    latencies.append(t - when)
+            seen = len(lines)
+
         while time.monotonic() < stop:
             i += 1
             value = (i % 1800) - 900 or 1
             sent[f"B{value}"] = time.monotonic()
             await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
             await asyncio.sleep(0.02)
+            match()
         await asyncio.sleep(0.2)
+        match()
         watcher.cancel()
-    received = list(device.received_lines)[start:]
-    return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
+    return latencies
 
 
 async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool = False) -> dict:
@@ -196,6 +209,7 @@ async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool =
         "rss_kib_end": rss[-1],
         # growth between the first and last quarter of the run: start-up allocations excluded
         "rss_growth_pct": round(100 * (sum(rss[-quarter:]) / quarter - sum(rss[:quarter]) / quarter) / (sum(rss[:quarter]) / quarter), 1),
+        "rss_mib_every_tenth": [round(rss[min(len(rss) - 1, i * len(rss) // 10)] / 1024, 1) for i in range(11)],
         "pilot_latency": percentiles(latencies),
         "pilot_commands_delivered": len(latencies),
     }
@@ -211,6 +225,7 @@ async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool =
             f"  server RSS: start {rss[0] / 1024:.1f} MiB, peak {max(rss) / 1024:.1f} MiB, end {rss[-1] / 1024:.1f} MiB "
             f"(first->last quarter {figures['rss_growth_pct']:+.1f}%)"
         )
+        print(f"  server RSS (MiB) at every tenth of the run: {figures['rss_mib_every_tenth']}")
         print(f"  server alive at the end: {alive}")
     return figures
 
