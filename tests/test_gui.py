@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -169,8 +170,9 @@ def test_gui_reconnects_after_a_server_crash_and_the_device_gets_no_stale_comman
         assert not controller.drive.enabled, "driving switches off when the link drops"
         joystick.axis(0, -0.3)  # the stick moves while the server is down
         before = len(record.read_text().splitlines())
-        server = server.restarted()
-        listening = time.monotonic()
+        # in a thread, so the GUI's retry timers keep running on Qt's loop meanwhile, as for a user
+        server = run(loop, asyncio.to_thread(server.restarted))
+        listening = time.monotonic()  # start() returns within 50 ms of the port accepting
         wait_until(loop, lambda: controller.session.connected and controller.role.value == "pilot", timeout=5, what="back as pilot")
         back = time.monotonic() - listening
         window.enable.click()
