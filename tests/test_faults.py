@@ -24,9 +24,6 @@ from conftest import WsClient, device_lines, wait_for
 from guitools import ARTIFACTS, ServerProcess
 from websockets.asyncio.client import connect
 
-from server.bridge import Bridge
-from server.config import ServerConfig
-
 TOKEN = "fault-tests-pilot-token"
 PILOT = str(Path(__file__).with_name("pilot_process.py"))
 
@@ -70,65 +67,85 @@ async def test_killed_pilot_process_puts_outputs_to_neutral_within_300ms(make_br
 
 
 class CutCable:
-    """A network namespace for the pilot, joined to ours by a veth pair whose link we can take down."""
+    """Two network namespaces, one for the server and one for the pilot, joined by a veth pair.
 
-    HOST_IP, PILOT_IP = "198.18.77.1", "198.18.77.2"  # RFC 2544 benchmarking range: never a real network
+    Taking the link down is a pulled cable (or a robot driving out of Wi-Fi
+    range): no FIN, no RST, the packets simply stop.
+    """
+
+    SERVER_IP, PILOT_IP = "198.18.77.1", "198.18.77.2"  # RFC 2544 benchmarking range: never a real network
 
     def __init__(self) -> None:
         tag = f"{os.getpid() % 100000}"
-        self.ns, self.host_end, self.pilot_end = f"teleop-pilot-{tag}", f"tlh{tag}", f"tlp{tag}"
+        self.server_ns, self.pilot_ns = f"teleop-srv-{tag}", f"teleop-pilot-{tag}"
+        self.server_end, self.pilot_end = f"tls{tag}", f"tlp{tag}"
 
     def __enter__(self) -> CutCable:
-        ip = ["ip"]
         steps = [
-            ["netns", "add", self.ns],
-            ["link", "add", self.host_end, "type", "veth", "peer", "name", self.pilot_end],
-            ["link", "set", self.pilot_end, "netns", self.ns],
-            ["addr", "add", f"{self.HOST_IP}/30", "dev", self.host_end],
-            ["link", "set", self.host_end, "up"],
-            ["-n", self.ns, "addr", "add", f"{self.PILOT_IP}/30", "dev", self.pilot_end],
-            ["-n", self.ns, "link", "set", self.pilot_end, "up"],
-            ["-n", self.ns, "link", "set", "lo", "up"],
+            ["netns", "add", self.server_ns],
+            ["netns", "add", self.pilot_ns],
+            ["-n", self.server_ns, "link", "add", self.server_end, "type", "veth", "peer", "name", self.pilot_end, "netns", self.pilot_ns],
+            ["-n", self.server_ns, "addr", "add", f"{self.SERVER_IP}/30", "dev", self.server_end],
+            ["-n", self.pilot_ns, "addr", "add", f"{self.PILOT_IP}/30", "dev", self.pilot_end],
+            *(["-n", ns, "link", "set", dev, "up"] for ns, dev in ((self.server_ns, self.server_end), (self.pilot_ns, self.pilot_end))),
+            *(["-n", ns, "link", "set", "lo", "up"] for ns in (self.server_ns, self.pilot_ns)),
         ]
         for step in steps:
-            result = subprocess.run(ip + step, capture_output=True, text=True)
+            result = subprocess.run(["ip", *step], capture_output=True, text=True)
             if result.returncode:
                 self.__exit__()
                 pytest.skip(f"cannot build a test network (needs root and iproute2): ip {' '.join(step)}: {result.stderr.strip()}")
         return self
 
-    def run_in_pilot_ns(self) -> tuple[str, ...]:
-        return ("ip", "netns", "exec", self.ns)
+    def inside(self, ns: str) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", ns)
 
     def cut(self) -> None:
-        subprocess.run(["ip", "link", "set", self.host_end, "down"], check=True)
+        subprocess.run(["ip", "-n", self.server_ns, "link", "set", self.server_end, "down"], check=True)
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["ip", "link", "del", self.host_end], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        for ns in (self.server_ns, self.pilot_ns):  # deleting a namespace deletes its end of the pair
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.mark.skipif(shutil.which("ip") is None or os.geteuid() != 0, reason="network namespaces need root and iproute2")
-async def test_cutting_the_pilots_network_mid_drive_puts_outputs_to_neutral_within_300ms(pty_device):
+async def test_cutting_the_pilots_network_mid_drive_puts_outputs_to_neutral_within_300ms(pty_device, tmp_path):
     with CutCable() as cable:
-        config = ServerConfig(host=cable.HOST_IP, port=0, serial=pty_device.path, ready_timeout=1.0, token=TOKEN)
-        bridge = Bridge(config)
-        await bridge.start()
+        token_file = tmp_path / "pilot-token"
+        token_file.write_text(TOKEN)
+        server = await asyncio.create_subprocess_exec(
+            *cable.inside(cable.server_ns),
+            *(sys.executable, "-m", "server", "--serial", pty_device.path, "--host", cable.SERVER_IP, "--port", "8765"),
+            *("--token-file", str(token_file)),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         pilot = None
         try:
-            await wait_for(lambda: bridge.link.ready)
-            pilot = await start_pilot(f"ws://{cable.HOST_IP}:{bridge.port}", *cable.run_in_pilot_ns())
-            await wait_for(lambda: "B500" in device_lines(pty_device))
+            url = f"ws://{cable.SERVER_IP}:8765"
+            deadline = time.monotonic() + 10
+            while True:  # the server listens inside its namespace: ask from the pilot's
+                probe = await asyncio.create_subprocess_exec(
+                    *cable.inside(cable.pilot_ns),
+                    *(sys.executable, "-c", f"import socket; socket.create_connection(('{cable.SERVER_IP}', 8765), 1)"),
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                if await probe.wait() == 0:
+                    break
+                assert time.monotonic() < deadline, "the server in its namespace did not start listening"
+                await asyncio.sleep(0.1)
+            pilot = await start_pilot(url, *cable.inside(cable.pilot_ns))
+            await wait_for(lambda: "B500" in device_lines(pty_device), timeout=5)
             cut = time.monotonic()
             cable.cut()
             neutral = await wait_for(lambda: neutral_after(pty_device, cut), timeout=2)
             assert pilot.returncode is None, "the pilot process still runs: only its network is gone"
         finally:
-            if pilot is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    pilot.kill()
-                await pilot.wait()
-            await bridge.stop()
+            for process in (pilot, server):
+                if process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    await process.wait()
     record_figure("pilot network cut (veth down) -> neutral on serial", (neutral - cut) * 1000, 300)
     assert neutral - cut < 0.3
 
