@@ -78,11 +78,10 @@ class Soak:
         if not control.axes:
             return
         line = f"B{round(control.axes[0] * 1000)}"
-        now = time.monotonic()
-        # the first send of a value is the one the device acts on (repeats are not re-written);
-        # an entry older than 0.5 s is from an earlier pass of the sine and starts afresh
-        if now - self.sent.get(line, -math.inf) > 0.5:
-            self.sent[line] = now
+        # the newest send of a value: near the sine's peaks a value comes back within a few
+        # hundred ms, and matching the device's line to an older, superseded send would count
+        # that gap as latency (lines are collected every 20 ms, so a resend cannot overtake)
+        self.sent[line] = time.monotonic()
 
     def collect_commands(self) -> None:
         lines = list(self.device.received_lines)
