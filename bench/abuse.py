@@ -145,18 +145,17 @@ async def pilot(url: str, token: str, device: PtyDevice, stop: float, lost: list
 
         watcher = asyncio.create_task(watch())
         i = 0
-        seen = len(device.received_lines)
+        device.received_lines.clear()
         latencies: list[float] = []
 
         def match() -> None:
-            # values repeat every 1800 sends, so lines are matched as they arrive, not at the end
-            nonlocal seen
-            lines = list(device.received_lines)
-            for t, line in lines[seen:]:
+            # values repeat every 1800 sends, so lines are matched (and consumed) as they arrive
+            lines = device.received_lines
+            while lines:
+                t, line = lines.popleft()
                 when = sent.pop(line, None)
                 if when is not None and t >= when:
                     latencies.append(t - when)
-            seen = len(lines)
 
         while time.monotonic() < stop:
             i += 1
