@@ -160,8 +160,10 @@ class Bridge:
             max_size=protocol.MAX_MESSAGE_BYTES,
             max_queue=32,
             write_limit=16 * 1024,
-            ping_interval=10,
-            ping_timeout=10,
+            # a client that stops answering pings (a frozen app, a phone gone from the Wi-Fi) is
+            # closed within 10 s, long before its queue and the kernel's buffers would fill
+            ping_interval=5,
+            ping_timeout=5,
             close_timeout=2,
             compression=None,
             server_header=f"teleop-server/{__version__}",
