@@ -19,9 +19,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -70,6 +72,9 @@ CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
+#: Kernel send buffer per client. Linux grows it to megabytes on its own, which at telemetry
+#: rates would hide a stuck client for minutes; 64 KiB is still seconds of readings.
+SEND_BUFFER_BYTES = 64 * 1024
 CLOSE_SERVER_FULL = 1013
 CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
 #: A client sending more than this many times the configured control rate is flooding.
@@ -217,6 +222,10 @@ class Bridge:
             await ws.close(CLOSE_SERVER_FULL, f"server full: {self.config.max_clients} clients connected; try again later")
             return
         self._connections += 1
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         client = Client(
             ws,
             next(self._ids),
