@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import resource
+import os
 import sys
 import time
 from pathlib import Path
@@ -141,7 +141,7 @@ async def run(seconds: float, interval: float) -> int:
             soak.collect_commands()
             if now >= next_report:
                 server_rss.append(rss_kib(server.pid))
-                client_rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+                client_rss.append(rss_kib(os.getpid()))
                 cmd = soak.command_latency[window_cmd:]
                 read = soak.reading_latency[window_read:]
                 window_cmd, window_read = len(soak.command_latency), len(soak.reading_latency)
@@ -149,7 +149,8 @@ async def run(seconds: float, interval: float) -> int:
                     f"[{now - start:7.0f} s] sent {session.sent_controls} received {soak.received} errors {len(soak.errors)} "
                     f"failsafe {soak.failsafe_trips} "
                     f"| command {percentiles(cmd)} | reading {percentiles(read)} "
-                    f"| server RSS {server_rss[-1] / 1024:.1f} MiB",
+                    f"| RSS server {server_rss[-1] / 1024:.1f} MiB, GUI core {client_rss[-1] / 1024:.1f} MiB "
+                    f"(its CSV buffer: {len(soak.readings._rows)} rows)",
                     flush=True,
                 )
                 next_report += interval
@@ -178,7 +179,10 @@ async def run(seconds: float, interval: float) -> int:
             f"  server RSS {server_rss[0] / 1024:.1f} -> {server_rss[-1] / 1024:.1f} MiB "
             f"(growth first->last tenth {growth(server_rss):+.1f}%, target < 10%)"
         )
-        print(f"  client peak RSS {client_rss[-1] / 1024:.1f} MiB (growth {growth(client_rss):+.1f}%)")
+        print(
+            f"  GUI core RSS {client_rss[0] / 1024:.1f} -> {client_rss[-1] / 1024:.1f} MiB (growth first->last tenth {growth(client_rss):+.1f}%; "
+            f"includes the CSV export buffer filling towards its {soak.readings._rows.max_rows} rows)"
+        )
     print(f"  server alive at the end: {alive}")
     return 0 if alive and not soak.errors and not soak.failsafe_trips and growth(server_rss) < 10 else 1
 

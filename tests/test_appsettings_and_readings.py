@@ -62,3 +62,18 @@ def test_plot_ticks_are_round_numbers_covering_the_range():
     assert nice_ticks(0, 1000) == [0, 200, 400, 600, 800, 1000]
     assert nice_ticks(-30, 0, 6) == [-30, -25, -20, -15, -10, -5, 0]
     assert nice_ticks(5, 5) == []
+
+
+def test_an_hour_of_readings_keeps_memory_bounded_and_exports_what_was_kept(tmp_path):
+    """The CSV buffer holds max_rows rows by column (8 bytes a value) and the plot only its window."""
+    store = ReadingsStore(history_seconds=10, max_rows=1000)
+    for i in range(5000):
+        store.add(i * 0.05, {"A0": i % 1024, "disp": 0.5 * i} if i % 2 else {"A0": i % 1024})
+    assert 1000 <= len(store._rows) <= 1000 + 1000 // 8
+    assert len(store._series["A0"]) <= 10 / 0.05 + 1
+    path = tmp_path / "hour.csv"
+    rows = store.export_csv(path)
+    lines = list(csv.reader(path.open()))
+    assert len(lines) == rows + 1
+    assert lines[-1] == [f"{4999 * 0.05:.6f}", str(4999 % 1024), str(0.5 * 4999)]
+    assert lines[-2][2] == "", "a value a message did not carry stays empty"
