@@ -30,15 +30,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from stats import percentiles  # noqa: E402
+from stats import percentiles, rss_kib  # noqa: E402
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return rss_kib(os.getpid()) / 1024
 
 
 def cpu_seconds() -> float:

@@ -21,11 +21,6 @@ from teleop.app import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 @dataclass
 class Rig:
     device: PtyDevice

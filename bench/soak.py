@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from rig import rss_kib, start_rig  # noqa: E402
-from stats import percentiles  # noqa: E402
+from rig import start_rig  # noqa: E402
+from stats import percentiles, rss_kib  # noqa: E402
 
 from server.simdevice import PtyDevice  # noqa: E402
 from teleop import protocol  # noqa: E402

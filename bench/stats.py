@@ -1,8 +1,14 @@
-"""Shared by the bench scripts: latency percentiles as one printable line."""
+"""Shared by the bench scripts: latency percentiles as one printable line, and a process's memory."""
 
 from __future__ import annotations
 
 import statistics
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process ``pid`` (Linux), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 def percentiles(samples: list[float]) -> str:
