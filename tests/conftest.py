@@ -22,7 +22,7 @@ from server.config import ServerConfig
 from server.simdevice import PtyDevice, SimulatedDevice
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
+async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test with a clear message otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -30,7 +30,7 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import wait_for
+
 from teleop.app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,17 +33,8 @@ def run(loop: asyncio.AbstractEventLoop, awaitable, timeout: float = 10.0) -> An
 
 
 def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    async def poll():
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} not met within {timeout} s")
-            await asyncio.sleep(0.005)
-
-    return loop.run_until_complete(poll())
+    """:func:`conftest.wait_for` on the qasync loop, for the synchronous GUI tests."""
+    return loop.run_until_complete(wait_for(predicate, timeout, what=what))
 
 
 class ServerProcess:

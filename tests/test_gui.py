@@ -154,13 +154,9 @@ def test_gui_reconnects_after_a_server_crash_and_the_device_gets_no_stale_comman
     server listening, and nothing it sent before the crash reaches the device afterwards."""
     from test_faults import record_figure
 
-    record = tmp_path / "drive.jsonl"
-    server = ServerProcess("sim", extra=["--record", str(record)]).start()
+    server, record = drive_with_recording(window, loop, tmp_path)
     try:
         controller = window.controller
-        connect(window, loop, server.pilot_url)
-        wait_until(loop, lambda: controller.role.value == "pilot", what="pilot")
-        window.enable.click()
         joystick.axis(0, 0.6)
         wait_until(loop, lambda: '"line":"B600"' in record.read_text(), what="B600")
         server.process.kill()  # a crash: no goodbye to the client
