@@ -4,15 +4,17 @@
   kept as the latest snapshot that a new client gets in its ``welcome``.
 * One pilot drives; everyone else observes. Taking over is explicit
   (``takeover: true``) and announced to all.
-* Each client has its own bounded outgoing queue and sender task, so a client
-  that stops reading delays nobody; once its queue is full it is dropped.
+* Readings, status and events are framed once and written to every client
+  whose socket drains (:mod:`server.fanout`); one that does not skips to the
+  newest state, and is dropped once it has taken nothing for a while.
 * When the pilot goes quiet or leaves, every mapped output is set to neutral
   (:mod:`server.failsafe`), and while it drives the device gets a line at
   least every keepalive interval.
 * Becoming pilot needs the token unless authentication is off
   (:mod:`server.auth`); a client flooding frames is warned, then closed
-  (:mod:`server.limits`); past ``max_clients`` a new connection is closed with
-  the reason. The emergency stop is open to every client: stopping is always
+  (:mod:`server.limits`); who gets a seat at all is :mod:`server.admission`'s
+  rule (the pilot-token holder always does), and every HTTP request is
+  checked by :mod:`server.httpgate` first. The emergency stop is open to every client: stopping is always
   safe, and only an authenticated pilot can release it.
 """
 
@@ -53,15 +55,18 @@ from teleop.protocol import (
     Welcome,
 )
 
+from .admission import Admission, TokenGuard, socket_budget
 from .auth import Access, ObserverAccess
 from .config import ServerConfig
 from .device import DeviceLink, LinkState
 from .failsafe import Action, PilotWatch
+from .fanout import Fanout
+from .gate import Gate, GuardedConnection, detect_plain_http, file_limit
+from .httpgate import RequestGate
 from .limits import RateWatch, Verdict
 from .mapping import CommandMapper
 from .record import Recorder
 from .simdevice import SimulatedDevice
-from .static import StaticFiles
 
 log = logging.getLogger("teleop.server")
 
@@ -72,9 +77,12 @@ CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
-#: Kernel send buffer per client. Linux grows it to megabytes on its own, which at telemetry
-#: rates would hide a stuck client for minutes; 64 KiB is still seconds of readings.
-SEND_BUFFER_BYTES = 64 * 1024
+#: Kernel send buffer per client (Linux doubles it). Linux grows it to megabytes on its own,
+#: which at telemetry rates would hide a stuck client for minutes and keep a slow one
+#: seconds behind; past this the fan-out skips to the newest reading instead.
+SEND_BUFFER_BYTES = 16 * 1024
+#: A WebSocket handshake (the HTTP request) must be complete within this time.
+OPEN_TIMEOUT = 5.0
 CLOSE_SERVER_FULL = 1013
 CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
 #: A client sending more than this many times the configured control rate is flooding.
@@ -95,8 +103,7 @@ class Client:
     name: str = "unknown"
     role: Role = Role.OBSERVER
     legacy: bool = False
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue())
-    sender: asyncio.Task[None] | None = None
+    sender: asyncio.Task[None] | None = None  # unused: the fan-out writes without a task per client
     last_refusal: float = -math.inf
     authorized: bool = False
     token_failures: int = 0
@@ -150,13 +157,26 @@ class Bridge:
         self._outputs_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self._connections = 0  # including those still in their hello; counts against max_clients
+        self.gate = Gate(
+            Admission(
+                config.max_clients,
+                max_sockets=socket_budget(file_limit(), config.max_clients),
+                sessions_per_address=config.max_per_address,
+            ),
+            outbox_limit=config.client_queue,
+        )
+        self.gate.on_drained = self._on_drained
+        self.token_guard = TokenGuard()
+        self.fanout = Fanout(stall_timeout=SEND_STALL_TIMEOUT, on_stuck=self._on_stuck)
+        self._stall_timer: asyncio.TimerHandle | None = None
         self.session = f"{int(time.time()):x}"
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> Server:
         tls = self._tls_context()
+        if tls is not None:
+            detect_plain_http(tls, self.gate.log, f" ({self.config.port})")
         self._link_task = asyncio.create_task(self.link.run(), name="device-link")
         self._server = await serve(
             self._handle,
@@ -164,7 +184,7 @@ class Bridge:
             self.config.port,
             max_size=protocol.MAX_MESSAGE_BYTES,
             max_queue=32,
-            write_limit=16 * 1024,
+            open_timeout=OPEN_TIMEOUT,
             # a client that stops answering pings (a frozen app, a phone gone from the Wi-Fi) is
             # closed within 10 s, long before its queue and the kernel's buffers would fill
             ping_interval=5,
@@ -172,7 +192,8 @@ class Bridge:
             close_timeout=2,
             compression=None,
             server_header=f"teleop-server/{__version__}",
-            process_request=StaticFiles(tls=tls is not None),
+            process_request=RequestGate(tls=tls is not None, allow_hosts=self.config.allow_hosts, allow_origins=self.config.allow_origins),
+            create_connection=self.gate.connection,
             ssl=tls,
         )
         self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
@@ -217,21 +238,12 @@ class Bridge:
     # -- connection handling -------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if self._connections >= self.config.max_clients:
-            log.warning("refused a connection from %s: %d clients already connected", _host(ws), self._connections)
-            await ws.close(CLOSE_SERVER_FULL, f"server full: {self.config.max_clients} clients connected; try again later")
-            return
-        self._connections += 1
+        assert isinstance(ws, GuardedConnection)  # start() makes every connection one
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        client = Client(
-            ws,
-            next(self._ids),
-            queue=asyncio.Queue(self.config.client_queue),
-            rate=RateWatch(round(self.config.control_hz * RATE_LIMIT_FACTOR)),
-        )
+        client = Client(ws, next(self._ids), rate=RateWatch(round(self.config.control_hz * RATE_LIMIT_FACTOR)))
         try:
             try:
                 async with asyncio.timeout(HELLO_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
@@ -239,11 +251,11 @@ class Bridge:
             except TimeoutError:
                 first = None
             message = None if first is None else protocol.parse_client_message(first)
-            if not self.access.may_watch(message.token if isinstance(message, Hello) else None):
-                log.warning("client %s refused: this server requires the token even to watch", client.label)
-                text = "this server requires the token even to watch: add it to your settings"
-                await self._refuse(client, "no token", Error(ErrorCode.UNAUTHORIZED, text), reason="token required")
+            if not await self._seat(client, message if isinstance(message, Hello) else None):
                 return
+        except ConnectionClosed:
+            return
+        try:
             self._join(client, message)
             rate = client.rate
             assert rate is not None
@@ -273,8 +285,38 @@ class Bridge:
         except ConnectionClosed:
             pass
         finally:
-            self._connections -= 1
             self._leave(client)
+
+    async def _seat(self, client: Client, hello: Hello | None) -> bool:
+        """Admit a new client, or close it with the reason; ``hello`` is None if it sent none in time."""
+        ws = client.ws
+        assert isinstance(ws, GuardedConnection)
+        now = time.monotonic()
+        offered = hello.token if hello is not None else None
+        wait = self.token_guard.locked(ws.peer, now) if offered else 0.0
+        if wait:
+            self.gate.log.warning(
+                "wrong token", ws.peer, "refused a token from %s: locked out for %.0f s after wrong guesses", ws.peer, wait
+            )
+            text = f"too many wrong pilot tokens from your address: wait {wait:.0f} s and check the token"
+            await self._refuse(client, "locked out", Error(ErrorCode.UNAUTHORIZED, text), reason="too many wrong pilot tokens")
+            return False
+        if not self.access.may_watch(offered):
+            if offered:
+                self.token_guard.failed(ws.peer, now)
+            self.gate.log.warning("no token", ws.peer, "client %s refused: this server requires the token even to watch", client.label)
+            text = "this server requires the token even to watch: add it to your settings"
+            await self._refuse(client, "no token", Error(ErrorCode.UNAUTHORIZED, text), reason="token required")
+            return False
+        if self.access.required:
+            trusted = offered is not None and self.access.may_drive(offered)
+        else:  # --no-auth: whoever asks to drive may
+            trusted = hello is not None and hello.role is Role.PILOT
+        seat = self.gate.admit(ws, trusted=trusted)
+        if not seat.admitted:
+            await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+            return False
+        return True
 
     async def _close_flooder(self, client: Client) -> None:
         assert client.rate is not None
@@ -308,7 +350,6 @@ class Bridge:
         else:
             client.legacy = True
             client.name = "legacy client"
-        client.sender = asyncio.create_task(self._send_loop(client), name=f"send-{client.id}")
         log.info("client %s connected%s", client.label, " (no hello: seed-style client)" if client.legacy else "")
         if isinstance(message, Hello):
             if message.protocol != protocol.PROTOCOL_VERSION:
@@ -353,9 +394,13 @@ class Bridge:
         return Error(ErrorCode.UNAUTHORIZED, f"{why}; you are an observer", ref)
 
     def _refused_token(self, client: Client, offered: str | None, ref: str) -> None:
+        peer = client.ws.peer if isinstance(client.ws, GuardedConnection) else "?"
         if offered:
             client.token_failures += 1
-        log.warning("client %s asked to drive with %s pilot token", client.label, "a wrong" if offered else "no")
+            if self.token_guard.failed(peer, time.monotonic()):
+                client.token_failures = MAX_TOKEN_FAILURES  # this address is locked out: close this connection too
+        kind = "wrong token" if offered else "no token"
+        self.gate.log.warning(kind, peer, "client %s asked to drive with %s pilot token", client.label, "a wrong" if offered else "no")
         self._send(client, self._unauthorized(offered, ref))
 
     def _closing_task(self, coro) -> None:
@@ -602,43 +647,39 @@ class Bridge:
         self._enqueue(client, protocol.encode(message))
 
     def _broadcast(self, text: str) -> None:
-        for client in list(self.clients.values()):
-            self._enqueue(client, text)
+        self.fanout.broadcast(self.clients, text)  # the connections: the dict's keys
+        if self._stall_timer is None and self.clients:
+            loop = asyncio.get_running_loop()
+            self._stall_timer = loop.call_later(1.0, self._check_stalls)
 
     def _enqueue(self, client: Client, text: str) -> None:
-        try:
-            client.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self._drop_slow(client)
+        self.fanout.send(client.ws, text)  # type: ignore[arg-type]
 
-    def _drop_slow(self, client: Client, reason: str = "client too slow: outgoing queue full") -> None:
+    def _on_drained(self, ws: GuardedConnection) -> None:
+        self.fanout.drained(ws)
+
+    def _check_stalls(self) -> None:
+        """Readings may stop (device unplugged): stuck clients are still found, once a second."""
+        self._stall_timer = None
+        self.fanout.check_stalls(self.clients)
+        if self.clients:
+            self._stall_timer = asyncio.get_running_loop().call_later(1.0, self._check_stalls)
+
+    def _on_stuck(self, ws: object, reason: str) -> None:
+        client = self.clients.get(ws)  # type: ignore[call-overload]
+        if client is not None:
+            self._drop_slow(client, reason)
+
+    def _drop_slow(self, client: Client, reason: str = "client too slow") -> None:
         if self.clients.pop(client.ws, None) is None:
             return
-        log.warning("client %s is not reading (%d messages queued); disconnecting it", client.label, client.queue.qsize())
-        if client.sender and client.sender is not asyncio.current_task():
-            client.sender.cancel()
+        peer = client.ws.peer if isinstance(client.ws, GuardedConnection) else "?"
+        self.gate.log.warning("slow", peer, "client %s is not reading (%s); disconnecting it", client.label, reason)
         if self.pilot is client:
             self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
-        self._closing_task(client.ws.close(CLOSE_TOO_SLOW, reason))
+        # its socket has taken nothing for a while: a close frame would never get through either
+        client.ws.transport.abort()
         self._mark_status()
-
-    async def _send_loop(self, client: Client) -> None:
-        queue = client.queue
-        ws = client.ws
-        try:
-            while True:
-                text = await queue.get()
-                async with asyncio.timeout(SEND_STALL_TIMEOUT):
-                    await ws.send(text)
-        except ConnectionClosed:
-            pass
-        except TimeoutError:
-            log.warning("client %s accepted nothing for %.0f s", client.label, SEND_STALL_TIMEOUT)
-            self._drop_slow(client, f"client stuck: nothing accepted for {SEND_STALL_TIMEOUT:.0f} s")
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # pragma: no cover - a bug, but never take the server down
-            log.exception("sender for %s failed", client.label)
 
 
 def _host(ws: ServerConnection) -> str:

@@ -17,6 +17,7 @@ from teleop.errors import ConfigError
 from .auth import check_token_text, default_token_file, load_or_create_token
 from .bridge import Bridge
 from .config import ServerConfig, load_config
+from .gate import quiet_exception_handler, raise_file_limit
 
 log = logging.getLogger("teleop.server")
 
@@ -90,6 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument(
         "--max-clients", type=int, metavar="N", help="connections at once; the next one is closed with a reason (default: 64)"
     )
+    auth.add_argument(
+        "--max-per-address",
+        type=int,
+        metavar="N",
+        help="observers without the token from one address at once; token holders are not limited (default: 16)",
+    )
+    auth.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable); IP addresses, localhost, this machine's hostname and "
+        "hostname.local always work, other names are refused to stop DNS rebinding",
+    )
+    auth.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="let browser pages from ORIGIN (e.g. http://lab.example:8000) open the WebSocket (repeatable); "
+        "'null' allows pages opened from a file",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (every device line)")
     parser.add_argument("--version", action="version", version=f"teleop-server {__version__}")
     return parser
@@ -112,6 +133,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "certfile": args.certfile,
         "keyfile": args.keyfile,
         "max_clients": args.max_clients,
+        "max_per_address": args.max_per_address,
+        "allow_hosts": None if args.allow_host is None else (*config.allow_hosts, *args.allow_host),
+        "allow_origins": None if args.allow_origin is None else (*config.allow_origins, *args.allow_origin),
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -163,6 +187,8 @@ def announce(config: ServerConfig, port: int, token_created: bool) -> None:
 
 async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, token_created: bool = False) -> None:
     bridge = Bridge(config)
+    # asyncio reports failed accepts and broken sockets here, with a traceback each: keep it to a summary
+    asyncio.get_running_loop().set_exception_handler(quiet_exception_handler(bridge.gate.log))
     try:
         await bridge.start()
     except OSError as exc:
@@ -201,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    before, after = raise_file_limit()
+    if after > before:
+        log.debug("open-file limit raised from %d to %d", before, after)
     try:
         config, token_created = with_token(config_from_args(args))
         asyncio.run(serve(config, token_created=token_created))

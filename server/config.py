@@ -44,6 +44,12 @@ class ServerConfig:
     certfile: str | None = None
     keyfile: str | None = None
     max_clients: int = 64
+    #: Observers without the token from one address at once (token holders are not limited).
+    max_per_address: int = 16
+    #: Host names besides IP literals, localhost, the hostname and hostname.local (DNS-rebinding check).
+    allow_hosts: tuple[str, ...] = ()
+    #: Browser page origins allowed to open the WebSocket besides the dashboard's own; "null" = a local file.
+    allow_origins: tuple[str, ...] = ()
     #: The fastest a pilot is expected to send (the desktop client caps itself at 250 Hz).
     #: A client sending more than RATE_LIMIT_FACTOR times this gets an error, then is closed.
     control_hz: float = 250.0
@@ -69,6 +75,16 @@ class ServerConfig:
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
         if self.max_clients < 1:
             raise ConfigError("limits.max_clients must be at least 1")
+        if self.max_per_address < 1:
+            raise ConfigError("limits.max_per_address must be at least 1")
+        for name in self.allow_hosts:
+            if not name or any(c in name for c in "/:@ ") or not name.isprintable():
+                raise ConfigError(f"allow_hosts: {name!r} is not a host name (give the bare name, e.g. robot.lan)")
+        for origin in self.allow_origins:
+            if origin != "null" and not (origin.startswith(("http://", "https://")) and "/" not in origin.split("://", 1)[1]):
+                raise ConfigError(
+                    f"allow_origins: {origin!r} is not an origin (scheme://host[:port], or null for pages opened from a file)"
+                )
         if not self.control_hz >= 1:
             raise ConfigError("limits.control_hz must be at least 1")
         if len({o.key for o in self.outputs}) != len(self.outputs):
@@ -85,6 +101,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "client_queue": ("client_queue", int, 1),
         "certfile": ("certfile", str, 1),
         "keyfile": ("keyfile", str, 1),
+        "allow_hosts": ("allow_hosts", list, 1),
+        "allow_origins": ("allow_origins", list, 1),
     },
     "auth": {
         "enabled": ("auth", bool, 1),
@@ -92,7 +110,11 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "token_file": ("token_file", str, 1),
         "observers": ("observers", str, 1),
     },
-    "limits": {"max_clients": ("max_clients", int, 1), "control_hz": ("control_hz", (int, float), 1)},
+    "limits": {
+        "max_clients": ("max_clients", int, 1),
+        "max_per_address": ("max_per_address", int, 1),
+        "control_hz": ("control_hz", (int, float), 1),
+    },
     "serial": {
         "port": ("serial", str, 1),
         "baud": ("baud", int, 1),
@@ -154,6 +176,10 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             name, kind, multiplier = keys[key]
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
+            if kind is list:
+                if not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{source}: {section}.{key} must be a list of strings")
+                value = tuple(value)
             changes[name] = value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)
     config.validate()

@@ -1,12 +1,9 @@
 """Serve the browser dashboard over HTTP on the WebSocket port.
 
 Only the files listed in :data:`ASSETS` exist, read once into memory at start,
-so there is no path to traverse and no disk access per request. A request
-carrying a WebSocket upgrade passes through, which keeps ``/`` working for the
-hobby clients that open ``ws://robot:8765/``, unless a browser sent it from a
-page of another site: browsers let any page open a WebSocket anywhere, so
-only the dashboard's own origin (or no Origin header: the desktop app,
-scripts) is let in.
+so there is no path to traverse and no disk access per request. Which
+requests reach these files, and which go on to become WebSockets, is
+:mod:`server.http`'s decision.
 """
 
 from __future__ import annotations
@@ -15,11 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
-from urllib.parse import urlsplit
 
-from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
 
 # url path -> (file in server/dashboard, content type, cache policy)
 ASSETS: dict[str, tuple[str, str, str]] = {
@@ -60,45 +55,19 @@ def load_assets() -> dict[str, Asset]:
     return loaded
 
 
-def same_origin(origin: str, host: str, tls: bool) -> bool:
-    """True if a page at ``origin`` is this server's dashboard, reached as ``host`` (the Host header)."""
-    try:
-        parts = urlsplit(origin)
-        port = parts.port
-    except ValueError:
-        return False
-    scheme = "https" if tls else "http"
-    if parts.scheme != scheme or not parts.hostname:
-        return False
-    try:
-        wanted = urlsplit(f"{scheme}://{host}")
-        wanted_port = wanted.port
-    except ValueError:
-        return False
-    default = 443 if tls else 80
-    return parts.hostname == wanted.hostname and (port or default) == (wanted_port or default)
-
-
 class StaticFiles:
-    def __init__(self, *, tls: bool = False) -> None:
-        self.assets = load_assets()
-        self.tls = tls
+    """The dashboard's files, answered from memory; :mod:`server.http` decides which requests get here."""
 
-    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
-        """websockets' ``process_request`` hook."""
-        if "websocket" in request.headers.get("Upgrade", "").lower():
-            origin = request.headers.get("Origin")
-            if origin is None or same_origin(origin, request.headers.get("Host", ""), self.tls):
-                return None  # the dashboard itself, or a client that is not a browser: proceed
-            return self._plain(
-                HTTPStatus.FORBIDDEN,
-                f"WebSocket refused: a page from {origin[:100]} may not connect; open the dashboard on this server instead\n",
-            )
-        path = request.path.split("?", 1)[0]
+    def __init__(self) -> None:
+        self.assets = load_assets()
+
+    def response(self, path: str, headers: Headers, *, head: bool = False) -> Response:
+        """GET (or HEAD: the same headers, no body) of ``path``, which may carry a query string."""
+        path = path.split("?", 1)[0]
         asset = self.assets.get(path)
         if asset is None:
-            return self._plain(HTTPStatus.NOT_FOUND, f"not found: {path[:100]}\n")
-        headers = Headers(
+            return plain(HTTPStatus.NOT_FOUND, f"not found: {path[:100]}\n", head=head)
+        out = Headers(
             {
                 "Content-Type": asset.content_type,
                 "Cache-Control": asset.cache,
@@ -106,13 +75,14 @@ class StaticFiles:
                 **SECURITY_HEADERS,
             }
         )
-        if request.headers.get("If-None-Match") == asset.etag:
-            return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", headers, b"")
-        headers["Content-Length"] = str(len(asset.body))
-        return Response(HTTPStatus.OK.value, "OK", headers, asset.body)
+        if headers.get_all("If-None-Match") == [asset.etag]:
+            return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", out, b"")
+        out["Content-Length"] = str(len(asset.body))
+        return Response(HTTPStatus.OK.value, "OK", out, b"" if head else asset.body)
 
-    @staticmethod
-    def _plain(status: HTTPStatus, text: str) -> Response:
-        body = text.encode()
-        headers = Headers({"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body)), **SECURITY_HEADERS})
-        return Response(status.value, status.phrase, headers, body)
+
+def plain(status: HTTPStatus, text: str, *, head: bool = False, extra: dict[str, str] | None = None) -> Response:
+    """A short text/plain answer (errors, refusals); HEAD gets its headers without the body."""
+    body = text.encode()
+    headers = Headers({"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body)), **SECURITY_HEADERS, **(extra or {})})
+    return Response(status.value, status.phrase, headers, b"" if head else body)

@@ -33,7 +33,7 @@ async def test_welcome_carries_the_latest_readings_snapshot(make_bridge, make_cl
 
 
 async def test_readings_are_pushed_to_every_observer(make_bridge, make_client, pty_device):
-    bridge = await make_bridge(pty_device.path)
+    bridge = await make_bridge(pty_device.path, max_per_address=20)  # every client here comes from 127.0.0.1
     pty_device.device.set_analog(0, 321)
     observers = [await make_client(bridge, {"role": "observer", "client": f"o{i}"}) for i in range(20)]
     for observer in observers:

@@ -1,0 +1,262 @@
+"""The seat, token-guess, log-budget and latest-wins rules, sans-I/O with a fake clock.
+
+The same rules against a real server process and real attackers are in tests/test_network_attacks.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+
+from server.admission import Admission, LogBudget, PerPeerOnce, TokenGuard, socket_budget
+from server.fanout import Outbox
+from server.httpgate import HostCheck, check_request, host_name, own_names
+from teleop import protocol
+from teleop.protocol import Event, Reading, Status
+
+# -- seats ---------------------------------------------------------------------------------
+
+
+def test_the_token_holder_gets_a_reserved_seat_when_observers_fill_the_rest():
+    seats = Admission(4, max_sockets=100, pilot_reserve=1, sessions_per_address=10)
+    for i in range(4):
+        assert seats.opened(f"o{i}", "10.0.0.2", 0.0).admitted
+        assert seats.admit(f"o{i}", trusted=False).admitted
+    assert seats.opened("late", "10.0.0.3", 0.0).admitted
+    assert not seats.admit("late", trusted=False).admitted, "the public seats are full"
+    seats.closed("late")
+    assert seats.opened("pilot", "10.0.0.9", 0.0).admitted
+    assert seats.admit("pilot", trusted=True).admitted, "the pilot always gets in"
+    seats.closed("pilot")
+    assert seats.opened("pilot again", "10.0.0.9", 1.0).admitted
+    assert seats.admit("pilot again", trusted=True).admitted, "and again after dropping off"
+
+
+def test_one_address_cannot_take_every_public_seat():
+    seats = Admission(10, max_sockets=100, sessions_per_address=3)
+    for i in range(3):
+        seats.opened(i, "10.0.0.2", 0.0)
+        assert seats.admit(i, trusted=False).admitted
+    seats.opened("fourth", "10.0.0.2", 0.0)
+    refused = seats.admit("fourth", trusted=False)
+    assert not refused.admitted and "your address" in refused.reason
+    seats.opened("neighbour", "10.0.0.3", 0.0)
+    assert seats.admit("neighbour", trusted=False).admitted
+    seats.closed(0)
+    seats.opened("fifth", "10.0.0.2", 0.0)
+    assert seats.admit("fifth", trusted=False).admitted, "a seat freed by the same address can be reused"
+
+
+def test_lingering_sockets_from_one_address_push_out_only_their_own_oldest():
+    seats = Admission(10, max_sockets=100, pending_per_address=3)
+    for i in range(3):
+        assert seats.opened(("a", i), "10.0.0.2", float(i)).evict == ()
+    decision = seats.opened(("a", 3), "10.0.0.2", 3.0)
+    assert decision.admitted and decision.evict == (("a", 0),)
+    assert seats.pending("10.0.0.2") == 3
+    assert seats.opened("pilot", "10.0.0.9", 4.0).evict == ()
+
+
+def test_when_file_descriptors_run_short_the_busiest_addresss_oldest_waiting_socket_goes():
+    seats = Admission(2, max_sockets=6, pending_per_address=16)
+    for i in range(4):
+        seats.opened(("x", i), "10.0.0.2", float(i))
+    seats.opened("quiet", "10.0.0.3", 5.0)
+    seats.opened("session", "10.0.0.4", 5.0)
+    assert seats.admit("session", trusted=False).admitted
+    decision = seats.opened("pilot", "10.0.0.9", 6.0)
+    assert decision.admitted and decision.evict == (("x", 0),)
+    assert seats.sockets == 6
+    decision = seats.opened("pilot2", "10.0.0.9", 7.0)
+    assert decision.evict == (("x", 1),), "still the address holding the most"
+
+
+def test_a_new_socket_is_refused_only_when_every_socket_is_a_seated_client():
+    seats = Admission(2, max_sockets=2, pilot_reserve=0)
+    for key in ("a", "b"):
+        seats.opened(key, key, 0.0)
+        seats.admit(key, trusted=False)
+    assert not seats.opened("c", "c", 0.0).admitted
+
+
+def test_closing_twice_or_unknown_keys_changes_nothing():
+    seats = Admission(2, max_sockets=10)
+    seats.opened("a", "10.0.0.2", 0.0)
+    seats.admit("a", trusted=True)
+    seats.closed("a")
+    seats.closed("a")
+    seats.closed("never")
+    assert seats.sessions == 0 and seats.sockets == 0
+    assert not seats.admit("a", trusted=True).admitted
+
+
+def test_socket_budget_leaves_room_for_everything_else():
+    assert socket_budget(1024, 64) == 1024 - 128
+    assert socket_budget(100, 64) >= 64 + 4
+
+
+# -- token guessing ------------------------------------------------------------------------
+
+
+def test_token_guessing_locks_the_address_out_and_the_lock_doubles():
+    guard = TokenGuard(allowed=3, window=60, first_lockout=2, max_lockout=8)
+    assert [guard.failed("10.0.0.2", 0.1 * i) for i in range(3)] == [0, 0, 0]
+    assert guard.failed("10.0.0.2", 0.4) == 2.0
+    assert guard.locked("10.0.0.2", 1.0) == 1.4
+    assert guard.locked("10.0.0.3", 1.0) == 0, "other addresses are not affected"
+    assert guard.locked("10.0.0.2", 2.5) == 0
+    for i in range(3):
+        guard.failed("10.0.0.2", 3.0 + 0.1 * i)
+    assert guard.failed("10.0.0.2", 3.5) == 4.0, "the second lock-out is twice as long"
+    for t in (10.0, 10.1, 10.2, 10.3):
+        lock = guard.failed("10.0.0.2", t)
+    assert lock == 8.0
+    for t in (20.0, 20.1, 20.2, 20.3):
+        lock = guard.failed("10.0.0.2", t)
+    assert lock == 8.0, "capped at max_lockout"
+
+
+def test_an_address_that_stays_quiet_is_forgiven():
+    guard = TokenGuard(allowed=1, first_lockout=2, forgive=100)
+    guard.failed("a", 0.0)
+    assert guard.failed("a", 0.1) == 2.0
+    assert guard.failed("a", 500.0) == 0.0
+    assert guard.failed("a", 500.1) == 2.0, "back to the first lock-out"
+
+
+def test_the_guard_forgets_the_least_recent_address_when_full():
+    guard = TokenGuard(allowed=0, max_addresses=2)
+    for address in ("a", "b", "c"):
+        guard.failed(address, 0.0)
+    assert guard.locked("a", 0.5) == 0 and guard.locked("c", 0.5) > 0
+
+
+# -- log budget ----------------------------------------------------------------------------
+
+
+def test_a_flood_of_log_lines_becomes_a_few_lines_and_one_count_per_window():
+    budget = LogBudget(per_window=3, window=60)
+    logged = [budget.take("wrong token", 0.01 * i, f"10.0.0.{i % 4}") for i in range(2500)]
+    assert logged.count(True) == 3
+    assert budget.due(30.0) == []
+    assert budget.due(60.0) == [("wrong token", 2497, 4)]
+    assert budget.due(61.0) == []
+    assert budget.take("wrong token", 62.0), "a new window logs again"
+
+
+def test_the_count_is_not_lost_when_the_next_line_opens_a_new_window():
+    budget = LogBudget(per_window=1, window=10)
+    budget.take("k", 0.0)
+    budget.take("k", 1.0)
+    assert budget.take("k", 11.0)
+    assert budget.due(11.0) == [("k", 1, 1)]
+
+
+def test_per_peer_once_is_bounded():
+    once = PerPeerOnce(max_peers=2)
+    assert once.first("a") and not once.first("a")
+    once.first("b")
+    once.first("c")
+    assert once.first("a"), "forgotten after two newer peers"
+
+
+# -- latest wins for a client that does not drain ---------------------------------------------
+
+
+def reading(seq: int, **values: float) -> str:
+    return protocol.encode(Reading(float(seq), values, seq))
+
+
+def test_a_blocked_client_gets_one_merged_reading_with_every_key_at_its_newest_value():
+    box = Outbox(limit=8)
+    assert not box.busy
+    box.block(10.0)
+    assert box.busy
+    box.hold(reading(1, A0=1, A1=10))
+    box.hold(reading(2, A0=2, only_in_two=7))
+    box.hold(reading(3, A0=3))
+    held = [json.loads(text) for text in box.take()]
+    assert held == [{"type": "reading", "t": 3.0, "values": {"A0": 3, "A1": 10, "only_in_two": 7}, "seq": 3}]
+    assert box.skipped == 2
+
+
+def test_snapshots_keep_only_the_newest_and_events_keep_their_order():
+    box = Outbox(limit=8)
+    box.block(0.0)
+    status = [protocol.encode(Status(serial={"state": s}, pilot=None, failsafe=False, estop=False, clients=1)) for s in ("lost", "ready")]
+    events = [protocol.encode(Event("info", f"event {i}", 0.0)) for i in range(3)]
+    for text in (events[0], status[0], events[1], status[1], reading(1, A0=1), events[2]):
+        assert box.hold(text)
+    assert box.take() == [*events, status[1], reading(1, A0=1)]
+    assert not box.busy or box.blocked_since is not None
+
+
+def test_ordered_messages_past_the_limit_mean_the_client_must_go():
+    box = Outbox(limit=2)
+    box.block(0.0)
+    error = '{"type":"error","code":"invalid_message","message":"x"}'
+    assert box.hold(error) and box.hold(error)
+    assert not box.hold(error)
+    for seq in range(100):
+        assert box.hold(reading(seq, A0=seq)), "readings never overflow: they merge"
+
+
+def test_a_client_is_stuck_only_after_taking_nothing_for_the_whole_timeout():
+    box = Outbox(limit=8)
+    box.block(100.0)
+    assert not box.stalled(104.9, 5.0)
+    assert box.stalled(105.0, 5.0)
+    box.unblock()
+    box.block(106.0)
+    assert not box.stalled(110.0, 5.0), "draining once restarts the count"
+
+
+# -- the HTTP rules ----------------------------------------------------------------------------
+
+
+def request(method: str = "GET", **headers: str | list[str]) -> Request:
+    h = Headers()
+    for name, value in headers.items():
+        for v in value if isinstance(value, list) else [value]:
+            h[name.replace("_", "-")] = v
+    return Request("/", h, method)
+
+
+HOSTS = HostCheck(own_names(["robot.lab"]))
+
+
+def test_host_names_the_robot_really_has_are_served_and_others_refused():
+    for ok in ("127.0.0.1:8765", "[::1]:8765", "192.168.1.20", "localhost:8765", "ROBOT.LAB.", "robot.lab:80"):
+        assert HOSTS.allows(ok), ok
+    for bad in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "", "[", None):
+        assert not HOSTS.allows(bad), bad
+    assert host_name("Robot.Local.:8765") == "robot.local"
+    import socket
+
+    assert HOSTS.allows(socket.gethostname()) and HOSTS.allows(socket.gethostname().split(".")[0] + ".local:8765")
+
+
+def test_refusals_say_which_option_to_use():
+    rebind = check_request(request(Host="evil.example:8765"), HOSTS, frozenset(), False)
+    assert rebind is not None and rebind.status == 403 and "--allow-host evil.example" in rebind.text
+    upgrade = {"Host": "127.0.0.1:8765", "Upgrade": "websocket", "Connection": "Upgrade"}
+    page = check_request(request(Origin="null", **upgrade), HOSTS, frozenset(), False)
+    assert page is not None and page.status == 403 and "--allow-origin null" in page.text
+    assert check_request(request(Origin="null", **upgrade), HOSTS, frozenset({"null"}), False) is None
+    assert check_request(request(Origin="http://127.0.0.1:8765", **upgrade), HOSTS, frozenset(), False) is None
+
+
+def test_bad_methods_and_ambiguous_headers_are_refused_not_crashed_on():
+    for method in ("PUT", "DELETE", "OPTIONS", "TRACE", "POST"):
+        refusal = check_request(request(method, Host="127.0.0.1"), HOSTS, frozenset(), False)
+        assert refusal is not None and refusal.status == 405 and refusal.allow
+    assert check_request(request("HEAD", Host="127.0.0.1"), HOSTS, frozenset(), False) is None
+    two_origins = request(Host="127.0.0.1", Upgrade="websocket", Origin=["http://a", "http://b"])
+    assert check_request(two_origins, HOSTS, frozenset(), False).status == 400
+    two_upgrades = request(Host="127.0.0.1", Upgrade=["websocket", "websocket"])
+    assert check_request(two_upgrades, HOSTS, frozenset(), False).status == 400
+    garbled = request(Host="127.0.0.1", Upgrade="web socket")
+    assert check_request(garbled, HOSTS, frozenset(), False).status == 400
+    assert check_request(request(), HOSTS, frozenset(), False).status == 400, "no Host header"
