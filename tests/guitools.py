@@ -45,8 +45,17 @@ class ServerProcess:
     server prints it. Pass the same token to restart "the same" server.
     """
 
-    def __init__(self, serial: str = "sim", port: int | None = None, extra: list[str] | None = None, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        serial: str = "sim",
+        port: int | None = None,
+        extra: list[str] | None = None,
+        *,
+        token: str | None = None,
+        file_limit: int | None = None,
+    ) -> None:
         self.serial = serial
+        self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, so the server cannot raise it
         self.port = port or free_port()
         self.extra = extra or []
         self.token = token or secrets.token_urlsafe(16)
@@ -62,7 +71,7 @@ class ServerProcess:
 
     def restarted(self) -> ServerProcess:
         """The same server (port, token, options) started again."""
-        return ServerProcess(self.serial, self.port, self.extra, token=self.token).start()
+        return ServerProcess(self.serial, self.port, self.extra, token=self.token, file_limit=self.file_limit).start()
 
     def start(self) -> ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -88,6 +97,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=None if self.file_limit is None else self._limit_files,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -97,6 +107,12 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("teleop-server did not start listening")
+
+    def _limit_files(self) -> None:
+        import resource
+
+        assert self.file_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def stop(self) -> str:
         if self.process is None:

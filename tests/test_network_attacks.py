@@ -1,0 +1,304 @@
+"""Attacks from the network side, against ``teleop-server`` in its own process: the pilot gets in every time.
+
+Attackers connect from other loopback addresses (127.0.0.2 and up: all of
+127/8 is loopback on Linux), so per-address rules can tell them from the pilot
+on 127.0.0.1. Every count and time is bounded; nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from guitools import ServerProcess
+from test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def attacker(n: int) -> tuple[str, int]:
+    """Source address of attacker ``n``: 127.0.0.2, 127.0.0.3, ..."""
+    return (f"127.0.0.{2 + n}", 0)
+
+
+async def pilot_gets_in(server: ServerProcess, timeout: float = 3.0) -> bool:
+    """The owner's app connecting as pilot with the token: True if it is welcomed as pilot."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with connect(server.url, open_timeout=timeout, local_addr=("127.0.0.1", 0)) as ws:
+                await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "owner", "token": server.token}))
+                welcome = json.loads(await ws.recv())
+                return welcome.get("type") == "welcome" and welcome.get("role") == "pilot"
+    except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+        return False
+
+
+def stop_and_read_log(server: ServerProcess) -> list[str]:
+    return server.stop().splitlines()
+
+
+@pytest.fixture
+def servers():
+    started: list[ServerProcess] = []
+
+    def start(extra: list[str] | None = None, **options) -> ServerProcess:
+        server = ServerProcess("sim", extra=extra, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# -- seats ---------------------------------------------------------------------------------
+
+
+async def test_64_idle_observers_do_not_lock_the_pilot_out(servers):
+    server = servers()
+    crowd = []
+    try:
+        for i in range(72):  # 64 seats, 16 per address; the last 8 are refused
+            with contextlib.suppress(InvalidStatus, OSError, ConnectionClosed):
+                ws = await connect(server.url, local_addr=attacker(i % 5))
+                await ws.send(json.dumps({"type": "hello", "role": "observer", "client": f"idle-{i}"}))
+                crowd.append(ws)
+        await asyncio.sleep(0.2)
+        refused = 0
+        for ws in crowd:
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
+                async with asyncio.timeout(0.02):
+                    while True:
+                        await ws.recv()
+            refused += ws.close_code == 1013
+        for attempt in range(3):
+            assert await pilot_gets_in(server), f"pilot locked out on attempt {attempt + 1}"
+        assert refused >= 8, "the server really was full"
+    finally:
+        await asyncio.gather(*(ws.close() for ws in crowd), return_exceptions=True)
+
+
+async def test_a_no_hello_reconnect_storm_does_not_keep_the_pilot_out(servers):
+    server = servers(["--observers", "token"])
+    stop = asyncio.Event()
+    connections = 0
+
+    async def storm(n: int) -> None:
+        nonlocal connections
+        while not stop.is_set():
+            try:
+                async with connect(server.url, open_timeout=3, local_addr=attacker(n % 4)) as ws:
+                    connections += 1
+                    await ws.wait_closed()  # never says hello; reconnects as soon as it is closed
+            except (OSError, TimeoutError, InvalidStatus, ConnectionClosed):
+                await asyncio.sleep(0.01)
+
+    attackers = [asyncio.create_task(storm(n)) for n in range(100)]
+    try:
+        await asyncio.sleep(1.0)
+        results = [await pilot_gets_in(server) for _ in range(5)]
+        assert results == [True] * 5, f"pilot got in {sum(results)} times in 5 during the storm"
+        assert connections >= 100, "the storm was really on"
+    finally:
+        stop.set()
+        for task in attackers:
+            task.cancel()
+        await asyncio.gather(*attackers, return_exceptions=True)
+    log = stop_and_read_log(server)
+    assert len(log) < 100, f"{len(log)} log lines for one storm: the log is flooded"
+
+
+async def test_slowloris_beyond_the_file_limit_does_not_keep_the_pilot_out(servers):
+    server = servers(file_limit=256)
+    held: list[asyncio.StreamWriter] = []
+
+    async def linger(n: int) -> None:
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(3):  # a server that stopped accepting leaves the SYN unanswered
+                _, writer = await asyncio.open_connection("127.0.0.1", server.port, local_addr=attacker(n % 40))
+            writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line that ends it
+            held.append(writer)
+
+    try:
+        await asyncio.gather(*(linger(n) for n in range(400)))
+        assert len(held) >= 300, "the attack really held more sockets than the server may open"
+        await asyncio.sleep(0.3)
+        results = [await pilot_gets_in(server) for _ in range(4)]
+        assert results == [True] * 4, f"pilot got in {sum(results)} times in 4"
+    finally:
+        for writer in held:
+            writer.transport.abort()
+    log = stop_and_read_log(server)
+    assert not any("Traceback" in line for line in log), "\n".join(log[:40])
+    assert len(log) < 60, f"{len(log)} log lines: the log is flooded"
+
+
+async def test_token_guessing_locks_out_the_guessers_address_and_not_the_pilots(servers):
+    server = servers()
+    guesses = 0
+    for _ in range(4):  # five guesses per connection, then it is closed
+        with contextlib.suppress(ConnectionClosed, OSError):
+            async with connect(server.url, local_addr=attacker(0)) as ws:
+                await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "guesser"}))
+                await ws.recv()
+                for _ in range(5):
+                    await ws.send(json.dumps({"type": "request_control", "token": f"guess-{guesses:012d}"}))
+                    guesses += 1
+                await ws.wait_closed()
+    # locked out now: not even the right token is checked from that address
+    async with connect(server.url, local_addr=attacker(0)) as ws:
+        await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "guesser", "token": server.token}))
+        error = json.loads(await ws.recv())
+        assert error["code"] == "unauthorized" and "from your address" in error["message"]
+        await ws.wait_closed()
+        assert ws.close_code == 1008
+    assert await pilot_gets_in(server), "the pilot on another address is not affected"
+    log = stop_and_read_log(server)
+    per_guess = [line for line in log if "wrong pilot token" in line and "asked to drive" in line]
+    assert 1 <= len(per_guess) <= 5, f"{len(per_guess)} lines for {guesses} guesses"
+
+
+# -- DNS rebinding and browser origins ---------------------------------------------------------
+
+
+def raw_http(port: int, request: bytes, source: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as is; return the status, headers and whatever body came before the server closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if status != 101:
+            sock.settimeout(2)
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        return status, headers, body
+
+
+def upgrade(host: str, *extra: str) -> bytes:
+    lines = [
+        "GET / HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_dns_rebinding_page_cannot_drive_even_with_no_auth(servers):
+    server = servers(["--no-auth"])
+    evil = f"evil.example:{server.port}"
+    for _ in range(3):
+        status, _, body = raw_http(server.port, upgrade(evil, f"Origin: http://{evil}"))
+        assert status == 403 and b"--allow-host evil.example" in body
+    status, _, body = raw_http(server.port, f"GET / HTTP/1.1\r\nHost: {evil}\r\n\r\n".encode())
+    assert status == 403, "the dashboard page is not served under that name either"
+    status, _, _ = raw_http(server.port, upgrade(f"127.0.0.1:{server.port}"))
+    assert status == 101, "the robot's own address still works"
+    status, _, _ = raw_http(server.port, upgrade(f"localhost:{server.port}", f"Origin: http://localhost:{server.port}"))
+    assert status == 101, "and so does its dashboard under localhost"
+    log = stop_and_read_log(server)
+    assert len([line for line in log if "evil.example" in line]) == 1, "one log line per peer"
+
+
+def test_allow_host_lets_a_name_of_the_robot_through(servers):
+    server = servers(["--no-auth", "--allow-host", "robot.lab"])
+    status, _, _ = raw_http(server.port, upgrade(f"robot.lab:{server.port}", f"Origin: http://robot.lab:{server.port}"))
+    assert status == 101
+
+
+SEED_LIKE_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>readings</title>
+<pre id="out"></pre>
+<script>
+  const out = document.getElementById("out");
+  const socket = new WebSocket("ws://127.0.0.1:PORT/");
+  socket.onopen = () => { out.textContent += "open\\n"; };
+  socket.onmessage = (event) => { out.textContent += event.data + "\\n"; };
+  socket.onclose = (event) => { out.textContent += "closed " + event.code + "\\n"; };
+</script>
+"""
+
+
+def test_a_page_opened_from_a_file_gets_readings_with_allow_origin_null(servers, browser, tmp_path):  # noqa: F811
+    refused = servers()
+    allowed = servers(["--allow-origin", "null"])
+    for server, wanted in ((refused, "closed 1006"), (allowed, '"type":"reading"')):
+        page_file = Path(tmp_path) / f"page-{server.port}.html"
+        page_file.write_text(SEED_LIKE_PAGE.replace("PORT", str(server.port)))
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(f"#out:has-text('{wanted}')", timeout=10_000)
+        page.close()
+    log = stop_and_read_log(refused)
+    assert any("--allow-origin null" in line for line in log), "the refusal is logged with the option to use"
+
+
+# -- HTTP hygiene ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "TRACE", "POST"])
+def test_other_methods_get_405_with_allow(servers, method):
+    server = servers()
+    status, headers, body = raw_http(server.port, f"{method} / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".encode())
+    assert status == 405 and headers["allow"] == "GET, HEAD" and b"teleop dashboard" not in body
+
+
+def test_head_gets_the_headers_without_a_body(servers):
+    server = servers()
+    status, headers, body = raw_http(server.port, b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200 and int(headers["content-length"]) > 1000 and body == b""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("Origin: http://127.0.0.1", "Origin: http://evil.example"),
+        ("Upgrade: websocket",),  # a second one
+        ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",),
+    ],
+    ids=["two-origins", "two-upgrades", "two-keys"],
+)
+def test_duplicate_upgrade_headers_get_400_not_a_500(servers, extra):
+    server = servers()
+    status, _, body = raw_http(server.port, upgrade("127.0.0.1", *extra))
+    assert status == 400 and b"more than one" in body
+    log = stop_and_read_log(server)
+    assert not any("Traceback" in line or "failed" in line for line in log), "\n".join(log)
+
+
+def test_malformed_upgrade_header_gets_400(servers):
+    server = servers()
+    request = upgrade("127.0.0.1").replace(b"Upgrade: websocket", b"Upgrade: web socket")
+    status, _, _ = raw_http(server.port, request)
+    assert status == 400
+
+
+def test_plain_http_on_the_tls_port_is_logged_with_what_to_do(servers, certificate):
+    cert, key = certificate
+    server = servers(["--certfile", str(cert), "--keyfile", str(key)])
+    for _ in range(20):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            raw_http(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    log = stop_and_read_log(server)
+    told = [line for line in log if "use https:// or wss://" in line]
+    assert 1 <= len(told) <= 5, "\n".join(log)
