@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.error
@@ -71,11 +72,40 @@ def test_paths_outside_the_dashboard_are_refused(server, path):
     assert status == 404 and b"root:" not in body and b"import" not in body
 
 
+#: A URL that leaves the robot: with a scheme (http:, https:, ...) or protocol-relative (//host).
+EXTERNAL_URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*:)?//[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]|\bhttps?://", re.IGNORECASE)
+#: Where a page names something to load: HTML attributes, CSS url() and @import, JS import/fetch.
+RESOURCE_REF = re.compile(
+    r"""(?:\b(?:src|href|srcset|action|poster|data)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|\bimport\s*\(?\s*["']|\bfetch\(\s*["'`])([^"'`)\s>]+)""",
+    re.IGNORECASE,
+)
+
+
+def external_resources(text: str) -> list[str]:
+    """Every URL in ``text`` that would be loaded from somewhere other than the serving robot."""
+    found = [ref for ref in RESOURCE_REF.findall(text) if ":" in ref.split("/", 1)[0] or ref.startswith("//")]
+    found += [m.group(0) for m in EXTERNAL_URL.finditer(text)]
+    return found
+
+
+def test_the_external_resource_check_catches_what_it_is_for():
+    page = (Path(__file__).resolve().parent.parent / "server" / "dashboard" / "index.html").read_text()
+    for injected in (
+        '<script src="https://cdn.example/lib.js"></script>',
+        "<script src=//cdn.example/lib.js></script>",
+        '<link rel="stylesheet" href="http://fonts.example/css">',
+        "<style>@import 'https://fonts.example/a.css';</style>",
+        '<div style="background: url(https://img.example/x.png)"></div>',
+    ):
+        assert external_resources(page.replace("</body>", injected + "</body>")), injected
+    assert external_resources('fetch("https://api.example/v1")')
+    assert not external_resources('const ws = new WebSocket(`${scheme}://${location.host}/`); location.protocol === "https:"')
+
+
 def test_the_page_needs_nothing_from_the_internet():
     root = Path(__file__).resolve().parent.parent / "server" / "dashboard"
-    for name in ("index.html", "app.js", "style.css"):
-        text = (root / name).read_text()
-        assert "http://" not in text and "https://" not in text.replace("https:", ""), name
+    for name in ("index.html", "app.js", "style.css", "vendor/uPlot.min.css"):
+        assert external_resources((root / name).read_text()) == [], name
 
 
 @pytest.fixture
@@ -99,6 +129,8 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
     ).new_page()  # our CSP forbids eval, which page.wait_for_function uses
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(f"http://127.0.0.1:{server.port}/")
     page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
     page.wait_for_function("document.querySelector('#device-state').textContent.startsWith('ready')", timeout=10_000)
@@ -136,6 +168,8 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "dashboard-desktop.png"), full_page=True)
     assert not errors, errors
+    elsewhere = [url for url in requested if not url.startswith((f"http://127.0.0.1:{server.port}/", f"ws://127.0.0.1:{server.port}/"))]
+    assert requested and not elsewhere, f"the page loaded from elsewhere: {elsewhere}"
 
 
 def test_dashboard_fits_a_phone_screen(server, browser):
