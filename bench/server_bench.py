@@ -9,18 +9,27 @@ Prints, for a ``teleop-server`` process bridging to a simulated device on a pty:
    nothing) while 1. and 2. run again; how long until the server drops it.
 4. staleness under overload: the device drains only 960 bytes/s (a 9600-baud line) while the
    pilot sends at 500 Hz; how old each command is when the device reads it.
+5. fan-out cost curve: readings at 50 Hz to 1, 10, 50, 100 and 200 observers (held by several
+   client processes, so the harness is not the bottleneck); the server's CPU time from
+   /proc/<pid>/stat per reading, and a straight-line fit: fixed cost per reading + cost per
+   client-message.
+6. 200 observers x 50 Hz with a pilot driving at 100 Hz meanwhile: reading and command latency.
 
 Targets (issue 2): command p99 <= 2 ms; readings p99 <= 5 ms; staleness <= 20 ms.
+Targets (issue 12): <= 10 us server CPU per client-message, <= 100 us fixed per reading; at
+200 clients x 50 Hz reading p99 <= 5 ms and pilot command p99 <= 2 ms.
 All clocks are CLOCK_MONOTONIC, shared by every process on the machine.
 
-    .venv/bin/python bench/server_bench.py [--seconds 10]
+    .venv/bin/python bench/server_bench.py [--seconds 10] [--only fanout]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -39,7 +48,7 @@ from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
 from teleop.app import free_port  # noqa: E402
 
 
-async def start_server(serial_path: str, port: int) -> subprocess.Popen:
+async def start_server(serial_path: str, port: int, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -54,6 +63,7 @@ async def start_server(serial_path: str, port: int) -> subprocess.Popen:
             "--failsafe-ms",
             "1000",
             "--no-auth",
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -121,21 +131,113 @@ asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
 """
 
 
-async def reading_latency(device: PtyDevice, port: int, clients: int, seconds: float) -> tuple[list[float], int]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CLIENTS_SCRIPT, str(port), str(clients), str(seconds + 2), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+#: Observers for the fan-out runs, as light as a client can be so that 50 of them in one process
+#: keep up with 2,500 messages/s on a loaded machine: asyncio protocols that read frames
+#: by hand (server frames are unmasked), note the arrival time of each chunk, pick out the
+#: "bench" value and answer pings; no library in the receive path.
+LIGHT_CLIENTS_SCRIPT = r"""
+import asyncio, json, os, re, sys, time
+BENCH = re.compile(rb'"bench":(\d+)')
+class Observer(asyncio.Protocol):
+    def __init__(self, out):
+        self.out, self.buf, self.open = out, b"", False
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    def send(self, opcode, payload):  # a masked client frame, mask key 0 (payload unchanged)
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+    def data_received(self, data):
+        now = time.monotonic()
+        self.buf += data
+        if not self.open:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            self.open, self.buf = True, rest
+            self.send(1, b'{"type":"hello","role":"observer","client":"bench"}')
+        buf, i = self.buf, 0
+        while len(buf) - i >= 2:
+            opcode, n, start = buf[i] & 15, buf[i + 1] & 127, i + 2
+            if n == 126:
+                if len(buf) - i < 4: break
+                n, start = int.from_bytes(buf[i + 2:i + 4], "big"), i + 4
+            elif n == 127:
+                if len(buf) - i < 10: break
+                n, start = int.from_bytes(buf[i + 2:i + 10], "big"), i + 10
+            if len(buf) < start + n:
+                break
+            if opcode == 1 and buf.startswith(b'{"type":"reading"', start):  # not the welcome's snapshot
+                m = BENCH.search(buf, start, start + n)
+                if m:
+                    self.out.append((int(m.group(1)), now))
+            elif opcode == 9:
+                self.send(10, bytes(buf[start:start + n]))
+            i = start + n
+        self.buf = buf[i:]
+async def main(port, count, seconds):
+    loop = asyncio.get_running_loop()
+    outs = [[] for _ in range(count)]
+    for out in outs:
+        await loop.create_connection(lambda out=out: Observer(out), "127.0.0.1", port)
+    await asyncio.sleep(seconds)
+    print(json.dumps(outs))
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+#: Observers held by one client process: 50 clients x 50 Hz is 2,500 messages/s, light for one process.
+CLIENTS_PER_PROCESS = 50
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid`` so far, all its threads, from /proc/<pid>/task/*/schedstat (nanoseconds;
+    /proc/<pid>/stat counts in 10 ms ticks, too coarse for 1 client)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
+async def reading_latency(
+    device: PtyDevice, port: int, clients: int, seconds: float, *, server_pid: int | None = None, pilot: bool = False
+) -> tuple[list[float], int, float, int, list[float]]:
+    """Readings at 50 Hz to ``clients`` observers in several processes.
+
+    Returns latency samples, readings missing, server CPU seconds while readings flowed (0 if
+    no ``server_pid``), readings sent, and (if ``pilot``) the command latencies of a pilot
+    driving at 100 Hz meanwhile.
+    """
+    sizes = [CLIENTS_PER_PROCESS] * (clients // CLIENTS_PER_PROCESS) + (
+        [clients % CLIENTS_PER_PROCESS] if clients % CLIENTS_PER_PROCESS else []
     )
-    await asyncio.sleep(1.5)  # let every client connect
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LIGHT_CLIENTS_SCRIPT, str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+        )
+        for n in sizes
+    ]
+    deadline = time.monotonic() + 10
+    while await client_count(port) < clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
     written: dict[int, float] = {}
+    driving = asyncio.create_task(command_latency(device, port, seconds)) if pilot else None
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    start = time.monotonic()
     for seq in range(1, int(seconds * 50) + 1):
         written[seq] = time.monotonic()
         device.emit(f"bench:{seq}")
-        await asyncio.sleep(0.02)
-    out, _ = await proc.communicate()
-    per_client = json.loads(out)
+        await asyncio.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
+    await asyncio.sleep(0.05)  # the last reading's fan-out
+    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+    commands = await driving if driving else []
+    outs = [await proc.communicate() for proc in procs]
+    per_client = [received for out, _ in outs for received in json.loads(out)]
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
-    return samples, missing
+    return samples, missing, cpu, len(written), commands
 
 
 STUCK_SCRIPT = r"""
@@ -180,7 +282,7 @@ async def with_a_stuck_observer(
 
     watcher = asyncio.create_task(watch_drop())
     try:
-        readings, _ = await reading_latency(device, port, clients, seconds)
+        readings, *_ = await reading_latency(device, port, clients, seconds)
         commands = await command_latency(device, port, seconds)
         while not dropped and time.monotonic() - frozen < 60:
             device.emit("pad:" + "9" * 60)  # keep readings flowing until the stuck client's queue fills
@@ -214,9 +316,66 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--only", choices=("latency", "fanout"), help="run only sections 1-4 (latency) or 5-6 (fanout)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="teleop-bench-")
     print(f"teleop server bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    if args.only != "fanout":
+        await latency_sections(args, tmp)
+    if args.only != "latency":
+        await fanout_sections(args, tmp)
+
+
+async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
+    device = PtyDevice(SimulatedDevice(report_ms=0), link=os.path.join(tmp, "tty-fanout"))
+    await device.start()
+    port = free_port()
+    server = await start_server(device.path, port, "--max-clients", "256", "--max-per-address", "256")
+    seconds = min(args.seconds, 8.0)
+    try:
+        print(f"5. fan-out cost, readings at 50 Hz for {seconds:.0f} s, clients in processes of {CLIENTS_PER_PROCESS}:")
+        print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing")
+        before = cpu_seconds(server.pid)
+        await asyncio.sleep(2)
+        idle = (cpu_seconds(server.pid) - before) / 2
+        print(f"   (server idle, no readings: {idle * 1e6 / 50:.0f} us of CPU per 20 ms; included below)")
+        points: list[tuple[int, float]] = []
+        for clients in (1, 10, 50, 100, 200):
+            samples, missing, cpu, readings, _ = await reading_latency(device, port, clients, seconds, server_pid=server.pid)
+            per_reading = cpu / readings
+            points.append((clients, per_reading))
+            ms = sorted(samples)
+            p50, p99 = (ms[int(q * (len(ms) - 1))] * 1000 for q in (0.5, 0.99)) if ms else (math.nan, math.nan)
+            print(
+                f"   {clients:7d}   {per_reading * 1e6:12.0f} us   {per_reading / clients * 1e6:14.1f} us"
+                f"      {p50:5.2f} / {p99:5.2f} ms   {missing:7d}"
+            )
+        fixed, per_client = fit_line(points)
+        print(
+            f"   fit: {fixed * 1e6:.0f} us fixed per reading (target <= 100) + {per_client * 1e6:.1f} us per client-message (target <= 10)"
+        )
+        samples, missing, _, _, commands = await reading_latency(device, port, 200, args.seconds, pilot=True)
+        print(
+            "6. 200 observers x 50 Hz, a pilot driving at 100 Hz meanwhile:\n"
+            f"   reading latency:  {percentiles(samples)}   missing={missing}   (target p99 <= 5 ms)\n"
+            f"   command latency:  {percentiles(commands)}   (target p99 <= 2 ms)"
+        )
+    finally:
+        server.terminate()
+        server.wait()
+        await device.stop()
+
+
+def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares ``y = a + b x``; returns ``(a, b)``."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+    return mean_y - slope * mean_x, slope
+
+
+async def latency_sections(args: argparse.Namespace, tmp: str) -> None:
 
     device = PtyDevice(SimulatedDevice(report_ms=0), link=os.path.join(tmp, "tty"))
     await device.start()
@@ -225,7 +384,7 @@ async def main() -> None:
     try:
         samples = await command_latency(device, port, args.seconds)
         print(f"1. command latency, pilot send -> serial line, 100 Hz:   {percentiles(samples)}   (target p99 <= 2 ms)")
-        samples, missing = await reading_latency(device, port, args.clients, args.seconds)
+        samples, missing, *_ = await reading_latency(device, port, args.clients, args.seconds)
         print(
             f"2. reading latency, device line -> {args.clients} clients, 50 Hz: {percentiles(samples)}   missing={missing}   (target p99 <= 5 ms)"
         )

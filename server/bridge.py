@@ -55,7 +55,7 @@ from teleop.protocol import (
     Welcome,
 )
 
-from .admission import Admission, TokenGuard, socket_budget
+from .admission import PENDING_PER_ADDRESS, Admission, TokenGuard, socket_budget
 from .auth import Access, ObserverAccess
 from .config import ServerConfig
 from .device import DeviceLink, LinkState
@@ -162,6 +162,7 @@ class Bridge:
                 config.max_clients,
                 max_sockets=socket_budget(file_limit(), config.max_clients),
                 sessions_per_address=config.max_per_address,
+                pending_per_address=max(PENDING_PER_ADDRESS, config.max_per_address),
             ),
             outbox_limit=config.client_queue,
         )

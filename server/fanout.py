@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.protocol import OPEN
 
 from teleop import protocol
 from teleop.protocol import Reading
@@ -53,18 +53,18 @@ class Outbox:
         self._values: dict[str, int | float] = {}
         self._reading: dict[str, Any] | None = None
         self.skipped = 0  # messages folded into a newer one (readings, snapshots)
-
-    @property
-    def busy(self) -> bool:
-        """True while anything must wait: the socket is blocked, or older messages are still held."""
-        return self.blocked_since is not None or bool(self._fifo or self._snapshots or self._reading)
+        #: True while anything must wait: the socket is blocked, or older messages are still held.
+        #: A plain attribute: the fan-out reads it for every client and every message.
+        self.busy = False
 
     def block(self, now: float) -> None:
         if self.blocked_since is None:
             self.blocked_since = now
+        self.busy = True
 
     def unblock(self) -> None:
         self.blocked_since = None
+        self.busy = bool(self._fifo or self._snapshots or self._reading)
 
     def stalled(self, now: float, timeout: float) -> bool:
         return self.blocked_since is not None and now - self.blocked_since >= timeout
@@ -82,15 +82,18 @@ class Outbox:
                 self.skipped += 1
             self._values.update(message["values"])
             self._reading = message
+            self.busy = True
             return True
         if kind in SNAPSHOTS:
             if kind in self._snapshots:
                 self.skipped += 1
             self._snapshots[kind] = text
+            self.busy = True
             return True
         if len(self._fifo) >= self.limit:
             return False
         self._fifo.append(text)
+        self.busy = True
         return True
 
     def take(self) -> list[str]:
@@ -104,6 +107,7 @@ class Outbox:
             out.append(protocol.encode(Reading(reading.get("t", 0.0), self._values, reading.get("seq", 0))))
             self._reading = None
             self._values = {}
+        self.busy = self.blocked_since is not None
         return out
 
     def __len__(self) -> int:
@@ -115,9 +119,7 @@ class Sink(Protocol):
 
     outbox: Outbox
     transport: Any
-
-    @property
-    def state(self) -> State: ...
+    protocol: Any  # websockets' sans-I/O protocol: its ``state``
 
 
 def frame(text: str) -> bytes:
@@ -126,7 +128,7 @@ def frame(text: str) -> bytes:
 
 
 def _open(sink: Sink) -> bool:
-    return sink.state is State.OPEN and not sink.transport.is_closing()
+    return sink.protocol.state is OPEN and not sink.transport.is_closing()
 
 
 class Fanout:
@@ -150,8 +152,10 @@ class Fanout:
         sink.transport.write(frame(text))
         self.frames += 1
 
-    def broadcast(self, sinks: Iterable[Sink], text: str) -> None:
+    def broadcast(self, sinks: Collection[Sink], text: str) -> None:
         """One message to every client: encoded and framed once; blocked clients keep the newest instead."""
+        if not sinks:
+            return
         data = frame(text)
         parsed: dict[str, Any] | None = None
         held: list[Sink] = []
@@ -160,7 +164,7 @@ class Fanout:
             box = sink.outbox
             if box.busy:
                 held.append(sink)
-            elif sink.state is State.OPEN and not sink.transport.is_closing():
+            elif sink.protocol.state is OPEN and not sink.transport.is_closing():
                 sink.transport.write(data)
                 written += 1
         self.frames += written
