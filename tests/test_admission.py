@@ -260,3 +260,22 @@ def test_bad_methods_and_ambiguous_headers_are_refused_not_crashed_on():
     garbled = request(Host="127.0.0.1", Upgrade="web socket")
     assert check_request(garbled, HOSTS, frozenset(), False).status == 400
     assert check_request(request(), HOSTS, frozenset(), False).status == 400, "no Host header"
+
+
+def test_allowed_hosts_and_origins_come_from_the_file_and_the_flags(tmp_path):
+    import pytest
+
+    from server.cli import build_parser, config_from_args
+    from teleop.errors import ConfigError
+
+    config_file = tmp_path / "robot.toml"
+    config_file.write_text('[server]\nallow_hosts = ["robot.lab"]\nallow_origins = ["null"]\n[limits]\nmax_per_address = 4\n')
+    args = build_parser().parse_args(["--config", str(config_file), "--allow-host", "robot.example", "--allow-origin", "http://lab:8000"])
+    config = config_from_args(args)
+    assert config.allow_hosts == ("robot.lab", "robot.example")
+    assert config.allow_origins == ("null", "http://lab:8000")
+    assert config.max_per_address == 4
+    with pytest.raises(ConfigError, match="not an origin"):
+        config_from_args(build_parser().parse_args(["--allow-origin", "lab.example"]))
+    with pytest.raises(ConfigError, match="not a host name"):
+        config_from_args(build_parser().parse_args(["--allow-host", "http://robot.lab"]))

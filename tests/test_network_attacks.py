@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
-from guitools import ServerProcess
+from guitools import ARTIFACTS, ServerProcess
 from test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -27,16 +28,34 @@ def attacker(n: int) -> tuple[str, int]:
     return (f"127.0.0.{2 + n}", 0)
 
 
-async def pilot_gets_in(server: ServerProcess, timeout: float = 3.0) -> bool:
-    """The owner's app connecting as pilot with the token: True if it is welcomed as pilot."""
+FIGURES: dict[str, list[float]] = {}
+
+
+async def pilot_gets_in(server: ServerProcess, timeout: float = 3.0, figure: str = "") -> bool:
+    """The owner's app connecting as pilot with the token: True if it is welcomed as pilot.
+
+    With ``figure``, the time from connect to welcome is recorded under that name.
+    """
+    start = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
             async with connect(server.url, open_timeout=timeout, local_addr=("127.0.0.1", 0)) as ws:
                 await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "owner", "token": server.token}))
                 welcome = json.loads(await ws.recv())
-                return welcome.get("type") == "welcome" and welcome.get("role") == "pilot"
+                ok = welcome.get("type") == "welcome" and welcome.get("role") == "pilot"
     except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
         return False
+    if ok and figure:
+        record(figure, (time.monotonic() - start) * 1000)
+    return ok
+
+
+def record(name: str, value: float) -> None:
+    """A figure for the README, appended to tests/artifacts/attack-figures.jsonl."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "attack-figures.jsonl", "a") as f:
+        f.write(json.dumps({"figure": name, "value": round(value, 1), "at": time.time()}) + "\n")
+    print(f"{name}: {value:.1f}")
 
 
 def stop_and_read_log(server: ServerProcess) -> list[str]:
@@ -78,7 +97,9 @@ async def test_64_idle_observers_do_not_lock_the_pilot_out(servers):
                         await ws.recv()
             refused += ws.close_code == 1013
         for attempt in range(3):
-            assert await pilot_gets_in(server), f"pilot locked out on attempt {attempt + 1}"
+            assert await pilot_gets_in(server, figure="observer flood: pilot connect to welcome, ms"), (
+                f"pilot locked out on attempt {attempt + 1}"
+            )
         assert refused >= 8, "the server really was full"
     finally:
         await asyncio.gather(*(ws.close() for ws in crowd), return_exceptions=True)
@@ -102,15 +123,17 @@ async def test_a_no_hello_reconnect_storm_does_not_keep_the_pilot_out(servers):
     attackers = [asyncio.create_task(storm(n)) for n in range(100)]
     try:
         await asyncio.sleep(1.0)
-        results = [await pilot_gets_in(server) for _ in range(5)]
+        results = [await pilot_gets_in(server, figure="no-hello storm: pilot connect to welcome, ms") for _ in range(5)]
         assert results == [True] * 5, f"pilot got in {sum(results)} times in 5 during the storm"
         assert connections >= 100, "the storm was really on"
+        record("no-hello storm: attacker connections in the run", connections)
     finally:
         stop.set()
         for task in attackers:
             task.cancel()
         await asyncio.gather(*attackers, return_exceptions=True)
     log = stop_and_read_log(server)
+    record("no-hello storm: server log lines", len(log))
     assert len(log) < 100, f"{len(log)} log lines for one storm: the log is flooded"
 
 
@@ -129,12 +152,14 @@ async def test_slowloris_beyond_the_file_limit_does_not_keep_the_pilot_out(serve
         await asyncio.gather(*(linger(n) for n in range(400)))
         assert len(held) >= 300, "the attack really held more sockets than the server may open"
         await asyncio.sleep(0.3)
-        results = [await pilot_gets_in(server) for _ in range(4)]
+        record("slowloris: sockets held against a 256-file limit", len(held))
+        results = [await pilot_gets_in(server, figure="slowloris: pilot connect to welcome, ms") for _ in range(4)]
         assert results == [True] * 4, f"pilot got in {sum(results)} times in 4"
     finally:
         for writer in held:
             writer.transport.abort()
     log = stop_and_read_log(server)
+    record("slowloris: server log lines", len(log))
     assert not any("Traceback" in line for line in log), "\n".join(log[:40])
     assert len(log) < 60, f"{len(log)} log lines: the log is flooded"
 
