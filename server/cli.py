@@ -17,7 +17,7 @@ from teleop.errors import ConfigError
 from .auth import check_token_text, default_token_file, load_or_create_token
 from .bridge import Bridge
 from .config import ServerConfig, load_config
-from .gate import quiet_exception_handler, raise_file_limit
+from .gate import LogFlood, quiet_exception_handler, raise_file_limit
 
 log = logging.getLogger("teleop.server")
 
@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("teleop.server").addFilter(LogFlood())  # whatever a peer repeats, the log stays readable
     before, after = raise_file_limit()
     if after > before:
         log.debug("open-file limit raised from %d to %d", before, after)

@@ -221,3 +221,32 @@ def detect_plain_http(context: ssl.SSLContext, peer_log: PeerLog, port_hint: str
                 raise
 
     context.sslobject_class = Detecting
+
+
+class LogFlood(logging.Filter):
+    """A backstop for every other log line: at most ``per_window`` records per message template per minute.
+
+    Lines such as "client ... connected" are each harmless, but a peer that
+    reconnects in a loop can make thousands. Held-back records are counted and
+    reported, per template, with the next record after the minute is over.
+    """
+
+    def __init__(self, per_window: int = 30, window: float = LOG_WINDOW) -> None:
+        super().__init__()
+        self.budget = LogBudget(per_window, window)
+        self._reporting = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO or self._reporting:
+            return True
+        now = time.monotonic()
+        keep = self.budget.take(str(record.msg), now)
+        due = self.budget.due(now)
+        if due:
+            self._reporting = True
+            try:
+                for template, count, _ in due:
+                    logging.getLogger(record.name).warning("%d more lines like %r in the last minute were not logged", count, template)
+            finally:
+                self._reporting = False
+        return keep

@@ -279,3 +279,30 @@ def test_allowed_hosts_and_origins_come_from_the_file_and_the_flags(tmp_path):
         config_from_args(build_parser().parse_args(["--allow-origin", "lab.example"]))
     with pytest.raises(ConfigError, match="not a host name"):
         config_from_args(build_parser().parse_args(["--allow-host", "http://robot.lab"]))
+
+
+def test_any_repeated_log_line_is_held_back_and_counted():
+    import logging
+
+    from server.gate import LogFlood
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("teleop.test-flood")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Keep())
+    flood = LogFlood(per_window=3, window=0.2)
+    logger.addFilter(flood)
+    for i in range(1000):
+        logger.info("client %s connected", i)
+    assert len(records) == 3
+    import time
+
+    time.sleep(0.25)
+    logger.info("client %s connected", "late")
+    assert "997 more lines like 'client %s connected'" in records[-2] and records[-1] == "client late connected"
