@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from teleop import devicelines
-from teleop.devicelines import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
-
+from . import serial_protocol
+from .serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 from .simdevice import SimulatedDevice
 
 log = logging.getLogger("teleop.server.serial")
@@ -213,7 +212,7 @@ class DeviceLink:
 
     def heartbeat(self) -> None:
         if self.ready and not self._in_flight and not self._pending:
-            self._pending[_HEARTBEAT_KEY] = devicelines.HEARTBEAT
+            self._pending[_HEARTBEAT_KEY] = serial_protocol.HEARTBEAT
             self._pump()
 
     @property
@@ -284,7 +283,7 @@ class DeviceLink:
             # (Not sooner: while a resetting Uno's bootloader listens, stray bytes are not welcome.)
             why = "it is already reporting" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
             log.info("%s: %s; sending an info query", self.port, why)
-            self._write_raw(_INFO_KEY, devicelines.INFO)
+            self._write_raw(_INFO_KEY, serial_protocol.INFO)
             done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
             if protocol.lost.done():
                 ready_wait.cancel()
@@ -327,13 +326,13 @@ class DeviceLink:
             self.info = {"name": ready.name, "version": ready.version}
         self._set_state(LinkState.READY, f"{self.info.get('name', 'device')} {self.info.get('version', '')} on {self.port}".strip())
         self._ready.set()
-        self._write_raw(_INFO_KEY, devicelines.INFO)
+        self._write_raw(_INFO_KEY, serial_protocol.INFO)
 
     # -- incoming lines ------------------------------------------------------------
 
     def _on_line(self, raw: bytes) -> None:
         now = time.monotonic()
-        parsed = devicelines.parse_device_line(raw)
+        parsed = serial_protocol.parse_device_line(raw)
         if isinstance(parsed, Report):
             self._reporting.set()
             self.on_report(parsed.values, now)
