@@ -15,7 +15,7 @@ will not stop:
   at the configured baud, plus USB latency) is given up and the next one goes
   out at once: a reply lost in line noise costs tens of milliseconds, not half
   a second. A line that is plainly a mangled reply (garbage glued before
-  ``OK``) resynchronises at once.
+  ``OK``), or noise too long to be a line, resynchronises at once.
 * **Neutral never waits.** :meth:`neutral` writes the realtime stop byte first
   (when the device announced it), then the neutral lines straight away,
   whatever is in flight, and drops every pending command so nothing stale can
@@ -198,6 +198,13 @@ class CommandQueue:
         """A line that fits no rule; if it ends like a reply, the reply was mangled: resync now."""
         outcome = Outcome()
         if self._in_flight and _MANGLED_REPLY.search(line):
+            self._give_up(self._in_flight.popleft(), outcome)
+        return self._pump(now, outcome)
+
+    def noise(self, now: float) -> Outcome:
+        """The device sent a line too long to be anything but noise: a reply may have drowned in it."""
+        outcome = Outcome()
+        if self._in_flight:
             self._give_up(self._in_flight.popleft(), outcome)
         return self._pump(now, outcome)
 

@@ -117,7 +117,7 @@ class _LineProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         for line in self._splitter.feed(data):
             if line is None:
-                self._link._on_noise("a line longer than 256 bytes")
+                self._link._on_overlong()
                 continue
             self._link._on_line(line)
 
@@ -352,6 +352,11 @@ class DeviceLink:
             self._became_ready(None)
             return
         self._run(self.queue.reply(reply, now))
+
+    def _on_overlong(self) -> None:
+        self.stats["unrecognised"] += 1
+        self._run(self.queue.noise(time.monotonic()))
+        self._on_noise("a line longer than 256 bytes")
 
     def _on_noise(self, what: str) -> None:
         count = self._notices["noise"].due(time.monotonic())

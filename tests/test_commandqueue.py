@@ -128,3 +128,11 @@ def test_reset_forgets_everything_the_old_device_held():
     q.reply(OK, 0.001)
     q.reset()
     assert lines(q.submit({"B": "B5"}, 0.002)) == ["B5\n"]
+
+
+def test_a_reply_drowned_in_overlong_noise_resynchronises_at_once():
+    q = CommandQueue()
+    q.submit({"B": "B1"}, 0.0)
+    q.submit({"B": "B2"}, 0.0005)
+    outcome = q.noise(0.001)
+    assert outcome.lost == ["B1"] and lines(outcome) == ["B2\n"]
