@@ -111,7 +111,7 @@ async def test_emergency_stop_reaches_the_device_within_50ms_while_a_line_is_nev
     neutral = await wait_for(lambda: next((t for t, line in lines(device, "B0") if t > pressed), None), timeout=2)
     record_figure("e-stop with a line never answered -> neutral on serial", (neutral - pressed) * 1000, 50)
     assert neutral - pressed < 0.05, f"neutral took {(neutral - pressed) * 1000:.1f} ms"
-    for i in range(10):  # the pilot keeps pushing: none of it may reach the device
+    for _ in range(10):  # the pilot keeps pushing: none of it may reach the device
         await pilot.send({"type": "control", "axes": [0.95]})
     await pilot.send({"type": "ping", "id": 7, "t": 0.0})
     await pilot.expect("pong")
