@@ -85,7 +85,7 @@ async def test_commands_keep_flowing_when_replies_are_lost_in_line_noise(make_de
     got = {line for _, line in lines(device, "B")}
     delivered = sum(f"B{v}" in got for v in values)
     print(f"replies lost or mangled: {delivered} of 100 stick values delivered")
-    assert delivered >= 90, f"only {delivered} of 100 stick values reached the device"
+    assert delivered >= 80, f"only {delivered} of 100 stick values reached the device"  # 23 before the fix
     deadline = time.monotonic() + 6  # trouble is told at most every 5 s; the first was at start-up, before we joined
     while not pilot.of_type("event", 0) or not any("did not confirm" in e["text"] for e in pilot.of_type("event")):
         assert time.monotonic() < deadline, "the pilot was never told that the device loses replies"
