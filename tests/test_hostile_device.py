@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 
-import pytest
 from conftest import WsClient, wait_for
 from guitools import ServerProcess
 from hostile import LyingDevice
@@ -21,36 +20,6 @@ from websockets.asyncio.client import connect
 from server.simdevice import PtyDevice, SimulatedDevice
 from teleop.client import ClientSession
 from teleop.protocol import Control, Role
-
-
-@pytest.fixture
-async def make_device(tmp_path):
-    devices: list[PtyDevice] = []
-
-    async def make(device: SimulatedDevice) -> PtyDevice:
-        pty = PtyDevice(device, link=str(tmp_path / f"tty{len(devices)}"))
-        await pty.start()
-        devices.append(pty)
-        return pty
-
-    yield make
-    for pty in devices:
-        await pty.stop()
-
-
-@pytest.fixture
-def make_server():
-    servers: list[ServerProcess] = []
-
-    async def make(device: PtyDevice, *extra: str) -> ServerProcess:
-        server = ServerProcess(device.path, extra=list(extra))
-        await asyncio.to_thread(server.start)  # the device answers meanwhile, on this loop
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 async def join(server: ServerProcess, role: str = "pilot", client: type[WsClient] = WsClient) -> WsClient:
