@@ -28,6 +28,8 @@ def test_columns_name_the_numbers():
     assert parse_plain_line("1,2,3", ("a",)) == {"a": 1, "v1": 2, "v2": 3}
 
 
-@pytest.mark.parametrize("line", ["", "hello robot", "Setup done!", "temp:hot", "x=1 and more", "nan", "inf", "1e999", ",".join(["1"] * 40)])
+@pytest.mark.parametrize(
+    "line", ["", "hello robot", "Setup done!", "temp:hot", "x=1 and more", "nan", "inf", "1e999", ",".join(["1"] * 40)]
+)
 def test_anything_else_is_not_a_reading(line):
     assert parse_plain_line(line) is None
