@@ -123,6 +123,8 @@ class GuardedConnection(ServerConnection):
         self.gate = gate
         self.peer = "?"
         self.outbox = Outbox(gate.outbox_limit)
+        #: the bridge's id for this client, once it has one
+        self.client_id: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
