@@ -306,3 +306,34 @@ def test_any_repeated_log_line_is_held_back_and_counted():
     time.sleep(0.25)
     logger.info("client %s connected", "late")
     assert "997 more lines like 'client %s connected'" in records[-2] and records[-1] == "client late connected"
+
+
+# -- the token guard inside the bridge's rules ---------------------------------------------------
+
+
+def test_the_rules_lock_out_an_address_across_connections_and_spare_the_pilots():
+    from server.auth import Access
+    from server.control import Close, ControlRules, Send
+    from server.mapping import CommandMapper
+
+    token = "pilot-token-0123456789"
+    rules = ControlRules(Access(token), CommandMapper(), wall_clock=lambda: 1000.0)
+    guess = json.dumps({"type": "request_control", "token": "a-wrong-guess-0000"})
+    observer = json.dumps({"type": "hello", "role": "observer", "client": "guesser"})
+    closed_after = []
+    for connection in range(1, 5):  # four connections from one address, guessing until closed
+        rules.join(connection, "10.0.0.2", observer, 0.0)
+        for n in range(1, 6):
+            if any(isinstance(e, Close) for e in rules.frame(connection, guess, 0.1 * connection)):
+                closed_after.append(n)
+                break
+        rules.leave(connection, 1.0)
+    assert closed_after[:2] == [5, 5] and closed_after[2] == 1, "the eleventh wrong token locks the address and closes at once"
+    pilot_hello = json.dumps({"type": "hello", "role": "pilot", "client": "guesser", "token": token})
+    refused = rules.join(9, "10.0.0.2", pilot_hello, 1.5)
+    assert any(isinstance(e, Close) for e in refused), "while locked, not even the right token is checked"
+    assert "from your address" in next(e.message.message for e in refused if isinstance(e, Send))
+    rules.join(10, "10.0.0.3", pilot_hello, 1.5)
+    assert rules.pilot is rules.members[10], "another address drives"
+    rules.join(11, "10.0.0.2", json.dumps({"type": "hello", "role": "observer", "client": "x"}), 1.5)
+    assert 11 in rules.members, "the locked address may still watch without a token"
