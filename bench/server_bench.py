@@ -380,7 +380,8 @@ async def latency_sections(args: argparse.Namespace, tmp: str) -> None:
     device = PtyDevice(SimulatedDevice(report_ms=0), link=os.path.join(tmp, "tty"))
     await device.start()
     port = free_port()
-    server = await start_server(device.path, port)
+    # every bench client comes from 127.0.0.1, and they all connect at once
+    server = await start_server(device.path, port, "--max-per-address", str(max(16, args.clients + 4)))
     try:
         samples = await command_latency(device, port, args.seconds)
         print(f"1. command latency, pilot send -> serial line, 100 Hz:   {percentiles(samples)}   (target p99 <= 2 ms)")
