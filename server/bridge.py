@@ -284,7 +284,9 @@ class Bridge:
             trusted = hello is not None and hello.role is protocol.Role.PILOT
         seat = self.gate.admit(ws, trusted=trusted)
         if not seat.admitted:
-            await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
+                    await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
         return seat.admitted
 
     def _forget(self, client: Client) -> None:
