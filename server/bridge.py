@@ -122,7 +122,16 @@ class Bridge:
         self.access = Access(config.token if config.auth else None, ObserverAccess(config.observers))
         self.mapper = CommandMapper(config.outputs)
         self.watch = PilotWatch(config.failsafe_timeout, config.keepalive_interval)
-        self.recorder = Recorder(config.record) if config.record else None
+        self.recorder = (
+            Recorder(
+                config.record,
+                max_bytes=None if config.record_max_mb is None else round(config.record_max_mb * 1024 * 1024),
+                keep=config.record_keep,
+                on_trouble=self._announce,
+            )
+            if config.record
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -212,7 +221,7 @@ class Bridge:
                     pass
         await self.link.close()
         if self.recorder:
-            self.recorder.close()
+            await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
 
     # -- connection handling -------------------------------------------------------------
 
@@ -490,6 +499,9 @@ class Bridge:
             log.warning("failsafe: %s; outputs to neutral", reason)
             self._announce("warning", f"failsafe: {reason}")
             self._mark_status()
+
+    def neutral_now(self) -> None:
+        self._write_neutral()
 
     def _write_neutral(self) -> None:
         self.link.force(self.mapper.neutral())

@@ -34,6 +34,9 @@ class ServerConfig:
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
     client_queue: int = 256
     record: str | None = None
+    #: Rotate the record file past this many MiB (None: never), keeping this many old files.
+    record_max_mb: float | None = None
+    record_keep: int = 5
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -67,6 +70,10 @@ class ServerConfig:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
+        if self.record_max_mb is not None and not self.record_max_mb > 0:
+            raise ConfigError(f"record.max_mb must be positive, got {self.record_max_mb}")
+        if self.record_keep < 0:
+            raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:
             raise ConfigError("limits.max_clients must be at least 1")
         if not self.control_hz >= 1:
@@ -104,7 +111,11 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
         "keepalive_ms": ("keepalive_interval", (int, float), 0.001),
     },
-    "record": {"file": ("record", str, 1)},
+    "record": {
+        "file": ("record", str, 1),
+        "max_mb": ("record_max_mb", (int, float), 1),
+        "keep": ("record_keep", int, 1),
+    },
 }
 
 _OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral"}
