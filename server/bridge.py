@@ -125,7 +125,7 @@ class Bridge:
         self.recorder = (
             Recorder(
                 config.record,
-                max_bytes=None if config.record_max_mb is None else round(config.record_max_mb * 1024 * 1024),
+                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
                 keep=config.record_keep,
                 on_trouble=self._announce,
             )

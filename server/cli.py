@@ -71,13 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--record-max-mb",
         type=float,
         metavar="N",
-        help="rotate FILE when it would pass N MiB: FILE becomes FILE.1, FILE.1 becomes FILE.2, ... (default: never)",
+        help="rotate FILE before it passes N MiB: FILE becomes FILE.1, FILE.1 becomes FILE.2, ... (default: 64; 0: never)",
     )
     record.add_argument(
         "--record-keep",
         type=int,
         metavar="K",
-        help="rotated files kept, FILE.1 to FILE.K; older ones are overwritten (default: 5). "
+        help="rotated files kept, FILE.1 to FILE.K; the oldest is overwritten (default: 4). "
         "SIGHUP reopens FILE, for logrotate's rename-then-HUP",
     )
     parser.add_argument(

@@ -34,9 +34,10 @@ class ServerConfig:
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
     client_queue: int = 256
     record: str | None = None
-    #: Rotate the record file past this many MiB (None: never), keeping this many old files.
-    record_max_mb: float | None = None
-    record_keep: int = 5
+    #: Rotate the record file before it passes this many MiB (0: never), keeping this many
+    #: old files: at most (1 + keep) x max_mb on the Pi's SD card (about 3.5 h of driving per file).
+    record_max_mb: float = 64
+    record_keep: int = 4
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -70,8 +71,8 @@ class ServerConfig:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
-        if self.record_max_mb is not None and not self.record_max_mb > 0:
-            raise ConfigError(f"record.max_mb must be positive, got {self.record_max_mb}")
+        if not self.record_max_mb >= 0:
+            raise ConfigError(f"record.max_mb must be 0 (never rotate) or more, got {self.record_max_mb}")
         if self.record_keep < 0:
             raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:

@@ -39,7 +39,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,7 +245,7 @@ class RecordFile:
 
     # -- called by the writer thread --------------------------------------------------------
 
-    def write(self, entries: list[Entry]) -> None:
+    def write(self, entries: Collection[Entry]) -> None:
         if not entries:
             return
         if self.failing is not None and self.monotonic() < self.retry_at:
@@ -380,7 +380,7 @@ class RecordFile:
         self.rotations += 1
         self._open()
 
-    def _lose(self, entries: list[Entry], reason: str) -> None:
+    def _lose(self, entries: Collection[Entry], reason: str) -> None:
         for entry in entries:
             if isinstance(entry.body, Gap):  # records the loop already dropped: now part of this gap
                 self.gap.merge(entry.body)
@@ -522,8 +522,7 @@ class Recorder:
             if not closing:
                 time.sleep(BATCH_WINDOW)  # let a burst gather into one write
             with self._cond:
-                batch = list(self._queue)
-                self._queue.clear()
+                batch, self._queue = self._queue, deque()  # O(1) under the lock the loop also takes
                 if self._dropped_gap is not None:  # dropped after everything now in the batch
                     batch.append(Entry(time.time(), "gap", self._dropped_gap))
                     self._dropped_gap = None

@@ -243,3 +243,30 @@ def test_an_unwritable_path_is_a_config_error_at_start(tmp_path):
 
     with pytest.raises(ConfigError, match=r"cannot record to .*: No such file or directory"):
         Recorder(str(tmp_path / "missing" / "drive.jsonl"))
+
+
+def test_rotation_settings_come_from_the_config_file_and_flags_override_them(tmp_path):
+    from server.cli import build_parser, config_from_args
+
+    path = tmp_path / "robot.toml"
+    path.write_text('[record]\nfile = "drive.jsonl"\nmax_mb = 16\nkeep = 3\n')
+    config = config_from_args(build_parser().parse_args(["--config", str(path), "--record-keep", "7"]))
+    assert (config.record, config.record_max_mb, config.record_keep) == ("drive.jsonl", 16, 7)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("max_mb = -1", "record.max_mb must be 0"),
+        ("keep = -1", "record.keep must be 0 or more"),
+        ('keep = "3"', "record.keep has the wrong type"),
+    ],
+)
+def test_bad_rotation_settings_are_clear_errors(body, message):
+    import tomllib
+
+    from server.config import parse_config
+    from teleop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config(tomllib.loads("[record]\n" + body))
