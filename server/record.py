@@ -119,7 +119,8 @@ class Entry:
             record = self.body.as_record(now)
         else:
             record = {"t": round(self.t, 6), "kind": self.kind, self.kind_key(): self.body}
-        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        # default=str: a value JSON cannot hold is written as text rather than losing the record
+        return (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
 
     def kind_key(self) -> str:
         return {"reading": "values", "command": "line"}.get(self.kind, "text")
@@ -254,7 +255,11 @@ class RecordFile:
         self.busy_since = self.monotonic()
         try:
             if self.fd is None:
-                self._open()
+                try:
+                    self._open()
+                except OSError as exc:
+                    self._lose(entries, _failed(exc))
+                    raise
             now = self.clock()
             lines: list[tuple[Entry, bytes]] = []
             if self.gap.lost:
@@ -528,9 +533,12 @@ class Recorder:
                     self._dropped_gap = None
                 reopen, self._reopen = self._reopen, False
                 closing = self._closing
-            if reopen:
-                self.file.reopen()
-            self.file.write(batch)
+            try:
+                if reopen:
+                    self.file.reopen()
+                self.file.write(batch)
+            except Exception:  # pragma: no cover - a bug; the writer must outlive it
+                log.exception("recording to %s: %d records not written", self.path, len(batch))
             if closing:
                 with self._cond:
                     if self._queue:

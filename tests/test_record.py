@@ -26,13 +26,14 @@ class FakeDisk(FileSystem):
         self.fds: dict[int, str] = {}
         self.free = free
         self.error: int | None = None
+        self.open_error: int | None = None
         self.gate = threading.Event()  # cleared: writes hang, as on a stalled disk
         self.gate.set()
         self.writes = 0
 
     def open(self, path):
-        if self.error is not None:
-            raise OSError(self.error, "cannot open")
+        if self.open_error is not None:
+            raise OSError(self.open_error, "Permission denied")
         self.files.setdefault(path, bytearray())
         fd = len(self.fds) + 3
         self.fds[fd] = path
@@ -199,6 +200,23 @@ def test_reopen_after_a_rename_writes_to_a_new_file():
     writer.write(commands(3, 1))
     assert [r["line"] for r in disk.records("drive.jsonl-20261122")] == ["B0", "B1", "B2"]
     assert [r["line"] for r in disk.records()] == ["B3"]
+
+
+def test_a_reopen_that_fails_is_reported_and_recording_resumes_once_the_file_can_be_opened():
+    disk, clock = FakeDisk(), Clock()
+    writer, reports = make_file(disk, clock)
+    writer.write(commands(0, 1))
+    disk.rename("drive.jsonl", "drive.jsonl.old")
+    disk.open_error = errno.EACCES  # say logrotate left the folder read-only
+    writer.reopen()
+    writer.write(commands(1, 2, t=2.0))
+    assert [level for level, _ in reports] == ["warning"] and "Permission denied" in reports[0][1]
+    disk.open_error = None
+    clock.now += record.RETRY_INTERVAL
+    writer.write(commands(3, 1, t=3.0))
+    gap, after = disk.records()
+    assert (gap["kind"], gap["lost"], gap["from"], gap["to"]) == ("gap", 2, 2.0, 2.01)
+    assert after["line"] == "B3"
 
 
 def test_a_stalled_disk_never_blocks_the_caller_drops_the_newest_and_marks_the_gap(monkeypatch):
