@@ -218,16 +218,15 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
 
 def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
     """Every signal puts the outputs to neutral first. SIGHUP then reopens the record file and goes on."""
+    hangup = sig == getattr(signal, "SIGHUP", None)
     try:
-        bridge.neutral_now()
+        bridge.neutral_now(f"{sig.name} received" + (" (reopening the record file)" if hangup else "; the server is stopping"))
     except Exception:  # never let a failed neutral stop the shutdown
         log.exception("%s: could not write neutral", sig.name)
-    if sig == getattr(signal, "SIGHUP", None):
-        log.info("SIGHUP: outputs set to neutral%s", "; reopening the record file" if bridge.recorder else "")
+    if hangup:
         if bridge.recorder:
             bridge.recorder.reopen()
         return
-    log.info("%s: outputs set to neutral; shutting down", sig.name)
     stop.set()
 
 

@@ -25,10 +25,14 @@ class ServerConfig:
     #: An Uno resets when its port opens and prints READY about 1.5 s later.
     ready_timeout: float = 3.0
     #: A command line not answered in this time is counted lost and the next one goes out.
-    reply_timeout: float = 0.5
+    #: None: a few line-times at ``baud`` (see :mod:`server.commandqueue`); set it only for a
+    #: device that is known to think for long before it answers.
+    reply_timeout: float | None = None
     #: Command lines written but not yet answered. 1 keeps the newest command at most one
     #: line old even on a 9600-baud link.
     max_in_flight: int = 1
+    #: Distinct reading keys kept and sent to clients; a device reporting more has the extras ignored.
+    max_reading_keys: int = 64
     failsafe_timeout: float = 0.25
     keepalive_interval: float = 0.1
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
@@ -58,11 +62,15 @@ class ServerConfig:
             raise ConfigError(f"port must be 1..65535, got {self.port}")
         if self.baud <= 0:
             raise ConfigError(f"baud must be positive, got {self.baud}")
-        for name in ("ready_timeout", "reply_timeout", "failsafe_timeout", "keepalive_interval"):
+        for name in ("ready_timeout", "failsafe_timeout", "keepalive_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.reply_timeout is not None and not self.reply_timeout > 0:
+            raise ConfigError("serial.reply_timeout_ms must be positive")
         if self.max_in_flight < 1:
             raise ConfigError("serial.max_in_flight must be at least 1")
+        if not 1 <= self.max_reading_keys <= 1024:
+            raise ConfigError("serial.max_reading_keys must be 1..1024")
         if self.client_queue < 8:
             raise ConfigError("server.client_queue must be at least 8")
         if self.observers not in ("open", "token"):
@@ -107,6 +115,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "ready_timeout_ms": ("ready_timeout", (int, float), 0.001),
         "reply_timeout_ms": ("reply_timeout", (int, float), 0.001),
         "max_in_flight": ("max_in_flight", int, 1),
+        "max_reading_keys": ("max_reading_keys", int, 1),
     },
     "failsafe": {
         "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
