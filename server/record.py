@@ -177,9 +177,12 @@ class FileSystem:
         O_NONBLOCK only for the open itself: a FIFO nobody has open for reading
         fails with ENXIO instead of blocking forever.
         """
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        nonblock = getattr(os, "O_NONBLOCK", 0)  # these three are 0 where the OS lacks them (Windows)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o644)
         try:
-            os.set_blocking(fd, True)
+            if nonblock:
+                os.set_blocking(fd, True)
             info = os.fstat(fd)
         except OSError:
             os.close(fd)
