@@ -222,7 +222,7 @@ class RecordFile:
         trouble: Trouble,
         *,
         max_bytes: int | None = None,
-        keep: int = 5,
+        keep: int = 4,
         fs: FileSystem | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -412,6 +412,8 @@ class Recorder:
     ``on_trouble(level, text)`` runs on the event loop that created the
     recorder, once when recording gets into trouble and once when it has
     resumed. An unwritable ``path`` raises :class:`ConfigError` here, at start.
+    A stalled write is noticed by the next record offered after :data:`STALL_AFTER`
+    (while nothing is offered, nothing is waiting to be lost).
     """
 
     def __init__(
@@ -419,7 +421,7 @@ class Recorder:
         path: str,
         *,
         max_bytes: int | None = None,
-        keep: int = 5,
+        keep: int = 4,
         on_trouble: ReportFn | None = None,
         buffer: int = BUFFER_RECORDS,
         fs: FileSystem | None = None,
