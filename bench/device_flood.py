@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rig import start_rig  # noqa: E402
-from stats import percentiles, rss_kib  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
+from rig import start_rig
+from stats import percentiles, rss_kib
+from websockets.asyncio.client import connect
 
 
 async def run_phase(rig, seconds: float, lines_per_s: int) -> None:
