@@ -38,7 +38,7 @@ from . import control
 from .auth import Access, ObserverAccess
 from .config import ServerConfig
 from .control import ControlRules
-from .device import DeviceLink, LinkState
+from .device import DeviceLink, LinkState, Profile
 from .mapping import CommandMapper
 from .notices import Notice, printable, times
 from .readings import ReadingsBook
@@ -113,6 +113,8 @@ class Bridge:
             ready_timeout=config.ready_timeout,
             reply_timeout=config.reply_timeout,
             max_in_flight=config.max_in_flight,
+            profile=Profile(config.device),
+            columns=config.columns,
             on_report=self._on_report,
             on_state=self._on_link_state,
             on_event=self._on_device_event,
@@ -365,6 +367,8 @@ class Bridge:
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
+        elif state is LinkState.FAILED:
+            self._announce("warning", detail)
         if self.recorder:
             self.recorder.event(f"serial {state.value}: {detail}")
         self._mark_status()
@@ -377,7 +381,8 @@ class Bridge:
         tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
         level = "warning" if name in troubles or tripped_while_driving else "info"
-        self._announce(level, text if name in troubles else f"device: {name} {text}".strip())
+        said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
+        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)

@@ -6,6 +6,7 @@ expected, before anything starts.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from teleop.errors import ConfigError
 
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -22,6 +25,11 @@ class ServerConfig:
     port: int = 8765
     serial: str = "sim"
     baud: int = 115200
+    #: "auto": the teleop line protocol if the board answers it, else a plain line device;
+    #: "teleop": only the teleop protocol; "plain": a sketch that takes lines and never replies.
+    device: str = "auto"
+    #: Names for the numbers a plain sketch prints on one line ("512,300" -> left, right).
+    columns: tuple[str, ...] = ()
     #: An Uno resets when its port opens and prints READY about 1.5 s later.
     ready_timeout: float = 3.0
     #: A command line not answered in this time is counted lost and the next one goes out.
@@ -67,6 +75,12 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.reply_timeout is not None and not self.reply_timeout > 0:
             raise ConfigError("serial.reply_timeout_ms must be positive")
+        if self.device not in ("auto", "teleop", "plain"):
+            raise ConfigError(f'device.protocol must be "auto", "teleop" or "plain", got {self.device!r}')
+        if self.device == "plain" and self.serial == "sim":
+            raise ConfigError("the built-in simulated device speaks the teleop protocol: --device plain needs a real port")
+        if len(self.columns) > 32 or not all(isinstance(c, str) and _COLUMN.match(c) for c in self.columns):
+            raise ConfigError("device.columns must be up to 32 names (letters, digits, _ and .)")
         if self.max_in_flight < 1:
             raise ConfigError("serial.max_in_flight must be at least 1")
         if not 1 <= self.max_reading_keys <= 1024:
@@ -126,9 +140,10 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "max_mb": ("record_max_mb", (int, float), 1),
         "keep": ("record_keep", int, 1),
     },
+    "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
 }
 
-_OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral"}
+_OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral", "format"}
 
 
 def _output(entry: Any, where: str) -> OutputMap:
@@ -147,6 +162,7 @@ def _output(entry: Any, where: str) -> OutputMap:
             high=int(entry.get("max", 9999)),
             neutral=int(entry.get("neutral", 0)),
             channel=None if entry.get("channel") is None else int(entry["channel"]),
+            format=None if entry.get("format") is None else str(entry["format"]),
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
@@ -175,7 +191,7 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             name, kind, multiplier = keys[key]
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
-            changes[name] = value * multiplier if multiplier != 1 else value
+            changes[name] = tuple(value) if kind is list else value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)
     config.validate()
     return config
