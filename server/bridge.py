@@ -97,7 +97,16 @@ class Bridge:
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
         )
-        self.recorder = Recorder(config.record) if config.record else None
+        self.recorder = (
+            Recorder(
+                config.record,
+                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
+                keep=config.record_keep,
+                on_trouble=self._announce,
+            )
+            if config.record
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -208,7 +217,7 @@ class Bridge:
                     pass
         await self.link.close()
         if self.recorder:
-            self.recorder.close()
+            await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
 
     # -- connection handling -------------------------------------------------------------
 
