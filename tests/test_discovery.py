@@ -27,9 +27,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_faults import CutCable
 
-from server.announce import Announcement, Announcer, announced_addresses, service_host
+from server.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_addresses, service_host
 from server.cli import build_parser, config_from_args
 from server.config import parse_config
+from server.simdevice import PtyDevice, SimulatedDevice
 from teleop.discovery import SERVICE_TYPE, Robot, RobotDirectory, robot_from_service, txt_record
 from teleop.errors import ConfigError
 
@@ -395,6 +396,51 @@ async def test_a_busy_mdns_port_is_one_warning_line_and_the_server_still_serves(
             await server.kill()
             holder.kill()
             await holder.wait()
+
+
+@NAMESPACES
+async def test_plugging_in_another_device_updates_the_device_name_the_app_shows(tmp_path):
+    first = PtyDevice(SimulatedDevice(name="uno-one"), link=str(tmp_path / "ttyROBOT"))
+    await first.start()
+    with CutCable() as net:
+        watcher = await start_watcher(net)
+        server = RobotServer(net, tmp_path, "lab rover", "--serial", first.path)
+        try:
+            await server.start()
+            _, item = await watcher.wait(lambda i: listed(i, "lab rover", present=True, device="uno-one"), what="first device")
+            key = item["key"]
+            await first.unplug()
+            second = PtyDevice(SimulatedDevice(name="mega-two"), link=str(tmp_path / "ttyROBOT"))
+            await second.start()  # the same path, another board
+            try:
+                _, item = await watcher.wait(lambda i: listed(i, "lab rover", device="mega-two"), timeout=15, what="TXT update")
+                assert item["event"] == "updated" and item["key"] == key  # in place, never gone in between
+                assert not any(i["event"] == "gone" for _, i in watcher.items)
+            finally:
+                await second.stop()
+        finally:
+            await server.kill()
+            await watcher.close()
+
+
+@NAMESPACES
+async def test_a_new_address_on_the_robot_is_announced_again(tmp_path):
+    with CutCable() as net:
+        watcher = await start_watcher(net)
+        server = RobotServer(net, tmp_path, "lab rover")
+        try:
+            await server.start()
+            await watcher.wait(lambda i: listed(i, "lab rover", present=True, addresses=[net.SERVER_IP]), what="listed")
+            # DHCP hands out a second address (the robot joined another subnet): within a poll, clients learn it
+            subprocess.run(["ip", "-n", net.server_ns, "addr", "add", "198.18.78.1/24", "dev", net.server_end], check=True)
+            changed = time.monotonic()
+            seen_at, _ = await watcher.wait(
+                lambda i: listed(i, "lab rover", present=True, addresses=[net.SERVER_IP, "198.18.78.1"]), timeout=15, what="new address"
+            )
+            record_figure("address added on the robot -> app has it", seen_at - changed, ADDRESS_POLL_S + 2)
+        finally:
+            await server.kill()
+            await watcher.close()
 
 
 # -- on a real display: what the user sees --------------------------------------------------
