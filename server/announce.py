@@ -130,6 +130,7 @@ class Announcer:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_problem = ""
+        self._said_idle = False
         #: The full service name once registered (python-zeroconf may add " (2)" on a clash).
         self.registered_name: str | None = None
 
@@ -157,6 +158,9 @@ class Announcer:
         while True:
             try:
                 addresses = await asyncio.to_thread(self._addresses, self.listen_host)
+                if not addresses and not self._said_idle:
+                    log.info("mDNS: no network address to announce on (listening on %r); waiting for one", self.listen_host)
+                self._said_idle = not addresses
                 if addresses != self._announced:
                     await self._withdraw()
                     if addresses:
