@@ -14,10 +14,11 @@ import dataclasses
 import json
 import sys
 import threading
+import time
 
 
 def say(**fields) -> None:
-    print(json.dumps(fields), flush=True)
+    print(json.dumps({**fields, "t": time.time()}), flush=True)
 
 
 def snapshot(directory) -> list[dict]:
