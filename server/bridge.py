@@ -495,7 +495,7 @@ class Bridge:
             self._mark_status()
 
     def _write_neutral(self) -> None:
-        self.link.force(self.mapper.neutral())
+        self.link.neutral(self.mapper.neutral())
 
     def _arm_watch(self) -> None:
         deadline = self.watch.deadline()
@@ -535,7 +535,7 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             # the device just (re)started: if nobody drives it, make sure it sits at neutral
             if self.watch.failsafe or self.estop:
-                self.link.force(self.mapper.neutral())
+                self.link.neutral(self.mapper.neutral())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
         if self.recorder:

@@ -25,7 +25,9 @@ class ServerConfig:
     #: An Uno resets when its port opens and prints READY about 1.5 s later.
     ready_timeout: float = 3.0
     #: A command line not answered in this time is counted lost and the next one goes out.
-    reply_timeout: float = 0.5
+    #: None: a few line-times at ``baud`` (see :mod:`server.commandqueue`); set it only for a
+    #: device that is known to think for long before it answers.
+    reply_timeout: float | None = None
     #: Command lines written but not yet answered. 1 keeps the newest command at most one
     #: line old even on a 9600-baud link.
     max_in_flight: int = 1
@@ -58,9 +60,11 @@ class ServerConfig:
             raise ConfigError(f"port must be 1..65535, got {self.port}")
         if self.baud <= 0:
             raise ConfigError(f"baud must be positive, got {self.baud}")
-        for name in ("ready_timeout", "reply_timeout", "failsafe_timeout", "keepalive_interval"):
+        for name in ("ready_timeout", "failsafe_timeout", "keepalive_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.reply_timeout is not None and not self.reply_timeout > 0:
+            raise ConfigError("serial.reply_timeout_ms must be positive")
         if self.max_in_flight < 1:
             raise ConfigError("serial.max_in_flight must be at least 1")
         if self.client_queue < 8:

@@ -12,9 +12,10 @@ import math
 import re
 from dataclasses import dataclass
 
-from teleop import devicelines
 from teleop.errors import ConfigError
 from teleop.protocol import Control
+
+from . import serial_protocol
 
 _SOURCE = re.compile(r"(?:axis(\d+)|button(\d+)|hat(\d+)\.([xy])|buttons)\Z")
 
@@ -49,11 +50,11 @@ class OutputMap:
 
     def line(self, value: int) -> str:
         if self.command == "B":
-            return devicelines.display(value)
+            return serial_protocol.display(value)
         if self.command == "A":
-            return devicelines.leds(value)
+            return serial_protocol.leds(value)
         assert self.channel is not None
-        return devicelines.output(self.channel, value)
+        return serial_protocol.output(self.channel, value)
 
     def validate(self, where: str) -> None:
         if self.command not in ("A", "B", "O"):
