@@ -31,6 +31,8 @@ class ServerConfig:
     #: Command lines written but not yet answered. 1 keeps the newest command at most one
     #: line old even on a 9600-baud link.
     max_in_flight: int = 1
+    #: Distinct reading keys kept and sent to clients; a device reporting more has the extras ignored.
+    max_reading_keys: int = 64
     failsafe_timeout: float = 0.25
     keepalive_interval: float = 0.1
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
@@ -67,6 +69,8 @@ class ServerConfig:
             raise ConfigError("serial.reply_timeout_ms must be positive")
         if self.max_in_flight < 1:
             raise ConfigError("serial.max_in_flight must be at least 1")
+        if not 1 <= self.max_reading_keys <= 1024:
+            raise ConfigError("serial.max_reading_keys must be 1..1024")
         if self.client_queue < 8:
             raise ConfigError("server.client_queue must be at least 8")
         if self.observers not in ("open", "token"):
@@ -109,6 +113,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "ready_timeout_ms": ("ready_timeout", (int, float), 0.001),
         "reply_timeout_ms": ("reply_timeout", (int, float), 0.001),
         "max_in_flight": ("max_in_flight", int, 1),
+        "max_reading_keys": ("max_reading_keys", int, 1),
     },
     "failsafe": {
         "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
