@@ -26,12 +26,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import ifaddr
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from teleop import __version__
-from teleop.discovery import SERVICE_TYPE, txt_record
+from teleop.discovery import SERVICE_TYPE, ipv4_addresses, txt_record
 
 log = logging.getLogger("teleop.server.announce")
 
@@ -77,12 +76,7 @@ def announced_addresses(listen_host: str) -> list[str]:
         except ValueError:
             return []  # a host name: the resolver knows better than we do
         return [] if address.is_loopback or address.version != 4 else [str(address)]
-    found = set()
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ipaddress.ip_address(ip.ip).is_loopback:
-                found.add(ip.ip)
-    return sorted(found)
+    return ipv4_addresses()
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
+import ifaddr
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
@@ -32,7 +34,17 @@ log = logging.getLogger("teleop.discovery")
 SERVICE_TYPE = "_teleop._tcp.local."
 #: TXT keys: short, as DNS-SD asks, and the same on both ends.
 TXT_PROTOCOL, TXT_SERVER, TXT_TLS, TXT_TOKEN, TXT_CAMERA, TXT_DEVICE = "proto", "server", "tls", "token", "camera", "device"
-_MAX_TEXT = 100  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
+_MAX_TEXT = 100
+#: How often the app compares this PC's addresses with the last ones (getifaddrs: cheap), and how
+#: long after browsing afresh a robot not heard again is greyed out.
+WATCH_INTERVAL_S = 2.0
+SETTLE_S = 3.0  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
+
+
+def ipv4_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback, sorted (what mDNS is sent and heard on)."""
+    found = {ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips if isinstance(ip.ip, str)}
+    return sorted(a for a in found if not ipaddress.ip_address(a).is_loopback)
 
 
 def txt_record(*, server: str, tls: bool, token: bool, camera: bool, device: str) -> dict[str, str]:
@@ -214,37 +226,65 @@ class RobotBrowser:
 
     A network without multicast is not an error for the app: :meth:`start` logs
     one line, sets ``directory.problem`` and leaves manual entry to the user.
+    The PC's own addresses are checked every ``watch_interval``: after joining
+    or leaving a network (the robot's hotspot, say) browsing starts afresh
+    there, and robots not heard again within ``settle`` seconds are greyed out.
     """
 
-    def __init__(self, directory: RobotDirectory, *, prune_interval: float = 5.0, resolve_timeout_ms: int = 3000) -> None:
+    def __init__(
+        self,
+        directory: RobotDirectory,
+        *,
+        watch_interval: float = WATCH_INTERVAL_S,
+        settle: float = SETTLE_S,
+        resolve_timeout_ms: int = 3000,
+        addresses: Callable[[], list[str]] = ipv4_addresses,
+    ) -> None:
         self.directory = directory
-        self.prune_interval = prune_interval
+        self.watch_interval = watch_interval
+        self.settle = settle
         self.resolve_timeout_ms = resolve_timeout_ms
+        self._addresses = addresses
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pruner: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._seen_addresses: list[str] = []
 
     async def start(self) -> bool:
+        """Start browsing; False (and ``directory.problem`` says why) if this network allows none."""
+        self._seen_addresses = await asyncio.to_thread(self._addresses)
+        ok = self._open()
+        self._watcher = asyncio.create_task(self._watch(), name="robot-browser-watch")
+        return ok
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        await self._close()
+
+    def _open(self) -> bool:
         try:
             self._zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
             self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE], handlers=[self._on_change])
         except Exception as exc:
             self.directory.problem = f"cannot look for robots on this network: {exc}"
             log.warning("%s; type the robot's address instead", self.directory.problem)
-            await self.stop()
+            self._zc = self._browser = None
             return False
-        self._pruner = asyncio.create_task(self._prune_loop(), name="robot-prune")
+        self.directory.problem = ""
         return True
 
-    async def stop(self) -> None:
-        for task in [*self._tasks, *([self._pruner] if self._pruner else [])]:
+    async def _close(self) -> None:
+        for task in list(self._tasks):
             task.cancel()
-        for task in [*self._tasks, *([self._pruner] if self._pruner else [])]:
+        for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        self._pruner = None
         browser, zc, self._browser, self._zc = self._browser, self._zc, None, None
         with contextlib.suppress(Exception):
             if browser is not None:
@@ -252,6 +292,25 @@ class RobotBrowser:
         with contextlib.suppress(Exception):
             if zc is not None:
                 await zc.async_close()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            self.directory.prune()
+            addresses = await asyncio.to_thread(self._addresses)
+            if addresses != self._seen_addresses:
+                log.info("this PC's addresses changed (%s): looking for robots afresh", ", ".join(addresses) or "none")
+                self._seen_addresses = addresses
+                since = self.directory.clock()
+                await self._close()
+                self._open()
+                asyncio.get_running_loop().call_later(self.settle, self._grey_unheard, since)
+
+    def _grey_unheard(self, since: float) -> None:
+        """After browsing afresh: a robot not heard since then is not on this network (any more)."""
+        for robot in self.directory.robots():
+            if robot.present and robot.last_seen < since:
+                self.directory.lost(robot.key)
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed:
@@ -275,8 +334,3 @@ class RobotBrowser:
         robot = robot_from_service(name, info.port, info.parsed_scoped_addresses(IPVersion.V4Only), info.properties)
         if robot is not None:
             self.directory.seen(robot)
-
-    async def _prune_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.prune_interval)
-            self.directory.prune()

@@ -31,7 +31,7 @@ from server.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_a
 from server.cli import build_parser, config_from_args
 from server.config import parse_config
 from server.simdevice import PtyDevice, SimulatedDevice
-from teleop.discovery import SERVICE_TYPE, Robot, RobotDirectory, robot_from_service, txt_record
+from teleop.discovery import SERVICE_TYPE, SETTLE_S, WATCH_INTERVAL_S, Robot, RobotDirectory, robot_from_service, txt_record
 from teleop.errors import ConfigError
 
 WATCH = str(Path(__file__).with_name("discovery_watch.py"))
@@ -467,6 +467,29 @@ async def test_a_new_address_on_the_robot_is_announced_again(tmp_path):
                 lambda i: listed(i, "lab rover", present=True, addresses=[net.SERVER_IP, "198.18.78.1"]), timeout=15, what="new address"
             )
             record_figure("address added on the robot -> app has it", seen_at - changed, ADDRESS_POLL_S + 2)
+        finally:
+            await server.kill()
+            await watcher.close()
+
+
+@NAMESPACES
+async def test_the_app_finds_robots_on_a_network_it_joins_after_starting_and_greys_them_when_it_leaves(tmp_path):
+    with CutCable() as net:
+        pilot_address = ["ip", "-n", net.pilot_ns, "addr"]
+        subprocess.run([*pilot_address, "flush", "dev", net.pilot_end], check=True)  # the PC is on no network yet
+        watcher = await start_watcher(net)
+        server = RobotServer(net, tmp_path, "hotspot rover")
+        try:
+            await server.start()
+            subprocess.run([*pilot_address, "add", f"{net.PILOT_IP}/30", "dev", net.pilot_end], check=True)  # joins the robot's hotspot
+            joined = time.monotonic()
+            seen_at, _ = await watcher.wait(lambda i: listed(i, "hotspot rover", present=True), timeout=15, what="robot listed")
+            record_figure("PC joins the robot's network -> robot listed", seen_at - joined, WATCH_INTERVAL_S + 2)
+            subprocess.run([*pilot_address, "flush", "dev", net.pilot_end], check=True)  # and leaves it (no goodbye can reach it)
+            left = time.monotonic()
+            grey_at, _ = await watcher.wait(lambda i: listed(i, "hotspot rover", present=False), timeout=15, what="robot greyed")
+            record_figure("PC leaves the network -> robot greyed out", grey_at - left, WATCH_INTERVAL_S + SETTLE_S + 1)
+            assert server.process is not None and server.process.returncode is None  # the robot never stopped
         finally:
             await server.kill()
             await watcher.close()
