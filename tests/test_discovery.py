@@ -374,6 +374,28 @@ async def test_the_app_lists_the_robot_within_2s_updates_it_after_a_restart_and_
 
 
 @NAMESPACES
+async def test_two_robots_with_the_same_name_are_both_listed(tmp_path):
+    """Every Pi starts out called raspberrypi: the second one to start takes another name."""
+    with CutCable() as net:
+        watcher = await start_watcher(net)
+        first = RobotServer(net, tmp_path, "raspberrypi", port=8765)
+        second = RobotServer(net, tmp_path, "raspberrypi", port=8766)
+        try:
+            await first.start()
+            await watcher.wait(lambda i: listed(i, "raspberrypi", present=True), what="first robot")
+            await second.start()
+            _, item = await watcher.wait(lambda i: len([r for r in i.get("robots", []) if r["present"]]) == 2, what="both robots")
+            names = sorted(r["name"] for r in item["robots"])
+            ports = sorted(r["port"] for r in item["robots"])
+            assert names[0] == "raspberrypi" and names[1].startswith("raspberrypi") and names[1] != "raspberrypi", names
+            assert ports == [8765, 8766]
+        finally:
+            await first.kill()
+            await second.kill()
+            await watcher.close()
+
+
+@NAMESPACES
 async def test_a_server_started_with_no_announce_is_never_listed(tmp_path):
     with CutCable() as net:
         watcher = await start_watcher(net)
