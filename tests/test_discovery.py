@@ -295,7 +295,7 @@ class RobotServer:
             await self.process.wait()
 
 
-async def start_watcher(net: CutCable, *args: str, env: dict[str, str] | None = None) -> JsonLines:
+async def start_watcher(net: CutCable, *args: str, env: dict[str, str] | None = None, expect_ok: bool = True) -> JsonLines:
     process = await asyncio.create_subprocess_exec(
         *net.inside(net.pilot_ns),
         *(sys.executable, WATCH, *args),
@@ -306,7 +306,7 @@ async def start_watcher(net: CutCable, *args: str, env: dict[str, str] | None = 
     )
     watcher = JsonLines(process)
     _, ready = await watcher.wait(lambda i: i["event"] == "ready", timeout=30, what="discovery started")
-    assert ready["ok"], ready["problem"]
+    assert ready["ok"] == expect_ok, ready["problem"]
     return watcher
 
 
@@ -415,20 +415,41 @@ async def test_a_server_started_with_no_announce_is_never_listed(tmp_path):
             await watcher.close()
 
 
+async def hold_mdns_port(net: CutCable, ns: str) -> asyncio.subprocess.Process:
+    """UDP 5353 bound without SO_REUSEADDR, as avahi-daemon does with disallow-other-stacks=yes."""
+    holder = await asyncio.create_subprocess_exec(
+        *net.inside(ns),
+        sys.executable,
+        "-c",
+        "import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',5353)); print('held',flush=True); time.sleep(60)",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    assert (await holder.stdout.readline()).strip() == b"held"
+    return holder
+
+
+@NAMESPACES
+async def test_an_app_that_cannot_browse_says_why_and_keeps_running(tmp_path):
+    with CutCable() as net:
+        holder = await hold_mdns_port(net, net.pilot_ns)
+        try:
+            watcher = await start_watcher(net, expect_ok=False)
+            _, ready = await watcher.wait(lambda i: i["event"] == "ready")
+            assert ready["problem"].startswith("cannot look for robots on this network")
+            assert watcher.process.returncode is None
+            await watcher.close()
+        finally:
+            holder.kill()
+            await holder.wait()
+
+
 @NAMESPACES
 async def test_a_busy_mdns_port_is_one_warning_line_and_the_server_still_serves(tmp_path):
     with CutCable() as net:
-        holder = await asyncio.create_subprocess_exec(
-            *net.inside(net.server_ns),
-            sys.executable,
-            "-c",
-            "import socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',5353)); print('held',flush=True); time.sleep(60)",
-            stdout=asyncio.subprocess.PIPE,
-        )
+        holder = await hold_mdns_port(net, net.server_ns)
         server = RobotServer(net, tmp_path, "blocked rover")
         try:
-            assert holder.stdout is not None
-            assert (await holder.stdout.readline()).strip() == b"held"  # an exclusive 5353, like Avahi with disallow-other-stacks=yes
             await server.start()
             await wait_for(lambda: "cannot announce" in server.log.read_text(), timeout=10, what="the warning")
             # still serving: the dashboard answers from the other namespace
