@@ -39,7 +39,7 @@ from . import control
 from .auth import Access, ObserverAccess
 from .config import ServerConfig
 from .control import ControlRules
-from .device import DeviceLink, LinkState
+from .device import DeviceLink, LinkState, Profile
 from .mapping import CommandMapper
 from .notices import Notice, printable, times
 from .readings import ReadingsBook
@@ -98,13 +98,24 @@ class Bridge:
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
         )
-        self.recorder = Recorder(config.record) if config.record else None
+        self.recorder = (
+            Recorder(
+                config.record,
+                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
+                keep=config.record_keep,
+                on_trouble=self._announce,
+            )
+            if config.record
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
             ready_timeout=config.ready_timeout,
             reply_timeout=config.reply_timeout,
             max_in_flight=config.max_in_flight,
+            profile=Profile(config.device),
+            columns=config.columns,
             on_report=self._on_report,
             on_state=self._on_link_state,
             on_event=self._on_device_event,
@@ -209,7 +220,7 @@ class Bridge:
                     pass
         await self.link.close()
         if self.recorder:
-            self.recorder.close()
+            await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
 
     # -- connection handling -------------------------------------------------------------
 
@@ -360,6 +371,8 @@ class Bridge:
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
+        elif state is LinkState.FAILED:
+            self._announce("warning", detail)
         if self.recorder:
             self.recorder.event(f"serial {state.value}: {detail}")
         self._mark_status()
@@ -373,7 +386,8 @@ class Bridge:
         tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
         level = "warning" if name in troubles or tripped_while_driving else "info"
-        self._announce(level, text if name in troubles else f"device: {name} {text}".strip())
+        said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
+        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)

@@ -15,12 +15,17 @@ will not stop:
   at the configured baud, plus USB latency) is given up and the next one goes
   out at once: a reply lost in line noise costs tens of milliseconds, not half
   a second. A line that is plainly a mangled reply (garbage glued before
-  ``OK``) resynchronises at once.
+  ``OK``), or noise too long to be a line, resynchronises at once.
 * **Neutral never waits.** :meth:`neutral` writes the realtime stop byte first
   (when the device announced it), then the neutral lines straight away,
   whatever is in flight, and drops every pending command so nothing stale can
   follow them. The device prints ``EVT stop neutral`` when it acts on the
   byte; replies before that event belong to lines sent before the stop.
+
+A *plain* device (a hobby sketch that never replies, ``confirm=False``) gets
+the same latest-wins rule without replies: a line goes out when the previous
+one has had time to cross the wire at the configured baud, so nothing piles
+up in kernel buffers and the newest command is at most one line-time behind.
 
 Never raises on device input. :class:`server.device.DeviceLink` runs it.
 """
@@ -80,8 +85,10 @@ class Outcome:
 class CommandQueue:
     """Latest-wins command lines toward one device. See the module docstring."""
 
-    def __init__(self, *, baud: int = 115200, max_in_flight: int = 1, reply_timeout: float | None = None) -> None:
+    def __init__(self, *, baud: int = 115200, max_in_flight: int = 1, reply_timeout: float | None = None, confirm: bool = True) -> None:
         self.baud = baud
+        #: False for a plain device: nothing is ever answered, lines are paced by the baud instead
+        self.confirm = confirm
         self.max_in_flight = max_in_flight
         #: a fixed reply timeout overrides the one derived from the line speed
         self.fixed_reply_timeout = reply_timeout
@@ -91,6 +98,10 @@ class CommandQueue:
         self._accepted: dict[str, str] = {}
         self._in_flight: deque[Sent] = deque()
         self._longest_device_line = TYPICAL_DEVICE_LINE
+        #: plain devices: when the last written byte has crossed the wire
+        self._line_free_at = -math.inf
+        #: plain devices: the newest line written per output, repeated to feed a sketch's own watchdog
+        self._last_written: dict[str, str] = {}
 
     # -- state -------------------------------------------------------------------------
 
@@ -99,6 +110,8 @@ class CommandQueue:
         self._pending.clear()
         self._accepted.clear()
         self._in_flight.clear()
+        self._last_written.clear()
+        self._line_free_at = -math.inf
 
     @property
     def busy(self) -> bool:
@@ -116,6 +129,8 @@ class CommandQueue:
 
     def deadline(self) -> float:
         """When :meth:`poll` next has something to do (inf: nothing in flight)."""
+        if not self.confirm:
+            return self._line_free_at if self._pending else math.inf
         if not self._in_flight:
             return math.inf
         first = self._in_flight[0]
@@ -135,10 +150,17 @@ class CommandQueue:
         return self._pump(now, Outcome())
 
     def heartbeat(self, now: float) -> Outcome:
-        """Feed the device's watchdog when nothing else is going out."""
+        """Feed the device's watchdog when nothing else is going out.
+
+        A plain sketch knows no ``H``: it gets its newest lines again, which
+        change nothing and keep a watchdog of its own fed.
+        """
         if self._in_flight or self._pending:
             return Outcome()
-        self._pending[HEARTBEAT_KEY] = "H"
+        if self.confirm:
+            self._pending[HEARTBEAT_KEY] = "H"
+        else:
+            self._pending.update(self._last_written)
         return self._pump(now, Outcome())
 
     def query(self, line: str, now: float) -> Outcome:
@@ -201,6 +223,13 @@ class CommandQueue:
             self._give_up(self._in_flight.popleft(), outcome)
         return self._pump(now, outcome)
 
+    def noise(self, now: float) -> Outcome:
+        """The device sent a line too long to be anything but noise: a reply may have drowned in it."""
+        outcome = Outcome()
+        if self._in_flight:
+            self._give_up(self._in_flight.popleft(), outcome)
+        return self._pump(now, outcome)
+
     def poll(self, now: float) -> Outcome:
         """Give up on lines unanswered past their timeout, then send what waits."""
         outcome = Outcome()
@@ -219,12 +248,22 @@ class CommandQueue:
         return any(sent.key == key for sent in self._in_flight)
 
     def _pump(self, now: float, outcome: Outcome) -> Outcome:
+        if not self.confirm:
+            while self._pending and now >= self._line_free_at:
+                key = next(iter(self._pending))
+                self._write(key, self._pending.pop(key), now, outcome)
+            return outcome
         while self._pending and len(self._in_flight) < self.max_in_flight:
             key = next(iter(self._pending))
             self._write(key, self._pending.pop(key), now, outcome)
         return outcome
 
     def _write(self, key: str, line: str, now: float, outcome: Outcome) -> None:
-        outcome.writes.append(line.encode("ascii") + b"\n")
-        self._in_flight.append(Sent(key, line, now))
+        data = line.encode("ascii") + b"\n"
+        outcome.writes.append(data)
         self.stats["written"] += 1
+        if self.confirm:
+            self._in_flight.append(Sent(key, line, now))
+        else:
+            self._last_written[key] = line
+            self._line_free_at = max(now, self._line_free_at) + len(data) * 10 / self.baud

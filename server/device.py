@@ -29,6 +29,7 @@ from typing import Any
 from . import serial_protocol
 from .commandqueue import CommandQueue, Outcome
 from .notices import Notice, printable, times
+from .plainlines import parse_plain_line
 from .serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 from .simdevice import SimulatedDevice
 
@@ -41,12 +42,29 @@ STOP_EVENT = ("stop", "neutral")
 NOTICE_INTERVAL = 5.0
 
 
+class Profile(StrEnum):
+    """How the device on the port is driven (``--device``)."""
+
+    AUTO = "auto"
+    #: this project's firmware: one reply per line, reports, the stop byte
+    TELEOP = "teleop"
+    #: any sketch that reads command lines and never replies
+    PLAIN = "plain"
+
+
+#: How long a board that has shown signs of life gets to answer the info query.
+INFO_WAIT = 1.0
+PLAIN_NOTICE = "this board doesn't confirm commands: sending them without confirmation"
+
+
 class LinkState(StrEnum):
     CLOSED = "closed"
     OPENING = "opening"
     WAITING_READY = "waiting_ready"
     READY = "ready"
     LOST = "lost"
+    #: the board is not what ``--device`` said; the port is left alone until the server restarts
+    FAILED = "failed"
 
 
 class _SimTransport(asyncio.Transport):
@@ -112,16 +130,32 @@ class _LineProtocol(asyncio.Protocol):
     def __init__(self, link: DeviceLink) -> None:
         self._link = link
         self._splitter = LineSplitter(max_line=256)
-        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._quiet: asyncio.TimerHandle | None = None
+        self.lost: asyncio.Future[Exception | None] = self._loop.create_future()
 
     def data_received(self, data: bytes) -> None:
         for line in self._splitter.feed(data):
             if line is None:
-                self._link._on_noise("a line longer than 256 bytes")
+                self._link._on_overlong()
                 continue
+            self._link._on_line(line)
+        gap = self._link.quiet_gap
+        if gap is not None:
+            # a sketch's print() without a newline: the line is complete once the device goes quiet
+            if self._quiet is not None:
+                self._quiet.cancel()
+            self._quiet = self._loop.call_later(gap, self._on_quiet)
+
+    def _on_quiet(self) -> None:
+        self._quiet = None
+        line = self._splitter.flush()
+        if line is not None and not self.lost.done():
             self._link._on_line(line)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
         if not self.lost.done():
             self.lost.set_result(exc)
 
@@ -137,6 +171,8 @@ class DeviceLink:
         ready_timeout: float = 3.0,
         reply_timeout: float | None = None,
         max_in_flight: int = 1,
+        profile: Profile = Profile.AUTO,
+        columns: tuple[str, ...] = (),
         reopen_backoff: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0),
         on_report: Callable[[dict[str, int | float], float], None] = lambda values, t: None,
         on_state: Callable[[LinkState, str], None] = lambda state, detail: None,
@@ -155,13 +191,17 @@ class DeviceLink:
         self.on_written = on_written
         self.on_accepted = on_accepted
         self.sim = sim
+        self.wanted = Profile(profile)
+        #: what the board on the port turned out to be (None until decided)
+        self.profile: Profile | None = None
+        self.columns = columns
         self.state = LinkState.CLOSED
         self.detail = ""
         self.info: dict[str, str] = {}
         self.queue = CommandQueue(baud=baud, max_in_flight=max_in_flight, reply_timeout=reply_timeout)
         self.stats = self.queue.stats
         self.stats.update({"unrecognised": 0, "restarts": 0})
-        self._notices = {name: Notice(NOTICE_INTERVAL) for name in ("restart", "unsolicited", "noise", "lost", "refused")}
+        self._notices = {name: Notice(NOTICE_INTERVAL) for name in ("restart", "unsolicited", "noise", "lost", "refused", "text")}
         self._transport: asyncio.Transport | None = None
         self._ready = asyncio.Event()
         #: set by the first report line after opening: the sketch is already running (it did not
@@ -221,6 +261,8 @@ class DeviceLink:
                 await self._serve(protocol)
             finally:
                 self._drop_connection()
+            if self.state is LinkState.FAILED:
+                await asyncio.Event().wait()  # told once, clearly; reopening would only reset the board again and again
             exc = protocol.lost.result() if protocol.lost.done() else None
             self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
             await asyncio.sleep(self.reopen_backoff[0])
@@ -245,7 +287,20 @@ class DeviceLink:
 
     # -- connection lifecycle ----------------------------------------------------
 
+    @property
+    def quiet_gap(self) -> float | None:
+        """How long a partial line may wait for its newline (None: our firmware always ends its lines)."""
+        if self.profile is Profile.TELEOP:
+            return None
+        # USB-serial adapters deliver in bursts up to 16 ms apart; a line in progress is never that quiet
+        return max(0.05, 30 * 10 / self.baud)
+
     async def _serve(self, protocol: _LineProtocol) -> None:
+        self.profile = None
+        if self.wanted is Profile.PLAIN:
+            self._became_plain()
+            await protocol.lost
+            return
         self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
         self._ready.clear()
         self._reporting.clear()
@@ -259,24 +314,39 @@ class DeviceLink:
             ready_wait.cancel()
             return
         if not self._ready.is_set():
-            # No banner: the board did not reset on open, or booted before we opened. Ask it.
-            # (Not sooner: while a resetting Uno's bootloader listens, stray bytes are not welcome.)
-            why = "it is already reporting" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
+            # No banner: the board did not reset on open, or booted before we opened, or it is not
+            # our firmware. Ask it. (Not sooner: while a resetting Uno's bootloader listens, stray
+            # bytes are not welcome; a board that already prints is past its bootloader.)
+            why = "it is already printing" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
             log.info("%s: %s; sending an info query", self.port, why)
             self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
-            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+            wait = min(self.ready_timeout, INFO_WAIT)
+            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             if protocol.lost.done():
                 ready_wait.cancel()
                 return
             if not done:
                 ready_wait.cancel()
-                log.warning("%s does not answer the teleop line protocol; is the teleop firmware flashed?", self.port)
-                self.detail = f"{self.port} does not answer (is the teleop firmware flashed?)"
-                if self._transport:
-                    self._transport.close()
-                await asyncio.sleep(1.0)
-                return
+                if self.wanted is Profile.TELEOP:
+                    text = (
+                        f"the board on {self.port} does not answer the teleop line protocol (--device teleop): "
+                        "flash firmware/teleop.ino, or start with --device plain (or auto) to drive a sketch of your own"
+                    )
+                    log.error("%s", text)
+                    self._set_state(LinkState.FAILED, text)
+                    return
+                self._became_plain()
         await protocol.lost
+
+    def _became_plain(self) -> None:
+        self.profile = Profile.PLAIN
+        self.queue.reset()
+        self.queue.confirm = False
+        self.queue.stop_byte = None
+        self.info = {"name": "plain line device", "profile": Profile.PLAIN.value}
+        log.warning("%s: %s", self.port, PLAIN_NOTICE)
+        self._set_state(LinkState.READY, f"plain line device on {self.port} at {self.baud} baud (commands not confirmed)")
+        self.on_event("plain", PLAIN_NOTICE)
 
     def _drop_connection(self) -> None:
         if self._reply_timer:
@@ -298,9 +368,12 @@ class DeviceLink:
         self.on_state(state, detail)
 
     def _became_ready(self, ready: Ready | None) -> None:
+        self.profile = Profile.TELEOP
         self.queue.reset()
+        self.queue.confirm = True
         if ready is not None:
             self.info = {"name": printable(ready.name, 40), "version": printable(ready.version, 40)}
+        self.info["profile"] = Profile.TELEOP.value
         self._set_state(LinkState.READY, f"{self.info.get('name', 'device')} {self.info.get('version', '')} on {self.port}".strip())
         self._ready.set()
         self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
@@ -314,10 +387,13 @@ class DeviceLink:
 
     def _on_line(self, raw: bytes) -> None:
         now = time.monotonic()
+        if self.profile is Profile.PLAIN:
+            self._on_plain_line(raw, now)
+            return
+        self._reporting.set()  # any line at all: the board is past its bootloader
         self.queue.device_line_length(len(raw) + 1)
         parsed = serial_protocol.parse_device_line(raw)
         if isinstance(parsed, Report):
-            self._reporting.set()
             self.on_report(parsed.values, now)
         elif isinstance(parsed, (Ok, Err)):
             self._on_reply(parsed, now)
@@ -336,14 +412,23 @@ class DeviceLink:
         elif isinstance(parsed, Comment) and parsed.text:
             log.debug("device: %s", printable(parsed.text))
 
+    def _on_plain_line(self, raw: bytes, now: float) -> None:
+        text = raw.decode("ascii", errors="replace")
+        values = parse_plain_line(text, self.columns)
+        if values is not None:
+            self.on_report(values, now)
+            return
+        if not text.strip():
+            return
+        self.stats["unrecognised"] += 1
+        count = self._notices["text"].due(now)
+        if count is not None:
+            self.on_event("text", f"device: {printable(text.strip(), 120)}" + times(count, NOTICE_INTERVAL))
+
     def _on_ready(self, ready: Ready, now: float) -> None:
         if self.state is LinkState.READY:
             self.stats["restarts"] += 1
-            count = self._notices["restart"].due(now)
-            if count is not None:
-                text = "device restarted" + times(count, NOTICE_INTERVAL)
-                log.warning("device on %s: %s", self.port, text)
-                self.on_event("restart", text)
+            self._tell("restart", "restart", "device restarted", now)
         self._became_ready(ready)
 
     def _on_reply(self, reply: Ok | Err, now: float) -> None:
@@ -352,6 +437,11 @@ class DeviceLink:
             self._became_ready(None)
             return
         self._run(self.queue.reply(reply, now))
+
+    def _on_overlong(self) -> None:
+        self.stats["unrecognised"] += 1
+        self._run(self.queue.noise(time.monotonic()))
+        self._on_noise("a line longer than 256 bytes")
 
     def _on_noise(self, what: str) -> None:
         count = self._notices["noise"].due(time.monotonic())
@@ -363,23 +453,12 @@ class DeviceLink:
     def _run(self, outcome: Outcome) -> None:
         now = time.monotonic()
         for line, reply in outcome.refused:
-            count = self._notices["refused"].due(now)
-            if count is not None:
-                text = f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}{times(count, NOTICE_INTERVAL)}"
-                log.warning("%s", text)
-                self.on_event("error", text)
-        if outcome.lost:
-            count = self._notices["lost"].due(now)
-            if count is not None:
-                text = f"device did not confirm {outcome.lost[0]!r}" + times(count, NOTICE_INTERVAL)
-                log.warning("%s", text)
-                self.on_event("lost_reply", text)
+            self._tell("refused", "error", f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}", now)
+        lost = [line for line in outcome.lost if line != serial_protocol.INFO]  # an unanswered query is detection, not trouble
+        if lost:
+            self._tell("lost", "lost_reply", f"device did not confirm {lost[0]!r}", now)
         if outcome.unsolicited is not None:
-            count = self._notices["unsolicited"].due(now)
-            if count is not None:
-                text = f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})" + times(count, NOTICE_INTERVAL)
-                log.warning("%s", text)
-                self.on_event("unsolicited", text)
+            self._tell("unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now)
         if outcome.info is not None:
             self._take_info(outcome.info)
             if self.state is LinkState.WAITING_READY:
@@ -391,6 +470,14 @@ class DeviceLink:
         if outcome.writes:
             self._write(outcome.writes, now)
         self._arm_reply_timer()
+
+    def _tell(self, kind: str, event: str, text: str, now: float) -> None:
+        """Device trouble to the log and every client, at most once per :data:`NOTICE_INTERVAL` of each kind."""
+        count = self._notices[kind].due(now)
+        if count is not None:
+            text += times(count, NOTICE_INTERVAL)
+            log.warning("%s", text)
+            self.on_event(event, text)
 
     def _write(self, writes: list[bytes], now: float) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -417,4 +504,10 @@ class DeviceLink:
 
     def snapshot(self) -> dict[str, Any]:
         """State for status messages."""
-        return {"state": self.state.value, "port": self.port, "detail": self.detail, "device": dict(self.info)}
+        return {
+            "state": self.state.value,
+            "port": self.port,
+            "detail": self.detail,
+            "device": dict(self.info),
+            "profile": self.profile.value if self.profile else None,
+        }

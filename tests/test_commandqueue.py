@@ -128,3 +128,42 @@ def test_reset_forgets_everything_the_old_device_held():
     q.reply(OK, 0.001)
     q.reset()
     assert lines(q.submit({"B": "B5"}, 0.002)) == ["B5\n"]
+
+
+def test_a_reply_drowned_in_overlong_noise_resynchronises_at_once():
+    q = CommandQueue()
+    q.submit({"B": "B1"}, 0.0)
+    q.submit({"B": "B2"}, 0.0005)
+    outcome = q.noise(0.001)
+    assert outcome.lost == ["B1"] and lines(outcome) == ["B2\n"]
+
+
+# -- plain devices: no replies, paced by the baud --------------------------------------------------
+
+
+def test_plain_device_lines_are_paced_by_the_line_speed_newest_wins():
+    q = CommandQueue(baud=9600, confirm=False)
+    assert lines(q.submit({"B": "B1", "A": "A0"}, 0.0)) == ["B1\n"]  # 3 bytes: 3.1 ms on the wire
+    free = q.deadline()
+    assert abs(free - 3 * 10 / 9600) < 1e-9
+    for value in range(2, 30):
+        assert q.submit({"B": f"B{value}"}, 0.001).writes == []
+    assert lines(q.poll(free)) == ["A0\n"]
+    assert lines(q.poll(q.deadline())) == ["B29\n"]
+    assert q.deadline() == float("inf")
+
+
+def test_plain_device_gets_every_command_even_if_unchanged_and_neutral_at_once():
+    q = CommandQueue(baud=9600, confirm=False)
+    q.submit({"B": "B5"}, 0.0)
+    assert lines(q.submit({"B": "B5"}, 1.0)) == ["B5\n"]  # nothing is confirmed, so nothing is assumed held
+    q.submit({"B": "B6"}, 1.0001)  # waits for the line
+    assert lines(q.neutral({"B": "B0"}, 1.0002)) == ["B0\n"]
+    assert q.poll(2.0).writes == []  # the stale B6 never follows the neutral
+
+
+def test_plain_heartbeat_repeats_the_newest_lines_instead_of_an_unknown_command():
+    q = CommandQueue(baud=115200, confirm=False)
+    q.submit({"B": "B5", "A": "A1"}, 0.0)
+    q.poll(1.0)
+    assert sorted(lines(q.heartbeat(2.0)) + lines(q.poll(3.0))) == ["A1\n", "B5\n"]
