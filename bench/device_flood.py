@@ -79,8 +79,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--lines-per-s", type=int, default=10_000)
+    parser.add_argument("--record", metavar="FILE", help="run the server with --record FILE (what recording every reading costs)")
     args = parser.parse_args()
-    rig = await start_rig(report_ms=50)
+    rig = await start_rig(report_ms=50, extra=["--record", args.record] if args.record else None)
     try:
         await run_phase(rig, args.seconds, 0)
         await run_phase(rig, args.seconds, args.lines_per_s)

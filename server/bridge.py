@@ -28,6 +28,7 @@ import math
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -104,7 +105,16 @@ class Bridge:
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
         )
-        self.recorder = Recorder(config.record) if config.record else None
+        self.recorder = (
+            Recorder(
+                config.record,
+                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
+                keep=config.record_keep,
+                on_trouble=self._announce,
+            )
+            if config.record
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -150,6 +160,8 @@ class Bridge:
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         self.session = f"{int(time.time()):x}"
+        #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
+        self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
 
     @property
     def readings(self) -> dict[str, int | float]:
@@ -231,7 +243,7 @@ class Bridge:
                     pass
         await self.link.close()
         if self.recorder:
-            self.recorder.close()
+            await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
 
     # -- connection handling -------------------------------------------------------------
 
@@ -396,6 +408,7 @@ class Bridge:
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
             self._announce("info", f"device ready: {detail}")
+            self.on_device_info(dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
@@ -407,6 +420,7 @@ class Bridge:
 
     def _on_device_event(self, name: str, text: str) -> None:
         if name == "info":
+            self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled

@@ -14,6 +14,7 @@ from pathlib import Path
 from teleop import __version__
 from teleop.errors import ConfigError
 
+from .announce import mdns_hostname, start_announcer
 from .auth import check_token_text, default_token_file, load_or_create_token
 from .bridge import Bridge
 from .config import ServerConfig, load_config
@@ -40,6 +41,10 @@ examples:
   teleop-server --serial /dev/ttyUSB0 --baud 9600 --config robot.toml --record drive.jsonl
   teleop-server --serial /dev/ttyACM0 --baud 9600 --device plain     a sketch of your own (B<value> lines)
   teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
+  teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
+
+Signals: SIGTERM and SIGINT put every output to neutral, then stop; SIGHUP puts
+every output to neutral and reopens the --record file (for logrotate).
 
 The config file (TOML) sets the same options plus the [[output]] mapping from
 sticks and buttons to device commands; see packaging/pi/teleop-server.toml.
@@ -69,7 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="address to listen on; 0.0.0.0 means every network interface (default: 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
-    parser.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record = parser.add_argument_group("recording")
+    record.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record.add_argument(
+        "--record-max-mb",
+        type=float,
+        metavar="N",
+        help="rotate FILE before it passes N MiB: FILE becomes FILE.1, FILE.1 becomes FILE.2, ... (default: 64; 0: never)",
+    )
+    record.add_argument(
+        "--record-keep",
+        type=int,
+        metavar="K",
+        help="rotated files kept, FILE.1 to FILE.K; the oldest is overwritten (default: 4). "
+        "SIGHUP reopens FILE, for logrotate's rename-then-HUP",
+    )
     parser.add_argument(
         "--failsafe-ms",
         type=int,
@@ -118,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="let browser pages from ORIGIN (e.g. http://lab.example:8000) open the WebSocket (repeatable); "
         "'null' allows pages opened from a file",
     )
+    parser.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (every device line)")
     parser.add_argument("--version", action="version", version=f"teleop-server {__version__}")
     return parser
@@ -134,6 +158,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "host": args.host,
         "port": args.port,
         "record": args.record,
+        "record_max_mb": args.record_max_mb,
+        "record_keep": args.record_keep,
         "failsafe_timeout": None if args.failsafe_ms is None else args.failsafe_ms / 1000,
         "auth": False if args.no_auth else None,
         "token_file": args.token_file,
@@ -144,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "max_per_address": args.max_per_address,
         "allow_hosts": None if args.allow_host is None else (*config.allow_hosts, *args.allow_host),
         "allow_origins": None if args.allow_origin is None else (*config.allow_origins, *args.allow_origin),
+        "announce": False if args.no_announce else None,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -180,7 +207,8 @@ def announce(config: ServerConfig, port: int, token_created: bool) -> None:
     host = reachable_host(config.host)
     ws_url = f"{'wss' if tls else 'ws'}://{host}:{port}"
     web_url = f"{'https' if tls else 'http'}://{host}:{port}"
-    print(f"teleop-server listening on {ws_url} (dashboard: {web_url}/)", flush=True)
+    by_name = f"{'wss' if tls else 'ws'}://{mdns_hostname()}:{port}"
+    print(f"teleop-server listening on {ws_url} or {by_name} (dashboard: {web_url}/)", flush=True)
     if not config.auth:
         print("authentication is OFF (--no-auth): anyone who can reach this port may drive", flush=True)
     elif token_created:
@@ -212,11 +240,14 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         "on" if config.auth else "OFF",
     )
     announce(config, bridge.port, token_created)
+    announcer = start_announcer(bridge, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is None:  # Windows has no SIGHUP
+            continue
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, bridge, sig, stop)
         except (NotImplementedError, RuntimeError):  # Windows
             pass
     if ready is not None:
@@ -225,7 +256,23 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         await stop.wait()
     finally:
         log.info("shutting down")
+        if announcer is not None:
+            await announcer.stop()
         await bridge.stop()
+
+
+def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
+    """Every signal puts the outputs to neutral first. SIGHUP then reopens the record file and goes on."""
+    hangup = sig == getattr(signal, "SIGHUP", None)
+    try:
+        bridge.neutral_now(f"{sig.name} received" + (" (reopening the record file)" if hangup else "; the server is stopping"))
+    except Exception:  # never let a failed neutral stop the shutdown
+        log.exception("%s: could not write neutral", sig.name)
+    if hangup:
+        if bridge.recorder:
+            bridge.recorder.reopen()
+        return
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,10 @@ class ServerConfig:
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
     client_queue: int = 256
     record: str | None = None
+    #: Rotate the record file before it passes this many MiB (0: never), keeping this many
+    #: old files: at most (1 + keep) x max_mb on the Pi's SD card (about 3.5 h of driving per file).
+    record_max_mb: float = 64
+    record_keep: int = 4
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -66,6 +70,10 @@ class ServerConfig:
     #: A client sending more than RATE_LIMIT_FACTOR times this gets an error, then is closed.
     control_hz: float = 250.0
     outputs: tuple[OutputMap, ...] = field(default=DEFAULT_OUTPUTS)
+    #: Announce the server with mDNS/DNS-SD (``_teleop._tcp``) so the app lists it; ``--no-announce`` turns it off.
+    announce: bool = True
+    #: The name the app lists; None means this machine's hostname.
+    announce_name: str | None = None
 
     def validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -95,6 +103,10 @@ class ServerConfig:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
+        if not self.record_max_mb >= 0:
+            raise ConfigError(f"record.max_mb must be 0 (never rotate) or more, got {self.record_max_mb}")
+        if self.record_keep < 0:
+            raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:
             raise ConfigError("limits.max_clients must be at least 1")
         if self.max_per_address < 1:
@@ -111,6 +123,8 @@ class ServerConfig:
             raise ConfigError("limits.control_hz must be at least 1")
         if len({o.key for o in self.outputs}) != len(self.outputs):
             raise ConfigError("two [[output]] entries drive the same device output")
+        if self.announce_name is not None and not 0 < len(self.announce_name.encode()) <= 63:
+            raise ConfigError("announce.name must be 1 to 63 bytes (a DNS-SD instance name)")
         for i, output in enumerate(self.outputs):
             output.validate(f"[[output]] #{i + 1}")
 
@@ -149,8 +163,13 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
         "keepalive_ms": ("keepalive_interval", (int, float), 0.001),
     },
-    "record": {"file": ("record", str, 1)},
+    "record": {
+        "file": ("record", str, 1),
+        "max_mb": ("record_max_mb", (int, float), 1),
+        "keep": ("record_keep", int, 1),
+    },
     "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
+    "announce": {"enabled": ("announce", bool, 1), "name": ("announce_name", str, 1)},
 }
 
 _OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral", "format"}

@@ -428,11 +428,7 @@ class DeviceLink:
     def _on_ready(self, ready: Ready, now: float) -> None:
         if self.state is LinkState.READY:
             self.stats["restarts"] += 1
-            count = self._notices["restart"].due(now)
-            if count is not None:
-                text = "device restarted" + times(count, NOTICE_INTERVAL)
-                log.warning("device on %s: %s", self.port, text)
-                self.on_event("restart", text)
+            self._tell("restart", "restart", "device restarted", now)
         self._became_ready(ready)
 
     def _on_reply(self, reply: Ok | Err, now: float) -> None:
@@ -457,24 +453,14 @@ class DeviceLink:
     def _run(self, outcome: Outcome) -> None:
         now = time.monotonic()
         for line, reply in outcome.refused:
-            count = self._notices["refused"].due(now)
-            if count is not None:
-                text = f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}{times(count, NOTICE_INTERVAL)}"
-                log.warning("%s", text)
-                self.on_event("error", text)
+            self._tell("refused", "error", f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}", now)
         lost = [line for line in outcome.lost if line != serial_protocol.INFO]  # an unanswered query is detection, not trouble
         if lost:
-            count = self._notices["lost"].due(now)
-            if count is not None:
-                text = f"device did not confirm {lost[0]!r}" + times(count, NOTICE_INTERVAL)
-                log.warning("%s", text)
-                self.on_event("lost_reply", text)
+            self._tell("lost", "lost_reply", f"device did not confirm {lost[0]!r}", now)
         if outcome.unsolicited is not None:
-            count = self._notices["unsolicited"].due(now)
-            if count is not None:
-                text = f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})" + times(count, NOTICE_INTERVAL)
-                log.warning("%s", text)
-                self.on_event("unsolicited", text)
+            self._tell(
+                "unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now
+            )
         if outcome.info is not None:
             self._take_info(outcome.info)
             if self.state is LinkState.WAITING_READY:
@@ -486,6 +472,14 @@ class DeviceLink:
         if outcome.writes:
             self._write(outcome.writes, now)
         self._arm_reply_timer()
+
+    def _tell(self, kind: str, event: str, text: str, now: float) -> None:
+        """Device trouble to the log and every client, at most once per :data:`NOTICE_INTERVAL` of each kind."""
+        count = self._notices[kind].due(now)
+        if count is not None:
+            text += times(count, NOTICE_INTERVAL)
+            log.warning("%s", text)
+            self.on_event(event, text)
 
     def _write(self, writes: list[bytes], now: float) -> None:
         if self._transport is None or self._transport.is_closing():

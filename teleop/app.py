@@ -90,6 +90,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
 
     from .gui.controller import TeleopController
     from .gui.main_window import MainWindow, excepthook_to_log, load_settings
+    from .gui.robot_list import start_browsing, stop_browsing
 
     store = QSettings(args.settings_file, QSettings.Format.IniFormat) if args.settings_file else QSettings("teleop", "teleop")
     settings = load_settings(store)
@@ -115,6 +116,8 @@ async def run_app(args: argparse.Namespace, app) -> int:
     window.show()
     closed = asyncio.get_running_loop().create_future()
     app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
+    if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
+        await start_browsing()
     if url:
         await controller.connect_to_server(url)
     try:
@@ -122,6 +125,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
             return await _wait_then_finish(args, controller, window)
         return await closed
     finally:
+        await stop_browsing()
         await controller.shutdown()
         if server is not None:
             server.terminate()

@@ -23,12 +23,14 @@ from teleop.protocol import Control, Role
 
 
 async def join(server: ServerProcess, role: str = "pilot", client: type[WsClient] = WsClient) -> WsClient:
+    """A client that said hello, once the server's device link is ready (commands before that are dropped)."""
     ws = await connect(server.url, open_timeout=5)
     peer = client(ws)
     await peer.send({"type": "hello", "role": role, "client": role, "token": server.token if role == "pilot" else None})
     welcome = await peer.expect("welcome")
-    if role == "pilot" and welcome["role"] != "pilot":
-        await wait_for(lambda: welcome["status"]["serial"]["state"] == "ready")
+    assert welcome["role"] == role, welcome
+    if welcome["status"]["serial"]["state"] != "ready":
+        await peer.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
     return peer
 
 
@@ -37,15 +39,10 @@ def lines(device: PtyDevice, prefix: str = "") -> list[tuple[float, str]]:
     return [(t, line.lstrip("\x18")) for t, line in list(device.received_lines) if line.lstrip("\x18").startswith(prefix)]
 
 
-async def ready(server_url_client: WsClient) -> None:
-    await server_url_client.expect("status", lambda m: m["serial"]["state"] == "ready")
-
-
 async def test_commands_keep_flowing_when_replies_are_lost_in_line_noise(make_device, make_server):
     device = await make_device(LyingDevice(lose_every=3, mangle_every=2))
     server = await make_server(device)
     pilot = await join(server)
-    await wait_for(lambda: pilot.of_type("welcome")[0]["status"]["serial"]["state"] == "ready" or pilot.of_type("status"))
     values = [100 + i for i in range(100)]
     for value in values:  # 2 s at 50 Hz, a new value every time
         await pilot.send({"type": "control", "axes": [value / 1000]})

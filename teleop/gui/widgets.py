@@ -21,6 +21,7 @@ from teleop.appsettings import parse_address
 from teleop.client import run_in_background
 
 from .controller import TeleopController
+from .robot_list import RobotAddressBox
 
 ACCENT = QColor("#2f80ed")
 SENT = QColor("#27ae60")
@@ -185,8 +186,7 @@ class ConnectionBar(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(QLabel("Robot:"))
-        self.address = QComboBox()
-        self.address.setEditable(True)
+        self.address = RobotAddressBox(controller)  # robots on this network above the recent servers
         self.address.setMinimumWidth(220)
         self.address.setToolTip("host:port of the teleop-server; recent servers are in the list")
         self.address.lineEdit().returnPressed.connect(self._connect_clicked)
