@@ -60,6 +60,7 @@ from .failsafe import Action, PilotWatch
 from .limits import RateWatch, Verdict
 from .mapping import CommandMapper
 from .record import Recorder
+from .serial_protocol import REPORT_UNITS
 from .simdevice import SimulatedDevice
 from .static import StaticFiles
 
@@ -568,6 +569,7 @@ class Bridge:
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.watch.timeout * 1000)},
             client_id=client.id,
+            units=dict(REPORT_UNITS),
         )
 
     def _status(self) -> Status:

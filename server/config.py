@@ -13,6 +13,7 @@ from typing import Any
 
 from teleop.errors import ConfigError
 
+from . import serial_protocol
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
 
@@ -117,15 +118,18 @@ def _output(entry: Any, where: str) -> OutputMap:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_OUTPUT_KEYS))}")
     try:
+        # Unset min, max and neutral default to the device's own for that output (the protocol table).
+        channel = None if entry.get("channel") is None else int(entry["channel"])
+        low, high = serial_protocol.command_range(str(entry.get("command")), channel) or (-9999, 9999)
         output = OutputMap(
             command=str(entry["command"]),
             source=str(entry["source"]),
             scale=float(entry.get("scale", 1.0)),
             offset=float(entry.get("offset", 0.0)),
-            low=int(entry.get("min", -9999)),
-            high=int(entry.get("max", 9999)),
-            neutral=int(entry.get("neutral", 0)),
-            channel=None if entry.get("channel") is None else int(entry["channel"]),
+            low=int(entry.get("min", low)),
+            high=int(entry.get("max", high)),
+            neutral=int(entry.get("neutral", serial_protocol.command_neutral(str(entry.get("command")), channel))),
+            channel=channel,
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
