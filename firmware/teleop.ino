@@ -122,7 +122,7 @@ static void apply_outputs()
 #endif
 
 #define RX_SIZE 64  /* powers of two: the indices wrap with a mask */
-#define TX_SIZE 128
+#define TX_SIZE 64
 static volatile uint8_t rx_buffer[RX_SIZE];
 static volatile uint8_t rx_head, rx_tail;
 static volatile uint8_t tx_buffer[TX_SIZE];
