@@ -33,6 +33,7 @@ from .serial_protocol import (
     LEDS_RANGE,
     MAX_LINE,
     REPORT_MS_RANGE,
+    STOP,
     STOP_BYTE,
     WATCHDOG_MS,
     ChannelSpec,
@@ -245,7 +246,9 @@ class PtyDevice:
         self.device = device or SimulatedDevice()
         self.link = link
         self.drain_bytes_per_s = drain_bytes_per_s
+        #: (time, line) of every complete line received; stop bytes are not lines and go to received_stops.
         self.received_lines: deque[tuple[float, str]] = deque(maxlen=100_000)
+        self.received_stops: deque[float] = deque(maxlen=100_000)
         self._master = -1
         self._slave = -1
         self._task: asyncio.Task[None] | None = None
@@ -290,6 +293,13 @@ class PtyDevice:
         """Print an extra line from the device side (tests and benchmarks inject reports this way)."""
         self._write(line.encode("ascii") + b"\n")
 
+    def _log_lines(self, data: bytes, now: float) -> bytes:
+        """Log the complete lines in data; return the unfinished tail."""
+        *lines, tail = data.split(b"\n")
+        for line in lines:
+            self.received_lines.append((now, line.decode("ascii", "replace")))
+        return tail
+
     def _write(self, data: bytes) -> None:
         if data:
             try:
@@ -325,10 +335,13 @@ class PtyDevice:
                     return
                 if data:
                     now = clock()
-                    partial += data
-                    *lines, partial = partial.split(b"\n")
-                    for line in lines:
-                        self.received_lines.append((now, line.decode("ascii", "replace")))
+                    # The log keeps what the device executes: a stop byte is logged on its own and drops the partial line.
+                    *before, after = data.split(STOP)
+                    for chunk in before:
+                        self._log_lines(partial + chunk, now)
+                        self.received_stops.append(now)
+                        partial = b""
+                    partial = self._log_lines(partial + after, now)
                     self._write(self.device.receive(data, now))
                     if self.drain_bytes_per_s:
                         await asyncio.sleep(len(data) / self.drain_bytes_per_s)

@@ -1,5 +1,10 @@
 """The simulated device follows the firmware's rules: one reply per line, codes, watchdog."""
 
+import os
+import tty
+
+from conftest import wait_for
+
 from server.serial_protocol import MAX_LINE, PROTOCOL_VERSION, STOP_BYTE, DeviceError
 from server.simdevice import SimulatedDevice
 
@@ -91,3 +96,26 @@ def test_info_reply_announces_the_stop_byte():
     device = booted()
     fields = dict(token.split("=", 1) for token in device.receive(b"I\n", 0.1).decode().split()[1:])
     assert fields["stop"] == str(STOP_BYTE) and fields["protocol"] == str(PROTOCOL_VERSION)
+
+
+async def test_device_behind_a_pty_answers_the_stop_byte_and_logs_it_apart_from_lines(pty_device):
+    fd = os.open(pty_device.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    tty.setraw(fd)
+    received = b""
+
+    def replies() -> bytes:
+        nonlocal received
+        try:
+            received += os.read(fd, 4096)
+        except BlockingIOError:
+            pass
+        return b"".join(line + b"\n" for line in received.split(b"\n")[:-1] if not line.startswith(b"A0:"))
+
+    try:
+        os.write(fd, b"B1\nO0 15" + STOP + b"B2\n")
+        await wait_for(lambda: b"OK\n" + b"EVT stop neutral\nEVT watchdog resume\nOK\n" in replies(), what="replies")
+    finally:
+        os.close(fd)
+    assert [line for _, line in pty_device.received_lines] == ["B1", "B2"]  # the cut "O0 15" is not a line
+    assert len(pty_device.received_stops) == 1
+    assert pty_device.device.display == 2 and pty_device.device.outputs[0] == 1500
