@@ -78,7 +78,8 @@ static uint32_t next_report_ms;
 static char output[TELEOP_OUTPUT_SIZE];
 static char report[TELEOP_MAX_REPORT + 1];
 
-/* Stop bytes received by the interrupt and not yet handled by the main loop: while non-zero, the pins stay neutral. */
+/* Stop bytes the interrupt has queued and the main loop not yet taken: while non-zero, apply_outputs writes
+ * neutral rather than what an earlier line asked for. */
 static volatile uint8_t stops_pending;
 
 /* The pins only: fast, so the receive interrupt can call it. */
@@ -144,12 +145,13 @@ ISR(UART_RX_VECT)
     uint8_t next = (uint8_t)((rx_head + 1) & (RX_SIZE - 1));
     if (byte == TELEOP_STOP_BYTE) {
         write_pins(&neutral_state);  /* neutral now; the main loop does the rest in order */
-        stops_pending++;
         if (next == rx_tail) {
             /* Queue full (the host overran us): the stop must not be lost, so it replaces what was waiting. */
             rx_tail = rx_head;
             next = (uint8_t)((rx_head + 1) & (RX_SIZE - 1));
+            stops_pending = 0;
         }
+        stops_pending++;
     } else if (next == rx_tail) {
         return;  /* overrun: dropped, as a real UART would */
     }
@@ -157,12 +159,19 @@ ISR(UART_RX_VECT)
     rx_head = next;
 }
 
+/* The next received byte, or -1. stops_pending counts the stop bytes still queued, so it drops as one is taken. */
 static int16_t uart_read()
 {
-    if (rx_head == rx_tail)
-        return -1;
-    uint8_t byte = rx_buffer[rx_tail];
-    rx_tail = (uint8_t)((rx_tail + 1) & (RX_SIZE - 1));
+    int16_t byte = -1;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
+    {
+        if (rx_head != rx_tail) {
+            byte = rx_buffer[rx_tail];
+            rx_tail = (uint8_t)((rx_tail + 1) & (RX_SIZE - 1));
+            if (byte == TELEOP_STOP_BYTE)
+                stops_pending--;
+        }
+    }
     return byte;
 }
 
@@ -231,13 +240,7 @@ static void handle_byte(uint8_t byte)
     enum input_result result = receive_byte(&state, &line, byte, millis(), output, sizeof output);
     if (result == INPUT_NONE)
         return;
-    if (result == INPUT_STOP) {
-        ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
-        {
-            stops_pending--;
-        }
-    }
-    apply_outputs();
+    apply_outputs();  /* after a stop: neutral, from the state receive_byte has just set */
     if (state.report_ms != previous_rate)
         next_report_ms = millis() + state.report_ms;
     uart_print(output);

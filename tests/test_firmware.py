@@ -298,7 +298,8 @@ class TracedBoard(SimulatedBoard):
 
     def __init__(self, bridge: Path, elf: Path, link: Path) -> None:
         super().__init__(bridge, elf, link, trace=True)
-        self.received: list[tuple[int, int]] = []  # (cycle, byte)
+        self.received: list[tuple[int, int]] = []  # (cycle, byte): the byte entered simavr's UART
+        self.arrived: list[tuple[int, int]] = []  # (cycle, byte): the firmware's receive interrupt took it
         self.outputs: list[tuple[int, dict[str, int]]] = []  # (cycle, outputs as the pins show them)
         self._reader = threading.Thread(target=self._read_trace, daemon=True)
         self._reader.start()
@@ -306,9 +307,9 @@ class TracedBoard(SimulatedBoard):
     def _read_trace(self) -> None:
         for line in self.process.stdout:
             kind, _, rest = line.strip().partition(" ")
-            if kind == "rx":
+            if kind in ("rx", "got"):
                 cycle, byte = rest.split()
-                self.received.append((int(cycle), int(byte, 16)))
+                (self.received if kind == "rx" else self.arrived).append((int(cycle), int(byte, 16)))
             elif kind == "out":
                 cycle, *fields = rest.split()
                 self.outputs.append((int(cycle), {k: int(v) for k, v in (f.split("=") for f in fields)}))
@@ -316,8 +317,8 @@ class TracedBoard(SimulatedBoard):
     def pins_at(self, cycle: int) -> dict[str, int]:
         return next((values for at, values in reversed(list(self.outputs)) if at <= cycle), {})
 
-    def last_stop_cycle(self) -> int:
-        return max(cycle for cycle, byte in list(self.received) if byte == STOP_BYTE)
+    def last_stop(self, log: list[tuple[int, int]]) -> int | None:
+        return max((cycle for cycle, byte in list(log) if byte == STOP_BYTE), default=None)
 
 
 @pytest.fixture
@@ -335,7 +336,7 @@ def wait_until(predicate, seconds: float, what: str):
     return value
 
 
-@pytest.mark.parametrize("case", ["partial line", "line in flight", "long reply being sent"])
+@pytest.mark.parametrize("case", ["partial line", "line in flight", "long reply being sent", "receive queue overrun"])
 def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_board, case):
     board = traced_board
     with serial.Serial(str(board.link), 115200, timeout=0.02) as port:
@@ -351,10 +352,13 @@ def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_boa
             port.write(STOP)
         elif case == "line in flight":  # a command sent, its reply not yet back
             port.write(b"O0 1900\n" + STOP)
-        else:  # four ~150-character info replies are still going out at 115200 baud (53 ms) when the stop arrives
+        elif case == "long reply being sent":  # four ~150-character info replies still going out at 115200 baud (53 ms)
             port.write(b"I\n" * 4 + STOP)
+        else:  # 120 bytes of queries while each reply takes 13 ms to send: the 64-byte receive queue is full when the stop comes
+            port.write(b"I\n" * 60 + STOP)
         lines = reader.read(2.0, until="EVT stop neutral")
-        stop_at = wait_until(lambda: any(byte == STOP_BYTE for _, byte in board.received) and board.last_stop_cycle(), 2.0, "no stop byte")
+        stop_at = wait_until(lambda: board.last_stop(board.arrived), 3.0, "the stop byte never arrived")
+        sent_at = board.last_stop(board.received)
         neutral_at = wait_until(
             lambda: next((at for at, values in list(board.outputs) if at >= stop_at and values == NEUTRAL), None), 2.0, "pins never neutral"
         )
@@ -367,8 +371,12 @@ def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_boa
         resumed = reader.read(2.0, until="EVT watchdog resume")
 
     latency_ms = (neutral_at - stop_at) * 1000 / CPU_HZ
-    print(f"stop byte ({case}): pins neutral {latency_ms:.3f} ms of simulated time after the byte reached the UART")
-    assert latency_ms <= 2.0
+    queued_ms = (stop_at - sent_at) * 1000 / CPU_HZ
+    print(
+        f"stop byte ({case}): pins neutral {latency_ms:.3f} ms (simulated) after it arrived ({queued_ms:.2f} ms queued in simavr's UART behind earlier bytes)"
+    )
+    assert latency_ms <= 2.0  # the contract
+    assert latency_ms <= 0.25  # and in fact the receive interrupt's doing, not the main loop's next pass
     assert lines.count("EVT stop neutral") == 1
     assert all(values == NEUTRAL for values in after), after  # and they stay neutral until a control line
     assert board.pins_at(barrier) == NEUTRAL
@@ -377,5 +385,5 @@ def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_boa
         assert not any(line.startswith("ERR") for line in lines)  # the partial "O1 17" was dropped, not executed
     elif case == "line in flight":
         assert lines.index("OK") < lines.index("EVT stop neutral")  # the line before the stop is still answered first
-    else:
+    elif case == "long reply being sent":
         assert sum(line.startswith("OK name=") for line in lines[: lines.index("EVT stop neutral")]) == 4

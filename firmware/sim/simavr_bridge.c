@@ -16,7 +16,8 @@
  * --trace (ATmega328P pin map) also prints, with the simulated cycle count, every byte the
  * UART receives and every change of the outputs as the pins see them, so tests can time the
  * firmware in simulated cycles (immune to how busy the host machine is):
- *   rx CYCLE 0xNN
+ *   rx CYCLE 0xNN        the byte entered simavr's UART (it then takes its wire time, queued behind earlier bytes)
+ *   got CYCLE 0xNN       the firmware's receive interrupt started for that byte: it has arrived
  *   out CYCLE O0=US O1=US O2=DUTY O3=DUTY led=0|1
  * O0/O1 are Timer1's compare registers in microseconds (0 when the pin is disconnected from
  * the timer); O2/O3 are pins 5/6: the Timer0 duty when PWM drives them, else 0 or 255 from the
@@ -52,11 +53,27 @@ static void on_signal(int sig) { (void)sig; stopping = 1; }
 static int tracing = 0;
 static char last_outputs[96];
 
+/* Bytes in simavr's UART not yet taken by the firmware's receive interrupt, oldest first. */
+static uint8_t in_flight[4096];
+static unsigned in_flight_head, in_flight_tail;
+
 static void trace_rx(struct avr_irq_t *irq, uint32_t value, void *param)
 {
     (void)irq;
     avr_t *avr = param;
+    in_flight[in_flight_head++ % sizeof in_flight] = (uint8_t)value;
     printf("rx %llu 0x%02x\n", (unsigned long long)avr->cycle, value & 0xFF);
+    fflush(stdout);
+}
+
+/* USART_RX_vect (18 on the ATmega328P) starts running: the firmware is handed the oldest byte. */
+static void trace_rx_interrupt(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    avr_t *avr = param;
+    if (!value || in_flight_tail == in_flight_head)
+        return;
+    printf("got %llu 0x%02x\n", (unsigned long long)avr->cycle, in_flight[in_flight_tail++ % sizeof in_flight]);
     fflush(stdout);
 }
 
@@ -205,6 +222,8 @@ int main(int argc, char **argv)
     }
     if (tracing)
         avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT), trace_rx, avr);
+    if (tracing)
+        avr_irq_register_notify(avr_get_interrupt_irq(avr, 18) + AVR_INT_IRQ_RUNNING, trace_rx_interrupt, avr);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     /* every analog input mid-scale, the button released, until told otherwise */
