@@ -37,6 +37,7 @@ examples:
   teleop-server --serial sim                 try it without hardware
   teleop-server --serial /dev/ttyACM0        an Arduino Uno on USB
   teleop-server --serial /dev/ttyUSB0 --baud 9600 --config robot.toml --record drive.jsonl
+  teleop-server --serial /dev/ttyACM0 --baud 9600 --device plain     a sketch of your own (B<value> lines)
   teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
 
 The config file (TOML) sets the same options plus the [[output]] mapping from
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="serial port of the Arduino (e.g. /dev/ttyACM0, COM3), or 'sim' for the built-in simulated device (default: sim)",
     )
     parser.add_argument("--baud", type=int, help="serial speed in baud; must match the firmware (default: 115200)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "teleop", "plain"),
+        help="what is on the serial port: teleop = this project's firmware (commands confirmed); plain = any sketch that "
+        "reads command lines and never replies; auto = teleop if the board answers it, else plain (default: auto)",
+    )
     parser.add_argument("--host", help="address to listen on; 0.0.0.0 means every network interface (default: 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
@@ -102,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {
         "serial": args.serial,
         "baud": args.baud,
+        "device": args.device,
         "host": args.host,
         "port": args.port,
         "record": args.record,

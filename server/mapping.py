@@ -17,6 +17,7 @@ from teleop.protocol import Control
 
 from . import serial_protocol
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
 _SOURCE = re.compile(r"(?:axis(\d+)|button(\d+)|hat(\d+)\.([xy])|buttons)\Z")
 
 
@@ -33,6 +34,10 @@ class OutputMap:
     (buttons 0..7 as a bitmask). The sent value is
     ``clamp(round(source * scale + offset), low, high)``; ``neutral`` is what
     the failsafe writes.
+
+    ``format`` writes the line for a sketch with its own commands, e.g.
+    ``"S{channel},{value}"`` or ``"{value}"``; ``command`` then only names the
+    output (newest value wins per name).
     """
 
     command: str
@@ -43,12 +48,15 @@ class OutputMap:
     high: int = 9999
     neutral: int = 0
     channel: int | None = None
+    format: str | None = None
 
     @property
     def key(self) -> str:
         return f"O{self.channel}" if self.command == "O" else self.command
 
     def line(self, value: int) -> str:
+        if self.format is not None:
+            return self.format.format(value=value, channel=self.channel if self.channel is not None else 0).rstrip("\n")
         if self.command == "B":
             return serial_protocol.display(value)
         if self.command == "A":
@@ -57,24 +65,38 @@ class OutputMap:
         return serial_protocol.output(self.channel, value)
 
     def validate(self, where: str) -> None:
-        if self.command not in ("A", "B", "O"):
-            raise ConfigError(f"{where}: command must be 'A', 'B' or 'O', got {self.command!r}")
-        channels = len(serial_protocol.CHANNELS)
+        if self.format is not None:
+            self._validate_format(where)
+        elif self.command not in ("A", "B", "O"):
+            raise ConfigError(f"{where}: command must be 'A', 'B' or 'O' (or give a format for a sketch of your own), got {self.command!r}")
+        # Our firmware has the protocol table's channels; a sketch of your own (a format) names up to 16.
+        channels = len(serial_protocol.CHANNELS) if self.format is None else 16
         if self.command == "O" and (self.channel is None or not 0 <= self.channel < channels):
-            raise ConfigError(f"{where}: command 'O' needs a channel from 0 to {channels - 1} (the firmware's channels)")
+            whose = " (the firmware's channels)" if self.format is None else ""
+            raise ConfigError(f"{where}: command 'O' needs a channel from 0 to {channels - 1}{whose}")
         if not _SOURCE.match(self.source):
             raise ConfigError(f"{where}: source must be axisN, buttonN, hatN.x, hatN.y or buttons, got {self.source!r}")
         if self.low > self.high:
             raise ConfigError(f"{where}: min ({self.low}) is above max ({self.high})")
         if not self.low <= self.neutral <= self.high:
             raise ConfigError(f"{where}: neutral ({self.neutral}) must lie between min and max")
-        accepted = serial_protocol.command_range(self.command, self.channel)
+        accepted = serial_protocol.command_range(self.command, self.channel) if self.format is None else None
         if accepted and not accepted[0] <= self.low <= self.high <= accepted[1]:
             raise ConfigError(
                 f"{where}: min and max ({self.low}..{self.high}) must lie within {accepted[0]}..{accepted[1]}, what the device accepts for {self.key}"
             )
         if not (math.isfinite(self.scale) and math.isfinite(self.offset)):
             raise ConfigError(f"{where}: scale and offset must be finite numbers")
+
+    def _validate_format(self, where: str) -> None:
+        if not _NAME.match(self.command):
+            raise ConfigError(f"{where}: command must be a short name (letters, digits, _) when a format is given, got {self.command!r}")
+        try:
+            sample = self.line(self.low)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{where}: format {self.format!r} may use only {{value}} and {{channel}} ({exc})") from None
+        if not sample or not sample.isascii() or not sample.isprintable() or len(sample) > 120:
+            raise ConfigError(f"{where}: format {self.format!r} must give one line of printable ASCII (at most 120 characters)")
 
     def read(self, control: Control) -> float:
         """The raw source value from a control message; missing inputs read as 0."""
