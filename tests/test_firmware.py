@@ -387,3 +387,43 @@ def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_boa
         assert lines.index("OK") < lines.index("EVT stop neutral")  # the line before the stop is still answered first
     elif case == "long reply being sent":
         assert sum(line.startswith("OK name=") for line in lines[: lines.index("EVT stop neutral")]) == 4
+
+
+async def test_emergency_stop_through_the_server_reaches_the_real_firmware_as_the_stop_byte(traced_board, tmp_path):
+    """teleop-server reads stop=24 from the real firmware's info reply and sends the byte on e-stop, ahead of the neutral lines."""
+    config = tmp_path / "servo.toml"
+    config.write_text(
+        '[serial]\nready_timeout_ms = 300\n[[output]]\ncommand = "O"\nchannel = 0\nsource = "axis0"\nscale = 500\noffset = 1500\n'
+    )
+    server = ServerProcess(str(traced_board.link), extra=["--config", str(config)]).start()
+
+    driven_at = 0  # the cycle the servo reached 1800: the stop to time is the first one after it
+
+    def first_stop() -> int | None:
+        return min((cycle for cycle, byte in list(traced_board.arrived) if byte == STOP_BYTE and cycle > driven_at), default=None)
+
+    def bytes_since_the_stop() -> bytes:
+        stop_at = first_stop()
+        return bytes(byte for cycle, byte in list(traced_board.arrived) if stop_at is not None and cycle >= stop_at)
+
+    try:
+        pilot = await connected_pilot(server)
+        deadline = time.monotonic() + 5
+        while not (traced_board.outputs and traced_board.outputs[-1][1]["O0"] == 1800):
+            assert time.monotonic() < deadline, "the servo never moved"
+            await pilot.send({"type": "control", "axes": [0.6]})
+            await asyncio.sleep(0.02)
+        driven_at = traced_board.outputs[-1][0]
+        await pilot.send({"type": "estop"})
+        await asyncio.to_thread(wait_until, lambda: b"O0 1500\n" in bytes_since_the_stop(), 3.0, "no stop byte then neutral line")
+        await pilot.close()
+    finally:
+        server.stop()
+    stop_at = first_stop()
+    neutral_at = next(at for at, values in list(traced_board.outputs) if at >= stop_at and values["O0"] == 1500)
+    latency_ms = (neutral_at - stop_at) * 1000 / CPU_HZ
+    print(f"e-stop through teleop-server: servo pin neutral {latency_ms:.3f} ms (simulated) after the stop byte, before the neutral line")
+    assert latency_ms <= 2.0
+    since = [(cycle, byte) for cycle, byte in list(traced_board.arrived) if cycle >= stop_at]
+    line_at = since[bytes(byte for _, byte in since).index(b"O0 1500\n")][0]
+    assert neutral_at < line_at  # the byte came first and did the job; the neutral line only confirms it
