@@ -392,9 +392,7 @@ def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_boa
 async def test_emergency_stop_through_the_server_reaches_the_real_firmware_as_the_stop_byte(traced_board, tmp_path):
     """teleop-server reads stop=24 from the real firmware's info reply and sends the byte on e-stop, ahead of the neutral lines."""
     config = tmp_path / "servo.toml"
-    config.write_text(
-        '[serial]\nready_timeout_ms = 300\n[[output]]\ncommand = "O"\nchannel = 0\nsource = "axis0"\nscale = 500\noffset = 1500\n'
-    )
+    config.write_text('[[output]]\ncommand = "O"\nchannel = 0\nsource = "axis0"\nscale = 500\noffset = 1500\n')
     server = ServerProcess(str(traced_board.link), extra=["--config", str(config)]).start()
 
     driven_at = 0  # the cycle the servo reached 1800: the stop to time is the first one after it
@@ -408,6 +406,8 @@ async def test_emergency_stop_through_the_server_reaches_the_real_firmware_as_th
 
     try:
         pilot = await connected_pilot(server)
+        # the server read stop=24 in the firmware's info reply (under heavy load simavr may answer late: it gets 1 s)
+        await pilot.expect("status", lambda m: m["serial"].get("device", {}).get("stop") == str(STOP_BYTE), timeout=10)
         deadline = time.monotonic() + 5
         while not (traced_board.outputs and traced_board.outputs[-1][1]["O0"] == 1800):
             assert time.monotonic() < deadline, "the servo never moved"
@@ -415,7 +415,13 @@ async def test_emergency_stop_through_the_server_reaches_the_real_firmware_as_th
             await asyncio.sleep(0.02)
         driven_at = traced_board.outputs[-1][0]
         await pilot.send({"type": "estop"})
-        await asyncio.to_thread(wait_until, lambda: b"O0 1500\n" in bytes_since_the_stop(), 3.0, "no stop byte then neutral line")
+        try:
+            await asyncio.to_thread(wait_until, lambda: b"O0 1500\n" in bytes_since_the_stop(), 10.0, "no stop byte then neutral line")
+        except AssertionError:
+            sent = bytes(byte for cycle, byte in list(traced_board.received) if cycle > driven_at)
+            raise AssertionError(
+                f"no stop byte then neutral line reached the firmware; bytes sent after the servo moved: {sent[-200:]!r}"
+            ) from None
         await pilot.close()
     finally:
         server.stop()
