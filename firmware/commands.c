@@ -3,24 +3,18 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Two servos (pins 9, 10: microseconds) and two PWM pins (5, 6: duty 0..255). */
-const channel_spec teleop_channels[TELEOP_CHANNELS] = {
-    {CHANNEL_SERVO, 1000, 2000, 1500},
-    {CHANNEL_SERVO, 1000, 2000, 1500},
-    {CHANNEL_PWM, 0, 255, 0},
-    {CHANNEL_PWM, 0, 255, 0},
-};
+/* From the protocol table (the Uno: two servos on pins 9, 10 in microseconds, two PWM pins 5, 6 at duty 0..255). */
+const channel_spec teleop_channels[TELEOP_CHANNELS] = TELEOP_CHANNEL_TABLE;
+static const char *const channel_kind_names[] = TELEOP_CHANNEL_KIND_NAMES;
 
 static const char *error_text(int code)
 {
+#define ERROR_CASE(code, text) case code: return text;
     switch (code) {
-    case ERR_UNKNOWN_COMMAND: return "unknown command";
-    case ERR_BAD_NUMBER: return "bad number";
-    case ERR_OUT_OF_RANGE: return "out of range";
-    case ERR_LINE_TOO_LONG: return "line too long";
-    case ERR_BAD_CHANNEL: return "bad channel";
+    TELEOP_ERRORS(ERROR_CASE)
     default: return "error";
     }
+#undef ERROR_CASE
 }
 
 void error_reply(int code, char *reply, size_t reply_size)
@@ -34,6 +28,12 @@ void state_neutral(device_state *state)
     state->leds = 0;
     for (uint8_t i = 0; i < TELEOP_CHANNELS; i++)
         state->outputs[i] = teleop_channels[i].neutral;
+}
+
+void stop_neutral(device_state *state)
+{
+    state_neutral(state);
+    state->watchdog_tripped = true; /* stays neutral until the next control line resumes it */
 }
 
 void state_init(device_state *state, uint32_t now_ms)
@@ -66,7 +66,9 @@ enum feed_result line_feed(line_buffer *line, uint8_t byte)
         line->overflow = true; /* keep discarding until the newline: the line is rejected whole */
         return LINE_PENDING;
     }
-    line->text[line->length++] = (char)byte;
+    /* The line is handled as a C string: a NUL would cut it short ("B1<NUL>junk" read as "B1"), so it is
+     * kept as DEL, which no command accepts either: the line gets the error its bytes deserve. */
+    line->text[line->length++] = byte ? (char)byte : '\x7f';
     return LINE_PENDING;
 }
 
@@ -110,7 +112,7 @@ bool handle_line(device_state *state, const char *text, char *reply, size_t repl
         break;
     case 'A':
         if (!parse_int(arg, &value)) REJECT(ERR_BAD_NUMBER);
-        if (value < 0 || value > 255) REJECT(ERR_OUT_OF_RANGE);
+        if (value < TELEOP_LEDS_MIN || value > TELEOP_LEDS_MAX) REJECT(ERR_OUT_OF_RANGE);
         state->leds = (uint8_t)value;
         control = true;
         break;
@@ -140,10 +142,10 @@ bool handle_line(device_state *state, const char *text, char *reply, size_t repl
         for (uint8_t i = 0; i < TELEOP_CHANNELS && used > 0 && (size_t)used < reply_size; i++) {
             const channel_spec *c = &teleop_channels[i];
             used += snprintf(reply + used, reply_size - (size_t)used, "%sO%u:%s:%d:%d:%d", i ? "," : "", i,
-                             c->kind == CHANNEL_SERVO ? "servo" : "pwm", c->low, c->high, c->neutral);
+                             channel_kind_names[c->kind], c->low, c->high, c->neutral);
         }
         if (used > 0 && (size_t)used < reply_size)
-            snprintf(reply + used, reply_size - (size_t)used, " report_ms=%u", state->report_ms);
+            snprintf(reply + used, reply_size - (size_t)used, " report_ms=%u stop=%u", state->report_ms, (unsigned)TELEOP_STOP_BYTE);
         return false;
     }
     case 'R':
@@ -177,9 +179,54 @@ bool watchdog_poll(device_state *state, uint32_t now_ms)
     return true;
 }
 
-void format_report(const device_state *state, const int16_t analog[4], uint8_t button, char *out, size_t out_size)
+enum input_result receive_byte(device_state *state, line_buffer *line, uint8_t byte, uint32_t now_ms, char *out, size_t out_size)
 {
-    snprintf(out, out_size, "A0:%d A1:%d A2:%d A3:%d D2:%u disp:%d led:%u O0:%d O1:%d O2:%d O3:%d wd:%u", analog[0], analog[1],
-             analog[2], analog[3], button, state->display, state->leds, state->outputs[0], state->outputs[1], state->outputs[2],
-             state->outputs[3], state->watchdog_tripped ? 1 : 0);
+    out[0] = '\0';
+    if (byte == TELEOP_STOP_BYTE) {
+        /* Realtime: never reaches the line buffer, and whatever was half-received there is dropped. */
+        line_reset(line);
+        stop_neutral(state);
+        snprintf(out, out_size, TELEOP_EVT_STOP_NEUTRAL "\n");
+        return INPUT_STOP;
+    }
+    enum feed_result fed = line_feed(line, byte);
+    if (fed == LINE_PENDING || fed == LINE_EMPTY)
+        return INPUT_NONE;
+    if (fed == LINE_TOO_LONG) {
+        error_reply(ERR_LINE_TOO_LONG, out, out_size);
+    } else {
+        /* The reply is written after room for "EVT watchdog resume\n", which goes first when the line resumed. */
+        const size_t event = sizeof TELEOP_EVT_WATCHDOG_RESUME; /* its text and a newline */
+        if (out_size <= event + 1)
+            return INPUT_LINE;
+        if (handle_line(state, line->text, out + event, out_size - event, now_ms))
+            memcpy(out, TELEOP_EVT_WATCHDOG_RESUME "\n", event);
+        else
+            memmove(out, out + event, strlen(out + event) + 1);
+    }
+    size_t used = strlen(out);
+    if (used + 1 < out_size) {
+        out[used] = '\n';
+        out[used + 1] = '\0';
+    }
+    return INPUT_LINE;
+}
+
+void format_report(const device_state *state, const int16_t analog[TELEOP_ANALOG_INPUTS], uint8_t button, char *out, size_t out_size)
+{
+    size_t used = 0;
+#define APPEND(...)                                                            \
+    do {                                                                       \
+        if (used < out_size) {                                                 \
+            int n = snprintf(out + used, out_size - used, __VA_ARGS__);        \
+            used = n > 0 ? used + (size_t)n : used;                            \
+        }                                                                      \
+    } while (0)
+    for (uint8_t i = 0; i < TELEOP_ANALOG_INPUTS; i++)
+        APPEND("A%u:%d ", i, analog[i]);
+    APPEND("D2:%u disp:%d led:%u", button, state->display, state->leds);
+    for (uint8_t i = 0; i < TELEOP_CHANNELS; i++)
+        APPEND(" O%u:%d", i, state->outputs[i]);
+    APPEND(" wd:%u", state->watchdog_tripped ? 1 : 0);
+#undef APPEND
 }

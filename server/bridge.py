@@ -51,6 +51,7 @@ from .mapping import CommandMapper
 from .notices import Notice, printable, times
 from .readings import ReadingsBook
 from .record import Recorder
+from .serial_protocol import REPORT_UNITS
 from .simdevice import SimulatedDevice
 
 log = logging.getLogger("teleop.server")
@@ -452,6 +453,7 @@ class Bridge:
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
+            units=dict(REPORT_UNITS),
         )
 
     def _status(self) -> Status:

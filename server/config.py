@@ -14,6 +14,7 @@ from typing import Any
 
 from teleop.errors import ConfigError
 
+from . import serial_protocol
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
@@ -182,15 +183,20 @@ def _output(entry: Any, where: str) -> OutputMap:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_OUTPUT_KEYS))}")
     try:
+        # For our firmware, unset min, max and neutral are the device's own for that output (the protocol table).
+        channel = None if entry.get("channel") is None else int(entry["channel"])
+        command = None if entry.get("format") is not None else str(entry.get("command"))
+        low, high = (command and serial_protocol.command_range(command, channel)) or (-9999, 9999)
+        neutral = serial_protocol.command_neutral(command, channel) if command else 0
         output = OutputMap(
             command=str(entry["command"]),
             source=str(entry["source"]),
             scale=float(entry.get("scale", 1.0)),
             offset=float(entry.get("offset", 0.0)),
-            low=int(entry.get("min", -9999)),
-            high=int(entry.get("max", 9999)),
-            neutral=int(entry.get("neutral", 0)),
-            channel=None if entry.get("channel") is None else int(entry["channel"]),
+            low=int(entry.get("min", low)),
+            high=int(entry.get("max", high)),
+            neutral=int(entry.get("neutral", neutral)),
+            channel=channel,
             format=None if entry.get("format") is None else str(entry["format"]),
         )
     except KeyError as exc:

@@ -69,14 +69,22 @@ class OutputMap:
             self._validate_format(where)
         elif self.command not in ("A", "B", "O"):
             raise ConfigError(f"{where}: command must be 'A', 'B' or 'O' (or give a format for a sketch of your own), got {self.command!r}")
-        if self.command == "O" and (self.channel is None or not 0 <= self.channel <= 15):
-            raise ConfigError(f"{where}: command 'O' needs a channel from 0 to 15")
+        # Our firmware has the protocol table's channels; a sketch of your own (a format) names up to 16.
+        channels = len(serial_protocol.CHANNELS) if self.format is None else 16
+        if self.command == "O" and (self.channel is None or not 0 <= self.channel < channels):
+            whose = " (the firmware's channels)" if self.format is None else ""
+            raise ConfigError(f"{where}: command 'O' needs a channel from 0 to {channels - 1}{whose}")
         if not _SOURCE.match(self.source):
             raise ConfigError(f"{where}: source must be axisN, buttonN, hatN.x, hatN.y or buttons, got {self.source!r}")
         if self.low > self.high:
             raise ConfigError(f"{where}: min ({self.low}) is above max ({self.high})")
         if not self.low <= self.neutral <= self.high:
             raise ConfigError(f"{where}: neutral ({self.neutral}) must lie between min and max")
+        accepted = serial_protocol.command_range(self.command, self.channel) if self.format is None else None
+        if accepted and not accepted[0] <= self.low <= self.high <= accepted[1]:
+            raise ConfigError(
+                f"{where}: min and max ({self.low}..{self.high}) must lie within {accepted[0]}..{accepted[1]}, what the device accepts for {self.key}"
+            )
         if not (math.isfinite(self.scale) and math.isfinite(self.offset)):
             raise ConfigError(f"{where}: scale and offset must be finite numbers")
 

@@ -6,8 +6,10 @@ behind a pseudo-terminal that any serial program (including the server) opens
 like a USB port.
 
 The model is sans-I/O: bytes in, bytes out, with the clock passed in, so its
-rules (replies, errors, watchdog, report rate) are tested directly and mirror
-``firmware/commands.c``.
+rules (replies, errors, watchdog, report rate, the realtime stop byte) are
+tested directly and mirror ``firmware/commands.c``. Codes, texts, ranges,
+channels and report keys come from the table in :mod:`server.serial_protocol`,
+as the firmware's do (through its generated ``protocol.h``).
 """
 
 from __future__ import annotations
@@ -20,38 +22,28 @@ import random
 import sys
 import tty
 from collections import deque
-from dataclasses import dataclass
 
 from teleop import __version__
 
-from .serial_protocol import DISPLAY_RANGE, LEDS_RANGE, MAX_LINE, REPORT_MS_RANGE, DeviceError
-
-
-@dataclass
-class OutputChannel:
-    """A servo or PWM output with the limits the firmware enforces."""
-
-    kind: str
-    low: int
-    high: int
-    neutral: int
-
-
-#: The Uno build's default channels: two servos (pins 9, 10) and two PWM pins (5, 6).
-DEFAULT_CHANNELS = (
-    OutputChannel("servo", 1000, 2000, 1500),
-    OutputChannel("servo", 1000, 2000, 1500),
-    OutputChannel("pwm", 0, 255, 0),
-    OutputChannel("pwm", 0, 255, 0),
+from .serial_protocol import (
+    ANALOG_INPUTS,
+    CHANNELS,
+    DEFAULT_REPORT_MS,
+    DISPLAY_RANGE,
+    LEDS_RANGE,
+    MAX_LINE,
+    REPORT_MS_RANGE,
+    STOP,
+    STOP_BYTE,
+    WATCHDOG_MS,
+    ChannelSpec,
+    DeviceError,
+    EventLine,
+    error_reply,
+    event_line,
+    info_reply,
+    report_line,
 )
-
-_ERROR_TEXT = {
-    DeviceError.UNKNOWN_COMMAND: "unknown command",
-    DeviceError.BAD_NUMBER: "bad number",
-    DeviceError.OUT_OF_RANGE: "out of range",
-    DeviceError.LINE_TOO_LONG: "line too long",
-    DeviceError.BAD_CHANNEL: "bad channel",
-}
 
 
 class _Reject(Exception):
@@ -80,9 +72,9 @@ class SimulatedDevice:
         *,
         name: str = "teleop-sim",
         version: str = __version__,
-        report_ms: int = 50,
-        watchdog_ms: int = 500,
-        channels: tuple[OutputChannel, ...] = DEFAULT_CHANNELS,
+        report_ms: int = DEFAULT_REPORT_MS,
+        watchdog_ms: int = WATCHDOG_MS,
+        channels: tuple[ChannelSpec, ...] = CHANNELS,
         seed: int = 1,
     ) -> None:
         self.name = name
@@ -127,10 +119,16 @@ class SimulatedDevice:
         return f"READY {self.name} {self.version}\n".encode()
 
     def receive(self, data: bytes, now: float) -> bytes:
-        """Consume bytes from the host; return every reply (one per complete line)."""
+        """Consume bytes from the host; return every reply (one per complete line) and event."""
         out = bytearray()
         for byte in data:
-            if byte == 0x0A:  # newline ends a command
+            if byte == STOP_BYTE:  # realtime: before the line buffer, whose partial line it drops
+                self._buffer.clear()
+                self._overflow = False
+                self._neutral()
+                self.watchdog_tripped = True  # neutral until the next control line
+                out += self._event(EventLine.STOP_NEUTRAL)
+            elif byte == 0x0A:  # newline ends a command
                 if self._overflow:
                     out += self._error(DeviceError.LINE_TOO_LONG)
                 elif self._buffer:
@@ -150,12 +148,10 @@ class SimulatedDevice:
         out = bytearray()
         if not self.watchdog_tripped and now - self._last_valid >= self.watchdog_s:
             self.watchdog_tripped = True
-            self.outputs = [c.neutral for c in self.channels]
-            self.display = 0
-            self.leds = 0
-            out += b"EVT watchdog neutral\n"
+            self._neutral()
+            out += self._event(EventLine.WATCHDOG_NEUTRAL)
         if now >= self._next_report:
-            out += self._report(now).encode()
+            out += (self.report(now) + "\n").encode()
             self._next_report = max(self._next_report + self.report_ms / 1000, now - 0.5)
         return bytes(out)
 
@@ -165,8 +161,17 @@ class SimulatedDevice:
 
     # -- internals ---------------------------------------------------------------
 
+    def _neutral(self) -> None:
+        self.outputs = [c.neutral for c in self.channels]
+        self.display = 0
+        self.leds = 0
+
+    @staticmethod
+    def _event(event: EventLine) -> bytes:
+        return (event_line(event) + "\n").encode()
+
     def _error(self, code: DeviceError) -> bytes:
-        return f"ERR {int(code)} {_ERROR_TEXT[code]}\n".encode()
+        return (error_reply(code) + "\n").encode()
 
     def _execute(self, line: str, now: float) -> bytes:
         try:
@@ -177,7 +182,7 @@ class SimulatedDevice:
             self._last_valid = now
         if self.watchdog_tripped and line[0] in "BAOH":
             self.watchdog_tripped = False
-            reply = "EVT watchdog resume\n" + reply
+            reply = event_line(EventLine.WATCHDOG_RESUME) + "\n" + reply
         if line[0] == "R":
             self._next_report = now + self.report_ms / 1000 if self.report_ms else math.inf
         return reply.encode()
@@ -200,8 +205,7 @@ class SimulatedDevice:
         elif command == "H" and not arg:
             pass
         elif command == "I" and not arg:
-            names = ",".join(f"O{i}:{c.kind}:{c.low}:{c.high}:{c.neutral}" for i, c in enumerate(self.channels))
-            return f"OK name={self.name} version={self.version} protocol=1 outputs={names} report_ms={self.report_ms}\n"
+            return info_reply(self.name, self.version, self.channels, self.report_ms) + "\n"
         elif command == "R":
             ms = _parse_int(arg)
             if ms != 0:
@@ -218,15 +222,13 @@ class SimulatedDevice:
         wave = 512 + 400 * math.sin(2 * math.pi * t / (4.0 + pin))
         return max(0, min(1023, int(wave + self._random.uniform(-6, 6))))
 
-    def _report(self, now: float) -> str:
-        parts = [f"A{pin}:{self._analog(pin, now)}" for pin in range(4)]
-        button = self._digital_override.get(2, 1 if int(now - self._boot_time) % 6 >= 4 else 0)
-        parts.append(f"D2:{button}")
-        parts.append(f"disp:{self.display}")
-        parts.append(f"led:{self.leds}")
-        parts += [f"O{i}:{v}" for i, v in enumerate(self.outputs)]
-        parts.append(f"wd:{int(self.watchdog_tripped)}")
-        return " ".join(parts) + "\n"
+    def report(self, now: float) -> str:
+        """The periodic report line (no newline), keys in the table's order."""
+        values = {f"A{pin}": self._analog(pin, now) for pin in range(ANALOG_INPUTS)}
+        values["D2"] = self._digital_override.get(2, 1 if int(now - self._boot_time) % 6 >= 4 else 0)
+        values |= {"disp": self.display, "led": self.leds, "wd": int(self.watchdog_tripped)}
+        values |= {f"O{i}": v for i, v in enumerate(self.outputs)}
+        return report_line(values, self.channels)
 
 
 # --------------------------------------------------------------------------- pty runner
@@ -244,7 +246,9 @@ class PtyDevice:
         self.device = device or SimulatedDevice()
         self.link = link
         self.drain_bytes_per_s = drain_bytes_per_s
+        #: (time, line) of every complete line received; stop bytes are not lines and go to received_stops.
         self.received_lines: deque[tuple[float, str]] = deque(maxlen=100_000)
+        self.received_stops: deque[float] = deque(maxlen=100_000)
         self._master = -1
         self._slave = -1
         self._task: asyncio.Task[None] | None = None
@@ -289,6 +293,13 @@ class PtyDevice:
         """Print an extra line from the device side (tests and benchmarks inject reports this way)."""
         self._write(line.encode("ascii") + b"\n")
 
+    def _log_lines(self, data: bytes, now: float) -> bytes:
+        """Log the complete lines in data; return the unfinished tail."""
+        *lines, tail = data.split(b"\n")
+        for line in lines:
+            self.received_lines.append((now, line.decode("ascii", "replace")))
+        return tail
+
     def _write(self, data: bytes) -> None:
         if data:
             try:
@@ -324,10 +335,13 @@ class PtyDevice:
                     return
                 if data:
                     now = clock()
-                    partial += data
-                    *lines, partial = partial.split(b"\n")
-                    for line in lines:
-                        self.received_lines.append((now, line.decode("ascii", "replace")))
+                    # The log keeps what the device executes: a stop byte is logged on its own and drops the partial line.
+                    *before, after = data.split(STOP)
+                    for chunk in before:
+                        self._log_lines(partial + chunk, now)
+                        self.received_stops.append(now)
+                        partial = b""
+                    partial = self._log_lines(partial + after, now)
                     self._write(self.device.receive(data, now))
                     if self.drain_bytes_per_s:
                         await asyncio.sleep(len(data) / self.drain_bytes_per_s)

@@ -122,6 +122,9 @@ class Welcome:
     limits: dict[str, Any] = field(default_factory=dict)
     #: This connection's id, as used in ``status.pilot.id``: how a client knows it is the pilot.
     client_id: int = 0
+    #: The unit of each reading key (``{"A0": "ADC 0-1023", ...}``), from the device's protocol table.
+    #: Optional: older servers do not send it, and older clients ignore it.
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +392,13 @@ def _values(obj: Any) -> dict[str, float | int]:
     return {str(k): v for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _units(obj: Any) -> dict[str, str]:
+    """A welcome's unit names; anything that is not a short text is left out rather than refusing the welcome."""
+    if not isinstance(obj, dict):
+        return {}
+    return {str(k)[:MAX_NAME_CHARS]: v[:MAX_NAME_CHARS] for k, v in obj.items() if isinstance(v, str)}
+
+
 def _opt_dict(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Bad(f"{where} must be an object")
@@ -405,6 +415,7 @@ _SERVER_PARSERS = {
         readings=_values(o.get("readings", {})),
         limits=_opt_dict(o.get("limits", {}), "limits"),
         client_id=o.get("client_id", 0) if isinstance(o.get("client_id", 0), int) else 0,
+        units=_units(o.get("units", {})),
     ),
     "reading": lambda o: Reading(t=_number(o.get("t", 0.0), "t"), values=_values(o.get("values")), seq=o.get("seq", 0)),
     "status": lambda o: Status(

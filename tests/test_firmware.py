@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,18 +18,12 @@ from conftest import WsClient
 from guitools import ServerProcess
 from websockets.asyncio.client import connect
 
-from server.serial_protocol import MAX_LINE, DeviceError
+from server import serial_protocol
+from server.serial_protocol import CHANNELS, STOP_BYTE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 NEEDS = "apt install make gcc gcc-avr avr-libc arduino-core-avr arduino-mk libsimavr-dev libsimavrparts1 libelf-dev"
-
-
-def test_firmware_error_codes_match_the_python_enum():
-    header = (FIRMWARE / "protocol.h").read_text()
-    codes = {name: int(value) for name, value in re.findall(r"#define ERR_([A-Z_]+) (\d+)", header)}
-    assert codes == {member.name: member.value for member in DeviceError}
-    assert int(re.search(r"#define TELEOP_MAX_LINE (\d+)", header).group(1)) == MAX_LINE
 
 
 def test_firmware_command_rules_on_the_host(tmp_path):
@@ -68,10 +63,10 @@ def bridge_binary() -> Path:
 class SimulatedBoard:
     """The real firmware ELF in simavr, its UART on a pty at ``link``."""
 
-    def __init__(self, bridge: Path, elf: Path, link: Path) -> None:
+    def __init__(self, bridge: Path, elf: Path, link: Path, *, trace: bool = False) -> None:
         self.link = link
         self.process = subprocess.Popen(
-            [str(bridge), str(elf), "--link", str(link)],
+            [str(bridge), str(elf), "--link", str(link), *(["--trace"] if trace else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -274,3 +269,167 @@ def test_firmware_line_parser_survives_a_short_fuzzing_run(tmp_path):
     runs = int(re.search(r"Done (\d+) runs", result.stderr).group(1))
     print(f"firmware parser fuzzing: {runs} runs in 10 s, no failure")
     assert runs > 10_000
+
+
+def test_real_firmware_info_reply_lists_the_tables_channels_and_the_stop_byte(board):
+    with serial.Serial(str(board.link), 115200, timeout=0.05) as port:
+        reader = LineReader(port)
+        port.write(b"H\n")
+        reader.read(0.3)
+        port.write(b"I\n")
+        lines = reader.read(2.0, until="OK name=")
+    reply = serial_protocol.parse_device_line(next(line for line in lines if line.startswith("OK name=")))
+    assert reply.fields["name"] == serial_protocol.FIRMWARE_NAME and reply.fields["version"] == serial_protocol.FIRMWARE_VERSION
+    assert reply.fields["protocol"] == str(serial_protocol.PROTOCOL_VERSION)
+    assert serial_protocol.parse_outputs(reply.fields["outputs"]) == CHANNELS
+    assert serial_protocol.supports_stop(reply.fields)
+
+
+# ---------------------------------------------------------------------------- the stop byte, timed in simulated cycles
+
+CPU_HZ = 16_000_000  # the Uno build's F_CPU
+STOP = bytes([STOP_BYTE])
+NEUTRAL = {f"O{n}": c.neutral for n, c in enumerate(CHANNELS)} | {"led": 0}
+DRIVEN = {"O0": 1800, "O1": 1200, "O2": 200, "O3": 100, "led": 1}
+
+
+class TracedBoard(SimulatedBoard):
+    """The board with simavr-bridge's --trace: every received byte and every output change, with its cycle."""
+
+    def __init__(self, bridge: Path, elf: Path, link: Path) -> None:
+        super().__init__(bridge, elf, link, trace=True)
+        self.received: list[tuple[int, int]] = []  # (cycle, byte): the byte entered simavr's UART
+        self.arrived: list[tuple[int, int]] = []  # (cycle, byte): the firmware's receive interrupt took it
+        self.outputs: list[tuple[int, dict[str, int]]] = []  # (cycle, outputs as the pins show them)
+        self._reader = threading.Thread(target=self._read_trace, daemon=True)
+        self._reader.start()
+
+    def _read_trace(self) -> None:
+        for line in self.process.stdout:
+            kind, _, rest = line.strip().partition(" ")
+            if kind in ("rx", "got"):
+                cycle, byte = rest.split()
+                (self.received if kind == "rx" else self.arrived).append((int(cycle), int(byte, 16)))
+            elif kind == "out":
+                cycle, *fields = rest.split()
+                self.outputs.append((int(cycle), {k: int(v) for k, v in (f.split("=") for f in fields)}))
+
+    def pins_at(self, cycle: int) -> dict[str, int]:
+        return next((values for at, values in reversed(list(self.outputs)) if at <= cycle), {})
+
+    def last_stop(self, log: list[tuple[int, int]]) -> int | None:
+        return max((cycle for cycle, byte in list(log) if byte == STOP_BYTE), default=None)
+
+
+@pytest.fixture
+def traced_board(firmware_elf, bridge_binary, tmp_path):
+    board = TracedBoard(bridge_binary, firmware_elf, tmp_path / "ttyUNO")
+    yield board
+    board.stop()
+
+
+def wait_until(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+    return value
+
+
+@pytest.mark.parametrize("case", ["partial line", "line in flight", "long reply being sent", "receive queue overrun"])
+def test_stop_byte_puts_the_real_firmwares_pins_to_neutral_within_2ms(traced_board, case):
+    board = traced_board
+    with serial.Serial(str(board.link), 115200, timeout=0.02) as port:
+        reader = LineReader(port)
+        port.write(b"H\n")
+        reader.read(0.3)
+        port.write(b"O0 1800\nO1 1200\nO2 200\nO3 100\nA1\n")
+        assert reader.read(2.0, until="OK").count("OK") >= 1
+        wait_until(lambda: board.outputs and board.outputs[-1][1] == DRIVEN, 2.0, "outputs never reached the driven values")
+        if case == "partial line":  # half a command has arrived when the stop comes
+            port.write(b"O1 17")
+            wait_until(lambda: any(byte == ord("7") for _, byte in board.received), 2.0, "partial line never arrived")
+            port.write(STOP)
+        elif case == "line in flight":  # a command sent, its reply not yet back
+            port.write(b"O0 1900\n" + STOP)
+        elif case == "long reply being sent":  # four ~150-character info replies still going out at 115200 baud (53 ms)
+            port.write(b"I\n" * 4 + STOP)
+        else:  # 120 bytes of queries while each reply takes 13 ms to send: the 64-byte receive queue is full when the stop comes
+            port.write(b"I\n" * 60 + STOP)
+        lines = reader.read(2.0, until="EVT stop neutral")
+        stop_at = wait_until(lambda: board.last_stop(board.arrived), 3.0, "the stop byte never arrived")
+        sent_at = board.last_stop(board.received)
+        neutral_at = wait_until(
+            lambda: next((at for at, values in list(board.outputs) if at >= stop_at and values == NEUTRAL), None), 2.0, "pins never neutral"
+        )
+        # Ordering barrier: a query is answered (it does not resume), so every output change up to here is in the trace.
+        port.write(b"I\n")
+        lines += reader.read(2.0, until="OK name=")
+        barrier = max(cycle for cycle, _ in list(board.received))
+        after = [values for at, values in list(board.outputs) if neutral_at <= at <= barrier]
+        port.write(b"H\n")
+        resumed = reader.read(2.0, until="EVT watchdog resume")
+
+    latency_ms = (neutral_at - stop_at) * 1000 / CPU_HZ
+    queued_ms = (stop_at - sent_at) * 1000 / CPU_HZ
+    print(
+        f"stop byte ({case}): pins neutral {latency_ms:.3f} ms (simulated) after it arrived ({queued_ms:.2f} ms queued in simavr's UART behind earlier bytes)"
+    )
+    assert latency_ms <= 2.0  # the contract
+    assert latency_ms <= 0.25  # and in fact the receive interrupt's doing, not the main loop's next pass
+    assert lines.count("EVT stop neutral") == 1
+    assert all(values == NEUTRAL for values in after), after  # and they stay neutral until a control line
+    assert board.pins_at(barrier) == NEUTRAL
+    assert "EVT watchdog resume" in resumed
+    if case == "partial line":
+        assert not any(line.startswith("ERR") for line in lines)  # the partial "O1 17" was dropped, not executed
+    elif case == "line in flight":
+        assert lines.index("OK") < lines.index("EVT stop neutral")  # the line before the stop is still answered first
+    elif case == "long reply being sent":
+        assert sum(line.startswith("OK name=") for line in lines[: lines.index("EVT stop neutral")]) == 4
+
+
+async def test_emergency_stop_through_the_server_reaches_the_real_firmware_as_the_stop_byte(traced_board, tmp_path):
+    """teleop-server reads stop=24 from the real firmware's info reply and sends the byte on e-stop, ahead of the neutral lines."""
+    config = tmp_path / "servo.toml"
+    config.write_text('[[output]]\ncommand = "O"\nchannel = 0\nsource = "axis0"\nscale = 500\noffset = 1500\n')
+    server = ServerProcess(str(traced_board.link), extra=["--config", str(config)]).start()
+
+    driven_at = 0  # the cycle the servo reached 1800: the stop to time is the first one after it
+
+    def first_stop() -> int | None:
+        return min((cycle for cycle, byte in list(traced_board.arrived) if byte == STOP_BYTE and cycle > driven_at), default=None)
+
+    def bytes_since_the_stop() -> bytes:
+        stop_at = first_stop()
+        return bytes(byte for cycle, byte in list(traced_board.arrived) if stop_at is not None and cycle >= stop_at)
+
+    try:
+        pilot = await connected_pilot(server)
+        # the server read stop=24 in the firmware's info reply (under heavy load simavr may answer late: it gets 1 s)
+        await pilot.expect("status", lambda m: m["serial"].get("device", {}).get("stop") == str(STOP_BYTE), timeout=10)
+        deadline = time.monotonic() + 5
+        while not (traced_board.outputs and traced_board.outputs[-1][1]["O0"] == 1800):
+            assert time.monotonic() < deadline, "the servo never moved"
+            await pilot.send({"type": "control", "axes": [0.6]})
+            await asyncio.sleep(0.02)
+        driven_at = traced_board.outputs[-1][0]
+        await pilot.send({"type": "estop"})
+        try:
+            await asyncio.to_thread(wait_until, lambda: b"O0 1500\n" in bytes_since_the_stop(), 10.0, "no stop byte then neutral line")
+        except AssertionError:
+            sent = bytes(byte for cycle, byte in list(traced_board.received) if cycle > driven_at)
+            raise AssertionError(
+                f"no stop byte then neutral line reached the firmware; bytes sent after the servo moved: {sent[-200:]!r}"
+            ) from None
+        await pilot.close()
+    finally:
+        server.stop()
+    stop_at = first_stop()
+    neutral_at = next(at for at, values in list(traced_board.outputs) if at >= stop_at and values["O0"] == 1500)
+    latency_ms = (neutral_at - stop_at) * 1000 / CPU_HZ
+    print(f"e-stop through teleop-server: servo pin neutral {latency_ms:.3f} ms (simulated) after the stop byte, before the neutral line")
+    assert latency_ms <= 2.0
+    since = [(cycle, byte) for cycle, byte in list(traced_board.arrived) if cycle >= stop_at]
+    line_at = since[bytes(byte for _, byte in since).index(b"O0 1500\n")][0]
+    assert neutral_at < line_at  # the byte came first and did the job; the neutral line only confirms it
