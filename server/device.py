@@ -36,8 +36,6 @@ from .simdevice import SimulatedDevice
 log = logging.getLogger("teleop.server.serial")
 
 SIM_PORT = "sim"
-#: The device's answer to the stop byte (see :mod:`server.commandqueue`).
-STOP_EVENT = ("stop", "neutral")
 #: How often the same device trouble may reach the log and the clients.
 NOTICE_INTERVAL = 5.0
 
@@ -380,8 +378,7 @@ class DeviceLink:
 
     def _take_info(self, fields: dict[str, str]) -> None:
         self.info.update({printable(k, 32): printable(v, 120) for k, v in fields.items()})
-        stop = fields.get("stop", "")
-        self.queue.stop_byte = int(stop) if stop.isdigit() and 0 < int(stop) < 32 else None
+        self.queue.stop_byte = serial_protocol.STOP_BYTE if serial_protocol.supports_stop(fields) else None
 
     # -- incoming lines ------------------------------------------------------------
 
@@ -400,7 +397,7 @@ class DeviceLink:
         elif isinstance(parsed, Ready):
             self._on_ready(parsed, now)
         elif isinstance(parsed, DeviceEvent):
-            if (parsed.name, parsed.text) == STOP_EVENT:
+            if parsed.event == serial_protocol.EventLine.STOP_NEUTRAL:
                 self._run(self.queue.stopped(now))
             name, text = printable(parsed.name, 32), printable(parsed.text)
             log.info("device event: %s %s", name, text)

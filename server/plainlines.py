@@ -14,26 +14,15 @@ counts it and shows it at a bounded rate. Never raises.
 
 from __future__ import annotations
 
-import math
 import re
+
+from .serial_protocol import number
 
 _PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,31})\s*[:=]\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _SEPARATORS = re.compile(r"[\s,;|]*")
 _SPLIT = re.compile(r"[\s,;|]+")
 #: More values than this on one line is not a sketch's report but noise.
 MAX_VALUES = 32
-
-
-def _number(text: str) -> int | float | None:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def parse_plain_line(text: str, columns: tuple[str, ...] = ()) -> dict[str, int | float] | None:
@@ -45,12 +34,12 @@ def parse_plain_line(text: str, columns: tuple[str, ...] = ()) -> dict[str, int 
         pairs = _PAIR.findall(text)
         if not pairs or len(pairs) > MAX_VALUES or not _SEPARATORS.fullmatch(_PAIR.sub("", text)):
             return None
-        values = {key: _number(value) for key, value in pairs}
+        values = {key: number(value) for key, value in pairs}
         return None if any(v is None for v in values.values()) else values  # type: ignore[return-value]
     fields = [field for field in _SPLIT.split(text) if field]
     if len(fields) > MAX_VALUES:
         return None
-    numbers = [_number(field) for field in fields]
+    numbers = [number(field) for field in fields]
     if any(n is None for n in numbers):
         return None
     if len(numbers) == 1 and not columns:

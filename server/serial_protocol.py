@@ -273,7 +273,8 @@ DeviceLine = Ready | Ok | Err | Report | DeviceEvent | Comment | Unrecognised
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
 
 
-def _number(text: str) -> int | float | None:
+def number(text: str) -> int | float | None:
+    """A device's number: an int if it is one, else a finite float, else None (NaN and inf are not readings)."""
     try:
         return int(text)
     except ValueError:
@@ -314,7 +315,7 @@ def parse_device_line(raw: bytes | str) -> DeviceLine:
     values: dict[str, int | float] = {}
     for token in line.split():
         key, sep, value_text = token.partition(":")
-        value = _number(value_text) if sep else None
+        value = number(value_text) if sep else None
         if value is None or not _KEY.match(key):
             return Unrecognised(line)
         values[key] = value

@@ -16,6 +16,9 @@ from guitools import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
+#: The bundle build inside the first test's setup takes one to four minutes on a 2-core machine:
+#: beyond the suite's 120 s default, which is for tests that might hang, not for builds.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
