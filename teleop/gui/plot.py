@@ -32,6 +32,24 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step) + 1)]
 
 
+def split_at_gaps(xs: list[float], ys: list[float], max_gap: float = 2.0) -> list[list[tuple[float, float]]]:
+    """The points as runs to draw: a NaN value, or more than ``max_gap`` seconds without data, ends a run."""
+    runs: list[list[tuple[float, float]]] = []
+    run: list[tuple[float, float]] = []
+    previous = -math.inf
+    for x, y in zip(xs, ys, strict=False):
+        if math.isnan(y) or x - previous > max_gap:
+            if run:
+                runs.append(run)
+            run = []
+        if not math.isnan(y):
+            run.append((x, y))
+        previous = x
+    if run:
+        runs.append(run)
+    return runs
+
+
 class LivePlot(QWidget):
     """Call :meth:`set_series` with the names to draw, then :meth:`refresh` at the frame rate."""
 
@@ -47,6 +65,11 @@ class LivePlot(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
+    def clear(self) -> None:
+        self.data = {n: ([], []) for n in self.names}
+        self.y_range = None
+        self.update()
+
     def set_series(self, names: list[str]) -> None:
         self.names = list(names)
         self.data = {n: self.data.get(n, ([], [])) for n in self.names}
@@ -58,8 +81,9 @@ class LivePlot(QWidget):
         for name in self.names:
             xs, ys = series(name)
             self.data[name] = (xs, ys)
-            if ys:
-                low, high = min(low, min(ys)), max(high, max(ys))
+            finite = [y for y in ys if not math.isnan(y)]
+            if finite:
+                low, high = min(low, min(finite)), max(high, max(finite))
         if low <= high:
             self._fit_y(low, high, now)
         self.update()
@@ -79,7 +103,9 @@ class LivePlot(QWidget):
         painter.fillRect(self.rect(), QColor("white"))
         metrics = QFontMetrics(self.font())
         left = metrics.horizontalAdvance("-00000") + 10
-        area = QRectF(left, 8, self.width() - left - 10, self.height() - 8 - metrics.height() - 12)
+        legend_height = metrics.height() + 6  # the legend has its own strip above the lines, never over them
+        top = 8 + legend_height
+        area = QRectF(left, top, self.width() - left - 10, self.height() - top - metrics.height() - 12)
         if area.width() < 20 or area.height() < 20:
             return
         text = QColor("#333333")
@@ -112,16 +138,17 @@ class LivePlot(QWidget):
         painter.setClipRect(area)
         for i, name in enumerate(self.names):
             xs, ys = self.data.get(name, ([], []))
-            if len(xs) >= 2:
-                painter.setPen(QPen(QColor(COLORS[i % len(COLORS)]), 2))
-                painter.drawPolyline(QPolygonF([QPointF(x_of(x), y_of(y)) for x, y in zip(xs, ys, strict=False)]))
+            painter.setPen(QPen(QColor(COLORS[i % len(COLORS)]), 2))
+            for run in split_at_gaps(xs, ys):  # a NaN is a gap (the link dropped): no line across it
+                if len(run) >= 2:
+                    painter.drawPolyline(QPolygonF([QPointF(x_of(x), y_of(y)) for x, y in run]))
         painter.setClipping(False)
 
-        # legend, top left inside the plot
-        x, y = area.left() + 8, area.top() + 6
+        # legend: one row in its strip above the plot
+        x, y = area.left(), 8
         for i, name in enumerate(self.names):
             painter.setPen(QPen(QColor(COLORS[i % len(COLORS)]), 3))
-            painter.drawLine(QPointF(x, y + 8), QPointF(x + 18, y + 8))
+            painter.drawLine(QPointF(x, y + metrics.height() / 2), QPointF(x + 18, y + metrics.height() / 2))
             painter.setPen(text)
-            painter.drawText(QPointF(x + 24, y + 12), name)
-            y += metrics.height() + 2
+            painter.drawText(QPointF(x + 24, y + metrics.ascent()), name)
+            x += 24 + metrics.horizontalAdvance(name) + 16
