@@ -2,7 +2,7 @@
 
 The rules live in :mod:`teleop.models`; this adapter only gives them time.
 Gamepads are polled every millisecond while driving (an SDL change reaches the
-socket within about a millisecond) and every 20 ms otherwise: a 1 ms Python
+socket within about a millisecond) and every 40 ms otherwise: a 1 ms Python
 timer costs several per cent of a core, which an idle window should not spend.
 """
 
@@ -20,7 +20,7 @@ from teleop.models import DriveModel, LogLevel, TeleopModel
 log = logging.getLogger("teleop.gui")
 
 DRIVING_POLL_MS = 1
-IDLE_POLL_MS = 20
+IDLE_POLL_MS = 40  # the stick view's frame rate: nothing needs the pad sooner while not driving
 
 
 class QtAdapter(QObject):
@@ -45,7 +45,7 @@ class QtAdapter(QObject):
         if self._timer.interval() != wanted:
             self._timer.setInterval(wanted)
             if drive.enabled:
-                self.poll()  # an input that moved while idle goes out with the enable, not 20 ms later
+                self.poll()  # an input that moved while idle goes out with the enable, not 40 ms later
 
     def poll(self) -> None:
         """Read SDL's events into the drive model and send what its timing says is due."""

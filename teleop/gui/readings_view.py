@@ -15,7 +15,8 @@ from teleop.readings import unit_for
 from .binding import bind
 from .plot import LivePlot
 
-PLOT_FPS = 30
+#: a 30 s window is ~550 px wide: one pixel every 55 ms, so 12 frames a second scroll smoothly
+PLOT_FPS = 12
 PLOT_SECONDS = 30
 
 
@@ -52,10 +53,13 @@ class ReadingsPanel(QGroupBox):
         bind(readings.names_added, self, self._new_names)
         bind(readings.stale_changed, self, self._stale_changed)
         bind(readings.cleared, self, self._cleared)
+        # a frame is scheduled when readings arrive; with none coming (disconnected, a paused
+        # device) nothing runs at all
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(1000 // PLOT_FPS)
         self._timer.timeout.connect(self.refresh)
-        self._timer.start()
+        bind(readings.arrived, self, self._arrived)
         self._seen_count = -1
 
     def _new_names(self, names: list[str]) -> None:
@@ -92,19 +96,23 @@ class ReadingsPanel(QGroupBox):
         """Match the plotted lines to the settings' plot list (also after the settings dialog)."""
         wanted = [n for n in self.settings.plot if n in self.rows]
         self.plot.set_series(wanted)
-        self._seen_count = -1  # redraw now, even if no reading arrives (a paused device)
+        self._seen_count = -1
+        self.refresh()  # redraw now, even if no reading arrives (a paused device)
         self.table.blockSignals(True)
         for name, row in self.rows.items():
             state = Qt.CheckState.Checked if name in wanted else Qt.CheckState.Unchecked
             self.table.item(row, 0).setCheckState(state)
         self.table.blockSignals(False)
 
+    def _arrived(self, readings: ReadingsModel) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
     def _stale_changed(self, stale: bool) -> None:
         self.setTitle("Readings  —  STALE: the connection dropped; these are the last values seen" if stale else "Readings")
         colour = QColor("#9aa5b1") if stale else self.palette().text().color()
         for row in self.rows.values():
             self.table.item(row, 1).setForeground(colour)
-        self._seen_count = -1
 
     def _cleared(self, readings: ReadingsModel) -> None:
         self.table.setRowCount(0)
@@ -113,6 +121,7 @@ class ReadingsPanel(QGroupBox):
         self._seen_count = -1
 
     def refresh(self) -> None:
+        self.readings.seen()
         store = self.readings.store
         if store.count == self._seen_count:
             return

@@ -331,12 +331,12 @@ class GamepadPanel(QGroupBox):
         bind(drive.pads_changed, self, self.refresh_devices)
         bind(drive.input_changed, self, self._input_changed)
         bind(drive.changed, self, self._input_changed)
-        self.refresh_devices(drive)
-        self._dirty = True
         self._timer = QTimer(self)
-        self._timer.setInterval(40)  # at most 25 repaints a second, and none while nothing moves
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(40)  # at most 25 repaints a second, and no timer at all while nothing moves
         self._timer.timeout.connect(self.refresh_values)
-        self._timer.start()
+        self._dirty = True
+        self.refresh_devices(drive)
 
     def focusInEvent(self, event) -> None:
         super().focusInEvent(event)
@@ -381,13 +381,15 @@ class GamepadPanel(QGroupBox):
             if virtual
             else "Blue: the stick as read. Green: the value sent after deadzone, expo, inversion and calibration."
         )
-        self._dirty = True
+        self._input_changed(drive)
 
     def _picked(self, index: int) -> None:
         self.drive.select(self.picker.itemData(index))
 
     def _input_changed(self, drive: DriveModel) -> None:
         self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
 
     def refresh_values(self) -> None:
         if not self._dirty:
