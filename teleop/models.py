@@ -223,6 +223,7 @@ class DriveModel:
         self.selected: int | None = None
         self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
         self.sent_count = 0
+        self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
         self.changed: Event[DriveModel] = Event()  # enabled, off_reason or blocked changed
         self.pads_changed: Event[DriveModel] = Event()
         self.input_changed: Event[DriveModel] = Event()
