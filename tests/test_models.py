@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 
@@ -109,7 +110,7 @@ def test_the_link_dropping_stops_driving_until_the_pilot_enables_again():
     # nothing can cross a dead link (the server's failsafe holds neutral); nothing is queued for the next one
     assert len(session.sent) == sent
     assert any(line.level is LogLevel.WARNING and "connection lost" in line.text for line in log)
-    assert model.enable_driving() is False and model.drive.blocked is DriveOff.NOT_CONNECTED
+    assert model.enable_driving() is False and model.drive.blocked is DriveOff.LINK_LOST
 
 
 def test_another_pilot_taking_over_stops_driving():
@@ -220,7 +221,7 @@ async def test_an_unknown_host_is_retried_slowly_with_one_log_line(monkeypatch, 
                 break
             await asyncio.sleep(0.01)
         assert len(attempts) >= 4
-        gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert min(gaps) >= 0.19, f"retried faster than the slow retry: {gaps}"
         assert session.problem is Problem.UNKNOWN_HOST
         lines = [r for r in caplog.records if r.levelno >= logging.INFO and "reconnecting" in r.getMessage()]
