@@ -394,10 +394,10 @@ class ReadingsModel:
         if new:
             self.names_added.emit(new)
 
-    def link_lost(self, t: float) -> None:
+    def link_lost(self) -> None:
         if not self.stale:
             self.stale = True
-            self.store.break_lines(t)
+            self.store.break_lines()
             self.stale_changed.emit(True)
 
     def _fresh(self) -> None:
@@ -419,6 +419,8 @@ class TeleopModel:
         self.readings = ReadingsModel()
         self.session: ClientSession | None = None
         self.log: Event[LogLine] = Event()
+        #: we asked the server to engage / lift its emergency stop and have not yet seen it say so
+        self._estop_asked: bool | None = None
         self._logged_problem: tuple[ConnectionState, Problem] | None = None
 
     def _drive_settings(self) -> DriveSettings:
@@ -474,8 +476,10 @@ class TeleopModel:
 
     def enable_driving(self) -> bool:
         """Enable driving (clearing an emergency stop this pilot may lift); False, with the reason shown, if not possible."""
-        if self.drive.blocked is None and self.connection.status.estop and self.session is not None:
+        engaged = self.connection.status.estop or self._estop_asked is True  # the server may not have said so yet
+        if self.drive.blocked is None and engaged and self.session is not None:
             self.session.emergency_stop(False)
+            self._estop_asked = False
         ok = self.drive.enable()
         if ok:
             self.say(LogLevel.INFO, "driving enabled")
@@ -494,6 +498,7 @@ class TeleopModel:
         self.drive.disable(DriveOff.EMERGENCY_STOP)
         if self.session is not None and self.session.connected:
             self.session.emergency_stop(True)
+            self._estop_asked = True
         self.say(LogLevel.WARNING, "EMERGENCY STOP")
 
     async def shutdown(self) -> None:
@@ -513,7 +518,7 @@ class TeleopModel:
     def _on_state_of(self, session: ClientSession, state: ConnectionState, detail: str) -> None:
         connection = self.connection
         if state is not ConnectionState.CONNECTED and connection.state is ConnectionState.CONNECTED:
-            self.readings.link_lost(time.time())
+            self.readings.link_lost()
             connection.status_stale = True
         if state is ConnectionState.CONNECTED:
             connection.status_stale = False
@@ -587,8 +592,12 @@ class TeleopModel:
 
     def _apply_status(self, status: dict[str, Any]) -> None:
         new = ServerStatus.from_message(status)
-        if new.estop and not self.connection.status.estop and self.drive.enabled:
+        # the echo of our own stop, already lifted by a quick re-enable, is not someone else's stop
+        echo = self._estop_asked is False
+        if new.estop and not self.connection.status.estop and self.drive.enabled and not echo:
             self.disable_driving(DriveOff.STOPPED_ELSEWHERE)
+        if new.estop == self._estop_asked:
+            self._estop_asked = None
         self.connection.status = new
 
 

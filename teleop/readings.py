@@ -115,11 +115,14 @@ class ReadingsStore:
             self.updated.setdefault(name, t)
         return new
 
-    def break_lines(self, t: float) -> None:
-        """Mark a gap (the link dropped): the plot ends every line here instead of joining across it."""
+    def break_lines(self) -> None:
+        """Mark a gap (the link dropped): the plot ends every line here instead of joining across it.
+
+        The marker sits just after each line's last point, in the robot's clock like the points.
+        """
         for series in self._series.values():
             if series and not math.isnan(series[-1][1]):
-                series.append((t, math.nan))
+                series.append((series[-1][0] + 1e-6, math.nan))
 
     def clear(self) -> None:
         """Forget everything: another server's readings must not mix with this one's."""
@@ -128,6 +131,17 @@ class ReadingsStore:
         self._series.clear()
         self._rows = _Rows(self._rows.max_rows)
         self.count = 0
+
+    def since(self, name: str, t: float) -> list[tuple[float, float]]:
+        """The (time, value) points of ``name`` newer than ``t``, oldest first (NaN marks a gap)."""
+        points = self._series.get(name, ())
+        newer: list[tuple[float, float]] = []
+        for point in reversed(points):
+            if point[0] <= t:
+                break
+            newer.append(point)
+        newer.reverse()
+        return newer
 
     def series(self, name: str, now: float, seconds: float | None = None) -> tuple[list[float], list[float]]:
         """(seconds before now, values) for the last ``seconds`` (default: all the history kept)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import signal
 import subprocess
@@ -383,7 +382,7 @@ def test_after_a_server_restart_stale_readings_are_marked_and_the_plot_shows_a_g
     try:
         connect(window, loop, server.pilot_url)
         panel = window.readings_panel
-        wait_until(loop, lambda: len(panel.plot.data.get("A0", ([], []))[0]) > 10, what="A0 plotted")
+        wait_until(loop, lambda: panel.plot.point_count("A0") > 10, what="A0 plotted")
         server.process.kill()
         server.process.wait()
         wait_until(loop, lambda: model.readings.stale, what="readings marked stale")
@@ -399,7 +398,7 @@ def test_after_a_server_restart_stale_readings_are_marked_and_the_plot_shows_a_g
         wait_until(loop, lambda: "STALE" not in panel.title(), what="stale mark removed")
         count = model.readings.store.count
         wait_until(loop, lambda: model.readings.store.count > count + 10, what="new readings")
-        wait_until(loop, lambda: any(math.isnan(y) for y in panel.plot.data["A0"][1]), what="a gap in the plotted line")
+        wait_until(loop, lambda: panel.plot.gaps("A0") >= 1, what="a gap in the plotted line")
         settle(loop, 0.3)
         shoot(display, "plot-gap-after-restart")
     finally:
@@ -414,7 +413,7 @@ def test_another_server_starts_the_readings_afresh(window, loop):
         wait_until(loop, lambda: window.model.readings.store.count > 5, what="readings from the first server")
         connect(window, loop, second.pilot_url)
         assert window.model.readings.store.count < 5, "the first server's readings were kept"
-        assert window.readings_panel.plot.data.get("A0", ([], []))[0] == [] or window.model.readings.store.count
+        assert window.readings_panel.plot.point_count("A0") < 5
     finally:
         run(loop, window.model.disconnect())
         first.stop()
@@ -511,7 +510,7 @@ def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
     connect(window, loop, server.pilot_url)
     panel = window.readings_panel
     wait_until(loop, lambda: "A0" in panel.rows and panel.table.item(panel.rows["A0"], 1).text() != "", what="A0 in table")
-    wait_until(loop, lambda: len(panel.plot.data.get("A0", ([], []))[0]) > 3, what="A0 plotted")
+    wait_until(loop, lambda: panel.plot.point_count("A0") > 3, what="A0 plotted")
 
 
 def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_path):
@@ -751,7 +750,7 @@ def test_gui_against_a_pty_device_commands_out_and_readings_in(window, loop, joy
         wait_until(loop, lambda: "probe" in panel.rows and panel.table.item(panel.rows["probe"], 1).text() == "44", what="probe in table")
         model.settings.plot.append("probe")
         panel.sync_curves()
-        wait_until(loop, lambda: 44 in panel.plot.data.get("probe", ([], []))[1], what="probe plotted")
+        wait_until(loop, lambda: 44 in panel.plot.values("probe"), what="probe plotted")
     finally:
         stop_server(window, loop, server)
         device.close()

@@ -228,3 +228,16 @@ async def test_an_unknown_host_is_retried_slowly_with_one_log_line(monkeypatch, 
         assert len(lines) == 1, [r.getMessage() for r in lines]
     finally:
         await session.stop()
+
+
+def test_stop_then_enable_at_once_is_not_undone_by_the_servers_late_echo():
+    model, session, _, _ = connected_model()
+    model.enable_driving()
+    model.emergency_stop()
+    assert model.enable_driving(), "re-enable before the server's e-stop status arrives"
+    assert session.estops == [True, False]
+    model._on_message(status(estop=True))  # the echo of our own stop
+    assert model.drive.enabled
+    model._on_message(status(estop=False))
+    model._on_message(status(estop=True))  # now someone else's
+    assert not model.drive.enabled and model.drive.off_reason is DriveOff.STOPPED_ELSEWHERE

@@ -133,4 +133,4 @@ class ReadingsPanel(QGroupBox):
             item = self.table.item(row, 1)
             if item.text() != text:
                 item.setText(text)
-        self.plot.refresh(lambda name: store.series(name, now, PLOT_SECONDS), now)
+        self.plot.refresh(store.since, now)
