@@ -69,12 +69,16 @@ class KeyboardSafety(QObject):
         self.pressed: set[int] = set()
         self._releasing: dict[int, QTimer] = {}
         self._last_stop: tuple[int, int] | None = None
+        self._removed = False
         app = QApplication.instance()
         app.installEventFilter(self)
         app.focusChanged.connect(self._focus_changed)
         app.applicationStateChanged.connect(self._app_state_changed)
 
     def remove(self) -> None:
+        if self._removed:
+            return
+        self._removed = True
         app = QApplication.instance()
         app.removeEventFilter(self)
         app.focusChanged.disconnect(self._focus_changed)
