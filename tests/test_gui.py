@@ -650,6 +650,19 @@ def test_settings_persist_and_only_their_owner_can_read_the_tokens(window, loop,
     assert os.stat(settings_store.fileName()).st_mode & 0o777 == 0o600
 
 
+def test_the_settings_file_is_private_from_its_first_write(tmp_path):
+    from teleop.gui.main_window import protect_settings_file, save_settings
+
+    path = tmp_path / "fresh" / "teleop.conf"
+    store = QSettings(str(path), QSettings.Format.IniFormat)
+    protect_settings_file(store)  # what the app does before loading
+    store.setValue("settings/json", AppSettings(token="secret").to_json())
+    store.sync()  # QSettings' own write, before save_settings' chmod could help
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    save_settings(store, AppSettings(token="secret"))
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
 def test_settings_dialog_refuses_a_bad_address_before_saving(window, loop):
     dialog = SettingsDialog(window.model.settings, window.model.drive, [], window)
     dialog.host.setCurrentText("http://robot:8765/")

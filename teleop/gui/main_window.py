@@ -62,9 +62,20 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
 
 
 def protect_settings_file(store: QSettings) -> None:
+    """Make the settings file private before anything is written to it.
+
+    Created empty with mode 0600 if it does not exist yet: QSettings replaces the
+    file on every write but keeps the permissions of the one it replaces, so the
+    tokens are never readable by others, not even for a moment.
+    """
     path = store.fileName()
-    if path and os.path.isfile(path):
-        os.chmod(path, 0o600)
+    plain_file = store.format() == QSettings.Format.IniFormat or sys.platform.startswith("linux")  # not the registry or a plist
+    if not path or not plain_file:
+        return
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
 
 
 class MainWindow(QMainWindow):
