@@ -525,7 +525,7 @@ class TeleopModel:
         key = (state, session.problem)
         if key != self._logged_problem:  # one log line per change of trouble, not per retry
             self._logged_problem = key
-            self.say(LogLevel.LINK, f"{state.value}: {detail}")
+            self.say(LogLevel.LINK, detail or state.value)  # the detail, in full: the bar shows the plain words
         connection.legacy = session.legacy
         self._connection_update(state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server))
         if state is not ConnectionState.CONNECTED:
