@@ -34,8 +34,8 @@ class Rig:
         await self.device.stop()
 
 
-async def start_rig(report_ms: int = 50) -> Rig:
-    """The device on a pty, then ``teleop-server`` on a free loopback port, listening when this returns."""
+async def start_rig(report_ms: int = 50, extra: list[str] | None = None) -> Rig:
+    """The device on a pty, then ``teleop-server`` on a free loopback port (``extra``: more flags), listening when this returns."""
     device = PtyDevice(SimulatedDevice(report_ms=report_ms), link=os.path.join(tempfile.mkdtemp(), "ttyROBOT"))
     path = await device.start()
     token = secrets.token_urlsafe(16)
@@ -43,7 +43,20 @@ async def start_rig(report_ms: int = 50) -> Rig:
     token_file.write_text(token)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "server", "--serial", path, "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token_file)],
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--serial",
+            path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--token-file",
+            str(token_file),
+            *(extra or []),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 /*
  * The serial line protocol between teleop-server and this firmware.
  * All reply codes live here; tests/test_firmware.py checks them against
- * teleop.devicelines.DeviceError so host and device can never disagree.
+ * server.serial_protocol.DeviceError so host and device can never disagree.
  */
 #ifndef TELEOP_PROTOCOL_H
 #define TELEOP_PROTOCOL_H

@@ -1,19 +1,18 @@
 """The bridge: many WebSocket clients on one side, one serial device on the other.
 
-* Readings are pushed to every client the moment a report line is read, and
-  kept as the latest snapshot that a new client gets in its ``welcome``.
-* One pilot drives; everyone else observes. Taking over is explicit
-  (``takeover: true``) and announced to all.
+This module is the thin asyncio layer. The rules (who drives, e-stop,
+failsafe, tokens, flooding) live in :class:`server.control.ControlRules`, what
+to write to the device and when in :class:`server.commandqueue.CommandQueue`;
+both are plain objects fed events with the time. The bridge feeds them what
+happens on the sockets and the serial port and runs the effects they return.
+
+* Readings are merged newest-per-key (:mod:`server.readings`) and pushed to
+  every client at most every :data:`READINGS_INTERVAL`, so a chatty device
+  cannot flood clients or delay the pilot; a new client gets the snapshot in
+  its ``welcome``.
 * Each client has its own bounded outgoing queue and sender task, so a client
   that stops reading delays nobody; once its queue is full it is dropped.
-* When the pilot goes quiet or leaves, every mapped output is set to neutral
-  (:mod:`server.failsafe`), and while it drives the device gets a line at
-  least every keepalive interval.
-* Becoming pilot needs the token unless authentication is off
-  (:mod:`server.auth`); a client flooding frames is warned, then closed
-  (:mod:`server.limits`); past ``max_clients`` a new connection is closed with
-  the reason. The emergency stop is open to every client: stopping is always
-  safe, and only an authenticated pilot can release it.
+* Past ``max_clients`` a new connection is closed with the reason.
 """
 
 from __future__ import annotations
@@ -27,38 +26,22 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from teleop import __version__, protocol
 from teleop.errors import ConfigError
-from teleop.protocol import (
-    Control,
-    EmergencyStop,
-    Error,
-    ErrorCode,
-    Event,
-    Hello,
-    Invalid,
-    Outputs,
-    Ping,
-    Pong,
-    Reading,
-    ReleaseControl,
-    RequestControl,
-    Role,
-    Status,
-    Welcome,
-)
+from teleop.protocol import Event, Outputs, Reading, Status, Welcome
 
+from . import control
 from .auth import Access, ObserverAccess
 from .config import ServerConfig
-from .device import DeviceLink, LinkState
-from .failsafe import Action, PilotWatch
-from .limits import RateWatch, Verdict
+from .control import ControlRules
+from .device import DeviceLink, LinkState, Profile
 from .mapping import CommandMapper
+from .notices import Notice, printable, times
+from .readings import ReadingsBook
 from .record import Recorder
 from .simdevice import SimulatedDevice
 from .static import StaticFiles
@@ -76,40 +59,27 @@ SEND_STALL_TIMEOUT = 5.0
 #: rates would hide a stuck client for minutes; 64 KiB is still seconds of readings.
 SEND_BUFFER_BYTES = 64 * 1024
 CLOSE_SERVER_FULL = 1013
-CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
-#: A client sending more than this many times the configured control rate is flooding.
-RATE_LIMIT_FACTOR = 4
-#: Wrong tokens one connection may offer before it is closed: guessing must cost a reconnect.
-MAX_TOKEN_FAILURES = 5
 OUTPUTS_INTERVAL = 0.1
-NOT_PILOT_ERROR_INTERVAL = 1.0
-#: Pings answered per client per second (the app pings once a second); more go unanswered,
-#: so a ping flood cannot make the server flood the sender's own queue.
-MAX_PINGS_PER_S = 20
+#: Readings go to clients at most this often (100 Hz); faster reports are merged, newest wins.
+READINGS_INTERVAL = 0.01
 
 
 @dataclass(eq=False)
 class Client:
+    """One connection's outgoing side; what the rules know of it lives in :class:`server.control.Member`."""
+
     ws: ServerConnection
     id: int
-    name: str = "unknown"
-    role: Role = Role.OBSERVER
-    legacy: bool = False
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue())
     sender: asyncio.Task[None] | None = None
-    last_refusal: float = -math.inf
-    authorized: bool = False
-    token_failures: int = 0
-    rate: RateWatch | None = None
-    pings: RateWatch = field(default_factory=lambda: RateWatch(MAX_PINGS_PER_S, strikes=1_000_000))
+    #: broadcasts start after the welcome, which must be the first thing a client hears of the server
+    welcomed: bool = False
+    #: set when the rules closed this client: the handler waits for it, else websockets closes with 1000
+    closing: asyncio.Task[None] | None = None
 
     @property
     def label(self) -> str:
-        host = self.ws.remote_address[0] if self.ws.remote_address else "?"
-        return f"#{self.id} {self.name} ({host})"
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "legacy": self.legacy}
+        return f"#{self.id} ({_host(self.ws)})"
 
 
 class Bridge:
@@ -119,16 +89,32 @@ class Bridge:
         self.config = config
         if config.auth and not config.token:
             raise ConfigError("authentication is on but no pilot token was given (load it with server.auth.load_or_create_token)")
-        self.access = Access(config.token if config.auth else None, ObserverAccess(config.observers))
         self.mapper = CommandMapper(config.outputs)
-        self.watch = PilotWatch(config.failsafe_timeout, config.keepalive_interval)
-        self.recorder = Recorder(config.record) if config.record else None
+        self.rules = ControlRules(
+            Access(config.token if config.auth else None, ObserverAccess(config.observers)),
+            self.mapper,
+            failsafe_timeout=config.failsafe_timeout,
+            keepalive=config.keepalive_interval,
+            control_hz=config.control_hz,
+        )
+        self.recorder = (
+            Recorder(
+                config.record,
+                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
+                keep=config.record_keep,
+                on_trouble=self._announce,
+            )
+            if config.record
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
             ready_timeout=config.ready_timeout,
             reply_timeout=config.reply_timeout,
             max_in_flight=config.max_in_flight,
+            profile=Profile(config.device),
+            columns=config.columns,
             on_report=self._on_report,
             on_state=self._on_link_state,
             on_event=self._on_device_event,
@@ -136,12 +122,13 @@ class Bridge:
             on_accepted=self._on_accepted,
             sim=sim,
         )
-        self.clients: dict[ServerConnection, Client] = {}
-        self.pilot: Client | None = None
-        self.estop = False
-        self.readings: dict[str, int | float] = {}
+        self.clients: dict[int, Client] = {}
+        self.book = ReadingsBook(config.max_reading_keys)
         self.accepted: dict[str, str] = {}
         self._reading_seq = 0
+        self._last_readings = -math.inf
+        self._readings_timer: asyncio.TimerHandle | None = None
+        self._key_notice = Notice(60.0)
         self._ids = itertools.count(1)
         self._status_dirty = False
         self._outputs_dirty = False
@@ -152,6 +139,22 @@ class Bridge:
         self._closing: set[asyncio.Task[None]] = set()
         self._connections = 0  # including those still in their hello; counts against max_clients
         self.session = f"{int(time.time()):x}"
+
+    @property
+    def readings(self) -> dict[str, int | float]:
+        return self.book.latest
+
+    @property
+    def pilot(self) -> control.Member | None:
+        return self.rules.pilot
+
+    @property
+    def estop(self) -> bool:
+        return self.rules.estop
+
+    def neutral_now(self, why: str = "the server was told to stop") -> None:
+        """Every output to neutral at once (signal handlers call this before anything else)."""
+        self._run(self.rules.stop_all(why))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -200,6 +203,8 @@ class Bridge:
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        if self._readings_timer is not None:
+            self._readings_timer.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -212,7 +217,7 @@ class Bridge:
                     pass
         await self.link.close()
         if self.recorder:
-            self.recorder.close()
+            await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
 
     # -- connection handling -------------------------------------------------------------
 
@@ -226,276 +231,84 @@ class Bridge:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        client = Client(
-            ws,
-            next(self._ids),
-            queue=asyncio.Queue(self.config.client_queue),
-            rate=RateWatch(round(self.config.control_hz * RATE_LIMIT_FACTOR)),
-        )
+        client = Client(ws, next(self._ids), queue=asyncio.Queue(self.config.client_queue))
         try:
             try:
                 async with asyncio.timeout(HELLO_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
                     first = await ws.recv()
             except TimeoutError:
                 first = None
-            message = None if first is None else protocol.parse_client_message(first)
-            if not self.access.may_watch(message.token if isinstance(message, Hello) else None):
-                log.warning("client %s refused: this server requires the token even to watch", client.label)
-                text = "this server requires the token even to watch: add it to your settings"
-                await self._refuse(client, "no token", Error(ErrorCode.UNAUTHORIZED, text), reason="token required")
-                return
-            self._join(client, message)
-            rate = client.rate
-            assert rate is not None
-            async for frame in ws:
-                verdict = rate.frame(time.monotonic())
-                if verdict is Verdict.OK:
-                    self._on_frame(client, frame)
-                elif verdict is Verdict.DROP_AND_WARN:
-                    log.warning("client %s is sending more than %d messages/s; dropping the excess", client.label, rate.limit)
-                    self._send(
-                        client,
-                        Error(
-                            ErrorCode.RATE_LIMITED,
-                            f"more than {rate.limit} messages in one second: the excess was dropped; keep this up and you will be disconnected",
-                        ),
-                    )
-                elif verdict is Verdict.CLOSE:
-                    await self._close_flooder(client)
-                    return
-                if client.token_failures >= MAX_TOKEN_FAILURES:
-                    await self._refuse(
-                        client,
-                        f"{MAX_TOKEN_FAILURES} wrong pilot tokens",
-                        Error(ErrorCode.UNAUTHORIZED, "too many wrong pilot tokens; reconnect to try again"),
-                    )
-                    return
+            self.clients[client.id] = client
+            client.sender = asyncio.create_task(self._send_loop(client), name=f"send-{client.id}")
+            self._run(self.rules.join(client.id, _host(ws), first, time.monotonic()))
+            if client.closing is None:
+                async for frame in ws:
+                    self._run(self.rules.frame(client.id, frame, time.monotonic()))
+                    if client.closing is not None:
+                        break
+            if client.closing is not None:
+                await asyncio.shield(client.closing)
         except ConnectionClosed:
             pass
         finally:
             self._connections -= 1
-            self._leave(client)
+            self._forget(client)
+            self._run(self.rules.leave(client.id, time.monotonic()))
 
-    async def _close_flooder(self, client: Client) -> None:
-        assert client.rate is not None
-        log.warning("client %s kept flooding after a warning; disconnecting it", client.label)
-        await self._refuse(
-            client,
-            "flooding",
-            Error(ErrorCode.RATE_LIMITED, f"still more than {client.rate.limit} messages/s after a warning: disconnected"),
-            reason=f"rate limit: more than {client.rate.limit} messages/s",
-        )
-
-    async def _refuse(self, client: Client, why: str, error: Error, *, reason: str | None = None) -> None:
-        """Tell ``client`` why, then close it with 1008 (policy violation)."""
-        self.clients.pop(client.ws, None)
-        if client.sender:
+    def _forget(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        if client.sender and client.sender is not asyncio.current_task():
             client.sender.cancel()
-        if self.pilot is client:
-            self._set_pilot(None, f"pilot {client.name} was disconnected ({why})")
+
+    # -- running the rules' effects ----------------------------------------------------
+
+    def _run(self, effects: list[control.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, control.Send):
+                client = self.clients.get(effect.client)
+                if client is not None:
+                    self._send(client, effect.message)
+            elif isinstance(effect, control.Broadcast):
+                self._broadcast(protocol.encode(effect.message))
+            elif isinstance(effect, control.Drive):
+                self.link.submit(effect.lines)
+                self._arm_watch()
+            elif isinstance(effect, control.Neutral):
+                self.link.neutral(self.mapper.neutral())
+            elif isinstance(effect, control.Keepalive):
+                self.link.heartbeat()
+            elif isinstance(effect, control.StatusChanged):
+                self._mark_status()
+            elif isinstance(effect, control.SendWelcome):
+                client = self.clients.get(effect.client)
+                if client is not None:
+                    self._send(client, self._welcome(client))
+                    client.welcomed = True
+            elif isinstance(effect, control.Close):
+                client = self.clients.get(effect.client)
+                if client is not None:
+                    self._forget(client)
+                    client.closing = self._closing_task(self._flush_and_close(client, effect.code, effect.reason))
+
+    async def _flush_and_close(self, client: Client, code: int, reason: str) -> None:
+        """Send what is queued for ``client`` (the explanation), then close with ``code``."""
         try:
             async with asyncio.timeout(1):
-                await client.ws.send(protocol.encode(error))
-                await client.ws.close(CLOSE_POLICY, (reason or error.message)[:120])
+                while not client.queue.empty():
+                    await client.ws.send(client.queue.get_nowait())
+                await client.ws.close(code, reason)
         except (ConnectionClosed, TimeoutError):
             pass
 
-    def _join(self, client: Client, message: protocol.ClientMessage | Invalid | None) -> None:
-        """Register a new client from its first message (None: it sent nothing in time)."""
-        if isinstance(message, Hello):
-            client.name = message.client or "unknown"
-            client.authorized = self.access.required and self.access.may_drive(message.token)
-        else:
-            client.legacy = True
-            client.name = "legacy client"
-        client.sender = asyncio.create_task(self._send_loop(client), name=f"send-{client.id}")
-        log.info("client %s connected%s", client.label, " (no hello: seed-style client)" if client.legacy else "")
-        if isinstance(message, Hello):
-            if message.protocol != protocol.PROTOCOL_VERSION:
-                self._send(
-                    client,
-                    Error(
-                        ErrorCode.UNSUPPORTED_VERSION,
-                        f"server speaks protocol {protocol.PROTOCOL_VERSION}, client asked for {message.protocol}; continuing",
-                    ),
-                )
-            if message.role is Role.PILOT and self._token_ok(client, message.token):
-                # announced to the others now; this client learns it from its welcome
-                self._grant_pilot(client, message.takeover, announce_refusal=False)
-        self.clients[client.ws] = client
-        self._send(client, self._welcome(client))
-        if isinstance(message, Hello) and message.role is Role.PILOT and not self._token_ok(client, message.token):
-            self._refused_token(client, message.token, "hello")
-        elif isinstance(message, Hello) and message.role is Role.PILOT and client.role is not Role.PILOT:
-            self._send(
-                client,
-                Error(
-                    ErrorCode.PILOT_BUSY,
-                    f"{self.pilot.name if self.pilot else 'another client'} is pilot; you are an observer. Send request_control with takeover to take over.",
-                    "hello",
-                ),
-            )
-        elif isinstance(message, (Control, Invalid, Ping, RequestControl, ReleaseControl, EmergencyStop)):
-            self._on_message(client, message)
-        self._mark_status()
-
-    def _token_ok(self, client: Client, offered: str | None) -> bool:
-        ok = self.access.may_drive(offered)
-        if ok:
-            client.authorized = client.authorized or self.access.required
-        return ok
-
-    def _unauthorized(self, offered: str | None, ref: str) -> Error:
-        if offered:
-            why = "the pilot token you sent is wrong: check it in your settings (teleop-server printed it when it first started)"
-        else:
-            why = "this server needs a pilot token to drive: add the token teleop-server printed when it first started to your settings"
-        return Error(ErrorCode.UNAUTHORIZED, f"{why}; you are an observer", ref)
-
-    def _refused_token(self, client: Client, offered: str | None, ref: str) -> None:
-        if offered:
-            client.token_failures += 1
-        log.warning("client %s asked to drive with %s pilot token", client.label, "a wrong" if offered else "no")
-        self._send(client, self._unauthorized(offered, ref))
-
-    def _closing_task(self, coro) -> None:
+    def _closing_task(self, coro) -> asyncio.Task[None]:
         # keep a reference: asyncio holds tasks weakly, and a close may take up to close_timeout
         closing = asyncio.get_running_loop().create_task(coro)
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
-
-    def _leave(self, client: Client) -> None:
-        self.clients.pop(client.ws, None)
-        if client.sender:
-            client.sender.cancel()
-        log.info("client %s disconnected (%d left)", client.label, len(self.clients))
-        if self.pilot is client:
-            self._set_pilot(None, f"pilot {client.name} disconnected")
-        self._mark_status()
-
-    def _on_frame(self, client: Client, frame: str | bytes) -> None:
-        message = protocol.parse_client_message(frame)
-        try:
-            self._on_message(client, message)
-        except Exception:  # a bug; never let one message take the connection (or the pilot's control) down
-            log.exception("error handling a %s from %s", type(message).__name__, client.label)
-            self._send(client, Error(ErrorCode.INVALID_MESSAGE, "the server could not handle this message (a bug, logged)"))
-
-    def _on_message(self, client: Client, message: protocol.ClientMessage | Invalid) -> None:
-        if isinstance(message, Control):
-            self._on_control(client, message)
-        elif isinstance(message, Ping):
-            if client.pings.frame(time.monotonic()) is Verdict.OK:
-                self._send(client, Pong(message.id, message.t, time.time()))
-        elif isinstance(message, Invalid):
-            self._send(client, message.as_error())
-        elif isinstance(message, RequestControl):
-            if self.pilot is client or self._token_ok(client, message.token) or client.authorized:
-                self._grant_pilot(client, message.takeover, announce_refusal=True)
-            else:
-                self._refused_token(client, message.token, "request_control")
-        elif isinstance(message, ReleaseControl):
-            if self.pilot is client:
-                self._set_pilot(None, f"{client.name} released control")
-        elif isinstance(message, EmergencyStop):
-            self._on_estop(client, message.engaged)
-        elif isinstance(message, Hello):
-            self._send(client, Error(ErrorCode.INVALID_MESSAGE, "hello may only be the first message", "hello"))
-
-    # -- control -------------------------------------------------------------------------
-
-    def _grant_pilot(self, client: Client, takeover: bool, *, announce_refusal: bool) -> bool:
-        if self.pilot is client:
-            return True
-        if self.pilot is not None and not takeover:
-            if announce_refusal:
-                self._send(
-                    client, Error(ErrorCode.PILOT_BUSY, f"{self.pilot.name} is pilot; send takeover: true to take over", "request_control")
-                )
-            return False
-        previous = self.pilot
-        reason = f"{client.name} took over from {previous.name}" if previous else f"{client.name} is now pilot"
-        self._set_pilot(client, reason)
-        return True
-
-    def _set_pilot(self, client: Client | None, reason: str) -> None:
-        previous = self.pilot
-        if previous is not None:
-            previous.role = Role.OBSERVER
-        self.pilot = client
-        if client is not None:
-            client.role = Role.PILOT
-        log.info("control: %s", reason)
-        self._announce("info", reason)
-        if previous is not None:
-            self._enter_failsafe(reason)
-        self._mark_status()
-
-    def _on_control(self, client: Client, control: Control) -> None:
-        if client.legacy and self.pilot is None and control.legacy and not self.access.required:
-            self._grant_pilot(client, False, announce_refusal=False)
-        if self.pilot is not client:
-            now = time.monotonic()
-            if now - client.last_refusal >= NOT_PILOT_ERROR_INTERVAL:
-                client.last_refusal = now
-                if client.legacy and self.access.required:
-                    text = (
-                        'control ignored: this server requires a pilot token, so bare {"Axes": ...} messages cannot drive. '
-                        "Use the teleop app with the token, or start teleop-server with --no-auth on a trusted network"
-                    )
-                    self._send(client, Error(ErrorCode.UNAUTHORIZED, text, "control"))
-                else:
-                    holder = self.pilot.name if self.pilot else "nobody"
-                    self._send(client, Error(ErrorCode.NOT_PILOT, f"control ignored: you are an observer and {holder} is pilot", "control"))
-            return
-        if self.estop:
-            now = time.monotonic()
-            if now - client.last_refusal >= NOT_PILOT_ERROR_INTERVAL:
-                client.last_refusal = now
-                self._send(
-                    client, Error(ErrorCode.ESTOP_ACTIVE, "emergency stop is engaged; send estop with engaged: false to resume", "control")
-                )
-            return
-        now = time.monotonic()
-        resumed = self.watch.control(now)
-        if resumed:
-            log.info("failsafe cleared: %s is driving", client.name)
-            self._announce("info", f"failsafe cleared: {client.name} is driving")
-            self._mark_status()
-        self.link.submit(self.mapper.commands(control))
-        self._arm_watch()
-
-    def _on_estop(self, client: Client, engaged: bool) -> None:
-        if engaged:
-            if not self.estop:
-                self.estop = True
-                log.warning("EMERGENCY STOP by %s", client.label)
-                self._announce("warning", f"emergency stop by {client.name}")
-            self.watch.force()
-            self._write_neutral()
-            self._mark_status()
-        elif self.estop:
-            if self.pilot is not client:
-                self._send(client, Error(ErrorCode.NOT_PILOT, "only the pilot can clear the emergency stop", "estop"))
-                return
-            self.estop = False
-            log.warning("emergency stop cleared by %s", client.label)
-            self._announce("info", f"emergency stop cleared by {client.name}")
-            self._mark_status()
-
-    def _enter_failsafe(self, reason: str) -> None:
-        entered = self.watch.pilot_lost(time.monotonic())
-        self._write_neutral()
-        if entered:
-            log.warning("failsafe: %s; outputs to neutral", reason)
-            self._announce("warning", f"failsafe: {reason}")
-            self._mark_status()
-
-    def _write_neutral(self) -> None:
-        self.link.force(self.mapper.neutral())
+        return closing
 
     def _arm_watch(self) -> None:
-        deadline = self.watch.deadline()
+        deadline = self.rules.deadline()
         if math.isinf(deadline):
             return
         if self._watch_timer is not None and self._watch_timer.when() <= deadline:
@@ -507,33 +320,55 @@ class Bridge:
 
     def _on_watch_timer(self) -> None:
         self._watch_timer = None
-        for action in self.watch.poll(time.monotonic()):
-            if action is Action.ENTER_FAILSAFE:
-                self._write_neutral()
-                log.warning("failsafe: pilot silent for %.0f ms; outputs to neutral", self.watch.timeout * 1000)
-                self._announce("warning", f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms")
-                self._mark_status()
-            elif action is Action.KEEPALIVE:
-                self.link.heartbeat()
+        self._run(self.rules.tick(time.monotonic()))
         self._arm_watch()
 
     # -- device callbacks ----------------------------------------------------------------
 
     def _on_report(self, values: dict[str, int | float], t: float) -> None:
-        self.readings.update(values)
+        refused = self.book.update(values)
+        if refused:
+            self._refused_keys(refused, t)
+        if not self.book.fresh or self._readings_timer is not None:
+            return
+        wait = self._last_readings + READINGS_INTERVAL - t
+        if wait <= 0:
+            self._flush_readings()
+        else:
+            self._readings_timer = asyncio.get_running_loop().call_later(wait, self._flush_readings)
+
+    def _flush_readings(self) -> None:
+        self._readings_timer = None
+        self._last_readings = time.monotonic()
+        values = self.book.take()
+        if not values:
+            return
         self._reading_seq += 1
         if self.recorder:
             self.recorder.reading(values)
         self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
 
+    def _refused_keys(self, keys: list[str], now: float) -> None:
+        first_time = self.book.refused_keys == len(keys)
+        count = self._key_notice.due(now)
+        if count is None:
+            return
+        text = (
+            f"device reports more than {self.book.max_keys} different readings; ignoring new ones such as {printable(keys[0], 32)!r}"
+            + times(count, self._key_notice.interval)
+        )
+        log.warning("%s", text)
+        if first_time:
+            self._announce("warning", text)
+
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
             self._announce("info", f"device ready: {detail}")
-            # the device just (re)started: if nobody drives it, make sure it sits at neutral
-            if self.watch.failsafe or self.estop:
-                self.link.force(self.mapper.neutral())
+            self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
+        elif state is LinkState.FAILED:
+            self._announce("warning", detail)
         if self.recorder:
             self.recorder.event(f"serial {state.value}: {detail}")
         self._mark_status()
@@ -543,12 +378,14 @@ class Bridge:
             self._mark_status()
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.watch.failsafe
-        level = "warning" if name in ("error", "restart") or tripped_while_driving else "info"
-        self._announce(level, f"device: {name} {text}".strip())
+        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
+        troubles = ("error", "restart", "lost_reply", "unsolicited")
+        level = "warning" if name in troubles or tripped_while_driving else "info"
+        said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
+        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
-        self.watch.written(t)
+        self.rules.written(t)
         if self.recorder:
             self.recorder.command(line)
 
@@ -559,14 +396,15 @@ class Bridge:
     # -- outgoing ------------------------------------------------------------------------
 
     def _welcome(self, client: Client) -> Welcome:
+        member = self.rules.members.get(client.id)
         return Welcome(
             protocol=protocol.PROTOCOL_VERSION,
             server=f"teleop-server {__version__}",
             session=self.session,
-            role=client.role,
+            role=member.role if member else protocol.Role.OBSERVER,
             status=protocol.to_dict(self._status()),
             readings=dict(self.readings),
-            limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.watch.timeout * 1000)},
+            limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
         )
 
@@ -574,9 +412,9 @@ class Bridge:
         return Status(
             serial=self.link.snapshot(),
             pilot=self.pilot.describe() if self.pilot else None,
-            failsafe=self.watch.failsafe,
+            failsafe=self.rules.watch.failsafe,
             estop=self.estop,
-            clients=len(self.clients),
+            clients=len(self.rules.members),
         )
 
     def _mark_status(self) -> None:
@@ -603,7 +441,8 @@ class Bridge:
 
     def _broadcast(self, text: str) -> None:
         for client in list(self.clients.values()):
-            self._enqueue(client, text)
+            if client.welcomed:
+                self._enqueue(client, text)
 
     def _enqueue(self, client: Client, text: str) -> None:
         try:
@@ -612,15 +451,12 @@ class Bridge:
             self._drop_slow(client)
 
     def _drop_slow(self, client: Client, reason: str = "client too slow: outgoing queue full") -> None:
-        if self.clients.pop(client.ws, None) is None:
+        if client.id not in self.clients:
             return
         log.warning("client %s is not reading (%d messages queued); disconnecting it", client.label, client.queue.qsize())
-        if client.sender and client.sender is not asyncio.current_task():
-            client.sender.cancel()
-        if self.pilot is client:
-            self._set_pilot(None, f"pilot {client.name} stopped reading and was disconnected")
+        self._forget(client)
         self._closing_task(client.ws.close(CLOSE_TOO_SLOW, reason))
-        self._mark_status()
+        self._run(self.rules.leave(client.id, time.monotonic(), "stopped reading and was disconnected"))
 
     async def _send_loop(self, client: Client) -> None:
         queue = client.queue

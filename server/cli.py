@@ -37,7 +37,12 @@ examples:
   teleop-server --serial sim                 try it without hardware
   teleop-server --serial /dev/ttyACM0        an Arduino Uno on USB
   teleop-server --serial /dev/ttyUSB0 --baud 9600 --config robot.toml --record drive.jsonl
+  teleop-server --serial /dev/ttyACM0 --baud 9600 --device plain     a sketch of your own (B<value> lines)
   teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
+  teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
+
+Signals: SIGTERM and SIGINT put every output to neutral, then stop; SIGHUP puts
+every output to neutral and reopens the --record file (for logrotate).
 
 The config file (TOML) sets the same options plus the [[output]] mapping from
 sticks and buttons to device commands; see packaging/pi/teleop-server.toml.
@@ -58,10 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="serial port of the Arduino (e.g. /dev/ttyACM0, COM3), or 'sim' for the built-in simulated device (default: sim)",
     )
     parser.add_argument("--baud", type=int, help="serial speed in baud; must match the firmware (default: 115200)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "teleop", "plain"),
+        help="what is on the serial port: teleop = this project's firmware (commands confirmed); plain = any sketch that "
+        "reads command lines and never replies; auto = teleop if the board answers it, else plain (default: auto)",
+    )
     parser.add_argument("--host", help="address to listen on; 0.0.0.0 means every network interface (default: 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
-    parser.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record = parser.add_argument_group("recording")
+    record.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record.add_argument(
+        "--record-max-mb",
+        type=float,
+        metavar="N",
+        help="rotate FILE before it passes N MiB: FILE becomes FILE.1, FILE.1 becomes FILE.2, ... (default: 64; 0: never)",
+    )
+    record.add_argument(
+        "--record-keep",
+        type=int,
+        metavar="K",
+        help="rotated files kept, FILE.1 to FILE.K; the oldest is overwritten (default: 4). "
+        "SIGHUP reopens FILE, for logrotate's rename-then-HUP",
+    )
     parser.add_argument(
         "--failsafe-ms",
         type=int,
@@ -102,9 +127,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {
         "serial": args.serial,
         "baud": args.baud,
+        "device": args.device,
         "host": args.host,
         "port": args.port,
         "record": args.record,
+        "record_max_mb": args.record_max_mb,
+        "record_keep": args.record_keep,
         "failsafe_timeout": None if args.failsafe_ms is None else args.failsafe_ms / 1000,
         "auth": False if args.no_auth else None,
         "token_file": args.token_file,
@@ -180,9 +208,11 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
     announce(config, bridge.port, token_created)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is None:  # Windows has no SIGHUP
+            continue
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, bridge, sig, stop)
         except (NotImplementedError, RuntimeError):  # Windows
             pass
     if ready is not None:
@@ -192,6 +222,20 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
     finally:
         log.info("shutting down")
         await bridge.stop()
+
+
+def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
+    """Every signal puts the outputs to neutral first. SIGHUP then reopens the record file and goes on."""
+    hangup = sig == getattr(signal, "SIGHUP", None)
+    try:
+        bridge.neutral_now(f"{sig.name} received" + (" (reopening the record file)" if hangup else "; the server is stopping"))
+    except Exception:  # never let a failed neutral stop the shutdown
+        log.exception("%s: could not write neutral", sig.name)
+    if hangup:
+        if bridge.recorder:
+            bridge.recorder.reopen()
+        return
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ expected, before anything starts.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from teleop.errors import ConfigError
 
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -22,18 +25,31 @@ class ServerConfig:
     port: int = 8765
     serial: str = "sim"
     baud: int = 115200
+    #: "auto": the teleop line protocol if the board answers it, else a plain line device;
+    #: "teleop": only the teleop protocol; "plain": a sketch that takes lines and never replies.
+    device: str = "auto"
+    #: Names for the numbers a plain sketch prints on one line ("512,300" -> left, right).
+    columns: tuple[str, ...] = ()
     #: An Uno resets when its port opens and prints READY about 1.5 s later.
     ready_timeout: float = 3.0
     #: A command line not answered in this time is counted lost and the next one goes out.
-    reply_timeout: float = 0.5
+    #: None: a few line-times at ``baud`` (see :mod:`server.commandqueue`); set it only for a
+    #: device that is known to think for long before it answers.
+    reply_timeout: float | None = None
     #: Command lines written but not yet answered. 1 keeps the newest command at most one
     #: line old even on a 9600-baud link.
     max_in_flight: int = 1
+    #: Distinct reading keys kept and sent to clients; a device reporting more has the extras ignored.
+    max_reading_keys: int = 64
     failsafe_timeout: float = 0.25
     keepalive_interval: float = 0.1
     #: Per-client queue of outgoing messages; a client this far behind is dropped.
     client_queue: int = 256
     record: str | None = None
+    #: Rotate the record file before it passes this many MiB (0: never), keeping this many
+    #: old files: at most (1 + keep) x max_mb on the Pi's SD card (about 3.5 h of driving per file).
+    record_max_mb: float = 64
+    record_keep: int = 4
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -54,11 +70,21 @@ class ServerConfig:
             raise ConfigError(f"port must be 1..65535, got {self.port}")
         if self.baud <= 0:
             raise ConfigError(f"baud must be positive, got {self.baud}")
-        for name in ("ready_timeout", "reply_timeout", "failsafe_timeout", "keepalive_interval"):
+        for name in ("ready_timeout", "failsafe_timeout", "keepalive_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.reply_timeout is not None and not self.reply_timeout > 0:
+            raise ConfigError("serial.reply_timeout_ms must be positive")
+        if self.device not in ("auto", "teleop", "plain"):
+            raise ConfigError(f'device.protocol must be "auto", "teleop" or "plain", got {self.device!r}')
+        if self.device == "plain" and self.serial == "sim":
+            raise ConfigError("the built-in simulated device speaks the teleop protocol: --device plain needs a real port")
+        if len(self.columns) > 32 or not all(isinstance(c, str) and _COLUMN.match(c) for c in self.columns):
+            raise ConfigError("device.columns must be up to 32 names (letters, digits, _ and .)")
         if self.max_in_flight < 1:
             raise ConfigError("serial.max_in_flight must be at least 1")
+        if not 1 <= self.max_reading_keys <= 1024:
+            raise ConfigError("serial.max_reading_keys must be 1..1024")
         if self.client_queue < 8:
             raise ConfigError("server.client_queue must be at least 8")
         if self.observers not in ("open", "token"):
@@ -67,6 +93,10 @@ class ServerConfig:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
+        if not self.record_max_mb >= 0:
+            raise ConfigError(f"record.max_mb must be 0 (never rotate) or more, got {self.record_max_mb}")
+        if self.record_keep < 0:
+            raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:
             raise ConfigError("limits.max_clients must be at least 1")
         if not self.control_hz >= 1:
@@ -99,15 +129,21 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "ready_timeout_ms": ("ready_timeout", (int, float), 0.001),
         "reply_timeout_ms": ("reply_timeout", (int, float), 0.001),
         "max_in_flight": ("max_in_flight", int, 1),
+        "max_reading_keys": ("max_reading_keys", int, 1),
     },
     "failsafe": {
         "timeout_ms": ("failsafe_timeout", (int, float), 0.001),
         "keepalive_ms": ("keepalive_interval", (int, float), 0.001),
     },
-    "record": {"file": ("record", str, 1)},
+    "record": {
+        "file": ("record", str, 1),
+        "max_mb": ("record_max_mb", (int, float), 1),
+        "keep": ("record_keep", int, 1),
+    },
+    "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
 }
 
-_OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral"}
+_OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral", "format"}
 
 
 def _output(entry: Any, where: str) -> OutputMap:
@@ -126,6 +162,7 @@ def _output(entry: Any, where: str) -> OutputMap:
             high=int(entry.get("max", 9999)),
             neutral=int(entry.get("neutral", 0)),
             channel=None if entry.get("channel") is None else int(entry["channel"]),
+            format=None if entry.get("format") is None else str(entry["format"]),
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
@@ -154,7 +191,7 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             name, kind, multiplier = keys[key]
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
-            changes[name] = value * multiplier if multiplier != 1 else value
+            changes[name] = tuple(value) if kind is list else value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)
     config.validate()
     return config

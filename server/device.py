@@ -5,13 +5,12 @@ Design points, each of which a user would otherwise meet as a bug:
 * **Never blocks the event loop.** The port is read through ``add_reader``
   (pyserial-asyncio-fast), so a report is parsed and forwarded the moment it
   arrives; there is no polling loop.
-* **Latest wins, per output.** Each output (``B``, ``A``, ``O0``...) has one
-  pending slot; a newer value overwrites an unsent older one. At most
-  ``max_in_flight`` lines are written and unanswered at once, so when the line
-  is slower than the pilot, stale commands are dropped instead of piling up in
-  kernel buffers.
-* **One reply per line.** Replies (``OK``/``ERR``) are matched to lines in
-  order; reports and events can never be taken for replies.
+* **What to write and when** is :class:`server.commandqueue.CommandQueue`'s
+  business (latest wins per output, one reply per line, timeouts from the line
+  speed, neutral ahead of everything); this module only runs what it decides.
+* **A hostile or confused device is survivable.** Unsolicited replies,
+  repeated READY, mangled lines and lost replies are counted and reported at
+  a bounded rate; device text is escaped before it reaches a log or a client.
 * **Unplug and replug.** A read or write error marks the link lost at once,
   drops every pending command (nothing is written to a dead port, and nothing
   stale is written to the next one), and the port is reopened with backoff.
@@ -23,22 +22,39 @@ import asyncio
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from teleop import devicelines
-from teleop.devicelines import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
-
+from . import serial_protocol
+from .commandqueue import CommandQueue, Outcome
+from .notices import Notice, printable, times
+from .plainlines import parse_plain_line
+from .serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 from .simdevice import SimulatedDevice
 
 log = logging.getLogger("teleop.server.serial")
 
 SIM_PORT = "sim"
-_INFO_KEY = "__info__"
-_HEARTBEAT_KEY = "__heartbeat__"
+#: The device's answer to the stop byte (see :mod:`server.commandqueue`).
+STOP_EVENT = ("stop", "neutral")
+#: How often the same device trouble may reach the log and the clients.
+NOTICE_INTERVAL = 5.0
+
+
+class Profile(StrEnum):
+    """How the device on the port is driven (``--device``)."""
+
+    AUTO = "auto"
+    #: this project's firmware: one reply per line, reports, the stop byte
+    TELEOP = "teleop"
+    #: any sketch that reads command lines and never replies
+    PLAIN = "plain"
+
+
+#: How long a board that has shown signs of life gets to answer the info query.
+INFO_WAIT = 1.0
+PLAIN_NOTICE = "this board doesn't confirm commands: sending them without confirmation"
 
 
 class LinkState(StrEnum):
@@ -47,13 +63,8 @@ class LinkState(StrEnum):
     WAITING_READY = "waiting_ready"
     READY = "ready"
     LOST = "lost"
-
-
-@dataclass
-class _InFlight:
-    key: str
-    line: str
-    sent: float
+    #: the board is not what ``--device`` said; the port is left alone until the server restarts
+    FAILED = "failed"
 
 
 class _SimTransport(asyncio.Transport):
@@ -119,16 +130,32 @@ class _LineProtocol(asyncio.Protocol):
     def __init__(self, link: DeviceLink) -> None:
         self._link = link
         self._splitter = LineSplitter(max_line=256)
-        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._quiet: asyncio.TimerHandle | None = None
+        self.lost: asyncio.Future[Exception | None] = self._loop.create_future()
 
     def data_received(self, data: bytes) -> None:
         for line in self._splitter.feed(data):
             if line is None:
-                log.warning("device sent a line longer than 256 bytes; dropped")
+                self._link._on_overlong()
                 continue
+            self._link._on_line(line)
+        gap = self._link.quiet_gap
+        if gap is not None:
+            # a sketch's print() without a newline: the line is complete once the device goes quiet
+            if self._quiet is not None:
+                self._quiet.cancel()
+            self._quiet = self._loop.call_later(gap, self._on_quiet)
+
+    def _on_quiet(self) -> None:
+        self._quiet = None
+        line = self._splitter.flush()
+        if line is not None and not self.lost.done():
             self._link._on_line(line)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
         if not self.lost.done():
             self.lost.set_result(exc)
 
@@ -142,8 +169,10 @@ class DeviceLink:
         baud: int = 115200,
         *,
         ready_timeout: float = 3.0,
-        reply_timeout: float = 0.5,
+        reply_timeout: float | None = None,
         max_in_flight: int = 1,
+        profile: Profile = Profile.AUTO,
+        columns: tuple[str, ...] = (),
         reopen_backoff: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0),
         on_report: Callable[[dict[str, int | float], float], None] = lambda values, t: None,
         on_state: Callable[[LinkState, str], None] = lambda state, detail: None,
@@ -155,8 +184,6 @@ class DeviceLink:
         self.port = port
         self.baud = baud
         self.ready_timeout = ready_timeout
-        self.reply_timeout = reply_timeout
-        self.max_in_flight = max_in_flight
         self.reopen_backoff = reopen_backoff
         self.on_report = on_report
         self.on_state = on_state
@@ -164,14 +191,18 @@ class DeviceLink:
         self.on_written = on_written
         self.on_accepted = on_accepted
         self.sim = sim
+        self.wanted = Profile(profile)
+        #: what the board on the port turned out to be (None until decided)
+        self.profile: Profile | None = None
+        self.columns = columns
         self.state = LinkState.CLOSED
         self.detail = ""
         self.info: dict[str, str] = {}
-        self.stats = {"written": 0, "superseded": 0, "errors": 0, "timeouts": 0, "unrecognised": 0}
+        self.queue = CommandQueue(baud=baud, max_in_flight=max_in_flight, reply_timeout=reply_timeout)
+        self.stats = self.queue.stats
+        self.stats.update({"unrecognised": 0, "restarts": 0})
+        self._notices = {name: Notice(NOTICE_INTERVAL) for name in ("restart", "unsolicited", "noise", "lost", "refused", "text")}
         self._transport: asyncio.Transport | None = None
-        self._pending: dict[str, str] = {}
-        self._accepted: dict[str, str] = {}
-        self._in_flight: deque[_InFlight] = deque()
         self._ready = asyncio.Event()
         #: set by the first report line after opening: the sketch is already running (it did not
         #: reset on open, or booted before we opened), so its READY has gone by and asking is safe
@@ -185,40 +216,28 @@ class DeviceLink:
     def ready(self) -> bool:
         return self.state is LinkState.READY
 
+    @property
+    def stop_byte(self) -> bool:
+        """True when the device announced the realtime stop byte in its info reply."""
+        return self.queue.stop_byte is not None
+
     def submit(self, lines: dict[str, str]) -> None:
-        """Queue the newest line for each output; older unsent lines for the same output are dropped.
+        """Queue the newest line for each output; older unsent lines for the same output are dropped."""
+        if self.ready:
+            self._run(self.queue.submit(lines, time.monotonic()))
 
-        A line equal to the one the device last accepted for that output is not
-        sent again: the device already holds it (keepalives feed the watchdog).
-        """
-        if not self.ready:
-            return
-        for key, line in lines.items():
-            if key in self._pending:
-                self.stats["superseded"] += 1
-            if self._accepted.get(key) == line and not self._is_in_flight(key):
-                self._pending.pop(key, None)
-                continue
-            self._pending[key] = line
-        self._pump()
-
-    def force(self, lines: dict[str, str]) -> None:
-        """Queue lines even if the device is believed to hold them already (failsafe neutral)."""
-        if not self.ready:
-            return
-        for key, line in lines.items():
-            self._accepted.pop(key, None)
-            self._pending[key] = line
-        self._pump()
+    def neutral(self, lines: dict[str, str]) -> None:
+        """Every output to neutral now, ahead of anything queued or in flight (stop byte first if supported)."""
+        if self.ready:
+            self._run(self.queue.neutral(lines, time.monotonic()))
 
     def heartbeat(self) -> None:
-        if self.ready and not self._in_flight and not self._pending:
-            self._pending[_HEARTBEAT_KEY] = devicelines.HEARTBEAT
-            self._pump()
+        if self.ready:
+            self._run(self.queue.heartbeat(time.monotonic()))
 
     @property
     def busy(self) -> bool:
-        return bool(self._in_flight or self._pending)
+        return self.queue.busy
 
     async def run(self) -> None:
         """Connect, serve, and reconnect forever (until cancelled)."""
@@ -242,6 +261,8 @@ class DeviceLink:
                 await self._serve(protocol)
             finally:
                 self._drop_connection()
+            if self.state is LinkState.FAILED:
+                await asyncio.Event().wait()  # told once, clearly; reopening would only reset the board again and again
             exc = protocol.lost.result() if protocol.lost.done() else None
             self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
             await asyncio.sleep(self.reopen_backoff[0])
@@ -266,7 +287,20 @@ class DeviceLink:
 
     # -- connection lifecycle ----------------------------------------------------
 
+    @property
+    def quiet_gap(self) -> float | None:
+        """How long a partial line may wait for its newline (None: our firmware always ends its lines)."""
+        if self.profile is Profile.TELEOP:
+            return None
+        # USB-serial adapters deliver in bursts up to 16 ms apart; a line in progress is never that quiet
+        return max(0.05, 30 * 10 / self.baud)
+
     async def _serve(self, protocol: _LineProtocol) -> None:
+        self.profile = None
+        if self.wanted is Profile.PLAIN:
+            self._became_plain()
+            await protocol.lost
+            return
         self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
         self._ready.clear()
         self._reporting.clear()
@@ -280,32 +314,46 @@ class DeviceLink:
             ready_wait.cancel()
             return
         if not self._ready.is_set():
-            # No banner: the board did not reset on open, or booted before we opened. Ask it.
-            # (Not sooner: while a resetting Uno's bootloader listens, stray bytes are not welcome.)
-            why = "it is already reporting" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
+            # No banner: the board did not reset on open, or booted before we opened, or it is not
+            # our firmware. Ask it. (Not sooner: while a resetting Uno's bootloader listens, stray
+            # bytes are not welcome; a board that already prints is past its bootloader.)
+            why = "it is already printing" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
             log.info("%s: %s; sending an info query", self.port, why)
-            self._write_raw(_INFO_KEY, devicelines.INFO)
-            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+            self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
+            wait = min(self.ready_timeout, INFO_WAIT)
+            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             if protocol.lost.done():
                 ready_wait.cancel()
                 return
             if not done:
                 ready_wait.cancel()
-                log.warning("%s does not answer the teleop line protocol; is the teleop firmware flashed?", self.port)
-                self.detail = f"{self.port} does not answer (is the teleop firmware flashed?)"
-                if self._transport:
-                    self._transport.close()
-                await asyncio.sleep(1.0)
-                return
+                if self.wanted is Profile.TELEOP:
+                    text = (
+                        f"the board on {self.port} does not answer the teleop line protocol (--device teleop): "
+                        "flash firmware/teleop.ino, or start with --device plain (or auto) to drive a sketch of your own"
+                    )
+                    log.error("%s", text)
+                    self._set_state(LinkState.FAILED, text)
+                    return
+                self._became_plain()
         await protocol.lost
+
+    def _became_plain(self) -> None:
+        self.profile = Profile.PLAIN
+        self.queue.reset()
+        self.queue.confirm = False
+        self.queue.stop_byte = None
+        self.info = {"name": "plain line device", "profile": Profile.PLAIN.value}
+        log.warning("%s: %s", self.port, PLAIN_NOTICE)
+        self._set_state(LinkState.READY, f"plain line device on {self.port} at {self.baud} baud (commands not confirmed)")
+        self.on_event("plain", PLAIN_NOTICE)
 
     def _drop_connection(self) -> None:
         if self._reply_timer:
             self._reply_timer.cancel()
             self._reply_timer = None
-        self._pending.clear()
-        self._in_flight.clear()
-        self._accepted.clear()
+        self.queue.reset()
+        self.queue.stop_byte = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -320,109 +368,146 @@ class DeviceLink:
         self.on_state(state, detail)
 
     def _became_ready(self, ready: Ready | None) -> None:
-        self._pending.clear()
-        self._in_flight.clear()
-        self._accepted.clear()
+        self.profile = Profile.TELEOP
+        self.queue.reset()
+        self.queue.confirm = True
         if ready is not None:
-            self.info = {"name": ready.name, "version": ready.version}
+            self.info = {"name": printable(ready.name, 40), "version": printable(ready.version, 40)}
+        self.info["profile"] = Profile.TELEOP.value
         self._set_state(LinkState.READY, f"{self.info.get('name', 'device')} {self.info.get('version', '')} on {self.port}".strip())
         self._ready.set()
-        self._write_raw(_INFO_KEY, devicelines.INFO)
+        self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
+
+    def _take_info(self, fields: dict[str, str]) -> None:
+        self.info.update({printable(k, 32): printable(v, 120) for k, v in fields.items()})
+        stop = fields.get("stop", "")
+        self.queue.stop_byte = int(stop) if stop.isdigit() and 0 < int(stop) < 32 else None
 
     # -- incoming lines ------------------------------------------------------------
 
     def _on_line(self, raw: bytes) -> None:
         now = time.monotonic()
-        parsed = devicelines.parse_device_line(raw)
+        if self.profile is Profile.PLAIN:
+            self._on_plain_line(raw, now)
+            return
+        self._reporting.set()  # any line at all: the board is past its bootloader
+        self.queue.device_line_length(len(raw) + 1)
+        parsed = serial_protocol.parse_device_line(raw)
         if isinstance(parsed, Report):
-            self._reporting.set()
             self.on_report(parsed.values, now)
         elif isinstance(parsed, (Ok, Err)):
-            self._on_reply(parsed)
+            self._on_reply(parsed, now)
         elif isinstance(parsed, Ready):
-            if self.state is LinkState.READY:
-                log.warning("device on %s restarted", self.port)
-                self.on_event("restart", "device restarted")
-            self._became_ready(parsed)
+            self._on_ready(parsed, now)
         elif isinstance(parsed, DeviceEvent):
-            log.info("device event: %s %s", parsed.name, parsed.text)
-            self.on_event(parsed.name, parsed.text)
+            if (parsed.name, parsed.text) == STOP_EVENT:
+                self._run(self.queue.stopped(now))
+            name, text = printable(parsed.name, 32), printable(parsed.text)
+            log.info("device event: %s %s", name, text)
+            self.on_event(name, text)
         elif isinstance(parsed, Unrecognised):
             self.stats["unrecognised"] += 1
-            if self.stats["unrecognised"] <= 5:
-                log.warning("unrecognised line from device: %r", parsed.line[:80])
+            self._run(self.queue.unrecognised(parsed.line, now))
+            self._on_noise(f"an unrecognised line {printable(parsed.line, 80)!r}")
         elif isinstance(parsed, Comment) and parsed.text:
-            log.debug("device: %s", parsed.text)
+            log.debug("device: %s", printable(parsed.text))
 
-    def _on_reply(self, reply: Ok | Err) -> None:
-        if not self._in_flight:
-            if self.state is LinkState.WAITING_READY and isinstance(reply, Ok):
-                self.info.update(reply.fields)
+    def _on_plain_line(self, raw: bytes, now: float) -> None:
+        text = raw.decode("ascii", errors="replace")
+        values = parse_plain_line(text, self.columns)
+        if values is not None:
+            self.on_report(values, now)
+            return
+        if not text.strip():
+            return
+        self.stats["unrecognised"] += 1
+        count = self._notices["text"].due(now)
+        if count is not None:
+            self.on_event("text", f"device: {printable(text.strip(), 120)}" + times(count, NOTICE_INTERVAL))
+
+    def _on_ready(self, ready: Ready, now: float) -> None:
+        if self.state is LinkState.READY:
+            self.stats["restarts"] += 1
+            self._tell("restart", "restart", "device restarted", now)
+        self._became_ready(ready)
+
+    def _on_reply(self, reply: Ok | Err, now: float) -> None:
+        if self.state is LinkState.WAITING_READY and isinstance(reply, Ok) and not self.queue.in_flight:
+            self._take_info(reply.fields)  # an info reply that outlived its own timeout
+            self._became_ready(None)
+            return
+        self._run(self.queue.reply(reply, now))
+
+    def _on_overlong(self) -> None:
+        self.stats["unrecognised"] += 1
+        self._run(self.queue.noise(time.monotonic()))
+        self._on_noise("a line longer than 256 bytes")
+
+    def _on_noise(self, what: str) -> None:
+        count = self._notices["noise"].due(time.monotonic())
+        if count is not None:
+            log.warning("device on %s sent %s%s", self.port, what, times(count, NOTICE_INTERVAL))
+
+    # -- running the queue's decisions ---------------------------------------------------
+
+    def _run(self, outcome: Outcome) -> None:
+        now = time.monotonic()
+        for line, reply in outcome.refused:
+            self._tell("refused", "error", f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}", now)
+        lost = [line for line in outcome.lost if line != serial_protocol.INFO]  # an unanswered query is detection, not trouble
+        if lost:
+            self._tell("lost", "lost_reply", f"device did not confirm {lost[0]!r}", now)
+        if outcome.unsolicited is not None:
+            self._tell("unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now)
+        if outcome.info is not None:
+            self._take_info(outcome.info)
+            if self.state is LinkState.WAITING_READY:
                 self._became_ready(None)
                 return
-            log.debug("reply with no command in flight (late after a timeout?): %s", reply)
-            return
-        sent = self._in_flight.popleft()
-        if isinstance(reply, Ok):
-            if sent.key == _INFO_KEY:
-                self.info.update(reply.fields)
-                if self.state is LinkState.WAITING_READY:
-                    self._became_ready(None)
-                    return
-                self.on_event("info", " ".join(f"{k}={v}" for k, v in reply.fields.items()))
-            elif not sent.key.startswith("__"):
-                self._accepted[sent.key] = sent.line
-                self.on_accepted(sent.key, sent.line)
-        else:
-            self.stats["errors"] += 1
-            self._accepted.pop(sent.key, None)
-            log.warning("device refused %r: ERR %d %s", sent.line, reply.code, reply.text)
-            self.on_event("error", f"device refused {sent.line!r}: ERR {reply.code} {reply.text}")
-        self._pump()
+            self.on_event("info", " ".join(f"{k}={v}" for k, v in self.info.items()))
+        for key, line in outcome.accepted:
+            self.on_accepted(key, line)
+        if outcome.writes:
+            self._write(outcome.writes, now)
+        self._arm_reply_timer()
 
-    # -- outgoing lines ------------------------------------------------------------
+    def _tell(self, kind: str, event: str, text: str, now: float) -> None:
+        """Device trouble to the log and every client, at most once per :data:`NOTICE_INTERVAL` of each kind."""
+        count = self._notices[kind].due(now)
+        if count is not None:
+            text += times(count, NOTICE_INTERVAL)
+            log.warning("%s", text)
+            self.on_event(event, text)
 
-    def _is_in_flight(self, key: str) -> bool:
-        return any(f.key == key for f in self._in_flight)
-
-    def _pump(self) -> None:
-        while self._pending and len(self._in_flight) < self.max_in_flight and self.ready:
-            key = next(iter(self._pending))
-            line = self._pending.pop(key)
-            self._write_raw(key, line)
-
-    def _write_raw(self, key: str, line: str) -> None:
+    def _write(self, writes: list[bytes], now: float) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        now = time.monotonic()
-        self._transport.write(line.encode("ascii") + b"\n")
-        self._in_flight.append(_InFlight(key, line, now))
-        self.stats["written"] += 1
-        self.on_written(line, now)
-        if self._reply_timer is None:
-            self._arm_reply_timer()
+        self._transport.write(b"".join(writes))
+        for data in writes:
+            if data.endswith(b"\n"):
+                self.on_written(data[:-1].decode("ascii"), now)
 
     def _arm_reply_timer(self) -> None:
-        if not self._in_flight or self._loop is None:
+        deadline = self.queue.deadline()
+        if self._reply_timer is not None:
+            if self._reply_timer.when() <= deadline + 0.0005:
+                return  # it fires first and re-arms for the rest
+            self._reply_timer.cancel()
             self._reply_timer = None
+        if self._loop is None or deadline == float("inf"):
             return
-        due = self._in_flight[0].sent + self.reply_timeout
-        self._reply_timer = self._loop.call_later(max(0.0, due - time.monotonic()), self._check_replies)
+        self._reply_timer = self._loop.call_at(self._loop.time() + max(0.0, deadline - time.monotonic()), self._on_reply_timer)
 
-    def _check_replies(self) -> None:
+    def _on_reply_timer(self) -> None:
         self._reply_timer = None
-        now = time.monotonic()
-        expired = False
-        while self._in_flight and now - self._in_flight[0].sent >= self.reply_timeout:
-            lost = self._in_flight.popleft()
-            self._accepted.pop(lost.key, None)
-            self.stats["timeouts"] += 1
-            expired = True
-            log.warning("no reply to %r within %.0f ms", lost.line, self.reply_timeout * 1000)
-        self._arm_reply_timer()
-        if expired:
-            self._pump()
+        self._run(self.queue.poll(time.monotonic()))
 
     def snapshot(self) -> dict[str, Any]:
         """State for status messages."""
-        return {"state": self.state.value, "port": self.port, "detail": self.detail, "device": dict(self.info)}
+        return {
+            "state": self.state.value,
+            "port": self.port,
+            "detail": self.detail,
+            "device": dict(self.info),
+            "profile": self.profile.value if self.profile else None,
+        }

@@ -46,15 +46,8 @@ class PilotWatch:
         """A line went to the device."""
         self._last_write = now
 
-    def pilot_lost(self, now: float) -> bool:
-        """The pilot left or handed over. Returns True when this starts failsafe."""
-        return self._enter()
-
     def force(self) -> bool:
-        """Emergency stop: failsafe now, whatever the timing."""
-        return self._enter()
-
-    def _enter(self) -> bool:
+        """Failsafe now, whatever the timing (e-stop, the pilot left or handed over). True if this starts it."""
         if self.failsafe:
             return False
         self.failsafe = True

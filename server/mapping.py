@@ -12,10 +12,12 @@ import math
 import re
 from dataclasses import dataclass
 
-from teleop import devicelines
 from teleop.errors import ConfigError
 from teleop.protocol import Control
 
+from . import serial_protocol
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
 _SOURCE = re.compile(r"(?:axis(\d+)|button(\d+)|hat(\d+)\.([xy])|buttons)\Z")
 
 
@@ -32,6 +34,10 @@ class OutputMap:
     (buttons 0..7 as a bitmask). The sent value is
     ``clamp(round(source * scale + offset), low, high)``; ``neutral`` is what
     the failsafe writes.
+
+    ``format`` writes the line for a sketch with its own commands, e.g.
+    ``"S{channel},{value}"`` or ``"{value}"``; ``command`` then only names the
+    output (newest value wins per name).
     """
 
     command: str
@@ -42,22 +48,27 @@ class OutputMap:
     high: int = 9999
     neutral: int = 0
     channel: int | None = None
+    format: str | None = None
 
     @property
     def key(self) -> str:
         return f"O{self.channel}" if self.command == "O" else self.command
 
     def line(self, value: int) -> str:
+        if self.format is not None:
+            return self.format.format(value=value, channel=self.channel if self.channel is not None else 0).rstrip("\n")
         if self.command == "B":
-            return devicelines.display(value)
+            return serial_protocol.display(value)
         if self.command == "A":
-            return devicelines.leds(value)
+            return serial_protocol.leds(value)
         assert self.channel is not None
-        return devicelines.output(self.channel, value)
+        return serial_protocol.output(self.channel, value)
 
     def validate(self, where: str) -> None:
-        if self.command not in ("A", "B", "O"):
-            raise ConfigError(f"{where}: command must be 'A', 'B' or 'O', got {self.command!r}")
+        if self.format is not None:
+            self._validate_format(where)
+        elif self.command not in ("A", "B", "O"):
+            raise ConfigError(f"{where}: command must be 'A', 'B' or 'O' (or give a format for a sketch of your own), got {self.command!r}")
         if self.command == "O" and (self.channel is None or not 0 <= self.channel <= 15):
             raise ConfigError(f"{where}: command 'O' needs a channel from 0 to 15")
         if not _SOURCE.match(self.source):
@@ -68,6 +79,16 @@ class OutputMap:
             raise ConfigError(f"{where}: neutral ({self.neutral}) must lie between min and max")
         if not (math.isfinite(self.scale) and math.isfinite(self.offset)):
             raise ConfigError(f"{where}: scale and offset must be finite numbers")
+
+    def _validate_format(self, where: str) -> None:
+        if not _NAME.match(self.command):
+            raise ConfigError(f"{where}: command must be a short name (letters, digits, _) when a format is given, got {self.command!r}")
+        try:
+            sample = self.line(self.low)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{where}: format {self.format!r} may use only {{value}} and {{channel}} ({exc})") from None
+        if not sample or not sample.isascii() or not sample.isprintable() or len(sample) > 120:
+            raise ConfigError(f"{where}: format {self.format!r} must give one line of printable ASCII (at most 120 characters)")
 
     def read(self, control: Control) -> float:
         """The raw source value from a control message; missing inputs read as 0."""

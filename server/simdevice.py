@@ -23,7 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from teleop import __version__
-from teleop.devicelines import DISPLAY_RANGE, LEDS_RANGE, MAX_LINE, REPORT_MS_RANGE, DeviceError
+
+from .serial_protocol import DISPLAY_RANGE, LEDS_RANGE, MAX_LINE, REPORT_MS_RANGE, DeviceError
 
 
 @dataclass

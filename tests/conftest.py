@@ -197,3 +197,37 @@ def certificate(tmp_path_factory):
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+async def make_device(tmp_path):
+    """A device model (the simulator, a lying or a hobby sketch) behind a real pty in this process."""
+    devices: list[PtyDevice] = []
+
+    async def make(device: Any) -> PtyDevice:
+        pty = PtyDevice(device, link=str(tmp_path / f"tty{len(devices)}"))
+        await pty.start()
+        devices.append(pty)
+        return pty
+
+    yield make
+    for pty in devices:
+        await pty.stop()
+
+
+@pytest.fixture
+def make_server():
+    """``teleop-server`` in its own process, bridging to a :func:`make_device` pty."""
+    from guitools import ServerProcess
+
+    servers: list[ServerProcess] = []
+
+    async def make(device: PtyDevice, *extra: str) -> ServerProcess:
+        server = ServerProcess(device.path, extra=list(extra))
+        await asyncio.to_thread(server.start)  # the device answers meanwhile, on this loop
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -43,12 +43,22 @@ class ServerProcess:
     Authentication is on, as by default; ``token`` (made up if not given) is
     the pilot token, and :attr:`pilot_url` is the address with it, as the
     server prints it. Pass the same token to restart "the same" server.
+    ``prefix`` runs it through another command (``unshare ...``) that execs it in the end.
     """
 
-    def __init__(self, serial: str = "sim", port: int | None = None, extra: list[str] | None = None, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        serial: str = "sim",
+        port: int | None = None,
+        extra: list[str] | None = None,
+        *,
+        token: str | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
         self.serial = serial
         self.port = port or free_port()
         self.extra = extra or []
+        self.prefix = prefix or []
         self.token = token or secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
 
@@ -62,7 +72,7 @@ class ServerProcess:
 
     def restarted(self) -> ServerProcess:
         """The same server (port, token, options) started again."""
-        return ServerProcess(self.serial, self.port, self.extra, token=self.token).start()
+        return ServerProcess(self.serial, self.port, self.extra, token=self.token, prefix=self.prefix).start()
 
     def start(self) -> ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -70,6 +80,7 @@ class ServerProcess:
         token_file.write_text(self.token)
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "server",
@@ -91,6 +102,8 @@ class ServerProcess:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"teleop-server exited with {self.process.returncode}: {self.process.communicate()[0]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self

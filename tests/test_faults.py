@@ -214,16 +214,24 @@ async def test_record_file_holds_every_reading_and_command_when_the_server_is_ki
         await watcher.expect("status", lambda m: m["serial"]["state"] == "lost", since=mark)
         await pty_device.start()
         await watcher.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=5, since=mark)
+        lags = []
         for value in (0.4, 0.5, 0.6):
             await watcher.send({"type": "control", "axes": [value]})
+            line = f"B{round(value * 1000)}"
+            at_device = await wait_for(
+                lambda line=line: next((t for t, got in list(pty_device.received_lines) if got == line), None), interval=0.001
+            )
+            await wait_for(lambda line=line: f'"{line}"' in record.read_text(), timeout=1, interval=0.001)
+            lags.append(time.monotonic() - at_device)
             await asyncio.sleep(0.15)
-        await wait_for(lambda: "B600" in device_lines(pty_device))
         readings_seen = len(watcher.of_type("reading"))
+        await asyncio.sleep(0.1)  # the promise: a record reaches the OS within 100 ms
         server.process.send_signal(signal.SIGKILL)  # no shutdown, no flush, no goodbye
         await asyncio.to_thread(server.process.wait)
     finally:
         server.stop()
-    records = [json.loads(line) for line in record.read_text().splitlines()]  # every line whole: one write() per record
+    record_figure("command read by the device -> in the record file (worst of 3)", max(lags) * 1000, 100)
+    records = [json.loads(line) for line in record.read_text().splitlines()]  # every line whole
     recorded_readings = [r["values"] for r in records if r["kind"] == "reading"]
     received = [m["values"] for m in watcher.of_type("reading")[:readings_seen]]
     assert received and all(values in recorded_readings for values in received)

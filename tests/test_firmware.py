@@ -17,7 +17,7 @@ from conftest import WsClient
 from guitools import ServerProcess
 from websockets.asyncio.client import connect
 
-from teleop.devicelines import MAX_LINE, DeviceError
+from server.serial_protocol import MAX_LINE, DeviceError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"

@@ -1,5 +1,9 @@
 """Which stick drives which command, and clear errors for a wrong config file."""
 
+import re
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from server.config import ServerConfig, load_config, parse_config
@@ -99,3 +103,13 @@ def test_the_shipped_example_config_loads_and_matches_the_defaults():
     config = load_config(Path(__file__).parent.parent / "packaging" / "pi" / "teleop-server.toml")
     assert config == ServerConfig()
     assert config.outputs == DEFAULT_OUTPUTS
+
+
+def test_the_readmes_bring_your_own_sketch_config_loads_and_writes_its_lines():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Bring your own sketch") :]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    config = parse_config(tomllib.loads(block))
+    assert config.device == "plain" and config.columns == ("dist",) and config.baud == 9600
+    lines = CommandMapper(config.outputs).commands(Control(axes=(0.0, -0.5, 0.0, 1.0)))
+    assert lines == {"left": "L128", "right": "R-255"}

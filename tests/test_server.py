@@ -196,14 +196,15 @@ async def test_a_client_that_stops_reading_is_dropped_without_delaying_others(ma
     pilot = await make_client(bridge, {"role": "pilot"})
     observer = await make_client(bridge, {"role": "observer"})
     stuck = await make_client(bridge, {"role": "observer", "client": "stuck"})
-    on_server = next(ws for ws, c in bridge.clients.items() if c.name == "stuck")
+    stuck_id = next(m.id for m in bridge.rules.members.values() if m.name == "stuck")
+    on_server = bridge.clients[stuck_id].ws
     stuck.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.ws.transport.pause_reading()
     for i in range(600):  # readings and status to the stuck one pile up; its queue holds 16
         pty_device.emit(f"pad:{i} fill:{'9' * 200}")
         await asyncio.sleep(0.002)
-    await wait_for(lambda: "stuck" not in {c.name for c in bridge.clients.values()}, timeout=10)
-    assert len(bridge.clients) == 2
+    await wait_for(lambda: "stuck" not in {m.name for m in bridge.rules.members.values()}, timeout=10)
+    assert len(bridge.clients) == 2 and len(bridge.rules.members) == 2
     # and its socket is really gone, though it never read the close frame
     await wait_for(lambda: on_server.transport.is_closing(), timeout=5)
     await pilot.send({"type": "control", "axes": [0.11]})

@@ -1,7 +1,7 @@
 """The simulated device follows the firmware's rules: one reply per line, codes, watchdog."""
 
+from server.serial_protocol import MAX_LINE, DeviceError
 from server.simdevice import SimulatedDevice
-from teleop.devicelines import MAX_LINE, DeviceError
 
 
 def booted(**kwargs):

@@ -208,3 +208,11 @@ class LineSplitter:
             else:
                 self._buffer += tail
         return lines
+
+    def flush(self) -> bytes | None:
+        """The partial line held so far (a sketch's ``print`` without a newline), taken as complete."""
+        if self._discarding or not self._buffer:
+            return None
+        line = bytes(self._buffer).rstrip(b"\r")
+        self._buffer.clear()
+        return line

@@ -1,0 +1,212 @@
+"""The bridge's safety rules, driven directly: events in with a fake clock, effects out (no sockets)."""
+
+import json
+
+from server.auth import Access
+from server.control import (
+    MAX_TOKEN_FAILURES,
+    Broadcast,
+    Close,
+    ControlRules,
+    Drive,
+    Keepalive,
+    Neutral,
+    Send,
+    SendWelcome,
+)
+from server.mapping import CommandMapper
+from teleop.protocol import ErrorCode, Event, Pong, Role
+
+TOKEN = "pilot-token-0123456789"
+
+
+def rules(token: str | None = TOKEN, **options) -> ControlRules:
+    return ControlRules(Access(token), CommandMapper(), wall_clock=lambda: 1000.0, **options)
+
+
+def hello(role: str = "pilot", token: str | None = TOKEN, **fields) -> str:
+    return json.dumps({"type": "hello", "role": role, "client": fields.pop("client", role), "token": token, **fields})
+
+
+def control(*axes: float) -> str:
+    return json.dumps({"type": "control", "axes": list(axes)})
+
+
+def errors(effects, client: int) -> list[str]:
+    return [e.message.code for e in effects if isinstance(e, Send) and e.client == client and hasattr(e.message, "code")]
+
+
+def events(effects) -> list[str]:
+    return [e.message.text for e in effects if isinstance(e, Broadcast) and isinstance(e.message, Event)]
+
+
+def drives(effects) -> list[dict[str, str]]:
+    return [e.lines for e in effects if isinstance(e, Drive)]
+
+
+def test_pilot_with_the_token_drives():
+    r = rules()
+    joined = r.join(1, "h", hello(), 0.0)
+    assert SendWelcome(1) in joined and r.pilot is r.members[1]
+    assert drives(r.frame(1, control(0.5), 0.01)) == [{"B": "B500", "A": "A0"}]
+
+
+def test_observer_can_press_the_emergency_stop_but_not_release_it():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.join(2, "h", hello("observer", None), 0.0)
+    r.frame(1, control(0.9), 0.01)
+    stop = r.frame(2, json.dumps({"type": "estop", "engaged": True}), 0.02)
+    assert Neutral() in stop and r.estop
+    assert errors(r.frame(2, json.dumps({"type": "estop", "engaged": False}), 0.03), 2) == [ErrorCode.NOT_PILOT]
+    assert r.estop
+    refused = r.frame(1, control(0.9), 0.04)
+    assert drives(refused) == [] and errors(refused, 1) == [ErrorCode.ESTOP_ACTIVE]
+    r.frame(1, json.dumps({"type": "estop", "engaged": False}), 0.05)
+    assert not r.estop and drives(r.frame(1, control(0.3), 0.06)) == [{"B": "B300", "A": "A0"}]
+
+
+def test_neutral_comes_first_in_an_emergency_stop():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.9), 0.01)
+    assert isinstance(r.frame(1, json.dumps({"type": "estop", "engaged": True}), 0.02)[0], Neutral)
+
+
+def test_release_hands_control_back_and_puts_outputs_to_neutral():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.9), 0.01)
+    released = r.frame(1, json.dumps({"type": "release_control"}), 0.02)
+    assert r.pilot is None and Neutral() in released
+    assert errors(r.frame(1, control(0.9), 0.03), 1) == [ErrorCode.NOT_PILOT]
+
+
+def test_takeover_must_be_explicit_and_neutralises_the_old_pilots_command():
+    r = rules()
+    r.join(1, "h", hello(client="first"), 0.0)
+    r.frame(1, control(0.9), 0.01)
+    second = r.join(2, "h", hello(client="second"), 0.02)
+    assert errors(second, 2) == [ErrorCode.PILOT_BUSY] and r.pilot.id == 1
+    took = r.frame(2, json.dumps({"type": "request_control", "takeover": True, "token": TOKEN}), 0.03)
+    assert r.pilot.id == 2 and Neutral() in took
+    assert "second took over from first" in events(took)
+    assert drives(r.frame(1, control(0.9), 0.04)) == []
+
+
+def test_hello_twice_is_an_error_and_changes_nothing():
+    r = rules()
+    r.join(1, "h", hello("observer", None), 0.0)
+    again = r.frame(1, hello(), 0.01)
+    assert errors(again, 1) == [ErrorCode.INVALID_MESSAGE] and r.pilot is None
+
+
+def test_unsupported_protocol_version_is_said_but_the_client_may_stay():
+    r = rules()
+    joined = r.join(1, "h", hello(protocol=99), 0.0)
+    assert errors(joined, 1) == [ErrorCode.UNSUPPORTED_VERSION]
+    assert SendWelcome(1) in joined and r.pilot is r.members[1]
+
+
+def test_wrong_tokens_cost_the_connection_after_a_few_tries():
+    r = rules()
+    r.join(1, "h", hello("observer", None), 0.0)
+    for attempt in range(MAX_TOKEN_FAILURES - 1):
+        out = r.frame(1, json.dumps({"type": "request_control", "token": f"guess-{attempt}-xxxxxxxxxx"}), 0.1 * attempt)
+        assert errors(out, 1) == [ErrorCode.UNAUTHORIZED] and not any(isinstance(e, Close) for e in out)
+    last = r.frame(1, json.dumps({"type": "request_control", "token": "guess-last-xxxxxxxxxx"}), 1.0)
+    assert Close(1, 1008, "too many wrong pilot tokens; reconnect to try again") in last
+    assert 1 not in r.members
+
+
+def test_observers_need_the_token_to_watch_when_configured():
+    from server.auth import ObserverAccess
+
+    r = ControlRules(Access(TOKEN, ObserverAccess.TOKEN), CommandMapper())
+    refused = r.join(1, "h", None, 0.0)
+    assert any(isinstance(e, Close) and e.code == 1008 for e in refused) and not r.members
+    assert SendWelcome(2) in r.join(2, "h", hello("observer", TOKEN), 0.0)
+
+
+def test_seed_client_drives_only_without_auth_and_only_when_nobody_else_does():
+    open_rules = rules(token=None)
+    open_rules.join(1, "h", None, 0.0)
+    assert drives(open_rules.frame(1, json.dumps({"Axes": [0.5, 0, 0, 0]}), 0.01)) == [{"B": "B500", "A": "A0"}]
+    guarded = rules()
+    guarded.join(1, "h", None, 0.0)
+    out = guarded.frame(1, json.dumps({"Axes": [0.5]}), 0.01)
+    assert drives(out) == [] and errors(out, 1) == [ErrorCode.UNAUTHORIZED]
+    busy = rules(token=None)
+    busy.join(1, "h", hello(token=None), 0.0)
+    busy.join(2, "h", None, 0.0)
+    assert drives(busy.frame(2, json.dumps({"Axes": [0.5]}), 0.01)) == []
+
+
+def test_failsafe_after_the_timeout_and_keepalive_meanwhile():
+    r = rules(failsafe_timeout=0.25, keepalive=0.1)
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    r.written(0.0)
+    assert r.deadline() == 0.1
+    assert r.tick(0.1) == [Keepalive()]
+    r.written(0.1)
+    assert r.tick(0.2) == [Keepalive()]
+    r.written(0.2)
+    out = r.tick(0.25)
+    assert out[0] == Neutral() and "failsafe: no control from the pilot for 250 ms" in events(out)
+    assert r.tick(1.0) == []  # once, not again
+
+
+def test_pilot_leaving_puts_outputs_to_neutral():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    out = r.leave(1, 0.05)
+    assert Neutral() in out and r.pilot is None and r.watch.failsafe
+
+
+def test_a_refusal_is_repeated_at_most_once_a_second():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.join(2, "h", hello("observer", None), 0.0)
+    sent = [errors(r.frame(2, control(0.1), 0.01 * i), 2) for i in range(50)]
+    assert sum(len(s) for s in sent) == 1
+
+
+def test_a_flooding_client_is_warned_then_closed():
+    r = rules(control_hz=10)  # limit 40 frames a second
+    r.join(1, "h", hello(), 0.0)
+    out = [r.frame(1, control(0.1), 0.001 * i) for i in range(60)]
+    assert errors(out[40], 1) == [ErrorCode.RATE_LIMITED] and all(o == [] for o in out[41:])
+    burst = [r.frame(1, control(0.1), 1.0 + 0.001 * i) for i in range(41)]
+    assert any(isinstance(e, Close) and e.code == 1008 for e in burst[-1])
+
+
+def test_ping_flood_is_not_answered_beyond_the_limit():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    pongs = [e for i in range(100) for e in r.frame(1, json.dumps({"type": "ping", "id": i, "t": 0}), 0.001 * i)]
+    assert sum(isinstance(e, Send) and isinstance(e.message, Pong) for e in pongs) == 20
+
+
+def test_device_restart_while_stopped_gets_neutral_again():
+    r = rules()
+    assert r.device_ready() == [Neutral()]  # nobody drives: failsafe
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    assert r.device_ready() == []
+
+
+def test_bad_input_is_answered_never_raised():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    for bad in ["{", "[]", '{"type":"control","axes":[1e999]}', b"\xff\xfe", '{"type":"estop","engaged":"yes"}', "9" * 4000]:
+        assert errors(r.frame(1, bad, 0.5), 1), bad
+    assert r.pilot is r.members[1] and r.members[1].role is Role.PILOT
+
+
+def test_signal_stop_writes_neutral_first():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    assert r.stop_all("SIGTERM")[0] == Neutral() and r.watch.failsafe
