@@ -19,7 +19,6 @@ The safety rules live here, where they are tested without a window:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -599,13 +598,3 @@ class TeleopModel:
         if new.estop == self._estop_asked:
             self._estop_asked = None
         self.connection.status = new
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float, step: float = 0.05) -> bool:
-    """Poll ``predicate`` on the event loop until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(step)
-    return True
