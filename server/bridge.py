@@ -25,6 +25,7 @@ import math
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -139,6 +140,8 @@ class Bridge:
         self._closing: set[asyncio.Task[None]] = set()
         self._connections = 0  # including those still in their hello; counts against max_clients
         self.session = f"{int(time.time()):x}"
+        #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
+        self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
 
     @property
     def readings(self) -> dict[str, int | float]:
@@ -364,6 +367,7 @@ class Bridge:
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
             self._announce("info", f"device ready: {detail}")
+            self.on_device_info(dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
@@ -375,6 +379,7 @@ class Bridge:
 
     def _on_device_event(self, name: str, text: str) -> None:
         if name == "info":
+            self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled

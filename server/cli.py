@@ -14,6 +14,7 @@ from pathlib import Path
 from teleop import __version__
 from teleop.errors import ConfigError
 
+from .announce import mdns_hostname, start_announcer
 from .auth import check_token_text, default_token_file, load_or_create_token
 from .bridge import Bridge
 from .config import ServerConfig, load_config
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument(
         "--max-clients", type=int, metavar="N", help="connections at once; the next one is closed with a reason (default: 64)"
     )
+    parser.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (every device line)")
     parser.add_argument("--version", action="version", version=f"teleop-server {__version__}")
     return parser
@@ -140,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "certfile": args.certfile,
         "keyfile": args.keyfile,
         "max_clients": args.max_clients,
+        "announce": False if args.no_announce else None,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -176,7 +183,8 @@ def announce(config: ServerConfig, port: int, token_created: bool) -> None:
     host = reachable_host(config.host)
     ws_url = f"{'wss' if tls else 'ws'}://{host}:{port}"
     web_url = f"{'https' if tls else 'http'}://{host}:{port}"
-    print(f"teleop-server listening on {ws_url} (dashboard: {web_url}/)", flush=True)
+    by_name = f"{'wss' if tls else 'ws'}://{mdns_hostname()}:{port}"
+    print(f"teleop-server listening on {ws_url} or {by_name} (dashboard: {web_url}/)", flush=True)
     if not config.auth:
         print("authentication is OFF (--no-auth): anyone who can reach this port may drive", flush=True)
     elif token_created:
@@ -206,6 +214,7 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         "on" if config.auth else "OFF",
     )
     announce(config, bridge.port, token_created)
+    announcer = start_announcer(bridge, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
@@ -221,6 +230,8 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         await stop.wait()
     finally:
         log.info("shutting down")
+        if announcer is not None:
+            await announcer.stop()
         await bridge.stop()
 
 

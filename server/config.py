@@ -64,6 +64,10 @@ class ServerConfig:
     #: A client sending more than RATE_LIMIT_FACTOR times this gets an error, then is closed.
     control_hz: float = 250.0
     outputs: tuple[OutputMap, ...] = field(default=DEFAULT_OUTPUTS)
+    #: Announce the server with mDNS/DNS-SD (``_teleop._tcp``) so the app lists it; ``--no-announce`` turns it off.
+    announce: bool = True
+    #: The name the app lists; None means this machine's hostname.
+    announce_name: str | None = None
 
     def validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -103,6 +107,8 @@ class ServerConfig:
             raise ConfigError("limits.control_hz must be at least 1")
         if len({o.key for o in self.outputs}) != len(self.outputs):
             raise ConfigError("two [[output]] entries drive the same device output")
+        if self.announce_name is not None and not 0 < len(self.announce_name.encode()) <= 63:
+            raise ConfigError("announce.name must be 1 to 63 bytes (a DNS-SD instance name)")
         for i, output in enumerate(self.outputs):
             output.validate(f"[[output]] #{i + 1}")
 
@@ -141,6 +147,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "keep": ("record_keep", int, 1),
     },
     "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
+    "announce": {"enabled": ("announce", bool, 1), "name": ("announce_name", str, 1)},
 }
 
 _OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral", "format"}

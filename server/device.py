@@ -458,7 +458,9 @@ class DeviceLink:
         if lost:
             self._tell("lost", "lost_reply", f"device did not confirm {lost[0]!r}", now)
         if outcome.unsolicited is not None:
-            self._tell("unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now)
+            self._tell(
+                "unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now
+            )
         if outcome.info is not None:
             self._take_info(outcome.info)
             if self.state is LinkState.WAITING_READY:

@@ -132,6 +132,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
 
     from .gui.adapter import QtAdapter
     from .gui.main_window import MainWindow, excepthook_to_log, load_settings, protect_settings_file
+    from .gui.robot_list import start_browsing, stop_browsing
     from .models import TeleopModel
 
     store = QSettings(args.settings_file, QSettings.Format.IniFormat) if args.settings_file else QSettings("teleop", "teleop")
@@ -169,6 +170,8 @@ async def run_app(args: argparse.Namespace, app) -> int:
         notifier = watch_stop_signals(stop_signal)  # after SDL started: nothing may replace the handlers now
         window.show()
         app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
+        if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
+            await start_browsing()
         if url:
             await model.connect(url)
         if args.screenshot or args.self_check:
@@ -177,6 +180,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
         window.close()
         return result
     finally:
+        await stop_browsing()
         with contextlib.suppress(NameError):
             await adapter.shutdown()
             notifier.setEnabled(False)

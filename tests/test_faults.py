@@ -189,6 +189,8 @@ async def test_serial_unplug_tells_every_client_writes_nothing_and_control_resum
     assert told < 1.0
     assert resumed - ready < 2.0
     assert "B900" not in device_lines(pty_device)
+    # the recorder writes from its own thread, a few ms behind: wait for the reopen to be on disk
+    await wait_for(lambda: record.read_text().count("serial waiting_ready") >= 2, what="the reopen in the record file")
     records = [json.loads(line) for line in record.read_text().splitlines()]
     lost = next(i for i, r in enumerate(records) if r["kind"] == "event" and r["text"].startswith("serial lost"))
     reopened = next(i for i, r in enumerate(records) if i > lost and r["kind"] == "event" and r["text"].startswith("serial waiting_ready"))

@@ -98,6 +98,7 @@ if [ "$LIVE" = 1 ]; then
     say "  read it again later with: sudo cat /var/lib/teleop/pilot-token"
   fi
   say "open http://$(hostname).local:8765/ for the dashboard"
+  say "the teleop app lists this robot under \"Robots on this network\" (Robot drop-down, or Settings)"
 else
   say "staged under $ROOT (no user created, no service started)"
 fi

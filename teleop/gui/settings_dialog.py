@@ -37,6 +37,8 @@ from teleop.drive import MAX_RATE_HZ
 from teleop.models import DriveModel
 from teleop.shaping import AxisCalibration, AxisShape, CalibrationCapture
 
+from .robot_list import RobotsOnNetwork
+
 AXIS_ROWS = 8
 
 
@@ -169,6 +171,9 @@ class SettingsDialog(QDialog):
         browse.clicked.connect(self._browse_cafile)
         cafile_row.addWidget(browse)
         form.addRow("Trust certificate:", cafile_row)
+        robots = RobotsOnNetwork()
+        robots.chosen.connect(self.host.setCurrentText)  # a ws[s]://host:port fills host, port and TLS
+        form.addRow(robots)
         recent = QLabel("Recent: " + (", ".join(self.settings.recent) or "none yet"))
         recent.setWordWrap(True)
         form.addRow("", recent)

@@ -23,6 +23,7 @@ from teleop.models import ConnectionModel, DriveModel
 
 from .adapter import QtAdapter
 from .binding import bind
+from .robot_list import RobotAddressBox
 
 ACCENT = QColor("#2f80ed")
 SENT = QColor("#27ae60")
@@ -225,8 +226,7 @@ class ConnectionBar(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(QLabel("Robot:"))
-        self.address = QComboBox()
-        self.address.setEditable(True)
+        self.address = RobotAddressBox(connection)  # robots on this network above the recent servers
         self.address.setMinimumWidth(220)
         self.address.setToolTip("host:port of the teleop-server; recent servers are in the list")
         self.address.lineEdit().returnPressed.connect(self._connect_clicked)
