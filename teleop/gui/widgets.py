@@ -240,7 +240,7 @@ class ConnectionBar(QFrame):
         self.rtt = QLabel("RTT —")
         self.rtt.setMinimumWidth(90)
         layout.addWidget(self.rtt)
-        self.role = QLabel("observer")
+        self.role = QLabel("—")  # no role until connected
         self.role.setObjectName("roleLabel")
         layout.addWidget(self.role)
         self.refresh_recent()
