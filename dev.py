@@ -8,7 +8,9 @@ It creates ``.venv`` beside this file and installs the project into it
 (again only when pyproject.toml changed). As root on Debian/Ubuntu, ``test``
 also installs the system packages the tests need (listed in
 ``.ci/debian-packages.txt``); otherwise the tests that need them are skipped
-and say which package is missing.
+and say which package is missing. ``demo`` checks for the libraries Qt's
+xcb platform needs (:data:`XCB_PACKAGES`): as root it installs them,
+otherwise it prints the one ``apt-get install`` line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,25 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".teleop-installed"
 DEBIAN_PACKAGES = ROOT / ".ci" / "debian-packages.txt"
+#: what a pip-installed PySide6 needs for Qt's xcb platform on an X11 desktop (the README lists them too);
+#: one missing aborts the app with "could not load the Qt platform plugin xcb", whichever it is
+XCB_PACKAGES = [
+    "libxcb-cursor0",
+    "libxcb-icccm4",
+    "libxcb-util1",
+    "libxcb-image0",
+    "libxcb-keysyms1",
+    "libxcb-randr0",
+    "libxcb-render-util0",
+    "libxcb-shm0",
+    "libxcb-sync1",
+    "libxcb-xfixes0",
+    "libxcb-render0",
+    "libxcb-shape0",
+    "libxcb-xkb1",
+    "libxkbcommon-x11-0",
+    "libx11-xcb1",
+]
 
 
 def run(*cmd: str | Path, **kwargs) -> None:
@@ -49,10 +70,13 @@ def ensure_venv(extra: str) -> None:
     STAMP.write_text(wanted)
 
 
-def debian_packages_missing() -> list[str]:
-    if not DEBIAN_PACKAGES.exists() or not shutil.which("dpkg-query"):
+def debian_packages_missing(wanted: list[str] | None = None) -> list[str]:
+    if not shutil.which("dpkg-query"):
         return []
-    wanted = [name for line in DEBIAN_PACKAGES.read_text().splitlines() for name in line.split("#", 1)[0].split()]
+    if wanted is None:
+        if not DEBIAN_PACKAGES.exists():
+            return []
+        wanted = [name for line in DEBIAN_PACKAGES.read_text().splitlines() for name in line.split("#", 1)[0].split()]
     missing = []
     for package in wanted:
         result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
@@ -73,10 +97,30 @@ def ensure_debian_packages() -> None:
     run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=env)
 
 
+def ensure_desktop_libraries() -> bool:
+    """The xcb libraries Qt needs on Debian/Ubuntu: installed as root, otherwise the one apt-get line. False: cannot run."""
+    missing = debian_packages_missing(XCB_PACKAGES) if sys.platform.startswith("linux") else []
+    if not missing:
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run("apt-get", "update", "-q", env=env)
+        run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=env)
+        return True
+    print("The desktop app needs system libraries for Qt's X11 (xcb) platform. Install them with:", file=sys.stderr)
+    print(f"    sudo apt-get install {' '.join(missing)}", file=sys.stderr)
+    if os.environ.get("WAYLAND_DISPLAY"):
+        print("(continuing: this is a Wayland session, where Qt does not need them)", file=sys.stderr)
+        return True
+    return False
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     rest = argv[1:]
     if command == "demo":
+        if not ensure_desktop_libraries():
+            return 1
         ensure_venv("desktop")
         return subprocess.call([str(BIN / "teleop"), "--demo", *rest])
     if command == "test":

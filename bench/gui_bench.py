@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
-"""The desktop app's cost while driving: CPU, memory, and latency from an SDL axis change to the send.
+"""The desktop app's cost: CPU idle and while plotting, memory, and latency from an SDL axis change to the send.
 
-Runs the real main window offscreen against a real ``teleop-server --serial sim``
-process, with an SDL virtual joystick moving every 20 ms, driving enabled
-(sending at 50 Hz), and four readings plotted. Prints:
+Runs the real main window against a real ``teleop-server --serial sim``
+process with an SDL virtual joystick, in three phases:
 
-* CPU of the GUI process as % of one core (user + system) over the run;
-* resident memory at the end, and its growth over the run;
-* latency from ``SDL_JoystickSetVirtualAxis`` to the control message handed to the socket.
+1. idle before connecting (window shown, gamepad plugged in, nothing moving);
+2. connected and plotting four readings, not driving;
+3. driving: the stick moves every 20 ms, controls go out at 50 Hz.
 
-Targets (issue 3): CPU <= 15 % of one core, RSS <= 250 MB, latency p99 <= 5 ms.
+Each platform runs in its own process: Qt ``offscreen`` and, with ``--xcb``,
+the real ``xcb`` plugin on Xvfb with openbox (what a user's X11 desktop does:
+real paint, real event dispatch). Prints the figures side by side.
 
-    .venv/bin/python bench/gui_bench.py [--seconds 20]
+Targets (issue 13, on xcb): idle <= 2 % of a core, connected and plotting
+<= 8 %, SDL change -> control handed to the socket p99 <= 3 ms.
+
+    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,8 +33,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from stats import percentiles, rss_kib  # noqa: E402
 
@@ -42,12 +46,30 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def drive(window, controller, stick, seconds: float) -> tuple[list[float], float, float, float, float]:
+async def cpu_over(seconds: float) -> float:
+    """% of one core this process used over ``seconds`` of the event loop running freely."""
+    cpu0, t0 = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100
+
+
+async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float) -> dict:
     from teleop.client import SessionEvents
+
+    model = adapter.model
+    figures: dict = {}
+    await asyncio.sleep(1.0)  # window painted, gamepad seen
+    figures["idle_cpu"] = await cpu_over(quiet_seconds)
+
+    await model.connect(server.pilot_url)
+    while model.readings.store.count < 20 or model.drive.selected is None or not model.connection.pilot:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    figures["plotting_cpu"] = await cpu_over(quiet_seconds)
 
     changed_at: dict[float, float] = {}
     latencies: list[float] = []
-    session = controller.session
+    session = model.session
     previous: SessionEvents = session.events
 
     def sent(control) -> None:
@@ -57,10 +79,8 @@ async def drive(window, controller, stick, seconds: float) -> tuple[list[float],
                 latencies.append(time.monotonic() - t0)
 
     session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, sent)
-    while controller.readings.count < 20 or controller.selected is None:
-        await asyncio.sleep(0.05)
-    window.enable.click()
-    await asyncio.sleep(1.0)  # warm up: plot created, first repaints done
+    model.enable_driving()
+    await asyncio.sleep(1.0)
     cpu0, rss0, t_start = cpu_seconds(), rss_mb(), time.monotonic()
     i = 0
     while time.monotonic() - t_start < seconds:
@@ -70,54 +90,98 @@ async def drive(window, controller, stick, seconds: float) -> tuple[list[float],
         stick.axis(0, value)
         await asyncio.sleep(0.02)
     elapsed = time.monotonic() - t_start
-    cpu = (cpu_seconds() - cpu0) / elapsed * 100
-    return latencies, cpu, rss0, rss_mb(), elapsed
+    figures["driving_cpu"] = (cpu_seconds() - cpu0) / elapsed * 100
+    figures["rss_start"], figures["rss_end"] = rss0, rss_mb()
+    figures["latencies_ms"] = [x * 1000 for x in latencies]
+    figures["driving_seconds"] = elapsed
+    return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
-
+def run_one(seconds: float, quiet_seconds: float) -> None:
+    """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import qasync
     from guitools import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
     from sdl_virtual import VirtualJoystick
 
-    from teleop.appsettings import AppSettings, AxisSettings
-    from teleop.gui.controller import TeleopController
+    from teleop.appsettings import AppSettings
+    from teleop.gui.adapter import QtAdapter
     from teleop.gui.main_window import MainWindow
+    from teleop.models import TeleopModel
+    from teleop.shaping import AxisShape
 
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)
     server = ServerProcess("sim").start()
     stick = VirtualJoystick()
     store = QSettings(os.path.join(tempfile.mkdtemp(), "bench.ini"), QSettings.Format.IniFormat)
-    settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisSettings(deadzone=0.0)})
+    settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
     async def run():
-        controller = TeleopController(settings)
-        stick.attach()  # after SDL is initialised by the controller, as a user plugging in a pad
-        window = MainWindow(controller, store)
+        adapter = QtAdapter(TeleopModel(settings))
+        stick.attach()  # after SDL is initialised, as a user plugging in a pad
+        window = MainWindow(adapter, store)
         window.show()
-        await controller.connect_to_server(server.pilot_url)
         try:
-            return await drive(window, controller, stick, args.seconds)
+            return await phases(window, adapter, stick, server, seconds, quiet_seconds)
         finally:
-            await controller.shutdown()
+            await adapter.shutdown()
             window.close()
 
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            latencies, cpu, rss0, rss1, elapsed = runner.run(run())
+            figures = runner.run(run())
     finally:
         stick.detach()
         server.stop()
-    print(f"teleop GUI bench: {elapsed:.0f} s driving at 50 Hz, stick moving every 20 ms, 4 series plotted, Qt offscreen")
-    print(f"  CPU: {cpu:.1f} % of one core   (target <= 15 %)")
-    print(f"  RSS: {rss1:.0f} MB at the end, {rss1 - rss0:+.1f} MB over the run   (target <= 250 MB)")
-    print(f"  SDL axis change -> control handed to the socket: {percentiles(latencies)}   (target p99 <= 5 ms)")
+    print("FIGURES " + json.dumps(figures))
+
+
+def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    command = [sys.executable, __file__, "--one", "--seconds", str(args.seconds), "--quiet-seconds", str(args.quiet_seconds)]
+    result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=300)
+    for line in result.stdout.splitlines():
+        if line.startswith("FIGURES "):
+            return json.loads(line[len("FIGURES ") :])
+    raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="driving phase length")
+    parser.add_argument("--quiet-seconds", type=float, default=8.0, help="length of the idle and plotting phases")
+    parser.add_argument("--xcb", action="store_true", help="also measure on the real xcb plugin (Xvfb + openbox)")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run_one(args.seconds, args.quiet_seconds)
+        return
+
+    results = {"offscreen": measure("offscreen", args, dict(os.environ))}
+    if args.xcb:
+        from xdisplay import XDisplay, missing_tools
+
+        if missing_tools():
+            raise SystemExit(f"--xcb needs: apt-get install {' '.join(missing_tools())}")
+        with XDisplay() as display:
+            results["xcb"] = measure("xcb", args, display.env)
+
+    names = list(results)
+    print(f"teleop GUI bench: real window, teleop-server --serial sim, SDL virtual joystick, 4 series plotted ({', '.join(names)})")
+    print(f"  {'':48}" + "".join(f"{n:>22}" for n in names) + "   target (xcb)")
+    rows = [
+        ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),
+        ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 8"),
+        ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "-"),
+        ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
+    ]
+    for label, cell, target in rows:
+        print(f"  {label:48}" + "".join(f"{cell(results[n]):>22}" for n in names) + f"   {target}")
+    for name in names:
+        latencies = [x / 1000 for x in results[name]["latencies_ms"]]
+        print(f"  SDL axis change -> control handed to the socket, {name}: {percentiles(latencies)}   (target p99 <= 3 ms)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: the whole loop running for a set time, reporting messages, errors, latency and memory growth.
 
-    GUI core (ClientSession + DriveController + ReadingsStore, the code behind the window)
+    the GUI's models (teleop.models.TeleopModel: the code behind the window, minus Qt)
       -> teleop-server (its own process, authentication on)
       -> simulated firmware on a pty (SimulatedDevice behind PtyDevice, in this process)
 
@@ -33,18 +33,20 @@ from stats import percentiles, rss_kib  # noqa: E402
 
 from server.simdevice import PtyDevice  # noqa: E402
 from teleop import protocol  # noqa: E402
-from teleop.client import ClientSession, ConnectionState, SessionEvents  # noqa: E402
-from teleop.drive import DriveController, DriveSettings  # noqa: E402
-from teleop.protocol import Role  # noqa: E402
+from teleop.appsettings import AppSettings  # noqa: E402
+from teleop.client import ConnectionState, SessionEvents  # noqa: E402
+from teleop.models import ConnectionModel, LogLevel, LogLine, TeleopModel  # noqa: E402
 from teleop.readings import ReadingsStore  # noqa: E402
+from teleop.shaping import AxisShape  # noqa: E402
 
 STALE_MATCH = 2.0  # seconds
 
 
 class Soak:
-    def __init__(self, device: PtyDevice) -> None:
+    def __init__(self, device: PtyDevice, readings: ReadingsStore) -> None:
         self.device = device
-        self.readings = ReadingsStore()
+        self.readings = readings  # the model's store (for its size in the report)
+        self._last_state = ConnectionState.DISCONNECTED
         self.received = 0
         self.errors: list[str] = []
         self.reconnects = 0
@@ -55,21 +57,24 @@ class Soak:
         self.unmatched = 0
         self.failsafe_trips = 0
 
-    # SessionEvents callbacks
-    def on_state(self, state: ConnectionState, detail: str) -> None:
-        if state is ConnectionState.RECONNECTING:
+    # the model's events
+    def on_connection(self, connection: ConnectionModel) -> None:
+        if connection.state is ConnectionState.RECONNECTING and self._last_state is not ConnectionState.RECONNECTING:
             self.reconnects += 1
-            self.errors.append(f"connection: {detail}")
+            self.errors.append(f"connection: {connection.message}")
+        self._last_state = connection.state
 
+    def on_log(self, line: LogLine) -> None:
+        if line.level is LogLevel.ERROR:
+            self.errors.append(line.text)
+
+    # listening beside the model on the session (it keeps its own callbacks)
     def on_message(self, message: protocol.ServerMessage) -> None:
         self.received += 1
         if isinstance(message, protocol.Reading):
-            self.readings.add(message.t, message.values)
             mark = message.values.get("soak")
             if mark is not None and int(mark) in self.emitted:
                 self.reading_latency.append(time.monotonic() - self.emitted.pop(int(mark)))
-        elif isinstance(message, protocol.Error):
-            self.errors.append(f"server error: {message.code}: {message.message}")
         elif isinstance(message, protocol.Event) and message.text.startswith("failsafe:"):
             self.failsafe_trips += 1
 
@@ -104,16 +109,25 @@ class Soak:
 async def run(seconds: float, interval: float) -> int:
     rig = await start_rig()
     device, server = rig.device, rig.server
-    soak = Soak(device)
-    events = SessionEvents(state=soak.on_state, message=soak.on_message, control_sent=soak.on_control_sent)
-    session = ClientSession(rig.url, events, name="soak", role=Role.PILOT, token=rig.token)
-    drive = DriveController(DriveSettings(rate_hz=50))
+    model = TeleopModel(AppSettings(rate_hz=50, axes={0: AxisShape(deadzone=0.0)}))
+    soak = Soak(device, model.readings.store)
+    model.connection.changed.connect(soak.on_connection)
+    model.log.connect(soak.on_log)
+    drive = model.drive
     try:
-        session.start()
+        await model.connect(f"{rig.url}/#token={rig.token}")
+        session = model.session
+        inner = session.events
+
+        def message(m: protocol.ServerMessage) -> None:
+            inner.message(m)
+            soak.on_message(m)
+
+        session.events = SessionEvents(inner.state, message, inner.legacy_text, inner.rtt, soak.on_control_sent)
         deadline = time.monotonic() + 10
-        while not session.can_drive:
+        while not model.connection.pilot:
             if time.monotonic() > deadline:
-                print(f"could not become pilot: {session.detail}")
+                print(f"could not become pilot: {model.connection.message}")
                 return 1
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
@@ -122,17 +136,19 @@ async def run(seconds: float, interval: float) -> int:
         start = time.monotonic()
         server_rss: list[int] = []
         client_rss: list[int] = []
-        drive.set_input([0.0, 0.0], [0], [], start)
-        session.send_control(drive.enable(start))
+        if not model.enable_driving():
+            print(f"could not enable driving: {drive.blocked}")
+            return 1
         next_report = start + interval
         mark = 0
         window_cmd, window_read = 0, 0
         while (now := time.monotonic()) < start + seconds:
-            # the pilot: a slow sine on axis 0, a button toggling every second
-            x = math.sin((now - start) * 0.7)
-            control = drive.set_input([x, 0.0], [int(now - start) % 2], [], now) or drive.poll(now)
-            if control is not None:
-                session.send_control(control)
+            # the pilot: a slow sine on axis 0, a button toggling every second (the on-screen stick's
+            # way in); then what the Qt adapter's timer does: the periodic re-send when it is due
+            drive.set_virtual_axis(0, math.sin((now - start) * 0.7))
+            drive.set_virtual_button(0, bool(int(now - start) % 2))
+            if time.monotonic() >= drive.deadline():
+                drive.tick()
             mark += 1
             soak.emitted[mark] = time.monotonic()
             device.emit(f"soak:{mark}")
@@ -158,7 +174,7 @@ async def run(seconds: float, interval: float) -> int:
         soak.collect_commands()
         alive = server.poll() is None
     finally:
-        await session.stop()
+        await model.shutdown()
         await rig.stop()
 
     def growth(samples: list[int]) -> float:
@@ -168,7 +184,7 @@ async def run(seconds: float, interval: float) -> int:
         first, last = sum(samples[:tenth]) / tenth, sum(samples[-tenth:]) / tenth
         return 100 * (last - first) / first
 
-    print(f"\nsoak summary: {seconds:.0f} s of the full loop (GUI core -> server process -> simulated firmware on a pty)")
+    print(f"\nsoak summary: {seconds:.0f} s of the full loop (the GUI models -> server process -> simulated firmware on a pty)")
     print(f"  controls sent {session.sent_controls}, server messages received {soak.received}")
     print(f"  errors {len(soak.errors)}, reconnects {soak.reconnects}" + (f": {soak.errors[:3]}" if soak.errors else ""))
     print(f"  failsafe trips while driving {soak.failsafe_trips} (each means 250 ms without a control reaching the server)")

@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def start_demo_server() -> tuple[subprocess.Popen, str]:
     frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
     command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "server"]
     command += ["--serial", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -85,14 +86,57 @@ def start_demo_server() -> tuple[subprocess.Popen, str]:
     return process, f"ws://127.0.0.1:{port}/#token={token}"
 
 
+def _die_with_parent() -> None:
+    """In the demo server's process: on Linux, be sent SIGTERM if the app dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def watch_stop_signals(on_signal) -> object:
+    """SIGTERM and SIGINT end the app cleanly, however busy Qt's C++ loop is.
+
+    A Python signal handler only runs when the interpreter gets control, and SDL
+    replaces the handlers with its own (teleop.gamepad asks it not to). The
+    signal's number is written to a socket that a QSocketNotifier watches, so
+    Qt wakes up and the handler runs at once. Returns the notifier (keep it).
+    """
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: None)  # the wake-up byte does the work
+
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def readable() -> None:
+        try:
+            numbers = reader.recv(64)
+        except BlockingIOError:
+            return
+        for number in numbers:
+            on_signal(signal.Signals(number).name)
+
+    notifier.activated.connect(readable)
+    notifier._sockets = (reader, writer)  # keep them open as long as the notifier lives
+    return notifier
+
+
 async def run_app(args: argparse.Namespace, app) -> int:
     from PySide6.QtCore import QSettings
 
-    from .gui.controller import TeleopController
-    from .gui.main_window import MainWindow, excepthook_to_log, load_settings
+    from .gui.adapter import QtAdapter
+    from .gui.main_window import MainWindow, excepthook_to_log, load_settings, protect_settings_file
     from .gui.robot_list import start_browsing, stop_browsing
+    from .models import TeleopModel
 
     store = QSettings(args.settings_file, QSettings.Format.IniFormat) if args.settings_file else QSettings("teleop", "teleop")
+    protect_settings_file(store)
     settings = load_settings(store)
     url = args.connect
     server = None
@@ -110,38 +154,52 @@ async def run_app(args: argparse.Namespace, app) -> int:
             settings.use_server(address)
             settings.remember_server()
 
-    controller = TeleopController(settings)
-    window = MainWindow(controller, store)
-    excepthook_to_log(window)
-    window.show()
+    model = TeleopModel(settings)
     closed = asyncio.get_running_loop().create_future()
-    app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
-    if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
-        await start_browsing()
-    if url:
-        await controller.connect_to_server(url)
     try:
+        adapter = QtAdapter(model)
+        window = MainWindow(adapter, store)
+        excepthook_to_log(window)
+
+        def stop_signal(name: str) -> None:
+            log.info("%s received: driving off, closing", name)
+            model.disable_driving()
+            if not closed.done():
+                closed.set_result(0)
+
+        notifier = watch_stop_signals(stop_signal)  # after SDL started: nothing may replace the handlers now
+        window.show()
+        app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
+        if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
+            await start_browsing()
+        if url:
+            await model.connect(url)
         if args.screenshot or args.self_check:
-            return await _wait_then_finish(args, controller, window)
-        return await closed
+            return await _wait_then_finish(args, model, window)
+        result = await closed
+        window.close()
+        return result
     finally:
         await stop_browsing()
-        await controller.shutdown()
+        with contextlib.suppress(NameError):
+            await adapter.shutdown()
+            notifier.setEnabled(False)
         if server is not None:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(3)
 
 
-async def _wait_then_finish(args, controller, window) -> int:
+async def _wait_then_finish(args, model, window) -> int:
+    store = model.readings.store
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        if controller.readings.count >= (120 if args.screenshot else 1):  # ~6 s of plot for a screenshot
+        if store.count >= (120 if args.screenshot else 1):  # ~6 s of plot for a screenshot
             break
         await asyncio.sleep(0.05)
     else:
         print(
-            f"teleop: no reading within {args.timeout:.0f} s (connection: {controller.session.detail if controller.session else 'none'})",
+            f"teleop: no reading within {args.timeout:.0f} s (connection: {model.session.detail if model.session else 'none'})",
             file=sys.stderr,
         )
         return 1
@@ -150,7 +208,7 @@ async def _wait_then_finish(args, controller, window) -> int:
         window.grab().save(args.screenshot)
         print(f"saved {args.screenshot}")
     else:
-        print(f"self-check ok: connected, {controller.readings.count} readings, values {sorted(controller.readings.latest)[:6]}")
+        print(f"self-check ok: connected, {store.count} readings, values {sorted(store.latest)[:6]}")
     window.close()
     return 0
 

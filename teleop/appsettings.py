@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from teleop.drive import MAX_RATE_HZ
-from teleop.shaping import AxisCalibration, AxisShape
+from teleop.shaping import AxisShape
 
 DEFAULT_PORT = 8765
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?\Z")
@@ -97,18 +97,6 @@ def server_url(host: str, port: int, tls: bool = False) -> str:
 
 
 @dataclass
-class AxisSettings:
-    deadzone: float = 0.05
-    expo: float = 0.0
-    invert: bool = False
-    calibration: tuple[float, float, float] | None = None
-
-    def shape(self) -> AxisShape:
-        calibration = AxisCalibration(*self.calibration) if self.calibration else AxisCalibration()
-        return AxisShape(self.deadzone, self.expo, self.invert, calibration)
-
-
-@dataclass
 class AppSettings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -121,15 +109,15 @@ class AppSettings:
     tokens: dict[str, str] = field(default_factory=dict)
     rate_hz: float = 50.0
     gamepad: str = ""  # GUID of the preferred gamepad; empty = first one found
-    axes: dict[int, AxisSettings] = field(default_factory=dict)
+    axes: dict[int, AxisShape] = field(default_factory=dict)
     plot: list[str] = field(default_factory=lambda: ["A0", "A1", "O0", "disp"])
     keyboard_driving: bool = True
 
-    def axis(self, index: int) -> AxisSettings:
-        return self.axes.get(index, AxisSettings())
+    def axis(self, index: int) -> AxisShape:
+        return self.axes.get(index, AxisShape())
 
     def shapes(self) -> dict[int, AxisShape]:
-        return {i: a.shape() for i, a in self.axes.items()}
+        return dict(self.axes)
 
     def remember_server(self) -> None:
         """Put the current server first in ``recent``, its token beside it."""
@@ -153,7 +141,7 @@ class AppSettings:
 
     def to_json(self) -> str:
         data = asdict(self)
-        data["axes"] = {str(k): asdict(v) for k, v in self.axes.items()}
+        data["axes"] = {str(k): v.to_dict() for k, v in self.axes.items()}
         return json.dumps(data)
 
     @classmethod
@@ -187,13 +175,7 @@ class AppSettings:
         if isinstance(axes, dict):
             for key, value in axes.items():
                 try:
-                    calibration = value.get("calibration")
-                    settings.axes[int(key)] = AxisSettings(
-                        deadzone=min(0.9, max(0.0, float(value.get("deadzone", 0.05)))),
-                        expo=min(1.0, max(0.0, float(value.get("expo", 0.0)))),
-                        invert=bool(value.get("invert", False)),
-                        calibration=tuple(float(c) for c in calibration) if calibration and len(calibration) == 3 else None,
-                    )
+                    settings.axes[int(key)] = AxisShape.from_dict(value)
                 except (TypeError, ValueError, AttributeError):
                     continue
         return settings

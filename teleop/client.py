@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ log = logging.getLogger("teleop.client")
 
 WELCOME_TIMEOUT = 1.5
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
+#: a host name that does not resolve is usually a typo or a robot that is off: ask the resolver rarely
+UNKNOWN_HOST_RETRY = 15.0
 
 
 _background: set[asyncio.Future] = set()
@@ -55,6 +58,23 @@ class ConnectionState(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     FAILED = "failed"
+
+
+class Problem(StrEnum):
+    """Why the session is not connected, for a plain-words message; the detail goes to the log."""
+
+    NONE = "none"
+    REFUSED = "refused"  # nothing listens at that port
+    UNKNOWN_HOST = "unknown_host"
+    TIMEOUT = "timeout"
+    LOST = "lost"
+    CLOSED = "closed"
+    NOT_ALLOWED = "not_allowed"  # the server closed with a policy violation (token, origin)
+    BUSY = "busy"
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS = "tls"
+    BAD_ADDRESS = "bad_address"
+    OTHER = "other"
 
 
 @dataclass
@@ -92,6 +112,8 @@ class ClientSession:
         self.ssl_context = ssl_context
         self.state = ConnectionState.DISCONNECTED
         self.detail = ""
+        self.problem = Problem.NONE
+        self.unknown_host_retry = UNKNOWN_HOST_RETRY
         self.role = Role.OBSERVER
         self.legacy = False
         self.rtt_ms: float | None = None
@@ -102,6 +124,7 @@ class ClientSession:
         self._send_busy = False
         self._task: asyncio.Task[None] | None = None
         self._ping_id = 0
+        self._logged = Problem.NONE
 
     # -- public API (call on the event loop) -------------------------------------------
 
@@ -211,15 +234,20 @@ class ClientSession:
     def _set_state(self, state: ConnectionState, detail: str) -> None:
         if state is self.state and detail == self.detail:
             return
+        # one log line per kind of trouble, not one per retry
+        quiet = state is ConnectionState.RECONNECTING and self.state is ConnectionState.RECONNECTING and self._logged == self.problem
         self.state = state
         self.detail = detail
-        log.info("connection %s: %s", state.value, detail)
+        (log.debug if quiet else log.info)("connection %s: %s", state.value, detail)
+        self._logged = self.problem
         self.events.state(state, detail)
 
     async def _run(self) -> None:
         attempt = 0
         while True:
-            self._set_state(ConnectionState.CONNECTING if attempt == 0 else ConnectionState.RECONNECTING, f"connecting to {self.url}")
+            if attempt == 0:
+                self.problem = Problem.NONE
+                self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
             try:
                 async with connect(
                     self.url,
@@ -236,15 +264,24 @@ class ClientSession:
                     attempt = 0
                     await self._serve(ws)
                 reason = _describe_close(ws.close_code, ws.close_reason)
+                self.problem = {1008: Problem.NOT_ALLOWED, 1013: Problem.BUSY}.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
                 reason = f"the server's TLS certificate is not trusted ({exc.verify_message}); choose its certificate file in Settings"
+                self.problem = Problem.TLS_UNTRUSTED
             except (InvalidURI, ValueError) as exc:
+                self.problem = Problem.BAD_ADDRESS
                 self._set_state(ConnectionState.FAILED, f"bad address {self.url}: {exc}")
                 return
             except ssl.SSLError as exc:
                 reason = f"TLS error: {exc.reason or exc}"
+                self.problem = Problem.TLS
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 reason = _describe_failure(exc)
+                self.problem = _classify_failure(exc)
+            except Exception as exc:  # a bug on our side: log it, drop this connection, keep the session alive
+                log.exception("unexpected error in the connection")
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                self.problem = Problem.OTHER
             finally:
                 self._ws = None
                 self.role = Role.OBSERVER
@@ -252,6 +289,8 @@ class ClientSession:
                 # never deliver it on the next connection, where it would be a stale command
                 self._pending_control = None
             delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+            if self.problem is Problem.UNKNOWN_HOST:
+                delay = max(delay, self.unknown_host_retry)
             attempt += 1
             self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
@@ -281,6 +320,7 @@ class ClientSession:
                     self._become_legacy("the server's first message is not teleop protocol")
         self._ws = ws
         self._send_busy = False
+        self.problem = Problem.NONE
         self._set_state(ConnectionState.CONNECTED, ("legacy server at " if self.legacy else "connected to ") + self.url)
         if first is not None:
             self._on_frame(first)
@@ -342,6 +382,18 @@ def trust_context(cafile: str | None) -> ssl.SSLContext:
     if cafile:
         context.load_verify_locations(cafile=cafile)
     return context
+
+
+def _classify_failure(exc: BaseException) -> Problem:
+    if isinstance(exc, ConnectionRefusedError):
+        return Problem.REFUSED
+    if isinstance(exc, socket.gaierror):
+        return Problem.UNKNOWN_HOST
+    if isinstance(exc, TimeoutError):
+        return Problem.TIMEOUT
+    if isinstance(exc, (ConnectionClosed, ConnectionResetError)):
+        return Problem.LOST
+    return Problem.OTHER
 
 
 def _describe_failure(exc: BaseException) -> str:

@@ -11,33 +11,23 @@ so everything is keyed by instance id.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 os.environ.setdefault("SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS", "1")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# SDL's own SIGINT/SIGTERM handlers turn a kill into an SDL_QUIT event nobody reads: the app
+# would ignore `kill`. The app handles both signals itself (teleop.app).
+os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
+if sys.platform.startswith("linux"):
+    # SDL opens no window here; its X11 driver would only add a second display connection.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import pygame
 
+from teleop.models import GamepadInfo, GamepadState
 
-@dataclass(frozen=True)
-class GamepadInfo:
-    instance_id: int
-    name: str
-    guid: str
-    axes: int
-    buttons: int
-    hats: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} (#{self.instance_id})"
-
-
-@dataclass
-class GamepadState:
-    axes: list[float] = field(default_factory=list)
-    buttons: list[int] = field(default_factory=list)
-    hats: list[tuple[int, int]] = field(default_factory=list)
+__all__ = ["GamepadInfo", "GamepadManager", "GamepadState", "PollResult"]
 
 
 @dataclass

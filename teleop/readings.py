@@ -1,5 +1,6 @@
 """The readings the GUI shows: latest values, a bounded history per name for plotting, CSV export.
 
+A NaN value in a series is a gap (the link dropped): the plot breaks its line there.
 Qt-free; the plot reads :meth:`ReadingsStore.series` at its own frame rate, so
 a burst of readings never costs more than one redraw.
 """
@@ -113,6 +114,34 @@ class ReadingsStore:
         for name in values:
             self.updated.setdefault(name, t)
         return new
+
+    def break_lines(self) -> None:
+        """Mark a gap (the link dropped): the plot ends every line here instead of joining across it.
+
+        The marker sits just after each line's last point, in the robot's clock like the points.
+        """
+        for series in self._series.values():
+            if series and not math.isnan(series[-1][1]):
+                series.append((series[-1][0] + 1e-6, math.nan))
+
+    def clear(self) -> None:
+        """Forget everything: another server's readings must not mix with this one's."""
+        self.latest.clear()
+        self.updated.clear()
+        self._series.clear()
+        self._rows = _Rows(self._rows.max_rows)
+        self.count = 0
+
+    def since(self, name: str, t: float) -> list[tuple[float, float]]:
+        """The (time, value) points of ``name`` newer than ``t``, oldest first (NaN marks a gap)."""
+        points = self._series.get(name, ())
+        newer: list[tuple[float, float]] = []
+        for point in reversed(points):
+            if point[0] <= t:
+                break
+            newer.append(point)
+        newer.reverse()
+        return newer
 
     def series(self, name: str, now: float, seconds: float | None = None) -> tuple[list[float], list[float]]:
         """(seconds before now, values) for the last ``seconds`` (default: all the history kept)."""

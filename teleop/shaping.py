@@ -11,7 +11,8 @@ near the centre, then invert.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 
 def clamp(value: float, low: float = -1.0, high: float = 1.0) -> float:
@@ -39,24 +40,53 @@ class AxisCalibration:
 
 @dataclass(frozen=True)
 class AxisShape:
+    """How one axis is shaped; the one place that says what a deadzone or expo may be.
+
+    The settings dialog takes its spin-box ranges from :attr:`DEADZONE_MAX` and
+    :attr:`EXPO_MAX`, stored settings are clamped with :meth:`bounded`, and
+    :meth:`apply` clamps again, so a hand-edited file cannot make an axis dead.
+    """
+
+    DEADZONE_MAX: ClassVar[float] = 0.5
+    EXPO_MAX: ClassVar[float] = 1.0
+
     deadzone: float = 0.05
     expo: float = 0.0
     invert: bool = False
     calibration: AxisCalibration = AxisCalibration()
 
+    def bounded(self) -> AxisShape:
+        """The same shape with deadzone and expo inside their bounds (NaN becomes the default)."""
+        deadzone = clamp(self.deadzone, 0.0, self.DEADZONE_MAX) if math.isfinite(self.deadzone) else 0.05
+        expo = clamp(self.expo, 0.0, self.EXPO_MAX) if math.isfinite(self.expo) else 0.0
+        return replace(self, deadzone=deadzone, expo=expo, invert=bool(self.invert))
+
     def apply(self, raw: float) -> float:
         if not math.isfinite(raw):
             return 0.0
         value = self.calibration.apply(raw)
-        deadzone = clamp(self.deadzone, 0.0, 0.95)
+        deadzone = clamp(self.deadzone, 0.0, self.DEADZONE_MAX)
         magnitude = abs(value)
         if magnitude <= deadzone:
             return 0.0
         magnitude = (magnitude - deadzone) / (1.0 - deadzone)
-        expo = clamp(self.expo, 0.0, 1.0)
+        expo = clamp(self.expo, 0.0, self.EXPO_MAX)
         magnitude = (1.0 - expo) * magnitude + expo * magnitude**3
         value = math.copysign(magnitude, value)
         return clamp(-value if self.invert else value)
+
+    def to_dict(self) -> dict:
+        calibration = self.calibration
+        stored = [calibration.low, calibration.center, calibration.high] if calibration != AxisCalibration() else None
+        return {"deadzone": self.deadzone, "expo": self.expo, "invert": self.invert, "calibration": stored}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AxisShape:
+        """From :meth:`to_dict`'s output; raises TypeError/ValueError/AttributeError on garbage."""
+        stored = data.get("calibration")
+        calibration = AxisCalibration(*(float(c) for c in stored)) if stored and len(stored) == 3 else AxisCalibration()
+        shape = cls(float(data.get("deadzone", 0.05)), float(data.get("expo", 0.0)), bool(data.get("invert", False)), calibration)
+        return shape.bounded()
 
 
 def shape_axes(raw: list[float] | tuple[float, ...], shapes: dict[int, AxisShape], default: AxisShape = AxisShape()) -> tuple[float, ...]:

@@ -128,6 +128,43 @@ def device_lines(device: PtyDevice, prefix: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def xdisplay():
+    """Xvfb + openbox for the session's QApplication (the real xcb plugin); None without them (offscreen)."""
+    from xdisplay import XDisplay, missing_tools
+
+    if missing_tools() or os.environ.get("TELEOP_TEST_PLATFORM") == "offscreen":
+        yield None
+        return
+    with XDisplay() as display:
+        yield display
+
+
+@pytest.fixture(scope="session")
+def qapp(xdisplay):
+    """Overrides pytest-qt's: the application runs on the real display when there is one.
+
+    Only the QApplication gets DISPLAY and the xcb platform; the environment is
+    restored afterwards, so other tests' subprocesses are not moved onto it.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        saved = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
+        if xdisplay is not None:
+            os.environ.update(DISPLAY=xdisplay.name, QT_QPA_PLATFORM="xcb")
+        try:
+            app = QApplication(["teleop-tests"])
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    yield app
+
+
+@pytest.fixture(scope="session")
 def qloop(qapp):
     """The one qasync loop for every GUI test. Never stopped: stopping it calls QApplication.exit()."""
     import qasync

@@ -43,17 +43,19 @@ async def watch_gui(app) -> None:
     from PySide6.QtCore import QSettings
 
     from teleop.appsettings import AppSettings
-    from teleop.gui.controller import TeleopController
+    from teleop.gui.adapter import QtAdapter
     from teleop.gui.main_window import MainWindow
     from teleop.gui.robot_list import network_robots, start_browsing, stop_browsing
     from teleop.gui.settings_dialog import SettingsDialog
 
     settings = AppSettings(host="192.168.1.40", port=8765, recent=["192.168.1.40:8765", "rover.local:8765"])
-    controller = TeleopController(settings)
-    window = MainWindow(controller, QSettings(sys.argv[2], QSettings.Format.IniFormat))
+    from teleop.models import TeleopModel
+
+    adapter = QtAdapter(TeleopModel(settings))
+    window = MainWindow(adapter, QSettings(sys.argv[2], QSettings.Format.IniFormat))
     window.move(0, 0)
     window.show()
-    dialog = SettingsDialog(controller, window)
+    dialog = SettingsDialog(settings, adapter.model.drive, [], window)
     dialog.move(620, 60)
     dialog.show()
     directory = network_robots()
@@ -84,7 +86,7 @@ async def watch_gui(app) -> None:
                 say(event="popup", rows=box.popup.robots.rows(), recent=[box.itemText(i) for i in range(box.count())])
     finally:
         await stop_browsing()
-        await controller.shutdown()
+        await adapter.shutdown()
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
 import csv
 
-from teleop.appsettings import AppSettings, AxisSettings, check_host, check_port, server_url
+from teleop.appsettings import AppSettings, check_host, check_port, server_url
 from teleop.readings import ReadingsStore
+from teleop.shaping import AxisCalibration, AxisShape
 
 
 def test_addresses_users_type_are_accepted():
@@ -26,7 +27,7 @@ def test_server_url_brackets_ipv6():
 
 
 def test_settings_round_trip_and_survive_garbage():
-    settings = AppSettings(host="robot", port=9000, rate_hz=100, axes={1: AxisSettings(0.1, 0.3, True, (-0.9, 0.05, 0.95))})
+    settings = AppSettings(host="robot", port=9000, rate_hz=100, axes={1: AxisShape(0.1, 0.3, True, AxisCalibration(-0.9, 0.05, 0.95))})
     settings.remember_server()
     restored = AppSettings.from_json(settings.to_json())
     assert restored == settings
@@ -77,3 +78,24 @@ def test_an_hour_of_readings_keeps_memory_bounded_and_exports_what_was_kept(tmp_
     assert len(lines) == rows + 1
     assert lines[-1] == [f"{4999 * 0.05:.6f}", str(4999 % 1024), str(0.5 * 4999)]
     assert lines[-2][2] == "", "a value a message did not carry stays empty"
+
+
+def test_one_axis_shape_bounds_the_deadzone_wherever_it_comes_from():
+    """The dialog's range, a stored file and the shaping itself agree: AxisShape.DEADZONE_MAX."""
+    stored = AppSettings.from_json('{"axes": {"0": {"deadzone": 0.97, "expo": 7}}}')
+    assert stored.axes[0].deadzone == AxisShape.DEADZONE_MAX and stored.axes[0].expo == AxisShape.EXPO_MAX
+    wild = AxisShape(deadzone=0.97)
+    assert wild.apply(0.9) == AxisShape(deadzone=AxisShape.DEADZONE_MAX).apply(0.9) > 0, "a stick past the bound still moves"
+
+
+def test_a_gap_breaks_the_plotted_line_and_another_server_starts_afresh():
+    store = ReadingsStore()
+    store.add(1.0, {"A0": 1})
+    store.break_lines()
+    store.break_lines()  # one gap marker, however often the link drops before data comes back
+    store.add(2.0, {"A0": 2})
+    _, ys = store.series("A0", 2.0)
+    assert ys[0] == 1.0 and ys[2] == 2.0 and ys[1] != ys[1] and len(ys) == 3
+    assert [v for _, v in store.since("A0", 1.0)][1:] == [2.0] and store.since("A0", 2.0) == []
+    store.clear()
+    assert store.count == 0 and store.latest == {} and store.series("A0", 2.0) == ([], [])

@@ -187,31 +187,31 @@ async def test_a_failure_to_announce_is_one_warning_line_and_the_server_goes_on(
 
 
 def test_the_robot_the_app_is_connected_to_is_kept_while_gone_and_forgotten_after_disconnect(qtbot, loop):
-    """The wiring: the address box tells the list which robot the controller is connected to."""
+    """The wiring: the address box tells the list which robot the app is connected to."""
     from guitools import ServerProcess, run, wait_until
 
     from teleop.appsettings import AppSettings
-    from teleop.gui.controller import TeleopController
     from teleop.gui.robot_list import RobotAddressBox
+    from teleop.models import TeleopModel
 
     clock = Clock()
     directory = RobotDirectory(forget_after=60, clock=clock)
-    controller = TeleopController(AppSettings())
-    box = RobotAddressBox(controller, directory)
+    model = TeleopModel(AppSettings())
+    box = RobotAddressBox(model.connection, directory)
     qtbot.addWidget(box)
     server = ServerProcess("sim").start()  # on loopback: it announces nothing; the list is fed by hand
     try:
         directory.seen(robot("bench", "127.0.0.1", port=server.port))
-        run(loop, controller.connect_to_server(server.pilot_url))
-        wait_until(loop, lambda: controller.session.connected, what="connected")
+        run(loop, model.connect(server.pilot_url))
+        wait_until(loop, lambda: model.connection.connected, what="connected")
         directory.lost(robot("bench").key)
         clock.now += 3600
         directory.prune()
         assert [(r.name, r.present) for r in directory.robots()] == [("bench", False)]
-        run(loop, controller.disconnect_from_server())
+        run(loop, model.disconnect())
         wait_until(loop, lambda: directory.robots() == [], what="forgotten after disconnect")
     finally:
-        run(loop, controller.shutdown())
+        run(loop, model.shutdown())
         server.stop()
 
 

@@ -14,7 +14,8 @@ from websockets.asyncio.server import serve
 
 from teleop import protocol
 from teleop.appsettings import AppSettings
-from teleop.gui.controller import TeleopController
+from teleop.gui.adapter import QtAdapter
+from teleop.models import TeleopModel
 
 READINGS = 20_000
 CONTROLS = 300  # capped at 250 Hz by the drive timing
@@ -48,35 +49,36 @@ def test_twenty_thousand_messages_through_the_qasync_loop(loop):
             while not predicate():
                 await asyncio.sleep(0.005)
 
-    async def scenario(controller):
+    async def scenario(adapter):
+        model = adapter.model
         # One coroutine for the whole run: qasync dispatches through Qt timers, so work left
         # pending between two run_until_complete calls could fire with no running loop.
         server = await serve(flood, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         mover = None
         try:
-            await controller.connect_to_server(f"ws://127.0.0.1:{port}")
-            await wait(lambda: controller.session.connected, 10)
-            controller.set_driving(True)
+            await model.connect(f"ws://127.0.0.1:{port}")
+            await wait(lambda: model.connection.pilot, 10)
+            assert model.enable_driving()
 
             async def move_stick():  # controls flow the other way meanwhile, one per millisecond
                 i = 0
                 while True:
-                    controller.set_virtual_axis(0, (i % 200) / 100 - 1)
+                    model.drive.set_virtual_axis(0, (i % 200) / 100 - 1)
                     i += 1
                     await asyncio.sleep(0.001)
 
             mover = asyncio.ensure_future(move_stick())
-            await wait(lambda: controller.readings.count >= READINGS, 120)
+            await wait(lambda: model.readings.store.count >= READINGS, 120)
             await wait(lambda: len(received_controls) >= CONTROLS, 30)
         finally:
             if mover:
                 mover.cancel()
-            await controller.shutdown()
+            await adapter.shutdown()
             server.close()
             await server.wait_closed()
 
-    controller = TeleopController(AppSettings())
-    run(loop, scenario(controller), timeout=180)
-    assert controller.readings.latest["A1"] == READINGS - 1
+    adapter = QtAdapter(TeleopModel(AppSettings()))
+    run(loop, scenario(adapter), timeout=180)
+    assert adapter.model.readings.store.latest["A1"] == READINGS - 1
     assert len(received_controls) >= CONTROLS

@@ -42,8 +42,8 @@ Section: science
 Priority: optional
 Architecture: $ARCH
 Installed-Size: $INSTALLED_KB
-Depends: libc6 (>= 2.28), libegl1, libgl1, libfontconfig1, libfreetype6, libglib2.0-0, libdbus-1-3, libx11-6, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-image0, libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xfixes0, libxcb-xkb1, libxkbcommon0, libxkbcommon-x11-0
-Recommends: libwayland-client0
+Depends: libc6 (>= 2.28), libegl1, libgl1, libfontconfig1, libfreetype6, libglib2.0-0, libdbus-1-3, libx11-6, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-image0, libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xfixes0, libxcb-xkb1, libxkbcommon0, libxkbcommon-x11-0, libwayland-cursor0
+Recommends: libwayland-client0, libwayland-cursor0
 Maintainer: teleop developers <teleop@users.noreply.github.com>
 Homepage: https://github.com/teleop/teleop
 Description: drive a robot from a gamepad and watch its sensors live

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QFontDatabase, QIcon, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, Qt, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QFontDatabase, QFontMetrics, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
@@ -26,24 +24,16 @@ from PySide6.QtWidgets import (
 
 from teleop import __version__
 from teleop.appsettings import AppSettings
+from teleop.models import ConnectionModel, DriveModel, DriveOff, LogLine, TeleopModel
 
-from .controller import TeleopController
+from .adapter import QtAdapter
+from .binding import bind
+from .keys import KeyboardSafety
 from .readings_view import ReadingsPanel
 from .settings_dialog import SettingsDialog
-from .widgets import ConnectionBar, GamepadPanel
+from .widgets import ConnectionBar, ElidedLabel, GamepadPanel
 
 SETTINGS_KEY = "settings/json"
-# keyboard driving: key -> (virtual axis, direction)
-DRIVE_KEYS = {
-    Qt.Key.Key_Left: (0, -1.0),
-    Qt.Key.Key_Right: (0, 1.0),
-    Qt.Key.Key_Up: (1, -1.0),
-    Qt.Key.Key_Down: (1, 1.0),
-    Qt.Key.Key_A: (2, -1.0),
-    Qt.Key.Key_D: (2, 1.0),
-    Qt.Key.Key_W: (3, -1.0),
-    Qt.Key.Key_S: (3, 1.0),
-}
 
 
 def resource_path(name: str) -> str:
@@ -65,50 +55,77 @@ def load_settings(store: QSettings) -> AppSettings:
 
 
 def save_settings(store: QSettings, settings: AppSettings) -> None:
+    """Persist the settings; the file holds pilot tokens, so only its owner may read it."""
     store.setValue(SETTINGS_KEY, settings.to_json())
     store.sync()
+    protect_settings_file(store)
+
+
+def protect_settings_file(store: QSettings) -> None:
+    """Make the settings file private before anything is written to it.
+
+    Created empty with mode 0600 if it does not exist yet: QSettings replaces the
+    file on every write but keeps the permissions of the one it replaces, so the
+    tokens are never readable by others, not even for a moment.
+    """
+    path = store.fileName()
+    plain_file = store.format() == QSettings.Format.IniFormat or sys.platform.startswith("linux")  # not the registry or a plist
+    if not path or not plain_file:
+        return
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: TeleopController, store: QSettings) -> None:
+    """Widgets get the sub-model they show; the window wires them and the keyboard's safety rules."""
+
+    def __init__(self, adapter: QtAdapter, store: QSettings) -> None:
         super().__init__()
-        self.controller = controller
+        self.adapter = adapter
+        self.model: TeleopModel = adapter.model
         self.store = store
+        self.settings_dialog: SettingsDialog | None = None
         self.setWindowTitle(f"teleop {__version__}")
         self.setWindowIcon(QIcon(resource_path("teleop.svg")))
-
         self.resize(1180, 760)
-        self._pressed: set[int] = set()
+        model = self.model
 
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 8, 8, 8)
-        self.connection_bar = ConnectionBar(controller)
+        self.connection_bar = ConnectionBar(model.connection, model.settings, adapter)
         layout.addWidget(self.connection_bar)
 
         drive_row = QHBoxLayout()
+        # The red button comes first and nothing left of it changes size: it never moves under the pointer.
+        self.estop = QPushButton("EMERGENCY STOP  (Space / Esc)")
+        self.estop.setObjectName("estopButton")
+        self.estop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.estop.clicked.connect(model.emergency_stop)
         self.enable = QPushButton("Enable driving")
         self.enable.setObjectName("enableButton")
         self.enable.setCheckable(True)
-        self.enable.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.enable.setToolTip("Nothing is sent to the robot until driving is enabled")
+        self.enable.setToolTip("Nothing is sent to the robot until driving is enabled (Ctrl+D)")
         self.enable.toggled.connect(self._enable_toggled)
-        self.estop = QPushButton("EMERGENCY STOP  (Space)")
-        self.estop.setObjectName("estopButton")
-        self.estop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.estop.clicked.connect(controller.emergency_stop)
-        self.drive_state = QLabel("Driving disabled")
-        self.link_state = QLabel("")
+        self.take = QPushButton("Take control")
+        self.take.setToolTip("Become the pilot, taking over from the current pilot if there is one (announced to everyone)")
+        self.take.clicked.connect(self._take_control)
+        self.drive_state = ElidedLabel("Driving off: not connected to a robot")
+        self.drive_state.setObjectName("driveState")
+        self.link_state = ElidedLabel("")
         self.link_state.setObjectName("linkState")
-        drive_row.addWidget(self.enable)
         drive_row.addWidget(self.estop)
-        drive_row.addWidget(self.drive_state, 1)
-        drive_row.addWidget(self.link_state)
+        drive_row.addWidget(self.enable)
+        drive_row.addWidget(self.take)
+        drive_row.addWidget(self.drive_state, 2)
+        drive_row.addWidget(self.link_state, 1)
         layout.addLayout(drive_row)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.gamepad_panel = GamepadPanel(controller)
-        self.readings_panel = ReadingsPanel(controller)
+        self.gamepad_panel = GamepadPanel(model.drive)
+        self.readings_panel = ReadingsPanel(model.readings, model.settings)
         splitter.addWidget(self.gamepad_panel)
         splitter.addWidget(self.readings_panel)
         splitter.setSizes([460, 700])
@@ -126,18 +143,26 @@ class MainWindow(QMainWindow):
         self._build_menus()
         # The style sheet goes on the few widgets it styles, not the window: on the window it
         # cascades to every child and switches them all to the slower style-sheet painter.
-        apply_style(self.enable, self.estop, self.connection_bar.state, self.connection_bar.role, self.link_state, self.gamepad_panel.hint)
+        apply_style(
+            self.enable,
+            self.estop,
+            self.connection_bar.state,
+            self.connection_bar.role,
+            self.link_state,
+            self.drive_state,
+            self.gamepad_panel.hint,
+        )
+        metrics = QFontMetrics(self.enable.font())
+        self.enable.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Enable driving", "Driving ENABLED")) + 40)
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, controller.emergency_stop, context=Qt.ShortcutContext.ApplicationShortcut)
-        QApplication.instance().installEventFilter(self)
-
-        controller.drivingChanged.connect(self._driving_changed)
-        controller.eventLogged.connect(self.append_log)
-        controller.statusChanged.connect(self._status_changed)
-        controller.legacyText.connect(self._legacy_text)
-        controller.connectionChanged.connect(self._connection_changed)
-        self.statusBar().showMessage("Open Settings (Ctrl+,) to pick the robot's address, then Connect")
+        self.keys = KeyboardSafety(model.drive, self, model.emergency_stop, lambda: model.settings.keyboard_driving)
+        bind(model.drive.changed, self, self._drive_changed)
+        bind(model.connection.changed, self, self._connection_changed)
+        bind(model.log, self, self._log_line)
+        self._drive_changed(model.drive)
+        self._connection_changed(model.connection)
+        self.gamepad_panel.setFocus(Qt.FocusReason.OtherFocusReason)  # the stick area, not the address field
 
     # -- menus -----------------------------------------------------------------------
 
@@ -156,24 +181,54 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        drive_menu = self.menuBar().addMenu("&Drive")
+        enable = QAction("&Enable driving", self)
+        enable.setShortcut(QKeySequence("Ctrl+D"))
+        enable.triggered.connect(self.model.enable_driving)
+        drive_menu.addAction(enable)
+        disable = QAction("&Disable driving", self)
+        disable.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        disable.triggered.connect(self.model.disable_driving)
+        drive_menu.addAction(disable)
+        stop = QAction("Emergency &stop\tSpace / Esc", self)  # the keys are handled app-wide by KeyboardSafety
+        stop.triggered.connect(self.model.emergency_stop)
+        drive_menu.addAction(stop)
+        take = QAction("&Take control", self)
+        take.triggered.connect(self._take_control)
+        drive_menu.addAction(take)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About teleop", self)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.controller, self)
+        """Non-modal, so the red button stays clickable; opening it again raises the one already open."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return self.settings_dialog
+        dialog = SettingsDialog(self.model.settings, self.model.drive, self.model.readings.store.names(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._settings_accepted(dialog))
-        dialog.open()
+        dialog.finished.connect(self._settings_closed)
+        self.settings_dialog = dialog
+        dialog.show()
         return dialog
+
+    def _settings_closed(self, _result: int) -> None:
+        self.settings_dialog = None
 
     def _settings_accepted(self, dialog: SettingsDialog) -> None:
         settings = dialog.collect()
-        self.controller.apply_settings(settings)
+        reconnect = self.model.apply_settings(settings)
+        self.connection_bar.settings = settings
+        self.readings_panel.settings = settings
         save_settings(self.store, settings)
         self.connection_bar.refresh_recent()
         self.readings_panel.sync_curves()
         self.append_log("info", f"settings saved; server {settings.host}:{settings.port}, {settings.rate_hz:.0f} Hz")
+        if reconnect:
+            self.adapter.connect_to()
 
     def export_csv(self, path: str | None = None) -> None:
         if not path:
@@ -183,7 +238,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         try:
-            rows = self.controller.readings.export_csv(path)
+            rows = self.model.readings.store.export_csv(path)
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc.strerror or exc}")
             return
@@ -210,64 +265,73 @@ class MainWindow(QMainWindow):
         stamp = time.strftime("%H:%M:%S")
         self.log.appendPlainText(f"{stamp}  {level.upper():8} {text}")
 
-    # Slots are bound methods, never lambdas: Qt disconnects them when the window is destroyed.
-    def _legacy_text(self, text: str) -> None:
-        self.append_log("legacy", text.strip())
+    def _log_line(self, line: LogLine) -> None:
+        self.append_log(line.level.value, line.text)
 
-    def _connection_changed(self, state: str, detail: str) -> None:
-        self.append_log("link", f"{state}: {detail}")
+    def _take_control(self) -> None:
+        self.model.request_control(takeover=True)
 
     def _enable_toggled(self, checked: bool) -> None:
-        if checked != self.controller.drive.enabled:
-            self.controller.set_driving(checked, "by user")
+        if checked and not self.model.drive.enabled:
+            self.model.enable_driving()
+        elif not checked and self.model.drive.enabled:
+            self.model.disable_driving()
+        self._drive_changed(self.model.drive)  # a refused enable unticks the button again
 
-    def _driving_changed(self, enabled: bool, reason: str) -> None:
+    def _drive_changed(self, drive: DriveModel) -> None:
         self.enable.blockSignals(True)
-        self.enable.setChecked(enabled)
+        self.enable.setChecked(drive.enabled)
         self.enable.blockSignals(False)
-        self.enable.setText("Driving ENABLED" if enabled else "Enable driving")
-        self.drive_state.setText("Driving enabled: the robot follows your stick" if enabled else f"Driving disabled ({reason})")
+        self.enable.setText("Driving ENABLED" if drive.enabled else "Enable driving")
+        self.enable.setEnabled(drive.enabled or drive.blocked is None)
+        watching = drive.blocked is DriveOff.NOT_PILOT
+        self.take.setVisible(watching)
+        if drive.enabled:
+            text = "Driving: the robot follows your stick"
+        elif drive.blocked is DriveOff.NOT_PILOT:
+            refused = self.model.connection.refused
+            pilot = self.model.connection.status.pilot
+            why = refused or (f"{pilot} is driving" if pilot else "this app is not the pilot")
+            text = f"Watching only, cannot drive: {why}. Take control to drive."
+        elif drive.blocked is not None:
+            text = f"Cannot drive: {drive.blocked}"
+        else:
+            text = (
+                f"Driving off ({drive.off_reason})"
+                if drive.off_reason is not DriveOff.NOT_YET
+                else "Ready: enable driving to send commands"
+            )
+        self.drive_state.set_full_text(text)
+        self.enable.setToolTip(text)
 
-    def _status_changed(self, status: dict) -> None:
-        serial = status.get("serial", {})
-        pilot = status.get("pilot") or {}
-        parts = [f"device: {serial.get('state', '?')}"]
-        if status.get("failsafe"):
-            parts.append("FAILSAFE")
-        if status.get("estop"):
-            parts.append("E-STOP")
-        parts.append(f"pilot: {pilot.get('name', 'none')}")
-        parts.append(f"{status.get('clients', 0)} clients")
-        self.link_state.setText("  ·  ".join(parts))
+    def _connection_changed(self, connection: ConnectionModel) -> None:
+        status = connection.status
+        if connection.state.value == "disconnected" or not connection.server:
+            self.link_state.set_full_text("")
+        else:
+            parts = [f"robot: {status.device or '?'}"]
+            if status.estop:
+                parts.append("E-STOP")
+            elif status.failsafe:
+                parts.append("outputs neutral (nobody driving)" if not status.pilot or not self.model.drive.enabled else "FAILSAFE")
+            parts.append(f"pilot: {status.pilot or 'none'}")
+            parts.append(f"{status.clients} connected")
+            text = "  ·  ".join(parts)
+            self.link_state.set_full_text(f"(stale) {text}" if connection.status_stale else text)
+        if self.model.session is None:
+            self.statusBar().showMessage("Type the robot's address and press Connect, or open Settings (Ctrl+,)")
+        else:
+            self.statusBar().clearMessage()
+        self._drive_changed(self.model.drive)
 
-    # -- keyboard driving and lifecycle -----------------------------------------------------
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and not event.isAutoRepeat():
-            key = event.key()
-            typing = isinstance(QApplication.focusWidget(), QLineEdit) or QApplication.activeModalWidget() is not None
-            if key in DRIVE_KEYS and self.controller.settings.keyboard_driving and self.controller.selected is None and not typing:
-                if kind == QEvent.Type.KeyPress:
-                    self._pressed.add(key)
-                else:
-                    self._pressed.discard(key)
-                self._apply_keys()
-                return True
-        return super().eventFilter(watched, event)
-
-    def _apply_keys(self) -> None:
-        values = [0.0] * 4
-        for key in self._pressed:
-            axis, direction = DRIVE_KEYS[key]
-            values[axis] += direction
-        for axis, value in enumerate(values):
-            self.controller.set_virtual_axis(axis, value)
+    # -- lifecycle ---------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.controller.set_driving(False, "window closed")
-        save_settings(self.store, self.controller.settings)
-        QApplication.instance().removeEventFilter(self)
+        self.model.disable_driving(DriveOff.CLOSING)
+        save_settings(self.store, self.model.settings)
+        self.keys.remove()
+        if self.settings_dialog is not None:
+            self.settings_dialog.close()
         super().closeEvent(event)
 
 

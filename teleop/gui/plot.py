@@ -13,12 +13,10 @@ import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen, QPolygonF, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2", "#219653", "#bb6bd9"]
-
-Series = Callable[[str], tuple[list[float], list[float]]]
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -32,40 +30,104 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step) + 1)]
 
 
+#: points older than the window by this much are trimmed from a line (in batches, not every frame)
+TRIM_SLACK = 5.0
+
+Since = Callable[[str, float], list[tuple[float, float]]]
+
+
 class LivePlot(QWidget):
-    """Call :meth:`set_series` with the names to draw, then :meth:`refresh` at the frame rate."""
+    """Call :meth:`set_series` with the names to draw, then :meth:`refresh` when readings arrived.
+
+    Each line is kept as polygons in (time, value) coordinates and only new
+    points are appended; painting maps them to pixels with one transform. Building
+    every point of every line again each frame cost most of the GUI's CPU and
+    held up the gamepad poll for milliseconds. A NaN value (the link dropped) or
+    a silence of more than :data:`MAX_GAP` seconds starts a new polygon: no line
+    is drawn across a gap.
+    """
+
+    MAX_GAP = 2.0
 
     def __init__(self, seconds: float = 30.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.seconds = seconds
         self.names: list[str] = []
-        self.data: dict[str, tuple[list[float], list[float]]] = {}
+        self.runs: dict[str, list[QPolygonF]] = {}
+        self._last_t: dict[str, float] = {}
+        self._epoch: float | None = None  # times are kept relative to this, for float precision
+        self.now = 0.0
         self.y_range: tuple[float, float] | None = None
         self._y_checked = 0.0
-        self._clock = 0.0
         self.setMinimumHeight(160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
+    def clear(self) -> None:
+        self.runs = {n: [] for n in self.names}
+        self._last_t.clear()
+        self._epoch = None
+        self.y_range = None
+        self.update()
+
     def set_series(self, names: list[str]) -> None:
         self.names = list(names)
-        self.data = {n: self.data.get(n, ([], [])) for n in self.names}
+        self.runs = {n: self.runs.get(n, []) for n in self.names}
+        self._last_t = {n: t for n, t in self._last_t.items() if n in self.names}
         self.update()
 
-    def refresh(self, series: Series, now: float) -> None:
-        """Pull the visible window of every plotted series and repaint."""
-        low, high = math.inf, -math.inf
+    def point_count(self, name: str) -> int:
+        return sum(run.size() for run in self.runs.get(name, []))
+
+    def gaps(self, name: str) -> int:
+        """How many breaks the line for ``name`` has (for tests and the curious)."""
+        return max(0, len(self.runs.get(name, [])) - 1)
+
+    def values(self, name: str) -> list[float]:
+        return [run.at(i).y() for run in self.runs.get(name, []) for i in range(run.size())]
+
+    def refresh(self, since: Since, now: float) -> None:
+        """Append what arrived since the last call (``since(name, t)`` gives the points after t) and repaint."""
+        self.now = now
+        start = now - self.seconds
         for name in self.names:
-            xs, ys = series(name)
-            self.data[name] = (xs, ys)
-            if ys:
-                low, high = min(low, min(ys)), max(high, max(ys))
-        if low <= high:
-            self._fit_y(low, high, now)
+            last = self._last_t.get(name, start - TRIM_SLACK)
+            points = since(name, last)
+            if points and self._epoch is None:
+                self._epoch = points[0][0]
+            runs = self.runs.setdefault(name, [])
+            for t, value in points:
+                gap = t - last > self.MAX_GAP
+                last = t
+                if math.isnan(value):
+                    if runs and runs[-1].size():
+                        runs.append(QPolygonF())
+                    continue
+                if not runs or (gap and runs[-1].size()):
+                    runs.append(QPolygonF())
+                runs[-1].append(QPointF(t - self._epoch, value))
+            self._last_t[name] = last
+            self._trim(runs, start)
+        self._fit_y(now)
         self.update()
 
-    def _fit_y(self, low: float, high: float, now: float) -> None:
+    def _trim(self, runs: list[QPolygonF], start: float) -> None:
+        if self._epoch is None:
+            return
+        oldest = start - self._epoch
+        while runs and ((runs[0].size() == 0 and len(runs) > 1) or (runs[0].size() and runs[0].last().x() < oldest)):
+            runs.pop(0)
+        if runs and runs[0].size() and runs[0].at(0).x() < oldest - TRIM_SLACK:
+            run = runs[0]
+            keep = next((i for i in range(run.size()) if run.at(i).x() >= oldest), run.size())
+            run.remove(0, keep)
+
+    def _fit_y(self, now: float) -> None:
         # grow at once when data leaves the range; shrink at most every 2 s, so the axis does not jitter
+        boxes = [run.boundingRect() for runs in self.runs.values() for run in runs if run.size()]
+        if not boxes:
+            return
+        low, high = min(b.top() for b in boxes), max(b.bottom() for b in boxes)
         pad = max(1.0, (high - low) * 0.08)
         current = self.y_range
         outside = current is None or low < current[0] or high > current[1]
@@ -79,7 +141,9 @@ class LivePlot(QWidget):
         painter.fillRect(self.rect(), QColor("white"))
         metrics = QFontMetrics(self.font())
         left = metrics.horizontalAdvance("-00000") + 10
-        area = QRectF(left, 8, self.width() - left - 10, self.height() - 8 - metrics.height() - 12)
+        legend_height = metrics.height() + 6  # the legend has its own strip above the lines, never over them
+        top = 8 + legend_height
+        area = QRectF(left, top, self.width() - left - 10, self.height() - top - metrics.height() - 12)
         if area.width() < 20 or area.height() < 20:
             return
         text = QColor("#333333")
@@ -110,18 +174,27 @@ class LivePlot(QWidget):
 
         # no antialiasing: in Qt's software rasteriser it costs more than the rest of the frame
         painter.setClipRect(area)
-        for i, name in enumerate(self.names):
-            xs, ys = self.data.get(name, ([], []))
-            if len(xs) >= 2:
-                painter.setPen(QPen(QColor(COLORS[i % len(COLORS)]), 2))
-                painter.drawPolyline(QPolygonF([QPointF(x_of(x), y_of(y)) for x, y in zip(xs, ys, strict=False)]))
+        if self._epoch is not None:
+            # (time since epoch, value) -> pixels, in one transform for every point
+            left_t = self.now - self.seconds - self._epoch
+            sx = area.width() / self.seconds
+            sy = area.height() / (high - low)
+            painter.setTransform(QTransform(sx, 0, 0, -sy, area.left() - left_t * sx, area.bottom() + low * sy))
+            for i, name in enumerate(self.names):
+                pen = QPen(QColor(COLORS[i % len(COLORS)]), 1)
+                pen.setCosmetic(True)  # 1 px whatever the scale: the raster engine draws these 4x faster than 2 px lines
+                painter.setPen(pen)
+                for run in self.runs.get(name, []):
+                    if run.size() >= 2:
+                        painter.drawPolyline(run)
+            painter.resetTransform()
         painter.setClipping(False)
 
-        # legend, top left inside the plot
-        x, y = area.left() + 8, area.top() + 6
+        # legend: one row in its strip above the plot
+        x, y = area.left(), 8
         for i, name in enumerate(self.names):
             painter.setPen(QPen(QColor(COLORS[i % len(COLORS)]), 3))
-            painter.drawLine(QPointF(x, y + 8), QPointF(x + 18, y + 8))
+            painter.drawLine(QPointF(x, y + metrics.height() / 2), QPointF(x + 18, y + metrics.height() / 2))
             painter.setPen(text)
-            painter.drawText(QPointF(x + 24, y + 12), name)
-            y += metrics.height() + 2
+            painter.drawText(QPointF(x + 24, y + metrics.ascent()), name)
+            x += 24 + metrics.horizontalAdvance(name) + 16

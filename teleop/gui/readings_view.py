@@ -5,23 +5,32 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from teleop.appsettings import AppSettings
+from teleop.models import ReadingsModel
 from teleop.readings import unit_for
 
-from .controller import TeleopController
+from .binding import bind
 from .plot import LivePlot
 
-PLOT_FPS = 30
+#: a 30 s window is ~550 px wide: one pixel every 55 ms, so 12 frames a second scroll smoothly
+PLOT_FPS = 12
 PLOT_SECONDS = 30
 
 
 class ReadingsPanel(QGroupBox):
-    """Tick a reading's box to plot it. Table and plot refresh at 30 Hz, however fast readings come."""
+    """Tick a reading's box to plot it. Table and plot refresh at up to 30 Hz, and only when readings came.
 
-    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+    When the link drops the values are greyed and the title says they are stale;
+    the plot breaks its lines across the gap. Another server's readings start afresh.
+    """
+
+    def __init__(self, readings: ReadingsModel, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__("Readings", parent)
-        self.controller = controller
+        self.readings = readings
+        self.settings = settings
         self.rows: dict[str, int] = {}
         layout = QVBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -41,25 +50,30 @@ class ReadingsPanel(QGroupBox):
         splitter.addWidget(self.plot)
         splitter.setSizes([220, 300])
         layout.addWidget(splitter)
-        controller.readingsChanged.connect(self._new_names)
+        bind(readings.names_added, self, self._new_names)
+        bind(readings.stale_changed, self, self._stale_changed)
+        bind(readings.cleared, self, self._cleared)
+        # a frame is scheduled when readings arrive; with none coming (disconnected, a paused
+        # device) nothing runs at all
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(1000 // PLOT_FPS)
         self._timer.timeout.connect(self.refresh)
-        self._timer.start()
+        bind(readings.arrived, self, self._arrived)
         self._seen_count = -1
 
     def _new_names(self, names: list[str]) -> None:
         if not names:
             return
         self.table.blockSignals(True)
-        for name in self.controller.readings.names():
+        for name in self.readings.store.names():
             if name in self.rows:
                 continue
             row = self.table.rowCount()
             self.table.insertRow(row)
             item = QTableWidgetItem(name)
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-            item.setCheckState(Qt.CheckState.Checked if name in self.controller.settings.plot else Qt.CheckState.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if name in self.settings.plot else Qt.CheckState.Unchecked)
             item.setToolTip("Tick to plot")
             self.table.setItem(row, 0, item)
             self.table.setItem(row, 1, QTableWidgetItem(""))
@@ -72,25 +86,43 @@ class ReadingsPanel(QGroupBox):
         if item.column() != 0:
             return
         name = item.text()
-        plot = [p for p in self.controller.settings.plot if p != name]
+        plot = [p for p in self.settings.plot if p != name]
         if item.checkState() == Qt.CheckState.Checked:
             plot.append(name)
-        self.controller.settings.plot = plot
+        self.settings.plot = plot
         self.sync_curves()
 
     def sync_curves(self) -> None:
         """Match the plotted lines to the settings' plot list (also after the settings dialog)."""
-        wanted = [n for n in self.controller.settings.plot if n in self.rows]
+        wanted = [n for n in self.settings.plot if n in self.rows]
         self.plot.set_series(wanted)
-        self._seen_count = -1  # redraw now, even if no reading arrives (a paused device)
+        self._seen_count = -1
+        self.refresh()  # redraw now, even if no reading arrives (a paused device)
         self.table.blockSignals(True)
         for name, row in self.rows.items():
             state = Qt.CheckState.Checked if name in wanted else Qt.CheckState.Unchecked
             self.table.item(row, 0).setCheckState(state)
         self.table.blockSignals(False)
 
+    def _arrived(self, readings: ReadingsModel) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _stale_changed(self, stale: bool) -> None:
+        self.setTitle("Readings  —  STALE: the connection dropped; these are the last values seen" if stale else "Readings")
+        colour = QColor("#9aa5b1") if stale else self.palette().text().color()
+        for row in self.rows.values():
+            self.table.item(row, 1).setForeground(colour)
+
+    def _cleared(self, readings: ReadingsModel) -> None:
+        self.table.setRowCount(0)
+        self.rows.clear()
+        self.plot.clear()
+        self._seen_count = -1
+
     def refresh(self) -> None:
-        store = self.controller.readings
+        self.readings.seen()
+        store = self.readings.store
         if store.count == self._seen_count:
             return
         self._seen_count = store.count
@@ -101,4 +133,4 @@ class ReadingsPanel(QGroupBox):
             item = self.table.item(row, 1)
             if item.text() != text:
                 item.setText(text)
-        self.plot.refresh(lambda name: store.series(name, now, PLOT_SECONDS), now)
+        self.plot.refresh(store.since, now)

@@ -25,7 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from teleop.client import ConnectionState
 from teleop.discovery import Robot, RobotBrowser, RobotDirectory
+from teleop.models import ConnectionModel
+
+from .binding import bind
 
 _directory: RobotDirectory | None = None
 _browser: RobotBrowser | None = None
@@ -204,19 +208,20 @@ class RobotAddressBox(QComboBox):
 
     The owner fills the items (recent servers) as with any QComboBox; choosing
     a robot sets the text to its ``ws[s]://host:port`` and emits :attr:`chosen`.
-    Given the controller, the robot it is connected to stays listed while gone.
+    Given the connection model, the robot it is connected to stays listed while gone.
     """
 
     chosen = Signal(str)
 
-    def __init__(self, controller=None, directory: RobotDirectory | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, connection: ConnectionModel | None = None, directory: RobotDirectory | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setEditable(True)
         self.directory = directory or network_robots()
-        self.controller = controller
         self.popup: AddressPopup | None = None
-        if controller is not None:
-            controller.connectionChanged.connect(self._connection_changed)
+        if connection is not None:
+            bind(connection.changed, self, self._connection_changed)
 
     def showPopup(self) -> None:
         popup = AddressPopup(self)
@@ -238,11 +243,10 @@ class RobotAddressBox(QComboBox):
         self.setEditText(url)
         self.chosen.emit(url)
 
-    def _connection_changed(self, state: str, _detail: str) -> None:
-        session = getattr(self.controller, "session", None)
-        if state == "connected" and session is not None:
-            self.directory.set_connected(session.url.split("://", 1)[-1].split("/", 1)[0])
-        elif state == "disconnected":
+    def _connection_changed(self, connection: ConnectionModel) -> None:
+        if connection.state is ConnectionState.CONNECTED and connection.server:
+            self.directory.set_connected(connection.server)
+        elif connection.state is ConnectionState.DISCONNECTED:
             self.directory.set_connected(None)
 
 

@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from teleop.appsettings import AppSettings, AxisSettings, ServerAddress, check_host, check_port, parse_address
+from teleop.appsettings import AppSettings, ServerAddress, check_host, check_port, parse_address
 from teleop.drive import MAX_RATE_HZ
-from teleop.shaping import CalibrationCapture
+from teleop.models import DriveModel
+from teleop.shaping import AxisCalibration, AxisShape, CalibrationCapture
 
-from .controller import TeleopController
 from .robot_list import RobotsOnNetwork
 
 AXIS_ROWS = 8
@@ -45,13 +45,13 @@ AXIS_ROWS = 8
 class CalibrationDialog(QDialog):
     """Two steps, as in QGroundControl: sticks centred, then every stick to its limits."""
 
-    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+    def __init__(self, drive: DriveModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Calibrate gamepad")
-        self.controller = controller
-        axes, _, _ = controller.current_input()
+        self.drive = drive
+        axes = list(drive.current_input().axes)
         self.captures = [CalibrationCapture() for _ in axes]
-        self.result: dict[int, tuple[float, float, float]] = {}
+        self.result: dict[int, AxisCalibration] = {}
         layout = QVBoxLayout(self)
         self.instructions = QLabel("Leave every stick centred and untouched, then press Next.")
         self.instructions.setWordWrap(True)
@@ -71,19 +71,18 @@ class CalibrationDialog(QDialog):
         self._timer = QTimer(self)
         self._timer.setInterval(10)
         self._timer.timeout.connect(self._sample)
-        if not axes:
-            self.instructions.setText("No gamepad axes to calibrate: plug in a gamepad and pick it first.")
+        if drive.selected is None or not axes:
+            self.instructions.setText("No gamepad to calibrate: plug in a gamepad and pick it first.")
             self.next_button.setEnabled(False)
 
     def _sample(self) -> None:
-        axes, _, _ = self.controller.current_input()
-        for capture, value in zip(self.captures, axes, strict=False):
+        for capture, value in zip(self.captures, self.drive.current_input().axes, strict=False):
             capture.sample(value)
         done = sum(1 for c in self.captures if c.result() is not None)
         self.progress.setText(f"{done} of {len(self.captures)} axes have moved through their full travel")
 
     def _next(self) -> None:
-        axes, _, _ = self.controller.current_input()
+        axes = self.drive.current_input().axes
         if self.step == 0:
             for capture, value in zip(self.captures, axes, strict=False):
                 capture.center(value)
@@ -93,17 +92,20 @@ class CalibrationDialog(QDialog):
             self._timer.start()
             return
         self._timer.stop()
-        self.result = {i: (c.low, c.center, c.high) for i, c in ((i, c.result()) for i, c in enumerate(self.captures)) if c is not None}
+        self.result = {i: c for i, c in ((i, c.result()) for i, c in enumerate(self.captures)) if c is not None}
         self.accept()
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+    """Not modal: the main window's emergency stop stays in reach (and Space stops from here too)."""
+
+    def __init__(self, settings: AppSettings, drive: DriveModel, reading_names: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("teleop settings")
         self.setMinimumSize(600, 440)  # room for eight axis rows without scrolling
-        self.controller = controller
-        self.settings = copy.deepcopy(controller.settings)
+        self.drive = drive
+        self.reading_names = reading_names
+        self.settings = copy.deepcopy(settings)
         layout = QVBoxLayout(self)
         tabs = QTabWidget()
         layout.addWidget(tabs)
@@ -138,6 +140,7 @@ class SettingsDialog(QDialog):
                 self.host.addItem(host)
         self.host.setCurrentText(self.settings.host)
         self.host.currentTextChanged.connect(self._host_edited)
+        self.host.lineEdit().editingFinished.connect(self._split_host_port)
         self.host.setToolTip(
             "The robot's IP address or host name, e.g. 192.168.1.9 or raspberrypi.local.\n"
             "Pasting the address teleop-server printed (ws://...#token=...) fills in port, TLS and token too."
@@ -187,7 +190,7 @@ class SettingsDialog(QDialog):
         form.addRow("Send rate:", self.rate)
         self.gamepad = QComboBox()
         self.gamepad.addItem("First gamepad found", "")
-        for info in self.controller.gamepad_infos():
+        for info in self.drive.pads.values():
             self.gamepad.addItem(info.label, info.guid)
         index = self.gamepad.findData(self.settings.gamepad)
         self.gamepad.setCurrentIndex(max(0, index))
@@ -195,7 +198,12 @@ class SettingsDialog(QDialog):
         self.keyboard = QCheckBox("Drive with the keyboard when no gamepad is in use (arrows, W A S D)")
         self.keyboard.setChecked(self.settings.keyboard_driving)
         form.addRow("", self.keyboard)
-        form.addRow("", QLabel("Emergency stop: Space, or the red button. It sends neutral at once and disables driving."))
+        form.addRow(
+            "",
+            QLabel(
+                "Emergency stop: Space or Esc (even while this window is open), or the red button.\nIt sends neutral at once and disables driving."
+            ),
+        )
         return tab
 
     def _axes_tab(self) -> QWidget:
@@ -209,11 +217,11 @@ class SettingsDialog(QDialog):
         for i in range(AXIS_ROWS):
             axis = self.settings.axis(i)
             deadzone = QDoubleSpinBox()
-            deadzone.setRange(0.0, 0.5)
+            deadzone.setRange(0.0, AxisShape.DEADZONE_MAX)
             deadzone.setSingleStep(0.01)
             deadzone.setValue(axis.deadzone)
             expo = QDoubleSpinBox()
-            expo.setRange(0.0, 1.0)
+            expo.setRange(0.0, AxisShape.EXPO_MAX)
             expo.setSingleStep(0.05)
             expo.setValue(axis.expo)
             invert = QCheckBox()
@@ -226,8 +234,15 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.axes_table)
         row = QHBoxLayout()
         calibrate = QPushButton("Calibrate…")
-        calibrate.setToolTip("Capture each stick's centre and travel from the gamepad in use")
         calibrate.clicked.connect(self._calibrate)
+        has_pad = self.drive.selected is not None
+        calibrate.setEnabled(has_pad)
+        calibrate.setToolTip(
+            "Capture each stick's centre and travel from the gamepad in use"
+            if has_pad
+            else "Plug in a gamepad first: there is nothing to calibrate"
+        )
+        self.calibrate_button = calibrate
         clear = QPushButton("Clear calibration")
         clear.clicked.connect(self._clear_calibration)
         row.addWidget(calibrate)
@@ -241,7 +256,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(tab)
         layout.addWidget(QLabel("Readings to plot:"))
         self.plot_list = QListWidget()
-        names = sorted(set(self.controller.readings.names()) | set(self.settings.plot))
+        names = sorted(set(self.reading_names) | set(self.settings.plot))
         for name in names:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -253,14 +268,13 @@ class SettingsDialog(QDialog):
     # -- behaviour ---------------------------------------------------------------------
 
     @staticmethod
-    def _calibration_text(calibration: tuple[float, float, float] | None) -> str:
-        if not calibration:
+    def _calibration_text(calibration: AxisCalibration) -> str:
+        if calibration == AxisCalibration():
             return "not calibrated"
-        low, center, high = calibration
-        return f"{low:+.2f} / {center:+.2f} / {high:+.2f}"
+        return f"{calibration.low:+.2f} / {calibration.center:+.2f} / {calibration.high:+.2f}"
 
     def _calibrate(self) -> None:
-        dialog = CalibrationDialog(self.controller, self)
+        dialog = CalibrationDialog(self.drive, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             for index, calibration in dialog.result.items():
                 if index < AXIS_ROWS:
@@ -269,26 +283,39 @@ class SettingsDialog(QDialog):
 
     def _clear_calibration(self) -> None:
         for index in range(AXIS_ROWS):
-            self.calibrations[index] = None
-            self.axis_widgets[index][3].setText(self._calibration_text(None))
+            self.calibrations[index] = AxisCalibration()
+            self.axis_widgets[index][3].setText(self._calibration_text(AxisCalibration()))
 
     def _host_edited(self, text: str) -> None:
-        """A pasted ``ws://host:port/#token=...`` is split into the fields; a recent server brings back its token."""
-        if "://" in text or text.count(":") == 1:
-            address = parse_address(text, self.port.value())
-            if isinstance(address, ServerAddress):
-                self.host.blockSignals(True)
-                self.host.setCurrentText(address.host)
-                self.host.blockSignals(False)
-                self.port.setValue(address.port)
-                if address.tls is not None:
-                    self.tls.setChecked(address.tls)
-                if address.token:
-                    self.token.setText(address.token)
+        """A pasted ``ws://host:port/#token=...`` is split into the fields at once; a recent server brings back its token.
+
+        A ``host:port`` typed key by key is left as typed (splitting at the colon would
+        eat it and glue the port's digits to the host) and split when the field is left.
+        """
+        if "://" in text:
+            self._split(text)
         stored = self.settings.tokens.get(f"{self.host.currentText().strip()}:{self.port.value()}")
         if stored and not ("://" in text and "token=" in text):
             self.token.setText(stored)
         self.validate()
+
+    def _split_host_port(self) -> None:
+        text = self.host.currentText()
+        if "://" in text or text.count(":") == 1:
+            self._split(text)
+            self.validate()
+
+    def _split(self, text: str) -> None:
+        address = parse_address(text, self.port.value())
+        if isinstance(address, ServerAddress):
+            self.host.blockSignals(True)
+            self.host.setCurrentText(address.host)
+            self.host.blockSignals(False)
+            self.port.setValue(address.port)
+            if address.tls is not None:
+                self.tls.setChecked(address.tls)
+            if address.token:
+                self.token.setText(address.token)
 
     def _browse_cafile(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -297,8 +324,15 @@ class SettingsDialog(QDialog):
         if path:
             self.cafile.setText(path)
 
+    def _host_problem(self) -> str | None:
+        text = self.host.currentText().strip()
+        if text.count(":") == 1 and "://" not in text:  # host:port being typed
+            address = parse_address(text, self.port.value())
+            return address if isinstance(address, str) else None
+        return check_host(text)
+
     def validate(self) -> bool:
-        host_problem = check_host(self.host.currentText())
+        host_problem = self._host_problem()
         cafile = self.cafile.text().strip()
         cafile_problem = f"certificate file {cafile} does not exist" if cafile and not os.path.isfile(cafile) else None
         problems = [p for p in (host_problem, check_port(self.port.value()), cafile_problem) if p]
@@ -308,6 +342,7 @@ class SettingsDialog(QDialog):
         return not problems
 
     def collect(self) -> AppSettings:
+        self._split_host_port()
         settings = self.settings
         settings.host = self.host.currentText().strip()
         settings.port = self.port.value()
@@ -319,8 +354,9 @@ class SettingsDialog(QDialog):
         settings.keyboard_driving = self.keyboard.isChecked()
         axes = {}
         for i, (deadzone, expo, invert, _) in enumerate(self.axis_widgets):
-            axis = AxisSettings(round(deadzone.value(), 3), round(expo.value(), 3), invert.isChecked(), self.calibrations.get(i))
-            if axis != AxisSettings():
+            calibration = self.calibrations.get(i) or AxisCalibration()
+            axis = AxisShape(round(deadzone.value(), 3), round(expo.value(), 3), invert.isChecked(), calibration).bounded()
+            if axis != AxisShape():
                 axes[i] = axis
         settings.axes = axes
         settings.plot = [

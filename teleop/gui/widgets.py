@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from teleop.appsettings import parse_address
-from teleop.client import run_in_background
+from teleop.appsettings import AppSettings, parse_address
+from teleop.client import ConnectionState
+from teleop.models import ConnectionModel, DriveModel
 
-from .controller import TeleopController
+from .adapter import QtAdapter
+from .binding import bind
 from .robot_list import RobotAddressBox
 
 ACCENT = QColor("#2f80ed")
@@ -176,52 +178,78 @@ class ButtonLights(QWidget):
             x += 56
 
 
-class ConnectionBar(QFrame):
-    """Address, connect/disconnect, state with the reason, round-trip time and role."""
+class ElidedLabel(QLabel):
+    """A one-line label that cuts a long text with "…" (full text in the tooltip) instead of widening the window."""
 
-    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(60)
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, max(20, self.width() - 4))
+        if shown != self.text():
+            self.setText(shown)
+
+
+def restyle(widget: QWidget, name: str, value: str) -> None:
+    """Set a property the style sheet keys on, and repaint with it."""
+    if widget.property(name) != value:
+        widget.setProperty(name, value)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+
+class ConnectionBar(QFrame):
+    """Address, connect/disconnect, the connection's state in plain words, round-trip time and role."""
+
+    def __init__(self, connection: ConnectionModel, settings: AppSettings, adapter: QtAdapter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.connection = connection
+        self.settings = settings
+        self.adapter = adapter
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(QLabel("Robot:"))
-        self.address = RobotAddressBox(controller)  # robots on this network above the recent servers
+        self.address = RobotAddressBox(connection)  # robots on this network above the recent servers
         self.address.setMinimumWidth(220)
         self.address.setToolTip("host:port of the teleop-server; recent servers are in the list")
         self.address.lineEdit().returnPressed.connect(self._connect_clicked)
         layout.addWidget(self.address)
         self.connect_button = QPushButton("Connect")
-        self.connect_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.connect_button.clicked.connect(self._connect_clicked)
         layout.addWidget(self.connect_button)
-        self.state = QLabel("disconnected")
+        self.state = ElidedLabel("Not connected")
         self.state.setObjectName("connectionState")
-        self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.state, 1)
         self.rtt = QLabel("RTT —")
         self.rtt.setMinimumWidth(90)
         layout.addWidget(self.rtt)
-        self.role = QLabel("observer")
+        self.role = QLabel("—")  # no role until connected
         self.role.setObjectName("roleLabel")
         layout.addWidget(self.role)
-        self.take = QPushButton("Take control")
-        self.take.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.take.setToolTip("Become pilot, taking over from the current pilot if there is one (announced to everyone)")
-        self.take.clicked.connect(self._take_control)
-        layout.addWidget(self.take)
         self.refresh_recent()
-        controller.connectionChanged.connect(self._on_state)
-        controller.accessRefused.connect(self._on_refused)
-        controller.rttChanged.connect(self._on_rtt)
-        controller.roleChanged.connect(self._on_role)
-        self._connected = False
-
-    def _take_control(self) -> None:
-        self.controller.request_control(takeover=True)
+        self._shown_state = connection.state
+        bind(connection.changed, self, self._on_change)
+        bind(connection.rtt_changed, self, self._on_rtt)
 
     def refresh_recent(self) -> None:
-        settings = self.controller.settings
+        settings = self.settings
         current = f"{settings.host}:{settings.port}"
         self.address.blockSignals(True)
         self.address.clear()
@@ -230,61 +258,51 @@ class ConnectionBar(QFrame):
         self.address.blockSignals(False)
 
     def _connect_clicked(self) -> None:
-        if self._connected or self.controller.session is not None:
-            run_in_background(self.controller.disconnect_from_server())
-            self._on_state("disconnected", "disconnected by user")
+        if self.adapter.model.session is not None:
+            self.adapter.disconnect()
             return
-        address = parse_address(self.address.currentText(), self.controller.settings.port)
+        address = parse_address(self.address.currentText(), self.settings.port)
         if isinstance(address, str):
-            self.state.setText(f"cannot connect: {address}")
+            self.state.set_full_text(f"Cannot connect: {address}")
+            restyle(self.state, "state", "failed")
             return
-        settings = self.controller.settings
-        settings.use_server(address)
-        settings.remember_server()
+        self.settings.use_server(address)
+        self.settings.remember_server()
         self.refresh_recent()
-        run_in_background(self.controller.connect_to_server())
+        self.adapter.connect_to()
 
-    def _on_state(self, state: str, detail: str) -> None:
-        self._connected = state in ("connected", "connecting", "reconnecting")
-        session = self.controller.session
-        if session is not None and state == "connected":
-            shown = session.url.split("://", 1)[-1].rstrip("/")
-            if self.address.currentText() != shown:
-                self.address.setEditText(shown)
-        self.connect_button.setText("Disconnect" if self._connected else "Connect")
-        self.state.setText(f"{state}: {detail}" if detail and detail != state else state)
-        self.state.setProperty("state", state)
-        self.state.style().unpolish(self.state)
-        self.state.style().polish(self.state)
-        if state != "connected":
-            self.rtt.setText("RTT —")
+    def _on_change(self, connection: ConnectionModel) -> None:
+        active = self.adapter.model.session is not None
+        self.connect_button.setText("Disconnect" if active else "Connect")
+        if connection.connected and self._shown_state is not ConnectionState.CONNECTED and connection.server:
+            self.address.setEditText(connection.server)  # once, on connecting: never over what the user is typing
+        self._shown_state = connection.state
+        refused = connection.connected and not connection.pilot and connection.refused
+        text = f"{connection.message}, watching only: {connection.refused}" if refused else connection.message
+        self.state.set_full_text(text)
+        restyle(self.state, "state", "refused" if refused else connection.state.value)
+        role = "pilot (legacy server)" if connection.legacy and connection.connected else connection.role.value
+        if not connection.connected:
+            role = "—"
+        self.role.setText(role)
+        restyle(self.role, "role", connection.role.value)
 
-    def _on_refused(self, why: str) -> None:
-        """Shown in the state label, which stays readable until the role changes."""
-        if why:
-            self.state.setText(f"connected, but may not drive: {why}")
-            self.state.setProperty("state", "refused")
-            self.state.style().unpolish(self.state)
-            self.state.style().polish(self.state)
-
-    def _on_rtt(self, ms: float) -> None:
-        self.rtt.setText(f"RTT {ms:.1f} ms")
-
-    def _on_role(self, role: str) -> None:
-        legacy = self.controller.session is not None and self.controller.session.legacy
-        self.role.setText("pilot (legacy server)" if legacy else role)
-        self.role.setProperty("role", role)
-        self.role.style().unpolish(self.role)
-        self.role.style().polish(self.role)
-        self.take.setEnabled(role != "pilot")
+    def _on_rtt(self, ms: float | None) -> None:
+        self.rtt.setText("RTT —" if ms is None else f"RTT {ms:.1f} ms")
 
 
 class GamepadPanel(QGroupBox):
-    """Device picker, live axes (raw and as sent), sticks, buttons and hats; refreshed at 25 Hz."""
+    """The stick area: device picker, live axes (raw and as sent), sticks, buttons and hats.
 
-    def __init__(self, controller: TeleopController, parent: QWidget | None = None) -> None:
+    It takes keyboard focus (a click or Tab): while it has it, the arrow keys and
+    W A S D drive the on-screen sticks. Repainted only when the input changed.
+    """
+
+    def __init__(self, drive: DriveModel, parent: QWidget | None = None) -> None:
         super().__init__("Gamepad", parent)
-        self.controller = controller
+        self.drive = drive
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setObjectName("stickArea")
         layout = QVBoxLayout(self)
         picker_row = QHBoxLayout()
         picker_row.addWidget(QLabel("Device:"))
@@ -310,12 +328,27 @@ class GamepadPanel(QGroupBox):
         self.hint.setWordWrap(True)
         self.hint.setObjectName("hint")
         layout.addWidget(self.hint)
-        controller.gamepadsChanged.connect(self.refresh_devices)
-        self.refresh_devices()
+        bind(drive.pads_changed, self, self.refresh_devices)
+        bind(drive.input_changed, self, self._input_changed)
+        bind(drive.changed, self, self._input_changed)
         self._timer = QTimer(self)
-        self._timer.setInterval(40)  # 25 Hz: smooth to the eye; painting is most of the GUI's CPU
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(40)  # at most 25 repaints a second, and no timer at all while nothing moves
         self._timer.timeout.connect(self.refresh_values)
-        self._timer.start()
+        self._dirty = True
+        self.refresh_devices(drive)
+
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        self.setTitle("Gamepad  —  keys drive here")
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.setTitle("Gamepad")
+
+    def mousePressEvent(self, event) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().mousePressEvent(event)
 
     def _left_moved(self, x: float, y: float) -> None:
         self._virtual(0, x, y)
@@ -324,37 +357,48 @@ class GamepadPanel(QGroupBox):
         self._virtual(2, x, y)
 
     def _virtual(self, first_axis: int, x: float, y: float) -> None:
-        if self.controller.selected is None:
-            self.controller.set_virtual_axis(first_axis, x)
-            self.controller.set_virtual_axis(first_axis + 1, y)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self.drive.selected is None:
+            self.drive.set_virtual_axes({first_axis: x, first_axis + 1: y})
 
-    def refresh_devices(self) -> None:
+    def refresh_devices(self, drive: DriveModel | None = None) -> None:
+        drive = self.drive
         self.picker.blockSignals(True)
         self.picker.clear()
         self.picker.addItem("On-screen sticks and keyboard", None)
-        for info in self.controller.gamepad_infos():
+        for info in drive.pads.values():
             self.picker.addItem(info.label, info.instance_id)
-        index = self.picker.findData(self.controller.selected)
+        index = self.picker.findData(drive.selected)
         self.picker.setCurrentIndex(max(0, index))
         self.picker.blockSignals(False)
-        virtual = self.controller.selected is None
+        virtual = drive.selected is None
         self.left.interactive = self.right.interactive = virtual
         cursor = Qt.CursorShape.OpenHandCursor if virtual else Qt.CursorShape.ArrowCursor
         self.left.setCursor(cursor)
         self.right.setCursor(cursor)
         self.hint.setText(
-            "No gamepad in use: drag the sticks with the mouse, or drive with the arrow keys (axes 0/1) and W A S D (axes 2/3)."
+            "No gamepad in use: drag the sticks with the mouse, or click here and drive with the arrow keys (axes 0/1) and W A S D (axes 2/3)."
             if virtual
             else "Blue: the stick as read. Green: the value sent after deadzone, expo, inversion and calibration."
         )
+        self._input_changed(drive)
 
     def _picked(self, index: int) -> None:
-        self.controller.select_gamepad(self.picker.itemData(index))
+        self.drive.select(self.picker.itemData(index))
+
+    def _input_changed(self, drive: DriveModel) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
 
     def refresh_values(self) -> None:
-        axes, buttons, hats = self.controller.current_input()
-        shaped = self.controller.drive.shaped
-        driving = self.controller.drive.enabled
+        if not self._dirty:
+            return
+        self._dirty = False
+        state = self.drive.current_input()
+        axes, buttons, hats = state.axes, state.buttons, state.hats
+        shaped = self.drive.shaped
+        driving = self.drive.enabled
         while len(self.bars) < len(axes):
             bar = AxisBar(f"axis {len(self.bars)}")
             self.bars_box.addWidget(bar, len(self.bars) // 2, len(self.bars) % 2)

@@ -1,0 +1,600 @@
+"""The desktop app's models: plain Python objects with typed events, no Qt, no pygame.
+
+Napari style: the Qt layer (``teleop.gui``) is a thin adapter that owns the
+timers and the gamepad poll and feeds this module; each widget receives the
+sub-model it shows (:class:`ConnectionModel`, :class:`DriveModel`,
+:class:`ReadingsModel`), listens to its events and writes back through its
+methods. Enums, not strings, travel between them.
+
+The safety rules live here, where they are tested without a window:
+
+* driving can be enabled only while connected as pilot; otherwise
+  :attr:`DriveModel.blocked` says why, in plain words;
+* every way driving stops (the user, an emergency stop, the link dropping,
+  another pilot taking over, the gamepad unplugged, the app closing) sends one
+  neutral control at once;
+* the emergency stop works whatever the state: neutral, driving off, and the
+  server told to hold every client off.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from teleop import protocol
+from teleop.appsettings import AppSettings, parse_address, server_url
+from teleop.client import ClientSession, ConnectionState, Problem, SessionEvents, trust_context
+from teleop.drive import DriveController, DriveSettings
+from teleop.protocol import Control, Role
+from teleop.readings import ReadingsStore
+from teleop.shaping import AxisShape
+
+log = logging.getLogger("teleop.models")
+
+T = TypeVar("T")
+
+VIRTUAL_AXES = 4
+VIRTUAL_BUTTONS = 8
+
+
+class Event(Generic[T]):
+    """A typed event: ``connect(callback)``, ``emit(value)``; callbacks run in connection order."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[T], Any]] = []
+
+    def connect(self, callback: Callable[[T], Any]) -> Callable[[T], Any]:
+        self._callbacks.append(callback)
+        return callback
+
+    def disconnect(self, callback: Callable[[T], Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, value: T) -> None:
+        """Call every listener; one that raises is logged and the others still run.
+
+        A bug in a view must never stop the model (the connection task that emits
+        these would die with it, and the robot would stop hearing from us).
+        """
+        for callback in list(self._callbacks):
+            try:
+                callback(value)
+            except Exception:
+                log.exception("a listener of %r failed", callback)
+
+
+class LogLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    LINK = "link"
+    LEGACY = "legacy"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: LogLevel
+    text: str
+
+
+class DriveOff(StrEnum):
+    """Why driving is off (or may not be switched on), in the words the window shows."""
+
+    NOT_YET = "not enabled yet"
+    BY_USER = "switched off"
+    NOT_CONNECTED = "not connected to a robot"
+    NOT_PILOT = "watching only"
+    EMERGENCY_STOP = "emergency stop"
+    STOPPED_ELSEWHERE = "emergency stop pressed on another screen"
+    LINK_LOST = "connection lost"
+    TAKEN_OVER = "another pilot took control"
+    GAMEPAD_UNPLUGGED = "gamepad unplugged"
+    CLOSING = "app closing"
+
+
+# -- gamepads as data (the pygame side lives in teleop.gamepad) ------------------------------
+
+
+@dataclass(frozen=True)
+class GamepadInfo:
+    instance_id: int
+    name: str
+    guid: str
+    axes: int
+    buttons: int
+    hats: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (#{self.instance_id})"
+
+
+@dataclass
+class GamepadState:
+    axes: list[float] = field(default_factory=list)
+    buttons: list[int] = field(default_factory=list)
+    hats: list[tuple[int, int]] = field(default_factory=list)
+
+
+# -- connection ------------------------------------------------------------------------------
+
+
+def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
+    """What a hobbyist reads in the connection bar; the technical detail goes to the log."""
+    if state is ConnectionState.CONNECTED:
+        return f"Connected to {server}"
+    if state is ConnectionState.CONNECTING:
+        return f"Connecting to {server}…"
+    if state is ConnectionState.DISCONNECTED:
+        return "Not connected"
+    again = "trying again" if state is ConnectionState.RECONNECTING else "gave up"
+    return {
+        Problem.REFUSED: f"No teleop server at {server} (is it running?); {again}",
+        Problem.UNKNOWN_HOST: f"Cannot find {server.rpartition(':')[0] or server} on the network; {again} every few seconds",
+        Problem.TIMEOUT: f"{server} does not answer; {again}",
+        Problem.LOST: f"Lost the connection to {server}; {again}",
+        Problem.CLOSED: f"{server} closed the connection; {again}",
+        Problem.NOT_ALLOWED: f"{server} does not let this app in (see the log); {again}",
+        Problem.BUSY: f"{server} is busy; {again}",
+        Problem.TLS_UNTRUSTED: f"{server}'s certificate is not trusted: choose its certificate file in Settings",
+        Problem.TLS: f"Secure connection to {server} failed (see the log); {again}",
+        Problem.BAD_ADDRESS: f"{server} is not a usable address",
+    }.get(problem, f"Cannot reach {server} (see the log); {again}")
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What the server says about the robot, as the window shows it."""
+
+    device: str = ""
+    failsafe: bool = False
+    estop: bool = False
+    pilot: str = ""
+    clients: int = 0
+
+    @classmethod
+    def from_message(cls, status: dict[str, Any]) -> ServerStatus:
+        serial = status.get("serial") or {}
+        pilot = status.get("pilot") or {}
+        return cls(
+            str(serial.get("state", "")),
+            bool(status.get("failsafe")),
+            bool(status.get("estop")),
+            str(pilot.get("name", "")),
+            int(status.get("clients", 0) or 0),
+        )
+
+
+class ConnectionModel:
+    """Where we are connected, as what, and why not: state, role, plain message, refusal, RTT, server status."""
+
+    def __init__(self) -> None:
+        self.state = ConnectionState.DISCONNECTED
+        self.problem = Problem.NONE
+        self.role = Role.OBSERVER
+        self.legacy = False
+        self.server = ""
+        self.message = "Not connected"
+        #: why the server refused the pilot role (missing or wrong token); "" when it did not
+        self.refused = ""
+        self.rtt_ms: float | None = None
+        self.status = ServerStatus()
+        #: the status is from a connection that has dropped
+        self.status_stale = False
+        self.changed: Event[ConnectionModel] = Event()
+        self.rtt_changed: Event[float | None] = Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    @property
+    def pilot(self) -> bool:
+        return self.connected and (self.role is Role.PILOT or self.legacy)
+
+
+# -- driving ---------------------------------------------------------------------------------
+
+
+class DriveModel:
+    """Enable, emergency stop, the input in use (a gamepad or the on-screen sticks and keys) and what is sent.
+
+    ``send`` hands a control to the connection. The owner calls :meth:`tick`
+    when :meth:`deadline` passes (the periodic re-send) and tells the model
+    whether it may drive with :meth:`set_blocked`.
+    """
+
+    def __init__(self, settings: DriveSettings, send: Callable[[Control], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.timing = DriveController(settings)
+        self._send = send
+        self._clock = clock
+        self.off_reason = DriveOff.NOT_YET
+        #: why driving may not be enabled now (None: it may)
+        self.blocked: DriveOff | None = DriveOff.NOT_CONNECTED
+        self.pads: dict[int, GamepadInfo] = {}
+        self.pad_states: dict[int, GamepadState] = {}
+        self.selected: int | None = None
+        self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
+        self.sent_count = 0
+        self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
+        self.changed: Event[DriveModel] = Event()  # enabled, off_reason or blocked changed
+        self.pads_changed: Event[DriveModel] = Event()
+        self.input_changed: Event[DriveModel] = Event()
+
+    @property
+    def enabled(self) -> bool:
+        return self.timing.enabled
+
+    @property
+    def shaped(self) -> tuple[float, ...]:
+        return self.timing.shaped
+
+    def set_settings(self, settings: DriveSettings) -> None:
+        self.timing.settings = settings
+        self._input(self._clock())
+
+    # -- enable / stop ------------------------------------------------------------------------
+
+    def set_blocked(self, why: DriveOff | None) -> None:
+        """The connection says whether driving is possible; if not, driving stops with that reason."""
+        changed = why != self.blocked
+        self.blocked = why
+        if why is not None and self.enabled:
+            self.disable(why)
+        elif changed:
+            self.changed.emit(self)
+
+    def enable(self) -> bool:
+        """Start driving with the input as it is now; refused (False) while :attr:`blocked` says why."""
+        if self.blocked is not None:
+            self.changed.emit(self)
+            return False
+        if not self.enabled:
+            self._emit(self.timing.enable(self._clock()))
+            self.changed.emit(self)
+        return True
+
+    def disable(self, why: DriveOff = DriveOff.BY_USER) -> None:
+        """Stop driving: one neutral control goes out at once."""
+        neutral = self.timing.disable(self._clock())
+        self.off_reason = why
+        if neutral is not None:
+            self._emit(neutral)
+        self.changed.emit(self)
+
+    def tick(self) -> None:
+        """The periodic re-send (and a change held back by the rate cap)."""
+        control = self.timing.poll(self._clock())
+        if control is not None:
+            self._emit(control)
+
+    def deadline(self) -> float:
+        return self.timing.deadline()
+
+    def _emit(self, control: Control) -> None:
+        self.sent_count += 1
+        self._send(control)
+
+    # -- input --------------------------------------------------------------------------------
+
+    def current_input(self) -> GamepadState:
+        if self.selected is not None and self.selected in self.pad_states:
+            return self.pad_states[self.selected]
+        return self.virtual
+
+    def set_virtual_axis(self, index: int, value: float) -> None:
+        if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
+            self.virtual.axes[index] = max(-1.0, min(1.0, value))
+            if self.selected is None:
+                self._input(self._clock())
+
+    def set_virtual_axes(self, values: dict[int, float]) -> None:
+        """Several axes at once (keys pressed together): one control, not one per axis."""
+        changed = False
+        for index, value in values.items():
+            if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
+                self.virtual.axes[index] = max(-1.0, min(1.0, value))
+                changed = True
+        if changed and self.selected is None:
+            self._input(self._clock())
+
+    def set_virtual_button(self, index: int, pressed: bool) -> None:
+        if 0 <= index < VIRTUAL_BUTTONS:
+            self.virtual.buttons[index] = int(pressed)
+            if self.selected is None:
+                self._input(self._clock())
+
+    def pad_added(self, info: GamepadInfo, state: GamepadState, preferred_guid: str = "") -> None:
+        self.pads[info.instance_id] = info
+        self.pad_states[info.instance_id] = state
+        self.pads_changed.emit(self)
+        if self.selected is None and (not preferred_guid or info.guid == preferred_guid or not self._has_guid(preferred_guid)):
+            self.select(info.instance_id)
+
+    def _has_guid(self, guid: str) -> bool:
+        return any(i.guid == guid for i in self.pads.values())
+
+    def pad_removed(self, instance_id: int) -> None:
+        self.pads.pop(instance_id, None)
+        self.pad_states.pop(instance_id, None)
+        if instance_id == self.selected:
+            self.selected = None
+            if self.enabled:
+                self.disable(DriveOff.GAMEPAD_UNPLUGGED)
+            self._input(self._clock())
+        self.pads_changed.emit(self)
+
+    def pad_moved(self, instance_id: int) -> None:
+        if instance_id == self.selected:
+            self._input(self._clock())
+
+    def select(self, instance_id: int | None) -> None:
+        if instance_id == self.selected or (instance_id is not None and instance_id not in self.pads):
+            return
+        self.selected = instance_id
+        self.pads_changed.emit(self)
+        self._input(self._clock())
+
+    def _input(self, now: float) -> None:
+        state = self.current_input()
+        control = self.timing.set_input(state.axes, state.buttons, state.hats, now)
+        if control is not None:
+            self._emit(control)
+        self.input_changed.emit(self)
+
+
+# -- readings --------------------------------------------------------------------------------
+
+
+class ReadingsModel:
+    """The readings store, plus whether they are current and whose server they came from."""
+
+    def __init__(self, store: ReadingsStore | None = None) -> None:
+        self.store = store or ReadingsStore()
+        self.server = ""
+        #: the link dropped: values shown are the last ones seen, not the robot's state now
+        self.stale = False
+        self.names_added: Event[list[str]] = Event()
+        self.stale_changed: Event[bool] = Event()
+        self.cleared: Event[ReadingsModel] = Event()
+        #: new readings since the view last called :meth:`seen` (one event per view frame, not per reading)
+        self.arrived: Event[ReadingsModel] = Event()
+        self._unseen = False
+
+    def from_server(self, server: str) -> None:
+        """Readings are about to come from ``server``: another server's history is dropped."""
+        if server != self.server:
+            self.server = server
+            if self.store.count or self.store.latest:
+                self.store.clear()
+                self.cleared.emit(self)
+
+    def add(self, t: float, values: dict[str, float | int]) -> None:
+        self._fresh()
+        new = self.store.add(t, values)
+        if new:
+            self.names_added.emit(new)
+        if not self._unseen:
+            self._unseen = True
+            self.arrived.emit(self)
+
+    def seen(self) -> None:
+        """The view has drawn what arrived; the next reading emits :attr:`arrived` again."""
+        self._unseen = False
+
+    def snapshot(self, t: float, values: dict[str, float | int]) -> None:
+        new = self.store.snapshot(t, values)
+        if new:
+            self.names_added.emit(new)
+
+    def link_lost(self) -> None:
+        if not self.stale:
+            self.stale = True
+            self.store.break_lines()
+            self.stale_changed.emit(True)
+
+    def _fresh(self) -> None:
+        if self.stale:
+            self.stale = False
+            self.stale_changed.emit(False)
+
+
+# -- the whole app ---------------------------------------------------------------------------
+
+
+class TeleopModel:
+    """The app without its window: the three sub-models and the connection that feeds them."""
+
+    def __init__(self, settings: AppSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.connection = ConnectionModel()
+        self.drive = DriveModel(self._drive_settings(), self._send, clock)
+        self.readings = ReadingsModel()
+        self.session: ClientSession | None = None
+        self.log: Event[LogLine] = Event()
+        #: we asked the server to engage / lift its emergency stop and have not yet seen it say so
+        self._estop_asked: bool | None = None
+        self._logged_problem: tuple[ConnectionState, Problem] | None = None
+
+    def _drive_settings(self) -> DriveSettings:
+        return DriveSettings(rate_hz=self.settings.rate_hz, default_shape=AxisShape(), shapes=self.settings.shapes())
+
+    def say(self, level: LogLevel, text: str) -> None:
+        self.log.emit(LogLine(level, text))
+
+    def apply_settings(self, settings: AppSettings) -> bool:
+        """New settings from the dialog; True if the connection must be remade (address or token changed)."""
+        keys = ("host", "port", "tls", "token", "cafile")
+        reconnect = any(getattr(settings, k) != getattr(self.settings, k) for k in keys)
+        self.settings = settings
+        self.drive.set_settings(self._drive_settings())
+        return reconnect and self.session is not None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return server_url(self.settings.host, self.settings.port, self.settings.tls)
+
+    async def connect(self, url: str | None = None) -> None:
+        await self.disconnect()
+        url = url or self.url
+        address = parse_address(url)
+        token = (address.token if not isinstance(address, str) else "") or self.settings.token
+        server = f"{address.host}:{address.port}" if not isinstance(address, str) else url
+        try:
+            context = trust_context(self.settings.cafile) if url.startswith("wss:") and self.settings.cafile else None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            why = getattr(exc, "strerror", None) or exc
+            self._connection_update(state=ConnectionState.FAILED, message=f"Cannot use the certificate file {self.settings.cafile}: {why}")
+            return
+        self.readings.from_server(server)
+        self.connection.server = server
+        self.connection.refused = ""
+        events = SessionEvents(state=self._on_state, message=self._on_message, legacy_text=self._on_legacy, rtt=self._on_rtt)
+        self.session = ClientSession(url, events, name="teleop-gui", role=Role.PILOT, token=token or None, ssl_context=context)
+        self.session.start()
+
+    async def disconnect(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            self.drive.set_blocked(DriveOff.NOT_CONNECTED)
+            await session.stop()
+            self._on_state_of(session, ConnectionState.DISCONNECTED, "disconnected")
+
+    def request_control(self, takeover: bool = True) -> None:
+        if self.session is not None and self.session.connected:
+            self.session.request_control(takeover)
+            self.say(LogLevel.INFO, "asked to take control" if takeover else "asked for control")
+
+    def enable_driving(self) -> bool:
+        """Enable driving (clearing an emergency stop this pilot may lift); False, with the reason shown, if not possible."""
+        engaged = self.connection.status.estop or self._estop_asked is True  # the server may not have said so yet
+        if self.drive.blocked is None and engaged and self.session is not None:
+            self.session.emergency_stop(False)
+            self._estop_asked = False
+        ok = self.drive.enable()
+        if ok:
+            self.say(LogLevel.INFO, "driving enabled")
+        else:
+            self.say(LogLevel.WARNING, f"cannot enable driving: {self.drive.blocked}")
+        return ok
+
+    def disable_driving(self, why: DriveOff = DriveOff.BY_USER) -> None:
+        was = self.drive.enabled
+        self.drive.disable(why)
+        if was:
+            self.say(LogLevel.INFO if why is DriveOff.BY_USER else LogLevel.WARNING, f"driving off: {why}")
+
+    def emergency_stop(self) -> None:
+        """Neutral at once, driving off, and the server holds every client off until a pilot re-enables."""
+        self.drive.disable(DriveOff.EMERGENCY_STOP)
+        if self.session is not None and self.session.connected:
+            self.session.emergency_stop(True)
+            self._estop_asked = True
+        self.say(LogLevel.WARNING, "EMERGENCY STOP")
+
+    async def shutdown(self) -> None:
+        self.disable_driving(DriveOff.CLOSING)
+        await self.disconnect()
+
+    def _send(self, control: Control) -> None:
+        if self.session is not None and self.session.connected:
+            self.session.send_control(control)
+
+    # -- session callbacks ---------------------------------------------------------------------
+
+    def _on_state(self, state: ConnectionState, detail: str) -> None:
+        if self.session is not None:
+            self._on_state_of(self.session, state, detail)
+
+    def _on_state_of(self, session: ClientSession, state: ConnectionState, detail: str) -> None:
+        connection = self.connection
+        if state is not ConnectionState.CONNECTED and connection.state is ConnectionState.CONNECTED:
+            self.readings.link_lost()
+            connection.status_stale = True
+        if state is ConnectionState.CONNECTED:
+            connection.status_stale = False
+        key = (state, session.problem)
+        if key != self._logged_problem:  # one log line per change of trouble, not per retry
+            self._logged_problem = key
+            self.say(LogLevel.LINK, detail or state.value)  # the detail, in full: the bar shows the plain words
+        connection.legacy = session.legacy
+        self._connection_update(state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server))
+        if state is not ConnectionState.CONNECTED:
+            connection.rtt_ms = None
+            connection.rtt_changed.emit(None)
+
+    def _connection_update(self, **fields: Any) -> None:
+        connection = self.connection
+        for name, value in fields.items():
+            setattr(connection, name, value)
+        session = self.session
+        if session is not None:
+            connection.role = session.role
+        if not connection.connected:
+            connection.role = Role.OBSERVER
+        if connection.pilot:
+            connection.refused = ""
+        was_driving = self.drive.enabled
+        self.drive.set_blocked(self._why_blocked())
+        if was_driving and not self.drive.enabled:
+            self.say(LogLevel.WARNING, f"driving off: {self.drive.off_reason}")
+        connection.changed.emit(connection)
+
+    def _why_blocked(self) -> DriveOff | None:
+        connection = self.connection
+        if not connection.connected:
+            return DriveOff.LINK_LOST if self.drive.enabled else DriveOff.NOT_CONNECTED
+        if not connection.pilot:
+            return DriveOff.TAKEN_OVER if self.drive.enabled else DriveOff.NOT_PILOT
+        return None
+
+    def _on_rtt(self, ms: float) -> None:
+        self.connection.rtt_ms = ms
+        self.connection.rtt_changed.emit(ms)
+
+    def _on_legacy(self, text: str) -> None:
+        self.say(LogLevel.LEGACY, text.strip())
+
+    def _on_message(self, message: protocol.ServerMessage) -> None:
+        if isinstance(message, protocol.Reading):
+            self.readings.add(message.t, message.values)
+            return
+        if isinstance(message, protocol.Welcome):
+            self.readings.snapshot(time.time(), message.readings)
+            self._apply_status(message.status)
+            self.say(LogLevel.INFO, f"connected to {message.server} as {message.role.value}")
+        elif isinstance(message, protocol.Status):
+            self._apply_status(protocol.to_dict(message))
+        elif isinstance(message, protocol.Event):
+            self._server_event(message)
+        elif isinstance(message, protocol.Error):
+            self.say(LogLevel.ERROR, f"server: {message.message}")
+            if message.code in (protocol.ErrorCode.UNAUTHORIZED, protocol.ErrorCode.PILOT_BUSY):
+                self.connection.refused = message.message
+        self._connection_update()
+
+    def _server_event(self, event: protocol.Event) -> None:
+        # The server's failsafe holds the outputs at neutral whenever no pilot is sending: that is
+        # the normal idle state of a robot nobody drives, not a warning, unless we were driving.
+        level = LogLevel(event.level) if event.level in LogLevel.__members__.values() else LogLevel.INFO
+        if event.text.startswith("failsafe") and not self.drive.enabled:
+            level = LogLevel.INFO
+        self.say(level, event.text)
+
+    def _apply_status(self, status: dict[str, Any]) -> None:
+        new = ServerStatus.from_message(status)
+        # the echo of our own stop, already lifted by a quick re-enable, is not someone else's stop
+        echo = self._estop_asked is False
+        if new.estop and not self.connection.status.estop and self.drive.enabled and not echo:
+            self.disable_driving(DriveOff.STOPPED_ELSEWHERE)
+        if new.estop == self._estop_asked:
+            self._estop_asked = None
+        self.connection.status = new
