@@ -358,6 +358,8 @@ class ReadingsModel:
     def __init__(self, store: ReadingsStore | None = None) -> None:
         self.store = store or ReadingsStore()
         self.server = ""
+        #: what each reading key means ("ADC 0-1023"), as the server's welcome says
+        self.units: dict[str, str] = {}
         #: the link dropped: values shown are the last ones seen, not the robot's state now
         self.stale = False
         self.names_added: Event[list[str]] = Event()
@@ -568,6 +570,7 @@ class TeleopModel:
             self.readings.add(message.t, message.values)
             return
         if isinstance(message, protocol.Welcome):
+            self.readings.units = dict(message.units)
             self.readings.snapshot(time.time(), message.readings)
             self._apply_status(message.status)
             self.say(LogLevel.INFO, f"connected to {message.server} as {message.role.value}")

@@ -13,26 +13,6 @@ from array import array
 from collections import deque
 from pathlib import Path
 
-#: What the firmware's report keys mean, for the table's unit column.
-UNITS = {
-    "A0": "ADC 0-1023",
-    "A1": "ADC 0-1023",
-    "A2": "ADC 0-1023",
-    "A3": "ADC 0-1023",
-    "D2": "button",
-    "disp": "display",
-    "led": "LED mask",
-    "O0": "servo µs",
-    "O1": "servo µs",
-    "O2": "PWM 0-255",
-    "O3": "PWM 0-255",
-    "wd": "watchdog",
-}
-
-
-def unit_for(name: str) -> str:
-    return UNITS.get(name, "")
-
 
 class _Rows:
     """The CSV buffer: one row per reading message, kept by column in arrays of doubles.

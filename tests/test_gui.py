@@ -21,6 +21,7 @@ from guitools import ARTIFACTS, ROOT, ServerProcess, run, wait_until
 from PySide6.QtCore import QEvent, QObject, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
+from server.serial_protocol import REPORT_UNITS
 from teleop.appsettings import AppSettings
 from teleop.gui.adapter import QtAdapter
 from teleop.gui.main_window import MainWindow
@@ -530,6 +531,9 @@ def test_readings_appear_in_the_table_and_the_plot(window, loop, server):
     panel = window.readings_panel
     wait_until(loop, lambda: "A0" in panel.rows and panel.table.item(panel.rows["A0"], 1).text() != "", what="A0 in table")
     wait_until(loop, lambda: panel.plot.point_count("A0") > 3, what="A0 plotted")
+    # units come from the protocol table, through the server's welcome: the app keeps no list of its own
+    assert panel.table.item(panel.rows["A0"], 2).text() == REPORT_UNITS["A0"]
+    assert panel.table.item(panel.rows["O0"], 2).text() == REPORT_UNITS["O0"]
 
 
 def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_path):

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QSplitt
 
 from teleop.appsettings import AppSettings
 from teleop.models import ReadingsModel
-from teleop.readings import unit_for
 
 from .binding import bind
 from .plot import LivePlot
@@ -77,7 +76,7 @@ class ReadingsPanel(QGroupBox):
             item.setToolTip("Tick to plot")
             self.table.setItem(row, 0, item)
             self.table.setItem(row, 1, QTableWidgetItem(""))
-            self.table.setItem(row, 2, QTableWidgetItem(unit_for(name)))
+            self.table.setItem(row, 2, QTableWidgetItem(self.readings.units.get(name, "")))
             self.rows[name] = row
         self.table.blockSignals(False)
         self.sync_curves()
