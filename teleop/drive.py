@@ -3,9 +3,11 @@
 Sans-I/O and Qt-free. Rules a pilot relies on:
 
 * Nothing is sent until driving is enabled.
-* While enabled, a stick movement is sent at once (never more often than
-  ``cap_hz``), and the state is re-sent at ``rate_hz`` while the sticks are
-  still, so the server's failsafe does not trip under a steady hand.
+* While enabled, a stick movement is sent at once (movements never more
+  often than ``cap_hz``), and the state is re-sent at ``rate_hz`` while the
+  sticks are still, so the server's failsafe does not trip under a steady
+  hand. A re-send does not count against the cap: a movement right after one
+  still goes out at once (the server allows four times ``cap_hz``).
 * Disabling (the Enable toggle, emergency stop, gamepad unplugged, link lost,
   window closed) sends one neutral message at once.
 """
@@ -39,6 +41,8 @@ class DriveController:
         self.shaped: tuple[float, ...] = ()
         self._seq = 0
         self._last_sent = -math.inf
+        #: when the last movement went out: the cap spaces movements, not re-sends
+        self._last_move = -math.inf
         self._dirty = False
 
     @property
@@ -66,8 +70,7 @@ class DriveController:
         """Call when :meth:`deadline` passes: a deferred change or the periodic re-send."""
         if not self.enabled:
             return None
-        since = now - self._last_sent
-        if (self._dirty and since >= self.min_interval) or since >= self.period:
+        if (self._dirty and now - self._last_move >= self.min_interval) or now - self._last_sent >= self.period:
             return self._emit(now)
         return None
 
@@ -75,7 +78,7 @@ class DriveController:
         if not self.enabled:
             return math.inf
         if self._dirty:
-            return self._last_sent + self.min_interval
+            return self._last_move + self.min_interval
         return self._last_sent + self.period
 
     def enable(self, now: float) -> Control:
@@ -101,5 +104,7 @@ class DriveController:
     def _emit(self, now: float) -> Control:
         self._seq += 1
         self._last_sent = now
+        if self._dirty or self._last_move == -math.inf:
+            self._last_move = now
         self._dirty = False
         return Control(seq=self._seq, t=now, axes=self.shaped, buttons=self.buttons, hats=self.hats)

@@ -58,3 +58,14 @@ def test_sequence_numbers_increase():
     first = drive.enable(0.0)
     second = drive.set_input([0.2], [], [], 0.1)
     assert second.seq > first.seq
+
+
+def test_a_stick_move_right_after_a_periodic_resend_goes_out_at_once():
+    drive = controller(rate_hz=50, cap_hz=250)
+    drive.set_input([0.4], [], [], 0.0)
+    drive.enable(0.0)
+    assert drive.poll(0.020).axes == (0.4,)  # the steady-hand re-send
+    moved = drive.set_input([0.5], [], [], 0.021)  # 1 ms later: not held back 3 ms by the cap
+    assert moved is not None and moved.axes == (0.5,)
+    assert drive.set_input([0.6], [], [], 0.022) is None  # but movements are still capped
+    assert drive.deadline() == 0.025
