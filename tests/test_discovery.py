@@ -543,34 +543,13 @@ async def test_the_app_finds_robots_on_a_network_it_joins_after_starting_and_gre
 
 @pytest.fixture
 def display():
-    """Xvfb with openbox, as a desktop has; yields its DISPLAY. Skips without them."""
-    if not (shutil.which("Xvfb") and shutil.which("openbox") and shutil.which("import") and shutil.which("xdotool")):
-        pytest.skip("needs Xvfb, openbox, imagemagick (import) and xdotool")
-    number = next(n for n in range(140, 240) if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists())
-    name = f":{number}"
-    xvfb = subprocess.Popen(["Xvfb", name, "-screen", "0", "1280x720x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        assert time.monotonic() < deadline and xvfb.poll() is None, "Xvfb did not start"
-        time.sleep(0.05)
-    wm = subprocess.Popen(["openbox"], env=dict(os.environ, DISPLAY=name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield name
-    finally:
-        for process in (wm, xvfb):
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """Xvfb with openbox, as a desktop has (the one helper the GUI tests use too). Skips without them."""
+    from xdisplay import XDisplay, missing_tools
 
-
-def screenshot(display: str, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True, timeout=30)
-    return path
+    if missing_tools():
+        pytest.skip(f"needs {' '.join(missing_tools())}")
+    with XDisplay(size="1280x720") as shown:
+        yield shown
 
 
 def row(item: dict, name: str) -> dict | None:
@@ -580,7 +559,7 @@ def row(item: dict, name: str) -> dict | None:
 @NAMESPACES
 async def test_the_settings_dialog_and_the_address_box_list_the_robot_and_enter_fills_its_address(tmp_path, display):
     with CutCable() as net:
-        env = {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_RUNTIME_DIR": str(tmp_path)}
+        env = {"DISPLAY": display.name, "QT_QPA_PLATFORM": "xcb", "XDG_RUNTIME_DIR": str(tmp_path)}
         watcher = await start_watcher(net, "--gui", str(tmp_path / "teleop.ini"), env=env)
         server = RobotServer(net, tmp_path, "lab rover")
         try:
@@ -594,14 +573,14 @@ async def test_the_settings_dialog_and_the_address_box_list_the_robot_and_enter_
                 "last_seen": "now",
                 "greyed": False,
             }
-            screenshot(display, "discovery-settings-dialog.png")
+            display.screenshot(ARTIFACTS / "discovery-settings-dialog.png")
 
             await watcher.send("popup")
             _, popup = await watcher.wait(lambda i: i["event"] == "popup", what="drop-down shown")
             assert [r["name"] for r in popup["rows"]] == ["lab rover"]
             assert popup["recent"][:2] == ["192.168.1.40:8765", "rover.local:8765"]
-            screenshot(display, "discovery-address-dropdown.png")
-            subprocess.run(["xdotool", "key", "Return"], env=dict(os.environ, DISPLAY=display), check=True)  # to whatever has focus
+            display.screenshot(ARTIFACTS / "discovery-address-dropdown.png")
+            display.key("Return")  # to whatever has focus
             _, chosen = await watcher.wait(lambda i: i["event"] == "chosen", what="robot chosen")
             assert chosen["url"] == chosen["text"] == f"ws://{net.SERVER_IP}:8765"
 
@@ -610,7 +589,7 @@ async def test_the_settings_dialog_and_the_address_box_list_the_robot_and_enter_
             await watcher.send("popup")
             _, popup = await watcher.wait(lambda i: i["event"] == "popup" and i["rows"] and i["rows"][0]["greyed"], what="greyed drop-down")
             assert popup["rows"][0]["last_seen"].endswith("s ago")
-            screenshot(display, "discovery-greyed-out.png")
+            display.screenshot(ARTIFACTS / "discovery-greyed-out.png")
         finally:
             await server.kill()
             await watcher.close()
