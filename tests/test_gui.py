@@ -322,16 +322,20 @@ def test_an_observer_cannot_enable_driving_and_is_offered_take_control(window, l
         stop_server(window, loop, server)
 
 
-def test_sigterm_closes_the_app_cleanly_and_stops_its_demo_server(tmp_path, display):
-    env = dict(display.env, SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1")
-    app = subprocess.Popen(
-        [sys.executable, "-m", "teleop.app", "--demo", "--settings-file", str(tmp_path / "t.ini"), "-v"],
+def launch_app(display, tmp_path, *args: str) -> subprocess.Popen:
+    """``teleop`` as a user starts it, in its own process on the test display; its log on stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "teleop.app", *args, "--settings-file", str(tmp_path / "t.ini"), "-v"],
         cwd=ROOT,
-        env=env,
+        env=dict(display.env, SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_sigterm_closes_the_app_cleanly_and_stops_its_demo_server(tmp_path, display):
+    app = launch_app(display, tmp_path, "--demo")
     try:
         children: list[int] = []
         deadline = time.monotonic() + 20
@@ -361,15 +365,7 @@ def test_sigterm_closes_the_app_cleanly_and_stops_its_demo_server(tmp_path, disp
 def test_sigterm_while_driving_sends_neutral_before_exiting(tmp_path, display):
     record = tmp_path / "drive.jsonl"
     server = ServerProcess("sim", extra=["--record", str(record)]).start()
-    env = dict(display.env, SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1")
-    app = subprocess.Popen(
-        [sys.executable, "-m", "teleop.app", "--connect", server.pilot_url, "--settings-file", str(tmp_path / "t.ini"), "-v"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    app = launch_app(display, tmp_path, "--connect", server.pilot_url)
     try:
         for line in app.stdout:
             if "connection connected" in line:
