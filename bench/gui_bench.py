@@ -101,7 +101,7 @@ def run_one(seconds: float, quiet_seconds: float) -> None:
     """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import qasync
-    from guitools import ServerProcess
+    from launcher import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
     from sdl_virtual import VirtualJoystick

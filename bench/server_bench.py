@@ -32,7 +32,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
+from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -48,39 +49,12 @@ from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
 from teleop.app import free_port  # noqa: E402
 
 
-async def start_server(serial_path: str, port: int, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--serial",
-            serial_path,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--failsafe-ms",
-            "1000",
-            "--no-auth",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            async with connect(f"ws://127.0.0.1:{port}") as ws:
-                await ws.send(json.dumps({"type": "hello", "role": "observer"}))
-                welcome = json.loads(await ws.recv())
-                if welcome["status"]["serial"]["state"] == "ready":
-                    return proc
-        except OSError:
-            pass
-        await asyncio.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not become ready")
+async def start_server(serial_path: str, port: int, *extra: str) -> ServerProcess:
+    """``teleop-server`` without authentication and with a lenient failsafe, its device link ready."""
+    server = ServerProcess(serial_path, port, ["--failsafe-ms", "1000", "--no-auth", *extra], quiet=True)
+    await asyncio.to_thread(server.start)  # the pty device answers meanwhile, on this loop
+    await server.serial_ready()
+    return server
 
 
 async def drive_as_pilot(
@@ -307,8 +281,7 @@ async def staleness_under_overload(port_path: str, seconds: float) -> tuple[list
         ages = [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
         return ages, n, len(received)
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         await device.stop()
 
 
@@ -361,8 +334,7 @@ async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
             f"   command latency:  {percentiles(commands)}   (target p99 <= 2 ms)"
         )
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         await device.stop()
 
 
@@ -398,8 +370,7 @@ async def latency_sections(args: argparse.Namespace, tmp: str) -> None:
             f"   the stuck client: {drop}"
         )
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         await device.stop()
 
     ages, sent, received = await staleness_under_overload(os.path.join(tmp, "slow"), min(args.seconds, 5.0))

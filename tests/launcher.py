@@ -1,0 +1,141 @@
+"""``teleop-server`` in its own process, as users run it: the one launcher for the tests and the benches."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+from teleop.app import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerProcess:
+    """``teleop-server`` as users run it, in its own process, on a free loopback port.
+
+    Authentication is on, as by default; ``token`` (made up if not given) is
+    the pilot token, and :attr:`pilot_url` is the address with it, as the
+    server prints it. Pass the same token to restart "the same" server.
+    ``prefix`` runs it through another command (``unshare ...``) that execs it in the end.
+    ``quiet`` sends its log to /dev/null instead of a pipe read at :meth:`stop`
+    (a bench that runs for minutes must not fill a pipe nobody reads).
+    """
+
+    def __init__(
+        self,
+        serial: str = "sim",
+        port: int | None = None,
+        extra: list[str] | None = None,
+        *,
+        token: str | None = None,
+        file_limit: int | None = None,
+        prefix: list[str] | None = None,
+        quiet: bool = False,
+    ) -> None:
+        self.serial = serial
+        self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, so the server cannot raise it
+        self.port = port or free_port()
+        self.extra = extra or []
+        self.prefix = prefix or []
+        self.quiet = quiet
+        self.token = token or secrets.token_urlsafe(16)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def pilot_url(self) -> str:
+        return f"{self.url}/#token={self.token}"
+
+    def restarted(self) -> ServerProcess:
+        """The same server (port, token, options) started again."""
+        return ServerProcess(
+            self.serial, self.port, self.extra, token=self.token, file_limit=self.file_limit, prefix=self.prefix, quiet=self.quiet
+        ).start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def serial_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the server's device link is ready (commands sent before that are dropped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with connect(self.url) as ws:
+                await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "launcher", "token": self.token}))
+                async for frame in ws:
+                    message = json.loads(frame)
+                    status = message.get("status", message) if message.get("type") in ("welcome", "status") else None
+                    if status and status["serial"]["state"] == "ready":
+                        return
+                    if time.monotonic() > deadline:
+                        break
+        raise RuntimeError("the server's device link did not become ready")
+
+    def start(self) -> ServerProcess:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        token_file = Path(tempfile.mkdtemp(prefix="teleop-test-")) / "pilot-token"
+        token_file.write_text(self.token)
+        self.process = subprocess.Popen(
+            [
+                *self.prefix,
+                sys.executable,
+                "-m",
+                "server",
+                "--serial",
+                self.serial,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--token-file",
+                str(token_file),
+                *self.extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL if self.quiet else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=None if self.file_limit is None else self._limit_files,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"teleop-server exited with {self.process.returncode}: {self.process.communicate()[0] or ''}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("teleop-server did not start listening")
+
+    def _limit_files(self) -> None:
+        import resource
+
+        assert self.file_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
+
+    def stop(self) -> str:
+        if self.process is None:
+            return ""
+        self.process.terminate()
+        try:
+            output, _ = self.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        self.process = None
+        return output or ""
