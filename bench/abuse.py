@@ -191,7 +191,7 @@ async def storm(seconds: float, attackers: int = 8, seed: int = 7, quiet: bool =
             *(attacker(url, stop, tally, random.Random(rng.random())) for _ in range(attackers)),
         )
         latencies = results[0]
-        alive = server.poll() is None
+        alive = server.running
     finally:
         await rig.stop()
     quarter = max(1, len(rss) // 4)

@@ -172,7 +172,7 @@ async def run(seconds: float, interval: float) -> int:
                 next_report += interval
             await asyncio.sleep(0.02)
         soak.collect_commands()
-        alive = server.poll() is None
+        alive = server.running
     finally:
         await model.shutdown()
         await rig.stop()

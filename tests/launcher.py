@@ -65,6 +65,10 @@ class ServerProcess:
         ).start()
 
     @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
