@@ -6,7 +6,7 @@ import json
 import socket
 import time
 
-from conftest import device_lines, wait_for
+from conftest import WsClient, device_lines, wait_for
 from websockets.asyncio.client import connect
 
 from server.bridge import Bridge
@@ -236,3 +236,23 @@ async def test_server_without_a_device_still_serves_clients_and_says_why(make_cl
         assert serial["state"] in ("closed", "lost") and "cannot open" in serial["detail"]
     finally:
         await bridge.stop()
+
+
+async def test_an_emergency_stop_is_not_followed_by_a_watchdog_resume_message(make_device, make_server):
+    """The neutral lines after the stop byte feed the board's watchdog; that is not "resume" to a user."""
+    from server.simdevice import SimulatedDevice
+
+    device = await make_device(SimulatedDevice(report_ms=50))
+    server = await make_server(device)
+    pilot = WsClient(await connect(server.url))
+    await pilot.send({"type": "hello", "role": "pilot", "client": "pilot", "token": server.token})
+    await pilot.expect("status", lambda m: m["serial"]["state"] == "ready" and m["serial"]["device"].get("stop") == "24", timeout=10)
+    await pilot.send({"type": "control", "axes": [0.4]})
+    await wait_for(lambda: "B400" in device_lines(device))
+    mark = pilot.mark()
+    await pilot.send({"type": "estop", "engaged": True})
+    await pilot.expect("event", lambda m: m["text"] == "device: stop neutral", since=mark)
+    # barrier: the board's watchdog trips 500 ms after the last neutral line, later than any resume would come
+    await pilot.expect("event", lambda m: m["text"] == "device: watchdog neutral", since=mark, timeout=3)
+    assert not [e for e in pilot.of_type("event", mark) if "resume" in e["text"]]
+    await pilot.close()
