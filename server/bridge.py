@@ -335,9 +335,9 @@ class Bridge:
                 client = self.clients.get(effect.client)
                 if client is not None:
                     self._forget(client)
-                    client.closing = self._closing_task(self._flush_and_close(client, effect.code, effect.reason))
+                    client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
 
-    async def _flush_and_close(self, client: Client, code: int, reason: str) -> None:
+    async def _close_with(self, client: Client, code: int, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading)."""
         try:
             async with asyncio.timeout(1):
