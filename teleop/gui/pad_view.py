@@ -157,7 +157,9 @@ class StandardPadView(QWidget):
             painter.setBrush(colour if lit else self.palette().base())
             painter.drawEllipse(centre, radius, radius)
             painter.setPen(QColor("white") if lit else colour)
-            painter.drawText(QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, name.upper())
+            painter.drawText(
+                QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, name.upper()
+            )
 
     def _small(self, painter: QPainter, name: str, centre: QPointF) -> None:
         lit = self.pressed(name)
