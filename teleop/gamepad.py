@@ -28,6 +28,7 @@ import ctypes.util
 import glob
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,24 @@ def mapping_files() -> list[Path]:
     return [_RESOURCES / MAPPING_FILE, config_dir() / MAPPING_FILE]
 
 
+_ELEMENTS = frozenset(STANDARD_AXES + STANDARD_BUTTONS)
+_BINDING = re.compile(r"[+-]?(?:b\d{1,3}|a\d{1,3}~?|h\d{1,2}\.(?:1|2|4|8))\Z")
+_EXTRAS = ("platform:", "crc:", "hint:", "sdk>=:", "sdk<=:")
+
+
+def _bad_binding(fields: list[str]) -> str | None:
+    """Why a mapping line's bindings (``a:b0,leftx:a0,...``) are not ones SDL can use; None if they are."""
+    for binding in fields:
+        if not binding or binding.startswith(_EXTRAS):
+            continue
+        element, _, source = binding.partition(":")
+        if element.lstrip("+-") not in _ELEMENTS:
+            return f"{element!r} is not a gamepad control name"
+        if source and not _BINDING.match(source):
+            return f"{binding!r}: expected a raw input like b0, a1, -a2, a3~ or h0.1"
+    return None
+
+
 def _platform_name() -> str:
     return {"win32": "Windows", "darwin": "Mac OS X"}.get(sys.platform, "Linux")
 
@@ -136,6 +155,10 @@ def load_mappings(files: Iterable[Path]) -> tuple[int, list[str]]:
                 continue
             if len(fields) < 3 or len(fields[0]) != 32 or not all(c in "0123456789abcdefABCDEF" for c in fields[0]):
                 problems.append(f"{path}, line {number}: not a mapping (expected GUID,name,a:b0,... with a 32-digit GUID)")
+                continue
+            why = _bad_binding(fields[2:])
+            if why:
+                problems.append(f"{path}, line {number}: {why}")
                 continue
             if sdl.SDL_GameControllerAddMapping(line.encode()) < 0:
                 problems.append(f"{path}, line {number}: SDL refused it ({(sdl.SDL_GetError() or b'').decode(errors='replace')})")
@@ -233,8 +256,7 @@ class GamepadManager:
 
     def _open(self, device_index: int) -> GamepadInfo | None:
         try:
-            stick = pygame.joystick.Joystick(device_index)
-            stick.init()
+            stick = pygame.joystick.Joystick(device_index)  # opened on creation
         except pygame.error:
             return None
         instance_id = stick.get_instance_id()

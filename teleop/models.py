@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from teleop import protocol
@@ -44,7 +45,7 @@ from teleop.appsettings import AppSettings, parse_address, server_url
 from teleop.client import ClientSession, ConnectionState, Problem, SessionEvents, trust_context
 from teleop.drive import DriveController, DriveSettings
 from teleop.layout import Layout
-from teleop.profiles import PadProfile
+from teleop.profiles import PadProfile, adopt, export_profile, import_profile
 from teleop.protocol import Control, Role
 from teleop.readings import ReadingsStore
 from teleop.shaping import AxisShape
@@ -346,6 +347,23 @@ class DriveModel:
             self._input(self._clock())
         self.profile_changed.emit(profile)
         self.pads_changed.emit(self)
+
+    def export_profile(self, instance_id: int, path: str | Path) -> None:
+        """Write the pad's profile (stored or default) to a file; OSError if it cannot be written."""
+        profile = self.profile_of(instance_id)
+        if profile is None:
+            raise KeyError(instance_id)
+        export_profile(profile, path)
+
+    def import_profile(self, instance_id: int, path: str | Path) -> PadProfile:
+        """Read a profile file and make it this pad's (a profile from another pad of the same kind works too).
+
+        A bad file raises :class:`~teleop.profiles.ProfileError` saying why, and nothing changes.
+        """
+        info = self.pads[instance_id]
+        profile = adopt(import_profile(path), info.guid, info.name)
+        self.set_profile(profile)
+        return profile
 
     @property
     def deadman_held(self) -> bool | None:
