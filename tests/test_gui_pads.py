@@ -360,3 +360,27 @@ def test_a_raw_pads_hold_to_drive_button_is_numbered(pads_window, loop, pads):
     assert drive.deadman_held is False
     raw.button(RAW_BUTTONS["rightshoulder"], True)
     wait_until(loop, lambda: drive.deadman_held is True, what="held")
+
+
+def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pads, display):
+    """docs/settings-gamepad.png is this picture, copied by hand when the dialog changes."""
+    window = pads_window
+    drive = window.model.drive
+    xbox = pads(xbox_like())
+    for trigger in (4, 5):
+        xbox.axis(trigger, -1.0)  # a real trigger rests fully out
+    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    dialog = open_settings(window, loop, display)
+    show_tab(display, loop, dialog, "Gamepad")
+    click(display, dialog.hold)
+    wait_until(loop, dialog.hold.isChecked, what="hold-to-drive ticked")
+    shoot(display, "settings-gamepad-tab")
+    QApplication.processEvents()
+    assert dialog.grab().save(str(ARTIFACTS / "settings-gamepad.png"))
+    xbox.axis(0, 0.5)
+    xbox.axis(1, -0.4)
+    xbox.axis(5, 0.2)
+    xbox.button(4, True)  # y, in the Bluetooth numbering
+    wait_until(loop, lambda: window.gamepad_panel.pad_view.pressed("y"), what="the drawn pad follows")
+    assert window.gamepad_panel.grab().save(str(ARTIFACTS / "gamepad-panel-standard.png"))
+    dialog.reject()
