@@ -271,6 +271,15 @@ def test_axis_rows_are_named_after_the_pads_controls(pads_window, loop, pads):
     assert [dialog.hold_button.itemText(i) for i in range(4)] == ["a", "b", "x", "y"]
     dialog.layout_choice.setCurrentIndex(dialog.layout_choice.findData("raw"))  # the pilot prefers raw numbers for this pad
     assert dialog.axis_names == ["axis0", "axis1", "axis2", "axis3", "axis4", "axis5"]
+    assert dialog.hold_button.itemText(0) == "button0"
+    dialog.accept()
+    wait_until(loop, lambda: window.settings_dialog is None, what="closed")
+    assert drive.layout is Layout.RAW, "the layout chosen for this pad is used"
+    panel = window.gamepad_panel
+    wait_until(loop, lambda: panel.raw_view.isVisible() and not panel.pad_view.isVisible(), what="the pad shown raw now")
+    assert "raw" in row_text(panel.pads, xbox.instance_id)
+    dialog = window.open_settings()
+    assert dialog.axis_names[:2] == ["axis0", "axis1"], "the choice is kept in the pad's profile"
     dialog.reject()
     wait_until(loop, lambda: window.settings_dialog is None, what="closed")
     drive.select(raw.instance_id)

@@ -372,6 +372,7 @@ class GamepadPanel(QGroupBox):
 
     def refresh_devices(self, drive: DriveModel | None = None) -> None:
         drive = self.drive
+        self._shown = (drive.selected, drive.layout)
         virtual = drive.selected is None
         self.pad_view.setVisible(self.standard)
         self.raw_view.setVisible(not self.standard)
@@ -396,6 +397,9 @@ class GamepadPanel(QGroupBox):
             return
         self._dirty = False
         drive = self.drive
+        if (drive.selected, drive.layout) != self._shown:  # the pad's layout changed in Settings
+            self.pads.refresh()
+            self.refresh_devices()
         state = drive.current_input()
         axes, buttons, hats = state.axes, state.buttons, state.hats
         driving = drive.enabled
