@@ -386,6 +386,8 @@ def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pa
     shoot(display, "settings-gamepad-tab")
     QApplication.processEvents()
     assert dialog.grab().save(str(ARTIFACTS / "settings-gamepad.png"))
+    show_tab(display, loop, dialog, "Axes")
+    shoot(display, "settings-axes-named")
     xbox.axis(0, 0.5)
     xbox.axis(1, -0.4)
     xbox.axis(5, 0.2)
@@ -393,3 +395,32 @@ def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pa
     wait_until(loop, lambda: window.gamepad_panel.pad_view.pressed("y"), what="the drawn pad follows")
     assert window.gamepad_panel.grab().save(str(ARTIFACTS / "gamepad-panel-standard.png"))
     dialog.reject()
+
+
+def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, loop, pads, tmp_path, display):
+    window = pads_window
+    model = window.model
+    xbox = pads(xbox_like())
+    wait_until(loop, lambda: model.drive.selected == xbox.instance_id, what="the pad drives")
+    server, _record = start_recording_server(window, loop, tmp_path)
+    try:
+        enable(window, loop, display)
+        click(display, window.estop)
+        wait_until(loop, xbox.rumbled.is_set, what="the pad rumbled on the emergency stop")
+        wait_until(loop, lambda: model.connection.status.estop, what="the server's e-stop")
+        dialog = open_settings(window, loop, display)
+        show_tab(display, loop, dialog, "Gamepad")
+        assert dialog.rumble.isChecked(), "rumble is on by default"
+        click(display, dialog.rumble)
+        wait_until(loop, lambda: not dialog.rumble.isChecked(), what="rumble unticked")
+        click(display, dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
+        wait_until(loop, lambda: window.settings_dialog is None, what="settings closed with OK")
+        assert model.settings.rumble is False
+        enable(window, loop, display)  # lifts the e-stop
+        wait_until(loop, lambda: not model.connection.status.estop, what="e-stop lifted")
+        felt = len([r for r in xbox.rumbles if any(r)])
+        click(display, window.estop)
+        wait_until(loop, lambda: model.connection.status.estop, what="the second e-stop reached the app")  # the barrier
+        assert len([r for r in xbox.rumbles if any(r)]) == felt, "the pad rumbled with rumble turned off"
+    finally:
+        stop_server(window, loop, server)
