@@ -84,7 +84,7 @@ def sdl_library() -> ctypes.CDLL | None:
         str(here / ".dylibs" / "libSDL2*.dylib"),
         str(here / "SDL2.dll"),
     ]
-    candidates = [path for pattern in patterns for path in sorted(glob.glob(pattern))]
+    candidates = [*_loaded_sdl(), *(path for pattern in patterns for path in sorted(glob.glob(pattern)))]
     system = ctypes.util.find_library("SDL2")
     for path in [*candidates, *([system] if system else [])]:
         try:
@@ -92,6 +92,16 @@ def sdl_library() -> ctypes.CDLL | None:
         except OSError:
             continue
     return None
+
+
+def _loaded_sdl() -> list[str]:
+    """On Linux, the SDL2 file this process has already loaded (pygame's): surely the right one."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if "libSDL2" in line and "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if Path(p).name.startswith(("libSDL2-", "libSDL2.")) and os.path.exists(p))
 
 
 def mapping_files() -> list[Path]:

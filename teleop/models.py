@@ -44,8 +44,8 @@ from teleop import protocol
 from teleop.appsettings import AppSettings, parse_address, server_url
 from teleop.client import ClientSession, ConnectionState, Problem, SessionEvents, trust_context
 from teleop.drive import DriveController, DriveSettings
-from teleop.layout import Layout
-from teleop.profiles import PadProfile, adopt, export_profile, import_profile
+from teleop.layout import Layout, is_button
+from teleop.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile
 from teleop.protocol import Control, Role
 from teleop.readings import ReadingsStore
 from teleop.shaping import AxisShape
@@ -347,6 +347,33 @@ class DriveModel:
             self._input(self._clock())
         self.profile_changed.emit(profile)
         self.pads_changed.emit(self)
+
+    def edit_profile(
+        self,
+        instance_id: int,
+        *,
+        layout: LayoutChoice | None = None,
+        deadman: str | None = None,
+        shapes: dict[str, AxisShape] | None = None,
+    ) -> PadProfile:
+        """Change some of a pad's settings (what the Settings dialog calls); stored and applied at once.
+
+        ``deadman`` is a button's source name (``"rightshoulder"``, ``"button5"``) or ``""`` for off;
+        ``shapes`` replaces the shapes of the axes it names and keeps the others.
+        """
+        current = self.profile_of(instance_id)
+        if current is None:
+            raise KeyError(instance_id)
+        if deadman and not is_button(deadman):
+            raise ValueError(f"{deadman!r} is not a button")
+        profile = replace(
+            current,
+            layout=current.layout if layout is None else LayoutChoice(layout),
+            deadman=current.deadman if deadman is None else deadman,
+            shapes={**current.shapes, **(shapes or {})},
+        )
+        self.set_profile(profile)
+        return profile
 
     def export_profile(self, instance_id: int, path: str | Path) -> None:
         """Write the pad's profile (stored or default) to a file; OSError if it cannot be written."""

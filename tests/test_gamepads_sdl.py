@@ -269,3 +269,19 @@ def test_a_bad_line_in_the_users_mapping_file_is_reported_and_the_rest_still_loa
     assert any("gamecontrollerdb.txt, line 2" in line.text for line in log)
     pump_until(pads, lambda: pad.instance_id in model.drive.pads, "pad listed")
     assert model.drive.pads[pad.instance_id].known and model.drive.layout_of(pad.instance_id) is Layout.STANDARD
+
+
+def test_the_sdl_library_teleop_loads_is_the_one_pygame_runs_on():
+    """Mapping lines and the virtual pads go through ctypes: it must be pygame's own SDL, not another copy."""
+    import ctypes
+
+    import pygame
+
+    from teleop.gamepad import sdl_library
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint8), ("minor", ctypes.c_uint8), ("patch", ctypes.c_uint8)]
+
+    version = Version()
+    sdl_library().SDL_GetVersion(ctypes.byref(version))
+    assert (version.major, version.minor, version.patch) == tuple(pygame.get_sdl_version())

@@ -236,3 +236,17 @@ def test_importing_onto_a_pad_keeps_other_pads_and_a_failed_import_changes_nothi
     imported = drive.import_profile(1, tmp_path / "friend.json")
     assert imported.guid == "0300aaaa" and imported.deadman == "b" and drive.profile.shape("leftx").deadzone == 0.3
     assert set(model.settings.pads) == {"0300aaaa"}
+
+
+def test_editing_one_setting_of_a_pad_keeps_the_others_and_refuses_a_stick_as_hold_to_drive_button():
+    model, _, _, _ = connected_model()
+    drive = model.drive
+    drive.pad_added(*known_pad(1, "0300aaaa"))
+    drive.edit_profile(1, shapes={"leftx": AxisShape(0.2)})
+    drive.edit_profile(1, deadman="rightshoulder")
+    profile = drive.edit_profile(1, layout=LayoutChoice.RAW)
+    assert (profile.shape("leftx").deadzone, profile.deadman, profile.layout) == (0.2, "rightshoulder", LayoutChoice.RAW)
+    assert model.settings.profile("0300aaaa") == profile and drive.timing.settings.deadman == "rightshoulder"
+    with pytest.raises(ValueError, match="not a button"):
+        drive.edit_profile(1, deadman="leftx")
+    assert drive.edit_profile(1, deadman="").deadman == "" and drive.deadman_held is None
