@@ -424,3 +424,13 @@ def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, 
         assert len([r for r in xbox.rumbles if any(r)]) == felt, "the pad rumbled with rumble turned off"
     finally:
         stop_server(window, loop, server)
+
+
+def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, pads):
+    window = pads_window
+    drive = window.model.drive
+    xbox = pads(xbox_like())
+    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    drive.edit_profile(xbox.instance_id, deadman="b")
+    saved = AppSettings.from_json(window.store.value("settings/json", "", type=str))
+    assert saved.pads[xbox.guid].deadman == "b"

@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         bind(model.drive.changed, self, self._drive_changed)
         bind(model.connection.changed, self, self._connection_changed)
         bind(model.log, self, self._log_line)
+        bind(model.drive.profile_changed, self, lambda _profile: save_settings(self.store, self.model.settings))  # a pad's profile is kept
         self._drive_changed(model.drive)
         self._connection_changed(model.connection)
         self.gamepad_panel.setFocus(Qt.FocusReason.OtherFocusReason)  # the stick area, not the address field
