@@ -187,6 +187,9 @@ def test_unplugging_the_driving_pad_stops_driving_and_no_other_pad_takes_over(pa
         other.axis(0, -0.5)
         wait_until(loop, lambda: abs(drive.pad_states[other.instance_id].axes[0] + 0.5) < 0.01, what="the spare pad's stick read")
         assert "B-500" not in commands(record)
+        click_row(display, panel.pads, None)  # the pilot takes note by picking the on-screen sticks
+        wait_until(loop, lambda: "on-screen sticks" in panel.pads.state.text(), what="the on-screen sticks acknowledged")
+        assert drive.selected is None and not drive.enabled
         # the pilot picks the spare pad: it drives once enabled again
         click_row(display, panel.pads, other.instance_id)
         wait_until(loop, lambda: drive.selected == other.instance_id, what="the spare pad picked")

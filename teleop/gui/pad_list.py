@@ -50,7 +50,10 @@ class PadList(QWidget):
         self.refresh()
 
     def _clicked(self, item: QListWidgetItem) -> None:
-        self.drive.select(item.data(Qt.ItemDataRole.UserRole))
+        instance_id = item.data(Qt.ItemDataRole.UserRole)
+        if instance_id is None:
+            self._unplugged = ""  # the pilot chose the on-screen sticks: the unplugged pad is no longer news
+        self.drive.select(instance_id)
         self.refresh()  # a refused pick (the pad went away meanwhile) shows the real state again
 
     def _label(self, info: GamepadInfo) -> str:
