@@ -151,6 +151,11 @@ class Status:
     failsafe: bool
     estop: bool
     clients: int
+    #: The robot's camera, or None when the server has none configured (or is older):
+    #: ``{"state": "live" | "starting" | "lost", "source": "sim", "path": "/video.mjpg",
+    #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
+    #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.mjpeg` for the stream.
+    camera: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +233,7 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        if value is None and name in ("token", "ref"):
+        if value is None and name in ("token", "ref", "camera"):
             continue
         out[name] = value
     return out
@@ -436,6 +441,7 @@ _SERVER_PARSERS = {
         failsafe=bool(o.get("failsafe")),
         estop=bool(o.get("estop")),
         clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
+        camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
     ),
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")
