@@ -49,6 +49,8 @@ class DriveController:
         self.hats: tuple[tuple[int, int], ...] = ()
         self.shaped: tuple[float, ...] = ()
         self.layout = Layout.RAW
+        #: :attr:`held` as of the last input, to see it change (a release, or hold-to-drive switched on)
+        self._held_before: bool | None = None
         self._seq = 0
         self._last_sent = -math.inf
         #: when the last movement went out: the cap spaces movements, not re-sends
@@ -79,19 +81,20 @@ class DriveController:
         layout: Layout = Layout.RAW,
     ) -> Control | None:
         """New raw input. Returns a control to send now, or None (sent later by :meth:`poll`)."""
-        was_held = self.held
+        was_held = self._held_before
         shaped = shape_axes(axes, self.settings.shapes, self.settings.default_shape)
         buttons = tuple(int(b) for b in buttons)
         hats = tuple((int(h[0]), int(h[1])) for h in hats)
         changed = (shaped, buttons, hats, layout) != (self.shaped, self.buttons, self.hats, self.layout)
         self.axes = tuple(axes)
         self.shaped, self.buttons, self.hats, self.layout = shaped, buttons, hats, Layout(layout)
-        if not changed or not self.enabled:
+        held = self._held_before = self.held
+        if not self.enabled or not (changed or held != was_held):
             return None
-        if was_held and not self.held:
-            return self._emit(now, moved=True)  # let go: neutral now, whatever the cap says
-        if self.held is False:
-            return None  # not held and was not: neutral already went out, the re-send keeps it going
+        if held is False:
+            if was_held is not False:  # let go (or hold-to-drive just switched on): neutral now, whatever the cap says
+                return self._emit(now, moved=True)
+            return None  # still not held: neutral already went out, the re-send keeps it going
         self._dirty = True
         return self.poll(now)
 

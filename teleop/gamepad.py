@@ -177,6 +177,16 @@ def load_mappings(files: Iterable[Path]) -> tuple[int, list[str]]:
     return added, problems
 
 
+_CONTROLLER_EVENTS = (
+    "CONTROLLERAXISMOTION",
+    "CONTROLLERBUTTONDOWN",
+    "CONTROLLERBUTTONUP",
+    "CONTROLLERDEVICEADDED",
+    "CONTROLLERDEVICEREMOVED",
+    "CONTROLLERDEVICEREMAPPED",
+)
+
+
 # -- the pads -------------------------------------------------------------------------------------
 
 
@@ -208,6 +218,8 @@ class GamepadManager:
                 pygame.JOYHATMOTION,
             ]
         )
+        # A known pad's GameController events repeat its joystick events; its state is read on those.
+        pygame.event.set_blocked([getattr(pygame, name) for name in _CONTROLLER_EVENTS if hasattr(pygame, name)])
         self._sticks: dict[int, pygame.joystick.JoystickType] = {}
         self._controllers: dict[int, sdl_controller.Controller] = {}
         self.infos: dict[int, GamepadInfo] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -97,3 +98,45 @@ def test_a_misspelt_source_names_the_choices(source):
 
 def test_the_default_mapping_is_written_with_names():
     assert CommandMapper().outputs[0].source == "leftx"
+
+
+async def test_the_server_process_drives_a_named_mapping_from_a_known_pad_and_a_raw_one_alike(tmp_path):
+    """teleop-server in its own process with a config written with names; a standard-layout control, then a raw one."""
+    from launcher import ServerProcess
+    from websockets.asyncio.client import connect
+
+    config = tmp_path / "robot.toml"
+    config.write_text(
+        '[[output]]\ncommand = "O"\nchannel = 0\nsource = "righty"\nscale = -500\noffset = 1500\n'
+        '[[output]]\ncommand = "B"\nsource = "dpup"\nscale = 7\n'
+    )
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess("sim", extra=["--config", str(config), "--record", str(record)]).start()
+
+    def written() -> list[str]:
+        entries = [json.loads(line) for line in record.read_text().splitlines() if line.strip()] if record.exists() else []
+        return [e["line"] for e in entries if e["kind"] == "command" and e["line"][:1] in ("O", "B")]
+
+    async def until_written(lines: list[str], after: str | None = None) -> None:
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            sent = written()
+            tail = sent[sent.index(after) + 1 :] if after in sent else ([] if after else sent)
+            if set(lines) <= set(tail):
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{lines} not written; last: {sent[-6:]}"
+            await asyncio.sleep(0.02)
+
+    try:
+        await server.serial_ready()
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "test", "token": server.token}))
+            assert json.loads(await ws.recv())["role"] == "pilot"
+            known = standard({"righty": -0.5}, pressed=("dpup",))
+            await ws.send(encode(Control(seq=1, axes=known.axes, buttons=known.buttons, layout=Layout.STANDARD)))
+            await until_written(["O0 1750", "B7"])
+            # a raw pad: the right stick's y is axis 3, the d-pad hat 0 (released now)
+            await ws.send(json.dumps({"type": "control", "seq": 2, "axes": [0, 0, 0, 0.5], "hats": [[0, 0]]}))
+            await until_written(["O0 1250", "B0"], after="B7")
+    finally:
+        server.stop()

@@ -56,6 +56,20 @@ def test_letting_go_of_the_hold_to_drive_button_sends_neutral_at_once_even_insid
     assert drive.poll(0.011 + drive.period).axes == (0.0,) * 6
 
 
+def test_switching_hold_to_drive_on_while_driving_sends_neutral_at_once():
+    model, session, clock, _ = connected_model()
+    drive = model.drive
+    info, state = known_pad(1)
+    drive.pad_added(info, state)
+    model.enable_driving()
+    state.standard.axes[0] = 0.5
+    clock.now += 0.1
+    drive.pad_moved(1)
+    assert session.sent[-1].axes[0] > 0.4
+    drive.edit_profile(1, deadman="rightshoulder")
+    assert is_neutral(session.sent[-1]) and session.sent[-1].t == clock.now
+
+
 def test_hold_to_drive_is_off_by_default():
     assert DriveSettings().deadman == "" and AppSettings().profile("any") is None
     drive = DriveController(DriveSettings(default_shape=AxisShape(deadzone=0.0)))
