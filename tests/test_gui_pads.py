@@ -102,6 +102,13 @@ def row_text(pad_list: PadList, instance_id: int | None) -> str:
     return pad_list.list.item(row_of(pad_list, instance_id)).text()
 
 
+def settle_paint(loop) -> None:
+    """Let Qt paint what changed before a screenshot (a picture, not an assertion, depends on it)."""
+    import asyncio
+
+    run(loop, asyncio.sleep(0.1))
+
+
 def shoot(display, name: str) -> Path:
     QApplication.processEvents()
     return display.screenshot(ARTIFACTS / f"xcb-pads-{name}.png")
@@ -245,6 +252,12 @@ def test_hold_to_drive_chosen_in_settings_sends_only_while_held_and_neutral_on_r
         xbox.axis(0, 0.6)  # the stick pushed, the button not held: the robot must not move
         wait_until(loop, lambda: abs(drive.current_input().axes[0] - 0.6) < 0.01, what="stick read")
         wait_until(loop, lambda: "not held" in window.gamepad_panel.pads.state.text(), what="the window says it is not held")
+        assert "while you hold leftshoulder" in window.drive_state.full_text()
+        view = window.gamepad_panel.pad_view
+        wait_until(loop, lambda: view.raw.get("leftx", 0) > 0.59, what="the drawn stick pushed")
+        assert view.sent is not None and view.sent["leftx"] == 0.0, "shown as sent: neutral, since the button is not held"
+        settle_paint(loop)
+        shoot(display, "hold-to-drive-not-held")
         xbox.button(XBOX_LEFTSHOULDER, True)
         wait_until(loop, lambda: "B600" in commands(record), what="driving while leftshoulder is held")
         sticks = [c for c in commands(record) if c.startswith("B")]  # the stick's output (A carries the held button)
