@@ -528,8 +528,14 @@ class DriveModel:
             self._input(self._clock())
 
     def select(self, instance_id: int | None) -> None:
-        """The pilot picks the driving pad (None: the on-screen sticks and keys)."""
-        if instance_id == self.selected or (instance_id is not None and instance_id not in self.pads):
+        """The pilot picks the driving pad (None: the on-screen sticks and keys).
+
+        Any pick, the on-screen sticks included, is the pilot's word: a driving pad
+        that was unplugged earlier no longer takes over when it comes back."""
+        if instance_id is not None and instance_id not in self.pads:
+            return
+        if instance_id == self.selected:
+            self._lost_guid = ""
             return
         self.selected = instance_id
         self._lost_guid = ""
