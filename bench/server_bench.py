@@ -80,88 +80,12 @@ async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[
     return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
 
 
-CLIENTS_SCRIPT = r"""
-import asyncio, json, sys, time
-from websockets.asyncio.client import connect
-async def one(port, seconds, out):
-    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-        await ws.send(json.dumps({"type": "hello", "role": "observer"}))
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                frame = await asyncio.wait_for(ws.recv(), 1)
-            except TimeoutError:
-                continue
-            now = time.monotonic()
-            if '"bench"' in frame:
-                mark = json.loads(frame).get("values", {}).get("bench")  # a status may name the pilot "bench"
-                if mark is not None:
-                    out.append((mark, now))
-async def main(port, count, seconds):
-    outs = [[] for _ in range(count)]
-    await asyncio.gather(*(one(port, seconds, o) for o in outs))
-    print(json.dumps(outs))
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
-"""
-
-
-#: Observers for the fan-out runs, as light as a client can be so that 50 of them in one process
-#: keep up with 2,500 messages/s on a loaded machine: asyncio protocols that read frames
-#: by hand (server frames are unmasked), note the arrival time of each chunk, pick out the
-#: "bench" value and answer pings; no library in the receive path.
-LIGHT_CLIENTS_SCRIPT = r"""
-import asyncio, json, os, re, sys, time
-BENCH = re.compile(rb'"bench":(\d+)')
-class Observer(asyncio.Protocol):
-    def __init__(self, out):
-        self.out, self.buf, self.open = out, b"", False
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    def send(self, opcode, payload):  # a masked client frame, mask key 0 (payload unchanged)
-        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
-    def data_received(self, data):
-        now = time.monotonic()
-        self.buf += data
-        if not self.open:
-            head, sep, rest = self.buf.partition(b"\r\n\r\n")
-            if not sep:
-                return
-            self.open, self.buf = True, rest
-            self.send(1, b'{"type":"hello","role":"observer","client":"bench"}')
-        buf, i = self.buf, 0
-        while len(buf) - i >= 2:
-            opcode, n, start = buf[i] & 15, buf[i + 1] & 127, i + 2
-            if n == 126:
-                if len(buf) - i < 4: break
-                n, start = int.from_bytes(buf[i + 2:i + 4], "big"), i + 4
-            elif n == 127:
-                if len(buf) - i < 10: break
-                n, start = int.from_bytes(buf[i + 2:i + 10], "big"), i + 10
-            if len(buf) < start + n:
-                break
-            if opcode == 1 and buf.startswith(b'{"type":"reading"', start):  # not the welcome's snapshot
-                m = BENCH.search(buf, start, start + n)
-                if m:
-                    self.out.append((int(m.group(1)), now))
-            elif opcode == 9:
-                self.send(10, bytes(buf[start:start + n]))
-            i = start + n
-        self.buf = buf[i:]
-async def main(port, count, seconds):
-    loop = asyncio.get_running_loop()
-    outs = [[] for _ in range(count)]
-    for out in outs:
-        await loop.create_connection(lambda out=out: Observer(out), "127.0.0.1", port)
-    await asyncio.sleep(seconds)
-    print(json.dumps(outs))
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
-"""
-
-
-#: Observers held by one client process: 50 clients x 50 Hz is 2,500 messages/s, light for one process.
-CLIENTS_PER_PROCESS = 50
+#: Observers for the fan-out runs: bench/wsload.py, raw sockets on one epoll per process, no asyncio
+#: and no library in the receive path, so the harness takes as little of the two cores as it can.
+WSLOAD = ROOT / "bench" / "wsload.py"
+#: Observers held by one client process: 100 clients x 50 Hz is 5,000 messages/s, a few per cent of a core
+#: with wsload; fewer processes are fewer wakeups competing with the server on each reading.
+CLIENTS_PER_PROCESS = 100
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,7 +112,7 @@ async def reading_latency(
     )
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", LIGHT_CLIENTS_SCRIPT, str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+            sys.executable, str(WSLOAD), str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
         )
         for n in sizes
     ]
@@ -208,7 +132,7 @@ async def reading_latency(
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
     commands = await driving if driving else []
     outs = [await proc.communicate() for proc in procs]
-    per_client = [received for out, _ in outs for received in json.loads(out)]
+    per_client = [json.loads(line) for out, _ in outs for line in out.splitlines()]
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
     return samples, missing, cpu, len(written), commands
