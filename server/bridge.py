@@ -45,7 +45,7 @@ from .config import ServerConfig
 from .control import ControlRules
 from .device import DeviceLink, LinkState, Profile
 from .fanout import Fanout
-from .gate import Gate, GuardedConnection, detect_plain_http, file_limit
+from .gate import Gate, GuardedConnection, file_limit
 from .httpgate import RequestGate
 from .mapping import CommandMapper
 from .notices import Notice, printable, times
@@ -185,8 +185,8 @@ class Bridge:
 
     async def start(self) -> Server:
         tls = self._tls_context()
-        if tls is not None:
-            detect_plain_http(tls, self.gate.log, f" ({self.config.port})")
+        # TLS is done per socket by the gate (server.tlsdoor), so a handshake in progress is counted
+        self.gate.tls, self.gate.tls_timeout, self.gate.port_hint = tls, OPEN_TIMEOUT, f" ({self.config.port})"
         self._link_task = asyncio.create_task(self.link.run(), name="device-link")
         self._server = await serve(
             self._handle,
@@ -204,7 +204,6 @@ class Bridge:
             server_header=f"teleop-server/{__version__}",
             process_request=RequestGate(tls=tls is not None, allow_hosts=self.config.allow_hosts, allow_origins=self.config.allow_origins),
             create_connection=self.gate.connection,
-            ssl=tls,
         )
         return self._server
 
