@@ -100,12 +100,12 @@ def cpu_seconds(pid: int) -> float:
 
 async def reading_latency(
     device: PtyDevice, port: int, clients: int, seconds: float, *, server_pid: int | None = None, pilot: bool = False
-) -> tuple[list[float], int, float, int, list[float]]:
+) -> tuple[list[float], int, float, int, list[float], float]:
     """Readings at 50 Hz to ``clients`` observers in several processes.
 
     Returns latency samples, readings missing, server CPU seconds while readings flowed (0 if
-    no ``server_pid``), readings sent, and (if ``pilot``) the command latencies of a pilot
-    driving at 100 Hz meanwhile.
+    no ``server_pid``), readings sent, (if ``pilot``) the command latencies of a pilot
+    driving at 100 Hz meanwhile, and the client processes' CPU seconds while readings flowed.
     """
     sizes = [CLIENTS_PER_PROCESS] * (clients // CLIENTS_PER_PROCESS) + (
         [clients % CLIENTS_PER_PROCESS] if clients % CLIENTS_PER_PROCESS else []
@@ -123,6 +123,7 @@ async def reading_latency(
     written: dict[int, float] = {}
     driving = asyncio.create_task(command_latency(device, port, seconds)) if pilot else None
     cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    harness_before = sum(cpu_seconds(proc.pid) for proc in procs)
     start = time.monotonic()
     for seq in range(1, int(seconds * 50) + 1):
         written[seq] = time.monotonic()
@@ -130,12 +131,13 @@ async def reading_latency(
         await asyncio.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
     await asyncio.sleep(0.05)  # the last reading's fan-out
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+    harness = sum(cpu_seconds(proc.pid) for proc in procs) - harness_before
     commands = await driving if driving else []
     outs = [await proc.communicate() for proc in procs]
     per_client = [json.loads(line) for out, _ in outs for line in out.splitlines()]
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
-    return samples, missing, cpu, len(written), commands
+    return samples, missing, cpu, len(written), commands, harness
 
 
 STUCK_SCRIPT = r"""
@@ -231,27 +233,28 @@ async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
     seconds = min(args.seconds, 8.0)
     try:
         print(f"5. fan-out cost, readings at 50 Hz for {seconds:.0f} s, clients in processes of {CLIENTS_PER_PROCESS}:")
-        print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing")
+        print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing   harness CPU/reading")
         before = cpu_seconds(server.pid)
         await asyncio.sleep(2)
         idle = (cpu_seconds(server.pid) - before) / 2
         print(f"   (server idle, no readings: {idle * 1e6 / 50:.0f} us of CPU per 20 ms; included below)")
         points: list[tuple[int, float]] = []
         for clients in (1, 10, 50, 100, 200):
-            samples, missing, cpu, readings, _ = await reading_latency(device, port, clients, seconds, server_pid=server.pid)
+            samples, missing, cpu, readings, _, harness = await reading_latency(device, port, clients, seconds, server_pid=server.pid)
             per_reading = cpu / readings
             points.append((clients, per_reading))
             ms = sorted(samples)
             p50, p99 = (ms[int(q * (len(ms) - 1))] * 1000 for q in (0.5, 0.99)) if ms else (math.nan, math.nan)
             print(
                 f"   {clients:7d}   {per_reading * 1e6:12.0f} us   {per_reading / clients * 1e6:14.1f} us"
-                f"      {p50:5.2f} / {p99:5.2f} ms   {missing:7d}"
+                f"      {p50:5.2f} / {p99:5.2f} ms   {missing:7d}   {harness / readings * 1e6:12.0f} us"
             )
         fixed, per_client = fit_line(points)
         print(
-            f"   fit: {fixed * 1e6:.0f} us fixed per reading (target <= 100) + {per_client * 1e6:.1f} us per client-message (target <= 10)"
+            f"   fit: {fixed * 1e6:.0f} us fixed per reading (target <= 100) + {per_client * 1e6:.1f} us per client-message (target <= 10)\n"
+            f"   ({idle * 1e6 / 50:.0f} us of the fixed cost is the idle server's own timers; see bench/reading_path.py for the rest)"
         )
-        samples, missing, _, _, commands = await reading_latency(device, port, 200, args.seconds, pilot=True)
+        samples, missing, _, _, commands, _ = await reading_latency(device, port, 200, args.seconds, pilot=True)
         print(
             "6. 200 observers x 50 Hz, a pilot driving at 100 Hz meanwhile:\n"
             f"   reading latency:  {percentiles(samples)}   missing={missing}   (target p99 <= 5 ms)\n"
