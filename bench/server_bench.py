@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
 from teleop.app import free_port  # noqa: E402
@@ -65,6 +66,9 @@ async def drive_as_pilot(
     async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
         await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "bench"}))
         await ws.recv()
+        # read what the server sends (readings, status) as the app does: a pilot that never reads
+        # stops answering pings once its receive queue is full, and is closed as gone
+        reader = asyncio.create_task(drain(ws))
         start_index = len(device.received_lines)
         for i in range(count):
             value = (i % 1800) - 900 or 1  # distinct from its neighbours, never the neutral 0
@@ -72,7 +76,14 @@ async def drive_as_pilot(
             await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
             await asyncio.sleep(interval)
         await asyncio.sleep(settle)
+        reader.cancel()
     return sent, list(device.received_lines)[start_index:]
+
+
+async def drain(ws) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
 
 
 async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[float]:
