@@ -9,11 +9,13 @@ slice; the only client frames are the hello and the pongs (masked with a zero
 key, which leaves the payload as it is). No asyncio, no library in the
 receive path.
 
-A reading's arrival time is taken once per ``epoll`` return, before any
-socket is read, so the 100th connection in a batch is not stamped later for
-waiting behind the first 99. For every connection the script prints the
-``(bench value, arrival time)`` pairs it saw, as one JSON list per line, on
-CLOCK_MONOTONIC like the bench.
+A reading's arrival time is the kernel's: every socket has
+``SO_TIMESTAMPNS`` on, and ``recvmsg`` hands back when the data reached it,
+so a harness process that the scheduler wakes late (two cores, the server
+and other processes on them) does not add its own delay to the figures.
+(Without a kernel stamp it falls back to the time ``epoll`` returned.) For
+every connection the script prints the ``(bench value, arrival time)`` pairs
+it saw, as one JSON list per line, on CLOCK_MONOTONIC like the bench.
 
     python bench/wsload.py PORT CONNECTIONS SECONDS
 """
@@ -24,6 +26,7 @@ import json
 import re
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -34,6 +37,10 @@ HANDSHAKE = (
 )
 HELLO = b'{"type":"hello","role":"observer","client":"bench"}'
 TEXT, PING, PONG = 1, 9, 10
+#: Linux's SO_TIMESTAMPNS (the same number as its control message, SCM_TIMESTAMPNS); Python names neither.
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@ll")
+ANCILLARY = socket.CMSG_SPACE(TIMESPEC.size)
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
@@ -63,17 +70,26 @@ class Observer:
         self.seen: list[tuple[int, float]] = []
         self.sock.sendall(client_frame(TEXT, HELLO))
         self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
-    def readable(self, now: float) -> bool:
-        """Read what arrived; False once the server has closed the connection."""
+    def readable(self, now: float, offset: float) -> bool:
+        """Read what arrived; False once the server has closed the connection.
+
+        ``now`` is when epoll returned, ``offset`` the wall clock minus the
+        monotonic clock (kernel stamps are wall-clock time).
+        """
         try:
-            data = self.sock.recv(262144)
+            data, ancillary, _, _ = self.sock.recvmsg(262144, ANCILLARY)
         except BlockingIOError:
             return True
         except OSError:
             return False
         if not data:
             return False
+        for level, kind, stamp in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) >= TIMESPEC.size:
+                seconds, nanoseconds = TIMESPEC.unpack_from(stamp)
+                now = seconds + nanoseconds * 1e-9 - offset
         buf = self.buffer + data if self.buffer else data
         i, size = 0, len(buf)
         while size - i >= 2:
@@ -114,8 +130,9 @@ def run(port: int, count: int, seconds: float) -> list[Observer]:
             break
         events = poller.poll(min(left, 1.0))
         now = time.monotonic()
+        offset = time.time() - now
         for fd, _ in events:
-            if not by_fd[fd].readable(now):
+            if not by_fd[fd].readable(now, offset):
                 poller.unregister(fd)
                 del by_fd[fd]
     return observers
