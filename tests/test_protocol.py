@@ -112,3 +112,13 @@ def test_parsing_arbitrary_objects_never_raises_and_controls_are_sane(obj):
     if isinstance(result, Control):
         assert all(math.isfinite(a) and -1 <= a <= 1 for a in result.axes)
         assert all(b in (0, 1) for b in result.buttons)
+
+
+def test_a_status_without_camera_stays_as_older_clients_know_it_and_one_with_a_camera_round_trips():
+    plain = protocol.Status(serial={}, pilot=None, failsafe=False, estop=False, clients=1)
+    assert "camera" not in protocol.to_dict(plain)
+    camera = {"state": "live", "path": "/video.mjpg", "detail": "sim camera, 640x480 at 30 fps"}
+    with_camera = protocol.Status(serial={}, pilot=None, failsafe=False, estop=False, clients=1, camera=camera)
+    assert protocol.parse_server_message(protocol.encode(with_camera)) == with_camera
+    odd = protocol.parse_server_message('{"type":"status","camera":"yes"}')
+    assert isinstance(odd, protocol.Status) and odd.camera is None
