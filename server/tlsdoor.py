@@ -65,6 +65,7 @@ class Peeker:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self._selector.fileno(), self._ready)
+        self.forget(fd)  # a number left behind by a socket closed without forget() is free again: not an error
         self._selector.register(fd, selectors.EVENT_READ, callback)
 
     def forget(self, fd: int) -> None:
