@@ -309,3 +309,62 @@ async def test_a_viewer_that_stops_reading_holds_at_most_a_frame_and_delays_nobo
     stuck.close()
     await pilot.close()
     assert "took nothing for 3 s; disconnecting it" in server.stop()
+
+
+# -- the dashboard, in headless Chromium ---------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def test_dashboard_shows_the_camera_with_frame_age_and_rate_on_a_phone(camera_server, browser):
+    from guitools import ARTIFACTS
+
+    server = camera_server(FFMPEG_640, ["--observers", "token"])
+    page = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True).new_page()
+    page.goto(f"http://127.0.0.1:{server.port}/#token={server.token}")
+    page.wait_for_function("() => Number(document.getElementById('video').dataset.frames) > 30", timeout=20_000)
+    # the picture is ffmpeg's test pattern, not a blank canvas: many different colours across it
+    colours = page.evaluate(
+        """() => {
+            const c = document.getElementById('video');
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const seen = new Set();
+            for (let i = 0; i < data.length; i += 4 * 997) seen.add((data[i] >> 4) + '-' + (data[i + 1] >> 4) + '-' + (data[i + 2] >> 4));
+            return [c.width, c.height, seen.size];
+        }"""
+    )
+    assert colours[:2] == [640, 480] and colours[2] > 20, colours
+    page.wait_for_function("() => /age \\d+ ms · \\d+ fps/.test(document.getElementById('video-line').textContent)", timeout=10_000)
+    line = page.text_content("#video-line")
+    assert page.is_hidden("#video-message"), page.text_content("#video-message")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-video-phone.png"))
+    fps = int(line.split(" fps")[0].split()[-1])
+    assert fps >= 5, line
+
+
+def test_dashboard_says_plainly_when_the_robot_has_no_camera_or_lost_it(camera_server, browser):
+    server = ServerProcess(extra=["--no-announce"]).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_function("() => document.getElementById('video-message').textContent.includes('no camera')", timeout=10_000)
+    finally:
+        server.stop()
+    lost = camera_server("cmd:no-such-camera-program")
+    page.goto(f"http://127.0.0.1:{lost.port}/")
+    page.wait_for_function("() => document.getElementById('video-message').textContent.includes('Camera lost')", timeout=10_000)
+    assert "not found" in page.text_content("#video-message")
