@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -62,14 +63,19 @@ class HttpStream:
 
 
 async def get(
-    port: int, path: str = VIDEO_PATH, headers: dict[str, str] | None = None, method: str = "GET", rcvbuf: int | None = None
+    port: int,
+    path: str = VIDEO_PATH,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    rcvbuf: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> HttpStream:
     sock = socket.socket()
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 22)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 22, ssl=tls, server_hostname="127.0.0.1" if tls else None)
     headers = {"Host": f"127.0.0.1:{port}", **(headers or {})}
     lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
     writer.write("\r\n".join(lines).encode())
@@ -177,6 +183,20 @@ async def test_video_follows_the_token_host_and_origin_rules(camera_server):
     for stream in (by_header, by_query, own):
         stream.close()
     await ws.close()
+
+
+async def test_video_and_the_websocket_share_the_tls_port(camera_server, certificate):
+    cert, key = certificate
+    server = camera_server(extra=["--certfile", str(cert), "--keyfile", str(key)])
+    context = ssl.create_default_context(cafile=str(cert))
+    stream = await get(server.port, tls=context)
+    assert stream.status == 200
+    frames = await stream.read_frames(5)
+    assert jpeg_size(frames[-1].jpeg) == (640, 480)
+    async with connect(f"wss://127.0.0.1:{server.port}", ssl=context) as ws:
+        await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "test"}))
+        assert (await next_camera(ws, "live"))["path"] == VIDEO_PATH
+    stream.close()
 
 
 async def test_a_camera_process_that_dies_is_reported_and_restarted(camera_server):

@@ -92,7 +92,7 @@ def test_malformed_request_heads_are_refused_not_raised():
 def test_each_source_becomes_the_program_that_captures_it():
     assert command(CameraSettings("sim")) is None
     webcam = command(CameraSettings("/dev/video0", 1280, 720, 15))
-    assert webcam[:1] == ["ffmpeg"] and ["-c:v", "copy"] == webcam[webcam.index("-c:v") : webcam.index("-c:v") + 2]
+    assert webcam[:1] == ["ffmpeg"] and webcam[webcam.index("-c:v") : webcam.index("-c:v") + 2] == ["-c:v", "copy"]
     assert "1280x720" in webcam and "mjpeg" in webcam
     pi = command(CameraSettings("rpicam", 640, 480, 30, 70))
     assert pi[0] == "rpicam-vid" and "--codec" in pi and pi[pi.index("--codec") + 1] == "mjpeg" and pi[-2:] == ["-o", "-"]
