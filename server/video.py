@@ -169,11 +169,6 @@ class VideoServer:
         for viewer in list(self.viewers):
             viewer.transport.close()
 
-    @property
-    def held_bytes(self) -> int:
-        """Bytes waiting in user space for all viewers together (the bench and tests read it from the log)."""
-        return sum(v.transport.get_write_buffer_size() for v in self.viewers)
-
 
 class Viewer(asyncio.Protocol):
     """One ``/video.mjpg`` request on a socket taken over from websockets."""

@@ -185,6 +185,25 @@ async def test_video_follows_the_token_host_and_origin_rules(camera_server):
     await ws.close()
 
 
+async def test_viewers_take_seats_like_clients_and_a_request_that_never_ends_is_closed(camera_server):
+    server = camera_server(extra=["--max-per-address", "2"])
+    first, second = await get(server.port), await get(server.port)
+    assert (first.status, second.status) == (200, 200)
+    third = await get(server.port)
+    assert third.status == 503 and b"no room for another viewer" in await third.body()
+    # the pilot-token holder always gets in
+    trusted = await get(server.port, f"{VIDEO_PATH}?token={server.token}")
+    assert trusted.status == 200
+    # a request for the video that never finishes its headers is closed, not held open
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /video.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    async with asyncio.timeout(15):
+        assert await reader.read() == b""
+    for stream in (first, second, trusted):
+        stream.close()
+    writer.close()
+
+
 async def test_video_and_the_websocket_share_the_tls_port(camera_server, certificate):
     cert, key = certificate
     server = camera_server(extra=["--certfile", str(cert), "--keyfile", str(key)])
