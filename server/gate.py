@@ -8,7 +8,7 @@ additions, plugged in through ``serve(create_connection=...)``:
   (slowloris and half-open ones included) and may close the oldest lingering
   one to make room;
 * it tells the fan-out when its socket stops draining and when it drains
-  again (asyncio's flow-control callbacks, with the high-water mark at 0);
+  again (asyncio's flow-control callbacks, with the high-water mark at one byte);
 * it carries the client's :class:`~server.fanout.Outbox`;
 * when the gate has a :class:`Diverter` (the video stream), it reads the
   request line itself first and hands a request for the video path, socket
@@ -167,8 +167,10 @@ class GuardedConnection(ServerConnection):
         super().connection_made(transport)
         # the fan-out holds messages back as soon as anything waits in user space (the kernel's
         # buffer is full): it learns that from pause_writing, and resume_writing when all is sent.
-        # After websockets' connection_made, which sets its own limits.
-        transport.set_write_buffer_limits(high=0, low=0)
+        # After websockets' connection_made, which sets its own limits. high=1, not 0: asyncio's
+        # TLS transport pauses at size >= high, so 0 paused it after every write with nothing
+        # left to send, and a wss client that only listens got its readings at the next ping.
+        transport.set_write_buffer_limits(high=1, low=0)
 
     def data_received(self, data: bytes) -> None:
         if self._sniffed is None:
