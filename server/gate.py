@@ -8,11 +8,16 @@ additions, plugged in through ``serve(create_connection=...)``:
   (slowloris and half-open ones included) and may close the oldest lingering
   one to make room;
 * it tells the fan-out when its socket stops draining and when it drains
-  again (asyncio's flow-control callbacks, with the high-water mark at 0);
+  again (asyncio's flow-control callbacks, with the high-water mark at 0,
+  or one byte under TLS);
 * it carries the client's :class:`~server.fanout.Outbox`;
 * on a TLS server it goes through a :class:`~server.tlsdoor.TlsDoor` first, so
   it is counted while its TLS handshake is still under way, and plain HTTP on
-  the TLS port is answered.
+  the TLS port is answered;
+* when the gate has a :class:`Diverter` (the video stream), it reads the
+  request line itself first (after TLS, if any) and hands a request for the
+  video path, socket and all, to the diverter; websockets never sees it.
+  Every other request goes to websockets unchanged, a few bytes later.
 
 :class:`PeerLog` is how every line a peer can cause gets written: a few of a
 kind per minute, then one summary with the count. :func:`raise_file_limit`
@@ -26,7 +31,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
@@ -86,6 +91,21 @@ class PeerLog:
             self._arm()
 
 
+#: A socket that has not sent its request line in this time is closed (websockets' own
+#: ``open_timeout`` starts only once the request goes to websockets).
+SNIFF_TIMEOUT = 5.0
+
+
+class Diverter(Protocol):
+    """Takes over the sockets whose first request is for a path it serves itself (:mod:`server.video`)."""
+
+    def wants(self, head: bytes) -> bool | None:
+        """True: this request is mine; False: websockets'; None: too few bytes to tell yet."""
+
+    def take(self, connection: GuardedConnection, transport: asyncio.Transport, head: bytes) -> None:
+        """Serve the request that starts with ``head`` on ``transport`` (``connection`` stays its admission key)."""
+
+
 class Gate:
     """Owns the :class:`Admission` rules for one server and applies them to live connections."""
 
@@ -101,6 +121,7 @@ class Gate:
         self.log = peer_log or PeerLog()
         self.on_drained: Callable[[GuardedConnection], None] = lambda connection: None
         self.once = PerPeerOnce()
+        self.diverter: Diverter | None = None
 
     def connection(self, *args: Any, **kwargs: Any) -> GuardedConnection:
         """``serve(create_connection=gate.connection)``."""
@@ -109,7 +130,7 @@ class Gate:
     def opened(self, connection: GuardedConnection) -> bool:
         decision = self.admission.opened(connection, connection.peer, time.monotonic())
         for victim in decision.evict:
-            assert isinstance(victim, GuardedConnection)
+            assert isinstance(victim, GuardedConnection)  # a diverted one too: it stays the socket's key
             self.log.info("evicted", victim.peer, "closed a lingering connection from %s to make room", victim.peer)
             victim.abort()
         if not decision.admitted:
@@ -150,18 +171,22 @@ class GuardedConnection(ServerConnection):
         self.client_id: int | None = None
         self._raw: asyncio.Transport | None = None  # the TCP socket's transport (under TLS, if any)
         self._door: TlsDoor | None = None
-        self._made = False  # websockets has the connection (after TLS, if any)
+        self._secured: asyncio.Transport | None = None  # the transport the request travels on (TLS's, if any)
+        self._made = False  # websockets has the connection (after TLS and the sniff, if any)
+        #: the first bytes of the request while the gate's diverter decides whose it is
+        self._sniffed: bytearray | None = None
+        self._sniff_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
         self._raw = transport
-        if self.gate.tls is None:
+        if not self.gate.opened(self):  # counted before any handshake: half-open TLS counts per address too
+            transport.abort()
+        elif self.gate.tls is None:
             self._secure(transport)
-            if not self.gate.opened(self):
-                transport.abort()
-        elif self.gate.opened(self):  # counted before the handshake: half-open TLS counts per address too
+        else:
             self._door = TlsDoor(
                 transport,
                 self,
@@ -171,36 +196,66 @@ class GuardedConnection(ServerConnection):
                 on_secure=self._secure,
                 on_plain=lambda: self.gate.plain_http(self),
             )
-        else:
-            transport.abort()
 
     def _secure(self, transport: asyncio.Transport) -> None:
-        """The connection is ready for WebSocket traffic (TLS done, if any): websockets takes it over."""
+        """TLS is done, if any: the request is sniffed for the diverter, or websockets takes the connection."""
+        self.transport = self._secured = transport
+        if self.gate.diverter is not None:
+            # websockets starts its handshake in connection_made: hold that back until the request line says it is its
+            self._sniffed = bytearray()
+            self._sniff_timer = asyncio.get_running_loop().call_later(SNIFF_TIMEOUT, transport.abort)
+        else:
+            self._start_websocket(transport)
+        if self._door is not None:
+            early, self._door.early = self._door.early, []
+            for data in early:
+                self.data_received(data)
+
+    def _start_websocket(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._made = True
         # the fan-out holds messages back as soon as anything waits in user space (the kernel's
         # buffer is full): it learns that from pause_writing, and resume_writing when all is sent.
-        # A socket transport pauses when more than ``high`` bytes wait, asyncio's TLS transport when
-        # at least ``high`` do: with 0 it would pause with nothing waiting, and stay paused until
-        # some later write happened to resume it, holding a client's welcome back meanwhile.
+        # Set after websockets' connection_made, which sets its own limits. A socket transport
+        # pauses when more than ``high`` bytes wait, asyncio's TLS transport when at least ``high``
+        # do: with 0 it would pause with nothing waiting, and stay paused until some later write
+        # happened to resume it, so a wss client that only listens got its readings at the next ping.
         transport.set_write_buffer_limits(high=0 if self.gate.tls is None else 1, low=0)
-        if self._door is not None:
-            early, self._door.early = self._door.early, []
-            for data in early:
-                super().data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self._made:
             super().data_received(data)
+        elif self._sniffed is not None:
+            self._sniff(data)
         elif self._door is not None:
             self._door.data_received(data)
+
+    def _sniff(self, data: bytes) -> None:
+        assert self._sniffed is not None and self.gate.diverter is not None
+        self._sniffed += data
+        mine = self.gate.diverter.wants(bytes(self._sniffed))
+        if mine is None:
+            return
+        head = bytes(self._sniffed)
+        self._stop_sniffing()
+        if mine:
+            self.gate.diverter.take(self, self.transport, head)
+        else:
+            self._start_websocket(self.transport)
+            super().data_received(head)
+
+    def _stop_sniffing(self) -> None:
+        self._sniffed = None
+        if self._sniff_timer is not None:
+            self._sniff_timer.cancel()
+            self._sniff_timer = None
 
     def eof_received(self) -> bool | None:
         return super().eof_received() if self._made else None
 
     def abort(self) -> None:
         """Close the socket at once, whatever stage it is at."""
-        transport = self.transport if self._made else self._raw
+        transport = self._secured or self._raw
         if transport is not None:
             transport.abort()
 
@@ -208,6 +263,8 @@ class GuardedConnection(ServerConnection):
         self.gate.closed(self)
         if self._door is not None:
             self._door.lost()
+        if self._sniffed is not None:  # websockets never saw this socket
+            self._stop_sniffing()
         if self._made:
             super().connection_lost(exc)
 
