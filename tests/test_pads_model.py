@@ -13,6 +13,7 @@ from teleop.drive import DriveController, DriveSettings
 from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 from teleop.models import Buzz, DriveOff, GamepadInfo, GamepadState
 from teleop.profiles import LayoutChoice, PadProfile, ProfileError, export_profile, import_profile
+from teleop.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Invalid, encode, parse_client_message
 from teleop.shaping import AxisShape
 
 RB = STANDARD_BUTTONS.index("rightshoulder")
@@ -277,3 +278,22 @@ def test_editing_one_setting_of_a_pad_keeps_the_others_and_refuses_a_stick_as_ho
     with pytest.raises(ValueError, match="not a button"):
         drive.edit_profile(1, deadman="leftx")
     assert drive.edit_profile(1, deadman="").deadman == "" and drive.deadman_held is None
+
+
+# -- pads bigger than the wire -----------------------------------------------------------------
+
+
+def test_a_pad_with_more_inputs_than_the_wire_carries_still_drives():
+    """A button box with 100 buttons (or a HOTAS with 40 axes) must not make every control one the server refuses."""
+    drive = DriveController(DriveSettings(default_shape=AxisShape(deadzone=0.0)))
+    drive.enable(0.0)
+    axes = [0.0] * (MAX_AXES + 8)
+    axes[0] = 0.5
+    buttons = [0] * (MAX_BUTTONS + 36)
+    buttons[3] = 1
+    sent = drive.set_input(axes, buttons, [(0, 1)] * (MAX_HATS + 2), 0.01)
+    assert sent is not None
+    received = parse_client_message(encode(sent))
+    assert not isinstance(received, Invalid), received
+    assert received.axes[0] == 0.5 and received.buttons[3] == 1 and received.hats[0] == (0, 1)
+    assert (len(received.axes), len(received.buttons), len(received.hats)) == (MAX_AXES, MAX_BUTTONS, MAX_HATS)
