@@ -111,6 +111,7 @@ class DriveOff(StrEnum):
     LINK_LOST = "connection lost"
     TAKEN_OVER = "another pilot took control"
     GAMEPAD_UNPLUGGED = "gamepad unplugged"
+    PAD_CHANGED = "another pad picked: enable to drive with it"
     CLOSING = "app closing"
 
 
@@ -533,13 +534,18 @@ class DriveModel:
         """The pilot picks the driving pad (None: the on-screen sticks and keys).
 
         Any pick, the on-screen sticks included, is the pilot's word: a driving pad
-        that was unplugged earlier no longer takes over when it comes back."""
+        that was unplugged earlier no longer takes over when it comes back. A pick
+        while driving stops driving (neutral at once): the picked pad's stick may rest
+        off centre on a desk or be in someone else's hands, so it drives only after
+        Enable, as after an unplug."""
         if instance_id is not None and instance_id not in self.pads:
             return
         self._screen_chosen = instance_id is None
         if instance_id == self.selected:
             self._lost_guid = ""
             return
+        if self.enabled:
+            self.disable(DriveOff.PAD_CHANGED)
         self.selected = instance_id
         self._lost_guid = ""
         self._apply_profile()

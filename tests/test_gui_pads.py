@@ -149,6 +149,9 @@ def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pad
         enable(window, loop, display)
         click_row(display, panel.pads, xbox.instance_id)
         wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the clicked pad drives")
+        assert not drive.enabled and drive.off_reason is DriveOff.PAD_CHANGED, "a pick while driving stops driving"
+        wait_until(loop, lambda: "another pad picked" in window.drive_state.full_text(), what="the window says why driving stopped")
+        enable(window, loop, display)
         assert drive.layout is Layout.STANDARD
         wait_until(loop, lambda: panel.pad_view.isVisible() and not panel.raw_view.isVisible(), what="the standard pad drawn")
         assert "Driving pad: Xbox-like Test Pad (standard layout)" in panel.pads.state.text()

@@ -162,6 +162,27 @@ def test_once_the_pilot_picks_the_on_screen_sticks_no_pad_plugged_in_later_takes
     assert drive.selected == 3
 
 
+def test_picking_another_pad_while_driving_stops_driving_instead_of_handing_over_its_stick():
+    """A pad lying on the desk with its stick resting off centre, or in a friend's hands, must not take over mid-drive."""
+    model, session, clock, _ = connected_model()
+    drive = model.drive
+    drive.pad_added(*known_pad(1, "0300aaaa", "driving"))
+    other_info, other_state = known_pad(2, "0300bbbb", "on the desk")
+    other_state.standard.axes[0] = -0.7
+    drive.pad_added(other_info, other_state)
+    assert drive.selected == 1 and model.enable_driving()
+    clock.now += 0.1
+    drive.select(2)
+    assert drive.selected == 2, "the pick is taken"
+    assert not drive.enabled and drive.off_reason is DriveOff.PAD_CHANGED
+    assert is_neutral(session.sent[-1]), "the robot stops at once"
+    assert all(c.axes[:1] != (-0.7,) for c in session.sent), "the picked pad's stick reached the robot without a new Enable"
+    model.enable_driving()
+    assert session.sent[-1].axes[0] == -0.7, "enabled again, the picked pad drives"
+    drive.select(None)
+    assert not drive.enabled and is_neutral(session.sent[-1]), "the on-screen sticks are a pick like any other"
+
+
 # -- rumble -----------------------------------------------------------------------------------
 
 
