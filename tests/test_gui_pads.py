@@ -453,3 +453,41 @@ def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, 
     drive.edit_profile(xbox.instance_id, deadman="b")
     saved = AppSettings.from_json(window.store.value("settings/json", "", type=str))
     assert saved.pads[xbox.guid].deadman == "b"
+
+
+def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(tmp_path, display):
+    """Pad profiles, tokens and recent servers must not vanish because the stored settings are unreadable."""
+    import os
+    import signal
+
+    from PySide6.QtCore import QSettings
+    from test_gui import launch_app
+
+    from teleop.gui.main_window import SETTINGS_KEY
+
+    whole = AppSettings(token="my-token", pads={"0300aaaa": PadProfile("0300aaaa", "My Pad", deadman="rightshoulder")}).to_json()
+    damaged = whole[: len(whole) // 2]  # cut short, as a full disk or a bad edit leaves it
+    store = QSettings(str(tmp_path / "t.ini"), QSettings.Format.IniFormat)
+    store.setValue(SETTINGS_KEY, damaged)
+    store.sync()
+    app = launch_app(display, tmp_path, "--demo")
+    try:
+        log = ""
+        for line in app.stdout:  # up and running (its stop signals handled) once connected
+            log += line
+            if "connection connected" in line:
+                break
+        assert "settings could not be read in full" in log, log
+        app.send_signal(signal.SIGTERM)
+        output, _ = app.communicate(timeout=15)
+        assert app.returncode == 0, log + output
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    copies = sorted(tmp_path.glob("t.ini.unreadable-*"))
+    assert len(copies) == 1 and copies[0].name in log, log
+    assert copies[0].read_text(encoding="utf-8") == damaged, "the copy is what was stored, byte for byte"
+    assert os.stat(copies[0]).st_mode & 0o077 == 0, "the copy holds pilot tokens: its owner's only"
+    store.sync()
+    assert AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str)).to_json() != damaged, "the app saved fresh settings on close"

@@ -7,7 +7,7 @@ import json
 import pytest
 from test_models import connected_model, is_neutral, status
 
-from teleop.appsettings import AppSettings
+from teleop.appsettings import AppSettings, unreadable_part
 from teleop.client import ConnectionState, Problem
 from teleop.drive import DriveController, DriveSettings
 from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
@@ -235,6 +235,10 @@ def test_a_profile_survives_the_settings_round_trip_and_a_damaged_one_loses_only
     data["pads"]["broken"] = {"guid": "0300bbbb", "layout": "sideways"}
     restored = AppSettings.from_json(json.dumps(data))
     assert restored.pads == settings.pads
+    why = unreadable_part(json.dumps(data))
+    assert why is not None and "1 pad profile(s) are damaged" in why and "sideways" in why, "the app is told, to keep a copy"
+    assert unreadable_part(settings.to_json()) is None and unreadable_part("") is None
+    assert "not JSON" in unreadable_part(settings.to_json()[:-3])
 
 
 def test_a_profile_exported_to_a_file_imports_the_same(tmp_path):
