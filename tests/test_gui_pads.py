@@ -491,3 +491,19 @@ def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(t
     assert os.stat(copies[0]).st_mode & 0o077 == 0, "the copy holds pilot tokens: its owner's only"
     store.sync()
     assert AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str)).to_json() != damaged, "the app saved fresh settings on close"
+
+
+def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_window, loop, pads, display):
+    """A 40-axis HOTAS or button box: its axis bars scroll inside the stick area, the window stays on screen."""
+    window = pads_window
+    drive = window.model.drive
+    screen = window.screen().availableGeometry()
+    big = pads(VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"))
+    wait_until(loop, lambda: drive.selected == big.instance_id, what="the big pad drives")
+    big.axis(39, 0.5)
+    panel = window.gamepad_panel
+    wait_until(loop, lambda: panel.bars and len(panel.bars) >= 32 and panel.bars[-1].raw > 0.4, what="its last axis read")
+    settle_paint(loop)
+    assert window.minimumSizeHint().height() <= screen.height(), "the window cannot fit the screen any more"
+    assert window.frameGeometry().bottom() <= screen.bottom(), "the window grew past the screen"
+    shoot(display, "forty-axes")
