@@ -26,6 +26,7 @@ from teleop.gui.pad_list import PadList
 from teleop.layout import RAW_BUTTONS, STANDARD_AXES, Layout
 from teleop.models import DriveOff, TeleopModel
 from teleop.profiles import PadProfile
+from teleop.protocol import MAX_BUTTONS
 from teleop.shaping import AxisShape
 
 #: where the Xbox-like pad has its shoulders, by raw button number (XBOX_BLUETOOTH_BINDINGS)
@@ -507,3 +508,27 @@ def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_w
     assert window.minimumSizeHint().height() <= screen.height(), "the window cannot fit the screen any more"
     assert window.frameGeometry().bottom() <= screen.bottom(), "the window grew past the screen"
     shoot(display, "forty-axes")
+
+
+def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_window, loop, pads):
+    """An imported profile holding to drive with a back paddle: OK in Settings must not swap it for the right shoulder."""
+    window = pads_window
+    drive = window.model.drive
+    xbox = pads(xbox_like())
+    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    drive.edit_profile(xbox.instance_id, deadman="paddle1")
+    dialog = window.open_settings()
+    assert dialog.hold.isChecked() and dialog.hold_button.currentText() == "paddle1"
+    dialog.accept()
+    assert drive.profile.deadman == "paddle1" and drive.timing.settings.deadman == "paddle1"
+
+
+def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_sent(pads_window, loop, pads):
+    window = pads_window
+    drive = window.model.drive
+    box = pads(VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"))
+    wait_until(loop, lambda: drive.selected == box.instance_id, what="the box drives")
+    dialog = window.open_settings()
+    names = [dialog.hold_button.itemText(i) for i in range(dialog.hold_button.count())]
+    dialog.reject()
+    assert names[0] == "button0" and names[-1] == f"button{MAX_BUTTONS - 1}", "a button past the wire could never be seen held"
