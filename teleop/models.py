@@ -112,6 +112,7 @@ class DriveOff(StrEnum):
     TAKEN_OVER = "another pilot took control"
     GAMEPAD_UNPLUGGED = "gamepad unplugged"
     PAD_CHANGED = "another pad picked: enable to drive with it"
+    LAYOUT_CHANGED = "the pad's layout changed: enable to drive with it"
     CLOSING = "app closing"
 
 
@@ -342,10 +343,17 @@ class DriveModel:
         return Layout.RAW if self.selected is None else self.layout_of(self.selected)
 
     def set_profile(self, profile: PadProfile) -> None:
-        """Store a pad's profile (new or changed); applied at once if that pad is driving."""
+        """Store a pad's profile (new or changed); applied at once if that pad is driving.
+
+        A layout change stops driving first (neutral at once): the same pad renumbered
+        reads differently (a raw trigger rests at -1, a standard one at 0), and the
+        robot must not jump to the new reading without the pilot's Enable."""
+        before = self.layout
         self.profiles.pop(profile.guid, None)
         self.profiles[profile.guid] = profile
         if self.selected is not None and self.pads[self.selected].guid == profile.guid:
+            if self.enabled and self.layout is not before:
+                self.disable(DriveOff.LAYOUT_CHANGED)
             self._apply_profile()
             self._input(self._clock())
         self.profile_changed.emit(profile)

@@ -106,6 +106,7 @@ def test_a_known_pad_sends_the_standard_layout_unless_its_profile_says_raw():
     profile = drive.profile_of(1)
     profile.layout = LayoutChoice.RAW
     drive.set_profile(profile)
+    model.enable_driving()  # a layout change stops driving (see below)
     clock.now += 0.1
     drive.tick()
     assert session.sent[-1].layout is Layout.RAW and len(session.sent[-1].buttons) == 15
@@ -181,6 +182,26 @@ def test_picking_another_pad_while_driving_stops_driving_instead_of_handing_over
     assert session.sent[-1].axes[0] == -0.7, "enabled again, the picked pad drives"
     drive.select(None)
     assert not drive.enabled and is_neutral(session.sent[-1]), "the on-screen sticks are a pick like any other"
+
+
+def test_changing_the_driving_pads_layout_while_driving_stops_driving():
+    """Standard to raw renumbers everything (a raw trigger rests at -1): the robot must not jump to the new reading."""
+    model, session, clock, _ = connected_model()
+    drive = model.drive
+    info, state = known_pad(1)
+    state.axes[4] = -1.0  # the raw trigger, at rest
+    drive.pad_added(info, state)
+    assert model.enable_driving() and drive.layout is Layout.STANDARD
+    clock.now += 0.1
+    drive.edit_profile(1, layout=LayoutChoice.RAW)
+    assert drive.layout is Layout.RAW
+    assert not drive.enabled and drive.off_reason is DriveOff.LAYOUT_CHANGED and is_neutral(session.sent[-1])
+    assert all(c.layout is Layout.STANDARD or is_neutral(c) for c in session.sent), "a raw reading went out before Enable"
+    drive.edit_profile(1, deadman="a")
+    assert not drive.enabled, "a change that keeps the layout leaves driving as it is"
+    model.enable_driving()
+    drive.edit_profile(1, deadman="")
+    assert drive.enabled
 
 
 # -- rumble -----------------------------------------------------------------------------------
