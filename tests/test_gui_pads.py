@@ -532,3 +532,15 @@ def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_
     names = [dialog.hold_button.itemText(i) for i in range(dialog.hold_button.count())]
     dialog.reject()
     assert names[0] == "button0" and names[-1] == f"button{MAX_BUTTONS - 1}", "a button past the wire could never be seen held"
+
+
+def test_a_pad_without_buttons_cannot_tick_hold_to_drive(pads_window, loop, pads):
+    """Ticked with no button to pick, hold-to-drive would be saved as off while the box said on."""
+    window = pads_window
+    drive = window.model.drive
+    pedals = pads(VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"))
+    wait_until(loop, lambda: drive.selected == pedals.instance_id, what="the pedals drive")
+    dialog = window.open_settings()
+    assert dialog.hold_button.count() == 0
+    assert not dialog.hold.isEnabled() and "no buttons" in dialog.hold.toolTip()
+    dialog.reject()

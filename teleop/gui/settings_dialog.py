@@ -396,6 +396,10 @@ class SettingsDialog(QDialog):
         self.hold_button.clear()
         self.hold_button.addItems(names)
         self.hold_button.setCurrentIndex(max(0, self.hold_button.findText(wanted)))
+        # Ticked with nothing to pick, it would be saved as off while the box said on.
+        self.hold.setEnabled(bool(names))
+        if self.pad is not None and not names:
+            self.hold.setToolTip("This pad has no buttons to hold.")
 
     def _layout_chosen(self, _index: int) -> None:
         self._fill_axes()
