@@ -131,12 +131,13 @@ async def run_app(args: argparse.Namespace, app) -> int:
     from PySide6.QtCore import QSettings
 
     from .gui.adapter import QtAdapter
-    from .gui.main_window import MainWindow, excepthook_to_log, load_settings, protect_settings_file
+    from .gui.main_window import MainWindow, excepthook_to_log, load_settings, protect_settings_file, rescue_unreadable_settings
     from .gui.robot_list import start_browsing, stop_browsing
-    from .models import TeleopModel
+    from .models import LogLevel, TeleopModel
 
     store = QSettings(args.settings_file, QSettings.Format.IniFormat) if args.settings_file else QSettings("teleop", "teleop")
     protect_settings_file(store)
+    settings_trouble = rescue_unreadable_settings(store)
     settings = load_settings(store)
     url = args.connect
     server = None
@@ -160,6 +161,9 @@ async def run_app(args: argparse.Namespace, app) -> int:
         adapter = QtAdapter(model)
         window = MainWindow(adapter, store)
         excepthook_to_log(window)
+        if settings_trouble:
+            log.warning("%s", settings_trouble)
+            model.say(LogLevel.WARNING, settings_trouble)
 
         def stop_signal(name: str) -> None:
             log.info("%s received: driving off, closing", name)

@@ -223,3 +223,32 @@ class AppSettings:
                     continue  # one damaged profile loses only itself
                 settings.pads[profile.guid] = profile
         return settings
+
+
+def unreadable_part(text: str | None) -> str | None:
+    """Why stored settings cannot be read in full, in words (None: they can).
+
+    :meth:`AppSettings.from_json` never fails: what it cannot read falls back to the
+    default. The app asks this first so that it can keep a copy of the stored text
+    (pad profiles, tokens, recent servers) before the next save writes over it.
+    """
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return f"it is not JSON ({exc})"
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    pads = data.get("pads", {})
+    if not isinstance(pads, dict):
+        return "its pad profiles are not a JSON object"
+    damaged = []
+    for key, value in pads.items():
+        try:
+            PadProfile.from_dict(value)
+        except ProfileError as exc:
+            damaged.append(f"{str(key)[:40]}: {exc}")
+    if damaged:
+        return f"{len(damaged)} pad profile(s) are damaged ({damaged[0]})"
+    return None

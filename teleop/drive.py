@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from teleop.layout import Layout, pressed
-from teleop.protocol import Control
+from teleop.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Control
 from teleop.shaping import AxisShape, shape_axes
 
 MAX_RATE_HZ = 250.0
@@ -80,8 +80,13 @@ class DriveController:
         now: float,
         layout: Layout = Layout.RAW,
     ) -> Control | None:
-        """New raw input. Returns a control to send now, or None (sent later by :meth:`poll`)."""
+        """New raw input. Returns a control to send now, or None (sent later by :meth:`poll`).
+
+        Inputs past what a control message may carry (a button box's 100 buttons) are
+        dropped here: sent, they would make the server refuse every control.
+        """
         was_held = self._held_before
+        axes, buttons, hats = axes[:MAX_AXES], buttons[:MAX_BUTTONS], hats[:MAX_HATS]
         shaped = shape_axes(axes, self.settings.shapes, self.settings.default_shape)
         buttons = tuple(int(b) for b in buttons)
         hats = tuple((int(h[0]), int(h[1])) for h in hats)

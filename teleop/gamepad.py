@@ -225,6 +225,13 @@ class GamepadManager:
         self.infos: dict[int, GamepadInfo] = {}
         self.states: dict[int, GamepadState] = {}
         self._model: TeleopModel | None = None
+        #: SDL_JoystickGetDeviceInstanceID: a device's instance id without opening it (None: opened to find out)
+        self._instance_at = None
+        sdl = sdl_library()
+        if sdl is not None:
+            sdl.SDL_JoystickGetDeviceInstanceID.argtypes = [ctypes.c_int]
+            sdl.SDL_JoystickGetDeviceInstanceID.restype = ctypes.c_int
+            self._instance_at = sdl.SDL_JoystickGetDeviceInstanceID
         # Pads already plugged in: SDL announced them to whoever polled first (another
         # manager in this process, or nobody yet), so open them now and report them once.
         self._found = [info for info in (self._open(i) for i in range(pygame.joystick.get_count())) if info is not None]
@@ -252,9 +259,7 @@ class GamepadManager:
                     state.hats[event.hat] = (int(event.value[0]), int(event.value[1]))
                     result.changed.add(event.instance_id)
             elif kind == pygame.JOYDEVICEADDED:
-                info = self._open(event.device_index)
-                if info is not None:
-                    result.added.append(info)
+                result.added += self._open_new()
             elif kind == pygame.JOYDEVICEREMOVED and self._close(event.instance_id):
                 result.removed.append(event.instance_id)
                 result.changed.discard(event.instance_id)
@@ -275,6 +280,22 @@ class GamepadManager:
                 standard.buttons[i] = 1 if pad.get_button(i) else 0
         except (pygame.error, ValueError, IndexError):
             pass  # unplugged under us: the removal event follows
+
+    def _open_new(self) -> list[GamepadInfo]:
+        """Open every device not open yet.
+
+        An "added" event's device index is where the pad was when it arrived: if another
+        pad was unplugged before this poll, the indexes have shifted and that number now
+        names another pad or none, so every index is checked (by instance id, without
+        opening a pad twice)."""
+        found = []
+        for index in range(pygame.joystick.get_count()):
+            if self._instance_at is not None and self._instance_at(index) in self._sticks:
+                continue
+            info = self._open(index)
+            if info is not None:
+                found.append(info)
+        return found
 
     def _open(self, device_index: int) -> GamepadInfo | None:
         try:

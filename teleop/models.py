@@ -111,6 +111,8 @@ class DriveOff(StrEnum):
     LINK_LOST = "connection lost"
     TAKEN_OVER = "another pilot took control"
     GAMEPAD_UNPLUGGED = "gamepad unplugged"
+    PAD_CHANGED = "another pad picked: enable to drive with it"
+    LAYOUT_CHANGED = "the pad's layout changed: enable to drive with it"
     CLOSING = "app closing"
 
 
@@ -341,10 +343,17 @@ class DriveModel:
         return Layout.RAW if self.selected is None else self.layout_of(self.selected)
 
     def set_profile(self, profile: PadProfile) -> None:
-        """Store a pad's profile (new or changed); applied at once if that pad is driving."""
+        """Store a pad's profile (new or changed); applied at once if that pad is driving.
+
+        A layout change stops driving first (neutral at once): the same pad renumbered
+        reads differently (a raw trigger rests at -1, a standard one at 0), and the
+        robot must not jump to the new reading without the pilot's Enable."""
+        before = self.layout
         self.profiles.pop(profile.guid, None)
         self.profiles[profile.guid] = profile
         if self.selected is not None and self.pads[self.selected].guid == profile.guid:
+            if self.enabled and self.layout is not before:
+                self.disable(DriveOff.LAYOUT_CHANGED)
             self._apply_profile()
             self._input(self._clock())
         self.profile_changed.emit(profile)
@@ -533,13 +542,18 @@ class DriveModel:
         """The pilot picks the driving pad (None: the on-screen sticks and keys).
 
         Any pick, the on-screen sticks included, is the pilot's word: a driving pad
-        that was unplugged earlier no longer takes over when it comes back."""
+        that was unplugged earlier no longer takes over when it comes back. A pick
+        while driving stops driving (neutral at once): the picked pad's stick may rest
+        off centre on a desk or be in someone else's hands, so it drives only after
+        Enable, as after an unplug."""
         if instance_id is not None and instance_id not in self.pads:
             return
         self._screen_chosen = instance_id is None
         if instance_id == self.selected:
             self._lost_guid = ""
             return
+        if self.enabled:
+            self.disable(DriveOff.PAD_CHANGED)
         self.selected = instance_id
         self._lost_guid = ""
         self._apply_profile()

@@ -285,3 +285,17 @@ def test_the_sdl_library_teleop_loads_is_the_one_pygame_runs_on():
     version = Version()
     sdl_library().SDL_GetVersion(ctypes.byref(version))
     assert (version.major, version.minor, version.patch) == tuple(pygame.get_sdl_version())
+
+
+def test_a_pad_plugged_in_while_another_is_unplugged_between_two_polls_is_still_found(plugged, manager):
+    """SDL numbers devices by position: the new pad's "added" index is stale once the other pad has gone."""
+    pads = manager(mappings=[])
+    leaving = plugged(VirtualJoystick(name="Leaving Pad"))
+    pump_until(pads, lambda: leaving.instance_id in pads.infos, "the first pad seen")
+    arriving = plugged(VirtualJoystick(name="Arriving Pad", axes=6))
+    leaving.detach()
+    late = plugged(VirtualJoystick(name="Late Pad", axes=2))
+    pump_until(pads, lambda: late.instance_id in pads.infos, "a pad plugged in afterwards seen")  # the barrier
+    assert leaving.instance_id not in pads.infos
+    assert arriving.instance_id in pads.infos, "the pad plugged in meanwhile was never opened"
+    assert pads.infos[arriving.instance_id].axes == 6

@@ -26,6 +26,7 @@ from teleop.gui.pad_list import PadList
 from teleop.layout import RAW_BUTTONS, STANDARD_AXES, Layout
 from teleop.models import DriveOff, TeleopModel
 from teleop.profiles import PadProfile
+from teleop.protocol import MAX_BUTTONS
 from teleop.shaping import AxisShape
 
 #: where the Xbox-like pad has its shoulders, by raw button number (XBOX_BLUETOOTH_BINDINGS)
@@ -149,6 +150,9 @@ def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pad
         enable(window, loop, display)
         click_row(display, panel.pads, xbox.instance_id)
         wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the clicked pad drives")
+        assert not drive.enabled and drive.off_reason is DriveOff.PAD_CHANGED, "a pick while driving stops driving"
+        wait_until(loop, lambda: "another pad picked" in window.drive_state.full_text(), what="the window says why driving stopped")
+        enable(window, loop, display)
         assert drive.layout is Layout.STANDARD
         wait_until(loop, lambda: panel.pad_view.isVisible() and not panel.raw_view.isVisible(), what="the standard pad drawn")
         assert "Driving pad: Xbox-like Test Pad (standard layout)" in panel.pads.state.text()
@@ -450,3 +454,93 @@ def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, 
     drive.edit_profile(xbox.instance_id, deadman="b")
     saved = AppSettings.from_json(window.store.value("settings/json", "", type=str))
     assert saved.pads[xbox.guid].deadman == "b"
+
+
+def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(tmp_path, display):
+    """Pad profiles, tokens and recent servers must not vanish because the stored settings are unreadable."""
+    import os
+    import signal
+
+    from PySide6.QtCore import QSettings
+    from test_gui import launch_app
+
+    from teleop.gui.main_window import SETTINGS_KEY
+
+    whole = AppSettings(token="my-token", pads={"0300aaaa": PadProfile("0300aaaa", "My Pad", deadman="rightshoulder")}).to_json()
+    damaged = whole[: len(whole) // 2]  # cut short, as a full disk or a bad edit leaves it
+    store = QSettings(str(tmp_path / "t.ini"), QSettings.Format.IniFormat)
+    store.setValue(SETTINGS_KEY, damaged)
+    store.sync()
+    app = launch_app(display, tmp_path, "--demo")
+    try:
+        log = ""
+        for line in app.stdout:  # up and running (its stop signals handled) once connected
+            log += line
+            if "connection connected" in line:
+                break
+        assert "settings could not be read in full" in log, log
+        app.send_signal(signal.SIGTERM)
+        output, _ = app.communicate(timeout=15)
+        assert app.returncode == 0, log + output
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    copies = sorted(tmp_path.glob("t.ini.unreadable-*"))
+    assert len(copies) == 1 and copies[0].name in log, log
+    assert copies[0].read_text(encoding="utf-8") == damaged, "the copy is what was stored, byte for byte"
+    assert os.stat(copies[0]).st_mode & 0o077 == 0, "the copy holds pilot tokens: its owner's only"
+    store.sync()
+    assert AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str)).to_json() != damaged, "the app saved fresh settings on close"
+
+
+def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_window, loop, pads, display):
+    """A 40-axis HOTAS or button box: its axis bars scroll inside the stick area, the window stays on screen."""
+    window = pads_window
+    drive = window.model.drive
+    screen = window.screen().availableGeometry()
+    big = pads(VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"))
+    wait_until(loop, lambda: drive.selected == big.instance_id, what="the big pad drives")
+    big.axis(39, 0.5)
+    panel = window.gamepad_panel
+    wait_until(loop, lambda: panel.bars and len(panel.bars) >= 32 and panel.bars[-1].raw > 0.4, what="its last axis read")
+    settle_paint(loop)
+    assert window.minimumSizeHint().height() <= screen.height(), "the window cannot fit the screen any more"
+    assert window.frameGeometry().bottom() <= screen.bottom(), "the window grew past the screen"
+    shoot(display, "forty-axes")
+
+
+def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_window, loop, pads):
+    """An imported profile holding to drive with a back paddle: OK in Settings must not swap it for the right shoulder."""
+    window = pads_window
+    drive = window.model.drive
+    xbox = pads(xbox_like())
+    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    drive.edit_profile(xbox.instance_id, deadman="paddle1")
+    dialog = window.open_settings()
+    assert dialog.hold.isChecked() and dialog.hold_button.currentText() == "paddle1"
+    dialog.accept()
+    assert drive.profile.deadman == "paddle1" and drive.timing.settings.deadman == "paddle1"
+
+
+def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_sent(pads_window, loop, pads):
+    window = pads_window
+    drive = window.model.drive
+    box = pads(VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"))
+    wait_until(loop, lambda: drive.selected == box.instance_id, what="the box drives")
+    dialog = window.open_settings()
+    names = [dialog.hold_button.itemText(i) for i in range(dialog.hold_button.count())]
+    dialog.reject()
+    assert names[0] == "button0" and names[-1] == f"button{MAX_BUTTONS - 1}", "a button past the wire could never be seen held"
+
+
+def test_a_pad_without_buttons_cannot_tick_hold_to_drive(pads_window, loop, pads):
+    """Ticked with no button to pick, hold-to-drive would be saved as off while the box said on."""
+    window = pads_window
+    drive = window.model.drive
+    pedals = pads(VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"))
+    wait_until(loop, lambda: drive.selected == pedals.instance_id, what="the pedals drive")
+    dialog = window.open_settings()
+    assert dialog.hold_button.count() == 0
+    assert not dialog.hold.isEnabled() and "no buttons" in dialog.hold.toolTip()
+    dialog.reject()

@@ -7,12 +7,13 @@ import json
 import pytest
 from test_models import connected_model, is_neutral, status
 
-from teleop.appsettings import AppSettings
+from teleop.appsettings import AppSettings, unreadable_part
 from teleop.client import ConnectionState, Problem
 from teleop.drive import DriveController, DriveSettings
 from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 from teleop.models import Buzz, DriveOff, GamepadInfo, GamepadState
 from teleop.profiles import LayoutChoice, PadProfile, ProfileError, export_profile, import_profile
+from teleop.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Invalid, encode, parse_client_message
 from teleop.shaping import AxisShape
 
 RB = STANDARD_BUTTONS.index("rightshoulder")
@@ -105,6 +106,7 @@ def test_a_known_pad_sends_the_standard_layout_unless_its_profile_says_raw():
     profile = drive.profile_of(1)
     profile.layout = LayoutChoice.RAW
     drive.set_profile(profile)
+    model.enable_driving()  # a layout change stops driving (see below)
     clock.now += 0.1
     drive.tick()
     assert session.sent[-1].layout is Layout.RAW and len(session.sent[-1].buttons) == 15
@@ -161,6 +163,47 @@ def test_once_the_pilot_picks_the_on_screen_sticks_no_pad_plugged_in_later_takes
     assert drive.selected == 3
 
 
+def test_picking_another_pad_while_driving_stops_driving_instead_of_handing_over_its_stick():
+    """A pad lying on the desk with its stick resting off centre, or in a friend's hands, must not take over mid-drive."""
+    model, session, clock, _ = connected_model()
+    drive = model.drive
+    drive.pad_added(*known_pad(1, "0300aaaa", "driving"))
+    other_info, other_state = known_pad(2, "0300bbbb", "on the desk")
+    other_state.standard.axes[0] = -0.7
+    drive.pad_added(other_info, other_state)
+    assert drive.selected == 1 and model.enable_driving()
+    clock.now += 0.1
+    drive.select(2)
+    assert drive.selected == 2, "the pick is taken"
+    assert not drive.enabled and drive.off_reason is DriveOff.PAD_CHANGED
+    assert is_neutral(session.sent[-1]), "the robot stops at once"
+    assert all(c.axes[:1] != (-0.7,) for c in session.sent), "the picked pad's stick reached the robot without a new Enable"
+    model.enable_driving()
+    assert session.sent[-1].axes[0] == -0.7, "enabled again, the picked pad drives"
+    drive.select(None)
+    assert not drive.enabled and is_neutral(session.sent[-1]), "the on-screen sticks are a pick like any other"
+
+
+def test_changing_the_driving_pads_layout_while_driving_stops_driving():
+    """Standard to raw renumbers everything (a raw trigger rests at -1): the robot must not jump to the new reading."""
+    model, session, clock, _ = connected_model()
+    drive = model.drive
+    info, state = known_pad(1)
+    state.axes[4] = -1.0  # the raw trigger, at rest
+    drive.pad_added(info, state)
+    assert model.enable_driving() and drive.layout is Layout.STANDARD
+    clock.now += 0.1
+    drive.edit_profile(1, layout=LayoutChoice.RAW)
+    assert drive.layout is Layout.RAW
+    assert not drive.enabled and drive.off_reason is DriveOff.LAYOUT_CHANGED and is_neutral(session.sent[-1])
+    assert all(c.layout is Layout.STANDARD or is_neutral(c) for c in session.sent), "a raw reading went out before Enable"
+    drive.edit_profile(1, deadman="a")
+    assert not drive.enabled, "a change that keeps the layout leaves driving as it is"
+    model.enable_driving()
+    drive.edit_profile(1, deadman="")
+    assert drive.enabled
+
+
 # -- rumble -----------------------------------------------------------------------------------
 
 
@@ -213,6 +256,10 @@ def test_a_profile_survives_the_settings_round_trip_and_a_damaged_one_loses_only
     data["pads"]["broken"] = {"guid": "0300bbbb", "layout": "sideways"}
     restored = AppSettings.from_json(json.dumps(data))
     assert restored.pads == settings.pads
+    why = unreadable_part(json.dumps(data))
+    assert why is not None and "1 pad profile(s) are damaged" in why and "sideways" in why, "the app is told, to keep a copy"
+    assert unreadable_part(settings.to_json()) is None and unreadable_part("") is None
+    assert "not JSON" in unreadable_part(settings.to_json()[:-3])
 
 
 def test_a_profile_exported_to_a_file_imports_the_same(tmp_path):
@@ -277,3 +324,22 @@ def test_editing_one_setting_of_a_pad_keeps_the_others_and_refuses_a_stick_as_ho
     with pytest.raises(ValueError, match="not a button"):
         drive.edit_profile(1, deadman="leftx")
     assert drive.edit_profile(1, deadman="").deadman == "" and drive.deadman_held is None
+
+
+# -- pads bigger than the wire -----------------------------------------------------------------
+
+
+def test_a_pad_with_more_inputs_than_the_wire_carries_still_drives():
+    """A button box with 100 buttons (or a HOTAS with 40 axes) must not make every control one the server refuses."""
+    drive = DriveController(DriveSettings(default_shape=AxisShape(deadzone=0.0)))
+    drive.enable(0.0)
+    axes = [0.0] * (MAX_AXES + 8)
+    axes[0] = 0.5
+    buttons = [0] * (MAX_BUTTONS + 36)
+    buttons[3] = 1
+    sent = drive.set_input(axes, buttons, [(0, 1)] * (MAX_HATS + 2), 0.01)
+    assert sent is not None
+    received = parse_client_message(encode(sent))
+    assert not isinstance(received, Invalid), received
+    assert received.axes[0] == 0.5 and received.buttons[3] == 1 and received.hats[0] == (0, 1)
+    assert (len(received.axes), len(received.buttons), len(received.hats)) == (MAX_AXES, MAX_BUTTONS, MAX_HATS)

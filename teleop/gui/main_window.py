@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from teleop import __version__
-from teleop.appsettings import AppSettings
+from teleop.appsettings import AppSettings, config_dir, unreadable_part
 from teleop.models import ConnectionModel, DriveModel, DriveOff, LogLine, TeleopModel
 
 from .adapter import QtAdapter
@@ -52,6 +52,30 @@ def apply_style(*widgets: QWidget) -> None:
 
 def load_settings(store: QSettings) -> AppSettings:
     return AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str))
+
+
+def rescue_unreadable_settings(store: QSettings) -> str | None:
+    """If the stored settings cannot be read in full, copy them aside before anything overwrites them.
+
+    Returns what to tell the user (why, and where the copy is), or None when all is well.
+    The copy holds pilot tokens, so only its owner may read it.
+    """
+    text = store.value(SETTINGS_KEY, "", type=str)
+    why = unreadable_part(text)
+    if why is None:
+        return None
+    path = store.fileName()
+    plain_file = store.format() == QSettings.Format.IniFormat or sys.platform.startswith("linux")
+    folder = os.path.dirname(path) if path and plain_file else str(config_dir())
+    name = os.path.basename(path) if path and plain_file else "settings"
+    copy = os.path.join(folder or ".", f"{name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.makedirs(folder or ".", exist_ok=True)
+        with os.fdopen(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        return f"settings could not be read in full: {why}; a copy could not be kept ({exc.strerror or exc})"
+    return f"settings could not be read in full: {why}; what was stored is kept in {copy}"
 
 
 def save_settings(store: QSettings, settings: AppSettings) -> None:

@@ -35,9 +35,10 @@ from PySide6.QtWidgets import (
 
 from teleop.appsettings import AppSettings, ServerAddress, check_host, check_port, config_dir, parse_address
 from teleop.drive import MAX_RATE_HZ
-from teleop.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_index, axis_name, button_name
+from teleop.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_index, axis_name, button_name, is_button
 from teleop.models import DriveModel, GamepadInfo
 from teleop.profiles import MAX_AXES, LayoutChoice, PadProfile, ProfileError, adopt, export_profile, import_profile
+from teleop.protocol import MAX_BUTTONS
 from teleop.shaping import AxisCalibration, AxisShape, CalibrationCapture
 
 from .robot_list import RobotsOnNetwork
@@ -379,8 +380,13 @@ class SettingsDialog(QDialog):
         if self.pad is None:
             return []
         if self._chosen_layout() is Layout.STANDARD:
-            return list(STANDARD_BUTTONS[:15])  # a b x y back guide start, stick clicks, shoulders, d-pad
-        return [button_name(Layout.RAW, i) for i in range(self.pad.buttons)]
+            names = list(STANDARD_BUTTONS[:15])  # a b x y back guide start, stick clicks, shoulders, d-pad
+        else:  # only buttons a control message carries: one past them could never be seen held
+            names = [button_name(Layout.RAW, i) for i in range(min(self.pad.buttons, MAX_BUTTONS))]
+        kept = self.profile.deadman
+        if kept and kept not in names and is_button(kept):
+            names.append(kept)  # a paddle, or a number from an imported profile: kept, never swapped behind the pilot's back
+        return names
 
     def _fill_hold_buttons(self) -> None:
         wanted = self.hold_button.currentText() or self.profile.deadman
@@ -390,6 +396,10 @@ class SettingsDialog(QDialog):
         self.hold_button.clear()
         self.hold_button.addItems(names)
         self.hold_button.setCurrentIndex(max(0, self.hold_button.findText(wanted)))
+        # Ticked with nothing to pick, it would be saved as off while the box said on.
+        self.hold.setEnabled(bool(names))
+        if self.pad is not None and not names:
+            self.hold.setToolTip("This pad has no buttons to hold.")
 
     def _layout_chosen(self, _index: int) -> None:
         self._fill_axes()

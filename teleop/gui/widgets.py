@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -106,15 +107,21 @@ class StickView(QWidget):
             self.moved.emit(0.0, 0.0)
 
 
+#: Axis bars shown at once in the stick area; more scroll.
+MAX_BARS_SHOWN = 8
+
+
 class AxisBar(QWidget):
     """One axis as a centred bar: raw value in blue, sent value as a green tick, number on the right."""
+
+    HEIGHT = 18
 
     def __init__(self, label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = label
         self.raw = 0.0
         self.sent: float | None = None
-        self.setMinimumHeight(18)
+        self.setMinimumHeight(self.HEIGHT)
         self.setMinimumWidth(160)
 
     def set_values(self, raw: float, sent: float | None) -> None:
@@ -322,8 +329,20 @@ class GamepadPanel(QGroupBox):
         sticks.addWidget(self.left)
         sticks.addWidget(self.right)
         raw.addLayout(sticks, 1)
-        self.bars_box = QGridLayout()
-        raw.addLayout(self.bars_box)
+        # A HOTAS or button box can have 40 axes: their bars scroll here rather than stretch the window off the screen.
+        bars = QWidget()
+        self.bars_box = QGridLayout(bars)
+        self.bars_box.setContentsMargins(0, 0, 0, 0)
+        self.bars_box.setVerticalSpacing(4)
+        self.bars_scroll = QScrollArea()
+        self.bars_scroll.setObjectName("axisBars")
+        self.bars_scroll.setWidget(bars)
+        self.bars_scroll.setWidgetResizable(True)
+        self.bars_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.bars_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bars_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys stay with the stick area (keyboard driving)
+        self.bars_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        raw.addWidget(self.bars_scroll)
         self.bars: list[AxisBar] = []
         self.lights = ButtonLights()
         raw.addWidget(self.lights)
@@ -421,6 +440,9 @@ class GamepadPanel(QGroupBox):
             bar.setVisible(i < len(axes))
             if i < len(axes):
                 bar.set_values(axes[i], sent_axes[i] if driving and i < len(sent_axes) else None)
+        rows = (min(len(axes), MAX_BARS_SHOWN) + 1) // 2
+        spacing = self.bars_box.verticalSpacing()
+        self.bars_scroll.setFixedHeight(rows * (AxisBar.HEIGHT + spacing))
 
         def pair(values, i: int) -> tuple[float, float]:
             return (values[i] if i < len(values) else 0.0, values[i + 1] if i + 1 < len(values) else 0.0)
