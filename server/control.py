@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from teleop import protocol
+from teleop.layout import Layout
 from teleop.protocol import (
     Control,
     EmergencyStop,
@@ -166,6 +167,8 @@ class ControlRules:
     ) -> None:
         self.access = access
         self.mapper = mapper
+        #: said once per server run: a numbered mapping met a pad in the standard layout
+        self._told_numbered = False
         self.watch = PilotWatch(failsafe_timeout, keepalive)
         self.rate_limit = round(control_hz * RATE_LIMIT_FACTOR)
         self.members: dict[int, Member] = {}
@@ -336,8 +339,22 @@ class ControlRules:
         if self.watch.control(now):
             log.info("failsafe cleared: %s is driving", member.name)
             out += [self._event("info", f"failsafe cleared: {member.name} is driving"), StatusChanged()]
+        if control.layout is Layout.STANDARD and self.mapper.numbered and not self._told_numbered:
+            self._told_numbered = True
+            out.append(self._numbered_warning(member))
         out.append(Drive(self.mapper.commands(control)))
         return out
+
+    def _numbered_warning(self, member: Member) -> Broadcast:
+        """An upgrade trap said out loud: numbers in the mapping now count in SDL's standard layout."""
+        sources = ", ".join(self.mapper.numbered)
+        text = (
+            f"the mapping reads {sources} by number, and {member.name} sends a pad SDL knows, in its standard layout: "
+            "numbers now count in that layout (axis2 is rightx, not the left trigger). "
+            "Write the mapping with control names (leftx, lefty, lefttrigger, a, ...) so every pad drives the same way"
+        )
+        log.warning("%s", text)
+        return self._event("warning", text)
 
     def _on_estop(self, member: Member, engaged: bool) -> list[Effect]:
         if engaged:

@@ -122,6 +122,8 @@ DEFAULT_OUTPUTS = (
 class CommandMapper:
     def __init__(self, outputs: tuple[OutputMap, ...] = DEFAULT_OUTPUTS) -> None:
         self.outputs = outputs
+        #: sources written as numbers, which read differently once a pad arrives in the standard layout
+        self.numbered = tuple(dict.fromkeys(o.source for o in outputs if layout.is_numbered(o.source)))
 
     def commands(self, control: Control) -> dict[str, str]:
         """One command line per output for this input state."""

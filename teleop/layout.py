@@ -107,6 +107,16 @@ def is_source(text: str) -> bool:
     return isinstance(text, str) and (text in NAMES or _NUMBERED.match(text) is not None)
 
 
+def is_numbered(source: str) -> bool:
+    """True for ``axisN``, ``buttonN`` and ``hatN.x/y``: sources whose meaning depends on the layout.
+
+    A name means the same control on every pad, and ``buttons`` is the bitmask of
+    named buttons; but ``axis2`` is whatever the third axis of the layout in the
+    message is (the left trigger on a raw Linux xpad, ``rightx`` in the standard one).
+    """
+    return isinstance(source, str) and source != "buttons" and _NUMBERED.match(source) is not None
+
+
 def is_button(source: str) -> bool:
     """True for a source that is one button (a hold-to-drive button must be one)."""
     return source in STANDARD_BUTTONS or (source.startswith("button") and source != "buttons" and is_source(source))

@@ -14,7 +14,7 @@ from server.control import (
     Send,
     SendWelcome,
 )
-from server.mapping import CommandMapper
+from server.mapping import CommandMapper, OutputMap
 from teleop.protocol import ErrorCode, Event, Pong, Role
 
 TOKEN = "pilot-token-0123456789"
@@ -210,3 +210,29 @@ def test_signal_stop_writes_neutral_first():
     r.join(1, "h", hello(), 0.0)
     r.frame(1, control(0.5), 0.0)
     assert r.stop_all("SIGTERM")[0] == Neutral() and r.watch.failsafe
+
+
+def numbered_warnings(effects) -> list[str]:
+    return [text for text in events(effects) if "by number" in text]
+
+
+def test_a_mapping_written_with_numbers_is_called_out_once_when_a_standard_layout_pad_drives():
+    numbered = CommandMapper((OutputMap("B", "axis2", scale=1000), OutputMap("A", "buttons")))
+    r = ControlRules(Access(TOKEN), numbered, wall_clock=lambda: 1000.0)
+    r.join(1, "h", hello(client="teleop-gui"), 0.0)
+    standard = json.dumps({"type": "control", "axes": [0, 0, 0.5], "layout": "standard"})
+    first = r.frame(1, standard, 0.01)
+    assert drives(first) and any("axis2" in text and "standard layout" in text for text in numbered_warnings(first))
+    assert "buttons" not in numbered_warnings(first)[0].split("reads")[1].split(" by number")[0], "the bitmask means the same in every layout"
+    later = r.frame(1, standard, 0.05) + r.frame(1, standard, 0.09)
+    assert drives(later) and numbered_warnings(later) == [], "said once, not per message"
+
+
+def test_a_raw_pad_or_a_named_mapping_gets_no_layout_warning():
+    raw_only = rules()
+    raw_only.join(1, "h", hello(), 0.0)
+    standard = json.dumps({"type": "control", "axes": [0.5], "layout": "standard"})
+    assert numbered_warnings(raw_only.frame(1, standard, 0.01)) == [], "the default mapping is written with names"
+    numbered = ControlRules(Access(TOKEN), CommandMapper((OutputMap("B", "axis0", scale=1000),)), wall_clock=lambda: 1000.0)
+    numbered.join(1, "h", hello(), 0.0)
+    assert numbered_warnings(numbered.frame(1, control(0.5), 0.01)) == []
