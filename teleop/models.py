@@ -485,8 +485,14 @@ class VideoModel:
         return frame
 
     def capture_on_our_clock(self, frame: mjpeg.Frame) -> float | None:
-        """When ``frame`` was captured, on this PC's wall clock (the robot's clock offset removed)."""
-        return self.offset.to_local(frame.capture_time) if frame.capture_time is not None else None
+        """When ``frame`` was captured, on this PC's wall clock (the robot's clock offset removed).
+
+        None if the frame carries no capture time, or no pong has measured the
+        offset yet (a Pi without network time can be minutes off: no guess).
+        """
+        if frame.capture_time is None or self.offset.offset is None:
+            return None
+        return self.offset.to_local(frame.capture_time)
 
     def age(self, frame: mjpeg.Frame, now: float | None = None) -> float | None:
         """How old ``frame`` is now, seconds (None if it carries no capture time)."""

@@ -63,8 +63,8 @@ def describe(state: VideoState, detail: str = "") -> str:
         VideoState.FAILED: "No video",
     }[state]
     if detail and state in (VideoState.LOST, VideoState.FAILED, VideoState.STARTING, VideoState.NO_CAMERA):
-        return f"{words.rstrip('…')}: {detail}"
-    return words
+        words = f"{words.rstrip('…')}: {detail}"
+    return f"{words}; trying again" if state is VideoState.FAILED else words
 
 
 def video_url(ws_url: str, path: str = mjpeg.VIDEO_PATH) -> str:
