@@ -16,6 +16,9 @@ happens on the sockets and the serial port and runs the effects they return.
 * Who gets a seat at all is :mod:`server.admission`'s rule, applied to every
   socket from accept to close by :mod:`server.gate` (the pilot-token holder
   always gets in); every HTTP request is checked by :mod:`server.httpgate`.
+* The camera (:mod:`server.camera`), if there is one, is served at
+  ``/video.mjpg`` on the same port by :mod:`server.video`; its state is the
+  ``camera`` field of the status, and it never holds up the loop above.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from teleop.protocol import Event, Outputs, Reading, Status, Welcome
 from . import control
 from .admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from .auth import Access, ObserverAccess
+from .camera import Camera, CameraState
 from .config import ServerConfig
 from .control import ControlRules
 from .device import DeviceLink, LinkState, Profile
@@ -53,6 +57,7 @@ from .readings import ReadingsBook
 from .record import Recorder
 from .serial_protocol import REPORT_UNITS
 from .simdevice import SimulatedDevice
+from .video import VideoServer
 
 log = logging.getLogger("teleop.server")
 
@@ -156,6 +161,20 @@ class Bridge:
             outbox_limit=config.client_queue,
         )
         self.gate.on_drained = self._on_drained
+        self.requests = RequestGate(tls=bool(config.certfile), allow_hosts=config.allow_hosts, allow_origins=config.allow_origins)
+        camera = config.camera_settings
+        self.camera = Camera(camera, self._on_camera_frame, self._on_camera_state) if camera else None
+        self.video = VideoServer(
+            self.gate,
+            self.requests,
+            self.rules.access,
+            self.rules.guard.locked,
+            self.rules.guard.failed,
+            camera=self.camera is not None,
+            stall_timeout=config.camera_viewer_timeout,
+        )
+        self.gate.diverter = self.video
+        self._camera_task: asyncio.Task[None] | None = None
         self.fanout = Fanout(stall_timeout=SEND_STALL_TIMEOUT, on_stuck=self._on_stuck)
         #: the welcomed clients' connections: what a broadcast goes to
         self.audience: dict[int, GuardedConnection] = {}
@@ -201,11 +220,13 @@ class Bridge:
             close_timeout=2,
             compression=None,
             server_header=f"teleop-server/{__version__}",
-            process_request=RequestGate(tls=tls is not None, allow_hosts=self.config.allow_hosts, allow_origins=self.config.allow_origins),
+            process_request=self.requests,
             create_connection=self.gate.connection,
             ssl=tls,
         )
         self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
+        if self.camera is not None:
+            self._camera_task = asyncio.create_task(self.camera.run(), name="camera")
         return self._server
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -235,7 +256,8 @@ class Bridge:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in (self._link_task, self._outputs_task):
+        self.video.close()
+        for task in (self._link_task, self._outputs_task, self._camera_task):
             if task:
                 task.cancel()
                 try:
@@ -468,6 +490,7 @@ class Bridge:
             failsafe=self.rules.watch.failsafe,
             estop=self.estop,
             clients=len(self.rules.members),
+            camera=self.camera.snapshot() if self.camera else None,
         )
 
     def _mark_status(self) -> None:
@@ -478,6 +501,16 @@ class Bridge:
     def _flush_status(self) -> None:
         self._status_dirty = False
         self._broadcast(protocol.encode(self._status()))
+
+    def _on_camera_frame(self, jpeg: bytes, capture_time: float) -> None:
+        self.video.publish(jpeg, capture_time)
+
+    def _on_camera_state(self, state: CameraState, detail: str) -> None:
+        if state is CameraState.LIVE:
+            self._announce("info", f"camera live: {detail}")
+        elif state is CameraState.LOST:
+            self._announce("warning", f"camera lost: {detail}")
+        self._mark_status()
 
     def _announce(self, level: str, text: str) -> None:
         self._broadcast(protocol.encode(Event(level, text, time.time())))

@@ -42,6 +42,7 @@ examples:
   teleop-server --serial /dev/ttyACM0 --baud 9600 --device plain     a sketch of your own (B<value> lines)
   teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
   teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
+  teleop-server --camera rpicam              video at http://ROBOT:8765/video.mjpg
 
 Signals: SIGTERM and SIGINT put every output to neutral, then stop; SIGHUP puts
 every output to neutral and reopens the --record file (for logrotate).
@@ -138,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         "'null' allows pages opened from a file",
     )
     parser.add_argument(
+        "--camera",
+        metavar="SOURCE",
+        help="serve video at /video.mjpg on the same port: sim (a test picture), /dev/videoN (a USB webcam in MJPEG "
+        "mode, through ffmpeg without re-encoding), rpicam (the Raspberry Pi camera, rpicam-vid), or cmd:COMMAND "
+        "(any command writing MJPEG to stdout); size, fps and quality go under [camera] in the config file",
+    )
+    parser.add_argument(
         "--no-announce",
         action="store_true",
         help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
@@ -171,6 +179,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "allow_hosts": None if args.allow_host is None else (*config.allow_hosts, *args.allow_host),
         "allow_origins": None if args.allow_origin is None else (*config.allow_origins, *args.allow_origin),
         "announce": False if args.no_announce else None,
+        "camera": args.camera,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()

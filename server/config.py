@@ -15,6 +15,7 @@ from typing import Any
 from teleop.errors import ConfigError
 
 from . import serial_protocol
+from .camera import CameraSettings
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
@@ -75,6 +76,20 @@ class ServerConfig:
     announce: bool = True
     #: The name the app lists; None means this machine's hostname.
     announce_name: str | None = None
+    #: The camera served at /video.mjpg (sim, /dev/videoN, rpicam, cmd:COMMAND); None: no camera.
+    camera: str | None = None
+    camera_width: int = 640
+    camera_height: int = 480
+    camera_fps: float = 30.0
+    camera_quality: int = 80
+    #: A video viewer whose socket takes nothing for this long is dropped.
+    camera_viewer_timeout: float = 5.0
+
+    @property
+    def camera_settings(self) -> CameraSettings | None:
+        if not self.camera:
+            return None
+        return CameraSettings(self.camera, self.camera_width, self.camera_height, self.camera_fps, self.camera_quality)
 
     def validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -128,6 +143,10 @@ class ServerConfig:
             raise ConfigError("announce.name must be 1 to 63 bytes (a DNS-SD instance name)")
         for i, output in enumerate(self.outputs):
             output.validate(f"[[output]] #{i + 1}")
+        if self.camera_settings is not None:
+            self.camera_settings.validate()
+        if not self.camera_viewer_timeout > 0:
+            raise ConfigError("camera.viewer_timeout_ms must be positive")
 
 
 _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
@@ -171,6 +190,14 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
     },
     "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
     "announce": {"enabled": ("announce", bool, 1), "name": ("announce_name", str, 1)},
+    "camera": {
+        "source": ("camera", str, 1),
+        "width": ("camera_width", int, 1),
+        "height": ("camera_height", int, 1),
+        "fps": ("camera_fps", (int, float), 1),
+        "quality": ("camera_quality", int, 1),
+        "viewer_timeout_ms": ("camera_viewer_timeout", (int, float), 0.001),
+    },
 }
 
 _OUTPUT_KEYS = {"command", "channel", "source", "scale", "offset", "min", "max", "neutral", "format"}

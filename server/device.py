@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import serial_protocol
+from .backoff import DEFAULT_DELAYS, Backoff
 from .commandqueue import CommandQueue, Outcome
 from .notices import Notice, printable, times
 from .plainlines import parse_plain_line
@@ -171,7 +172,7 @@ class DeviceLink:
         max_in_flight: int = 1,
         profile: Profile = Profile.AUTO,
         columns: tuple[str, ...] = (),
-        reopen_backoff: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0),
+        reopen_backoff: tuple[float, ...] = DEFAULT_DELAYS,
         on_report: Callable[[dict[str, int | float], float], None] = lambda values, t: None,
         on_state: Callable[[LinkState, str], None] = lambda state, detail: None,
         on_event: Callable[[str, str], None] = lambda name, text: None,
@@ -240,21 +241,20 @@ class DeviceLink:
     async def run(self) -> None:
         """Connect, serve, and reconnect forever (until cancelled)."""
         self._loop = asyncio.get_running_loop()
-        attempt = 0
+        backoff = Backoff(self.reopen_backoff)
         while True:
             self._set_state(LinkState.OPENING, f"opening {self.port}")
             try:
                 protocol = _LineProtocol(self)
                 self._transport = await open_port(self.port, self.baud, lambda p=protocol: p, self.sim)
             except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
-                delay = self.reopen_backoff[min(attempt, len(self.reopen_backoff) - 1)]
-                attempt += 1
-                if attempt == 1 or attempt % 20 == 0:
-                    log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, self.reopen_backoff[-1])
-                self._set_state(LinkState.LOST if attempt > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
+                delay = backoff.failed()
+                if backoff.failures == 1 or backoff.failures % 20 == 0:
+                    log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, backoff.settled)
+                self._set_state(LinkState.LOST if backoff.failures > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
                 await self._wait_for_port(delay)
                 continue
-            attempt = 0
+            backoff.succeeded()
             try:
                 await self._serve(protocol)
             finally:

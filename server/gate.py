@@ -9,7 +9,11 @@ additions, plugged in through ``serve(create_connection=...)``:
   one to make room;
 * it tells the fan-out when its socket stops draining and when it drains
   again (asyncio's flow-control callbacks, with the high-water mark at 0);
-* it carries the client's :class:`~server.fanout.Outbox`.
+* it carries the client's :class:`~server.fanout.Outbox`;
+* when the gate has a :class:`Diverter` (the video stream), it reads the
+  request line itself first and hands a request for the video path, socket
+  and all, to the diverter; websockets never sees it. Every other request
+  goes to websockets unchanged, a few bytes later.
 
 :class:`PeerLog` is how every line a peer can cause gets written: a few of a
 kind per minute, then one summary with the count. :func:`raise_file_limit`
@@ -23,7 +27,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
@@ -81,6 +85,21 @@ class PeerLog:
             self._arm()
 
 
+#: A socket that has not sent its request line in this time is closed (websockets' own
+#: ``open_timeout`` starts only once the request goes to websockets).
+SNIFF_TIMEOUT = 5.0
+
+
+class Diverter(Protocol):
+    """Takes over the sockets whose first request is for a path it serves itself (:mod:`server.video`)."""
+
+    def wants(self, head: bytes) -> bool | None:
+        """True: this request is mine; False: websockets'; None: too few bytes to tell yet."""
+
+    def take(self, connection: GuardedConnection, transport: asyncio.Transport, head: bytes) -> None:
+        """Serve the request that starts with ``head`` on ``transport`` (``connection`` stays its admission key)."""
+
+
 class Gate:
     """Owns the :class:`Admission` rules for one server and applies them to live connections."""
 
@@ -90,6 +109,7 @@ class Gate:
         self.log = peer_log or PeerLog()
         self.on_drained: Callable[[GuardedConnection], None] = lambda connection: None
         self.once = PerPeerOnce()
+        self.diverter: Diverter | None = None
 
     def connection(self, *args: Any, **kwargs: Any) -> GuardedConnection:
         """``serve(create_connection=gate.connection)``."""
@@ -98,7 +118,7 @@ class Gate:
     def opened(self, connection: GuardedConnection) -> bool:
         decision = self.admission.opened(connection, connection.peer, time.monotonic())
         for victim in decision.evict:
-            assert isinstance(victim, GuardedConnection)
+            assert isinstance(victim, GuardedConnection)  # a diverted one too: it stays the socket's key
             self.log.info("evicted", victim.peer, "closed a lingering connection from %s to make room", victim.peer)
             victim.transport.abort()
         if not decision.admitted:
@@ -125,20 +145,60 @@ class GuardedConnection(ServerConnection):
         self.outbox = Outbox(gate.outbox_limit)
         #: the bridge's id for this client, once it has one
         self.client_id: int | None = None
+        #: the first bytes of the request while the gate's diverter decides whose it is
+        self._sniffed: bytearray | None = None
+        self._sniff_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
-        super().connection_made(transport)
+        assert isinstance(transport, asyncio.Transport)
+        if self.gate.diverter is not None:
+            # websockets starts its handshake in connection_made: hold that back until the request line says it is its
+            self.transport = transport
+            self._sniffed = bytearray()
+            self._sniff_timer = asyncio.get_running_loop().call_later(SNIFF_TIMEOUT, transport.abort)
+        else:
+            super().connection_made(transport)
         # the fan-out holds messages back as soon as anything waits in user space (the kernel's
         # buffer is full): it learns that from pause_writing, and resume_writing when all is sent
-        assert isinstance(transport, asyncio.WriteTransport)
         transport.set_write_buffer_limits(high=0, low=0)
         if not self.gate.opened(self):
             transport.abort()
 
+    def data_received(self, data: bytes) -> None:
+        if self._sniffed is None:
+            super().data_received(data)
+            return
+        self._sniffed += data
+        assert self.gate.diverter is not None
+        mine = self.gate.diverter.wants(bytes(self._sniffed))
+        if mine is None:
+            return
+        head = bytes(self._sniffed)
+        self._stop_sniffing()
+        if mine:
+            self.gate.diverter.take(self, self.transport, head)
+        else:
+            super().connection_made(self.transport)
+            super().data_received(head)
+
+    def _stop_sniffing(self) -> None:
+        self._sniffed = None
+        if self._sniff_timer is not None:
+            self._sniff_timer.cancel()
+            self._sniff_timer = None
+
+    def eof_received(self) -> bool | None:
+        if self._sniffed is not None:
+            return None  # closed before saying what it wanted
+        return super().eof_received()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.gate.closed(self)
+        if self._sniffed is not None:  # websockets never saw this socket
+            self._stop_sniffing()
+            return
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:

@@ -185,11 +185,11 @@ class RequestGate:
                 return None  # websockets completes (or refuses) the handshake
             return self.files.response(request.path, request.headers, head=head)
         if refusal.kind:
-            self._log_once(connection, refusal)
+            self.log_refusal(connection, refusal)
         extra = {"Allow": ", ".join(ALLOWED_METHODS)} if refusal.allow else None
         return plain(refusal.status, refusal.text, head=head, extra=extra)
 
-    def _log_once(self, connection: ServerConnection, refusal: Refusal) -> None:
+    def log_refusal(self, connection: ServerConnection, refusal: Refusal) -> None:
         peer = connection.remote_address[0] if connection.remote_address else "?"
         once = self._logged.setdefault(refusal.kind, PerPeerOnce())
         if once.first(str(peer)):

@@ -1,0 +1,313 @@
+"""The robot's camera: where frames come from, and what to tell the user when they stop.
+
+Sources (``--camera SOURCE``):
+
+* ``sim``: a generated test picture (:mod:`server.simcamera`).
+* ``/dev/videoN``: a USB (UVC) webcam in its own MJPEG mode. The frames are
+  passed through as the camera encoded them: ``ffmpeg -f v4l2 -input_format
+  mjpeg ... -c:v copy`` only copies them to a pipe, it does not re-encode.
+* ``rpicam``: the Raspberry Pi camera, JPEG-encoded by ``rpicam-vid --codec mjpeg``.
+* ``cmd:COMMAND``: any command that writes MJPEG to its stdout, raw JPEGs back
+  to back (``ffmpeg -f mjpeg -``) or multipart (``ffmpeg -f mpjpeg -``).
+
+Every source but ``sim`` is a child process whose stdout is read by the event
+loop without blocking and cut into JPEGs by :mod:`server.jpegstream`. A
+process that will not start, exits, or sends no picture for a while is
+reported in plain words (:class:`CameraState` ``lost`` with a ``detail``) and
+started again with the serial port's :class:`~server.backoff.Backoff`. The
+capture time of a frame is when its last byte reached the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from teleop.errors import ConfigError
+from teleop.mjpeg import VIDEO_PATH
+
+from .backoff import Backoff
+from .jpegstream import FrameSplitter, jpeg_size
+from .notices import printable
+
+log = logging.getLogger("teleop.server")
+
+#: A running source that sends no frame for this many frame intervals (at least NO_PICTURE_MIN s) is restarted.
+NO_PICTURE_FRAMES = 30
+NO_PICTURE_MIN = 3.0
+#: Backoff before restarting a camera: quick at first (a crashed process), then every 2 s.
+CAMERA_BACKOFF = (0.2, 0.5, 1.0, 2.0)
+READ_CHUNK = 256 * 1024
+
+
+class CameraState(StrEnum):
+    STARTING = "starting"
+    LIVE = "live"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """``[camera]`` in the config file; ``source`` from ``--camera``."""
+
+    source: str
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    #: JPEG quality 1-100, for the sources that encode (sim, rpicam).
+    quality: int = 80
+
+    def validate(self) -> None:
+        if not (16 <= self.width <= 4096 and 16 <= self.height <= 4096):
+            raise ConfigError(f"camera size must be 16..4096 pixels each way, got {self.width}x{self.height}")
+        if not 0.5 <= self.fps <= 120:
+            raise ConfigError(f"camera.fps must be 0.5..120, got {self.fps}")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError(f"camera.quality must be 1..100, got {self.quality}")
+        command(self)  # raises on a source it does not know
+
+    @property
+    def kind(self) -> str:
+        if self.source == "sim":
+            return "sim"
+        if self.source.startswith("cmd:"):
+            return "cmd"
+        if self.source == "rpicam":
+            return "rpicam"
+        return "v4l2"
+
+
+def command(settings: CameraSettings) -> list[str] | None:
+    """The program that produces the MJPEG stream for ``settings`` (None for ``sim``)."""
+    source = settings.source
+    size = f"{settings.width}x{settings.height}"
+    fps = f"{settings.fps:g}"
+    if source == "sim":
+        return None
+    if source.startswith("cmd:"):
+        try:
+            argv = shlex.split(source[4:])
+        except ValueError as exc:
+            raise ConfigError(f"--camera {source!r}: {exc}") from None
+        if not argv:
+            raise ConfigError("--camera cmd: needs a command, e.g. cmd:ffmpeg -f lavfi -i testsrc -f mjpeg -")
+        return argv
+    if source == "rpicam":
+        return [
+            "rpicam-vid", "-t", "0", "-n", "--codec", "mjpeg", "-q", str(settings.quality),
+            "--width", str(settings.width), "--height", str(settings.height), "--framerate", fps, "-o", "-",
+        ]  # fmt: skip
+    if source.startswith("/dev/"):
+        return [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "v4l2", "-input_format", "mjpeg",
+            "-video_size", size, "-framerate", fps, "-i", source, "-c:v", "copy", "-f", "mjpeg", "-",
+        ]  # fmt: skip
+    raise ConfigError(f"--camera {source!r}: use sim, /dev/videoN, rpicam or cmd:COMMAND")
+
+
+INSTALL_HINTS = {
+    "ffmpeg": "install it with: sudo apt install ffmpeg",
+    "rpicam-vid": "install it with: sudo apt install rpicam-apps (Raspberry Pi OS Bookworm or later)",
+}
+
+
+def plain_failure(settings: CameraSettings, stderr_lines: list[str], returncode: int | None) -> str:
+    """What went wrong with a camera process, in words a user can act on."""
+    text = " ".join(stderr_lines).lower()
+    name = settings.source if settings.kind == "v4l2" else "the camera"
+    if "busy" in text:
+        return f"{name} is busy: another program is using it"
+    if "no such file" in text and settings.kind == "v4l2":
+        return f"no camera at {settings.source}: is it plugged in?"
+    if "no cameras available" in text:
+        return "no Raspberry Pi camera found: check the ribbon cable and that the camera is enabled"
+    last = printable(stderr_lines[-1], 160) if stderr_lines else ""
+    exited = "the camera program stopped" if returncode is None else f"the camera program exited (code {returncode})"
+    return f"{exited}: {last}" if last else exited
+
+
+class Camera:
+    """Runs one source for ever: frames to ``on_frame(jpeg, capture_time)``, changes to ``on_state``."""
+
+    def __init__(
+        self,
+        settings: CameraSettings,
+        on_frame: Callable[[bytes, float], None],
+        on_state: Callable[[CameraState, str], None],
+        *,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_frame = on_frame
+        self.on_state = on_state
+        self.backoff = backoff or Backoff(CAMERA_BACKOFF)
+        self.state = CameraState.STARTING
+        self.detail = "starting the camera"
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self._last_frame = 0.0
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def no_picture_timeout(self) -> float:
+        return max(NO_PICTURE_MIN, NO_PICTURE_FRAMES / self.settings.fps)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``camera`` field of the status message."""
+        width, height = self.size or (self.settings.width, self.settings.height)
+        return {
+            "state": self.state.value,
+            "path": VIDEO_PATH,
+            "detail": self.detail,
+            "source": self.settings.kind,
+            "width": width,
+            "height": height,
+            "fps": self.settings.fps,
+        }
+
+    def _set(self, state: CameraState, detail: str) -> None:
+        if (state, detail) == (self.state, self.detail):
+            return
+        self.state, self.detail = state, detail
+        self.on_state(state, detail)
+
+    def _frame(self, jpeg: bytes) -> None:
+        now = time.time()
+        self._last_frame = time.monotonic()
+        self.frames += 1
+        if self.state is not CameraState.LIVE:
+            self.size = jpeg_size(jpeg) or self.size
+            self.backoff.succeeded()
+            width, height = self.size or (self.settings.width, self.settings.height)
+            self._set(CameraState.LIVE, f"{width}x{height} from {self._describe()}")
+        self.on_frame(jpeg, now)
+
+    def _describe(self) -> str:
+        kind = self.settings.kind
+        if kind == "sim":
+            return "the simulated camera"
+        if kind == "rpicam":
+            return "the Raspberry Pi camera"
+        if kind == "v4l2":
+            return self.settings.source
+        return "the camera command"
+
+    async def run(self) -> None:
+        """Capture, and restart after every failure, until cancelled."""
+        while True:
+            self._set(CameraState.STARTING, f"starting {self._describe()}")
+            try:
+                if self.settings.kind == "sim":
+                    problem = await self._run_sim()
+                else:
+                    problem = await self._run_process()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the camera take the server down
+                log.exception("camera failed")
+                problem = f"camera failed: {exc}"
+            delay = self.backoff.failed()
+            self._set(CameraState.LOST, f"{problem}; retrying in {delay:g} s" if delay >= 1 else problem)
+            if self.backoff.failures == 1 or self.backoff.failures % 30 == 0:
+                log.warning("camera: %s", problem)
+            await asyncio.sleep(delay)
+
+    async def _run_sim(self) -> str:
+        from .simcamera import TestPicture
+
+        picture = TestPicture(self.settings.width, self.settings.height, self.settings.quality)
+        interval = 1.0 / self.settings.fps
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        n = 0
+        while True:
+            n += 1
+            jpeg = await asyncio.to_thread(picture.render, n)
+            self._frame(jpeg)
+            next_at = max(next_at + interval, loop.time())  # a slow machine gets fewer frames, never a backlog
+            await asyncio.sleep(next_at - loop.time())
+
+    async def _run_process(self) -> str:
+        argv = command(self.settings)
+        assert argv is not None
+        if self.settings.kind == "v4l2" and not os.path.exists(self.settings.source):
+            return f"no camera at {self.settings.source}: is it plugged in?"
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group: a shell's children are stopped with it
+            )
+        except FileNotFoundError:
+            hint = INSTALL_HINTS.get(argv[0], "check the command")
+            return f"camera program {argv[0]!r} not found: {hint}"
+        except OSError as exc:
+            return f"cannot start camera program {argv[0]!r}: {exc.strerror or exc}"
+        self._process = process
+        stderr: collections.deque[str] = collections.deque(maxlen=8)
+        assert process.stdout is not None and process.stderr is not None
+        errors = asyncio.create_task(self._read_stderr(process.stderr, stderr))
+        splitter = FrameSplitter()
+        self._last_frame = time.monotonic()
+        silent = False
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(1.0):
+                        chunk = await process.stdout.read(READ_CHUNK)
+                except TimeoutError:
+                    chunk = None
+                if chunk == b"":
+                    break
+                for jpeg in splitter.feed(chunk or b""):
+                    self._frame(jpeg)
+                if time.monotonic() - self._last_frame > self.no_picture_timeout:
+                    silent = True
+                    break
+        finally:
+            await self._stop(process)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(errors, 1.0)
+            self._process = None
+        if silent:
+            return f"no picture from {self._describe()} for {self.no_picture_timeout:g} s"
+        return plain_failure(self.settings, list(stderr), process.returncode)
+
+    @staticmethod
+    async def _read_stderr(stream: asyncio.StreamReader, into: collections.deque[str]) -> None:
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                into.append(text)
+
+    @staticmethod
+    async def _stop(process: asyncio.subprocess.Process) -> None:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                async with asyncio.timeout(1.0):
+                    await process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        else:
+            # the leader exited; anything it left behind in its group goes too
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
