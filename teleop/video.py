@@ -236,11 +236,13 @@ class VideoStream:
         #: frames received since the stream was last (re)opened: a stream that delivered resets the backoff
         self.received_this_time = 0
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
         if self._task is None or self._task.done():
             # ensure_future, not get_running_loop(): a Qt slot (the panel's toggle) may start it
             self._task = asyncio.ensure_future(self._run())
+            self._loop = self._task.get_loop()
 
     def close(self) -> None:
         """Stop at once (the socket closes as the task unwinds)."""
@@ -255,6 +257,13 @@ class VideoStream:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    @property
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the stream's task runs on, named explicitly rather than asked for as "the running one":
+        qasync can step a task from Qt's event processing while its loop is not marked running
+        (its ``run_until_complete`` ends so), and ``asyncio.timeout``/``sleep``/``open_connection`` then fail."""
+        return self._loop or asyncio.get_running_loop()
 
     @property
     def running(self) -> bool:
@@ -281,12 +290,15 @@ class VideoStream:
                 state, detail = VideoState.FAILED, f"the robot's TLS certificate is not trusted ({exc.verify_message})"
             except (OSError, TimeoutError, EOFError, ValueError) as exc:
                 state, detail = VideoState.FAILED, _describe(exc)
+            except Exception as exc:  # a bug on our side: log it, keep retrying (the video must never die silently)
+                log.exception("unexpected error in the video stream")
+                state, detail = VideoState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             if self.received_this_time:
                 attempt = 0
             delay = self.backoff[min(attempt, len(self.backoff) - 1)]
             attempt += 1
             self._set_state(state, detail)
-            await asyncio.sleep(delay)
+            await _pause(self._event_loop, delay)
 
     async def _stream(self) -> None:
         self.received_this_time = 0
@@ -295,30 +307,30 @@ class VideoStream:
         host = parts.hostname or "127.0.0.1"
         port = parts.port or (443 if tls else 80)
         context = (self.ssl_context or ssl.create_default_context()) if tls else None
-        async with asyncio.timeout(OPEN_TIMEOUT):
-            reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host if tls else None, limit=READ_SIZE)
+        loop = self._event_loop
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        connecting = loop.create_connection(lambda: protocol, host, port, ssl=context, server_hostname=host if tls else None)
+        transport, _ = await _within(loop, connecting, OPEN_TIMEOUT)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         try:
             writer.write(self._request(parts.netloc, parts.path or "/", parts.query))
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                head_block = await reader.readuntil(b"\r\n\r\n")
+            head_block = await _within(loop, reader.readuntil(b"\r\n\r\n"), OPEN_TIMEOUT)
             head = parse_head(head_block[:-4])
             if head is None:
                 raise StreamProblem(VideoState.FAILED, "the robot's answer is not HTTP")
             if head.status != 200:
                 body = b""
                 with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError, OSError):
-                    async with asyncio.timeout(1):
-                        body = await reader.read(2048)
+                    body = await _within(loop, reader.read(2048), 1.0)
                 raise StreamProblem(*refusal(head, body))
-            await self._read_body(reader, head)
+            await self._read_body(reader, writer, head)
         except asyncio.LimitOverrunError:
             raise StreamProblem(VideoState.FAILED, "the robot's answer has an oversized head") from None
         except asyncio.IncompleteReadError:
             raise StreamProblem(VideoState.FAILED, "the robot closed the stream") from None
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1)
+            transport.abort()  # a viewer going away owes the server no goodbye; nothing to flush either
 
     def _request(self, netloc: str, path: str, query: str) -> bytes:
         lines = [
@@ -333,46 +345,119 @@ class VideoStream:
             lines.append(f"Authorization: Bearer {self.token}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    async def _read_body(self, reader: asyncio.StreamReader, head: ResponseHead) -> None:
+    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: ResponseHead) -> None:
         chunked = "chunked" in head.headers.get("transfer-encoding", "").lower()
         dechunk = ChunkedDecoder() if chunked else None
         boundary = mjpeg.boundary_of(head.headers.get("content-type", ""))
         parser = mjpeg.MultipartReader(boundary) if boundary else None
         pending = b""  # body bytes kept until the boundary is known (a server that did not name it)
-        while True:
-            try:
-                async with asyncio.timeout(self.stall_timeout):
-                    data = await reader.read(READ_SIZE)
-            except TimeoutError:
-                raise StreamProblem(VideoState.FAILED, f"no picture for {self.stall_timeout:g} s") from None
-            if not data:
-                return
-            if dechunk is not None:
-                data = dechunk.feed(data)
-                if dechunk.ended:
+        watchdog = _Watchdog(self._event_loop, self.stall_timeout, writer.transport)
+        try:
+            while True:
+                data = await reader.read(READ_SIZE)
+                if watchdog.fired:
+                    raise StreamProblem(VideoState.FAILED, f"no picture for {self.stall_timeout:g} s")
+                if not data:
                     return
-            if parser is None:
-                pending += data
-                boundary = _sniff_boundary(pending)
-                if boundary is None:
-                    if len(pending) > MAX_HEAD_BYTES:
-                        raise StreamProblem(VideoState.FAILED, "the robot's stream is not MJPEG")
-                    continue
-                parser, data, pending = mjpeg.MultipartReader(boundary), pending, b""
-            newest: mjpeg.Frame | None = None
-            for item in parser.feed(data):
-                if isinstance(item, mjpeg.Frame):
-                    if newest is not None:
-                        self.skipped += 1
-                    newest = item
-                else:
-                    self.errors += 1
-                    log.debug("video: %s", item.message)
-            if newest is not None:
-                self.received += 1
-                self.received_this_time += 1
-                self._set_state(VideoState.LIVE, "")
-                self.events.frame(newest)
+                watchdog.fed()
+                if dechunk is not None:
+                    data = dechunk.feed(data)
+                    if dechunk.ended:
+                        return
+                if parser is None:
+                    pending += data
+                    boundary = _sniff_boundary(pending)
+                    if boundary is None:
+                        if len(pending) > MAX_HEAD_BYTES:
+                            raise StreamProblem(VideoState.FAILED, "the robot's stream is not MJPEG")
+                        continue
+                    parser, data, pending = mjpeg.MultipartReader(boundary), pending, b""
+                self._hand_on(parser.feed(data))
+        finally:
+            watchdog.cancel()
+
+    def _hand_on(self, items: list[mjpeg.Frame | mjpeg.StreamError]) -> None:
+        """The newest frame of one read goes out; the older ones of the same read are counted and dropped."""
+        newest: mjpeg.Frame | None = None
+        for item in items:
+            if isinstance(item, mjpeg.Frame):
+                if newest is not None:
+                    self.skipped += 1
+                newest = item
+            else:
+                self.errors += 1
+                log.debug("video: %s", item.message)
+        if newest is not None:
+            self.received += 1
+            self.received_this_time += 1
+            self._set_state(VideoState.LIVE, "")
+            self.events.frame(newest)
+
+
+class _Watchdog:
+    """Aborts a stream's connection once no byte has come for ``timeout`` seconds.
+
+    One timer per stream rather than a timeout around each read: cheaper at
+    30 reads a second, and on the stream's own loop (see ``VideoStream._event_loop``).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, transport: asyncio.BaseTransport) -> None:
+        self._loop, self._timeout, self._transport = loop, timeout, transport
+        self._last = loop.time()
+        self.fired = False
+        self._handle = loop.call_later(timeout, self._check)
+
+    def fed(self) -> None:
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        idle = self._loop.time() - self._last
+        if idle >= self._timeout:
+            self.fired = True
+            self._transport.abort()  # the pending read returns; the stream is reopened
+        else:
+            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _pause(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """``asyncio.sleep`` on a given loop (see ``VideoStream._event_loop`` for why not the running one)."""
+    done = loop.create_future()
+    handle = loop.call_later(seconds, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        handle.cancel()
+
+
+async def _within(loop: asyncio.AbstractEventLoop | None, awaitable, seconds: float):
+    """``awaitable``'s result, or TimeoutError after ``seconds``: ``asyncio.timeout`` on a given loop.
+
+    A cancel from outside still propagates as a cancel, not as a timeout.
+    """
+    loop = loop or asyncio.get_running_loop()
+    inner = asyncio.ensure_future(awaitable, loop=loop)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        inner.cancel()
+
+    handle = loop.call_later(seconds, expire)
+    try:
+        return await inner
+    except asyncio.CancelledError:
+        task = asyncio.current_task(loop)
+        if expired and not (task is not None and task.cancelling()):
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+        if not inner.done():
+            inner.cancel()
 
 
 def _sniff_boundary(body: bytes) -> str | None:

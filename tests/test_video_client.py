@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 
@@ -254,3 +255,17 @@ async def test_a_robot_without_a_camera_says_so_and_its_clock_offset_is_measured
     finally:
         await model.shutdown()
         server.stop()
+
+
+async def test_a_deadline_turns_into_a_timeout_but_a_cancel_stays_a_cancel():
+    from teleop.video import _within
+
+    loop = asyncio.get_running_loop()
+    with pytest.raises(TimeoutError):
+        await _within(loop, asyncio.sleep(5), 0.05)
+    waiting = asyncio.ensure_future(_within(loop, asyncio.sleep(5), 5))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await _within(loop, asyncio.sleep(0, "done"), 1) == "done"

@@ -33,6 +33,8 @@ AGE_REFRESH_MS = 250
 BACKGROUND = QColor(24, 26, 30)
 #: no new frame for this long: the line says how old the picture on screen is, not the usual delay
 STILL_AFTER = 0.5
+#: the clock offset is shown with its error bound when that is larger than this (a slow Wi-Fi link)
+UNCERTAIN_AFTER = 0.010
 #: the age shown is the median delay of this many frames (half a second at 30 frames/s)
 SMOOTH_FRAMES = 15
 #: capture -> painted latencies kept for the bench (about 5 minutes at 30 frames/s)
@@ -85,7 +87,12 @@ class VideoView(QWidget):
         if now_age > STILL_AFTER:
             return f"picture {now_age:.1f} s old"
         recent = sorted(list(self.latencies)[-SMOOTH_FRAMES:])
-        return f"{recent[len(recent) // 2] * 1000:.0f} ms old" if recent else f"{now_age * 1000:.0f} ms old"
+        age = recent[len(recent) // 2] if recent else now_age
+        # the clock offset is known to within half the best round trip: a fresh frame can come out a
+        # little below zero, which means "as fresh as can be measured"
+        text = f"{max(0.0, age) * 1000:.0f} ms old"
+        uncertainty = self.video.offset.uncertainty or 0.0
+        return f"{text} (±{uncertainty * 1000:.0f})" if uncertainty > UNCERTAIN_AFTER else text
 
     def _arrived(self, video: VideoModel) -> None:
         frame = video.take()
