@@ -3,9 +3,9 @@
 Frames are decoded in the GUI thread, at paint time, and only the newest one:
 frames that arrive between two paints replace each other unseen, so a busy
 window skips frames instead of falling behind. (A worker thread would not take
-the work off this thread: PySide6 keeps the GIL through ``QImage.fromData``,
-so the GUI thread would wait for it just the same. A 640x480 JPEG decodes in
-about 1.5 ms.)
+the work off this thread: PySide6 keeps the GIL while Qt decodes, in
+``QImage.fromData`` as in ``QImageReader.read``, so the GUI thread would wait
+for it just the same. A 640x480 JPEG decodes in about 1.5-2 ms.)
 
 The line over the picture says the frame's age, from its capture on the robot
 to now on this PC's clock (the robot's clock offset removed, see
@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGroupBox, QSizePolicy, QVBoxLayout, QWidget
 
 from teleop import mjpeg
@@ -41,6 +41,24 @@ SMOOTH_FRAMES = 15
 KEEP_LATENCIES = 10_000
 
 
+def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
+    """The JPEG decoded at the size it will be shown (never larger than it is), and its own size.
+
+    Decoding straight to the shown size lets libjpeg skip detail it would
+    throw away (half, quarter... size in the DCT) and saves a scaling pass at
+    paint time: at 640x480 shown about 380 px wide, 1.8 ms a frame instead of 2.4.
+    """
+    data = QByteArray(jpeg)
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer, b"jpeg")
+    full = reader.size()
+    if full.isValid() and fit.isValid() and (full.width() > fit.width() or full.height() > fit.height()):
+        reader.setScaledSize(full.scaled(fit, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    return image, full if full.isValid() else image.size()
+
+
 class VideoView(QWidget):
     """Paints the newest frame with its aspect ratio kept, the age and fps line over it, or the plain message."""
 
@@ -53,6 +71,8 @@ class VideoView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # every pixel is painted: Qt need not clear first
         self._pending: mjpeg.Frame | None = None
         self._image: QImage | None = None
+        #: the picture's size as sent (the image may be decoded smaller)
+        self._source_size = QSize()
         self._shown: mjpeg.Frame | None = None
         self.painted = RateMeter()
         #: seconds from capture (on our clock) to the end of the paint that showed the frame, newest last
@@ -75,7 +95,7 @@ class VideoView(QWidget):
         if self._image is None or video.state is not VideoState.LIVE:
             return video.message
         fps = self.painted.rate(time.monotonic())
-        return f"{self._age_text()} · {fps:.0f} fps · {self._image.width()}x{self._image.height()}"
+        return f"{self._age_text()} · {fps:.0f} fps · {self._source_size.width()}x{self._source_size.height()}"
 
     def _age_text(self) -> str:
         """The picture's delay as painted (median of the last few frames, steadier than each one's),
@@ -113,11 +133,11 @@ class VideoView(QWidget):
         frame, self._pending = self._pending, None
         new = False
         if frame is not None:
-            image = QImage.fromData(frame.jpeg)
+            image, size = decode(frame.jpeg, self.size())
             if image.isNull():
                 self.bad_frames += 1
             else:
-                self._image, self._shown, new = image, frame, True
+                self._image, self._source_size, self._shown, new = image, size, frame, True
         painter = QPainter(self)
         area = self.rect()
         painter.fillRect(area, BACKGROUND)
