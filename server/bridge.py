@@ -44,7 +44,8 @@ from teleop.protocol import Event, Outputs, Reading, Status, Welcome
 from . import control
 from .admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from .auth import Access, ObserverAccess
-from .camera import Camera, CameraState
+from .camera import Camera
+from .camerasource import CameraState
 from .config import ServerConfig
 from .control import ControlRules
 from .device import DeviceLink, LinkState, Profile

@@ -15,7 +15,7 @@ from typing import Any
 from teleop.errors import ConfigError
 
 from . import serial_protocol
-from .camera import CameraSettings
+from .camerasource import CameraSettings
 from .mapping import DEFAULT_OUTPUTS, OutputMap
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")

@@ -169,11 +169,6 @@ class VideoServer:
         for viewer in list(self.viewers):
             viewer.transport.close()
 
-    @property
-    def held_bytes(self) -> int:
-        """Bytes waiting in user space for all viewers together (the bench and tests read it from the log)."""
-        return sum(v.transport.get_write_buffer_size() for v in self.viewers)
-
 
 class Viewer(asyncio.Protocol):
     """One ``/video.mjpg`` request on a socket taken over from websockets."""
@@ -189,6 +184,10 @@ class Viewer(asyncio.Protocol):
         self.sent_seq = 0
         self.blocked_since: float | None = None
         self._timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self._too_slow)
+        # Pause as soon as anything waits in user space. Not high=0: asyncio's TLS transport pauses
+        # at size >= high, so with 0 it would pause after every write with nothing left to drain,
+        # and resume only when something else makes it look again (the viewer never sends anything).
+        transport.set_write_buffer_limits(high=1, low=0)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def start_demo_server() -> tuple[subprocess.Popen, str]:
         f.write(token)
     frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
     command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "server"]
-    command += ["--serial", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
+    command += ["--serial", "sim", "--camera", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 10

@@ -35,7 +35,11 @@ function connect() {
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
   if (token) hello.token = token;
-  ws.onopen = () => ws.send(JSON.stringify(hello));
+  video.setToken(token);
+  ws.onopen = () => {
+    ws.send(JSON.stringify(hello));
+    ping(ws);
+  };
   ws.onmessage = (event) => {
     let message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -65,6 +69,7 @@ function handle(message) {
       break;
     case "reading": addReadings(message.t, message.values || {}, true); break;
     case "status": showStatus(message); break;
+    case "pong": video.pong(message, Date.now() / 1000); break;
     case "event": logEvent(message.level, message.text); break;
     case "outputs": showOutputs(message.lines || {}); break;
     case "error": logEvent("error", message.message); break;
@@ -84,6 +89,19 @@ function showStatus(status) {
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
   $("clients").textContent = status.clients ?? "—";
   $("estop-state").hidden = !status.estop;
+  video.camera(status);
+}
+
+// Round trips give the robot's clock (for the video's frame age): a few quick ones, then every 2 s.
+function ping(ws) {
+  let n = 0;
+  const send = () => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({ type: "ping", id: n, t: Date.now() / 1000 }));
+    n += 1;
+    setTimeout(send, n < 5 ? 200 : 2000);
+  };
+  send();
 }
 
 function showOutputs(lines) {
