@@ -269,3 +269,39 @@ async def test_a_deadline_turns_into_a_timeout_but_a_cancel_stays_a_cancel():
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert await _within(loop, asyncio.sleep(0, "done"), 1) == "done"
+
+
+# -- against the real server with a camera ----------------------------------------------------------
+
+
+async def test_the_app_plays_the_robots_camera_over_tls_with_the_certificate_it_trusts(certificate):
+    cert, key = certificate
+    server = ServerProcess("sim", extra=["--camera", "sim", "--certfile", str(cert), "--keyfile", str(key)], quiet=True).start()
+    model = TeleopModel(AppSettings(cafile=str(cert)))
+    frames: list[mjpeg.Frame] = []
+    model.video.arrived.connect(lambda video: frames.append(video.take()))
+    try:
+        await model.connect(f"wss://127.0.0.1:{server.port}/#token={server.token}")
+        await wait_for(lambda: len(frames) >= 5, timeout=15, what="five frames over https")
+        assert model.video.stream.url.startswith("https://127.0.0.1:")
+        assert all(f.jpeg.startswith(b"\xff\xd8") and f.capture_time for f in frames)
+    finally:
+        await model.shutdown()
+        server.stop()
+
+
+async def test_video_follows_the_robots_token_rule_for_watchers():
+    """``--observers token``: the app's token opens the video; a stream without it is refused in plain words."""
+    server = ServerProcess("sim", extra=["--camera", "sim", "--observers", "token"], quiet=True).start()
+    model = TeleopModel(AppSettings())
+    try:
+        await model.connect(server.pilot_url)
+        await wait_for(lambda: model.video.state is VideoState.LIVE, timeout=15, what="live with the token")
+        anonymous = VideoStream(f"http://127.0.0.1:{server.port}{mjpeg.VIDEO_PATH}")
+        anonymous.start()
+        await wait_for(lambda: anonymous.state is VideoState.REFUSED, what="refused without the token")
+        assert "token" in anonymous.detail
+        await anonymous.stop()
+    finally:
+        await model.shutdown()
+        server.stop()
