@@ -26,7 +26,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from teleop import __version__, mjpeg
-from teleop.client import RECONNECT_BACKOFF
+from teleop.client import RECONNECT_BACKOFF, UNKNOWN_HOST_RETRY
 
 log = logging.getLogger("teleop.video")
 
@@ -227,6 +227,7 @@ class VideoStream:
         self.ssl_context = ssl_context
         self.backoff = backoff
         self.stall_timeout = stall_timeout
+        self.slow_retry = UNKNOWN_HOST_RETRY
         self.state = VideoState.OFF
         self.detail = ""
         self.received = 0
@@ -296,6 +297,10 @@ class VideoStream:
             if self.received_this_time:
                 attempt = 0
             delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+            if state in (VideoState.REFUSED, VideoState.NO_CAMERA):
+                # a token or a server that will not change by itself: ask rarely (and a wrong
+                # token retried every 2 s would soon lock this PC out, pilot connection and all)
+                delay = max(delay, self.slow_retry)
             attempt += 1
             self._set_state(state, detail)
             await _pause(self._event_loop, delay)

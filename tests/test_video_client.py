@@ -136,21 +136,25 @@ async def test_a_slow_viewer_gets_the_newest_frame_and_nothing_queues():
             video.close()
 
 
-async def test_the_token_is_sent_and_a_wrong_one_is_refused_in_plain_words():
+async def test_the_token_is_sent_and_a_wrong_one_is_refused_in_plain_words_and_not_hammered():
     async with MjpegServer(token="right-token-1234") as server:
-        video = linked(server, token="wrong-token-5678")
+        wrong = linked(server, token="wrong-token-5678")
+        right = None
         try:
-            await wait_for(lambda: video.state is VideoState.REFUSED, what="refused")
-            assert "token" in video.message
+            await wait_for(lambda: wrong.state is VideoState.REFUSED, what="refused")
+            assert "token" in wrong.message
             assert "Authorization: Bearer wrong-token-5678" in server.requests[0]
             assert server.streams == 0
+            right = linked(server, token="right-token-1234")
+            await wait_for(lambda: right.state is VideoState.LIVE, what="live with the right token")
+            await wait_for(lambda: right.stream.received >= 10, what="ten frames with the right token")
+            # the barrier: ten frames later, the refused stream has not asked again (a wrong
+            # token retried every 2 s would lock the PC out of the robot)
+            assert sum("wrong-token" in r for r in server.requests) == 1, server.requests
         finally:
-            video.close()
-        video = linked(server, token="right-token-1234")
-        try:
-            await wait_for(lambda: video.state is VideoState.LIVE, what="live with the right token")
-        finally:
-            video.close()
+            wrong.close()
+            if right is not None:
+                right.close()
 
 
 async def test_a_dropped_stream_is_reopened_with_backoff_and_said_meanwhile():
