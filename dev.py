@@ -66,8 +66,25 @@ def ensure_venv(extra: str) -> None:
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    remove_conflicting_pygame()
     run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extra}]")
     STAMP.write_text(wanted)
+
+
+def installed(distribution: str) -> bool:
+    """Whether the venv has this distribution (by its PyPI name) installed."""
+    code = f"import importlib.metadata as m, sys; m.version({distribution!r})"
+    return subprocess.run([str(PYTHON), "-c", code], capture_output=True).returncode == 0
+
+
+def remove_conflicting_pygame() -> None:
+    """A .venv made before the switch to pygame-ce has pygame: both own the `pygame` package folder.
+
+    Installing pygame-ce over it would mix the two in one folder, and removing pygame afterwards
+    would delete files pygame-ce needs. So both go, and pip installs pygame-ce cleanly.
+    """
+    if installed("pygame"):
+        run(PYTHON, "-m", "pip", "uninstall", "--quiet", "--yes", "pygame", *(["pygame-ce"] if installed("pygame-ce") else []))
 
 
 def debian_packages_missing(wanted: list[str] | None = None) -> list[str]:

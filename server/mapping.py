@@ -12,13 +12,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from teleop import layout
 from teleop.errors import ConfigError
 from teleop.protocol import Control
 
 from . import serial_protocol
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
-_SOURCE = re.compile(r"(?:axis(\d+)|button(\d+)|hat(\d+)\.([xy])|buttons)\Z")
 
 
 def round_half_away(value: float) -> int:
@@ -30,8 +30,11 @@ def round_half_away(value: float) -> int:
 class OutputMap:
     """One device output and the input that drives it.
 
-    ``source`` is ``axisN``, ``buttonN``, ``hatN.x``, ``hatN.y`` or ``buttons``
-    (buttons 0..7 as a bitmask). The sent value is
+    ``source`` is a named control (``leftx``, ``lefty``, ``a``, ``dpup``, ...: the
+    same control on any pad, see :mod:`teleop.layout`), ``axisN``, ``buttonN``,
+    ``hatN.x``, ``hatN.y`` (by number, as the pad sends them) or ``buttons``
+    (a, b, x, y, the shoulders, back and start as a bitmask: buttons 0..7 of a
+    raw pad). The sent value is
     ``clamp(round(source * scale + offset), low, high)``; ``neutral`` is what
     the failsafe writes.
 
@@ -74,8 +77,8 @@ class OutputMap:
         if self.command == "O" and (self.channel is None or not 0 <= self.channel < channels):
             whose = " (the firmware's channels)" if self.format is None else ""
             raise ConfigError(f"{where}: command 'O' needs a channel from 0 to {channels - 1}{whose}")
-        if not _SOURCE.match(self.source):
-            raise ConfigError(f"{where}: source must be axisN, buttonN, hatN.x, hatN.y or buttons, got {self.source!r}")
+        if not layout.is_source(self.source):
+            raise ConfigError(f"{where}: source must be {layout.SOURCE_HELP}; got {self.source!r}")
         if self.low > self.high:
             raise ConfigError(f"{where}: min ({self.low}) is above max ({self.high})")
         if not self.low <= self.neutral <= self.high:
@@ -99,32 +102,19 @@ class OutputMap:
             raise ConfigError(f"{where}: format {self.format!r} must give one line of printable ASCII (at most 120 characters)")
 
     def read(self, control: Control) -> float:
-        """The raw source value from a control message; missing inputs read as 0."""
-        match = _SOURCE.match(self.source)
-        assert match is not None
-        axis, button, hat, hat_axis = match.groups()
-        if axis is not None:
-            i = int(axis)
-            return control.axes[i] if i < len(control.axes) else 0.0
-        if button is not None:
-            i = int(button)
-            return float(control.buttons[i]) if i < len(control.buttons) else 0.0
-        if hat is not None:
-            i = int(hat)
-            if i >= len(control.hats):
-                return 0.0
-            return float(control.hats[i][0 if hat_axis == "x" else 1])
-        return float(sum(1 << i for i, pressed in enumerate(control.buttons[:8]) if pressed))
+        """The raw source value from a control message, in the layout it says; missing inputs read as 0."""
+        return layout.read(self.source, control.layout, control.axes, control.buttons, control.hats)
 
     def value(self, control: Control) -> int:
         raw = round_half_away(self.read(control) * self.scale + self.offset)
         return max(self.low, min(self.high, raw))
 
 
-#: Reproduces the seed bridge: axis 0 times 1000, rounded, shown on the display;
-#: and the first eight buttons light the matching LEDs.
+#: Reproduces the seed bridge: the left stick's x (axis 0 of a raw pad or the hobby form)
+#: times 1000, rounded, shown on the display; and a, b, x, y, the shoulders, back and
+#: start (buttons 0..7 of a raw pad) light the matching LEDs. Named, so any pad drives it alike.
 DEFAULT_OUTPUTS = (
-    OutputMap(command="B", source="axis0", scale=1000, low=-1000, high=1000, neutral=0),
+    OutputMap(command="B", source="leftx", scale=1000, low=-1000, high=1000, neutral=0),
     OutputMap(command="A", source="buttons", scale=1, low=0, high=255, neutral=0),
 )
 

@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from teleop.drive import MAX_RATE_HZ
+from teleop.profiles import PadProfile, ProfileError
 from teleop.shaping import AxisShape
+
+#: At most this many pad profiles are kept (oldest dropped): a lab's drawer of pads, not a database.
+MAX_PAD_PROFILES = 64
 
 DEFAULT_PORT = 8765
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?\Z")
+
+
+def config_dir() -> Path:
+    """Where the app keeps files beside its settings (a user's ``gamecontrollerdb.txt``).
+
+    The folder Qt's ``QSettings("teleop", "teleop")`` uses on each system, found
+    without Qt: ``$XDG_CONFIG_HOME/teleop`` (``~/.config/teleop``) on Linux,
+    ``%APPDATA%\\teleop`` on Windows, ``~/Library/Preferences/teleop`` on macOS.
+    """
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "teleop"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Preferences" / "teleop"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "teleop"
 
 
 def check_host(host: str) -> str | None:
@@ -112,6 +133,20 @@ class AppSettings:
     axes: dict[int, AxisShape] = field(default_factory=dict)
     plot: list[str] = field(default_factory=lambda: ["A0", "A1", "O0", "disp"])
     keyboard_driving: bool = True
+    #: per-pad profiles (shaping, calibration, layout, hold-to-drive button) by SDL GUID
+    pads: dict[str, PadProfile] = field(default_factory=dict)
+    #: a short rumble on pads that can when failsafe or the e-stop trips or the link drops
+    rumble: bool = True
+
+    def profile(self, guid: str) -> PadProfile | None:
+        return self.pads.get(guid)
+
+    def set_profile(self, profile: PadProfile) -> None:
+        """Store (or replace) a pad's profile; the newest stays, past :data:`MAX_PAD_PROFILES` the oldest goes."""
+        self.pads.pop(profile.guid, None)
+        self.pads[profile.guid] = profile
+        while len(self.pads) > MAX_PAD_PROFILES:
+            self.pads.pop(next(iter(self.pads)))
 
     def axis(self, index: int) -> AxisShape:
         return self.axes.get(index, AxisShape())
@@ -142,6 +177,7 @@ class AppSettings:
     def to_json(self) -> str:
         data = asdict(self)
         data["axes"] = {str(k): v.to_dict() for k, v in self.axes.items()}
+        data["pads"] = {k: v.to_dict() for k, v in self.pads.items()}
         return json.dumps(data)
 
     @classmethod
@@ -163,7 +199,7 @@ class AppSettings:
             settings.port = data["port"]
         if isinstance(data.get("rate_hz"), (int, float)) and not check_rate(data["rate_hz"]):
             settings.rate_hz = float(data["rate_hz"])
-        for name in ("tls", "keyboard_driving"):
+        for name in ("tls", "keyboard_driving", "rumble"):
             if isinstance(data.get(name), bool):
                 setattr(settings, name, data[name])
         for name in ("recent", "plot"):
@@ -178,4 +214,12 @@ class AppSettings:
                     settings.axes[int(key)] = AxisShape.from_dict(value)
                 except (TypeError, ValueError, AttributeError):
                     continue
+        pads = data.get("pads")
+        if isinstance(pads, dict):
+            for value in list(pads.values())[-MAX_PAD_PROFILES:]:
+                try:
+                    profile = PadProfile.from_dict(value)
+                except ProfileError:
+                    continue  # one damaged profile loses only itself
+                settings.pads[profile.guid] = profile
         return settings

@@ -10,6 +10,12 @@ Sans-I/O and Qt-free. Rules a pilot relies on:
   still goes out at once (the server allows four times ``cap_hz``).
 * Disabling (the Enable toggle, emergency stop, gamepad unplugged, link lost,
   window closed) sends one neutral message at once.
+* Hold-to-drive (``DriveSettings.deadman``, a button's source name such as
+  ``"rightshoulder"``; off when empty): while enabled, the input is sent
+  only while that button is held. Letting go sends neutral at once, from the
+  same :meth:`DriveController.set_input` call that saw the release (the rate
+  cap does not hold it back), and neutral keeps being re-sent at ``rate_hz``
+  so the server's failsafe does not trip while the pilot merely let go.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from teleop.layout import Layout, pressed
 from teleop.protocol import Control
 from teleop.shaping import AxisShape, shape_axes
 
@@ -29,6 +36,8 @@ class DriveSettings:
     cap_hz: float = MAX_RATE_HZ
     default_shape: AxisShape = field(default_factory=AxisShape)
     shapes: dict[int, AxisShape] = field(default_factory=dict)
+    #: the hold-to-drive button, as a source name (teleop.layout); "" = off
+    deadman: str = ""
 
 
 class DriveController:
@@ -39,6 +48,9 @@ class DriveController:
         self.buttons: tuple[int, ...] = ()
         self.hats: tuple[tuple[int, int], ...] = ()
         self.shaped: tuple[float, ...] = ()
+        self.layout = Layout.RAW
+        #: :attr:`held` as of the last input, to see it change (a release, or hold-to-drive switched on)
+        self._held_before: bool | None = None
         self._seq = 0
         self._last_sent = -math.inf
         #: when the last movement went out: the cap spaces movements, not re-sends
@@ -53,18 +65,47 @@ class DriveController:
     def min_interval(self) -> float:
         return 1.0 / max(1.0, min(self.settings.cap_hz, MAX_RATE_HZ))
 
-    def set_input(self, axes: list[float] | tuple[float, ...], buttons: list[int] | tuple[int, ...], hats, now: float) -> Control | None:
+    @property
+    def held(self) -> bool | None:
+        """Whether the hold-to-drive button is held now (None: hold-to-drive is off)."""
+        if not self.settings.deadman:
+            return None
+        return pressed(self.settings.deadman, self.layout, self.axes, self.buttons, self.hats)
+
+    def set_input(
+        self,
+        axes: list[float] | tuple[float, ...],
+        buttons: list[int] | tuple[int, ...],
+        hats,
+        now: float,
+        layout: Layout = Layout.RAW,
+    ) -> Control | None:
         """New raw input. Returns a control to send now, or None (sent later by :meth:`poll`)."""
+        was_held = self._held_before
         shaped = shape_axes(axes, self.settings.shapes, self.settings.default_shape)
         buttons = tuple(int(b) for b in buttons)
         hats = tuple((int(h[0]), int(h[1])) for h in hats)
-        changed = (shaped, buttons, hats) != (self.shaped, self.buttons, self.hats)
+        changed = (shaped, buttons, hats, layout) != (self.shaped, self.buttons, self.hats, self.layout)
         self.axes = tuple(axes)
-        self.shaped, self.buttons, self.hats = shaped, buttons, hats
-        if not changed or not self.enabled:
+        self.shaped, self.buttons, self.hats, self.layout = shaped, buttons, hats, Layout(layout)
+        held = self._held_before = self.held
+        if not self.enabled or not (changed or held != was_held):
             return None
+        if held is False:
+            if was_held is not False:  # let go (or hold-to-drive just switched on): neutral now, whatever the cap says
+                return self._emit(now, moved=True)
+            return None  # still not held: neutral already went out, the re-send keeps it going
         self._dirty = True
         return self.poll(now)
+
+    def output(self) -> tuple[tuple[float, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """What is sent for the input now: the shaped input, or neutral while hold-to-drive is not held."""
+        if self.held is False:
+            return self._neutral()
+        return self.shaped, self.buttons, self.hats
+
+    def _neutral(self) -> tuple[tuple[float, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
+        return tuple(0.0 for _ in self.shaped), tuple(0 for _ in self.buttons), tuple((0, 0) for _ in self.hats)
 
     def poll(self, now: float) -> Control | None:
         """Call when :meth:`deadline` passes: a deferred change or the periodic re-send."""
@@ -93,18 +134,14 @@ class DriveController:
         self._seq += 1
         self._last_sent = now
         self._dirty = False
-        return Control(
-            seq=self._seq,
-            t=now,
-            axes=tuple(0.0 for _ in self.shaped),
-            buttons=tuple(0 for _ in self.buttons),
-            hats=tuple((0, 0) for _ in self.hats),
-        )
+        axes, buttons, hats = self._neutral()
+        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)
 
-    def _emit(self, now: float) -> Control:
+    def _emit(self, now: float, moved: bool = False) -> Control:
         self._seq += 1
         self._last_sent = now
-        if self._dirty or self._last_move == -math.inf:
+        if moved or self._dirty or self._last_move == -math.inf:
             self._last_move = now
         self._dirty = False
-        return Control(seq=self._seq, t=now, axes=self.shaped, buttons=self.buttons, hats=self.hats)
+        axes, buttons, hats = self.output()
+        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)

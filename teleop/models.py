@@ -15,6 +15,19 @@ The safety rules live here, where they are tested without a window:
   neutral control at once;
 * the emergency stop works whatever the state: neutral, driving off, and the
   server told to hold every client off.
+
+Gamepads (the pygame side is :mod:`teleop.gamepad`, which feeds
+:class:`DriveModel`): every pad plugged in is listed in :attr:`DriveModel.pads`
+with its name, GUID, instance id and whether SDL knows it
+(:attr:`GamepadInfo.known`); :meth:`DriveModel.layout_of` says which layout it
+sends. The pilot picks the driving pad with :meth:`DriveModel.select`;
+unplugging it stops driving and never selects another pad by itself (only the
+same pad plugged in again is picked up). Each pad's :class:`~teleop.profiles.PadProfile`
+(shaping, calibration, layout, hold-to-drive button) is applied whenever it is
+the selected pad; :meth:`DriveModel.set_profile` stores a changed one and emits
+:attr:`DriveModel.profile_changed` (the GUI saves the settings then).
+:attr:`DriveModel.rumble` asks the gamepad layer for a short rumble on the
+driving pad when failsafe or the e-stop trips or the link drops.
 """
 
 from __future__ import annotations
@@ -23,8 +36,9 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from teleop import mjpeg, protocol
@@ -32,6 +46,8 @@ from teleop.appsettings import AppSettings, parse_address, server_url
 from teleop.client import ClientSession, ConnectionState, Problem, SessionEvents, trust_context
 from teleop.clock import ClockOffset
 from teleop.drive import DriveController, DriveSettings
+from teleop.layout import Layout, is_button
+from teleop.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile
 from teleop.protocol import Control, Role
 from teleop.readings import ReadingsStore
 from teleop.shaping import AxisShape
@@ -106,12 +122,16 @@ class DriveOff(StrEnum):
 
 @dataclass(frozen=True)
 class GamepadInfo:
+    """One plugged-in pad. ``axes``/``buttons``/``hats`` count its raw inputs."""
+
     instance_id: int
     name: str
     guid: str
     axes: int
     buttons: int
     hats: int
+    #: SDL knows this pad (its database or the user's gamecontrollerdb.txt): it has the standard layout
+    known: bool = False
 
     @property
     def label(self) -> str:
@@ -120,9 +140,45 @@ class GamepadInfo:
 
 @dataclass
 class GamepadState:
+    """A pad's inputs now, numbered as ``layout`` says (:mod:`teleop.layout`).
+
+    The gamepad layer keeps the raw state here and, for a pad SDL knows, the
+    same inputs in the standard layout in :attr:`standard`; both are updated in
+    place, so a model holding this object always sees the current input.
+    """
+
     axes: list[float] = field(default_factory=list)
     buttons: list[int] = field(default_factory=list)
     hats: list[tuple[int, int]] = field(default_factory=list)
+    layout: Layout = Layout.RAW
+    standard: GamepadState | None = None
+
+
+@dataclass(frozen=True)
+class Rumble:
+    """A request to buzz a pad: strengths 0..1 for the low and high frequency motors."""
+
+    instance_id: int
+    low: float
+    high: float
+    ms: int
+    why: str
+
+
+class Buzz(StrEnum):
+    """Why the pad in the pilot's hands rumbles."""
+
+    FAILSAFE = "failsafe"
+    ESTOP = "emergency stop"
+    LINK_LOST = "connection lost"
+
+
+#: How each reason feels: (low motor, high motor, milliseconds). Short: a nudge, not a drill.
+BUZZ_PATTERN: dict[Buzz, tuple[float, float, int]] = {
+    Buzz.FAILSAFE: (0.6, 0.3, 250),
+    Buzz.ESTOP: (1.0, 1.0, 400),
+    Buzz.LINK_LOST: (0.4, 0.8, 300),
+}
 
 
 # -- connection ------------------------------------------------------------------------------
@@ -223,12 +279,24 @@ class DriveModel:
         self.pads: dict[int, GamepadInfo] = {}
         self.pad_states: dict[int, GamepadState] = {}
         self.selected: int | None = None
+        #: the settings without any pad's profile (rate, the global axis shapes for pads without one)
+        self.base_settings = settings
+        #: per-pad profiles by GUID: the app's settings' dict, shared (see TeleopModel)
+        self.profiles: dict[str, PadProfile] = {}
+        #: rumble on failsafe, e-stop and link loss (the setting)
+        self.rumble_enabled = True
+        #: GUID of the driving pad that was unplugged: only it is picked up again by itself
+        self._lost_guid = ""
         self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
         self.sent_count = 0
         self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
         self.changed: Event[DriveModel] = Event()  # enabled, off_reason or blocked changed
         self.pads_changed: Event[DriveModel] = Event()
         self.input_changed: Event[DriveModel] = Event()
+        #: a pad's profile was stored (the GUI saves the settings)
+        self.profile_changed: Event[PadProfile] = Event()
+        #: the gamepad layer should buzz a pad
+        self.rumble: Event[Rumble] = Event()
 
     @property
     def enabled(self) -> bool:
@@ -239,8 +307,115 @@ class DriveModel:
         return self.timing.shaped
 
     def set_settings(self, settings: DriveSettings) -> None:
-        self.timing.settings = settings
+        self.base_settings = settings
+        self._apply_profile()
         self._input(self._clock())
+
+    # -- pads and their profiles ----------------------------------------------------------------
+
+    def profile_of(self, instance_id: int) -> PadProfile | None:
+        """The pad's stored profile or, if it has none yet, a new one from the global axis shapes (not stored)."""
+        info = self.pads.get(instance_id)
+        if info is None:
+            return None
+        stored = self.profiles.get(info.guid)
+        if stored is not None:
+            return stored
+        layout = Layout.STANDARD if info.known else Layout.RAW
+        return PadProfile.from_shapes(info.guid, info.name, layout, self.base_settings.shapes)
+
+    @property
+    def profile(self) -> PadProfile | None:
+        """The selected pad's profile (None: no pad selected, the on-screen sticks drive)."""
+        return None if self.selected is None else self.profile_of(self.selected)
+
+    def layout_of(self, instance_id: int) -> Layout:
+        info = self.pads.get(instance_id)
+        profile = self.profile_of(instance_id)
+        if info is None or profile is None:
+            return Layout.RAW
+        return profile.effective_layout(info.known and self.pad_states[instance_id].standard is not None)
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of the input in use (the on-screen sticks are raw)."""
+        return Layout.RAW if self.selected is None else self.layout_of(self.selected)
+
+    def set_profile(self, profile: PadProfile) -> None:
+        """Store a pad's profile (new or changed); applied at once if that pad is driving."""
+        self.profiles.pop(profile.guid, None)
+        self.profiles[profile.guid] = profile
+        if self.selected is not None and self.pads[self.selected].guid == profile.guid:
+            self._apply_profile()
+            self._input(self._clock())
+        self.profile_changed.emit(profile)
+        self.pads_changed.emit(self)
+
+    def edit_profile(
+        self,
+        instance_id: int,
+        *,
+        layout: LayoutChoice | None = None,
+        deadman: str | None = None,
+        shapes: dict[str, AxisShape] | None = None,
+    ) -> PadProfile:
+        """Change some of a pad's settings (what the Settings dialog calls); stored and applied at once.
+
+        ``deadman`` is a button's source name (``"rightshoulder"``, ``"button5"``) or ``""`` for off;
+        ``shapes`` replaces the shapes of the axes it names and keeps the others.
+        """
+        current = self.profile_of(instance_id)
+        if current is None:
+            raise KeyError(instance_id)
+        if deadman and not is_button(deadman):
+            raise ValueError(f"{deadman!r} is not a button")
+        profile = replace(
+            current,
+            layout=current.layout if layout is None else LayoutChoice(layout),
+            deadman=current.deadman if deadman is None else deadman,
+            shapes={**current.shapes, **(shapes or {})},
+        )
+        self.set_profile(profile)
+        return profile
+
+    def export_profile(self, instance_id: int, path: str | Path) -> None:
+        """Write the pad's profile (stored or default) to a file; OSError if it cannot be written."""
+        profile = self.profile_of(instance_id)
+        if profile is None:
+            raise KeyError(instance_id)
+        export_profile(profile, path)
+
+    def import_profile(self, instance_id: int, path: str | Path) -> PadProfile:
+        """Read a profile file and make it this pad's (a profile from another pad of the same kind works too).
+
+        A bad file raises :class:`~teleop.profiles.ProfileError` saying why, and nothing changes.
+        """
+        info = self.pads[instance_id]
+        profile = adopt(import_profile(path), info.guid, info.name)
+        self.set_profile(profile)
+        return profile
+
+    @property
+    def deadman_held(self) -> bool | None:
+        """Whether the hold-to-drive button is held (None: hold-to-drive is off for the input in use)."""
+        return self.timing.held
+
+    def buzz(self, why: Buzz) -> Rumble | None:
+        """Ask for a short rumble on the driving pad (if rumble is on and a pad drives)."""
+        if not self.rumble_enabled or self.selected is None:
+            return None
+        low, high, ms = BUZZ_PATTERN[why]
+        request = Rumble(self.selected, low, high, ms, why.value)
+        self.rumble.emit(request)
+        return request
+
+    def _apply_profile(self) -> None:
+        profile = self.profile
+        base = self.base_settings
+        if profile is None:
+            self.timing.settings = replace(base, deadman="")
+        else:
+            self.timing.settings = replace(base, shapes=profile.shapes_by_index(self.layout), deadman=profile.deadman)
 
     # -- enable / stop ------------------------------------------------------------------------
 
@@ -280,6 +455,10 @@ class DriveModel:
     def deadline(self) -> float:
         return self.timing.deadline()
 
+    def due(self) -> bool:
+        """The periodic re-send (or a held-back change) is due: call :meth:`tick`."""
+        return self.enabled and self._clock() >= self.deadline()
+
     def _emit(self, control: Control) -> None:
         self.sent_count += 1
         self._send(control)
@@ -287,8 +466,12 @@ class DriveModel:
     # -- input --------------------------------------------------------------------------------
 
     def current_input(self) -> GamepadState:
+        """The input that drives, in the layout it is sent in."""
         if self.selected is not None and self.selected in self.pad_states:
-            return self.pad_states[self.selected]
+            state = self.pad_states[self.selected]
+            if self.layout_of(self.selected) is Layout.STANDARD and state.standard is not None:
+                return state.standard
+            return state
         return self.virtual
 
     def set_virtual_axis(self, index: int, value: float) -> None:
@@ -314,22 +497,32 @@ class DriveModel:
                 self._input(self._clock())
 
     def pad_added(self, info: GamepadInfo, state: GamepadState, preferred_guid: str = "") -> None:
+        """A pad was plugged in. It is picked to drive only if none is, and it is the pad
+        that was driving before it was unplugged, or the preferred one (or any, if the
+        preferred one is not plugged in and no driving pad was lost)."""
         self.pads[info.instance_id] = info
         self.pad_states[info.instance_id] = state
         self.pads_changed.emit(self)
-        if self.selected is None and (not preferred_guid or info.guid == preferred_guid or not self._has_guid(preferred_guid)):
+        if self.selected is not None:
+            return
+        if self._lost_guid:
+            if info.guid == self._lost_guid:
+                self.select(info.instance_id)
+        elif not preferred_guid or info.guid == preferred_guid or not self._has_guid(preferred_guid):
             self.select(info.instance_id)
 
     def _has_guid(self, guid: str) -> bool:
         return any(i.guid == guid for i in self.pads.values())
 
     def pad_removed(self, instance_id: int) -> None:
-        self.pads.pop(instance_id, None)
+        info = self.pads.pop(instance_id, None)
         self.pad_states.pop(instance_id, None)
         if instance_id == self.selected:
             self.selected = None
+            self._lost_guid = info.guid if info is not None else ""
             if self.enabled:
                 self.disable(DriveOff.GAMEPAD_UNPLUGGED)
+            self._apply_profile()
             self._input(self._clock())
         self.pads_changed.emit(self)
 
@@ -338,15 +531,18 @@ class DriveModel:
             self._input(self._clock())
 
     def select(self, instance_id: int | None) -> None:
+        """The pilot picks the driving pad (None: the on-screen sticks and keys)."""
         if instance_id == self.selected or (instance_id is not None and instance_id not in self.pads):
             return
         self.selected = instance_id
+        self._lost_guid = ""
+        self._apply_profile()
         self.pads_changed.emit(self)
         self._input(self._clock())
 
     def _input(self, now: float) -> None:
         state = self.current_input()
-        control = self.timing.set_input(state.axes, state.buttons, state.hats, now)
+        control = self.timing.set_input(state.axes, state.buttons, state.hats, now, self.layout)
         if control is not None:
             self._emit(control)
         self.input_changed.emit(self)
@@ -585,6 +781,8 @@ class TeleopModel:
         self.settings = settings
         self.connection = ConnectionModel()
         self.drive = DriveModel(self._drive_settings(), self._send, clock)
+        self.drive.profiles = settings.pads
+        self.drive.rumble_enabled = settings.rumble
         self.readings = ReadingsModel()
         self.video = VideoModel()
         self.session: ClientSession | None = None
@@ -604,6 +802,8 @@ class TeleopModel:
         keys = ("host", "port", "tls", "token", "cafile")
         reconnect = any(getattr(settings, k) != getattr(self.settings, k) for k in keys)
         self.settings = settings
+        self.drive.profiles = settings.pads
+        self.drive.rumble_enabled = settings.rumble
         self.drive.set_settings(self._drive_settings())
         return reconnect and self.session is not None
 
@@ -692,6 +892,8 @@ class TeleopModel:
         if state is not ConnectionState.CONNECTED and connection.state is ConnectionState.CONNECTED:
             self.readings.link_lost()
             connection.status_stale = True
+            if state is not ConnectionState.DISCONNECTED:  # dropped, not closed by the user
+                self.drive.buzz(Buzz.LINK_LOST)
         if state is ConnectionState.CONNECTED:
             connection.status_stale = False
         self.video.set_connected(state is ConnectionState.CONNECTED and not session.legacy)
@@ -766,6 +968,11 @@ class TeleopModel:
 
     def _apply_status(self, status: dict[str, Any]) -> None:
         new = ServerStatus.from_message(status)
+        old = self.connection.status
+        if new.estop and not old.estop:
+            self.drive.buzz(Buzz.ESTOP)
+        elif new.failsafe and not old.failsafe and self.drive.enabled and not new.estop:
+            self.drive.buzz(Buzz.FAILSAFE)
         # the echo of our own stop, already lifted by a quick re-enable, is not someone else's stop
         echo = self._estop_asked is False
         if new.estop and not self.connection.status.estop and self.drive.enabled and not echo:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from teleop.layout import Layout
+
 PROTOCOL_VERSION = 1
 
 #: Frames larger than this are refused: a control message is about 200 bytes.
@@ -72,7 +74,12 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    """The pilot's whole input state; the newest one always wins."""
+    """The pilot's whole input state; the newest one always wins.
+
+    ``layout`` says how ``axes`` and ``buttons`` are numbered (:mod:`teleop.layout`):
+    ``"standard"`` for a pad SDL knows, ``"raw"`` otherwise. It is sent only when
+    standard: absent means raw, as from older clients and the hobby ``{"Axes": ...}`` form.
+    """
 
     seq: int = 0
     t: float = 0.0
@@ -80,6 +87,7 @@ class Control:
     buttons: tuple[int, ...] = ()
     hats: tuple[tuple[int, int], ...] = ()
     legacy: bool = False
+    layout: Layout = Layout.RAW
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +229,7 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"type": _TYPE_NAMES[type(message)]}
     for name in message.__dataclass_fields__:
         value = getattr(message, name)
-        if isinstance(message, Control) and name == "legacy":
+        if isinstance(message, Control) and (name == "legacy" or (name == "layout" and value == Layout.RAW)):
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
@@ -327,12 +335,16 @@ def _parse_control(obj: dict[str, Any]) -> Control:
         if len(pair) != 2:
             raise _Bad(f"hats[{i}] must be [x, y]")
         hats.append((_integer(pair[0], f"hats[{i}][0]", -1, 1), _integer(pair[1], f"hats[{i}][1]", -1, 1)))
+    layout = obj.get("layout", Layout.RAW.value)
+    if layout not in (Layout.STANDARD.value, Layout.RAW.value):
+        raise _Bad(f"layout must be 'standard' or 'raw', got {_describe(layout)}")
     return Control(
         seq=_integer(obj.get("seq", 0), "seq", 0, 2**53),
         t=_number(obj.get("t", 0.0), "t"),
         axes=_axes(obj.get("axes", [])),
         buttons=buttons,
         hats=tuple(hats),
+        layout=Layout(layout),
     )
 
 

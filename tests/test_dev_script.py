@@ -26,3 +26,16 @@ def test_demo_without_the_xcb_libraries_prints_the_one_apt_get_line(tmp_path, mo
 
 def test_demo_finds_nothing_missing_where_they_are_installed():
     assert dev.debian_packages_missing(dev.XCB_PACKAGES) == []
+
+
+def test_a_venv_made_with_pygame_gets_it_removed_before_pygame_ce_is_installed(monkeypatch):
+    """Both own the `pygame` folder: installing pygame-ce over pygame would mix them, so pygame goes first."""
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(dev, "installed", lambda name: name in ("pygame", "pygame-ce"))
+    monkeypatch.setattr(dev, "run", lambda *cmd, **kw: ran.append(tuple(str(c) for c in cmd)))
+    dev.remove_conflicting_pygame()
+    assert ran == [(str(dev.PYTHON), "-m", "pip", "uninstall", "--quiet", "--yes", "pygame", "pygame-ce")]
+    ran.clear()
+    monkeypatch.setattr(dev, "installed", lambda name: name == "pygame-ce")
+    dev.remove_conflicting_pygame()
+    assert ran == [], "a venv that already has only pygame-ce is left alone"

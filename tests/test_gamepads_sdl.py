@@ -1,0 +1,287 @@
+"""Real SDL pads without hardware (SDL's virtual joysticks) through teleop.gamepad into the models.
+
+End to end where the server matters: the real teleop-server in its own process on
+its simulated device, recording every command it writes, and the app's models and
+gamepad layer in this process (no window: Qt plays no part in reading pads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+from launcher import ServerProcess
+from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
+from test_models import connected_model, is_neutral
+
+from teleop.appsettings import AppSettings
+from teleop.gamepad import GamepadManager
+from teleop.layout import Layout
+from teleop.models import TeleopModel
+from teleop.profiles import LayoutChoice, PadProfile
+from teleop.shaping import AxisShape
+
+
+def device_commands(record: Path) -> list[str]:
+    """The output commands the server wrote to the device, in order."""
+    if not record.exists():
+        return []
+    entries = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    return [e["line"] for e in entries if e["kind"] == "command" and e["line"][:1] in ("A", "B")]
+
+
+async def until(predicate, what: str, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        await asyncio.sleep(0.005)
+    return value
+
+
+def pump_until(pads: GamepadManager, predicate, what: str, timeout: float = 5.0) -> None:
+    """Synchronous: pump SDL's events into the models until ``predicate`` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        pads.pump()
+        time.sleep(0.002)
+
+
+@contextlib.asynccontextmanager
+async def pumping(pads: GamepadManager):
+    """The GUI's fast timer, without the GUI: pump the pads every millisecond."""
+
+    async def loop() -> None:
+        while True:
+            pads.pump()
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+def server(tmp_path):
+    record = tmp_path / "drive.jsonl"
+    process = ServerProcess("sim", extra=["--record", str(record)]).start()
+    process.record = record
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def plugged():
+    """Attach virtual pads through this; every one is unplugged at the end."""
+    pads: list[VirtualJoystick] = []
+
+    def plug(pad: VirtualJoystick) -> VirtualJoystick:
+        pads.append(pad.attach())
+        return pad
+
+    yield plug
+    for pad in pads:
+        pad.detach()
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch) -> Path:
+    """The app's config folder (where a user's gamecontrollerdb.txt goes), in the test's own directory."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "config" / "teleop"
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def manager():
+    made: list[GamepadManager] = []
+
+    def make(**options) -> GamepadManager:
+        made.append(GamepadManager(**options))
+        return made[-1]
+
+    yield make
+    for pads in made:
+        pads.close()
+
+
+def plug_xbox_like(plugged, config_dir: Path) -> VirtualJoystick:
+    """The Xbox-like pad, known to SDL through a line in the user's gamecontrollerdb.txt."""
+    pad = plugged(xbox_like())
+    pad.axis(4, -1.0)  # its triggers rest fully out, as a real pad's do
+    pad.axis(5, -1.0)
+    (config_dir / "gamecontrollerdb.txt").write_text(f"# my pads\n{pad.mapping(XBOX_BLUETOOTH_BINDINGS)}\n")
+    return pad
+
+
+# (make the pad, its raw button numbers for y and start, the layout it should send)
+PADS = {
+    "xbox-like pad known through the user's mapping line": (plug_xbox_like, 4, 11, Layout.STANDARD),
+    "raw-only pad SDL does not know": (lambda plugged, _: plugged(VirtualJoystick(name="Generic USB Gamepad")), 3, 7, Layout.RAW),
+}
+
+
+@pytest.mark.parametrize("kind", list(PADS))
+async def test_a_pad_drives_the_default_mapping_on_the_real_server(kind, server, plugged, config_dir, manager):
+    make, y_button, start_button, layout = PADS[kind]
+    pad = make(plugged, config_dir)
+    pads = manager()
+    assert pads.mapping_problems == []
+    model = TeleopModel(AppSettings(axes={0: AxisShape(deadzone=0.0)}))
+    pads.attach(model)
+    sent = []
+    async with pumping(pads):
+        await until(lambda: model.drive.selected == pad.instance_id, "pad picked")
+        assert model.drive.layout is layout and model.drive.pads[pad.instance_id].known is (layout is Layout.STANDARD)
+        await model.connect(server.pilot_url)
+        try:
+            await until(lambda: model.connection.pilot, "pilot")
+            await asyncio.to_thread(asyncio.run, server.serial_ready())
+            original = model.session.send_control
+            model.session.send_control = lambda control: (sent.append(control), original(control))
+            assert model.enable_driving()
+            pad.axis(0, 0.5)
+            await until(lambda: "B500" in device_commands(server.record), "left stick x = 0.5 written as B500")
+            pad.button(y_button, True)
+            await until(lambda: "A8" in device_commands(server.record), "y lights LED 3")
+            pad.button(start_button, True)
+            await until(lambda: "A136" in device_commands(server.record), "y and start light LEDs 3 and 7")
+            lines = device_commands(server.record)
+            # the Xbox-like pad's raw button 4 is y, not the left shoulder (LED 4) a raw reading would say
+            assert "A16" not in lines[: lines.index("A136")]
+            assert sent and {c.layout for c in sent} == {layout}
+        finally:
+            await model.shutdown()
+
+
+def test_a_profile_comes_back_when_the_pad_is_plugged_in_again(plugged, manager):
+    model, session, clock, _ = connected_model()
+    pads = manager(mappings=[])
+    pads.attach(model)
+    pad = plugged(VirtualJoystick(name="Profiled Pad"))
+    pump_until(pads, lambda: model.drive.selected == pad.instance_id, "pad picked")
+    guid = model.drive.pads[pad.instance_id].guid
+    model.drive.set_profile(PadProfile(guid, "Profiled Pad", LayoutChoice.AUTO, {"leftx": AxisShape(0.0, invert=True)}, "button5"))
+    pad.detach()
+    pump_until(pads, lambda: model.drive.selected is None, "unplug seen")
+    saved = AppSettings.from_json(model.settings.to_json())  # what the app writes to disk and reads at start
+
+    model.apply_settings(saved)
+    again = plugged(VirtualJoystick(name="Profiled Pad"))
+    pump_until(pads, lambda: model.drive.selected == again.instance_id, "the same pad picked up again")
+    assert again.instance_id != pad.instance_id and model.drive.profile.deadman == "button5"
+    model.enable_driving()
+    again.axis(0, 0.5)
+    again.button(5, True)
+    clock.now += 0.1
+    pump_until(pads, lambda: session.sent and session.sent[-1].axes[:1] == (-0.5,), "inverted by the profile, sent while held")
+
+
+def test_hold_to_drive_sends_neutral_within_one_poll_of_release(plugged, config_dir, manager):
+    pad = plug_xbox_like(plugged, config_dir)
+    model, session, clock, _ = connected_model()
+    pads = manager()
+    pads.attach(model)
+    pump_until(pads, lambda: model.drive.selected == pad.instance_id, "pad picked")
+    guid = model.drive.pads[pad.instance_id].guid
+    model.drive.set_profile(PadProfile(guid, "Xbox-like", shapes={"leftx": AxisShape(0.0)}, deadman="rightshoulder"))
+    model.enable_driving()
+    pad.axis(0, 0.5)
+    clock.now += 0.1
+    pump_until(pads, lambda: model.drive.pad_states[pad.instance_id].axes[0] > 0.4, "stick read")
+    assert is_neutral(session.sent[-1]), "the stick is not sent while the button is not held"
+    pad.button(7, True)  # the right shoulder on this pad's raw numbering
+    clock.now += 0.1
+    pump_until(pads, lambda: session.sent[-1].axes[:1] == (0.5,), "held: the stick goes out")
+    before = len(session.sent)
+    pad.button(7, False)
+    pads.pump()  # one poll, at the same instant: no time has passed for the rate cap either
+    assert len(session.sent) == before + 1 and is_neutral(session.sent[-1])
+    assert model.drive.deadman_held is False and model.drive.enabled, "still enabled: holding the button again drives"
+
+
+async def test_the_pad_rumbles_when_the_servers_failsafe_trips(server, plugged, config_dir, manager):
+    pad = plug_xbox_like(plugged, config_dir)
+    pads = manager()
+    model = TeleopModel(AppSettings())
+    pads.attach(model)
+    async with pumping(pads) as task:
+        await until(lambda: model.drive.selected == pad.instance_id, "pad picked")
+        await model.connect(server.pilot_url)
+        try:
+            await until(lambda: model.connection.pilot, "pilot")
+            await asyncio.to_thread(asyncio.run, server.serial_ready())
+            assert model.enable_driving()
+            await until(lambda: not model.connection.status.failsafe, "driving: the failsafe lets go")
+            assert pad.rumbles == []
+            task.cancel()  # the pilot's app stalls: nothing is sent any more, the server's failsafe trips
+            await until(lambda: model.connection.status.failsafe, "failsafe reported")
+            await until(pad.rumbled.is_set, "the pad's motors asked to rumble")
+            assert max(max(r) for r in pad.rumbles) > 0
+        finally:
+            await model.shutdown()
+
+
+def test_two_pads_are_listed_and_unplugging_the_driving_one_never_switches(plugged, manager):
+    model, session, _, _ = connected_model()
+    pads = manager(mappings=[])
+    pads.attach(model)
+    first = plugged(VirtualJoystick(name="Left-hand Pad"))
+    second = plugged(VirtualJoystick(name="Right-hand Pad", axes=6, buttons=12))
+    pump_until(pads, lambda: len(model.drive.pads) == 2, "both listed")
+    listed = {i.instance_id: (i.name, i.known, i.axes) for i in model.drive.pads.values()}
+    assert listed == {first.instance_id: ("Left-hand Pad", False, 4), second.instance_id: ("Right-hand Pad", False, 6)}
+    assert len({i.guid for i in model.drive.pads.values()}) == 2
+    model.drive.select(second.instance_id)
+    model.enable_driving()
+    second.detach()
+    pump_until(pads, lambda: second.instance_id not in model.drive.pads, "unplug seen")
+    assert not model.drive.enabled and is_neutral(session.sent[-1])
+    third = plugged(VirtualJoystick(name="Spare Pad"))
+    pump_until(pads, lambda: third.instance_id in model.drive.pads, "a later pad listed")  # the ordering barrier
+    assert model.drive.selected is None, "neither the other pad nor a new one was picked by itself"
+
+
+def test_a_bad_line_in_the_users_mapping_file_is_reported_and_the_rest_still_load(plugged, config_dir, manager):
+    pad = plugged(xbox_like())
+    (config_dir / "gamecontrollerdb.txt").write_text(
+        "not a mapping\n"
+        f"{pad.guid},Broken,a:q9\n"
+        f"{pad.mapping(XBOX_BLUETOOTH_BINDINGS)}\n"
+        "03000000000000000000000000000000,Someone else's pad,a:b0,platform:Windows\n"
+    )
+    pads = manager()
+    assert pads.mappings_added == 1
+    assert [p.split(": ", 1)[0].rsplit(", ", 1)[1] for p in pads.mapping_problems] == ["line 1", "line 2"]
+    model, _, _, log = connected_model()
+    pads.attach(model)
+    assert any("gamecontrollerdb.txt, line 2" in line.text for line in log)
+    pump_until(pads, lambda: pad.instance_id in model.drive.pads, "pad listed")
+    assert model.drive.pads[pad.instance_id].known and model.drive.layout_of(pad.instance_id) is Layout.STANDARD
+
+
+def test_the_sdl_library_teleop_loads_is_the_one_pygame_runs_on():
+    """Mapping lines and the virtual pads go through ctypes: it must be pygame's own SDL, not another copy."""
+    import ctypes
+
+    import pygame
+
+    from teleop.gamepad import sdl_library
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint8), ("minor", ctypes.c_uint8), ("patch", ctypes.c_uint8)]
+
+    version = Version()
+    sdl_library().SDL_GetVersion(ctypes.byref(version))
+    assert (version.major, version.minor, version.patch) == tuple(pygame.get_sdl_version())
