@@ -113,9 +113,14 @@ class Camera:
         return "the camera command"
 
     async def run(self) -> None:
-        """Capture, and restart after every failure, until cancelled."""
+        """Capture, and restart after every failure, until cancelled.
+
+        A camera that keeps failing stays ``lost`` with the same words while it is
+        retried (no new event per attempt); its first frame makes it ``live`` again.
+        """
         while True:
-            self._set(CameraState.STARTING, f"starting {self._describe()}")
+            if self.state is not CameraState.LOST:
+                self._set(CameraState.STARTING, f"starting {self._describe()}")
             try:
                 if self.settings.kind == "sim":
                     problem = await self._run_sim()
@@ -127,7 +132,7 @@ class Camera:
                 log.exception("camera failed")
                 problem = f"camera failed: {exc}"
             delay = self.backoff.failed()
-            self._set(CameraState.LOST, f"{problem}; retrying in {delay:g} s" if delay >= 1 else problem)
+            self._set(CameraState.LOST, f"{problem}; trying again every {self.backoff.settled:g} s")
             if self.backoff.failures == 1 or self.backoff.failures % 30 == 0:
                 log.warning("camera: %s", problem)
             await asyncio.sleep(delay)

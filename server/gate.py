@@ -159,12 +159,16 @@ class GuardedConnection(ServerConnection):
             self._sniffed = bytearray()
             self._sniff_timer = asyncio.get_running_loop().call_later(SNIFF_TIMEOUT, transport.abort)
         else:
-            super().connection_made(transport)
-        # the fan-out holds messages back as soon as anything waits in user space (the kernel's
-        # buffer is full): it learns that from pause_writing, and resume_writing when all is sent
-        transport.set_write_buffer_limits(high=0, low=0)
+            self._start_websocket(transport)
         if not self.gate.opened(self):
             transport.abort()
+
+    def _start_websocket(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        # the fan-out holds messages back as soon as anything waits in user space (the kernel's
+        # buffer is full): it learns that from pause_writing, and resume_writing when all is sent.
+        # After websockets' connection_made, which sets its own limits.
+        transport.set_write_buffer_limits(high=0, low=0)
 
     def data_received(self, data: bytes) -> None:
         if self._sniffed is None:
@@ -180,7 +184,7 @@ class GuardedConnection(ServerConnection):
         if mine:
             self.gate.diverter.take(self, self.transport, head)
         else:
-            super().connection_made(self.transport)
+            self._start_websocket(self.transport)
             super().data_received(head)
 
     def _stop_sniffing(self) -> None:

@@ -167,7 +167,7 @@ class VideoServer:
             self._stall_timer.cancel()
             self._stall_timer = None
         for viewer in list(self.viewers):
-            viewer.transport.close()
+            viewer.transport.abort()  # the server is stopping: no point flushing video
 
 
 class Viewer(asyncio.Protocol):
