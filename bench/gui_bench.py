@@ -15,7 +15,7 @@ real paint, real event dispatch). Prints the figures side by side.
 Targets (issue 13, on xcb): idle <= 2 % of a core, connected and plotting
 <= 8 %, SDL change -> control handed to the socket p99 <= 3 ms.
 
-    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20]
+    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad]
 """
 
 from __future__ import annotations
@@ -97,16 +97,20 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     return figures
 
 
-def run_one(seconds: float, quiet_seconds: float) -> None:
-    """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON."""
+def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) -> None:
+    """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON.
+
+    ``standard_pad``: an Xbox-like pad SDL knows (through a mapping file), drawn as a pad, instead of a raw one.
+    """
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import qasync
     from launcher import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
-    from sdl_virtual import VirtualJoystick
+    from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 
     from teleop.appsettings import AppSettings
+    from teleop.gamepad import GamepadManager
     from teleop.gui.adapter import QtAdapter
     from teleop.gui.main_window import MainWindow
     from teleop.models import TeleopModel
@@ -115,12 +119,17 @@ def run_one(seconds: float, quiet_seconds: float) -> None:
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)
     server = ServerProcess("sim").start()
-    stick = VirtualJoystick()
-    store = QSettings(os.path.join(tempfile.mkdtemp(), "bench.ini"), QSettings.Format.IniFormat)
+    folder = tempfile.mkdtemp()
+    mappings = Path(folder) / "gamecontrollerdb.txt"
+    stick = xbox_like() if standard_pad else VirtualJoystick()
+    if standard_pad:  # its GUID, for the mapping line, is known once it has been plugged in
+        mappings.write_text(stick.attach().mapping(XBOX_BLUETOOTH_BINDINGS) + "\n")
+        stick.detach()
+    store = QSettings(os.path.join(folder, "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
     async def run():
-        adapter = QtAdapter(TeleopModel(settings))
+        adapter = QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]))
         stick.attach()  # after SDL is initialised, as a user plugging in a pad
         window = MainWindow(adapter, store)
         window.show()
@@ -141,6 +150,7 @@ def run_one(seconds: float, quiet_seconds: float) -> None:
 
 def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     command = [sys.executable, __file__, "--one", "--seconds", str(args.seconds), "--quiet-seconds", str(args.quiet_seconds)]
+    command += ["--standard-pad"] if args.standard_pad else []
     result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=300)
     for line in result.stdout.splitlines():
         if line.startswith("FIGURES "):
@@ -153,10 +163,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="driving phase length")
     parser.add_argument("--quiet-seconds", type=float, default=8.0, help="length of the idle and plotting phases")
     parser.add_argument("--xcb", action="store_true", help="also measure on the real xcb plugin (Xvfb + openbox)")
+    parser.add_argument("--standard-pad", action="store_true", help="an Xbox-like pad SDL knows, drawn as a pad (default: a raw pad)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.seconds, args.quiet_seconds)
+        run_one(args.seconds, args.quiet_seconds, args.standard_pad)
         return
 
     results = {"offscreen": measure("offscreen", args, dict(os.environ))}
@@ -169,7 +180,8 @@ def main() -> None:
             results["xcb"] = measure("xcb", args, display.env)
 
     names = list(results)
-    print(f"teleop GUI bench: real window, teleop-server --serial sim, SDL virtual joystick, 4 series plotted ({', '.join(names)})")
+    pad = "an Xbox-like pad SDL knows (drawn as a pad)" if args.standard_pad else "a raw SDL virtual joystick"
+    print(f"teleop GUI bench: real window, teleop-server --serial sim, {pad}, 4 series plotted ({', '.join(names)})")
     print(f"  {'':48}" + "".join(f"{n:>22}" for n in names) + "   target (xcb)")
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
 from teleop.app import free_port  # noqa: E402
@@ -65,6 +66,9 @@ async def drive_as_pilot(
     async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
         await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "bench"}))
         await ws.recv()
+        # read what the server sends (readings, status) as the app does: a pilot that never reads
+        # stops answering pings once its receive queue is full, and is closed as gone
+        reader = asyncio.create_task(drain(ws))
         start_index = len(device.received_lines)
         for i in range(count):
             value = (i % 1800) - 900 or 1  # distinct from its neighbours, never the neutral 0
@@ -72,7 +76,14 @@ async def drive_as_pilot(
             await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
             await asyncio.sleep(interval)
         await asyncio.sleep(settle)
+        reader.cancel()
     return sent, list(device.received_lines)[start_index:]
+
+
+async def drain(ws) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
 
 
 async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[float]:
@@ -80,88 +91,12 @@ async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[
     return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
 
 
-CLIENTS_SCRIPT = r"""
-import asyncio, json, sys, time
-from websockets.asyncio.client import connect
-async def one(port, seconds, out):
-    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-        await ws.send(json.dumps({"type": "hello", "role": "observer"}))
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                frame = await asyncio.wait_for(ws.recv(), 1)
-            except TimeoutError:
-                continue
-            now = time.monotonic()
-            if '"bench"' in frame:
-                mark = json.loads(frame).get("values", {}).get("bench")  # a status may name the pilot "bench"
-                if mark is not None:
-                    out.append((mark, now))
-async def main(port, count, seconds):
-    outs = [[] for _ in range(count)]
-    await asyncio.gather(*(one(port, seconds, o) for o in outs))
-    print(json.dumps(outs))
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
-"""
-
-
-#: Observers for the fan-out runs, as light as a client can be so that 50 of them in one process
-#: keep up with 2,500 messages/s on a loaded machine: asyncio protocols that read frames
-#: by hand (server frames are unmasked), note the arrival time of each chunk, pick out the
-#: "bench" value and answer pings; no library in the receive path.
-LIGHT_CLIENTS_SCRIPT = r"""
-import asyncio, json, os, re, sys, time
-BENCH = re.compile(rb'"bench":(\d+)')
-class Observer(asyncio.Protocol):
-    def __init__(self, out):
-        self.out, self.buf, self.open = out, b"", False
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    def send(self, opcode, payload):  # a masked client frame, mask key 0 (payload unchanged)
-        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
-    def data_received(self, data):
-        now = time.monotonic()
-        self.buf += data
-        if not self.open:
-            head, sep, rest = self.buf.partition(b"\r\n\r\n")
-            if not sep:
-                return
-            self.open, self.buf = True, rest
-            self.send(1, b'{"type":"hello","role":"observer","client":"bench"}')
-        buf, i = self.buf, 0
-        while len(buf) - i >= 2:
-            opcode, n, start = buf[i] & 15, buf[i + 1] & 127, i + 2
-            if n == 126:
-                if len(buf) - i < 4: break
-                n, start = int.from_bytes(buf[i + 2:i + 4], "big"), i + 4
-            elif n == 127:
-                if len(buf) - i < 10: break
-                n, start = int.from_bytes(buf[i + 2:i + 10], "big"), i + 10
-            if len(buf) < start + n:
-                break
-            if opcode == 1 and buf.startswith(b'{"type":"reading"', start):  # not the welcome's snapshot
-                m = BENCH.search(buf, start, start + n)
-                if m:
-                    self.out.append((int(m.group(1)), now))
-            elif opcode == 9:
-                self.send(10, bytes(buf[start:start + n]))
-            i = start + n
-        self.buf = buf[i:]
-async def main(port, count, seconds):
-    loop = asyncio.get_running_loop()
-    outs = [[] for _ in range(count)]
-    for out in outs:
-        await loop.create_connection(lambda out=out: Observer(out), "127.0.0.1", port)
-    await asyncio.sleep(seconds)
-    print(json.dumps(outs))
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
-"""
-
-
-#: Observers held by one client process: 50 clients x 50 Hz is 2,500 messages/s, light for one process.
-CLIENTS_PER_PROCESS = 50
+#: Observers for the fan-out runs: bench/wsload.py, raw sockets on one epoll per process, no asyncio
+#: and no library in the receive path, so the harness takes as little of the two cores as it can.
+WSLOAD = ROOT / "bench" / "wsload.py"
+#: Observers held by one client process: 100 clients x 50 Hz is 5,000 messages/s, a few per cent of a core
+#: with wsload; fewer processes are fewer wakeups competing with the server on each reading.
+CLIENTS_PER_PROCESS = 100
 
 
 def cpu_seconds(pid: int) -> float:
@@ -176,19 +111,19 @@ def cpu_seconds(pid: int) -> float:
 
 async def reading_latency(
     device: PtyDevice, port: int, clients: int, seconds: float, *, server_pid: int | None = None, pilot: bool = False
-) -> tuple[list[float], int, float, int, list[float]]:
+) -> tuple[list[float], int, float, int, list[float], float]:
     """Readings at 50 Hz to ``clients`` observers in several processes.
 
     Returns latency samples, readings missing, server CPU seconds while readings flowed (0 if
-    no ``server_pid``), readings sent, and (if ``pilot``) the command latencies of a pilot
-    driving at 100 Hz meanwhile.
+    no ``server_pid``), readings sent, (if ``pilot``) the command latencies of a pilot
+    driving at 100 Hz meanwhile, and the client processes' CPU seconds while readings flowed.
     """
     sizes = [CLIENTS_PER_PROCESS] * (clients // CLIENTS_PER_PROCESS) + (
         [clients % CLIENTS_PER_PROCESS] if clients % CLIENTS_PER_PROCESS else []
     )
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", LIGHT_CLIENTS_SCRIPT, str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+            sys.executable, str(WSLOAD), str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
         )
         for n in sizes
     ]
@@ -199,6 +134,7 @@ async def reading_latency(
     written: dict[int, float] = {}
     driving = asyncio.create_task(command_latency(device, port, seconds)) if pilot else None
     cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    harness_before = sum(cpu_seconds(proc.pid) for proc in procs)
     start = time.monotonic()
     for seq in range(1, int(seconds * 50) + 1):
         written[seq] = time.monotonic()
@@ -206,12 +142,13 @@ async def reading_latency(
         await asyncio.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
     await asyncio.sleep(0.05)  # the last reading's fan-out
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+    harness = sum(cpu_seconds(proc.pid) for proc in procs) - harness_before
     commands = await driving if driving else []
     outs = [await proc.communicate() for proc in procs]
-    per_client = [received for out, _ in outs for received in json.loads(out)]
+    per_client = [json.loads(line) for out, _ in outs for line in out.splitlines()]
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
-    return samples, missing, cpu, len(written), commands
+    return samples, missing, cpu, len(written), commands, harness
 
 
 STUCK_SCRIPT = r"""
@@ -307,27 +244,28 @@ async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
     seconds = min(args.seconds, 8.0)
     try:
         print(f"5. fan-out cost, readings at 50 Hz for {seconds:.0f} s, clients in processes of {CLIENTS_PER_PROCESS}:")
-        print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing")
+        print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing   harness CPU/reading")
         before = cpu_seconds(server.pid)
         await asyncio.sleep(2)
         idle = (cpu_seconds(server.pid) - before) / 2
         print(f"   (server idle, no readings: {idle * 1e6 / 50:.0f} us of CPU per 20 ms; included below)")
         points: list[tuple[int, float]] = []
         for clients in (1, 10, 50, 100, 200):
-            samples, missing, cpu, readings, _ = await reading_latency(device, port, clients, seconds, server_pid=server.pid)
+            samples, missing, cpu, readings, _, harness = await reading_latency(device, port, clients, seconds, server_pid=server.pid)
             per_reading = cpu / readings
             points.append((clients, per_reading))
             ms = sorted(samples)
             p50, p99 = (ms[int(q * (len(ms) - 1))] * 1000 for q in (0.5, 0.99)) if ms else (math.nan, math.nan)
             print(
                 f"   {clients:7d}   {per_reading * 1e6:12.0f} us   {per_reading / clients * 1e6:14.1f} us"
-                f"      {p50:5.2f} / {p99:5.2f} ms   {missing:7d}"
+                f"      {p50:5.2f} / {p99:5.2f} ms   {missing:7d}   {harness / readings * 1e6:12.0f} us"
             )
         fixed, per_client = fit_line(points)
         print(
-            f"   fit: {fixed * 1e6:.0f} us fixed per reading (target <= 100) + {per_client * 1e6:.1f} us per client-message (target <= 10)"
+            f"   fit: {fixed * 1e6:.0f} us fixed per reading (target <= 100) + {per_client * 1e6:.1f} us per client-message (target <= 10)\n"
+            f"   ({idle * 1e6 / 50:.0f} us of the fixed cost is the idle server's own timers; see bench/reading_path.py for the rest)"
         )
-        samples, missing, _, _, commands = await reading_latency(device, port, 200, args.seconds, pilot=True)
+        samples, missing, _, _, commands, _ = await reading_latency(device, port, 200, args.seconds, pilot=True)
         print(
             "6. 200 observers x 50 Hz, a pilot driving at 100 Hz meanwhile:\n"
             f"   reading latency:  {percentiles(samples)}   missing={missing}   (target p99 <= 5 ms)\n"

@@ -42,8 +42,10 @@ PENDING_PER_ADDRESS = 16
 #: Unauthenticated sessions (observers without the token) per address.
 SESSIONS_PER_ADDRESS = 16
 #: File descriptors kept for everything that is not a client socket (serial port, logs, epoll),
-#: and for the up to 100 sockets asyncio accepts in one go before the oldest are closed.
-FD_HEADROOM = 128
+#: and for the sockets asyncio has accepted but not yet shown to the gate: it accepts up to 100
+#: at a time and opens them a loop turn later, so under a flood two such batches can be open
+#: before the oldest lingering sockets are closed (seen with TLS, whose sockets take longer to open).
+FD_HEADROOM = 256
 #: Addresses remembered by the per-address tables; the least recently seen is forgotten first.
 MAX_TRACKED_ADDRESSES = 4096
 

@@ -50,7 +50,7 @@ from .config import ServerConfig
 from .control import ControlRules
 from .device import DeviceLink, LinkState, Profile
 from .fanout import Fanout
-from .gate import Gate, GuardedConnection, detect_plain_http, file_limit
+from .gate import Gate, GuardedConnection, file_limit
 from .httpgate import RequestGate
 from .mapping import CommandMapper
 from .notices import Notice, printable, times
@@ -146,10 +146,9 @@ class Bridge:
         self._key_notice = Notice(60.0)
         self._ids = itertools.count(1)
         self._status_dirty = False
-        self._outputs_dirty = False
+        self._outputs_timer: asyncio.TimerHandle | None = None
         self._watch_timer: asyncio.TimerHandle | None = None
         self._link_task: asyncio.Task[None] | None = None
-        self._outputs_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.gate = Gate(
@@ -176,7 +175,9 @@ class Bridge:
         )
         self.gate.diverter = self.video
         self._camera_task: asyncio.Task[None] | None = None
-        self.fanout = Fanout(stall_timeout=SEND_STALL_TIMEOUT, on_stuck=self._on_stuck)
+        self.fanout = Fanout(
+            stall_timeout=SEND_STALL_TIMEOUT, on_stuck=self._on_stuck, schedule=lambda step: asyncio.get_running_loop().call_soon(step)
+        )
         #: the welcomed clients' connections: what a broadcast goes to
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -204,8 +205,8 @@ class Bridge:
 
     async def start(self) -> Server:
         tls = self._tls_context()
-        if tls is not None:
-            detect_plain_http(tls, self.gate.log, f" ({self.config.port})")
+        # TLS is done per socket by the gate (server.tlsdoor), so a handshake in progress is counted
+        self.gate.tls, self.gate.tls_timeout, self.gate.port_hint = tls, OPEN_TIMEOUT, f" ({self.config.port})"
         self._link_task = asyncio.create_task(self.link.run(), name="device-link")
         self._server = await serve(
             self._handle,
@@ -223,9 +224,7 @@ class Bridge:
             server_header=f"teleop-server/{__version__}",
             process_request=self.requests,
             create_connection=self.gate.connection,
-            ssl=tls,
         )
-        self._outputs_task = asyncio.create_task(self._outputs_loop(), name="outputs")
         if self.camera is not None:
             self._camera_task = asyncio.create_task(self.camera.run(), name="camera")
         return self._server
@@ -252,13 +251,14 @@ class Bridge:
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self._readings_timer is not None:
-            self._readings_timer.cancel()
+        for timer in (self._readings_timer, self._outputs_timer):
+            if timer is not None:
+                timer.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
         self.video.close()
-        for task in (self._link_task, self._outputs_task, self._camera_task):
+        for task in (self._link_task, self._camera_task):
             if task:
                 task.cancel()
                 try:
@@ -466,7 +466,8 @@ class Bridge:
 
     def _on_accepted(self, key: str, line: str) -> None:
         self.accepted[key] = line
-        self._outputs_dirty = True
+        if self._outputs_timer is None:  # a timer only while outputs change: an idle server does not wake for them
+            self._outputs_timer = asyncio.get_running_loop().call_later(OUTPUTS_INTERVAL, self._flush_outputs)
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -516,12 +517,9 @@ class Bridge:
     def _announce(self, level: str, text: str) -> None:
         self._broadcast(protocol.encode(Event(level, text, time.time())))
 
-    async def _outputs_loop(self) -> None:
-        while True:
-            await asyncio.sleep(OUTPUTS_INTERVAL)
-            if self._outputs_dirty:
-                self._outputs_dirty = False
-                self._broadcast(protocol.encode(Outputs(time.time(), dict(self.accepted))))
+    def _flush_outputs(self) -> None:
+        self._outputs_timer = None
+        self._broadcast(protocol.encode(Outputs(time.time(), dict(self.accepted))))
 
     def _send(self, client: Client, message: protocol.ServerMessage) -> None:
         self._enqueue(client, protocol.encode(message))

@@ -8,12 +8,16 @@ additions, plugged in through ``serve(create_connection=...)``:
   (slowloris and half-open ones included) and may close the oldest lingering
   one to make room;
 * it tells the fan-out when its socket stops draining and when it drains
-  again (asyncio's flow-control callbacks, with the high-water mark at 0);
+  again (asyncio's flow-control callbacks, with the high-water mark at 0,
+  or one byte under TLS);
 * it carries the client's :class:`~server.fanout.Outbox`;
+* on a TLS server it goes through a :class:`~server.tlsdoor.TlsDoor` first, so
+  it is counted while its TLS handshake is still under way, and plain HTTP on
+  the TLS port is answered;
 * when the gate has a :class:`Diverter` (the video stream), it reads the
-  request line itself first and hands a request for the video path, socket
-  and all, to the diverter; websockets never sees it. Every other request
-  goes to websockets unchanged, a few bytes later.
+  request line itself first (after TLS, if any) and hands a request for the
+  video path, socket and all, to the diverter; websockets never sees it.
+  Every other request goes to websockets unchanged, a few bytes later.
 
 :class:`PeerLog` is how every line a peer can cause gets written: a few of a
 kind per minute, then one summary with the count. :func:`raise_file_limit`
@@ -33,6 +37,7 @@ from websockets.asyncio.server import ServerConnection
 
 from .admission import Admission, Admitted, LogBudget, PerPeerOnce
 from .fanout import Outbox
+from .tlsdoor import Peeker, TlsDoor
 
 log = logging.getLogger("teleop.server")
 
@@ -45,6 +50,7 @@ SUMMARIES = {
     "full": "refused {n} more connections in the last minute (server full or too many from one address), from {peers} address(es)",
     "evicted": "closed {n} more lingering connections in the last minute to make room, from {peers} address(es)",
     "asyncio": "{n} more event-loop errors in the last minute (accept failures and the like)",
+    "plain http": "{n} more plain http:// or ws:// requests on the TLS port in the last minute, from {peers} address(es)",
 }
 
 
@@ -106,6 +112,12 @@ class Gate:
     def __init__(self, admission: Admission, *, outbox_limit: int, peer_log: PeerLog | None = None) -> None:
         self.admission = admission
         self.outbox_limit = outbox_limit
+        #: set by the server before it listens, if it speaks TLS: each socket then goes through a TlsDoor
+        self.tls: ssl.SSLContext | None = None
+        #: how long a socket may take from accept to the end of its TLS handshake
+        self.tls_timeout = 5.0
+        self.port_hint = ""
+        self.peeker = Peeker()
         self.log = peer_log or PeerLog()
         self.on_drained: Callable[[GuardedConnection], None] = lambda connection: None
         self.once = PerPeerOnce()
@@ -120,7 +132,7 @@ class Gate:
         for victim in decision.evict:
             assert isinstance(victim, GuardedConnection)  # a diverted one too: it stays the socket's key
             self.log.info("evicted", victim.peer, "closed a lingering connection from %s to make room", victim.peer)
-            victim.transport.abort()
+            victim.abort()
         if not decision.admitted:
             self.log.warning("full", connection.peer, "refused a connection from %s: %s", connection.peer, decision.reason)
         return decision.admitted
@@ -134,6 +146,18 @@ class Gate:
     def closed(self, connection: GuardedConnection) -> None:
         self.admission.closed(connection)
 
+    def plain_http(self, connection: GuardedConnection) -> None:
+        """Plain ``http://`` or ``ws://`` reached the TLS port: one line per address (and a few a minute in all)."""
+        if self.once.first(connection.peer):
+            self.log.warning(
+                "plain http",
+                connection.peer,
+                "a plain http:// or ws:// request from %s reached this TLS port%s; answered that the client must use "
+                "https:// or wss:// (logged once per address)",
+                connection.peer,
+                self.port_hint,
+            )
+
 
 class GuardedConnection(ServerConnection):
     """A :class:`ServerConnection` that is counted from accept to close and reports when its socket blocks."""
@@ -145,37 +169,70 @@ class GuardedConnection(ServerConnection):
         self.outbox = Outbox(gate.outbox_limit)
         #: the bridge's id for this client, once it has one
         self.client_id: int | None = None
+        self._raw: asyncio.Transport | None = None  # the TCP socket's transport (under TLS, if any)
+        self._door: TlsDoor | None = None
+        self._secured: asyncio.Transport | None = None  # the transport the request travels on (TLS's, if any)
+        self._made = False  # websockets has the connection (after TLS and the sniff, if any)
         #: the first bytes of the request while the gate's diverter decides whose it is
         self._sniffed: bytearray | None = None
         self._sniff_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
-        assert isinstance(transport, asyncio.Transport)
+        self._raw = transport
+        if not self.gate.opened(self):  # counted before any handshake: half-open TLS counts per address too
+            transport.abort()
+        elif self.gate.tls is None:
+            self._secure(transport)
+        else:
+            self._door = TlsDoor(
+                transport,
+                self,
+                self.gate.tls,
+                self.gate.peeker,
+                timeout=self.gate.tls_timeout,
+                on_secure=self._secure,
+                on_plain=lambda: self.gate.plain_http(self),
+            )
+
+    def _secure(self, transport: asyncio.Transport) -> None:
+        """TLS is done, if any: the request is sniffed for the diverter, or websockets takes the connection."""
+        self.transport = self._secured = transport
         if self.gate.diverter is not None:
             # websockets starts its handshake in connection_made: hold that back until the request line says it is its
-            self.transport = transport
             self._sniffed = bytearray()
             self._sniff_timer = asyncio.get_running_loop().call_later(SNIFF_TIMEOUT, transport.abort)
         else:
             self._start_websocket(transport)
-        if not self.gate.opened(self):
-            transport.abort()
+        if self._door is not None:
+            early, self._door.early = self._door.early, []
+            for data in early:
+                self.data_received(data)
 
     def _start_websocket(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
+        self._made = True
         # the fan-out holds messages back as soon as anything waits in user space (the kernel's
         # buffer is full): it learns that from pause_writing, and resume_writing when all is sent.
-        # After websockets' connection_made, which sets its own limits.
-        transport.set_write_buffer_limits(high=0, low=0)
+        # Set after websockets' connection_made, which sets its own limits. A socket transport
+        # pauses when more than ``high`` bytes wait, asyncio's TLS transport when at least ``high``
+        # do: with 0 it would pause with nothing waiting, and stay paused until some later write
+        # happened to resume it, so a wss client that only listens got its readings at the next ping.
+        transport.set_write_buffer_limits(high=0 if self.gate.tls is None else 1, low=0)
 
     def data_received(self, data: bytes) -> None:
-        if self._sniffed is None:
+        if self._made:
             super().data_received(data)
-            return
+        elif self._sniffed is not None:
+            self._sniff(data)
+        elif self._door is not None:
+            self._door.data_received(data)
+
+    def _sniff(self, data: bytes) -> None:
+        assert self._sniffed is not None and self.gate.diverter is not None
         self._sniffed += data
-        assert self.gate.diverter is not None
         mine = self.gate.diverter.wants(bytes(self._sniffed))
         if mine is None:
             return
@@ -194,24 +251,32 @@ class GuardedConnection(ServerConnection):
             self._sniff_timer = None
 
     def eof_received(self) -> bool | None:
-        if self._sniffed is not None:
-            return None  # closed before saying what it wanted
-        return super().eof_received()
+        return super().eof_received() if self._made else None
+
+    def abort(self) -> None:
+        """Close the socket at once, whatever stage it is at."""
+        transport = self._secured or self._raw
+        if transport is not None:
+            transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gate.closed(self)
+        if self._door is not None:
+            self._door.lost()
         if self._sniffed is not None:  # websockets never saw this socket
             self._stop_sniffing()
-            return
-        super().connection_lost(exc)
+        if self._made:
+            super().connection_lost(exc)
 
     def pause_writing(self) -> None:
-        super().pause_writing()
-        self.outbox.block(time.monotonic())
+        if self._made:
+            super().pause_writing()
+            self.outbox.block(time.monotonic())
 
     def resume_writing(self) -> None:
-        super().resume_writing()
-        self.gate.on_drained(self)
+        if self._made:
+            super().resume_writing()
+            self.gate.on_drained(self)
 
 
 def raise_file_limit() -> tuple[int, int]:
@@ -261,32 +326,6 @@ def quiet_exception_handler(peer_log: PeerLog) -> Callable[[asyncio.AbstractEven
         peer_log.warning("asyncio", "", "%s", detail)
 
     return handle
-
-
-def detect_plain_http(context: ssl.SSLContext, peer_log: PeerLog, port_hint: str = "") -> None:
-    """Make ``context`` log (a few times a minute) when plain ``http://`` or ``ws://`` reaches the TLS port.
-
-    OpenSSL recognises an HTTP request where a TLS ClientHello should be; asyncio
-    then drops the connection silently (it logs handshake failures only in debug
-    mode), and the user sees only "connection reset". ``sslobject_class`` is the
-    documented way to wrap the handshake.
-    """
-
-    class Detecting(ssl.SSLObject):
-        def do_handshake(self) -> None:
-            try:
-                super().do_handshake()
-            except ssl.SSLError as exc:
-                if exc.reason in ("HTTP_REQUEST", "HTTPS_PROXY_REQUEST"):
-                    peer_log.warning(
-                        "plain http",
-                        "",
-                        "a plain http:// or ws:// request reached this TLS port%s: the client must use https:// or wss://",
-                        port_hint,
-                    )
-                raise
-
-    context.sslobject_class = Detecting
 
 
 class LogFlood(logging.Filter):

@@ -16,7 +16,7 @@ Delivery: the newest frame wins. Each frame is framed once
 (:func:`teleop.mjpeg.frame_part`) and written to every viewer whose socket has
 taken everything written before; a viewer whose socket is still busy is
 skipped and gets the newest frame when it drains (asyncio's
-``resume_writing``, with the write buffer's high-water mark at 0). So a slow
+``resume_writing``, with the write buffer's high-water mark at one byte). So a slow
 viewer holds at most the rest of one frame in user space, never a queue, and
 one that takes nothing for ``stall_timeout`` is dropped.
 """

@@ -287,6 +287,8 @@ class DriveModel:
         self.rumble_enabled = True
         #: GUID of the driving pad that was unplugged: only it is picked up again by itself
         self._lost_guid = ""
+        #: the pilot picked the on-screen sticks: a pad plugged in later does not take over
+        self._screen_chosen = False
         self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
         self.sent_count = 0
         self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
@@ -503,7 +505,7 @@ class DriveModel:
         self.pads[info.instance_id] = info
         self.pad_states[info.instance_id] = state
         self.pads_changed.emit(self)
-        if self.selected is not None:
+        if self.selected is not None or self._screen_chosen:
             return
         if self._lost_guid:
             if info.guid == self._lost_guid:
@@ -531,8 +533,15 @@ class DriveModel:
             self._input(self._clock())
 
     def select(self, instance_id: int | None) -> None:
-        """The pilot picks the driving pad (None: the on-screen sticks and keys)."""
-        if instance_id == self.selected or (instance_id is not None and instance_id not in self.pads):
+        """The pilot picks the driving pad (None: the on-screen sticks and keys).
+
+        Any pick, the on-screen sticks included, is the pilot's word: a driving pad
+        that was unplugged earlier no longer takes over when it comes back."""
+        if instance_id is not None and instance_id not in self.pads:
+            return
+        self._screen_chosen = instance_id is None
+        if instance_id == self.selected:
+            self._lost_guid = ""
             return
         self.selected = instance_id
         self._lost_guid = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -113,7 +114,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL if self.quiet else subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=None if self.file_limit is None else self._limit_files,
+            preexec_fn=self._in_child,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -126,11 +127,21 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError("teleop-server did not start listening")
 
-    def _limit_files(self) -> None:
+    def _in_child(self) -> None:
+        """Runs in the server's process before exec.
+
+        The server gets SIGTERM when the process that started it dies, so a test
+        run killed by a timeout or ^C leaves no server behind eating the CPU of the
+        next run (an orphaned ``--camera sim`` server costs a third of a core).
+        Linux ties this to the starting *thread*: start servers from the main thread.
+        """
+        import ctypes
         import resource
 
-        assert self.file_limit is not None
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if self.file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def stop(self) -> str:
         if self.process is None:

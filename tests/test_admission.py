@@ -93,7 +93,7 @@ def test_closing_twice_or_unknown_keys_changes_nothing():
 
 
 def test_socket_budget_leaves_room_for_everything_else():
-    assert socket_budget(1024, 64) == 1024 - 128
+    assert socket_budget(1024, 64) == 1024 - 256
     assert socket_budget(100, 64) >= 64 + 4
 
 

@@ -500,7 +500,7 @@ def test_virtual_joystick_is_detected_and_its_axes_are_read(window, loop, joysti
     wait_until(loop, lambda: abs(drive.current_input().axes[0] - 0.5) < 0.01, what="axis read")
     state = drive.current_input()
     assert state.buttons[3] == 1 and state.hats[0] == (0, 1)
-    assert window.gamepad_panel.picker.count() == 2
+    assert window.gamepad_panel.pads.list.count() == 2
 
 
 def test_stick_move_reaches_the_server_as_a_command_only_once_enabled(window, loop, joystick, tmp_path, display):

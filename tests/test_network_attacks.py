@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from guitools import ARTIFACTS, ServerProcess
 from test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from teleop.client import trust_context
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -318,12 +321,82 @@ def test_malformed_upgrade_header_gets_400(servers):
     assert status == 400
 
 
-def test_plain_http_on_the_tls_port_is_logged_with_what_to_do(servers, certificate):
+def tls_server(servers, certificate, **options) -> ServerProcess:
     cert, key = certificate
-    server = servers(["--certfile", str(cert), "--keyfile", str(key)])
-    for _ in range(20):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            raw_http(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return servers(["--certfile", str(cert), "--keyfile", str(key)], **options)
+
+
+async def pilot_gets_in_over_tls(server: ServerProcess, certificate, timeout: float = 3.0) -> bool:
+    """The owner's app on wss:// with the robot's certificate trusted: True if it is welcomed as pilot."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with connect(
+                f"wss://127.0.0.1:{server.port}", ssl=trust_context(str(certificate[0])), open_timeout=timeout, local_addr=("127.0.0.1", 0)
+            ) as ws:
+                await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "owner", "token": server.token}))
+                welcome = json.loads(await ws.recv())
+                return welcome.get("type") == "welcome" and welcome.get("role") == "pilot"
+    except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+        return False
+
+
+def test_plain_http_on_the_tls_port_is_answered_with_what_to_do_and_logged_once_per_address(servers, certificate):
+    server = tls_server(servers, certificate)
+    answers = []
+    for source in ("127.0.0.2", "127.0.0.3"):
+        for request in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", upgrade("127.0.0.1")):
+            for _ in range(5):
+                answers.append(raw_http(server.port, request, source))
+    assert {status for status, _, _ in answers} == {400}
+    assert all(b"this port speaks TLS: use https:// or wss://" in body for _, _, body in answers), answers[0]
+    # the same port still speaks TLS: a browser on https:// gets the dashboard
+    page = urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=trust_context(str(certificate[0])), timeout=5)
+    assert page.status == 200
     log = stop_and_read_log(server)
-    told = [line for line in log if "use https:// or wss://" in line]
-    assert 1 <= len(told) <= 5, "\n".join(log)
+    told = [line for line in log if "plain http:// or ws://" in line]
+    assert len(told) == 2, "\n".join(log)
+    assert any("127.0.0.2" in line for line in told) and any("127.0.0.3" in line for line in told), "\n".join(told)
+
+
+async def test_tls_slowloris_counts_against_the_address_and_the_pilot_still_gets_in(servers, certificate):
+    """Half-finished TLS handshakes (a ClientHello's first bytes, then silence) from many addresses, past the file limit."""
+    server = tls_server(servers, certificate, file_limit=256)
+    held: dict[int, list[socket.socket]] = {}
+
+    def linger(n: int, address: tuple[str, int]) -> None:
+        with contextlib.suppress(OSError):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=3, source_address=address)
+            sock.sendall(b"\x16\x03\x01\x02\x00\x01")  # a TLS record header and the ClientHello's type: then nothing
+            held.setdefault(n, []).append(sock)
+
+    loud = 99
+    try:
+        for _ in range(40):  # one address opening far more than its share
+            linger(loud, attacker(loud))
+        assert await pilot_gets_in_over_tls(server, certificate), "pilot locked out by one address"
+        # the pilot's connection came after the attacker's: the server has decided on every one of them
+        still_open = [sock for sock in held[loud] if not closed_by_server(sock)]
+        assert len(still_open) <= 16, f"{len(still_open)} of 40 half-finished handshakes from one address are still held"
+        for i in range(300):  # then many addresses, past the server's file limit
+            linger(i % 20, attacker(i % 20))
+        assert sum(len(held[n]) for n in range(20)) >= 280, "the attack really opened more sockets than the server may hold"
+        results = [await pilot_gets_in_over_tls(server, certificate) for _ in range(4)]
+        assert results == [True] * 4, f"pilot got in {sum(results)} times in 4"
+    finally:
+        for socks in held.values():
+            for sock in socks:
+                sock.close()
+    log = stop_and_read_log(server)
+    assert not any("Traceback" in line for line in log), "\n".join(log[:40])
+    assert len(log) < 60, f"{len(log)} log lines: the log is flooded"
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True if the server has closed (or reset) ``sock``; never waits."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -148,6 +148,19 @@ def test_unplugging_the_driving_pad_never_switches_to_another():
     assert not drive.enabled
 
 
+def test_once_the_pilot_picks_the_on_screen_sticks_no_pad_plugged_in_later_takes_over():
+    model, _, _, _ = connected_model()
+    drive = model.drive
+    drive.pad_added(*known_pad(1, "0300aaaa", "first"))
+    drive.pad_removed(1)
+    drive.select(None)
+    drive.pad_added(*known_pad(2, "0300aaaa", "first"))
+    drive.pad_added(*known_pad(3, "0300bbbb", "another"))
+    assert drive.selected is None
+    drive.select(3)
+    assert drive.selected == 3
+
+
 # -- rumble -----------------------------------------------------------------------------------
 
 

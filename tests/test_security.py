@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import stat
@@ -229,6 +230,19 @@ async def test_tls_server_drives_over_wss_when_the_client_trusts_its_certificate
         lambda: urllib.request.urlopen(f"https://127.0.0.1:{bridge.port}/", context=trust_context(str(cert)), timeout=5).read()
     )
     assert b"<html" in page.lower()
+
+
+async def test_an_observer_over_wss_that_only_listens_gets_the_readings_as_they_come(make_bridge, pty_device, certificate):
+    """The dashboard over https sends nothing after its hello: its readings must not wait for the next ping."""
+    cert, key = certificate
+    bridge = await make_bridge(pty_device.path, certfile=str(cert), keyfile=str(key))
+    async with connect(f"wss://127.0.0.1:{bridge.port}", ssl=trust_context(str(cert))) as ws:
+        await ws.send(json.dumps({"type": "hello", "role": "observer", "client": "listener"}))
+        readings = 0
+        async with asyncio.timeout(3):  # the server pings every 5 s; readings come at 20 Hz
+            while readings < 20:
+                if json.loads(await ws.recv())["type"] == "reading":
+                    readings += 1
 
 
 async def test_untrusted_certificate_is_refused_with_a_reason_that_says_what_to_do(make_bridge, certificate):

@@ -22,7 +22,8 @@ def ffmpeg_stream():
         pytest.skip("Debian's ffmpeg is not installed")
 
     def make(muxer: str, frames: int = 12) -> bytes:
-        argv = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30", "-frames:v", str(frames), "-f", muxer, "-"]
+        source = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=30"]
+        argv = ["ffmpeg", "-loglevel", "error", *source, "-frames:v", str(frames), "-f", muxer, "-"]
         return subprocess.run(argv, capture_output=True, check=True).stdout
 
     return make

@@ -9,13 +9,12 @@ timer costs several per cent of a core, which an idle window should not spend.
 from __future__ import annotations
 
 import logging
-import time
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
 from teleop.client import run_in_background
 from teleop.gamepad import GamepadManager
-from teleop.models import DriveModel, LogLevel, TeleopModel
+from teleop.models import DriveModel, TeleopModel
 
 log = logging.getLogger("teleop.gui")
 
@@ -24,10 +23,12 @@ IDLE_POLL_MS = 40  # the stick view's frame rate: nothing needs the pad sooner w
 
 
 class QtAdapter(QObject):
-    def __init__(self, model: TeleopModel, parent: QObject | None = None) -> None:
+    def __init__(self, model: TeleopModel, parent: QObject | None = None, gamepads: GamepadManager | None = None) -> None:
+        """``gamepads``: a manager made with other mapping files (tests); by default the app's own."""
         super().__init__(parent)
         self.model = model
-        self.gamepads = GamepadManager()
+        self.gamepads = gamepads or GamepadManager()
+        self.gamepads.attach(model)  # pads feed the drive model; its rumble requests reach the pads
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(IDLE_POLL_MS)
@@ -49,18 +50,7 @@ class QtAdapter(QObject):
 
     def poll(self) -> None:
         """Read SDL's events into the drive model and send what its timing says is due."""
-        drive = self.model.drive
-        result = self.gamepads.poll()
-        for instance_id in result.removed:
-            drive.pad_removed(instance_id)
-            self.model.say(LogLevel.WARNING, f"gamepad #{instance_id} unplugged")
-        for info in result.added:
-            self.model.say(LogLevel.INFO, f"gamepad connected: {info.name} ({info.axes} axes, {info.buttons} buttons, {info.hats} hats)")
-            drive.pad_added(info, self.gamepads.states[info.instance_id], self.model.settings.gamepad)
-        for instance_id in result.changed:
-            drive.pad_moved(instance_id)
-        if drive.enabled and time.monotonic() >= drive.deadline():
-            drive.tick()
+        self.gamepads.pump()
 
     # -- actions widgets ask for ---------------------------------------------------------------
 

@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         bind(model.drive.changed, self, self._drive_changed)
         bind(model.connection.changed, self, self._connection_changed)
         bind(model.log, self, self._log_line)
+        bind(model.drive.profile_changed, self, lambda _profile: save_settings(self.store, self.model.settings))  # a pad's profile is kept
         self._drive_changed(model.drive)
         self._connection_changed(model.connection)
         self.gamepad_panel.setFocus(Qt.FocusReason.OtherFocusReason)  # the stick area, not the address field
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
         save_settings(self.store, settings)
         self.connection_bar.refresh_recent()
         self.readings_panel.sync_curves()
+        self._drive_changed(self.model.drive)  # hold-to-drive may have been switched on or off
         self.append_log("info", f"settings saved; server {settings.host}:{settings.port}, {settings.rate_hz:.0f} Hz")
         if reconnect:
             self.adapter.connect_to()
@@ -307,7 +309,8 @@ class MainWindow(QMainWindow):
         watching = drive.blocked is DriveOff.NOT_PILOT
         self.take.setVisible(watching)
         if drive.enabled:
-            text = "Driving: the robot follows your stick"
+            hold = drive.profile.deadman if drive.profile is not None and drive.deadman_held is not None else ""
+            text = f"Driving: the robot follows your stick while you hold {hold}" if hold else "Driving: the robot follows your stick"
         elif drive.blocked is DriveOff.NOT_PILOT:
             refused = self.model.connection.refused
             pilot = self.model.connection.status.pilot

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -32,9 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from teleop.appsettings import AppSettings, ServerAddress, check_host, check_port, parse_address
+from teleop.appsettings import AppSettings, ServerAddress, check_host, check_port, config_dir, parse_address
 from teleop.drive import MAX_RATE_HZ
-from teleop.models import DriveModel
+from teleop.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_index, axis_name, button_name
+from teleop.models import DriveModel, GamepadInfo
+from teleop.profiles import MAX_AXES, LayoutChoice, PadProfile, ProfileError, adopt, export_profile, import_profile
 from teleop.shaping import AxisCalibration, AxisShape, CalibrationCapture
 
 from .robot_list import RobotsOnNetwork
@@ -106,11 +109,21 @@ class SettingsDialog(QDialog):
         self.drive = drive
         self.reading_names = reading_names
         self.settings = copy.deepcopy(settings)
+        #: the pad in use when the dialog opened: the Axes and Gamepad tabs edit its profile
+        self.pad: GamepadInfo | None = drive.pads.get(drive.selected) if drive.selected is not None else None
+        self.known = self.pad is not None and drive.pad_states[self.pad.instance_id].standard is not None
+        self.profile: PadProfile = (drive.profile_of(self.pad.instance_id) if self.pad else None) or PadProfile("none")
+        #: the shaping as edited, by axis name: the pad's profile's, or the global axes' ("axis0", ...)
+        self.shapes: dict[str, AxisShape] = (
+            dict(self.profile.shapes) if self.pad else {axis_name(Layout.RAW, i): s for i, s in self.settings.axes.items()}
+        )
         layout = QVBoxLayout(self)
         tabs = QTabWidget()
+        self.tabs = tabs
         layout.addWidget(tabs)
         tabs.addTab(self._connection_tab(), "Connection")
         tabs.addTab(self._driving_tab(), "Driving")
+        tabs.addTab(self._gamepad_tab(), "Gamepad")
         tabs.addTab(self._axes_tab(), "Axes")
         tabs.addTab(self._plot_tab(), "Plot")
         self.problem = QLabel("")
@@ -194,7 +207,8 @@ class SettingsDialog(QDialog):
             self.gamepad.addItem(info.label, info.guid)
         index = self.gamepad.findData(self.settings.gamepad)
         self.gamepad.setCurrentIndex(max(0, index))
-        form.addRow("Gamepad:", self.gamepad)
+        self.gamepad.setToolTip("The pad that drives when the app starts; while it runs, click a pad in the main window's list")
+        form.addRow("Pad at start:", self.gamepad)
         self.keyboard = QCheckBox("Drive with the keyboard when no gamepad is in use (arrows, W A S D)")
         self.keyboard.setChecked(self.settings.keyboard_driving)
         form.addRow("", self.keyboard)
@@ -207,30 +221,18 @@ class SettingsDialog(QDialog):
         return tab
 
     def _axes_tab(self) -> QWidget:
+        """One row per axis of the pad in use, by its name in the pad's layout (``leftx``, ``axis3``)."""
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        self.axes_table = QTableWidget(AXIS_ROWS, 4)
+        self.axes_title = QLabel()
+        self.axes_title.setWordWrap(True)
+        layout.addWidget(self.axes_title)
+        self.axes_table = QTableWidget(0, 4)
         self.axes_table.setHorizontalHeaderLabels(["Deadzone", "Expo", "Invert", "Calibration"])
-        self.axes_table.setVerticalHeaderLabels([f"axis {i}" for i in range(AXIS_ROWS)])
         self.axes_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.axis_names: list[str] = []
         self.axis_widgets: list[tuple[QDoubleSpinBox, QDoubleSpinBox, QCheckBox, QLabel]] = []
-        for i in range(AXIS_ROWS):
-            axis = self.settings.axis(i)
-            deadzone = QDoubleSpinBox()
-            deadzone.setRange(0.0, AxisShape.DEADZONE_MAX)
-            deadzone.setSingleStep(0.01)
-            deadzone.setValue(axis.deadzone)
-            expo = QDoubleSpinBox()
-            expo.setRange(0.0, AxisShape.EXPO_MAX)
-            expo.setSingleStep(0.05)
-            expo.setValue(axis.expo)
-            invert = QCheckBox()
-            invert.setChecked(axis.invert)
-            calibration = QLabel(self._calibration_text(axis.calibration))
-            for column, widget in enumerate((deadzone, expo, invert, calibration)):
-                self.axes_table.setCellWidget(i, column, widget)
-            self.axis_widgets.append((deadzone, expo, invert, calibration))
-        self.calibrations = {i: self.settings.axis(i).calibration for i in range(AXIS_ROWS)}
+        self.calibrations: dict[str, AxisCalibration] = {}
         layout.addWidget(self.axes_table)
         row = QHBoxLayout()
         calibrate = QPushButton("Calibrate…")
@@ -249,7 +251,149 @@ class SettingsDialog(QDialog):
         row.addWidget(clear)
         row.addStretch(1)
         layout.addLayout(row)
+        self._fill_axes()
         return tab
+
+    def _row_names(self) -> list[str]:
+        """The axis names the rows show: the pad's, in the layout chosen in this dialog; axis0..7 with no pad."""
+        if self.pad is None:
+            return [f"axis{i}" for i in range(AXIS_ROWS)]
+        if self._chosen_layout() is Layout.STANDARD:
+            return list(STANDARD_AXES)
+        return [axis_name(Layout.RAW, i) for i in range(max(1, min(self.pad.axes, MAX_AXES)))]
+
+    def _chosen_layout(self) -> Layout:
+        choice = LayoutChoice(self.layout_choice.currentData()) if hasattr(self, "layout_choice") else self.profile.layout
+        return replace(self.profile, layout=choice).effective_layout(self.known) if self.pad is not None else Layout.RAW
+
+    def _fill_axes(self) -> None:
+        """(Re)build the rows for the layout chosen now; edits to rows that go away are kept for when they come back."""
+        self._keep_rows()
+        names = self._row_names()
+        if self.pad is not None:
+            self.axes_title.setText(
+                f"Stick shaping for {self.pad.name}, kept with this pad: it comes back when the pad is plugged in again."
+            )
+        else:
+            self.axes_title.setText("Stick shaping for the on-screen sticks, and for pads that have no settings of their own yet.")
+        self.axes_table.setRowCount(len(names))
+        self.axes_table.setVerticalHeaderLabels(names)
+        self.axis_names = names
+        self.axis_widgets = []
+        for i, name in enumerate(names):
+            axis = self.shapes.get(name, AxisShape())
+            deadzone = QDoubleSpinBox()
+            deadzone.setRange(0.0, AxisShape.DEADZONE_MAX)
+            deadzone.setSingleStep(0.01)
+            deadzone.setValue(axis.deadzone)
+            expo = QDoubleSpinBox()
+            expo.setRange(0.0, AxisShape.EXPO_MAX)
+            expo.setSingleStep(0.05)
+            expo.setValue(axis.expo)
+            invert = QCheckBox()
+            invert.setChecked(axis.invert)
+            self.calibrations.setdefault(name, axis.calibration)
+            calibration = QLabel(self._calibration_text(self.calibrations[name]))
+            for column, widget in enumerate((deadzone, expo, invert, calibration)):
+                self.axes_table.setCellWidget(i, column, widget)
+            self.axis_widgets.append((deadzone, expo, invert, calibration))
+
+    def _keep_rows(self) -> None:
+        """The rows as edited, into :attr:`shapes` (by axis name)."""
+        for name, (deadzone, expo, invert, _) in zip(self.axis_names, self.axis_widgets, strict=False):
+            calibration = self.calibrations.get(name) or AxisCalibration()
+            self.shapes[name] = AxisShape(round(deadzone.value(), 3), round(expo.value(), 3), invert.isChecked(), calibration).bounded()
+
+    def _gamepad_tab(self) -> QWidget:
+        """The pad in use: its layout, hold-to-drive, rumble, and its profile as a file."""
+        tab = QWidget()
+        form = QFormLayout(tab)
+        pad = self.pad
+        if pad is None:
+            about = "No gamepad in use. Plug one in and click it in the main window's pad list: these settings are kept per pad."
+        else:
+            known = (
+                "SDL knows this pad: its controls have standard names."
+                if self.known
+                else (
+                    f"SDL does not know this pad: it sends raw axis and button numbers. A mapping line for it in "
+                    f"{config_dir() / 'gamecontrollerdb.txt'} gives it the standard layout."
+                )
+            )
+            about = f"{pad.name} (#{pad.instance_id}). {known}"
+        self.pad_about = QLabel(about)
+        self.pad_about.setWordWrap(True)
+        self.pad_about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Pad:", self.pad_about)
+        self.layout_choice = QComboBox()
+        self.layout_choice.addItem("Standard layout where SDL knows the pad (recommended)", LayoutChoice.AUTO.value)
+        self.layout_choice.addItem("Raw axis and button numbers (flight sticks, wheels, RC transmitters)", LayoutChoice.RAW.value)
+        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(self.profile.layout.value)))
+        self.layout_choice.setEnabled(pad is not None)
+        self.layout_choice.currentIndexChanged.connect(self._layout_chosen)
+        form.addRow("Layout:", self.layout_choice)
+
+        self.hold = QCheckBox("Hold a button to drive")
+        self.hold.setChecked(bool(self.profile.deadman))
+        self.hold.setEnabled(pad is not None)
+        self.hold_button = QComboBox()
+        self.hold_button.setEnabled(pad is not None and self.hold.isChecked())
+        self.hold.toggled.connect(self.hold_button.setEnabled)
+        hold_row = QHBoxLayout()
+        hold_row.addWidget(self.hold)
+        hold_row.addWidget(self.hold_button, 1)
+        form.addRow("Hold to drive:", hold_row)
+        why = QLabel(
+            "Why: a Bluetooth pad whose battery dies or that goes out of range can keep reporting its last input for "
+            "many seconds, and the robot would keep doing what it last did. With hold to drive, the robot moves only "
+            "while you hold this button; let go and it stops at once."
+        )
+        why.setWordWrap(True)
+        why.setObjectName("hint")
+        form.addRow("", why)
+        self._fill_hold_buttons()
+
+        self.rumble = QCheckBox("Rumble the pad when failsafe or the emergency stop trips or the connection drops")
+        self.rumble.setChecked(self.settings.rumble)
+        form.addRow("Feedback:", self.rumble)
+
+        files = QHBoxLayout()
+        self.export_button = QPushButton("Export profile…")
+        self.export_button.setEnabled(pad is not None)
+        self.export_button.setToolTip("Save this pad's shaping, layout and hold-to-drive button to a file")
+        self.export_button.clicked.connect(lambda: self.export_profile())
+        self.import_button = QPushButton("Import profile…")
+        self.import_button.setToolTip("Load a pad profile file; a bad file changes nothing")
+        self.import_button.clicked.connect(lambda: self.import_profile())
+        files.addWidget(self.export_button)
+        files.addWidget(self.import_button)
+        files.addStretch(1)
+        form.addRow("Profile:", files)
+        self.profile_message = QLabel("")
+        self.profile_message.setWordWrap(True)
+        self.profile_message.setObjectName("profileMessage")
+        form.addRow("", self.profile_message)
+        return tab
+
+    def _hold_names(self) -> list[str]:
+        if self.pad is None:
+            return []
+        if self._chosen_layout() is Layout.STANDARD:
+            return list(STANDARD_BUTTONS[:15])  # a b x y back guide start, stick clicks, shoulders, d-pad
+        return [button_name(Layout.RAW, i) for i in range(self.pad.buttons)]
+
+    def _fill_hold_buttons(self) -> None:
+        wanted = self.hold_button.currentText() or self.profile.deadman
+        names = self._hold_names()
+        if wanted not in names:
+            wanted = "rightshoulder" if "rightshoulder" in names else f"button{RAW_BUTTONS['rightshoulder']}"
+        self.hold_button.clear()
+        self.hold_button.addItems(names)
+        self.hold_button.setCurrentIndex(max(0, self.hold_button.findText(wanted)))
+
+    def _layout_chosen(self, _index: int) -> None:
+        self._fill_axes()
+        self._fill_hold_buttons()
 
     def _plot_tab(self) -> QWidget:
         tab = QWidget()
@@ -277,14 +421,90 @@ class SettingsDialog(QDialog):
         dialog = CalibrationDialog(self.drive, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             for index, calibration in dialog.result.items():
-                if index < AXIS_ROWS:
-                    self.calibrations[index] = calibration
-                    self.axis_widgets[index][3].setText(self._calibration_text(calibration))
+                name = axis_name(self.drive.layout, index)  # captured from the input in use, in its layout
+                self.calibrations[name] = calibration
+                if name in self.axis_names:
+                    self.axis_widgets[self.axis_names.index(name)][3].setText(self._calibration_text(calibration))
 
     def _clear_calibration(self) -> None:
-        for index in range(AXIS_ROWS):
-            self.calibrations[index] = AxisCalibration()
+        for index, name in enumerate(self.axis_names):
+            self.calibrations[name] = AxisCalibration()
             self.axis_widgets[index][3].setText(self._calibration_text(AxisCalibration()))
+
+    # -- the pad's profile -----------------------------------------------------------------
+
+    def collect_profile(self) -> PadProfile:
+        """The pad's profile as this dialog shows it now."""
+        self._keep_rows()
+        names = set(STANDARD_AXES) | {axis_name(Layout.RAW, i) for i in range(MAX_AXES)}
+        shapes = {n: s for n, s in self.shapes.items() if n in names and s != AxisShape()}
+        deadman = self.hold_button.currentText() if self.hold.isChecked() else ""
+        pad = self.pad
+        return PadProfile(
+            pad.guid if pad else self.profile.guid,
+            pad.name if pad else self.profile.name,
+            LayoutChoice(self.layout_choice.currentData()),
+            shapes,
+            deadman,
+        )
+
+    def _say(self, text: str, problem: bool = False) -> None:
+        self.profile_message.setText(text)
+        self.profile_message.setStyleSheet("color: #c0392b;" if problem else "color: #1e8449;")
+
+    def export_profile(self, path: str | None = None) -> bool:
+        """Save the pad's profile, as shown, to a file (asked for with a file dialog unless given)."""
+        if self.pad is None:
+            return False
+        if not path:
+            safe = "".join(c if c.isalnum() else "-" for c in self.pad.name).strip("-").lower() or "pad"
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export pad profile", f"{safe}.teleop-pad.json", "Pad profiles (*.json);;All files (*)"
+            )
+        if not path:
+            return False
+        try:
+            export_profile(self.collect_profile(), path)
+        except OSError as exc:
+            self._say(f"Could not write {path}: {exc.strerror or exc}", problem=True)
+            return False
+        self._say(f"Saved this pad's profile to {path}")
+        return True
+
+    def import_profile(self, path: str | None = None) -> bool:
+        """Load a profile file into the dialog (kept on OK); a bad file is explained and changes nothing."""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Import pad profile", "", "Pad profiles (*.json);;All files (*)")
+        if not path:
+            return False
+        try:
+            profile = import_profile(path)
+        except ProfileError as exc:
+            self._say(f"Nothing imported: {exc}", problem=True)
+            return False
+        if self.pad is None:
+            self.settings.set_profile(profile)  # kept for when that pad is plugged in
+            self._say(f"Imported the profile of {profile.name or profile.guid}: it is used when that pad is plugged in (after OK).")
+            return True
+        if profile.guid != self.pad.guid:
+            origin = profile.name or "another pad"
+            profile = adopt(profile, self.pad.guid, self.pad.name)
+            note = f"Imported the profile of {origin} for this pad; press OK to keep it."
+        else:
+            note = "Imported this pad's profile; press OK to keep it."
+        self.profile = profile
+        self.shapes = dict(profile.shapes)
+        self.calibrations = {}
+        self.axis_names, self.axis_widgets = [], []  # the rows on screen are replaced, not kept
+        self.layout_choice.blockSignals(True)
+        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(profile.layout.value)))
+        self.layout_choice.blockSignals(False)
+        self.hold.setChecked(bool(profile.deadman))
+        self.hold_button.clear()
+        self._fill_axes()
+        self._fill_hold_buttons()
+        self._say(note)
+        return True
 
     def _host_edited(self, text: str) -> None:
         """A pasted ``ws://host:port/#token=...`` is split into the fields at once; a recent server brings back its token.
@@ -352,13 +572,16 @@ class SettingsDialog(QDialog):
         settings.rate_hz = float(self.rate.value())
         settings.gamepad = self.gamepad.currentData() or ""
         settings.keyboard_driving = self.keyboard.isChecked()
-        axes = {}
-        for i, (deadzone, expo, invert, _) in enumerate(self.axis_widgets):
-            calibration = self.calibrations.get(i) or AxisCalibration()
-            axis = AxisShape(round(deadzone.value(), 3), round(expo.value(), 3), invert.isChecked(), calibration).bounded()
-            if axis != AxisShape():
-                axes[i] = axis
-        settings.axes = axes
+        self._keep_rows()
+        settings.rumble = self.rumble.isChecked()
+        if self.pad is not None:
+            settings.set_profile(self.collect_profile())
+        else:
+            settings.axes = {
+                i: shape
+                for i, shape in ((axis_index(Layout.RAW, n), self.shapes.get(n)) for n in self._row_names())
+                if shape and shape != AxisShape()
+            }
         settings.plot = [
             self.plot_list.item(i).text()
             for i in range(self.plot_list.count())

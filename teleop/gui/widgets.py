@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -19,10 +18,13 @@ from PySide6.QtWidgets import (
 
 from teleop.appsettings import AppSettings, parse_address
 from teleop.client import ConnectionState
+from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 from teleop.models import ConnectionModel, DriveModel
 
 from .adapter import QtAdapter
 from .binding import bind
+from .pad_list import PadList
+from .pad_view import StandardPadView
 from .robot_list import RobotAddressBox
 
 ACCENT = QColor("#2f80ed")
@@ -292,7 +294,7 @@ class ConnectionBar(QFrame):
 
 
 class GamepadPanel(QGroupBox):
-    """The stick area: device picker, live axes (raw and as sent), sticks, buttons and hats.
+    """The stick area: the pad list, then the pad drawn by control name (standard layout) or its raw axes, buttons and hats.
 
     It takes keyboard focus (a click or Tab): while it has it, the arrow keys and
     W A S D drive the on-screen sticks. Repainted only when the input changed.
@@ -304,13 +306,14 @@ class GamepadPanel(QGroupBox):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setObjectName("stickArea")
         layout = QVBoxLayout(self)
-        picker_row = QHBoxLayout()
-        picker_row.addWidget(QLabel("Device:"))
-        self.picker = QComboBox()
-        self.picker.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.picker.currentIndexChanged.connect(self._picked)
-        picker_row.addWidget(self.picker, 1)
-        layout.addLayout(picker_row)
+        self.pads = PadList(drive)
+        layout.addWidget(self.pads)
+        # A pad SDL knows is drawn as a pad, by control name; anything else as numbered sticks, bars and lamps.
+        self.pad_view = StandardPadView()
+        layout.addWidget(self.pad_view, 1)
+        self.raw_view = QWidget()
+        raw = QVBoxLayout(self.raw_view)
+        raw.setContentsMargins(0, 0, 0, 0)
         sticks = QHBoxLayout()
         self.left = StickView("Left stick (axes 0, 1)", interactive=True)
         self.right = StickView("Right stick (axes 2, 3)", interactive=True)
@@ -318,12 +321,13 @@ class GamepadPanel(QGroupBox):
         self.right.moved.connect(self._right_moved)
         sticks.addWidget(self.left)
         sticks.addWidget(self.right)
-        layout.addLayout(sticks, 1)
+        raw.addLayout(sticks, 1)
         self.bars_box = QGridLayout()
-        layout.addLayout(self.bars_box)
+        raw.addLayout(self.bars_box)
         self.bars: list[AxisBar] = []
         self.lights = ButtonLights()
-        layout.addWidget(self.lights)
+        raw.addWidget(self.lights)
+        layout.addWidget(self.raw_view, 1)
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setObjectName("hint")
@@ -361,17 +365,17 @@ class GamepadPanel(QGroupBox):
         if self.drive.selected is None:
             self.drive.set_virtual_axes({first_axis: x, first_axis + 1: y})
 
+    @property
+    def standard(self) -> bool:
+        """The pad in use has the standard layout: it is drawn as a pad."""
+        return self.drive.selected is not None and self.drive.layout is Layout.STANDARD
+
     def refresh_devices(self, drive: DriveModel | None = None) -> None:
         drive = self.drive
-        self.picker.blockSignals(True)
-        self.picker.clear()
-        self.picker.addItem("On-screen sticks and keyboard", None)
-        for info in drive.pads.values():
-            self.picker.addItem(info.label, info.instance_id)
-        index = self.picker.findData(drive.selected)
-        self.picker.setCurrentIndex(max(0, index))
-        self.picker.blockSignals(False)
+        self._shown = (drive.selected, drive.layout)
         virtual = drive.selected is None
+        self.pad_view.setVisible(self.standard)
+        self.raw_view.setVisible(not self.standard)
         self.left.interactive = self.right.interactive = virtual
         cursor = Qt.CursorShape.OpenHandCursor if virtual else Qt.CursorShape.ArrowCursor
         self.left.setCursor(cursor)
@@ -379,12 +383,9 @@ class GamepadPanel(QGroupBox):
         self.hint.setText(
             "No gamepad in use: drag the sticks with the mouse, or click here and drive with the arrow keys (axes 0/1) and W A S D (axes 2/3)."
             if virtual
-            else "Blue: the stick as read. Green: the value sent after deadzone, expo, inversion and calibration."
+            else "Blue: the pad as read. Green: the value sent after deadzone, expo, inversion and calibration (while driving)."
         )
         self._input_changed(drive)
-
-    def _picked(self, index: int) -> None:
-        self.drive.select(self.picker.itemData(index))
 
     def _input_changed(self, drive: DriveModel) -> None:
         self._dirty = True
@@ -395,10 +396,23 @@ class GamepadPanel(QGroupBox):
         if not self._dirty:
             return
         self._dirty = False
-        state = self.drive.current_input()
+        drive = self.drive
+        if (drive.selected, drive.layout) != self._shown:  # the pad's layout changed in Settings
+            self.pads.refresh()
+            self.refresh_devices()
+        state = drive.current_input()
         axes, buttons, hats = state.axes, state.buttons, state.hats
-        shaped = self.drive.shaped
-        driving = self.drive.enabled
+        driving = drive.enabled
+        sent_axes = drive.timing.output()[0]  # neutral while hold-to-drive is let go
+        self.pads.state.setText(self.pads.state_text())
+        if self.standard:
+            raw = {name: float(v) for name, v in zip(STANDARD_AXES, axes, strict=False)}
+            raw.update({name: float(v) for name, v in zip(STANDARD_BUTTONS, buttons, strict=False)})
+            sent = None
+            if driving:
+                sent = {name: float(v) for name, v in zip(STANDARD_AXES, sent_axes, strict=False)}
+            self.pad_view.set_values(raw, sent)
+            return
         while len(self.bars) < len(axes):
             bar = AxisBar(f"axis {len(self.bars)}")
             self.bars_box.addWidget(bar, len(self.bars) // 2, len(self.bars) % 2)
@@ -406,11 +420,11 @@ class GamepadPanel(QGroupBox):
         for i, bar in enumerate(self.bars):
             bar.setVisible(i < len(axes))
             if i < len(axes):
-                bar.set_values(axes[i], shaped[i] if driving and i < len(shaped) else None)
+                bar.set_values(axes[i], sent_axes[i] if driving and i < len(sent_axes) else None)
 
         def pair(values, i: int) -> tuple[float, float]:
             return (values[i] if i < len(values) else 0.0, values[i + 1] if i + 1 < len(values) else 0.0)
 
-        self.left.set_values(pair(axes, 0), pair(shaped, 0) if driving else None)
-        self.right.set_values(pair(axes, 2), pair(shaped, 2) if driving else None)
+        self.left.set_values(pair(axes, 0), pair(sent_axes, 0) if driving else None)
+        self.right.set_values(pair(axes, 2), pair(sent_axes, 2) if driving else None)
         self.lights.set_values(buttons, hats)

@@ -1,0 +1,178 @@
+"""The on-screen picture of a standard-layout gamepad: two sticks, two triggers, a/b/x/y, shoulders, d-pad, back/guide/start.
+
+Drawn from control *names* (SDL's GameController names: ``leftx``, ``lefttrigger``,
+``a``, ``dpup``, ...), never from axis or button numbers, so an Xbox pad, a
+PlayStation pad and a Switch pad look the same here, as they drive the same.
+The raw reading is drawn in blue (a ring on each stick, the trigger's fill, a lit
+button); the value actually sent after shaping is a green dot or tick, shown
+only while driving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+ACCENT = QColor("#2f80ed")
+SENT = QColor("#27ae60")
+MUTED = QColor("#9aa5b1")
+BODY = QColor("#eef1f4")
+
+#: the picture is drawn in these units and scaled to the widget, keeping its shape
+DESIGN = QSize(400, 236)
+
+STICKS = {"left": QPointF(100, 112), "right": QPointF(250, 176)}
+STICK_RADIUS = 32.0
+FACE_CENTRE = QPointF(300, 112)
+FACE = {"y": (0, -1), "a": (0, 1), "x": (-1, 0), "b": (1, 0)}
+FACE_COLOURS = {"a": QColor("#27ae60"), "b": QColor("#c0392b"), "x": QColor("#2f80ed"), "y": QColor("#d4ac0d")}
+DPAD_CENTRE = QPointF(150, 176)
+DPAD = {"dpup": (0, -1), "dpdown": (0, 1), "dpleft": (-1, 0), "dpright": (1, 0)}
+MIDDLE = {"back": QPointF(170, 100), "guide": QPointF(200, 100), "start": QPointF(230, 100)}
+SHOULDERS = {"leftshoulder": QRectF(44, 30, 96, 16), "rightshoulder": QRectF(260, 30, 96, 16)}
+TRIGGERS = {"lefttrigger": QRectF(44, 6, 96, 16), "righttrigger": QRectF(260, 6, 96, 16)}
+
+
+class StandardPadView(QWidget):
+    """Shows one standard-layout pad; feed it with :meth:`set_values` (name -> value)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.raw: dict[str, float] = {}
+        self.sent: dict[str, float] | None = None
+        self.setMinimumSize(260, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setToolTip("Blue: the pad as read. Green: the value sent to the robot after shaping (while driving).")
+
+    def sizeHint(self) -> QSize:
+        return DESIGN
+
+    def set_values(self, raw: Mapping[str, float], sent: Mapping[str, float] | None) -> None:
+        raw = dict(raw)
+        sent = dict(sent) if sent is not None else None
+        if (raw, sent) != (self.raw, self.sent):
+            self.raw, self.sent = raw, sent
+            self.update()
+
+    def pressed(self, name: str) -> bool:
+        return self.raw.get(name, 0.0) >= 0.5
+
+    # -- painting ------------------------------------------------------------------------------
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        scale = min(self.width() / DESIGN.width(), self.height() / DESIGN.height())
+        painter.translate((self.width() - DESIGN.width() * scale) / 2, (self.height() - DESIGN.height() * scale) / 2)
+        painter.scale(scale, scale)
+        self._body(painter)
+        for name, rect in TRIGGERS.items():
+            self._trigger(painter, name, rect)
+        for name, rect in SHOULDERS.items():
+            self._bumper(painter, name, rect)
+        for side, centre in STICKS.items():
+            self._stick(painter, side, centre)
+        self._dpad(painter)
+        self._face(painter)
+        for name, centre in MIDDLE.items():
+            self._small(painter, name, centre)
+
+    def _text_pen(self) -> QColor:
+        return self.palette().text().color()
+
+    def _body(self, painter: QPainter) -> None:
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(24, 52, 352, 178), 60, 60)
+        painter.setPen(QPen(MUTED, 1.5))
+        painter.setBrush(BODY)
+        painter.drawPath(path)
+
+    def _trigger(self, painter: QPainter, name: str, rect: QRectF) -> None:
+        value = max(0.0, min(1.0, self.raw.get(name, 0.0)))
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(self.palette().base())
+        painter.drawRoundedRect(rect, 4, 4)
+        if value > 0:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(ACCENT)
+            painter.drawRoundedRect(QRectF(rect.left(), rect.top(), rect.width() * value, rect.height()), 4, 4)
+        if self.sent is not None and name in self.sent:
+            x = rect.left() + rect.width() * max(0.0, min(1.0, self.sent[name]))
+            painter.setPen(QPen(SENT, 3))
+            painter.drawLine(QPointF(x, rect.top() - 2), QPointF(x, rect.bottom() + 2))
+        painter.setPen(self._text_pen())
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "LT" if name == "lefttrigger" else "RT")
+
+    def _bumper(self, painter: QPainter, name: str, rect: QRectF) -> None:
+        lit = self.pressed(name)
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(ACCENT if lit else self.palette().base())
+        painter.drawRoundedRect(rect, 7, 7)
+        painter.setPen(QColor("white") if lit else self._text_pen())
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "LB" if name == "leftshoulder" else "RB")
+
+    def _stick(self, painter: QPainter, side: str, centre: QPointF) -> None:
+        clicked = self.pressed(f"{side}stick")
+        painter.setPen(QPen(ACCENT if clicked else MUTED, 3 if clicked else 1))
+        painter.setBrush(self.palette().base())
+        painter.drawEllipse(centre, STICK_RADIUS, STICK_RADIUS)
+        painter.setPen(QPen(MUTED, 0.5))
+        painter.drawLine(QPointF(centre.x() - STICK_RADIUS, centre.y()), QPointF(centre.x() + STICK_RADIUS, centre.y()))
+        painter.drawLine(QPointF(centre.x(), centre.y() - STICK_RADIUS), QPointF(centre.x(), centre.y() + STICK_RADIUS))
+
+        def point(values: Mapping[str, float]) -> QPointF:
+            x = max(-1.0, min(1.0, values.get(f"{side}x", 0.0)))
+            y = max(-1.0, min(1.0, values.get(f"{side}y", 0.0)))
+            return QPointF(centre.x() + x * STICK_RADIUS, centre.y() + y * STICK_RADIUS)
+
+        painter.setPen(QPen(ACCENT, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(point(self.raw), 8, 8)
+        if self.sent is not None and (f"{side}x" in self.sent or f"{side}y" in self.sent):
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(SENT)
+            painter.drawEllipse(point(self.sent), 4.5, 4.5)
+
+    def _dpad(self, painter: QPainter) -> None:
+        arm = 13.0
+        for name, (dx, dy) in DPAD.items():
+            rect = QRectF(DPAD_CENTRE.x() + dx * arm - arm / 2, DPAD_CENTRE.y() + dy * arm - arm / 2, arm, arm)
+            painter.setPen(QPen(MUTED, 1))
+            painter.setBrush(ACCENT if self.pressed(name) else self.palette().base())
+            painter.drawRect(rect)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.palette().base())
+        painter.drawRect(QRectF(DPAD_CENTRE.x() - arm / 2 + 0.5, DPAD_CENTRE.y() - arm / 2 + 0.5, arm - 1, arm - 1))
+
+    def _face(self, painter: QPainter) -> None:
+        spacing, radius = 22.0, 10.5
+        for name, (dx, dy) in FACE.items():
+            centre = QPointF(FACE_CENTRE.x() + dx * spacing, FACE_CENTRE.y() + dy * spacing)
+            lit = self.pressed(name)
+            colour = FACE_COLOURS[name]
+            painter.setPen(QPen(colour, 2))
+            painter.setBrush(colour if lit else self.palette().base())
+            painter.drawEllipse(centre, radius, radius)
+            painter.setPen(QColor("white") if lit else colour)
+            painter.drawText(
+                QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, name.upper()
+            )
+
+    def _small(self, painter: QPainter, name: str, centre: QPointF) -> None:
+        lit = self.pressed(name)
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(ACCENT if lit else self.palette().base())
+        if name == "guide":
+            painter.drawEllipse(centre, 9, 9)
+        else:
+            painter.drawRoundedRect(QRectF(centre.x() - 9, centre.y() - 5, 18, 10), 5, 5)
+        painter.setPen(self._text_pen())
+        font = painter.font()
+        font.setPointSizeF(max(5.0, font.pointSizeF() * 0.7))
+        painter.save()
+        painter.setFont(font)
+        painter.drawText(QRectF(centre.x() - 20, centre.y() + 9, 40, 12), Qt.AlignmentFlag.AlignCenter, name)
+        painter.restore()
