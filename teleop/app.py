@@ -208,6 +208,7 @@ async def _wait_then_finish(args, model, window) -> int:
         )
         return 1
     if args.screenshot:
+        await _video_settled(model, window, deadline)
         await asyncio.sleep(0.2)  # let the plot and table repaint
         window.grab().save(args.screenshot)
         print(f"saved {args.screenshot}")
@@ -215,6 +216,19 @@ async def _wait_then_finish(args, model, window) -> int:
         print(f"self-check ok: connected, {store.count} readings, values {sorted(store.latest)[:6]}")
     window.close()
     return 0
+
+
+async def _video_settled(model, window, deadline: float) -> None:
+    """Until the video panel shows a steady picture, or says why it cannot (a robot without a camera)."""
+    from .video import VideoState
+
+    while time.monotonic() < deadline:
+        state = model.video.state
+        if state is VideoState.LIVE and window.video_panel.view.frames_painted >= 15:
+            return
+        if state not in (VideoState.LIVE, VideoState.CONNECTING, VideoState.STARTING):
+            return
+        await asyncio.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from teleop import __version__, protocol
+from teleop.clock import ClockOffset
 from teleop.protocol import Control, Role
 
 log = logging.getLogger("teleop.client")
@@ -117,6 +118,8 @@ class ClientSession:
         self.role = Role.OBSERVER
         self.legacy = False
         self.rtt_ms: float | None = None
+        #: the server's clock minus ours, from the pongs (video frames are stamped on the server's clock)
+        self.clock = ClockOffset()
         self.client_id = 0
         self.sent_controls = 0
         self._ws: ClientConnection | None = None
@@ -320,6 +323,7 @@ class ClientSession:
                     self._become_legacy("the server's first message is not teleop protocol")
         self._ws = ws
         self._send_busy = False
+        self.clock.reset()
         self.problem = Problem.NONE
         self._set_state(ConnectionState.CONNECTED, ("legacy server at " if self.legacy else "connected to ") + self.url)
         if first is not None:
@@ -348,7 +352,9 @@ class ClientSession:
             log.warning("ignoring a bad message from the server: %s", message.message)
             return
         if isinstance(message, protocol.Pong):
-            self.rtt_ms = (time.monotonic() - message.t) * 1000
+            rtt = time.monotonic() - message.t
+            self.clock.add(message.server_t, time.time(), rtt)
+            self.rtt_ms = rtt * 1000
             self.events.rtt(self.rtt_ms)
             return
         if isinstance(message, protocol.Status):

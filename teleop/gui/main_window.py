@@ -31,9 +31,12 @@ from .binding import bind
 from .keys import KeyboardSafety
 from .readings_view import ReadingsPanel
 from .settings_dialog import SettingsDialog
+from .video_panel import VideoPanel
 from .widgets import ConnectionBar, ElidedLabel, GamepadPanel
 
 SETTINGS_KEY = "settings/json"
+#: whether the video panel is shown (View > Video), kept with the window's other view choices
+SHOW_VIDEO_KEY = "view/video"
 
 
 def resource_path(name: str) -> str:
@@ -150,9 +153,11 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.gamepad_panel = GamepadPanel(model.drive)
         self.readings_panel = ReadingsPanel(model.readings, model.settings)
+        self.video_panel = VideoPanel(model.video)
         splitter.addWidget(self.gamepad_panel)
         splitter.addWidget(self.readings_panel)
-        splitter.setSizes([460, 700])
+        splitter.addWidget(self.video_panel)
+        splitter.setSizes([380, 400, 400])
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.addWidget(splitter)
         self.log = QPlainTextEdit()
@@ -165,6 +170,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(vertical, 1)
         self.setCentralWidget(central)
         self._build_menus()
+        shown = self.store.value(SHOW_VIDEO_KEY, True, type=bool)
+        self.show_video.setChecked(shown)
+        self._show_video(shown)
         # The style sheet goes on the few widgets it styles, not the window: on the window it
         # cascades to every child and switches them all to the slower style-sheet painter.
         apply_style(
@@ -206,6 +214,13 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.show_video = QAction("&Video", self)
+        self.show_video.setCheckable(True)
+        self.show_video.setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.show_video.setToolTip("Show the robot's camera beside the readings; hidden, no video is downloaded")
+        self.show_video.toggled.connect(self._show_video)
+        view_menu.addAction(self.show_video)
         drive_menu = self.menuBar().addMenu("&Drive")
         enable = QAction("&Enable driving", self)
         enable.setShortcut(QKeySequence("Ctrl+D"))
@@ -225,6 +240,11 @@ class MainWindow(QMainWindow):
         about = QAction("&About teleop", self)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    def _show_video(self, shown: bool) -> None:
+        self.video_panel.setVisible(shown)
+        self.model.video.set_wanted(shown)  # hidden: the stream closes, nothing is downloaded or decoded
+        self.store.setValue(SHOW_VIDEO_KEY, shown)
 
     def open_settings(self) -> SettingsDialog:
         """Non-modal, so the red button stays clickable; opening it again raises the one already open."""

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""The desktop app showing the robot's camera: capture -> painted latency, frame rate, CPU, and what video costs the controls.
+
+Runs the real main window on a real X display (Xvfb + openbox, Qt's ``xcb``
+plugin) against ``teleop-server --serial sim --camera sim`` in its own process
+(640x480, 30 frames/s, JPEGs made by the server's simulated camera), with an
+SDL virtual joystick, in three phases:
+
+1. connected and plotting, video hidden (View > Video off: no stream);
+2. the same with the video shown;
+3. driving (the stick moves every 20 ms, controls go out at 50 Hz), video
+   hidden then shown, so the controls' latency is compared under the same load.
+
+capture -> painted is the end of the paint that showed a frame minus its capture
+time, both on this PC's clock (the server's clock offset, measured from the
+pongs, removed; same machine here, so the offset is about zero).
+
+Targets (issue 15): capture -> painted p99 <= 50 ms, app CPU <= 15 % of a core
+showing 30 frames/s; the controls' SDL change -> socket p99 stays <= 3 ms.
+
+    .venv/bin/python bench/video_app_bench.py [--seconds 20] [--offscreen]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from gui_bench import cpu_over, cpu_seconds  # noqa: E402
+from stats import percentiles  # noqa: E402
+
+
+async def phases(window, stick, server, seconds: float) -> dict:
+    from teleop.client import SessionEvents
+    from teleop.video import VideoState
+
+    model = window.model
+    view = window.video_panel.view
+    figures: dict = {}
+    window.show_video.setChecked(False)
+    await model.connect(server.pilot_url)
+    while model.readings.store.count < 20 or model.drive.selected is None or not model.connection.pilot:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    figures["hidden_cpu"] = await cpu_over(seconds / 2)
+
+    window.show_video.setChecked(True)
+    while model.video.state is not VideoState.LIVE:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)  # past the first frames and the first clock samples
+    received: list[float] = []
+    stream = model.video.stream
+    handed_on = stream.events.frame
+
+    def frame_in(frame) -> None:
+        captured = model.video.capture_on_our_clock(frame)
+        if captured is not None:
+            received.append(time.time() - captured)
+        handed_on(frame)
+
+    stream.events.frame = frame_in
+    view.latencies.clear()
+    painted0, received0, t0 = view.frames_painted, stream.received, time.monotonic()
+    figures["video_cpu"] = await cpu_over(seconds)
+    elapsed = time.monotonic() - t0
+    figures["painted_fps"] = (view.frames_painted - painted0) / elapsed
+    figures["received_fps"] = (stream.received - received0) / elapsed
+    figures["latencies_ms"] = [x * 1000 for x in view.latencies]
+    figures["received_ms"] = [x * 1000 for x in received]
+    figures["offset_ms"] = (model.session.clock.offset or 0) * 1000
+    figures["offset_uncertainty_ms"] = (model.session.clock.uncertainty or 0) * 1000
+
+    changed_at: dict[float, float] = {}
+    controls: list[float] = []
+    session = model.session
+    previous: SessionEvents = session.events
+
+    def sent(control) -> None:
+        if control.axes:
+            at = changed_at.pop(round(control.axes[0], 2), None)
+            if at is not None:
+                controls.append(time.monotonic() - at)
+
+    session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, sent)
+    model.enable_driving()
+    await asyncio.sleep(1.0)
+
+    async def drive() -> tuple[float, list[float]]:
+        """The stick moves every 20 ms for ``seconds``: CPU % and the SDL change -> socket latencies."""
+        controls.clear()
+        cpu0, t0, i = cpu_seconds(), time.monotonic(), 0
+        while time.monotonic() - t0 < seconds:
+            value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5  # distinct from the last one, outside the deadzone
+            i += 1
+            changed_at[value] = time.monotonic()
+            stick.axis(0, value)
+            await asyncio.sleep(0.02)
+        return (cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100, [x * 1000 for x in controls]
+
+    # the same drive with the video hidden, then shown: the machine's own noise is in both
+    window.show_video.setChecked(False)
+    await asyncio.sleep(1.0)
+    figures["driving_hidden_cpu"], figures["control_hidden_ms"] = await drive()
+    window.show_video.setChecked(True)
+    while model.video.state is not VideoState.LIVE:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    view.latencies.clear()
+    figures["driving_cpu"], figures["control_ms"] = await drive()
+    figures["driving_latencies_ms"] = [x * 1000 for x in view.latencies]
+    return figures
+
+
+def run_one(seconds: float) -> None:
+    """In this process, on the platform QT_QPA_PLATFORM names: prints the figures as JSON."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import qasync
+    from launcher import ServerProcess
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+    from sdl_virtual import VirtualJoystick
+
+    from teleop.appsettings import AppSettings
+    from teleop.gui.adapter import QtAdapter
+    from teleop.gui.main_window import MainWindow
+    from teleop.models import TeleopModel
+    from teleop.shaping import AxisShape
+
+    app = QApplication([])
+    app.setQuitOnLastWindowClosed(False)
+    server = ServerProcess("sim", extra=["--camera", "sim"], quiet=True).start()
+    stick = VirtualJoystick()
+    store = QSettings(os.path.join(tempfile.mkdtemp(), "bench.ini"), QSettings.Format.IniFormat)
+    settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
+
+    async def run():
+        adapter = QtAdapter(TeleopModel(settings))
+        stick.attach()
+        window = MainWindow(adapter, store)
+        window.show()
+        try:
+            return await phases(window, stick, server, seconds)
+        finally:
+            await adapter.shutdown()
+            window.close()
+
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            figures = runner.run(run())
+    finally:
+        stick.detach()
+        server.stop()
+    print("FIGURES " + json.dumps(figures))
+
+
+def measure(platform: str, seconds: float, env: dict[str, str]) -> dict:
+    command = [sys.executable, __file__, "--one", "--seconds", str(seconds)]
+    result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=120 + 4 * seconds)
+    for line in result.stdout.splitlines():
+        if line.startswith("FIGURES "):
+            return json.loads(line[len("FIGURES ") :])
+    raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the video and driving phases")
+    parser.add_argument("--offscreen", action="store_true", help="also measure on Qt's offscreen plugin (no X server)")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run_one(args.seconds)
+        return
+
+    from xdisplay import XDisplay, missing_tools
+
+    if missing_tools():
+        raise SystemExit(f"needs a real display: apt-get install {' '.join(missing_tools())}")
+    results = {}
+    with XDisplay() as display:
+        results["xcb"] = measure("xcb", args.seconds, display.env)
+    if args.offscreen:
+        results["offscreen"] = measure("offscreen", args.seconds, dict(os.environ))
+
+    names = list(results)
+    print("teleop video app bench: real window, teleop-server --serial sim --camera sim (640x480, 30 frames/s), SDL virtual joystick")
+    print(f"  {'':52}" + "".join(f"{n:>14}" for n in names) + "   target")
+    rows = [
+        ("CPU connected, plotting, video hidden (% of a core)", lambda f: f"{f['hidden_cpu']:.1f}", "-"),
+        ("CPU connected, plotting, video shown", lambda f: f"{f['video_cpu']:.1f}", "<= 15"),
+        ("CPU driving at 50 Hz, video hidden", lambda f: f"{f['driving_hidden_cpu']:.1f}", "-"),
+        ("CPU driving at 50 Hz, video shown", lambda f: f"{f['driving_cpu']:.1f}", "-"),
+        ("frames received per second", lambda f: f"{f['received_fps']:.1f}", "30"),
+        ("frames painted per second", lambda f: f"{f['painted_fps']:.1f}", "30"),
+        ("clock offset measured (ms, same machine)", lambda f: f"{f['offset_ms']:+.2f}±{f['offset_uncertainty_ms']:.2f}", "~0"),
+    ]
+    for label, cell, target in rows:
+        print(f"  {label:52}" + "".join(f"{cell(results[n]):>14}" for n in names) + f"   {target}")
+    for name in names:
+        figures = results[name]
+        print(f"  capture -> received, {name}: {percentiles([x / 1000 for x in figures['received_ms']])}")
+        print(f"  capture -> painted, {name}: {percentiles([x / 1000 for x in figures['latencies_ms']])}   (target p99 <= 50 ms)")
+        print(f"  capture -> painted while driving, {name}: {percentiles([x / 1000 for x in figures['driving_latencies_ms']])}")
+        for label, key in (("hidden", "control_hidden_ms"), ("shown", "control_ms")):
+            control = percentiles([x / 1000 for x in figures[key]])
+            print(f"  SDL change -> control to the socket, video {label}, {name}: {control}   (target p99 <= 3 ms)")
+
+
+if __name__ == "__main__":
+    main()
