@@ -137,10 +137,10 @@ async def main() -> None:
                 f"    server CPU {per_core(cpu, seconds)}; above 0 viewers {per_core(extra, seconds)}, "
                 f"per viewer {per_core(extra / count, seconds)}   (target <= 2 %)"
             )
-        samples, missing, _, _, commands = await reading_latency(device, port, 1, seconds, pilot=True)
+        samples, missing, _, _, commands, _ = await reading_latency(device, port, 1, seconds, pilot=True)
         print(f"\nno viewers:  command {percentiles(commands)}\n             reading {percentiles(samples)}  missing={missing}")
         viewers = await start_viewers(port, 10, seconds + 6)
-        samples, missing, _, _, commands = await reading_latency(device, port, 1, seconds, pilot=True)
+        samples, missing, _, _, commands, _ = await reading_latency(device, port, 1, seconds, pilot=True)
         outs = json.loads((await viewers.communicate())[0])
         print(
             f"10 viewers:  command {percentiles(commands)}   (target p99 <= 2 ms)\n"

@@ -7,7 +7,8 @@ both are plain objects fed events with the time. The bridge feeds them what
 happens on the sockets and the serial port and runs the effects they return.
 
 * Readings are merged newest-per-key (:mod:`server.readings`) and pushed to
-  every client at most every :data:`READINGS_INTERVAL`, so a chatty device
+  every client at most :data:`READINGS_RATE` times a second (a few back to
+  back are let through at once, so a report's jitter costs no delay), so a chatty device
   cannot flood clients or delay the pilot; a new client gets the snapshot in
   its ``welcome``.
 * Readings, status and events are framed once and written to every client
@@ -54,7 +55,7 @@ from .gate import Gate, GuardedConnection, file_limit
 from .httpgate import RequestGate
 from .mapping import CommandMapper
 from .notices import Notice, printable, times
-from .readings import ReadingsBook
+from .readings import Pace, ReadingsBook
 from .record import Recorder
 from .serial_protocol import REPORT_UNITS
 from .simdevice import SimulatedDevice
@@ -77,8 +78,10 @@ SEND_BUFFER_BYTES = 16 * 1024
 OPEN_TIMEOUT = 5.0
 CLOSE_SERVER_FULL = 1013
 OUTPUTS_INTERVAL = 0.1
-#: Readings go to clients at most this often (100 Hz); faster reports are merged, newest wins.
-READINGS_INTERVAL = 0.01
+#: Readings go to clients at most this many times a second; faster reports are merged, newest wins.
+READINGS_RATE = 100.0
+#: ... of which this many may go back to back (reports arriving with jitter are not held back).
+READINGS_BURST = 3
 
 
 @dataclass(eq=False)
@@ -141,7 +144,7 @@ class Bridge:
         self.book = ReadingsBook(config.max_reading_keys)
         self.accepted: dict[str, str] = {}
         self._reading_seq = 0
-        self._last_readings = -math.inf
+        self._readings_pace = Pace(READINGS_RATE, READINGS_BURST)
         self._readings_timer: asyncio.TimerHandle | None = None
         self._key_notice = Notice(60.0)
         self._ids = itertools.count(1)
@@ -399,7 +402,7 @@ class Bridge:
             self._refused_keys(refused, t)
         if not self.book.fresh or self._readings_timer is not None:
             return
-        wait = self._last_readings + READINGS_INTERVAL - t
+        wait = self._readings_pace.delay(t)
         if wait <= 0:
             self._flush_readings()
         else:
@@ -407,10 +410,10 @@ class Bridge:
 
     def _flush_readings(self) -> None:
         self._readings_timer = None
-        self._last_readings = time.monotonic()
         values = self.book.take()
         if not values:
             return
+        self._readings_pace.sent(time.monotonic())
         self._reading_seq += 1
         if self.recorder:
             self.recorder.reading(values)

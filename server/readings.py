@@ -47,3 +47,27 @@ class ReadingsBook:
     def clear(self) -> None:
         self.latest.clear()
         self._fresh.clear()
+
+
+class Pace:
+    """At most ``rate`` sends a second on average, with up to ``burst`` back to back.
+
+    A fixed minimum gap would cost latency for nothing: a board whose reports
+    arrive with a little jitter (USB frames, a busy ``loop()``) sends two 3 ms
+    apart now and then, and with a 10 ms gap the second one waited 7 ms. A
+    small burst lets those through at once, while a flooding board is still
+    held to ``rate`` (the classic token bucket, kept as one "theoretical arrival
+    time" as GCRA does).
+    """
+
+    def __init__(self, rate: float = 100.0, burst: int = 3) -> None:
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self._tat = float("-inf")
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next send is allowed; 0 when it may go now."""
+        return max(0.0, self._tat - (self.burst - 1) * self.interval - now)
+
+    def sent(self, now: float) -> None:
+        self._tat = max(self._tat, now) + self.interval
