@@ -482,6 +482,20 @@ def test_settings_take_host_colon_port_typed_key_by_key(window, loop, display):
     assert (settings.host, settings.port) == ("raspberrypi.local", 9001)
 
 
+def test_settings_ok_keeps_the_robot_the_window_is_connected_to_in_the_address_box(window, loop, server, display):
+    """As in the demo: connected to a server that is not the saved address, Settings -> OK must not show the saved one."""
+    connect(window, loop, server.pilot_url)
+    shown = window.model.connection.server
+    assert shown.endswith(f":{server.port}") and (window.model.settings.host, window.model.settings.port) != ("127.0.0.1", server.port)
+    window.open_settings()
+    dialog = window.settings_dialog
+    wait_until(loop, dialog.isActiveWindow, what="settings active")
+    display.key("Return")
+    wait_until(loop, lambda: window.settings_dialog is None, what="settings closed by OK")
+    assert window.model.connection.connected
+    assert window.connection_bar.address.currentText() == shown
+
+
 def test_calibrate_needs_a_gamepad(window, loop):
     dialog = window.open_settings()
     assert not dialog.calibrate_button.isEnabled()

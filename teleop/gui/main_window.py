@@ -270,6 +270,8 @@ class MainWindow(QMainWindow):
         self.readings_panel.settings = settings
         save_settings(self.store, settings)
         self.connection_bar.refresh_recent()
+        if not reconnect:
+            self.connection_bar.show_connected()
         self.readings_panel.sync_curves()
         self._drive_changed(self.model.drive)  # hold-to-drive may have been switched on or off
         self.append_log("info", f"settings saved; server {settings.host}:{settings.port}, {settings.rate_hz:.0f} Hz")

@@ -266,6 +266,11 @@ class ConnectionBar(QFrame):
         self.address.setCurrentIndex(0)
         self.address.blockSignals(False)
 
+    def show_connected(self) -> None:
+        """Put the robot this window is connected to back in the box (the demo's server is not the saved one)."""
+        if self.connection.connected and self.connection.server:
+            self.address.setEditText(self.connection.server)
+
     def _connect_clicked(self) -> None:
         if self.adapter.model.session is not None:
             self.adapter.disconnect()
