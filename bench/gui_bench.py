@@ -53,9 +53,40 @@ async def cpu_over(seconds: float) -> float:
     return (cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100
 
 
-async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float) -> dict:
-    from teleop.client import SessionEvents
+class StickToSocket:
+    """Moves the stick and times each change until the control carrying it is handed to the socket.
 
+    Hooks the session's ``sent`` event; the value of axis 0 identifies the
+    change, so every value sent is distinct from the one before.
+    """
+
+    def __init__(self, session) -> None:
+        from teleop.client import SessionEvents
+
+        self.changed_at: dict[float, float] = {}
+        self.latencies: list[float] = []
+        previous: SessionEvents = session.events
+        session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, self._sent)
+
+    def _sent(self, control) -> None:
+        if control.axes:
+            at = self.changed_at.pop(round(control.axes[0], 2), None)
+            if at is not None:
+                self.latencies.append(time.monotonic() - at)
+
+    async def drive(self, stick, seconds: float) -> float:
+        """Axis 0 to a new value every 20 ms for ``seconds``; returns how long it took."""
+        t0, i = time.monotonic(), 0
+        while time.monotonic() - t0 < seconds:
+            value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5  # distinct from the last one, outside the deadzone
+            i += 1
+            self.changed_at[value] = time.monotonic()
+            stick.axis(0, value)
+            await asyncio.sleep(0.02)
+        return time.monotonic() - t0
+
+
+async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float) -> dict:
     model = adapter.model
     figures: dict = {}
     await asyncio.sleep(1.0)  # window painted, gamepad seen
@@ -67,32 +98,14 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     await asyncio.sleep(1.0)
     figures["plotting_cpu"] = await cpu_over(quiet_seconds)
 
-    changed_at: dict[float, float] = {}
-    latencies: list[float] = []
-    session = model.session
-    previous: SessionEvents = session.events
-
-    def sent(control) -> None:
-        if control.axes:
-            t0 = changed_at.pop(round(control.axes[0], 2), None)
-            if t0 is not None:
-                latencies.append(time.monotonic() - t0)
-
-    session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, sent)
+    timer = StickToSocket(model.session)
     model.enable_driving()
     await asyncio.sleep(1.0)
-    cpu0, rss0, t_start = cpu_seconds(), rss_mb(), time.monotonic()
-    i = 0
-    while time.monotonic() - t_start < seconds:
-        value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5  # distinct from the last one, outside the deadzone
-        i += 1
-        changed_at[value] = time.monotonic()
-        stick.axis(0, value)
-        await asyncio.sleep(0.02)
-    elapsed = time.monotonic() - t_start
+    cpu0, rss0 = cpu_seconds(), rss_mb()
+    elapsed = await timer.drive(stick, seconds)
     figures["driving_cpu"] = (cpu_seconds() - cpu0) / elapsed * 100
     figures["rss_start"], figures["rss_end"] = rss0, rss_mb()
-    figures["latencies_ms"] = [x * 1000 for x in latencies]
+    figures["latencies_ms"] = [x * 1000 for x in timer.latencies]
     figures["driving_seconds"] = elapsed
     return figures
 

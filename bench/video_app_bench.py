@@ -36,12 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gui_bench import cpu_over, cpu_seconds  # noqa: E402
+from gui_bench import StickToSocket, cpu_over, cpu_seconds  # noqa: E402
 from stats import percentiles  # noqa: E402
 
 
 async def phases(window, stick, server, seconds: float) -> dict:
-    from teleop.client import SessionEvents
     from teleop.video import VideoState
 
     model = window.model
@@ -80,32 +79,16 @@ async def phases(window, stick, server, seconds: float) -> dict:
     figures["offset_ms"] = (model.session.clock.offset or 0) * 1000
     figures["offset_uncertainty_ms"] = (model.session.clock.uncertainty or 0) * 1000
 
-    changed_at: dict[float, float] = {}
-    controls: list[float] = []
-    session = model.session
-    previous: SessionEvents = session.events
-
-    def sent(control) -> None:
-        if control.axes:
-            at = changed_at.pop(round(control.axes[0], 2), None)
-            if at is not None:
-                controls.append(time.monotonic() - at)
-
-    session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, sent)
+    timer = StickToSocket(model.session)
     model.enable_driving()
     await asyncio.sleep(1.0)
 
     async def drive() -> tuple[float, list[float]]:
         """The stick moves every 20 ms for ``seconds``: CPU % and the SDL change -> socket latencies."""
-        controls.clear()
-        cpu0, t0, i = cpu_seconds(), time.monotonic(), 0
-        while time.monotonic() - t0 < seconds:
-            value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5  # distinct from the last one, outside the deadzone
-            i += 1
-            changed_at[value] = time.monotonic()
-            stick.axis(0, value)
-            await asyncio.sleep(0.02)
-        return (cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100, [x * 1000 for x in controls]
+        timer.latencies.clear()
+        cpu0 = cpu_seconds()
+        elapsed = await timer.drive(stick, seconds)
+        return (cpu_seconds() - cpu0) / elapsed * 100, [x * 1000 for x in timer.latencies]
 
     # the same drive with the video hidden, then shown: the machine's own noise is in both
     window.show_video.setChecked(False)
