@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,25 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+def recorded_commands(record: Path) -> list[str]:
+    """The command lines a server started with ``--record`` wrote to its device, in order."""
+    if not record.exists():
+        return []
+    return [json.loads(line)["line"] for line in record.read_text().splitlines() if '"kind":"command"' in line]
+
+
+@pytest.fixture
+def recording_server(tmp_path):
+    """``teleop-server`` on the simulated device in its own process, recording to ``.record``: what reached the device."""
+    from launcher import ServerProcess
+
+    record = tmp_path / "drive.jsonl"
+    process = ServerProcess("sim", extra=["--record", str(record)]).start()
+    process.record = record
+    yield process
+    process.stop()
 
 
 class WsClient:

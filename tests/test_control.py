@@ -223,7 +223,9 @@ def test_a_mapping_written_with_numbers_is_called_out_once_when_a_standard_layou
     standard = json.dumps({"type": "control", "axes": [0, 0, 0.5], "layout": "standard"})
     first = r.frame(1, standard, 0.01)
     assert drives(first) and any("axis2" in text and "standard layout" in text for text in numbered_warnings(first))
-    assert "buttons" not in numbered_warnings(first)[0].split("reads")[1].split(" by number")[0], "the bitmask means the same in every layout"
+    assert "buttons" not in numbered_warnings(first)[0].split("reads")[1].split(" by number")[0], (
+        "the bitmask means the same in every layout"
+    )
     later = r.frame(1, standard, 0.05) + r.frame(1, standard, 0.09)
     assert drives(later) and numbered_warnings(later) == [], "said once, not per message"
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import recorded_commands
 from guitools import ARTIFACTS, ServerProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,12 +35,8 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
 
 
 @pytest.fixture
-def server(tmp_path):
-    record = tmp_path / "drive.jsonl"
-    process = ServerProcess("sim", extra=["--record", str(record)]).start()
-    process.record = record
-    yield process
-    process.stop()
+def server(recording_server):
+    return recording_server
 
 
 def test_dashboard_files_have_the_right_types_and_caching(server):
@@ -119,10 +116,6 @@ def browser():
         browser.close()
 
 
-def last_commands(record: Path) -> list[str]:
-    return [json.loads(line)["line"] for line in record.read_text().splitlines() if '"kind":"command"' in line]
-
-
 def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(server, browser):
     page = browser.new_context(
         viewport={"width": 1280, "height": 860}, bypass_csp=True
@@ -156,12 +149,12 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
         for _ in range(10):
             pilot.send(json.dumps({"type": "control", "axes": [0.7]}))
             time.sleep(0.02)
-        until(lambda: "B700" in last_commands(server.record))
+        until(lambda: "B700" in recorded_commands(server.record))
         page.locator("#estop").click()
-        until(lambda: "B0" in last_commands(server.record)[last_commands(server.record).index("B700") :])
+        until(lambda: "B0" in recorded_commands(server.record)[recorded_commands(server.record).index("B700") :])
         pilot.send(json.dumps({"type": "control", "axes": [0.5]}))
         time.sleep(0.3)
-        assert "B500" not in last_commands(server.record), "control must be ignored while the e-stop is engaged"
+        assert "B500" not in recorded_commands(server.record), "control must be ignored while the e-stop is engaged"
     page.wait_for_selector("#estop-state:not([hidden])", timeout=5000)
     assert page.locator("#failsafe").text_content() == "E-STOP"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

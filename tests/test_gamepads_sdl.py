@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from pathlib import Path
 
 import pytest
-from launcher import ServerProcess
+from conftest import recorded_commands, wait_for
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 from test_models import connected_model, is_neutral
 
@@ -28,19 +27,7 @@ from teleop.shaping import AxisShape
 
 def device_commands(record: Path) -> list[str]:
     """The output commands the server wrote to the device, in order."""
-    if not record.exists():
-        return []
-    entries = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    return [e["line"] for e in entries if e["kind"] == "command" and e["line"][:1] in ("A", "B")]
-
-
-async def until(predicate, what: str, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        await asyncio.sleep(0.005)
-    return value
+    return [line for line in recorded_commands(record) if line[:1] in ("A", "B")]
 
 
 def pump_until(pads: GamepadManager, predicate, what: str, timeout: float = 5.0) -> None:
@@ -72,12 +59,8 @@ async def pumping(pads: GamepadManager):
 
 
 @pytest.fixture
-def server(tmp_path):
-    record = tmp_path / "drive.jsonl"
-    process = ServerProcess("sim", extra=["--record", str(record)]).start()
-    process.record = record
-    yield process
-    process.stop()
+def server(recording_server):
+    return recording_server
 
 
 @pytest.fixture
@@ -142,21 +125,21 @@ async def test_a_pad_drives_the_default_mapping_on_the_real_server(kind, server,
     pads.attach(model)
     sent = []
     async with pumping(pads):
-        await until(lambda: model.drive.selected == pad.instance_id, "pad picked")
+        await wait_for(lambda: model.drive.selected == pad.instance_id, what="pad picked")
         assert model.drive.layout is layout and model.drive.pads[pad.instance_id].known is (layout is Layout.STANDARD)
         await model.connect(server.pilot_url)
         try:
-            await until(lambda: model.connection.pilot, "pilot")
+            await wait_for(lambda: model.connection.pilot, what="pilot")
             await asyncio.to_thread(asyncio.run, server.serial_ready())
             original = model.session.send_control
             model.session.send_control = lambda control: (sent.append(control), original(control))
             assert model.enable_driving()
             pad.axis(0, 0.5)
-            await until(lambda: "B500" in device_commands(server.record), "left stick x = 0.5 written as B500")
+            await wait_for(lambda: "B500" in device_commands(server.record), what="left stick x = 0.5 written as B500")
             pad.button(y_button, True)
-            await until(lambda: "A8" in device_commands(server.record), "y lights LED 3")
+            await wait_for(lambda: "A8" in device_commands(server.record), what="y lights LED 3")
             pad.button(start_button, True)
-            await until(lambda: "A136" in device_commands(server.record), "y and start light LEDs 3 and 7")
+            await wait_for(lambda: "A136" in device_commands(server.record), what="y and start light LEDs 3 and 7")
             lines = device_commands(server.record)
             # the Xbox-like pad's raw button 4 is y, not the left shoulder (LED 4) a raw reading would say
             assert "A16" not in lines[: lines.index("A136")]
@@ -217,17 +200,17 @@ async def test_the_pad_rumbles_when_the_servers_failsafe_trips(server, plugged, 
     model = TeleopModel(AppSettings())
     pads.attach(model)
     async with pumping(pads) as task:
-        await until(lambda: model.drive.selected == pad.instance_id, "pad picked")
+        await wait_for(lambda: model.drive.selected == pad.instance_id, what="pad picked")
         await model.connect(server.pilot_url)
         try:
-            await until(lambda: model.connection.pilot, "pilot")
+            await wait_for(lambda: model.connection.pilot, what="pilot")
             await asyncio.to_thread(asyncio.run, server.serial_ready())
             assert model.enable_driving()
-            await until(lambda: not model.connection.status.failsafe, "driving: the failsafe lets go")
+            await wait_for(lambda: not model.connection.status.failsafe, what="driving: the failsafe lets go")
             assert pad.rumbles == []
             task.cancel()  # the pilot's app stalls: nothing is sent any more, the server's failsafe trips
-            await until(lambda: model.connection.status.failsafe, "failsafe reported")
-            await until(pad.rumbled.is_set, "the pad's motors asked to rumble")
+            await wait_for(lambda: model.connection.status.failsafe, what="failsafe reported")
+            await wait_for(pad.rumbled.is_set, what="the pad's motors asked to rumble")
             assert max(max(r) for r in pad.rumbles) > 0
         finally:
             await model.shutdown()
