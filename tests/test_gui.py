@@ -85,9 +85,12 @@ def settings_store(tmp_path):
 
 @pytest.fixture
 def window(qtbot, loop, settings_store):
-    model = TeleopModel(AppSettings(axes={0: AxisShape(deadzone=0.0)}))
-    adapter = QtAdapter(model)
-    window = MainWindow(adapter, settings_store)  # not qtbot.addWidget: it would delete the window before shutdown
+    yield from shown_window(loop, QtAdapter(TeleopModel(AppSettings(axes={0: AxisShape(deadzone=0.0)}))), settings_store)
+
+
+def shown_window(loop, adapter: QtAdapter, store):
+    """A main window shown and active on the display, then shut down (a fixture's body: ``yield from``)."""
+    window = MainWindow(adapter, store)  # not qtbot.addWidget: it would delete the window before shutdown
     window.show()
     window.raise_()
     window.activateWindow()

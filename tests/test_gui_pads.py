@@ -16,12 +16,11 @@ import pytest
 from guitools import ARTIFACTS, ServerProcess, run, wait_until
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
-from test_gui import LiveDisplay, click, commands, connect, neutral_after, stop_server
+from test_gui import LiveDisplay, click, commands, connect, neutral_after, shown_window, stop_server
 
 from teleop.appsettings import AppSettings
 from teleop.gamepad import GamepadManager
 from teleop.gui.adapter import QtAdapter
-from teleop.gui.main_window import MainWindow
 from teleop.gui.pad_list import PadList
 from teleop.layout import RAW_BUTTONS, STANDARD_AXES, Layout
 from teleop.models import DriveOff, TeleopModel
@@ -57,16 +56,7 @@ def pads_window(qtbot, loop, tmp_path, xbox_mapping):
 
     store = QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)
     model = TeleopModel(AppSettings(axes={0: AxisShape(deadzone=0.0)}))
-    adapter = QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping]))
-    window = MainWindow(adapter, store)
-    window.show()
-    window.raise_()
-    window.activateWindow()
-    wait_until(loop, window.isActiveWindow, what="main window active")
-    yield window
-    run(loop, adapter.shutdown())
-    window.close()
-    window.deleteLater()
+    yield from shown_window(loop, QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping])), store)
 
 
 @pytest.fixture
