@@ -3,7 +3,8 @@
 
 Prints, for a ``teleop-server`` process bridging to a simulated device on a pty:
 
-1. command latency: pilot's WebSocket send -> line read on the serial side, at 100 Hz;
+1. command latency: pilot's WebSocket send -> line read on the serial side, at 100 Hz (the pilot is
+   bench/wsload.py in its own process, stamping each control just before its send system call);
 2. reading latency: report line written by the device -> message received, to 50 clients at 50 Hz;
 3. a stuck observer: a client process frozen with SIGSTOP (its socket still open, reading
    nothing) while 1. and 2. run again; how long until the server drops it.
@@ -32,6 +33,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,56 +46,87 @@ sys.path.insert(0, str(ROOT / "tests"))
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
 from teleop.app import free_port  # noqa: E402
 
 
 async def start_server(serial_path: str, port: int, *extra: str) -> ServerProcess:
-    """``teleop-server`` without authentication and with a lenient failsafe, its device link ready."""
+    """``teleop-server`` without authentication and with a lenient failsafe, its device link ready, on a core of its own."""
     server = ServerProcess(serial_path, port, ["--failsafe-ms", "1000", "--no-auth", *extra], quiet=True)
     await asyncio.to_thread(server.start)  # the pty device answers meanwhile, on this loop
     await server.serial_ready()
+    if PLACEMENT["pin"]:
+        give_a_core(server.pid)
     return server
 
 
-async def drive_as_pilot(
-    device: PtyDevice, port: int, count: int, interval: float, settle: float
+#: Whether the server gets a core to itself (``--shared-cores`` turns it off), and what the bench says about it.
+PLACEMENT = {"pin": True, "said": "server and harness share every core"}
+#: The cores this bench may use, as it started (it narrows its own set once the server has one).
+ALL_CPUS = sorted(os.sched_getaffinity(0))
+
+
+def give_a_core(server_pid: int) -> None:
+    """Pin the server to the last core and this process (device, pilot, and the clients it starts) to the others.
+
+    The clients stand for phones and laptops on other machines, and the device
+    for an Arduino: on the robot none of them takes the server's CPU. On a
+    shared two-core machine they would, and a reading's fan-out to 200
+    clients would be interrupted by the very clients it is writing to.
+    """
+    cpus = ALL_CPUS
+    if len(cpus) < 2:
+        PLACEMENT["said"] = "one core: server and harness share it"
+        return
+    server_cpu, others = cpus[-1], set(cpus[:-1])
+    os.sched_setaffinity(0, others)
+    for task in os.listdir(f"/proc/{server_pid}/task"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task), {server_cpu})
+    PLACEMENT["said"] = f"server pinned to CPU {server_cpu}; device, pilot and clients on CPU {','.join(map(str, sorted(others)))}"
+
+
+async def drive(
+    device: PtyDevice, port: int, seconds: float, hz: float, settle: float = 0.2
 ) -> tuple[dict[str, float], list[tuple[float, str]]]:
-    """Send ``count`` controls with distinct B values; return when each was sent and what the device read."""
-    sent: dict[str, float] = {}
-    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-        await ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "bench"}))
-        await ws.recv()
-        # read what the server sends (readings, status) as the app does: a pilot that never reads
-        # stops answering pings once its receive queue is full, and is closed as gone
-        reader = asyncio.create_task(drain(ws))
-        start_index = len(device.received_lines)
-        for i in range(count):
-            value = (i % 1800) - 900 or 1  # distinct from its neighbours, never the neutral 0
-            sent[f"B{value}"] = time.monotonic()
-            await ws.send(json.dumps({"type": "control", "seq": i, "axes": [value / 1000]}))
-            await asyncio.sleep(interval)
-        await asyncio.sleep(settle)
-        reader.cancel()
-    return sent, list(device.received_lines)[start_index:]
-
-
-async def drain(ws) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        async for _ in ws:
-            pass
+    """A pilot in its own process (bench/wsload.py pilot) sends controls at ``hz``; return when each was sent
+    (keyed by the line the device will read) and the lines the device read meanwhile."""
+    start_index = len(device.received_lines)
+    pilot = await asyncio.create_subprocess_exec(
+        sys.executable, str(WSLOAD), "pilot", str(port), str(seconds), str(hz), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    out, _ = await pilot.communicate()
+    await asyncio.sleep(settle)  # the last controls on their way to the device
+    return json.loads(out), list(device.received_lines)[start_index:]
 
 
 async def command_latency(device: PtyDevice, port: int, seconds: float) -> list[float]:
-    sent, received = await drive_as_pilot(device, port, int(seconds * 100), 0.01, 0.2)
+    """Pilot's send -> the device reads the line, at 100 Hz."""
+    sent, received = await drive(device, port, seconds, 100)
     return [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
 
 
-#: Observers for the fan-out runs: bench/wsload.py, raw sockets on one epoll per process, no asyncio
-#: and no library in the receive path, so the harness takes as little of the two cores as it can.
+#: Observers for the fan-out runs: raw sockets on one epoll per process, so the harness takes as little
+#: of the two cores as it can. bench/wsload.c when a C compiler is at hand (a few us per message),
+#: else bench/wsload.py (the same job in Python, about 30 us per message); :func:`harness` picks.
 WSLOAD = ROOT / "bench" / "wsload.py"
+HARNESS: list[str] = [sys.executable, str(WSLOAD)]
+
+
+def harness(build_dir: str) -> str:
+    """Compile bench/wsload.c into ``build_dir`` and use it; say which harness the figures come from."""
+    global HARNESS
+    binary = os.path.join(build_dir, "wsload")
+    for cc in ("cc", "gcc", "clang"):
+        with contextlib.suppress(OSError):
+            built = subprocess.run([cc, "-O2", "-o", binary, str(ROOT / "bench" / "wsload.c")], capture_output=True)
+            if built.returncode == 0:
+                HARNESS = [binary]
+                return f"bench/wsload.c (built with {cc})"
+    return "bench/wsload.py (no C compiler found: the harness takes more CPU and the tails are longer)"
+
+
 #: Observers held by one client process: 100 clients x 50 Hz is 5,000 messages/s, a few per cent of a core
 #: with wsload; fewer processes are fewer wakeups competing with the server on each reading.
 CLIENTS_PER_PROCESS = 100
@@ -121,14 +154,15 @@ async def reading_latency(
     sizes = [CLIENTS_PER_PROCESS] * (clients // CLIENTS_PER_PROCESS) + (
         [clients % CLIENTS_PER_PROCESS] if clients % CLIENTS_PER_PROCESS else []
     )
+    already = await client_count(port)
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, str(WSLOAD), str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+            *HARNESS, str(port), str(n), str(seconds + 4), stdout=asyncio.subprocess.PIPE, cwd=ROOT, preexec_fn=lambda: os.nice(10)
         )
         for n in sizes
-    ]
+    ]  # niced: when the device or the pilot wakes, it goes first, as it would on a machine of its own
     deadline = time.monotonic() + 10
-    while await client_count(port) < clients and time.monotonic() < deadline:
+    while await client_count(port) < already + clients and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.3)
     written: dict[int, float] = {}
@@ -145,6 +179,10 @@ async def reading_latency(
     harness = sum(cpu_seconds(proc.pid) for proc in procs) - harness_before
     commands = await driving if driving else []
     outs = [await proc.communicate() for proc in procs]
+    # the next measurement starts once the server has seen these clients go, not while it closes 200 sockets
+    deadline = time.monotonic() + 10
+    while await client_count(port) > already and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     per_client = [json.loads(line) for out, _ in outs for line in out.splitlines()]
     samples = [t - written[seq] for received in per_client for seq, t in received if seq in written]
     missing = clients * len(written) - len(samples)
@@ -212,11 +250,10 @@ async def staleness_under_overload(port_path: str, seconds: float) -> tuple[list
     port = free_port()
     server = await start_server(device.path, port)
     try:
-        n = int(seconds * 500)
-        sent, lines = await drive_as_pilot(device, port, n, 0.002, 0.5)
+        sent, lines = await drive(device, port, seconds, 500, settle=0.5)
         received = [(t, line) for t, line in lines if line.startswith("B")]
         ages = [t - sent[line] for t, line in received if line in sent and t >= sent[line]]
-        return ages, n, len(received)
+        return ages, len(sent), len(received)
     finally:
         server.stop()
         await device.stop()
@@ -227,9 +264,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--only", choices=("latency", "fanout"), help="run only sections 1-4 (latency) or 5-6 (fanout)")
+    parser.add_argument("--shared-cores", action="store_true", help="do not give the server a core of its own")
     args = parser.parse_args()
+    PLACEMENT["pin"] = not args.shared_cores
     tmp = tempfile.mkdtemp(prefix="teleop-bench-")
-    print(f"teleop server bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    print(f"teleop server bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"observers held by {harness(tmp)}\n")
     if args.only != "fanout":
         await latency_sections(args, tmp)
     if args.only != "latency":
@@ -243,6 +283,7 @@ async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
     server = await start_server(device.path, port, "--max-clients", "256", "--max-per-address", "256")
     seconds = min(args.seconds, 8.0)
     try:
+        print(f"({PLACEMENT['said']})")
         print(f"5. fan-out cost, readings at 50 Hz for {seconds:.0f} s, clients in processes of {CLIENTS_PER_PROCESS}:")
         print("   clients   server CPU/reading   per client-message   reading p50 / p99      missing   harness CPU/reading")
         before = cpu_seconds(server.pid)
@@ -293,6 +334,7 @@ async def latency_sections(args: argparse.Namespace, tmp: str) -> None:
     # every bench client comes from 127.0.0.1, and they all connect at once
     server = await start_server(device.path, port, "--max-per-address", str(max(16, args.clients + 4)))
     try:
+        print(f"({PLACEMENT['said']})")
         samples = await command_latency(device, port, args.seconds)
         print(f"1. command latency, pilot send -> serial line, 100 Hz:   {percentiles(samples)}   (target p99 <= 2 ms)")
         samples, missing, *_ = await reading_latency(device, port, args.clients, args.seconds)

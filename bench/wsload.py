@@ -16,8 +16,17 @@ and other processes on them) does not add its own delay to the figures.
 (Without a kernel stamp it falls back to the time ``epoll`` returned.) For
 every connection the script prints the ``(bench value, arrival time)`` pairs
 it saw, as one JSON list per line, on CLOCK_MONOTONIC like the bench.
+(bench/wsload.c does the same job in C; the bench uses it when it can build it.)
+
+With ``pilot`` it is the pilot instead: one connection that says hello as
+pilot and sends a control every 1/HZ seconds, axis 0 a distinct value each
+time, and drains what the server sends. Each send is stamped just before the
+``send`` system call, so the figure is the server's and the kernel's, not a
+client library's framing. It prints one JSON object: the line the device will
+read for each control (``B<value>``) and when it was sent.
 
     python bench/wsload.py PORT CONNECTIONS SECONDS
+    python bench/wsload.py pilot PORT SECONDS HZ
 """
 
 from __future__ import annotations
@@ -36,11 +45,15 @@ HANDSHAKE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 HELLO = b'{"type":"hello","role":"observer","client":"bench"}'
+PILOT_HELLO = b'{"type":"hello","role":"pilot","client":"bench"}'
 TEXT, PING, PONG = 1, 9, 10
 #: Linux's SO_TIMESTAMPNS (the same number as its control message, SCM_TIMESTAMPNS); Python names neither.
 SO_TIMESTAMPNS = 35
 TIMESPEC = struct.Struct("@ll")
 ANCILLARY = socket.CMSG_SPACE(TIMESPEC.size)
+#: Seconds to wait, once a socket is readable, before reading them all: waking for each one would take the
+#: CPU from the server in the middle of its burst, which clients on other machines never do.
+SETTLE = 0.002
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
@@ -53,7 +66,7 @@ class Observer:
 
     __slots__ = ("buffer", "seen", "sock")
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, hello: bytes = HELLO) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(HANDSHAKE)
@@ -68,7 +81,7 @@ class Observer:
             raise ConnectionError(status.split(b"\r\n", 1)[0].decode(errors="replace"))
         self.buffer = rest
         self.seen: list[tuple[int, float]] = []
-        self.sock.sendall(client_frame(TEXT, HELLO))
+        self.sock.sendall(client_frame(TEXT, hello))
         self.sock.setblocking(False)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
@@ -129,6 +142,11 @@ def run(port: int, count: int, seconds: float) -> list[Observer]:
         if left <= 0:
             break
         events = poller.poll(min(left, 1.0))
+        if events:
+            # the server is writing one reading to every client: let it finish before reading any (as
+            # bench/wsload.c does; the arrival times are the kernel's, so waiting costs the figures nothing)
+            time.sleep(SETTLE)
+            events = poller.poll(0)
         now = time.monotonic()
         offset = time.time() - now
         for fd, _ in events:
@@ -138,7 +156,36 @@ def run(port: int, count: int, seconds: float) -> list[Observer]:
     return observers
 
 
+def control_value(i: int) -> int:
+    """Axis 0 of the ``i``-th control, in thousandths: distinct from its neighbours, never the neutral 0."""
+    return (i % 1800) - 900 or 1
+
+
+def pilot(port: int, seconds: float, hz: float) -> dict[str, float]:
+    """Drive at ``hz`` for ``seconds``; return when each control was sent, keyed by the line the device reads."""
+    observer = Observer(port, PILOT_HELLO)
+    poller = select.epoll()
+    poller.register(observer.sock.fileno(), select.EPOLLIN)
+    sent: dict[str, float] = {}
+    start = time.monotonic() + 0.2  # after the welcome
+    for i in range(int(seconds * hz)):
+        due = start + i / hz
+        while (left := due - time.monotonic()) > 0:
+            if poller.poll(left):
+                now = time.monotonic()
+                if not observer.readable(now, time.time() - now):
+                    raise ConnectionError("the server closed the pilot's connection")
+        value = control_value(i)
+        payload = b'{"type":"control","seq":%d,"axes":[%s]}' % (i, str(value / 1000).encode())
+        sent[f"B{value}"] = time.monotonic()
+        observer.sock.send(client_frame(TEXT, payload))
+    return sent
+
+
 def main() -> None:
+    if sys.argv[1] == "pilot":
+        print(json.dumps(pilot(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))))
+        return
     port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     for observer in run(port, count, seconds):
         print(json.dumps(observer.seen))
