@@ -164,6 +164,7 @@ class Bridge:
             outbox_limit=config.client_queue,
         )
         self.gate.on_drained = self._on_drained
+        self._urgent: GuardedConnection | None = None  # the pilot's connection, marked urgent at the gate
         self.requests = RequestGate(tls=bool(config.certfile), allow_hosts=config.allow_hosts, allow_origins=config.allow_origins)
         camera = config.camera_settings
         self.camera = Camera(camera, self._on_camera_frame, self._on_camera_state) if camera else None
@@ -181,6 +182,7 @@ class Bridge:
         self.fanout = Fanout(
             stall_timeout=SEND_STALL_TIMEOUT, on_stuck=self._on_stuck, schedule=lambda step: asyncio.get_running_loop().call_soon(step)
         )
+        self.gate.on_urgent_data = self.fanout.let_input_first
         #: the welcomed clients' connections: what a broadcast goes to
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -362,6 +364,19 @@ class Bridge:
                 if client is not None:
                     self._forget(client)
                     client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
+        self._mark_pilot()
+
+    def _mark_pilot(self) -> None:
+        """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`server.fanout`)."""
+        pilot = self.rules.pilot
+        client = self.clients.get(pilot.id) if pilot is not None else None
+        ws = client.ws if client is not None else None
+        if ws is not self._urgent:
+            if self._urgent is not None:
+                self._urgent.urgent = False
+            if ws is not None:
+                ws.urgent = True
+            self._urgent = ws
 
     async def _close_with(self, client: Client, code: int, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading)."""

@@ -161,6 +161,10 @@ class Fanout:
     kept: broadcasts are finished in the order they were made, and a message to
     one client first finishes every broadcast still on its way. Without
     ``schedule`` every broadcast is written at once.
+
+    :meth:`let_input_first` is for input that must not wait for the audience
+    (the pilot's controls): the next slice steps aside for one turn, so what
+    the input woke up runs before it rather than after it.
     """
 
     def __init__(
@@ -180,6 +184,7 @@ class Fanout:
         self.frames = 0  # frames written, for the bench
         self._jobs: deque[_Job] = deque()
         self._scheduled = False
+        self._step_aside = False
 
     @property
     def pending(self) -> int:
@@ -232,8 +237,24 @@ class Fanout:
             self._scheduled = True
             self.schedule(self._step)
 
+    def let_input_first(self) -> None:
+        """Input just arrived whose handling must not wait behind the next slice.
+
+        Reading it woke a task (websockets hands a message to the handler one
+        turn of the loop later), which is now queued behind the slice already
+        scheduled: that slice steps aside and queues itself again, behind the
+        task. Once per call, so the audience is never starved: a pilot at 100 Hz
+        delays a 200-client broadcast by one turn now and then.
+        """
+        if self._scheduled:
+            self._step_aside = True
+
     def _step(self) -> None:
         self._scheduled = False
+        if self._step_aside:
+            self._step_aside = False
+            self._arm()
+            return
         if self._jobs:
             self._advance()
         if self._jobs:

@@ -120,6 +120,8 @@ class Gate:
         self.peeker = Peeker()
         self.log = peer_log or PeerLog()
         self.on_drained: Callable[[GuardedConnection], None] = lambda connection: None
+        #: called when a connection marked ``urgent`` (the pilot's) has read data, after websockets took it
+        self.on_urgent_data: Callable[[], None] = lambda: None
         self.once = PerPeerOnce()
         self.diverter: Diverter | None = None
 
@@ -169,6 +171,8 @@ class GuardedConnection(ServerConnection):
         self.outbox = Outbox(gate.outbox_limit)
         #: the bridge's id for this client, once it has one
         self.client_id: int | None = None
+        #: set by the bridge while this is the pilot: what it sends is handled before the rest of a fan-out
+        self.urgent = False
         self._raw: asyncio.Transport | None = None  # the TCP socket's transport (under TLS, if any)
         self._door: TlsDoor | None = None
         self._secured: asyncio.Transport | None = None  # the transport the request travels on (TLS's, if any)
@@ -225,6 +229,8 @@ class GuardedConnection(ServerConnection):
     def data_received(self, data: bytes) -> None:
         if self._made:
             super().data_received(data)
+            if self.urgent:
+                self.gate.on_urgent_data()
         elif self._sniffed is not None:
             self._sniff(data)
         elif self._door is not None:

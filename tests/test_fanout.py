@@ -130,3 +130,38 @@ def test_what_dropping_a_stuck_client_announces_follows_the_broadcast_that_found
     for sink in sinks:
         if sink is not stuck:
             assert sink.got == [event("news"), event("a client was dropped")]
+
+
+def test_the_pilots_control_is_handled_before_the_next_slice_of_a_broadcast():
+    fanout, sinks, loop = make(200)
+    fanout.broadcast(sinks, event("a"))  # the first slice goes at once, the next is scheduled
+    handled_after: list[int] = []
+
+    def pilot_task() -> None:  # what reading the pilot's frame woke: the handler that drives the device
+        handled_after.append(sum(len(s.got) for s in sinks))
+
+    loop.call_soon(pilot_task)  # websockets queues the handler behind the slice already scheduled
+    fanout.let_input_first()
+    while loop.ready:
+        loop.turn()
+    assert handled_after == [32], "the control waited for no slice after the first"
+    assert all(s.got == [event("a")] for s in sinks), "and every client still got the broadcast, once"
+
+
+def test_without_input_first_the_pilots_control_waits_behind_a_slice():
+    """The check above can fail: without the call, the handler runs after the second slice."""
+    fanout, sinks, loop = make(200)
+    fanout.broadcast(sinks, event("a"))
+    handled_after: list[int] = []
+    loop.call_soon(lambda: handled_after.append(sum(len(s.got) for s in sinks)))
+    while loop.ready:
+        loop.turn()
+    assert handled_after == [64]
+
+
+def test_input_first_with_nothing_on_its_way_changes_nothing():
+    fanout, sinks, loop = make(200)
+    fanout.let_input_first()  # no broadcast pending: nothing to step aside
+    fanout.broadcast(sinks, event("a"))
+    loop.turn()
+    assert sum(len(s.got) for s in sinks) == 64, "the broadcast's slices go as usual"

@@ -256,3 +256,19 @@ async def test_an_emergency_stop_is_not_followed_by_a_watchdog_resume_message(ma
     await pilot.expect("event", lambda m: m["text"] == "device: watchdog neutral", since=mark, timeout=3)
     assert not [e for e in pilot.of_type("event", mark) if "resume" in e["text"]]
     await pilot.close()
+
+
+async def test_only_the_pilots_connection_has_its_controls_read_before_the_rest_of_a_fan_out(make_bridge, make_client, pty_device):
+    bridge = await make_bridge(pty_device.path)
+    pilot = await make_client(bridge, {"role": "pilot", "client": "pilot"})
+    await make_client(bridge, {"role": "observer", "client": "watcher"})
+
+    def urgent() -> set[str]:
+        return {bridge.rules.members[i].name for i, c in bridge.clients.items() if c.ws.urgent and i in bridge.rules.members}
+
+    assert urgent() == {"pilot"}
+    await pilot.close()
+    await wait_for(lambda: len(bridge.clients) == 1)
+    assert urgent() == set(), "a pilot that left no longer jumps the queue"
+    await make_client(bridge, {"role": "pilot", "client": "next pilot"})
+    assert urgent() == {"next pilot"}
