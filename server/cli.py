@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -250,6 +251,10 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
     )
     announce(config, bridge.port, token_created)
     announcer = start_announcer(bridge, config)
+    # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic
+    # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
+    # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
