@@ -96,6 +96,9 @@ RAW_DPAD: dict[str, tuple[int, int]] = {"dpup": (1, 1), "dpdown": (1, -1), "dple
 BITMASK_BUTTONS: tuple[str, ...] = ("a", "b", "x", "y", "leftshoulder", "rightshoulder", "back", "start")
 
 NAMES: frozenset[str] = frozenset(STANDARD_AXES + STANDARD_BUTTONS)
+#: Where each bit of the ``buttons`` bitmask is found, in each layout.
+_BITMASK_STANDARD: tuple[int, ...] = tuple(STANDARD_BUTTONS.index(name) for name in BITMASK_BUTTONS)
+_BITMASK_RAW: tuple[int, ...] = tuple(RAW_BUTTONS[name] for name in BITMASK_BUTTONS)
 _NUMBERED = re.compile(r"(?:axis(\d{1,2})|button(\d{1,2})|hat(\d)\.([xy])|buttons)\Z")
 
 #: What a user reads when a source is wrong (the server's config errors and the app's import use it).
@@ -129,6 +132,9 @@ def _at(values: Sequence, index: int, default=0):
 def read(source: str, layout: Layout | str, axes: Sequence[float], buttons: Sequence[int], hats: Sequence[tuple[int, int]] = ()) -> float:
     """The value of ``source`` in one input state; an input the state lacks reads as 0 (never raises)."""
     standard = layout == Layout.STANDARD
+    if source == "buttons":  # the LED bitmask of the default mapping: read on every control, so no lookups by name
+        bits = _BITMASK_STANDARD if standard else _BITMASK_RAW
+        return float(sum(1 << bit for bit, index in enumerate(bits) if _at(buttons, index) > 0.5))
     if source in NAMES:
         if standard:
             if source in STANDARD_AXES:
@@ -156,7 +162,7 @@ def read(source: str, layout: Layout | str, axes: Sequence[float], buttons: Sequ
             plus, minus = ("dpright", "dpleft") if index == 0 else ("dpup", "dpdown")
             return read(plus, layout, axes, buttons) - read(minus, layout, axes, buttons)
         return float(_at(hats, int(hat), (0, 0))[index])
-    return float(sum(1 << bit for bit, name in enumerate(BITMASK_BUTTONS) if read(name, layout, axes, buttons, hats) > 0.5))
+    return 0.0  # (the pattern matched nothing else: ``buttons`` is read above)
 
 
 def pressed(source: str, layout: Layout | str, axes: Sequence[float], buttons: Sequence[int], hats: Sequence[tuple[int, int]] = ()) -> bool:

@@ -255,13 +255,17 @@ def _reject_constant(name: str) -> None:
     raise _Bad(f"{name} is not valid JSON (numbers must be finite)")
 
 
+#: One decoder for every message: ``json.loads`` with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _load_object(data: str | bytes) -> dict[str, Any] | Invalid:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return Invalid(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported; send JSON text")
     if len(data) > MAX_MESSAGE_BYTES:
         return Invalid(ErrorCode.TOO_LARGE, f"message is {len(data)} characters; the limit is {MAX_MESSAGE_BYTES}")
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
+        obj = _DECODER.decode(data)
     except _Bad as exc:
         return Invalid(ErrorCode.INVALID_JSON, str(exc))
     except (ValueError, RecursionError) as exc:
@@ -469,7 +473,7 @@ def parse_server_message(data: str | bytes, *, limit: int = 1 << 20) -> ServerMe
     if len(data) > limit:
         return Invalid(ErrorCode.TOO_LARGE, f"message is {len(data)} characters; the limit is {limit}")
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
+        obj = _DECODER.decode(data)
     except (_Bad, ValueError, RecursionError) as exc:
         return Invalid(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}")
     if not isinstance(obj, dict):
