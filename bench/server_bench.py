@@ -269,7 +269,8 @@ async def main() -> None:
     PLACEMENT["pin"] = not args.shared_cores
     tmp = tempfile.mkdtemp(prefix="teleop-bench-")
     print(f"teleop server bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"observers held by {harness(tmp)}\n")
+    print(f"observers held by {harness(tmp)}")
+    print(f"this machine's own wakeup jitter: {await machine_jitter()}\n")
     if args.only != "fanout":
         await latency_sections(args, tmp)
     if args.only != "latency":
@@ -315,6 +316,33 @@ async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
     finally:
         server.stop()
         await device.stop()
+
+
+JITTER_PROBE = """
+import json, sys, time
+period, count = 0.01, int(float(sys.argv[1]) * 100)
+late, due = [], time.monotonic()
+for _ in range(count):
+    due += period
+    time.sleep(max(0.0, due - time.monotonic()))
+    late.append(time.monotonic() - due)
+print(json.dumps(late))
+"""
+
+
+async def machine_jitter(seconds: float = 5.0) -> str:
+    """How late a process that sleeps 10 ms at a time wakes on this machine with nothing else to do.
+
+    The floor under every latency tail here: the pilot's command crosses three
+    processes (pilot, server, device), each woken once. On a virtual machine
+    the hypervisor's own scheduling shows up in this figure.
+    """
+    probe = await asyncio.create_subprocess_exec(sys.executable, "-c", JITTER_PROBE, str(seconds), stdout=asyncio.subprocess.PIPE)
+    out, _ = await probe.communicate()
+    late = sorted(json.loads(out))
+    over = sum(1 for x in late if x > 0.001) / len(late) * 100
+    p50, p99 = (late[int(q * (len(late) - 1))] * 1000 for q in (0.5, 0.99))
+    return f"a process woken every 10 ms for {seconds:.0f} s is late by p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {late[-1] * 1000:.2f} ms; {over:.1f} % of wakeups over 1 ms"
 
 
 def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
