@@ -185,6 +185,7 @@ class Fanout:
         self._jobs: deque[_Job] = deque()
         self._scheduled = False
         self._step_aside = False
+        self._stepped_aside = False
 
     @property
     def pending(self) -> int:
@@ -243,18 +244,22 @@ class Fanout:
         Reading it woke a task (websockets hands a message to the handler one
         turn of the loop later), which is now queued behind the slice already
         scheduled: that slice steps aside and queues itself again, behind the
-        task. Once per call, so the audience is never starved: a pilot at 100 Hz
-        delays a 200-client broadcast by one turn now and then.
+        task. Once per call and never two turns running, so the audience is
+        never starved: a pilot at 100 Hz delays a 200-client broadcast by one
+        turn now and then, and one whose data arrives every turn halves its pace.
         """
         if self._scheduled:
             self._step_aside = True
 
     def _step(self) -> None:
         self._scheduled = False
-        if self._step_aside:
+        if self._step_aside and not self._stepped_aside:
+            # never twice in a row: a pilot whose data arrives every turn slows the audience to half speed, no more
             self._step_aside = False
+            self._stepped_aside = True
             self._arm()
             return
+        self._step_aside = self._stepped_aside = False
         if self._jobs:
             self._advance()
         if self._jobs:

@@ -165,3 +165,15 @@ def test_input_first_with_nothing_on_its_way_changes_nothing():
     fanout.broadcast(sinks, event("a"))
     loop.turn()
     assert sum(len(s.got) for s in sinks) == 64, "the broadcast's slices go as usual"
+
+
+def test_a_pilot_whose_data_arrives_every_turn_cannot_starve_the_audience():
+    fanout, sinks, loop = make(200)
+    fanout.broadcast(sinks, event("a"))
+    turns = 0
+    while loop.ready and turns < 100:
+        fanout.let_input_first()  # the pilot's socket had data again this turn
+        loop.turn()
+        turns += 1
+    assert all(s.got == [event("a")] for s in sinks)
+    assert turns <= 2 * 6 + 1, "at most every other turn steps aside (6 slices after the first)"
