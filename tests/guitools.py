@@ -25,3 +25,15 @@ def run(loop: asyncio.AbstractEventLoop, awaitable, timeout: float = 10.0) -> An
 def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """:func:`conftest.wait_for` on the qasync loop, for the synchronous GUI tests."""
     return loop.run_until_complete(wait_for(predicate, timeout, what=what))
+
+
+def paint_now() -> None:
+    """Let Qt handle what is pending (paints, layouts) inside the running qasync loop, e.g. before a screenshot.
+
+    Not ``QApplication.processEvents()``: outside ``run_until_complete`` it also runs qasync's ready
+    callbacks with no running asyncio loop, and a client reconnecting at that moment dies with "no
+    running event loop" (its retry's ``asyncio.sleep`` needs the loop too), which a test then reads
+    as the app never reconnecting.
+    """
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    loop.run_until_complete(asyncio.sleep(0.05))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from guitools import ARTIFACTS, ROOT, ServerProcess, run, wait_until
+from guitools import ARTIFACTS, ROOT, ServerProcess, paint_now, run, wait_until
 from PySide6.QtCore import QEvent, QObject, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -152,7 +152,7 @@ def drive_with_recording(window, loop, tmp_path, display=None) -> tuple[ServerPr
 
 
 def shoot(display, name: str) -> None:
-    QApplication.processEvents()
+    paint_now()
     display.screenshot(ARTIFACTS / f"xcb-{name}.png")
 
 
@@ -463,7 +463,7 @@ def test_the_red_button_does_not_move_when_driving_is_enabled(window, loop, serv
     where = window.estop.geometry()
     window.enable.click()
     wait_until(loop, lambda: window.model.drive.enabled, what="enabled")
-    QApplication.processEvents()
+    paint_now()
     assert window.estop.geometry() == where
 
 

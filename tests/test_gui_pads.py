@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from guitools import ARTIFACTS, ServerProcess, run, wait_until
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from guitools import ARTIFACTS, ServerProcess, paint_now, run, wait_until
+from PySide6.QtWidgets import QDialogButtonBox
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 from test_gui import LiveDisplay, click, commands, connect, neutral_after, shown_window, stop_server
 
@@ -101,7 +101,7 @@ def settle_paint(loop) -> None:
 
 
 def shoot(display, name: str) -> Path:
-    QApplication.processEvents()
+    paint_now()
     return display.screenshot(ARTIFACTS / f"xcb-pads-{name}.png")
 
 
@@ -394,7 +394,7 @@ def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pa
     click(display, dialog.hold)
     wait_until(loop, dialog.hold.isChecked, what="hold-to-drive ticked")
     shoot(display, "settings-gamepad-tab")
-    QApplication.processEvents()
+    paint_now()
     assert dialog.grab().save(str(ARTIFACTS / "settings-gamepad.png"))
     show_tab(display, loop, dialog, "Axes")
     shoot(display, "settings-axes-named")
