@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,17 +159,33 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) ->
     finally:
         stick.detach()
         server.stop()
+    report(figures)
+
+
+def report(figures: dict) -> None:
+    """What a ``--one`` child prints for :func:`run_child` to read."""
     print("FIGURES " + json.dumps(figures))
+
+
+def run_child(command: list[str], platform: str, env: dict[str, str], timeout: float) -> dict:
+    """Run one measurement in its own process on Qt platform ``platform``; return the figures it reported."""
+    result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=timeout)
+    for line in result.stdout.splitlines():
+        if line.startswith("FIGURES "):
+            return json.loads(line[len("FIGURES ") :])
+    raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
+
+
+def print_rows(results: dict[str, dict], rows: list[tuple[str, Callable[[dict], str], str]], label: int, column: int) -> None:
+    """One line per row: its label, its cell for every platform measured, and the target."""
+    for text, cell, target in rows:
+        print(f"  {text:{label}}" + "".join(f"{cell(figures):>{column}}" for figures in results.values()) + f"   {target}")
 
 
 def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     command = [sys.executable, __file__, "--one", "--seconds", str(args.seconds), "--quiet-seconds", str(args.quiet_seconds)]
     command += ["--standard-pad"] if args.standard_pad else []
-    result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=300)
-    for line in result.stdout.splitlines():
-        if line.startswith("FIGURES "):
-            return json.loads(line[len("FIGURES ") :])
-    raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
+    return run_child(command, platform, env, timeout=300)
 
 
 def main() -> None:
@@ -202,8 +219,7 @@ def main() -> None:
         ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "-"),
         ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
     ]
-    for label, cell, target in rows:
-        print(f"  {label:48}" + "".join(f"{cell(results[n]):>22}" for n in names) + f"   {target}")
+    print_rows(results, rows, 48, 22)
     for name in names:
         latencies = [x / 1000 for x in results[name]["latencies_ms"]]
         print(f"  SDL axis change -> control handed to the socket, {name}: {percentiles(latencies)}   (target p99 <= 3 ms)")

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gui_bench import StickToSocket, cpu_over, cpu_seconds  # noqa: E402
+from gui_bench import StickToSocket, cpu_over, cpu_seconds, print_rows, report, run_child  # noqa: E402
 from stats import percentiles  # noqa: E402
 
 
@@ -143,16 +141,11 @@ def run_one(seconds: float) -> None:
     finally:
         stick.detach()
         server.stop()
-    print("FIGURES " + json.dumps(figures))
+    report(figures)
 
 
 def measure(platform: str, seconds: float, env: dict[str, str]) -> dict:
-    command = [sys.executable, __file__, "--one", "--seconds", str(seconds)]
-    result = subprocess.run(command, env=dict(env, QT_QPA_PLATFORM=platform), capture_output=True, text=True, timeout=120 + 4 * seconds)
-    for line in result.stdout.splitlines():
-        if line.startswith("FIGURES "):
-            return json.loads(line[len("FIGURES ") :])
-    raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
+    return run_child([sys.executable, __file__, "--one", "--seconds", str(seconds)], platform, env, timeout=120 + 4 * seconds)
 
 
 def main() -> None:
@@ -187,8 +180,7 @@ def main() -> None:
         ("frames painted per second", lambda f: f"{f['painted_fps']:.1f}", "30"),
         ("clock offset measured (ms, same machine)", lambda f: f"{f['offset_ms']:+.2f}±{f['offset_uncertainty_ms']:.2f}", "~0"),
     ]
-    for label, cell, target in rows:
-        print(f"  {label:52}" + "".join(f"{cell(results[n]):>14}" for n in names) + f"   {target}")
+    print_rows(results, rows, 52, 14)
     for name in names:
         figures = results[name]
         print(f"  capture -> received, {name}: {percentiles([x / 1000 for x in figures['received_ms']])}")
