@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -159,6 +160,16 @@ def xdisplay():
         yield display
 
 
+@pytest.fixture
+def display(xdisplay, loop):
+    """The session's X display for a GUI test, input sent from a worker thread (:class:`guitools.LiveDisplay`)."""
+    if xdisplay is None:
+        pytest.skip("needs a real display: apt-get install xvfb xauth xdotool openbox imagemagick x11-utils")
+    from guitools import LiveDisplay
+
+    return LiveDisplay(xdisplay, loop)
+
+
 @pytest.fixture(scope="session")
 def qapp(xdisplay):
     """Overrides pytest-qt's: the application runs on the real display when there is one.
@@ -251,3 +262,40 @@ def make_server():
     yield make
     for server in servers:
         server.stop()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium through playwright (never ``playwright install``), for the dashboard tests."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def plugged():
+    """SDL virtual pads (tests/sdl_virtual.py) attached through this, in the order a test needs; all unplugged at the end."""
+    pads = []
+
+    def plug(pad):
+        pads.append(pad.attach())
+        return pad
+
+    yield plug
+    for pad in pads:
+        pad.detach()

@@ -37,3 +37,22 @@ def paint_now() -> None:
     """
     loop = asyncio.get_event_loop_policy().get_event_loop()
     loop.run_until_complete(asyncio.sleep(0.05))
+
+
+class LiveDisplay:
+    """The X display, with input sent from a worker thread so the app's loop keeps running meanwhile.
+
+    (Typing an address takes half a second: blocking the loop that long would
+    stop the app's periodic re-send and trip the server's failsafe.)
+    """
+
+    def __init__(self, display, loop) -> None:
+        self.display = display
+        self.loop = loop
+        self.env = display.env
+
+    def __getattr__(self, name: str):
+        action = getattr(self.display, name)
+        if name in ("type", "key", "key_down", "key_up", "click"):
+            return lambda *args: run(self.loop, asyncio.to_thread(action, *args), timeout=30)
+        return action

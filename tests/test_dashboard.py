@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -13,16 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import recorded_commands
 from guitools import ARTIFACTS, ServerProcess
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -103,17 +92,6 @@ def test_the_page_needs_nothing_from_the_internet():
     root = Path(__file__).resolve().parent.parent / "server" / "dashboard"
     for name in ("index.html", "app.js", "style.css", "vendor/uPlot.min.css"):
         assert external_resources((root / name).read_text()) == [], name
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(server, browser):

@@ -64,20 +64,6 @@ def server(recording_server):
 
 
 @pytest.fixture
-def plugged():
-    """Attach virtual pads through this; every one is unplugged at the end."""
-    pads: list[VirtualJoystick] = []
-
-    def plug(pad: VirtualJoystick) -> VirtualJoystick:
-        pads.append(pad.attach())
-        return pad
-
-    yield plug
-    for pad in pads:
-        pad.detach()
-
-
-@pytest.fixture
 def config_dir(tmp_path, monkeypatch) -> Path:
     """The app's config folder (where a user's gamecontrollerdb.txt goes), in the test's own directory."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))

@@ -52,32 +52,6 @@ def has_focus(widget: QWidget) -> bool:
     return focus is widget or (focus is not None and focus.focusProxy() is widget) or widget.focusProxy() is focus
 
 
-class LiveDisplay:
-    """The X display, with input sent from a worker thread so the app's loop keeps running meanwhile.
-
-    (Typing an address takes half a second: blocking the loop that long would
-    stop the app's periodic re-send and trip the server's failsafe.)
-    """
-
-    def __init__(self, display, loop) -> None:
-        self.display = display
-        self.loop = loop
-        self.env = display.env
-
-    def __getattr__(self, name: str):
-        action = getattr(self.display, name)
-        if name in ("type", "key", "key_down", "key_up", "click"):
-            return lambda *args: run(self.loop, asyncio.to_thread(action, *args), timeout=30)
-        return action
-
-
-@pytest.fixture
-def display(xdisplay, loop):
-    if xdisplay is None:
-        pytest.skip("needs a real display: apt-get install xvfb xauth xdotool openbox imagemagick x11-utils")
-    return LiveDisplay(xdisplay, loop)
-
-
 @pytest.fixture
 def settings_store(tmp_path):
     return QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)

@@ -16,7 +16,7 @@ import pytest
 from guitools import ARTIFACTS, ServerProcess, paint_now, run, wait_until
 from PySide6.QtWidgets import QDialogButtonBox
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
-from test_gui import LiveDisplay, click, commands, connect, neutral_after, shown_window, stop_server
+from test_gui import click, commands, connect, neutral_after, shown_window, stop_server
 
 from teleop.appsettings import AppSettings
 from teleop.gamepad import GamepadManager
@@ -30,13 +30,6 @@ from teleop.shaping import AxisShape
 
 #: where the Xbox-like pad has its shoulders, by raw button number (XBOX_BLUETOOTH_BINDINGS)
 XBOX_LEFTSHOULDER = 6
-
-
-@pytest.fixture
-def display(xdisplay, loop):
-    if xdisplay is None:
-        pytest.skip("needs a real display: apt-get install xvfb xauth xdotool openbox imagemagick x11-utils")
-    return LiveDisplay(xdisplay, loop)
 
 
 @pytest.fixture
@@ -59,18 +52,11 @@ def pads_window(qtbot, loop, tmp_path, xbox_mapping):
     yield from shown_window(loop, QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping])), store)
 
 
-@pytest.fixture
-def pads():
-    """Plugged in by the test, in the order it needs; all unplugged afterwards."""
-    plugged: list[VirtualJoystick] = []
-
-    def plug(pad: VirtualJoystick) -> VirtualJoystick:
-        plugged.append(pad.attach())
-        return pad
-
-    yield plug
-    for pad in plugged:
-        pad.detach()
+def plug_xbox(window, loop, plugged, what: str = "the pad drives") -> VirtualJoystick:
+    """Plug in the Xbox-like pad and wait until the window drives with it."""
+    pad = plugged(xbox_like())
+    wait_until(loop, lambda: window.model.drive.selected == pad.instance_id, what=what)
+    return pad
 
 
 def row_of(pad_list: PadList, instance_id: int | None) -> int:
@@ -121,12 +107,12 @@ def enable(window, loop, display) -> None:
 # -- the pad list ---------------------------------------------------------------------------------
 
 
-def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pads_window, loop, pads, tmp_path, display):
+def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     drive = window.model.drive
-    raw = pads(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
+    raw = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
     wait_until(loop, lambda: drive.selected == raw.instance_id, what="the first pad drives (nothing drove before)")
-    xbox = pads(xbox_like())
+    xbox = plugged(xbox_like())
     panel = window.gamepad_panel
     wait_until(loop, lambda: xbox.instance_id in drive.pads, what="the second pad listed")
     assert drive.selected == raw.instance_id, "plugging in a second pad must not change the driving pad"
@@ -158,13 +144,12 @@ def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pad
         stop_server(window, loop, server)
 
 
-def test_unplugging_the_driving_pad_stops_driving_and_no_other_pad_takes_over(pads_window, loop, pads, tmp_path, display):
+def test_unplugging_the_driving_pad_stops_driving_and_no_other_pad_takes_over(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     drive = window.model.drive
     panel = window.gamepad_panel
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the Xbox-like pad drives")
-    other = pads(VirtualJoystick(axes=4, buttons=8, hats=1, name="Spare Pad"))
+    xbox = plug_xbox(window, loop, plugged, what="the Xbox-like pad drives")
+    other = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Spare Pad"))
     wait_until(loop, lambda: other.instance_id in drive.pads, what="the spare pad listed")
     server, record = start_recording_server(window, loop, tmp_path)
     try:
@@ -181,7 +166,7 @@ def test_unplugging_the_driving_pad_stops_driving_and_no_other_pad_takes_over(pa
         assert not any(panel.pads.list.item(r).text().startswith("▶") for r in range(panel.pads.list.count())), "nothing marked driving"
         shoot(display, "driving-pad-unplugged")
         # the barrier: a third pad plugged in afterwards is listed; by then nothing has picked the spare pad
-        third = pads(VirtualJoystick(axes=2, buttons=4, hats=0, name="Late Pad"))
+        third = plugged(VirtualJoystick(axes=2, buttons=4, hats=0, name="Late Pad"))
         wait_until(loop, lambda: third.instance_id in drive.pads and row_of(panel.pads, third.instance_id) >= 0, what="a later pad listed")
         assert drive.selected is None, "another pad took over by itself"
         assert not drive.enabled
@@ -219,11 +204,10 @@ def show_tab(display, loop, dialog, title: str) -> None:
     wait_until(loop, lambda: dialog.tabs.currentIndex() == index, what=f"the {title} tab shown")
 
 
-def test_hold_to_drive_chosen_in_settings_sends_only_while_held_and_neutral_on_release(pads_window, loop, pads, tmp_path, display):
+def test_hold_to_drive_chosen_in_settings_sends_only_while_held_and_neutral_on_release(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     server, record = start_recording_server(window, loop, tmp_path)
     try:
         dialog = open_settings(window, loop, display)
@@ -269,11 +253,11 @@ def test_hold_to_drive_chosen_in_settings_sends_only_while_held_and_neutral_on_r
         stop_server(window, loop, server)
 
 
-def test_axis_rows_are_named_after_the_pads_controls(pads_window, loop, pads):
+def test_axis_rows_are_named_after_the_pads_controls(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    raw = pads(VirtualJoystick(axes=3, buttons=6, hats=0, name="Three Axis Stick"))
+    xbox = plugged(xbox_like())
+    raw = plugged(VirtualJoystick(axes=3, buttons=6, hats=0, name="Three Axis Stick"))
     wait_until(loop, lambda: drive.selected == xbox.instance_id and raw.instance_id in drive.pads, what="both pads")
     dialog = window.open_settings()
     assert dialog.axis_names == list(STANDARD_AXES)
@@ -300,11 +284,10 @@ def test_axis_rows_are_named_after_the_pads_controls(pads_window, loop, pads):
     dialog.reject()
 
 
-def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, loop, pads, tmp_path):
+def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, loop, plugged, tmp_path):
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     dialog = window.open_settings()
     row = dialog.axis_names.index("lefty")
     dialog.axis_widgets[row][0].setValue(0.2)  # deadzone
@@ -347,19 +330,17 @@ def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, l
     assert drive.timing.settings.deadman == "a", "the imported profile drives at once"
 
 
-def test_the_profile_comes_back_when_the_pad_is_plugged_in_again(pads_window, loop, pads):
+def test_the_profile_comes_back_when_the_pad_is_plugged_in_again(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     dialog = window.open_settings()
     dialog.hold.setChecked(True)
     dialog.hold_button.setCurrentText("rightshoulder")
     dialog.accept()
     xbox.detach()
     wait_until(loop, lambda: drive.selected is None, what="unplugged")
-    again = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == again.instance_id, what="the same pad plugged in again drives again")
+    plug_xbox(window, loop, plugged, what="the same pad plugged in again drives again")
     assert drive.timing.settings.deadman == "rightshoulder"
     assert drive.deadman_held is False
     dialog = window.open_settings()
@@ -367,10 +348,10 @@ def test_the_profile_comes_back_when_the_pad_is_plugged_in_again(pads_window, lo
     dialog.reject()
 
 
-def test_a_raw_pads_hold_to_drive_button_is_numbered(pads_window, loop, pads):
+def test_a_raw_pads_hold_to_drive_button_is_numbered(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    raw = pads(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
+    raw = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
     wait_until(loop, lambda: drive.selected == raw.instance_id, what="the raw pad drives")
     dialog = window.open_settings()
     dialog.hold.setChecked(True)
@@ -381,11 +362,11 @@ def test_a_raw_pads_hold_to_drive_button_is_numbered(pads_window, loop, pads):
     wait_until(loop, lambda: drive.deadman_held is True, what="held")
 
 
-def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pads, display):
+def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, plugged, display):
     """docs/settings-gamepad.png is this picture, copied by hand when the dialog changes."""
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
+    xbox = plugged(xbox_like())
     for trigger in (4, 5):
         xbox.axis(trigger, -1.0)  # a real trigger rests fully out
     wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
@@ -407,11 +388,10 @@ def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pa
     dialog.reject()
 
 
-def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, loop, pads, tmp_path, display):
+def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     model = window.model
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: model.drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     server, _record = start_recording_server(window, loop, tmp_path)
     try:
         enable(window, loop, display)
@@ -436,11 +416,10 @@ def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, 
         stop_server(window, loop, server)
 
 
-def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, pads):
+def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     drive.edit_profile(xbox.instance_id, deadman="b")
     saved = AppSettings.from_json(window.store.value("settings/json", "", type=str))
     assert saved.pads[xbox.guid].deadman == "b"
@@ -484,12 +463,12 @@ def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(t
     assert AppSettings.from_json(store.value(SETTINGS_KEY, "", type=str)).to_json() != damaged, "the app saved fresh settings on close"
 
 
-def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_window, loop, pads, display):
+def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_window, loop, plugged, display):
     """A 40-axis HOTAS or button box: its axis bars scroll inside the stick area, the window stays on screen."""
     window = pads_window
     drive = window.model.drive
     screen = window.screen().availableGeometry()
-    big = pads(VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"))
+    big = plugged(VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"))
     wait_until(loop, lambda: drive.selected == big.instance_id, what="the big pad drives")
     big.axis(39, 0.5)
     panel = window.gamepad_panel
@@ -500,12 +479,11 @@ def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_w
     shoot(display, "forty-axes")
 
 
-def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_window, loop, pads):
+def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_window, loop, plugged):
     """An imported profile holding to drive with a back paddle: OK in Settings must not swap it for the right shoulder."""
     window = pads_window
     drive = window.model.drive
-    xbox = pads(xbox_like())
-    wait_until(loop, lambda: drive.selected == xbox.instance_id, what="the pad drives")
+    xbox = plug_xbox(window, loop, plugged)
     drive.edit_profile(xbox.instance_id, deadman="paddle1")
     dialog = window.open_settings()
     assert dialog.hold.isChecked() and dialog.hold_button.currentText() == "paddle1"
@@ -513,10 +491,10 @@ def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_w
     assert drive.profile.deadman == "paddle1" and drive.timing.settings.deadman == "paddle1"
 
 
-def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_sent(pads_window, loop, pads):
+def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_sent(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    box = pads(VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"))
+    box = plugged(VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"))
     wait_until(loop, lambda: drive.selected == box.instance_id, what="the box drives")
     dialog = window.open_settings()
     names = [dialog.hold_button.itemText(i) for i in range(dialog.hold_button.count())]
@@ -524,11 +502,11 @@ def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_
     assert names[0] == "button0" and names[-1] == f"button{MAX_BUTTONS - 1}", "a button past the wire could never be seen held"
 
 
-def test_a_pad_without_buttons_cannot_tick_hold_to_drive(pads_window, loop, pads):
+def test_a_pad_without_buttons_cannot_tick_hold_to_drive(pads_window, loop, plugged):
     """Ticked with no button to pick, hold-to-drive would be saved as off while the box said on."""
     window = pads_window
     drive = window.model.drive
-    pedals = pads(VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"))
+    pedals = plugged(VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"))
     wait_until(loop, lambda: drive.selected == pedals.instance_id, what="the pedals drive")
     dialog = window.open_settings()
     assert dialog.hold_button.count() == 0

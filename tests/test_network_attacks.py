@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from guitools import ARTIFACTS, ServerProcess
-from test_dashboard import browser  # noqa: F401  (the headless Chromium fixture)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -267,7 +266,7 @@ SEED_LIKE_PAGE = """<!doctype html>
 """
 
 
-def test_a_page_opened_from_a_file_gets_readings_with_allow_origin_null(servers, browser, tmp_path):  # noqa: F811
+def test_a_page_opened_from_a_file_gets_readings_with_allow_origin_null(servers, browser, tmp_path):
     refused = servers()
     allowed = servers(["--allow-origin", "null"])
     for server, wanted in ((refused, "closed 1006"), (allowed, '"type":"reading"')):

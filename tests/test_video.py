@@ -350,20 +350,7 @@ async def test_a_viewer_that_stops_reading_holds_at_most_a_frame_and_delays_nobo
     assert "took nothing for 3 s; disconnecting it" in server.stop()
 
 
-# -- the dashboard, in headless Chromium ---------------------------------------------------------
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield browser
-        browser.close()
+# -- the dashboard, in headless Chromium (test_dashboard's fixture) ----------------------------------
 
 
 def test_dashboard_shows_the_camera_with_frame_age_and_rate_on_a_phone(camera_server, browser):

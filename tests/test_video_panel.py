@@ -28,7 +28,7 @@ from teleop.models import TeleopModel
 from teleop.video import VideoState
 
 # the app's window on the test display, as the other GUI tests have it
-window, display, settings_store = test_gui.window, test_gui.display, test_gui.settings_store
+window, settings_store = test_gui.window, test_gui.settings_store
 
 LIVE_LINE = re.compile(r"(\d+) ms old(?: \(±\d+\))? · (\d+) fps · 640x480")
 
