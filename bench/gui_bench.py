@@ -176,8 +176,9 @@ def run_child(command: list[str], platform: str, env: dict[str, str], timeout: f
     raise SystemExit(f"the {platform} run failed:\n{result.stdout}\n{result.stderr}")
 
 
-def print_rows(results: dict[str, dict], rows: list[tuple[str, Callable[[dict], str], str]], label: int, column: int) -> None:
-    """One line per row: its label, its cell for every platform measured, and the target."""
+def print_rows(results: dict[str, dict], rows: list[tuple[str, Callable[[dict], str], str]], label: int, column: int, heading: str) -> None:
+    """The platforms measured as column heads, then one line per row: its label, its cell for each, and the target."""
+    print(f"  {'':{label}}" + "".join(f"{name:>{column}}" for name in results) + f"   {heading}")
     for text, cell, target in rows:
         print(f"  {text:{label}}" + "".join(f"{cell(figures):>{column}}" for figures in results.values()) + f"   {target}")
 
@@ -212,14 +213,13 @@ def main() -> None:
     names = list(results)
     pad = "an Xbox-like pad SDL knows (drawn as a pad)" if args.standard_pad else "a raw SDL virtual joystick"
     print(f"teleop GUI bench: real window, teleop-server --serial sim, {pad}, 4 series plotted ({', '.join(names)})")
-    print(f"  {'':48}" + "".join(f"{n:>22}" for n in names) + "   target (xcb)")
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),
         ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 8"),
         ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "-"),
         ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
     ]
-    print_rows(results, rows, 48, 22)
+    print_rows(results, rows, 48, 22, "target (xcb)")
     for name in names:
         latencies = [x / 1000 for x in results[name]["latencies_ms"]]
         print(f"  SDL axis change -> control handed to the socket, {name}: {percentiles(latencies)}   (target p99 <= 3 ms)")

@@ -170,7 +170,6 @@ def main() -> None:
 
     names = list(results)
     print("teleop video app bench: real window, teleop-server --serial sim --camera sim (640x480, 30 frames/s), SDL virtual joystick")
-    print(f"  {'':52}" + "".join(f"{n:>14}" for n in names) + "   target")
     rows = [
         ("CPU connected, plotting, video hidden (% of a core)", lambda f: f"{f['hidden_cpu']:.1f}", "-"),
         ("CPU connected, plotting, video shown", lambda f: f"{f['video_cpu']:.1f}", "<= 15"),
@@ -180,7 +179,7 @@ def main() -> None:
         ("frames painted per second", lambda f: f"{f['painted_fps']:.1f}", "30"),
         ("clock offset measured (ms, same machine)", lambda f: f"{f['offset_ms']:+.2f}±{f['offset_uncertainty_ms']:.2f}", "~0"),
     ]
-    print_rows(results, rows, 52, 14)
+    print_rows(results, rows, 52, 14, "target")
     for name in names:
         figures = results[name]
         print(f"  capture -> received, {name}: {percentiles([x / 1000 for x in figures['received_ms']])}")

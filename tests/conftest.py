@@ -264,6 +264,23 @@ def make_server():
         server.stop()
 
 
+@pytest.fixture
+def servers():
+    """``teleop-server --serial sim`` in its own process, started through this with extra options; all stopped at the end."""
+    from launcher import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(extra: list[str] | None = None, **options) -> ServerProcess:
+        server = ServerProcess("sim", extra=extra, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -64,20 +64,6 @@ def stop_and_read_log(server: ServerProcess) -> list[str]:
     return server.stop().splitlines()
 
 
-@pytest.fixture
-def servers():
-    started: list[ServerProcess] = []
-
-    def start(extra: list[str] | None = None, **options) -> ServerProcess:
-        server = ServerProcess("sim", extra=extra, **options).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 # -- seats ---------------------------------------------------------------------------------
 
 

@@ -108,17 +108,11 @@ async def next_camera(ws, want: str, timeout: float = 10.0) -> dict:
 
 
 @pytest.fixture
-def camera_server():
-    servers: list[ServerProcess] = []
-
+def camera_server(servers):
     def start(camera: str = FFMPEG_640, extra: list[str] | None = None) -> ServerProcess:
-        server = ServerProcess(extra=["--no-announce", "--camera", camera, *(extra or [])]).start()
-        servers.append(server)
-        return server
+        return servers(["--no-announce", "--camera", camera, *(extra or [])])
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 async def test_ffmpeg_mjpeg_from_a_cmd_source_is_served_at_the_video_path(camera_server):
