@@ -52,9 +52,9 @@ def pads_window(qtbot, loop, tmp_path, xbox_mapping):
     yield from shown_window(loop, QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping])), store)
 
 
-def plug_xbox(window, loop, plugged, what: str = "the pad drives") -> VirtualJoystick:
-    """Plug in the Xbox-like pad and wait until the window drives with it."""
-    pad = plugged(xbox_like())
+def plug_and_drive(window, loop, plugged, pad: VirtualJoystick | None = None, what: str = "the pad drives") -> VirtualJoystick:
+    """Plug in ``pad`` (the Xbox-like one unless given) and wait until the window drives with it."""
+    pad = plugged(pad or xbox_like())
     wait_until(loop, lambda: window.model.drive.selected == pad.instance_id, what=what)
     return pad
 
@@ -110,8 +110,13 @@ def enable(window, loop, display) -> None:
 def test_every_pad_is_listed_with_its_layout_and_clicking_one_makes_it_drive(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     drive = window.model.drive
-    raw = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
-    wait_until(loop, lambda: drive.selected == raw.instance_id, what="the first pad drives (nothing drove before)")
+    raw = plug_and_drive(
+        window,
+        loop,
+        plugged,
+        VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"),
+        what="the first pad drives (nothing drove before)",
+    )
     xbox = plugged(xbox_like())
     panel = window.gamepad_panel
     wait_until(loop, lambda: xbox.instance_id in drive.pads, what="the second pad listed")
@@ -148,7 +153,7 @@ def test_unplugging_the_driving_pad_stops_driving_and_no_other_pad_takes_over(pa
     window = pads_window
     drive = window.model.drive
     panel = window.gamepad_panel
-    xbox = plug_xbox(window, loop, plugged, what="the Xbox-like pad drives")
+    xbox = plug_and_drive(window, loop, plugged, what="the Xbox-like pad drives")
     other = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Spare Pad"))
     wait_until(loop, lambda: other.instance_id in drive.pads, what="the spare pad listed")
     server, record = start_recording_server(window, loop, tmp_path)
@@ -207,7 +212,7 @@ def show_tab(display, loop, dialog, title: str) -> None:
 def test_hold_to_drive_chosen_in_settings_sends_only_while_held_and_neutral_on_release(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     drive = window.model.drive
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     server, record = start_recording_server(window, loop, tmp_path)
     try:
         dialog = open_settings(window, loop, display)
@@ -287,7 +292,7 @@ def test_axis_rows_are_named_after_the_pads_controls(pads_window, loop, plugged)
 def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, loop, plugged, tmp_path):
     window = pads_window
     drive = window.model.drive
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     dialog = window.open_settings()
     row = dialog.axis_names.index("lefty")
     dialog.axis_widgets[row][0].setValue(0.2)  # deadzone
@@ -333,14 +338,14 @@ def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, l
 def test_the_profile_comes_back_when_the_pad_is_plugged_in_again(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     dialog = window.open_settings()
     dialog.hold.setChecked(True)
     dialog.hold_button.setCurrentText("rightshoulder")
     dialog.accept()
     xbox.detach()
     wait_until(loop, lambda: drive.selected is None, what="unplugged")
-    plug_xbox(window, loop, plugged, what="the same pad plugged in again drives again")
+    plug_and_drive(window, loop, plugged, what="the same pad plugged in again drives again")
     assert drive.timing.settings.deadman == "rightshoulder"
     assert drive.deadman_held is False
     dialog = window.open_settings()
@@ -351,8 +356,9 @@ def test_the_profile_comes_back_when_the_pad_is_plugged_in_again(pads_window, lo
 def test_a_raw_pads_hold_to_drive_button_is_numbered(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    raw = plugged(VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"))
-    wait_until(loop, lambda: drive.selected == raw.instance_id, what="the raw pad drives")
+    raw = plug_and_drive(
+        window, loop, plugged, VirtualJoystick(axes=4, buttons=8, hats=1, name="Raw Test Stick"), what="the raw pad drives"
+    )
     dialog = window.open_settings()
     dialog.hold.setChecked(True)
     assert dialog.hold_button.currentText() == f"button{RAW_BUTTONS['rightshoulder']}", "the usual right shoulder by default"
@@ -391,7 +397,7 @@ def test_screenshot_of_the_gamepad_settings_for_the_readme(pads_window, loop, pl
 def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, loop, plugged, tmp_path, display):
     window = pads_window
     model = window.model
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     server, _record = start_recording_server(window, loop, tmp_path)
     try:
         enable(window, loop, display)
@@ -419,7 +425,7 @@ def test_rumble_on_an_emergency_stop_can_be_turned_off_in_settings(pads_window, 
 def test_a_pad_profile_changed_by_the_model_is_saved_at_once(pads_window, loop, plugged):
     window = pads_window
     drive = window.model.drive
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     drive.edit_profile(xbox.instance_id, deadman="b")
     saved = AppSettings.from_json(window.store.value("settings/json", "", type=str))
     assert saved.pads[xbox.guid].deadman == "b"
@@ -466,10 +472,10 @@ def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(t
 def test_a_pad_with_many_axes_does_not_stretch_the_window_past_the_screen(pads_window, loop, plugged, display):
     """A 40-axis HOTAS or button box: its axis bars scroll inside the stick area, the window stays on screen."""
     window = pads_window
-    drive = window.model.drive
     screen = window.screen().availableGeometry()
-    big = plugged(VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"))
-    wait_until(loop, lambda: drive.selected == big.instance_id, what="the big pad drives")
+    big = plug_and_drive(
+        window, loop, plugged, VirtualJoystick(axes=40, buttons=100, hats=2, name="Big Button Box"), what="the big pad drives"
+    )
     big.axis(39, 0.5)
     panel = window.gamepad_panel
     wait_until(loop, lambda: panel.bars and len(panel.bars) >= 32 and panel.bars[-1].raw > 0.4, what="its last axis read")
@@ -483,7 +489,7 @@ def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_w
     """An imported profile holding to drive with a back paddle: OK in Settings must not swap it for the right shoulder."""
     window = pads_window
     drive = window.model.drive
-    xbox = plug_xbox(window, loop, plugged)
+    xbox = plug_and_drive(window, loop, plugged)
     drive.edit_profile(xbox.instance_id, deadman="paddle1")
     dialog = window.open_settings()
     assert dialog.hold.isChecked() and dialog.hold_button.currentText() == "paddle1"
@@ -493,9 +499,7 @@ def test_settings_ok_keeps_a_hold_to_drive_button_the_list_does_not_offer(pads_w
 
 def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_sent(pads_window, loop, plugged):
     window = pads_window
-    drive = window.model.drive
-    box = plugged(VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"))
-    wait_until(loop, lambda: drive.selected == box.instance_id, what="the box drives")
+    plug_and_drive(window, loop, plugged, VirtualJoystick(axes=2, buttons=100, hats=0, name="Hundred Buttons"), what="the box drives")
     dialog = window.open_settings()
     names = [dialog.hold_button.itemText(i) for i in range(dialog.hold_button.count())]
     dialog.reject()
@@ -505,9 +509,7 @@ def test_a_raw_pad_with_more_buttons_than_the_wire_offers_only_buttons_that_are_
 def test_a_pad_without_buttons_cannot_tick_hold_to_drive(pads_window, loop, plugged):
     """Ticked with no button to pick, hold-to-drive would be saved as off while the box said on."""
     window = pads_window
-    drive = window.model.drive
-    pedals = plugged(VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"))
-    wait_until(loop, lambda: drive.selected == pedals.instance_id, what="the pedals drive")
+    plug_and_drive(window, loop, plugged, VirtualJoystick(axes=3, buttons=0, hats=0, name="Rudder Pedals"), what="the pedals drive")
     dialog = window.open_settings()
     assert dialog.hold_button.count() == 0
     assert not dialog.hold.isEnabled() and "no buttons" in dialog.hold.toolTip()
