@@ -117,7 +117,6 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) ->
     ``standard_pad``: an Xbox-like pad SDL knows (through a mapping file), drawn as a pad, instead of a raw one.
     """
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    import qasync
     from launcher import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -142,24 +141,40 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) ->
     store = QSettings(os.path.join(folder, "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
+    figures = window_session(
+        app,
+        server,
+        stick,
+        lambda: MainWindow(QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings])), store),
+        lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds),
+    )
+    report(figures)
+
+
+def window_session(app, server, stick, make_window: Callable, phases: Callable) -> dict:
+    """The app's real window on a qasync loop with ``stick`` plugged in: ``phases(window)`` measures, and returns the figures.
+
+    The stick is attached after the window's adapter has started SDL, as a user plugs in a pad;
+    stick and server are gone afterwards, whatever happened.
+    """
+    import qasync
+
     async def run():
-        adapter = QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]))
-        stick.attach()  # after SDL is initialised, as a user plugging in a pad
-        window = MainWindow(adapter, store)
+        window = make_window()
+        stick.attach()
         window.show()
         try:
-            return await phases(window, adapter, stick, server, seconds, quiet_seconds)
+            return await phases(window)
         finally:
-            await adapter.shutdown()
+            await window.adapter.shutdown()
             window.close()
 
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            figures = runner.run(run())
+            return runner.run(run())
     finally:
         stick.detach()
         server.stop()
-    report(figures)
 
 
 def report(figures: dict) -> None:

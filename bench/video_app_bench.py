@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gui_bench import StickToSocket, cpu_over, cpu_seconds, print_rows, report, run_child  # noqa: E402
+from gui_bench import StickToSocket, cpu_over, cpu_seconds, print_rows, report, run_child, window_session  # noqa: E402
 from stats import percentiles  # noqa: E402
 
 
@@ -105,7 +105,6 @@ async def phases(window, stick, server, seconds: float) -> dict:
 def run_one(seconds: float) -> None:
     """In this process, on the platform QT_QPA_PLATFORM names: prints the figures as JSON."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    import qasync
     from launcher import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -124,23 +123,13 @@ def run_one(seconds: float) -> None:
     store = QSettings(os.path.join(tempfile.mkdtemp(), "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
-    async def run():
-        adapter = QtAdapter(TeleopModel(settings))
-        stick.attach()
-        window = MainWindow(adapter, store)
-        window.show()
-        try:
-            return await phases(window, stick, server, seconds)
-        finally:
-            await adapter.shutdown()
-            window.close()
-
-    try:
-        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            figures = runner.run(run())
-    finally:
-        stick.detach()
-        server.stop()
+    figures = window_session(
+        app,
+        server,
+        stick,
+        lambda: MainWindow(QtAdapter(TeleopModel(settings)), store),
+        lambda window: phases(window, stick, server, seconds),
+    )
     report(figures)
 
 
