@@ -85,7 +85,7 @@ async def test_seed_client_drives_a_hobby_sketch_in_simavr_and_its_numbers_reach
 
 def dashboard_shows_value(port: int, accepted: tuple[str, ...]) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from test_dashboard import CHROMIUM, CHROMIUM_ARGS
+    from conftest import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed")
