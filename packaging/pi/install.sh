@@ -2,7 +2,7 @@
 # Install (or remove) teleop-server as a system service on a Raspberry Pi (or any systemd Linux).
 #
 #   sudo packaging/pi/install.sh                       install from this checkout
-#   sudo packaging/pi/install.sh --package teleop      install from PyPI instead
+#   sudo packaging/pi/install.sh --package teleop-robot  install from PyPI instead
 #   sudo packaging/pi/install.sh --serial /dev/ttyUSB0 point the config at another port (default /dev/teleop-arduino)
 #   sudo packaging/pi/install.sh --uninstall [--purge] remove it (--purge also removes config, recordings and the user)
 #   packaging/pi/install.sh --root /tmp/img            stage every file under /tmp/img (no user, no systemctl): for tests and images
