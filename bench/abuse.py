@@ -39,7 +39,7 @@ from stats import percentiles, rss_kib  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 
-from server.simdevice import PtyDevice  # noqa: E402
+from teleop_server.device.simulated import PtyDevice  # noqa: E402
 
 BAD_FRAMES: dict[str, list[str | bytes]] = {
     "invalid_json": ["{", "not json", '{"type": "control", "axes": [0.1,]}', "\x00\x01", "[" * 500],

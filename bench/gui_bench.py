@@ -62,7 +62,7 @@ class StickToSocket:
     """
 
     def __init__(self, session) -> None:
-        from teleop.client import SessionEvents
+        from teleop.desktop.net.client import SessionEvents
 
         self.changed_at: dict[float, float] = {}
         self.latencies: list[float] = []
@@ -122,12 +122,12 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) ->
     from PySide6.QtWidgets import QApplication
     from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 
-    from teleop.appsettings import AppSettings
-    from teleop.gamepad import GamepadManager
-    from teleop.gui.adapter import QtAdapter
-    from teleop.gui.main_window import MainWindow
-    from teleop.models import TeleopModel
-    from teleop.shaping import AxisShape
+    from teleop.desktop.gui.adapter import QtAdapter
+    from teleop.desktop.gui.main_window import MainWindow
+    from teleop.desktop.models.appsettings import AppSettings
+    from teleop.desktop.models.shaping import AxisShape
+    from teleop.desktop.sdl.gamepad import GamepadManager
+    from teleop.desktop.session.teleop_model import TeleopModel
 
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)

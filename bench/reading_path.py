@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.bridge import Bridge
-from server.config import ServerConfig
+from teleop_server.bridge import Bridge
+from teleop_server.config import ServerConfig
 
 LINES = 300
 

@@ -3,7 +3,7 @@
     python bench/record_bench.py [--seconds 3]
 
 For each record rate (and once with a disk whose writes never return), an
-asyncio loop offers records to a :class:`server.record.Recorder` writing to a
+asyncio loop offers records to a :class:`teleop_server.record.jsonlines.Recorder` writing to a
 real file in a temporary folder while a 1 ms ticker measures how late the loop
 runs. Prints, per case: records offered, dropped, the slowest single offer,
 the ticker's lateness (p50/p99/max) and the lag from offer to the write()
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.record import FileSystem, Recorder
+from teleop_server.record.jsonlines import FileSystem, Recorder
 
 
 class TimedDisk(FileSystem):

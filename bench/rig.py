@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
 
-from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice  # noqa: E402
 
 
 @dataclass

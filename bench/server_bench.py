@@ -47,8 +47,8 @@ from launcher import ServerProcess  # noqa: E402  (the one server launcher, shar
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
-from teleop.app import free_port  # noqa: E402
+from teleop.desktop.app import free_port  # noqa: E402
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice  # noqa: E402
 
 
 async def start_server(serial_path: str, port: int, *extra: str) -> ServerProcess:

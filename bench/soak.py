@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: the whole loop running for a set time, reporting messages, errors, latency and memory growth.
 
-    the GUI's models (teleop.models.TeleopModel: the code behind the window, minus Qt)
+    the GUI's models (teleop.desktop.session.teleop_model.TeleopModel: the code behind the window, minus Qt)
       -> teleop-server (its own process, authentication on)
       -> simulated firmware on a pty (SimulatedDevice behind PtyDevice, in this process)
 
@@ -31,13 +31,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from rig import start_rig  # noqa: E402
 from stats import percentiles, rss_kib  # noqa: E402
 
-from server.simdevice import PtyDevice  # noqa: E402
-from teleop import protocol  # noqa: E402
-from teleop.appsettings import AppSettings  # noqa: E402
-from teleop.client import ConnectionState, SessionEvents  # noqa: E402
-from teleop.models import ConnectionModel, LogLevel, LogLine, TeleopModel  # noqa: E402
-from teleop.readings import ReadingsStore  # noqa: E402
-from teleop.shaping import AxisShape  # noqa: E402
+from teleop.desktop.models.appsettings import AppSettings  # noqa: E402
+from teleop.desktop.models.connection import ConnectionModel, ConnectionState, LogLevel, LogLine  # noqa: E402
+from teleop.desktop.models.readings import ReadingsStore  # noqa: E402
+from teleop.desktop.models.shaping import AxisShape  # noqa: E402
+from teleop.desktop.net.client import SessionEvents  # noqa: E402
+from teleop.desktop.session.teleop_model import TeleopModel  # noqa: E402
+from teleop.wire import protocol  # noqa: E402
+from teleop_server.device.simulated import PtyDevice  # noqa: E402
 
 STALE_MATCH = 2.0  # seconds
 

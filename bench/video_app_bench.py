@@ -39,7 +39,7 @@ from stats import percentiles  # noqa: E402
 
 
 async def phases(window, stick, server, seconds: float) -> dict:
-    from teleop.video import VideoState
+    from teleop.desktop.net.video import VideoState
 
     model = window.model
     view = window.video_panel.view
@@ -110,11 +110,11 @@ def run_one(seconds: float) -> None:
     from PySide6.QtWidgets import QApplication
     from sdl_virtual import VirtualJoystick
 
-    from teleop.appsettings import AppSettings
-    from teleop.gui.adapter import QtAdapter
-    from teleop.gui.main_window import MainWindow
-    from teleop.models import TeleopModel
-    from teleop.shaping import AxisShape
+    from teleop.desktop.gui.adapter import QtAdapter
+    from teleop.desktop.gui.main_window import MainWindow
+    from teleop.desktop.models.appsettings import AppSettings
+    from teleop.desktop.models.shaping import AxisShape
+    from teleop.desktop.session.teleop_model import TeleopModel
 
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)

@@ -4,7 +4,7 @@
 ``teleop-server`` runs in its own process with ``--camera cmd:ffmpeg ... testsrc 640x480 30 fps
 -f mjpeg -`` (Debian's ffmpeg, the same source as the tests) and a simulated device on a pty
 in this process. Viewers are raw HTTP readers in a separate process (asyncio protocols feeding
-:class:`teleop.mjpeg.MultipartReader`, nothing else in the receive path). Prints:
+:class:`teleop.wire.mjpeg.MultipartReader`, nothing else in the receive path). Prints:
 
 1. frames per second delivered and capture -> received latency (receive time minus the frame's
    X-Capture-Time, both on this machine's clock) p50/p99, with 1 and with 10 viewers;
@@ -39,15 +39,15 @@ from launcher import ServerProcess  # noqa: E402  (the one server launcher, shar
 from server_bench import cpu_seconds, reading_latency  # noqa: E402
 from stats import percentiles  # noqa: E402
 
-from server.simdevice import PtyDevice, SimulatedDevice  # noqa: E402
-from teleop.app import free_port  # noqa: E402
+from teleop.desktop.app import free_port  # noqa: E402
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice  # noqa: E402
 
 CAMERA = "cmd:ffmpeg -loglevel error -re -f lavfi -i testsrc=size=640x480:rate=30 -f mjpeg -q:v 5 -"
 
 #: Viewers in one process: raw sockets, MultipartReader, the arrival time of every frame.
 VIEWERS_SCRIPT = r"""
 import asyncio, json, sys, time
-from teleop.mjpeg import Frame, MultipartReader
+from teleop.wire.mjpeg import Frame, MultipartReader
 class Viewer(asyncio.Protocol):
     def __init__(self, out):
         self.out, self.head, self.reader = out, b"", None

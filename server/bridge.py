@@ -1,24 +1,24 @@
 """The bridge: many WebSocket clients on one side, one serial device on the other.
 
 This module is the thin asyncio layer. The rules (who drives, e-stop,
-failsafe, tokens, flooding) live in :class:`server.control.ControlRules`, what
-to write to the device and when in :class:`server.commandqueue.CommandQueue`;
+failsafe, tokens, flooding) live in :class:`teleop_server.rules.control.ControlRules`, what
+to write to the device and when in :class:`teleop_server.rules.commandqueue.CommandQueue`;
 both are plain objects fed events with the time. The bridge feeds them what
 happens on the sockets and the serial port and runs the effects they return.
 
-* Readings are merged newest-per-key (:mod:`server.readings`) and pushed to
+* Readings are merged newest-per-key (:mod:`teleop_server.rules.readings`) and pushed to
   every client at most :data:`READINGS_RATE` times a second (a few back to
   back are let through at once, so a report's jitter costs no delay), so a chatty device
   cannot flood clients or delay the pilot; a new client gets the snapshot in
   its ``welcome``.
 * Readings, status and events are framed once and written to every client
-  whose socket drains (:mod:`server.fanout`); one that does not skips to the
+  whose socket drains (:mod:`teleop_server.net.fanout`); one that does not skips to the
   newest state, and is dropped once it has taken nothing for a while.
-* Who gets a seat at all is :mod:`server.admission`'s rule, applied to every
-  socket from accept to close by :mod:`server.gate` (the pilot-token holder
-  always gets in); every HTTP request is checked by :mod:`server.httpgate`.
-* The camera (:mod:`server.camera`), if there is one, is served at
-  ``/video.mjpg`` on the same port by :mod:`server.video`; its state is the
+* Who gets a seat at all is :mod:`teleop_server.rules.admission`'s rule, applied to every
+  socket from accept to close by :mod:`teleop_server.net.gate` (the pilot-token holder
+  always gets in); every HTTP request is checked by :mod:`teleop_server.net.httpgate`.
+* The camera (:mod:`teleop_server.camera.capture`), if there is one, is served at
+  ``/video.mjpg`` on the same port by :mod:`teleop_server.net.video`; its state is the
   ``camera`` field of the status, and it never holds up the loop above.
 """
 
@@ -38,28 +38,28 @@ from dataclasses import dataclass
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from teleop import __version__, protocol
-from teleop.errors import ConfigError
-from teleop.protocol import Event, Outputs, Reading, Status, Welcome
-
-from . import control
-from .admission import PENDING_PER_ADDRESS, Admission, socket_budget
-from .auth import Access, ObserverAccess
-from .camera import Camera
-from .camerasource import CameraState
-from .config import ServerConfig
-from .control import ControlRules
-from .device import DeviceLink, LinkState, Profile
-from .fanout import Fanout
-from .gate import Gate, GuardedConnection, file_limit
-from .httpgate import RequestGate
-from .mapping import CommandMapper
-from .notices import Notice, printable, times
-from .readings import Pace, ReadingsBook
-from .record import Recorder
-from .serial_protocol import REPORT_UNITS
-from .simdevice import SimulatedDevice
-from .video import VideoServer
+from teleop import __version__
+from teleop.wire import protocol
+from teleop.wire.errors import ConfigError
+from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
+from teleop_server.camera.capture import Camera
+from teleop_server.config import ServerConfig
+from teleop_server.device.link import DeviceLink, LinkState, Profile
+from teleop_server.device.simulated import SimulatedDevice
+from teleop_server.net.fanout import Fanout
+from teleop_server.net.gate import Gate, GuardedConnection, file_limit
+from teleop_server.net.httpgate import RequestGate
+from teleop_server.net.video import VideoServer
+from teleop_server.record.jsonlines import Recorder
+from teleop_server.rules import control
+from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
+from teleop_server.rules.auth import Access, ObserverAccess
+from teleop_server.rules.camerasource import CameraState
+from teleop_server.rules.control import ControlRules
+from teleop_server.rules.mapping import CommandMapper
+from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.readings import Pace, ReadingsBook
+from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
 
@@ -86,7 +86,7 @@ READINGS_BURST = 3
 
 @dataclass(eq=False)
 class Client:
-    """One connection's outgoing side; what the rules know of it lives in :class:`server.control.Member`."""
+    """One connection's outgoing side; what the rules know of it lives in :class:`teleop_server.rules.control.Member`."""
 
     ws: GuardedConnection
     id: int
@@ -106,7 +106,7 @@ class Bridge:
     def __init__(self, config: ServerConfig, *, sim: SimulatedDevice | None = None) -> None:
         self.config = config
         if config.auth and not config.token:
-            raise ConfigError("authentication is on but no pilot token was given (load it with server.auth.load_or_create_token)")
+            raise ConfigError("authentication is on but no pilot token was given (load it with teleop_server.rules.auth.load_or_create_token)")
         self.mapper = CommandMapper(config.outputs)
         self.rules = ControlRules(
             Access(config.token if config.auth else None, ObserverAccess(config.observers)),
@@ -210,7 +210,7 @@ class Bridge:
 
     async def start(self) -> Server:
         tls = self._tls_context()
-        # TLS is done per socket by the gate (server.tlsdoor), so a handshake in progress is counted
+        # TLS is done per socket by the gate (teleop_server.net.tlsdoor), so a handshake in progress is counted
         self.gate.tls, self.gate.tls_timeout, self.gate.port_hint = tls, OPEN_TIMEOUT, f" ({self.config.port})"
         self._link_task = asyncio.create_task(self.link.run(), name="device-link")
         self._server = await serve(
@@ -308,7 +308,7 @@ class Bridge:
             self._run(self.rules.leave(client.id, time.monotonic()))
 
     async def _seat(self, ws: GuardedConnection, first: str | bytes | None) -> bool:
-        """Give a new client a seat (:mod:`server.admission`), or close it with the reason.
+        """Give a new client a seat (:mod:`teleop_server.rules.admission`), or close it with the reason.
 
         A client the rules will refuse anyway (no token where watching needs
         one, a locked-out address) is let through to be told why.
@@ -367,7 +367,7 @@ class Bridge:
         self._mark_pilot()
 
     def _mark_pilot(self) -> None:
-        """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`server.fanout`)."""
+        """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""
         pilot = self.rules.pilot
         client = self.clients.get(pilot.id) if pilot is not None else None
         ws = client.ws if client is not None else None

@@ -13,13 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from teleop import __version__
-from teleop.errors import ConfigError
-
-from .announce import mdns_hostname, start_announcer
-from .auth import check_token_text, default_token_file, load_or_create_token
-from .bridge import Bridge
-from .config import ServerConfig, load_config
-from .gate import LogFlood, quiet_exception_handler, raise_file_limit
+from teleop.wire.errors import ConfigError
+from teleop_server.bridge import Bridge
+from teleop_server.config import ServerConfig, load_config
+from teleop_server.net.announce import mdns_hostname, start_announcer
+from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
+from teleop_server.rules.auth import check_token_text, default_token_file, load_or_create_token
 
 log = logging.getLogger("teleop.server")
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from teleop.errors import ConfigError
-
-from . import serial_protocol
-from .camerasource import CameraSettings
-from .mapping import DEFAULT_OUTPUTS, OutputMap
+from teleop.wire.errors import ConfigError
+from teleop_server.rules import serial_protocol
+from teleop_server.rules.camerasource import CameraSettings
+from teleop_server.rules.mapping import DEFAULT_OUTPUTS, OutputMap
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}\Z")
 
@@ -35,7 +34,7 @@ class ServerConfig:
     #: An Uno resets when its port opens and prints READY about 1.5 s later.
     ready_timeout: float = 3.0
     #: A command line not answered in this time is counted lost and the next one goes out.
-    #: None: a few line-times at ``baud`` (see :mod:`server.commandqueue`); set it only for a
+    #: None: a few line-times at ``baud`` (see :mod:`teleop_server.rules.commandqueue`); set it only for a
     #: device that is known to think for long before it answers.
     reply_timeout: float | None = None
     #: Command lines written but not yet answered. 1 keeps the newest command at most one

@@ -19,9 +19,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from server.bridge import Bridge
-from server.config import ServerConfig
-from server.simdevice import PtyDevice, SimulatedDevice
+from teleop_server.bridge import Bridge
+from teleop_server.config import ServerConfig
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005, what: str = "condition") -> Any:

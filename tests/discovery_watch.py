@@ -26,7 +26,7 @@ def snapshot(directory) -> list[dict]:
 
 
 async def watch_model() -> None:
-    from teleop.discovery import RobotBrowser, RobotDirectory
+    from teleop.desktop.net.discovery import RobotBrowser, RobotDirectory
 
     directory = RobotDirectory()
     for kind in ("appeared", "updated", "gone", "removed"):
@@ -42,14 +42,14 @@ async def watch_model() -> None:
 async def watch_gui(app) -> None:
     from PySide6.QtCore import QSettings
 
-    from teleop.appsettings import AppSettings
-    from teleop.gui.adapter import QtAdapter
-    from teleop.gui.main_window import MainWindow
-    from teleop.gui.robot_list import network_robots, start_browsing, stop_browsing
-    from teleop.gui.settings_dialog import SettingsDialog
+    from teleop.desktop.gui.adapter import QtAdapter
+    from teleop.desktop.gui.main_window import MainWindow
+    from teleop.desktop.gui.robot_list import network_robots, start_browsing, stop_browsing
+    from teleop.desktop.gui.settings_dialog import SettingsDialog
+    from teleop.desktop.models.appsettings import AppSettings
 
     settings = AppSettings(host="192.168.1.40", port=8765, recent=["192.168.1.40:8765", "rover.local:8765"])
-    from teleop.models import TeleopModel
+    from teleop.desktop.session.teleop_model import TeleopModel
 
     adapter = QtAdapter(TeleopModel(settings))
     window = MainWindow(adapter, QSettings(sys.argv[2], QSettings.Format.IniFormat))
@@ -63,7 +63,7 @@ async def watch_gui(app) -> None:
     def changed(robot, kind: str) -> None:
         say(event=kind, key=robot.key, robots=snapshot(directory), rows=dialog.findChild(RobotsOnNetwork).rows())
 
-    from teleop.gui.robot_list import RobotsOnNetwork
+    from teleop.desktop.gui.robot_list import RobotsOnNetwork
 
     for kind in ("appeared", "updated", "gone", "removed"):
         getattr(directory.events, kind).connect(lambda robot, kind=kind: changed(robot, kind))

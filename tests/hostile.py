@@ -1,13 +1,13 @@
 """A device that lies: the simulated firmware with its replies mangled, lost or withheld.
 
-Runs behind a real pty (:class:`server.simdevice.PtyDevice`) in the test's own
+Runs behind a real pty (:class:`teleop_server.device.simulated.PtyDevice`) in the test's own
 process while the server under test runs in another, so everything the
 server does about it goes through a real serial line.
 """
 
 from __future__ import annotations
 
-from server.simdevice import SimulatedDevice
+from teleop_server.device.simulated import SimulatedDevice
 
 #: Longer than the server's 256-byte line limit: a reply glued after it is dropped with it.
 LINE_NOISE = b"\x7f~#" * 100

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-from teleop.app import free_port
+from teleop.desktop.app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

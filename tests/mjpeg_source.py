@@ -3,7 +3,7 @@
 In-process (``async with MjpegServer(...)``) for the Qt-free client tests, or
 in its own process (``python tests/mjpeg_source.py --port P``) for the GUI
 tests, so the app's event loop is not also the sender's. It writes parts with
-:func:`teleop.mjpeg.frame_part`, the robot's format, and can misbehave on
+:func:`teleop.wire.mjpeg.frame_part`, the robot's format, and can misbehave on
 purpose: refuse the token, drop every stream, go silent, stamp capture times
 on a clock that is off by ``skew`` seconds.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from teleop import mjpeg
+from teleop.wire import mjpeg
 
 
 @functools.cache

@@ -1,6 +1,6 @@
 """A real SDL joystick without hardware: SDL2 >= 2.24 can attach virtual devices.
 
-We load the SDL library bundled in pygame's wheel (the one teleop.gamepad uses)
+We load the SDL library bundled in pygame's wheel (the one teleop.desktop.sdl.gamepad uses)
 with ctypes; pygame (same library, same process) then sees a real device, with
 hotplug events, so the production polling code is what the tests exercise.
 
@@ -19,7 +19,7 @@ import threading
 
 import pygame
 
-from teleop.gamepad import sdl_library
+from teleop.desktop.sdl.gamepad import sdl_library
 
 JOYSTICK_TYPE_UNKNOWN = 0  # SDL_JOYSTICK_TYPE_UNKNOWN: SDL makes no gamepad mapping of its own for it
 JOYSTICK_TYPE_GAMECONTROLLER = 1  # SDL maps it by button order itself
@@ -158,7 +158,7 @@ class VirtualJoystick:
 
 
 #: An Xbox pad as Linux's generic HID driver numbers it over Bluetooth: not the raw order
-#: teleop.layout assumes for unknown pads (x and y are buttons 3 and 4, start is 11, the
+#: teleop.wire.layout assumes for unknown pads (x and y are buttons 3 and 4, start is 11, the
 #: triggers are axes 5 and 4), so only its mapping line makes it drive the default mapping right.
 XBOX_BLUETOOTH_BINDINGS = (
     "a:b0,b:b1,x:b3,y:b4,leftshoulder:b6,rightshoulder:b7,back:b10,start:b11,guide:b12,leftstick:b13,rightstick:b14,"

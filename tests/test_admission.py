@@ -10,11 +10,11 @@ import json
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
-from server.admission import Admission, LogBudget, PerPeerOnce, TokenGuard, socket_budget
-from server.fanout import Outbox
-from server.httpgate import HostCheck, check_request, host_name, own_names
-from teleop import protocol
-from teleop.protocol import Event, Reading, Status
+from teleop.wire import protocol
+from teleop.wire.protocol import Event, Reading, Status
+from teleop_server.net.fanout import Outbox
+from teleop_server.net.httpgate import HostCheck, check_request, host_name, own_names
+from teleop_server.rules.admission import Admission, LogBudget, PerPeerOnce, TokenGuard, socket_budget
 
 # -- seats ---------------------------------------------------------------------------------
 
@@ -265,8 +265,8 @@ def test_bad_methods_and_ambiguous_headers_are_refused_not_crashed_on():
 def test_allowed_hosts_and_origins_come_from_the_file_and_the_flags(tmp_path):
     import pytest
 
-    from server.cli import build_parser, config_from_args
-    from teleop.errors import ConfigError
+    from teleop.wire.errors import ConfigError
+    from teleop_server.cli import build_parser, config_from_args
 
     config_file = tmp_path / "robot.toml"
     config_file.write_text('[server]\nallow_hosts = ["robot.lab"]\nallow_origins = ["null"]\n[limits]\nmax_per_address = 4\n')
@@ -284,7 +284,7 @@ def test_allowed_hosts_and_origins_come_from_the_file_and_the_flags(tmp_path):
 def test_any_repeated_log_line_is_held_back_and_counted():
     import logging
 
-    from server.gate import LogFlood
+    from teleop_server.net.gate import LogFlood
 
     records: list[str] = []
 
@@ -312,9 +312,9 @@ def test_any_repeated_log_line_is_held_back_and_counted():
 
 
 def test_the_rules_lock_out_an_address_across_connections_and_spare_the_pilots():
-    from server.auth import Access
-    from server.control import Close, ControlRules, Send
-    from server.mapping import CommandMapper
+    from teleop_server.rules.auth import Access
+    from teleop_server.rules.control import Close, ControlRules, Send
+    from teleop_server.rules.mapping import CommandMapper
 
     token = "pilot-token-0123456789"
     rules = ControlRules(Access(token), CommandMapper(), wall_clock=lambda: 1000.0)

@@ -2,9 +2,9 @@
 
 import csv
 
-from teleop.appsettings import AppSettings, check_host, check_port, server_url
-from teleop.readings import ReadingsStore
-from teleop.shaping import AxisCalibration, AxisShape
+from teleop.desktop.models.appsettings import AppSettings, check_host, check_port, server_url
+from teleop.desktop.models.readings import ReadingsStore
+from teleop.desktop.models.shaping import AxisCalibration, AxisShape
 
 
 def test_addresses_users_type_are_accepted():
@@ -58,7 +58,7 @@ def test_readings_history_and_csv_export(tmp_path):
 
 
 def test_plot_ticks_are_round_numbers_covering_the_range():
-    from teleop.gui.plot import nice_ticks
+    from teleop.desktop.gui.plot import nice_ticks
 
     assert nice_ticks(0, 1000) == [0, 200, 400, 600, 800, 1000]
     assert nice_ticks(-30, 0, 6) == [-30, -25, -20, -15, -10, -5, 0]

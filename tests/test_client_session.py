@@ -7,11 +7,12 @@ from dataclasses import replace
 from conftest import device_lines, wait_for
 from websockets.asyncio.server import serve
 
-from server.bridge import Bridge
-from server.config import ServerConfig
-from teleop import protocol
-from teleop.client import ClientSession, ConnectionState, SessionEvents
-from teleop.protocol import Control, Role
+from teleop.desktop.models.connection import ConnectionState
+from teleop.desktop.net.client import ClientSession, SessionEvents
+from teleop.wire import protocol
+from teleop.wire.protocol import Control, Role
+from teleop_server.bridge import Bridge
+from teleop_server.config import ServerConfig
 
 
 class Recorder(SessionEvents):

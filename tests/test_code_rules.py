@@ -25,6 +25,6 @@ def test_packaging_folder_is_not_an_importable_package():
 
 
 def test_server_imports_without_qt_or_pygame():
-    code = "import sys, server.cli, server.bridge; bad = [m for m in ('PySide6', 'pygame', 'qasync') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    code = "import sys, teleop_server.cli, teleop_server.bridge; bad = [m for m in ('PySide6', 'pygame', 'qasync') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

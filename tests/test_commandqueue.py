@@ -1,7 +1,7 @@
 """The serial command queue's rules, driven directly with a fake clock (no port, no loop)."""
 
-from server.commandqueue import CommandQueue
-from server.serial_protocol import Err, Ok
+from teleop_server.rules.commandqueue import CommandQueue
+from teleop_server.rules.serial_protocol import Err, Ok
 
 OK = Ok({})
 

@@ -2,8 +2,9 @@
 
 import json
 
-from server.auth import Access
-from server.control import (
+from teleop.wire.protocol import ErrorCode, Event, Pong, Role
+from teleop_server.rules.auth import Access
+from teleop_server.rules.control import (
     MAX_TOKEN_FAILURES,
     Broadcast,
     Close,
@@ -14,8 +15,7 @@ from server.control import (
     Send,
     SendWelcome,
 )
-from server.mapping import CommandMapper, OutputMap
-from teleop.protocol import ErrorCode, Event, Pong, Role
+from teleop_server.rules.mapping import CommandMapper, OutputMap
 
 TOKEN = "pilot-token-0123456789"
 
@@ -120,7 +120,7 @@ def test_wrong_tokens_cost_the_connection_after_a_few_tries():
 
 
 def test_observers_need_the_token_to_watch_when_configured():
-    from server.auth import ObserverAccess
+    from teleop_server.rules.auth import ObserverAccess
 
     r = ControlRules(Access(TOKEN, ObserverAccess.TOKEN), CommandMapper())
     refused = r.join(1, "h", None, 0.0)

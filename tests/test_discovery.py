@@ -27,12 +27,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_faults import CutCable
 
-from server.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_addresses, service_host
-from server.cli import build_parser, config_from_args
-from server.config import parse_config
-from server.simdevice import PtyDevice, SimulatedDevice
-from teleop.discovery import SERVICE_TYPE, SETTLE_S, WATCH_INTERVAL_S, Robot, RobotDirectory, robot_from_service, txt_record
-from teleop.errors import ConfigError
+from teleop.desktop.net.discovery import SETTLE_S, WATCH_INTERVAL_S, RobotDirectory
+from teleop.wire.errors import ConfigError
+from teleop.wire.mdns import SERVICE_TYPE, Robot, robot_from_service, txt_record
+from teleop_server.cli import build_parser, config_from_args
+from teleop_server.config import parse_config
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice
+from teleop_server.net.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_addresses, service_host
 
 WATCH = str(Path(__file__).with_name("discovery_watch.py"))
 NAMESPACES = pytest.mark.skipif(
@@ -190,9 +191,9 @@ def test_the_robot_the_app_is_connected_to_is_kept_while_gone_and_forgotten_afte
     """The wiring: the address box tells the list which robot the app is connected to."""
     from guitools import ServerProcess, run, wait_until
 
-    from teleop.appsettings import AppSettings
-    from teleop.gui.robot_list import RobotAddressBox
-    from teleop.models import TeleopModel
+    from teleop.desktop.gui.robot_list import RobotAddressBox
+    from teleop.desktop.models.appsettings import AppSettings
+    from teleop.desktop.session.teleop_model import TeleopModel
 
     clock = Clock()
     directory = RobotDirectory(forget_after=60, clock=clock)
@@ -267,7 +268,7 @@ class RobotServer:
         token.write_text("discovery-tests-pilot-token")
         self.process = await asyncio.create_subprocess_exec(
             *self.net.inside(self.net.server_ns),
-            *(sys.executable, "-m", "server", "--serial", "sim", "--port", str(self.port), "--config", str(config)),
+            *(sys.executable, "-m", "teleop_server", "--serial", "sim", "--port", str(self.port), "--config", str(config)),
             *("--token-file", str(token), *self.extra),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,

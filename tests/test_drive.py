@@ -1,7 +1,7 @@
 """When the client sends control messages: enable, rate, cap, neutral on disable."""
 
-from teleop.drive import DriveController, DriveSettings
-from teleop.shaping import AxisShape
+from teleop.desktop.models.drive import DriveController, DriveSettings
+from teleop.desktop.models.shaping import AxisShape
 
 
 def controller(**settings):

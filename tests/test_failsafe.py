@@ -1,6 +1,6 @@
 """Failsafe timing, tested with a fake clock."""
 
-from server.failsafe import Action, PilotWatch
+from teleop_server.rules.failsafe import Action, PilotWatch
 
 
 def test_starts_in_failsafe_and_the_first_control_clears_it():

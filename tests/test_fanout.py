@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from websockets.protocol import OPEN
 
-from server.fanout import Fanout, Outbox
-from teleop import protocol
-from teleop.protocol import Event, Reading
+from teleop.wire import protocol
+from teleop.wire.protocol import Event, Reading
+from teleop_server.net.fanout import Fanout, Outbox
 
 
 class FakeTransport:

@@ -115,7 +115,7 @@ async def test_cutting_the_pilots_network_mid_drive_puts_outputs_to_neutral_with
         token_file.write_text(TOKEN)
         server = await asyncio.create_subprocess_exec(
             *cable.inside(cable.server_ns),
-            *(sys.executable, "-m", "server", "--serial", pty_device.path, "--host", cable.SERVER_IP, "--port", "8765"),
+            *(sys.executable, "-m", "teleop_server", "--serial", pty_device.path, "--host", cable.SERVER_IP, "--port", "8765"),
             *("--token-file", str(token_file)),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

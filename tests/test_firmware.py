@@ -18,8 +18,8 @@ from conftest import WsClient
 from guitools import ServerProcess
 from websockets.asyncio.client import connect
 
-from server import serial_protocol
-from server.serial_protocol import CHANNELS, STOP_BYTE
+from teleop_server.rules import serial_protocol
+from teleop_server.rules.serial_protocol import CHANNELS, STOP_BYTE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"

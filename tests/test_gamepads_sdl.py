@@ -1,4 +1,4 @@
-"""Real SDL pads without hardware (SDL's virtual joysticks) through teleop.gamepad into the models.
+"""Real SDL pads without hardware (SDL's virtual joysticks) through teleop.desktop.sdl.gamepad into the models.
 
 End to end where the server matters: the real teleop-server in its own process on
 its simulated device, recording every command it writes, and the app's models and
@@ -17,12 +17,12 @@ from conftest import recorded_commands, wait_for
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 from test_models import connected_model, is_neutral
 
-from teleop.appsettings import AppSettings
-from teleop.gamepad import GamepadManager
-from teleop.layout import Layout
-from teleop.models import TeleopModel
-from teleop.profiles import LayoutChoice, PadProfile
-from teleop.shaping import AxisShape
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.profiles import LayoutChoice, PadProfile
+from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.sdl.gamepad import GamepadManager
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.wire.layout import Layout
 
 
 def device_commands(record: Path) -> list[str]:
@@ -246,7 +246,7 @@ def test_the_sdl_library_teleop_loads_is_the_one_pygame_runs_on():
 
     import pygame
 
-    from teleop.gamepad import sdl_library
+    from teleop.desktop.sdl.gamepad import sdl_library
 
     class Version(ctypes.Structure):
         _fields_ = [("major", ctypes.c_uint8), ("minor", ctypes.c_uint8), ("patch", ctypes.c_uint8)]

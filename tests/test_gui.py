@@ -21,14 +21,15 @@ from guitools import ARTIFACTS, ROOT, ServerProcess, paint_now, run, wait_until
 from PySide6.QtCore import QEvent, QObject, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
-from server.serial_protocol import REPORT_UNITS
-from teleop.appsettings import AppSettings
-from teleop.gui.adapter import QtAdapter
-from teleop.gui.main_window import MainWindow
-from teleop.gui.settings_dialog import SettingsDialog
-from teleop.models import DriveOff, TeleopModel
-from teleop.protocol import Role
-from teleop.shaping import AxisShape
+from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.gui.main_window import MainWindow
+from teleop.desktop.gui.settings_dialog import SettingsDialog
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.driving import DriveOff
+from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.wire.protocol import Role
+from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 NEUTRAL = {"B0", "A0"}  # the default mapping's outputs at rest
 
@@ -302,7 +303,7 @@ def test_an_observer_cannot_enable_driving_and_is_offered_take_control(window, l
 def launch_app(display, tmp_path, *args: str) -> subprocess.Popen:
     """``teleop`` as a user starts it, in its own process on the test display; its log on stdout."""
     return subprocess.Popen(
-        [sys.executable, "-m", "teleop.app", *args, "--settings-file", str(tmp_path / "t.ini"), "-v"],
+        [sys.executable, "-m", "teleop.desktop.app", *args, "--settings-file", str(tmp_path / "t.ini"), "-v"],
         cwd=ROOT,
         env=dict(display.env, SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
@@ -642,7 +643,7 @@ def test_settings_persist_and_only_their_owner_can_read_the_tokens(window, loop,
 
 
 def test_the_settings_file_is_private_from_its_first_write(tmp_path):
-    from teleop.gui.main_window import protect_settings_file, save_settings
+    from teleop.desktop.gui.main_window import protect_settings_file, save_settings
 
     path = tmp_path / "fresh" / "teleop.conf"
     store = QSettings(str(path), QSettings.Format.IniFormat)

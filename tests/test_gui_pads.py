@@ -18,15 +18,16 @@ from PySide6.QtWidgets import QDialogButtonBox
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 from test_gui import click, commands, connect, neutral_after, shown_window, stop_server
 
-from teleop.appsettings import AppSettings
-from teleop.gamepad import GamepadManager
-from teleop.gui.adapter import QtAdapter
-from teleop.gui.pad_list import PadList
-from teleop.layout import RAW_BUTTONS, STANDARD_AXES, Layout
-from teleop.models import DriveOff, TeleopModel
-from teleop.profiles import PadProfile
-from teleop.protocol import MAX_BUTTONS
-from teleop.shaping import AxisShape
+from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.gui.pad_list import PadList
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.driving import DriveOff
+from teleop.desktop.models.profiles import PadProfile
+from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.sdl.gamepad import GamepadManager
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.wire.layout import RAW_BUTTONS, STANDARD_AXES, Layout
+from teleop.wire.protocol import MAX_BUTTONS
 
 #: where the Xbox-like pad has its shoulders, by raw button number (XBOX_BLUETOOTH_BINDINGS)
 XBOX_LEFTSHOULDER = 6
@@ -321,7 +322,7 @@ def test_a_pad_profile_is_kept_with_the_pad_exported_and_imported(pads_window, l
 
     # a friend's profile for the same model of pad: imported for this pad
     friend = PadProfile("0300aaaabbbbcccc0000000000000000", "Friend's pad", shapes={"leftx": AxisShape(expo=0.5)}, deadman="a")
-    from teleop.profiles import export_profile
+    from teleop.desktop.models.profiles import export_profile
 
     export_profile(friend, tmp_path / "friend.json")
     dialog = window.open_settings()
@@ -439,7 +440,7 @@ def test_a_damaged_settings_file_is_copied_aside_before_the_app_writes_over_it(t
     from PySide6.QtCore import QSettings
     from test_gui import launch_app
 
-    from teleop.gui.main_window import SETTINGS_KEY
+    from teleop.desktop.gui.main_window import SETTINGS_KEY
 
     whole = AppSettings(token="my-token", pads={"0300aaaa": PadProfile("0300aaaa", "My Pad", deadman="rightshoulder")}).to_json()
     damaged = whole[: len(whole) // 2]  # cut short, as a full disk or a bad edit leaves it

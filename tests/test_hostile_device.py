@@ -17,9 +17,9 @@ from hostile import LyingDevice
 from test_faults import record_figure
 from websockets.asyncio.client import connect
 
-from server.simdevice import PtyDevice, SimulatedDevice
-from teleop.client import ClientSession
-from teleop.protocol import Control, Role
+from teleop.desktop.net.client import ClientSession
+from teleop.wire.protocol import Control, Role
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 
 
 async def join(server: ServerProcess, role: str = "pilot", client: type[WsClient] = WsClient) -> WsClient:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ServerConfig, load_config, parse_config
-from server.mapping import CommandMapper, OutputMap, round_half_away
-from teleop.errors import ConfigError
-from teleop.protocol import Control
+from teleop.wire.errors import ConfigError
+from teleop.wire.protocol import Control
+from teleop_server.config import ServerConfig, load_config, parse_config
+from teleop_server.rules.mapping import CommandMapper, OutputMap, round_half_away
 
 
 def test_default_mapping_reproduces_the_seed_bridge():
@@ -98,7 +98,7 @@ def test_unreadable_or_invalid_toml_is_a_config_error(tmp_path):
 def test_the_shipped_example_config_loads_and_matches_the_defaults():
     from pathlib import Path
 
-    from server.mapping import DEFAULT_OUTPUTS
+    from teleop_server.rules.mapping import DEFAULT_OUTPUTS
 
     config = load_config(Path(__file__).parent.parent / "packaging" / "pi" / "teleop-server.toml")
     assert config == ServerConfig()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teleop import mjpeg
+from teleop.wire import mjpeg
 
 JPEG_A = b"\xff\xd8" + b"A" * 300 + b"\xff\xd9"
 JPEG_B = b"\xff\xd8" + b"--teleopframe inside the picture" + b"\xff\xd9"

@@ -7,13 +7,17 @@ import itertools
 import logging
 import socket
 
-from teleop import client as client_module
-from teleop import protocol
-from teleop.appsettings import AppSettings
-from teleop.client import ClientSession, ConnectionState, Problem
-from teleop.models import DriveOff, Event, GamepadInfo, GamepadState, LogLevel, TeleopModel, plain_message
-from teleop.protocol import Control, Role
-from teleop.shaping import AxisShape
+from teleop.common.events import Event
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.connection import ConnectionState, LogLevel, Problem, plain_message
+from teleop.desktop.models.driving import DriveOff
+from teleop.desktop.models.pads import GamepadInfo, GamepadState
+from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.net import client as client_module
+from teleop.desktop.net.client import ClientSession
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.wire import protocol
+from teleop.wire.protocol import Control, Role
 
 
 class FakeSession:
@@ -213,7 +217,7 @@ async def test_an_unknown_host_is_retried_slowly_with_one_log_line(monkeypatch, 
     states = []
     session = ClientSession("ws://no-such-robot.invalid:8765", client_module.SessionEvents(state=lambda s, d: states.append((s, d))))
     session.unknown_host_retry = 0.2
-    caplog.set_level(logging.INFO, logger="teleop.client")
+    caplog.set_level(logging.INFO, logger="teleop.desktop.net.client")
     session.start()
     try:
         for _ in range(300):

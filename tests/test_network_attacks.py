@@ -20,7 +20,7 @@ from guitools import ARTIFACTS, ServerProcess
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from teleop.client import trust_context
+from teleop.desktop.net.client import trust_context
 
 pytestmark = pytest.mark.timeout(90)
 

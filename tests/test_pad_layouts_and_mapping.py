@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from server.config import ServerConfig, parse_config
-from server.mapping import CommandMapper, OutputMap
-from teleop import layout
-from teleop.errors import ConfigError
-from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
-from teleop.protocol import Control, Invalid, encode, parse_client_message
+from teleop.wire import layout
+from teleop.wire.errors import ConfigError
+from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
+from teleop.wire.protocol import Control, Invalid, encode, parse_client_message
+from teleop_server.config import ServerConfig, parse_config
+from teleop_server.rules.mapping import CommandMapper, OutputMap
 
 
 def standard(axes: dict[str, float] | None = None, pressed: tuple[str, ...] = ()) -> Control:
@@ -27,7 +27,7 @@ def standard(axes: dict[str, float] | None = None, pressed: tuple[str, ...] = ()
 def test_the_default_mapping_drives_the_same_from_a_known_pad_and_a_raw_one():
     mapper = CommandMapper()
     known = mapper.commands(standard({"leftx": 0.5}, pressed=("y", "start")))
-    # a raw pad: left stick x on axis 0, y = button 3, start = button 7 (teleop.layout's raw numbering)
+    # a raw pad: left stick x on axis 0, y = button 3, start = button 7 (teleop.wire.layout's raw numbering)
     raw = mapper.commands(Control(axes=(0.5, 0.0, 0.0, 0.0), buttons=(0, 0, 0, 1, 0, 0, 0, 1)))
     assert known == raw == {"B": "B500", "A": "A136"}
 

@@ -7,14 +7,15 @@ import json
 import pytest
 from test_models import connected_model, is_neutral, status
 
-from teleop.appsettings import AppSettings, unreadable_part
-from teleop.client import ConnectionState, Problem
-from teleop.drive import DriveController, DriveSettings
-from teleop.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
-from teleop.models import Buzz, DriveOff, GamepadInfo, GamepadState
-from teleop.profiles import LayoutChoice, PadProfile, ProfileError, export_profile, import_profile
-from teleop.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Invalid, encode, parse_client_message
-from teleop.shaping import AxisShape
+from teleop.desktop.models.appsettings import AppSettings, unreadable_part
+from teleop.desktop.models.connection import ConnectionState, Problem
+from teleop.desktop.models.drive import DriveController, DriveSettings
+from teleop.desktop.models.driving import DriveOff
+from teleop.desktop.models.pads import Buzz, GamepadInfo, GamepadState
+from teleop.desktop.models.profiles import LayoutChoice, PadProfile, ProfileError, export_profile, import_profile
+from teleop.desktop.models.shaping import AxisShape
+from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
+from teleop.wire.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Invalid, encode, parse_client_message
 
 RB = STANDARD_BUTTONS.index("rightshoulder")
 

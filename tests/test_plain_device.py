@@ -14,7 +14,7 @@ import pytest
 from conftest import WsClient, wait_for
 from websockets.asyncio.client import connect
 
-from server.simdevice import SimulatedDevice
+from teleop_server.device.simulated import SimulatedDevice
 
 
 class SeedSketch:

@@ -21,8 +21,8 @@ from guitools import ServerProcess
 from test_firmware import NEEDS, SimulatedBoard, bridge_binary  # noqa: F401 (fixture)
 from websockets.asyncio.client import connect
 
-from teleop.client import ClientSession, SessionEvents
-from teleop.protocol import Reading, Role
+from teleop.desktop.net.client import ClientSession, SessionEvents
+from teleop.wire.protocol import Reading, Role
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.firmware

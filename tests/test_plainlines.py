@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.plainlines import parse_plain_line
+from teleop_server.rules.plainlines import parse_plain_line
 
 
 @pytest.mark.parametrize(

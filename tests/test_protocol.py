@@ -6,8 +6,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teleop import protocol
-from teleop.protocol import Control, ErrorCode, Hello, Invalid, Ping, Role
+from teleop.wire import protocol
+from teleop.wire.protocol import Control, ErrorCode, Hello, Invalid, Ping, Role
 
 
 def test_control_round_trips_through_json():

@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from server import serial_protocol
-from server.config import parse_config
-from server.serial_protocol import CHANNELS, DEFAULT_REPORT_MS, FIRMWARE_NAME, FIRMWARE_VERSION, REPORT_UNITS, STOP_BYTE
-from server.simdevice import SimulatedDevice
-from teleop import protocol
-from teleop.errors import ConfigError
+from teleop.wire import protocol
+from teleop.wire.errors import ConfigError
+from teleop_server.config import parse_config
+from teleop_server.device.simulated import SimulatedDevice
+from teleop_server.rules import serial_protocol
+from teleop_server.rules.serial_protocol import CHANNELS, DEFAULT_REPORT_MS, FIRMWARE_NAME, FIRMWARE_VERSION, REPORT_UNITS, STOP_BYTE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -33,11 +33,11 @@ FIRMWARE = ROOT / "firmware"
 
 def test_committed_firmware_header_is_the_one_generated_from_the_table():
     generated = subprocess.run(
-        [sys.executable, "-m", "server.serial_protocol", "--c-header"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "teleop_server.rules.serial_protocol", "--c-header"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     committed = (FIRMWARE / "protocol.h").read_text()
     assert committed == generated, (
-        "firmware/protocol.h was edited by hand: python -m server.serial_protocol --c-header > firmware/protocol.h"
+        "firmware/protocol.h was edited by hand: python -m teleop_server.rules.serial_protocol --c-header > firmware/protocol.h"
     )
     assert "do not edit" in committed
     for code in serial_protocol.DeviceError:

@@ -12,10 +12,10 @@ import json
 from guitools import run
 from websockets.asyncio.server import serve
 
-from teleop import protocol
-from teleop.appsettings import AppSettings
-from teleop.gui.adapter import QtAdapter
-from teleop.models import TeleopModel
+from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.wire import protocol
 
 READINGS = 20_000
 CONTROLS = 300  # capped at 250 Hz by the drive timing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from server.readings import Pace
+from teleop_server.rules.readings import Pace
 
 
 def sends(pace: Pace, arrivals: list[float]) -> list[float]:

@@ -1,6 +1,6 @@
 """The record writer against a fake disk: full, failing, stalled, rotated, renamed.
 
-Direct tests of server.record with a fake file system and clock; the
+Direct tests of teleop_server.record.jsonlines with a fake file system and clock; the
 end-to-end ones (a real full disk, a FIFO nobody reads, signals) are in
 tests/test_record_faults.py.
 """
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from server import record
-from server.record import Entry, FileSystem, Recorder, RecordFile, Trouble
+from teleop_server.record import jsonlines as record
+from teleop_server.record.jsonlines import Entry, FileSystem, Recorder, RecordFile, Trouble
 
 
 class FakeDisk(FileSystem):
@@ -257,14 +257,14 @@ def test_a_stalled_disk_never_blocks_the_caller_drops_the_newest_and_marks_the_g
 
 
 def test_an_unwritable_path_is_a_config_error_at_start(tmp_path):
-    from teleop.errors import ConfigError
+    from teleop.wire.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"cannot record to .*: No such file or directory"):
         Recorder(str(tmp_path / "missing" / "drive.jsonl"))
 
 
 def test_rotation_settings_come_from_the_config_file_and_flags_override_them(tmp_path):
-    from server.cli import build_parser, config_from_args
+    from teleop_server.cli import build_parser, config_from_args
 
     path = tmp_path / "robot.toml"
     path.write_text('[record]\nfile = "drive.jsonl"\nmax_mb = 16\nkeep = 3\n')
@@ -283,8 +283,8 @@ def test_rotation_settings_come_from_the_config_file_and_flags_override_them(tmp
 def test_bad_rotation_settings_are_clear_errors(body, message):
     import tomllib
 
-    from server.config import parse_config
-    from teleop.errors import ConfigError
+    from teleop.wire.errors import ConfigError
+    from teleop_server.config import parse_config
 
     with pytest.raises(ConfigError, match=message):
         parse_config(tomllib.loads("[record]\n" + body))

@@ -24,8 +24,8 @@ from guitools import ServerProcess
 from test_faults import TOKEN, neutral_after, record_figure, start_pilot
 from websockets.asyncio.client import connect
 
-from server.record import STALL_AFTER
-from teleop.app import free_port
+from teleop.desktop.app import free_port
+from teleop_server.record.jsonlines import STALL_AFTER
 
 
 async def watch(server: ServerProcess) -> WsClient:

@@ -16,12 +16,12 @@ from conftest import device_lines, wait_for
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server.auth import Access, ObserverAccess, load_or_create_token
-from server.limits import RateWatch, Verdict
-from teleop.app import free_port
-from teleop.appsettings import AppSettings, ServerAddress, parse_address
-from teleop.client import ClientSession, SessionEvents, trust_context
-from teleop.protocol import Control, Role
+from teleop.desktop.app import free_port
+from teleop.desktop.models.appsettings import AppSettings, ServerAddress, parse_address
+from teleop.desktop.net.client import ClientSession, SessionEvents, trust_context
+from teleop.wire.protocol import Control, Role
+from teleop_server.rules.auth import Access, ObserverAccess, load_or_create_token
+from teleop_server.rules.limits import RateWatch, Verdict
 
 TOKEN = "correct-horse-battery-staple"
 
@@ -50,7 +50,7 @@ def test_token_file_is_created_once_private_and_then_reused(tmp_path):
 
 
 def test_unwritable_token_file_is_a_clear_error_not_an_open_server(tmp_path):
-    from teleop.errors import ConfigError
+    from teleop.wire.errors import ConfigError
 
     if os.geteuid() == 0:
         target = "/proc/teleop-cannot-write-here/pilot-token"  # even root cannot create files in /proc
@@ -263,7 +263,7 @@ async def test_untrusted_certificate_is_refused_with_a_reason_that_says_what_to_
 
 def _start(tmp_path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "server", "--serial", "sim", "--host", "127.0.0.1", "--port", str(free_port()), "-v", *extra],
+        [sys.executable, "-m", "teleop_server", "--serial", "sim", "--host", "127.0.0.1", "--port", str(free_port()), "-v", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

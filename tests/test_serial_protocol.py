@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised, parse_device_line
+from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised, parse_device_line
 
 
 def test_device_lines_are_classified():

@@ -9,8 +9,8 @@ import time
 from conftest import WsClient, device_lines, wait_for
 from websockets.asyncio.client import connect
 
-from server.bridge import Bridge
-from server.config import ServerConfig
+from teleop_server.bridge import Bridge
+from teleop_server.config import ServerConfig
 
 
 async def test_pilot_stick_move_reaches_the_serial_line(make_bridge, make_client, pty_device):
@@ -107,7 +107,7 @@ async def test_taking_over_is_explicit_and_announced_to_everyone(make_bridge, ma
 
 
 async def test_latest_wins_when_the_serial_line_is_slower_than_the_pilot(make_bridge, make_client, tmp_path):
-    from server.simdevice import PtyDevice, SimulatedDevice
+    from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 
     slow = PtyDevice(SimulatedDevice(report_ms=0), link=str(tmp_path / "slow"), drain_bytes_per_s=960)
     await slow.start()
@@ -240,7 +240,7 @@ async def test_server_without_a_device_still_serves_clients_and_says_why(make_cl
 
 async def test_an_emergency_stop_is_not_followed_by_a_watchdog_resume_message(make_device, make_server):
     """The neutral lines after the stop byte feed the board's watchdog; that is not "resume" to a user."""
-    from server.simdevice import SimulatedDevice
+    from teleop_server.device.simulated import SimulatedDevice
 
     device = await make_device(SimulatedDevice(report_ms=50))
     server = await make_server(device)

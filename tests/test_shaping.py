@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teleop.shaping import AxisCalibration, AxisShape, CalibrationCapture, shape_axes
+from teleop.desktop.models.shaping import AxisCalibration, AxisShape, CalibrationCapture, shape_axes
 
 
 def test_inside_the_deadzone_is_exactly_zero():

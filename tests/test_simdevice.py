@@ -5,8 +5,8 @@ import tty
 
 from conftest import wait_for
 
-from server.serial_protocol import MAX_LINE, PROTOCOL_VERSION, STOP_BYTE, DeviceError
-from server.simdevice import SimulatedDevice
+from teleop_server.device.simulated import SimulatedDevice
+from teleop_server.rules.serial_protocol import MAX_LINE, PROTOCOL_VERSION, STOP_BYTE, DeviceError
 
 
 def booted(**kwargs):

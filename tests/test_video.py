@@ -2,7 +2,7 @@
 
 Every test runs ``teleop-server`` in its own process (tests/launcher.py) with
 a ``cmd:`` camera fed by Debian's ffmpeg, and reads the stream the way the
-app does, with :class:`teleop.mjpeg.MultipartReader`.
+app does, with :class:`teleop.wire.mjpeg.MultipartReader`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from server.jpegstream import jpeg_size
-from teleop.mjpeg import BOUNDARY, VIDEO_PATH, Frame, MultipartReader, boundary_of
+from teleop.wire.mjpeg import BOUNDARY, VIDEO_PATH, Frame, MultipartReader, boundary_of
+from teleop_server.rules.jpegstream import jpeg_size
 from tests.launcher import ServerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="Debian's ffmpeg is not installed (apt install ffmpeg)")

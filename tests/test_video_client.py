@@ -11,12 +11,13 @@ from conftest import wait_for
 from launcher import ServerProcess
 from mjpeg_source import MjpegServer, ffmpeg_pictures
 
-from teleop import mjpeg
-from teleop.app import free_port
-from teleop.appsettings import AppSettings
-from teleop.clock import ClockOffset
-from teleop.models import TeleopModel, VideoModel
-from teleop.video import ChunkedDecoder, RateMeter, VideoEvents, VideoState, VideoStream, describe, video_url
+from teleop.desktop.app import free_port
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.clock import ClockOffset
+from teleop.desktop.net.video import ChunkedDecoder, RateMeter, VideoEvents, VideoState, VideoStream, describe, video_url
+from teleop.desktop.session.teleop_model import TeleopModel
+from teleop.desktop.session.video_model import VideoModel
+from teleop.wire import mjpeg
 
 CAMERA = {"state": "live", "path": mjpeg.VIDEO_PATH, "detail": "", "source": "test", "width": 640, "height": 480, "fps": 30}
 
@@ -262,7 +263,7 @@ async def test_a_robot_without_a_camera_says_so_and_its_clock_offset_is_measured
 
 
 async def test_a_deadline_turns_into_a_timeout_but_a_cancel_stays_a_cancel():
-    from teleop.video import _within
+    from teleop.desktop.net.video import _within
 
     loop = asyncio.get_running_loop()
     with pytest.raises(TimeoutError):

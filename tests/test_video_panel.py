@@ -20,12 +20,12 @@ from PySide6.QtGui import QColor, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QWidget
 from test_gui import connect, shoot, stop_server
 
-from teleop.appsettings import AppSettings
-from teleop.gui.adapter import QtAdapter
-from teleop.gui.main_window import SHOW_VIDEO_KEY, MainWindow
-from teleop.gui.video_panel import BACKGROUND
-from teleop.models import TeleopModel
-from teleop.video import VideoState
+from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.gui.main_window import SHOW_VIDEO_KEY, MainWindow
+from teleop.desktop.gui.video_panel import BACKGROUND
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.net.video import VideoState
+from teleop.desktop.session.teleop_model import TeleopModel
 
 # the app's window on the test display, as the other GUI tests have it
 window, settings_store = test_gui.window, test_gui.settings_store

@@ -9,11 +9,11 @@ import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
-from server.backoff import Backoff
-from server.camerasource import CameraSettings, command, plain_failure
-from server.jpegstream import FrameSplitter, RawJpegSplitter, jpeg_size
-from server.video import is_video_request, offered_token, parse_head
-from teleop.errors import ConfigError
+from teleop.common.backoff import Backoff
+from teleop.wire.errors import ConfigError
+from teleop_server.net.video import is_video_request, offered_token, parse_head
+from teleop_server.rules.camerasource import CameraSettings, command, plain_failure
+from teleop_server.rules.jpegstream import FrameSplitter, RawJpegSplitter, jpeg_size
 
 
 @pytest.fixture(scope="module")

@@ -1,1 +1,1 @@
-"""The browser dashboard's files (HTML, JS, CSS, vendored uPlot), served by :mod:`server.static`."""
+"""The browser dashboard's files (HTML, JS, CSS, vendored uPlot), served by :mod:`teleop_server.net.static`."""

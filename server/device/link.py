@@ -1,0 +1,512 @@
+"""The serial link to the Arduino: open, wait for READY, write commands, read reports, reopen.
+
+Design points, each of which a user would otherwise meet as a bug:
+
+* **Never blocks the event loop.** The port is read through ``add_reader``
+  (pyserial-asyncio-fast), so a report is parsed and forwarded the moment it
+  arrives; there is no polling loop.
+* **What to write and when** is :class:`teleop_server.rules.commandqueue.CommandQueue`'s
+  business (latest wins per output, one reply per line, timeouts from the line
+  speed, neutral ahead of everything); this module only runs what it decides.
+* **A hostile or confused device is survivable.** Unsolicited replies,
+  repeated READY, mangled lines and lost replies are counted and reported at
+  a bounded rate; device text is escaped before it reaches a log or a client.
+* **Unplug and replug.** A read or write error marks the link lost at once,
+  drops every pending command (nothing is written to a dead port, and nothing
+  stale is written to the next one), and the port is reopened with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from teleop.common.backoff import DEFAULT_DELAYS, Backoff
+from teleop_server.device.simulated import SimulatedDevice
+from teleop_server.rules import serial_protocol
+from teleop_server.rules.commandqueue import CommandQueue, Outcome
+from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.plainlines import parse_plain_line
+from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
+
+log = logging.getLogger("teleop.server.serial")
+
+SIM_PORT = "sim"
+#: How often the same device trouble may reach the log and the clients.
+NOTICE_INTERVAL = 5.0
+
+
+class Profile(StrEnum):
+    """How the device on the port is driven (``--device``)."""
+
+    AUTO = "auto"
+    #: this project's firmware: one reply per line, reports, the stop byte
+    TELEOP = "teleop"
+    #: any sketch that reads command lines and never replies
+    PLAIN = "plain"
+
+
+#: How long a board that has shown signs of life gets to answer the info query.
+INFO_WAIT = 1.0
+PLAIN_NOTICE = "this board doesn't confirm commands: sending them without confirmation"
+
+
+class LinkState(StrEnum):
+    CLOSED = "closed"
+    OPENING = "opening"
+    WAITING_READY = "waiting_ready"
+    READY = "ready"
+    LOST = "lost"
+    #: the board is not what ``--device`` said; the port is left alone until the server restarts
+    FAILED = "failed"
+
+
+class _SimTransport(asyncio.Transport):
+    """An in-process stand-in for a serial port, with the simulated device at the far end."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, device: SimulatedDevice) -> None:
+        super().__init__()
+        self._loop = loop
+        self._protocol = protocol
+        self._device = device
+        self._closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        loop.call_soon(protocol.connection_made, self)
+        loop.call_soon(self._deliver, device.boot(loop.time()))
+        loop.call_soon(self._tick)
+
+    def _deliver(self, data: bytes) -> None:
+        if data and not self._closed:
+            self._protocol.data_received(data)
+
+    def _tick(self) -> None:
+        if self._closed:
+            return
+        self._deliver(self._device.poll(self._loop.time()))
+        self._timer = self._loop.call_at(min(self._device.next_deadline(), self._loop.time() + 0.1), self._tick)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            return
+        reply = self._device.receive(bytes(data), self._loop.time())
+        self._loop.call_soon(self._deliver, reply)
+
+    def is_closing(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer:
+            self._timer.cancel()
+        self._loop.call_soon(self._protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+
+async def open_port(
+    port: str, baud: int, protocol_factory: Callable[[], asyncio.Protocol], sim: SimulatedDevice | None = None
+) -> asyncio.Transport:
+    """Open a serial port (or the built-in simulator) and attach the protocol."""
+    loop = asyncio.get_running_loop()
+    if port == SIM_PORT:
+        protocol = protocol_factory()
+        return _SimTransport(loop, protocol, sim or SimulatedDevice())
+    import serial_asyncio_fast  # deferred: pulls in pyserial
+
+    transport, _ = await serial_asyncio_fast.create_serial_connection(loop, protocol_factory, port, baudrate=baud, exclusive=True)
+    return transport
+
+
+class _LineProtocol(asyncio.Protocol):
+    def __init__(self, link: DeviceLink) -> None:
+        self._link = link
+        self._splitter = LineSplitter(max_line=256)
+        self._loop = asyncio.get_running_loop()
+        self._quiet: asyncio.TimerHandle | None = None
+        self.lost: asyncio.Future[Exception | None] = self._loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        for line in self._splitter.feed(data):
+            if line is None:
+                self._link._on_overlong()
+                continue
+            self._link._on_line(line)
+        gap = self._link.quiet_gap
+        if gap is not None:
+            # a sketch's print() without a newline: the line is complete once the device goes quiet
+            if self._quiet is not None:
+                self._quiet.cancel()
+            self._quiet = self._loop.call_later(gap, self._on_quiet)
+
+    def _on_quiet(self) -> None:
+        self._quiet = None
+        line = self._splitter.flush()
+        if line is not None and not self.lost.done():
+            self._link._on_line(line)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class DeviceLink:
+    """Keeps a serial device connected and exchanges lines with it. See the module docstring."""
+
+    def __init__(
+        self,
+        port: str,
+        baud: int = 115200,
+        *,
+        ready_timeout: float = 3.0,
+        reply_timeout: float | None = None,
+        max_in_flight: int = 1,
+        profile: Profile = Profile.AUTO,
+        columns: tuple[str, ...] = (),
+        reopen_backoff: tuple[float, ...] = DEFAULT_DELAYS,
+        on_report: Callable[[dict[str, int | float], float], None] = lambda values, t: None,
+        on_state: Callable[[LinkState, str], None] = lambda state, detail: None,
+        on_event: Callable[[str, str], None] = lambda name, text: None,
+        on_written: Callable[[str, float], None] = lambda line, t: None,
+        on_accepted: Callable[[str, str], None] = lambda key, line: None,
+        sim: SimulatedDevice | None = None,
+    ) -> None:
+        self.port = port
+        self.baud = baud
+        self.ready_timeout = ready_timeout
+        self.reopen_backoff = reopen_backoff
+        self.on_report = on_report
+        self.on_state = on_state
+        self.on_event = on_event
+        self.on_written = on_written
+        self.on_accepted = on_accepted
+        self.sim = sim
+        self.wanted = Profile(profile)
+        #: what the board on the port turned out to be (None until decided)
+        self.profile: Profile | None = None
+        self.columns = columns
+        self.state = LinkState.CLOSED
+        self.detail = ""
+        self.info: dict[str, str] = {}
+        self.queue = CommandQueue(baud=baud, max_in_flight=max_in_flight, reply_timeout=reply_timeout)
+        self.stats = self.queue.stats
+        self.stats.update({"unrecognised": 0, "restarts": 0})
+        self._notices = {name: Notice(NOTICE_INTERVAL) for name in ("restart", "unsolicited", "noise", "lost", "refused", "text")}
+        self._transport: asyncio.Transport | None = None
+        self._ready = asyncio.Event()
+        #: set by the first report line after opening: the sketch is already running (it did not
+        #: reset on open, or booted before we opened), so its READY has gone by and asking is safe
+        self._reporting = asyncio.Event()
+        self._reply_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- public ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.state is LinkState.READY
+
+    @property
+    def stop_byte(self) -> bool:
+        """True when the device announced the realtime stop byte in its info reply."""
+        return self.queue.stop_byte is not None
+
+    def submit(self, lines: dict[str, str]) -> None:
+        """Queue the newest line for each output; older unsent lines for the same output are dropped."""
+        if self.ready:
+            self._run(self.queue.submit(lines, time.monotonic()))
+
+    def neutral(self, lines: dict[str, str]) -> None:
+        """Every output to neutral now, ahead of anything queued or in flight (stop byte first if supported)."""
+        if self.ready:
+            self._run(self.queue.neutral(lines, time.monotonic()))
+
+    def heartbeat(self) -> None:
+        if self.ready:
+            self._run(self.queue.heartbeat(time.monotonic()))
+
+    @property
+    def busy(self) -> bool:
+        return self.queue.busy
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect forever (until cancelled)."""
+        self._loop = asyncio.get_running_loop()
+        backoff = Backoff(self.reopen_backoff)
+        while True:
+            self._set_state(LinkState.OPENING, f"opening {self.port}")
+            try:
+                protocol = _LineProtocol(self)
+                self._transport = await open_port(self.port, self.baud, lambda p=protocol: p, self.sim)
+            except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
+                delay = backoff.failed()
+                if backoff.failures == 1 or backoff.failures % 20 == 0:
+                    log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, backoff.settled)
+                self._set_state(LinkState.LOST if backoff.failures > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
+                await self._wait_for_port(delay)
+                continue
+            backoff.succeeded()
+            try:
+                await self._serve(protocol)
+            finally:
+                self._drop_connection()
+            if self.state is LinkState.FAILED:
+                await asyncio.Event().wait()  # told once, clearly; reopening would only reset the board again and again
+            exc = protocol.lost.result() if protocol.lost.done() else None
+            self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
+            await asyncio.sleep(self.reopen_backoff[0])
+
+    async def _wait_for_port(self, delay: float) -> None:
+        """Sleep ``delay``, but wake as soon as an unplugged device's path reappears.
+
+        A replugged USB serial device comes back under the same name (or udev
+        link); checking that the path exists costs one ``stat``, so it is
+        polled often and the port reopens within ~0.1 s of the plug.
+        """
+        if self.sim is not None or not self.port.startswith("/") or os.path.exists(self.port):  # COM3: no path to watch
+            await asyncio.sleep(delay)
+            return
+        deadline = time.monotonic() + max(delay, 30.0)
+        while time.monotonic() < deadline and not os.path.exists(self.port):
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        self._drop_connection()
+        self._set_state(LinkState.CLOSED, "closed")
+
+    # -- connection lifecycle ----------------------------------------------------
+
+    @property
+    def quiet_gap(self) -> float | None:
+        """How long a partial line may wait for its newline (None: our firmware always ends its lines)."""
+        if self.profile is Profile.TELEOP:
+            return None
+        # USB-serial adapters deliver in bursts up to 16 ms apart; a line in progress is never that quiet
+        return max(0.05, 30 * 10 / self.baud)
+
+    async def _serve(self, protocol: _LineProtocol) -> None:
+        self.profile = None
+        if self.wanted is Profile.PLAIN:
+            self._became_plain()
+            await protocol.lost
+            return
+        self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
+        self._ready.clear()
+        self._reporting.clear()
+        ready_wait = asyncio.ensure_future(self._ready.wait())
+        reporting = asyncio.ensure_future(self._reporting.wait())
+        done, _ = await asyncio.wait(
+            {ready_wait, reporting, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        reporting.cancel()
+        if protocol.lost.done():
+            ready_wait.cancel()
+            return
+        if not self._ready.is_set():
+            # No banner: the board did not reset on open, or booted before we opened, or it is not
+            # our firmware. Ask it. (Not sooner: while a resetting Uno's bootloader listens, stray
+            # bytes are not welcome; a board that already prints is past its bootloader.)
+            why = "it is already printing" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
+            log.info("%s: %s; sending an info query", self.port, why)
+            self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
+            wait = min(self.ready_timeout, INFO_WAIT)
+            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if protocol.lost.done():
+                ready_wait.cancel()
+                return
+            if not done:
+                ready_wait.cancel()
+                if self.wanted is Profile.TELEOP:
+                    text = (
+                        f"the board on {self.port} does not answer the teleop line protocol (--device teleop): "
+                        "flash firmware/teleop.ino, or start with --device plain (or auto) to drive a sketch of your own"
+                    )
+                    log.error("%s", text)
+                    self._set_state(LinkState.FAILED, text)
+                    return
+                self._became_plain()
+        await protocol.lost
+
+    def _became_plain(self) -> None:
+        self.profile = Profile.PLAIN
+        self.queue.reset()
+        self.queue.confirm = False
+        self.queue.stop_byte = None
+        self.info = {"name": "plain line device", "profile": Profile.PLAIN.value}
+        log.warning("%s: %s", self.port, PLAIN_NOTICE)
+        self._set_state(LinkState.READY, f"plain line device on {self.port} at {self.baud} baud (commands not confirmed)")
+        self.on_event("plain", PLAIN_NOTICE)
+
+    def _drop_connection(self) -> None:
+        if self._reply_timer:
+            self._reply_timer.cancel()
+            self._reply_timer = None
+        self.queue.reset()
+        self.queue.stop_byte = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _set_state(self, state: LinkState, detail: str) -> None:
+        if state is self.state and detail == self.detail:
+            return
+        if state is not self.state:
+            log.info("serial %s: %s", state.value, detail)
+        self.state = state
+        self.detail = detail
+        self.on_state(state, detail)
+
+    def _became_ready(self, ready: Ready | None) -> None:
+        self.profile = Profile.TELEOP
+        self.queue.reset()
+        self.queue.confirm = True
+        if ready is not None:
+            self.info = {"name": printable(ready.name, 40), "version": printable(ready.version, 40)}
+        self.info["profile"] = Profile.TELEOP.value
+        self._set_state(LinkState.READY, f"{self.info.get('name', 'device')} {self.info.get('version', '')} on {self.port}".strip())
+        self._ready.set()
+        self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
+
+    def _take_info(self, fields: dict[str, str]) -> None:
+        self.info.update({printable(k, 32): printable(v, 120) for k, v in fields.items()})
+        self.queue.stop_byte = serial_protocol.STOP_BYTE if serial_protocol.supports_stop(fields) else None
+
+    # -- incoming lines ------------------------------------------------------------
+
+    def _on_line(self, raw: bytes) -> None:
+        now = time.monotonic()
+        if self.profile is Profile.PLAIN:
+            self._on_plain_line(raw, now)
+            return
+        self._reporting.set()  # any line at all: the board is past its bootloader
+        self.queue.device_line_length(len(raw) + 1)
+        parsed = serial_protocol.parse_device_line(raw)
+        if isinstance(parsed, Report):
+            self.on_report(parsed.values, now)
+        elif isinstance(parsed, (Ok, Err)):
+            self._on_reply(parsed, now)
+        elif isinstance(parsed, Ready):
+            self._on_ready(parsed, now)
+        elif isinstance(parsed, DeviceEvent):
+            if parsed.event == serial_protocol.EventLine.STOP_NEUTRAL:
+                self._run(self.queue.stopped(now))
+            name, text = printable(parsed.name, 32), printable(parsed.text)
+            log.info("device event: %s %s", name, text)
+            self.on_event(name, text)
+        elif isinstance(parsed, Unrecognised):
+            self.stats["unrecognised"] += 1
+            self._run(self.queue.unrecognised(parsed.line, now))
+            self._on_noise(f"an unrecognised line {printable(parsed.line, 80)!r}")
+        elif isinstance(parsed, Comment) and parsed.text:
+            log.debug("device: %s", printable(parsed.text))
+
+    def _on_plain_line(self, raw: bytes, now: float) -> None:
+        text = raw.decode("ascii", errors="replace")
+        values = parse_plain_line(text, self.columns)
+        if values is not None:
+            self.on_report(values, now)
+            return
+        if not text.strip():
+            return
+        self.stats["unrecognised"] += 1
+        count = self._notices["text"].due(now)
+        if count is not None:
+            self.on_event("text", f"device: {printable(text.strip(), 120)}" + times(count, NOTICE_INTERVAL))
+
+    def _on_ready(self, ready: Ready, now: float) -> None:
+        if self.state is LinkState.READY:
+            self.stats["restarts"] += 1
+            self._tell("restart", "restart", "device restarted", now)
+        self._became_ready(ready)
+
+    def _on_reply(self, reply: Ok | Err, now: float) -> None:
+        if self.state is LinkState.WAITING_READY and isinstance(reply, Ok) and not self.queue.in_flight:
+            self._take_info(reply.fields)  # an info reply that outlived its own timeout
+            self._became_ready(None)
+            return
+        self._run(self.queue.reply(reply, now))
+
+    def _on_overlong(self) -> None:
+        self.stats["unrecognised"] += 1
+        self._run(self.queue.noise(time.monotonic()))
+        self._on_noise("a line longer than 256 bytes")
+
+    def _on_noise(self, what: str) -> None:
+        count = self._notices["noise"].due(time.monotonic())
+        if count is not None:
+            log.warning("device on %s sent %s%s", self.port, what, times(count, NOTICE_INTERVAL))
+
+    # -- running the queue's decisions ---------------------------------------------------
+
+    def _run(self, outcome: Outcome) -> None:
+        now = time.monotonic()
+        for line, reply in outcome.refused:
+            self._tell("refused", "error", f"device refused {printable(line)!r}: ERR {reply.code} {printable(reply.text)}", now)
+        lost = [line for line in outcome.lost if line != serial_protocol.INFO]  # an unanswered query is detection, not trouble
+        if lost:
+            self._tell("lost", "lost_reply", f"device did not confirm {lost[0]!r}", now)
+        if outcome.unsolicited is not None:
+            self._tell(
+                "unsolicited", "unsolicited", f"device sent a reply nobody asked for ({printable(str(outcome.unsolicited), 80)})", now
+            )
+        if outcome.info is not None:
+            self._take_info(outcome.info)
+            if self.state is LinkState.WAITING_READY:
+                self._became_ready(None)
+                return
+            self.on_event("info", " ".join(f"{k}={v}" for k, v in self.info.items()))
+        for key, line in outcome.accepted:
+            self.on_accepted(key, line)
+        if outcome.writes:
+            self._write(outcome.writes, now)
+        self._arm_reply_timer()
+
+    def _tell(self, kind: str, event: str, text: str, now: float) -> None:
+        """Device trouble to the log and every client, at most once per :data:`NOTICE_INTERVAL` of each kind."""
+        count = self._notices[kind].due(now)
+        if count is not None:
+            text += times(count, NOTICE_INTERVAL)
+            log.warning("%s", text)
+            self.on_event(event, text)
+
+    def _write(self, writes: list[bytes], now: float) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        self._transport.write(b"".join(writes))
+        for data in writes:
+            if data.endswith(b"\n"):
+                self.on_written(data[:-1].decode("ascii"), now)
+
+    def _arm_reply_timer(self) -> None:
+        deadline = self.queue.deadline()
+        if self._reply_timer is not None:
+            if self._reply_timer.when() <= deadline + 0.0005:
+                return  # it fires first and re-arms for the rest
+            self._reply_timer.cancel()
+            self._reply_timer = None
+        if self._loop is None or deadline == float("inf"):
+            return
+        self._reply_timer = self._loop.call_at(self._loop.time() + max(0.0, deadline - time.monotonic()), self._on_reply_timer)
+
+    def _on_reply_timer(self) -> None:
+        self._reply_timer = None
+        self._run(self.queue.poll(time.monotonic()))
+
+    def snapshot(self) -> dict[str, Any]:
+        """State for status messages."""
+        return {
+            "state": self.state.value,
+            "port": self.port,
+            "detail": self.detail,
+            "device": dict(self.info),
+            "profile": self.profile.value if self.profile else None,
+        }

@@ -1,0 +1,247 @@
+"""Announce the bridge on the local network with mDNS/DNS-SD, so the app finds it without an IP address.
+
+The service is ``_teleop._tcp`` with a TXT record the app shows before it
+connects (see :func:`teleop.wire.mdns.txt_record`). python-zeroconf does the
+multicast DNS: it shares UDP port 5353 with avahi-daemon (both set
+SO_REUSEADDR/SO_REUSEPORT; Avahi's default ``disallow-other-stacks=no``
+allows it), so on a Raspberry Pi the two coexist: Avahi keeps answering for
+``<hostname>.local``; we add only our service, whose SRV record points at a
+host name of its own (:func:`service_host`), so the two never disagree.
+
+Announcing is never on the server's critical path: it runs as a background
+task after the server listens, and any failure (no multicast route, port 5353
+held exclusively, a broken interface) is one warning line, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import re
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+from teleop import __version__
+from teleop.common.interfaces import ipv4_addresses
+from teleop.wire.mdns import SERVICE_TYPE, txt_record
+
+log = logging.getLogger("teleop.server.announce")
+
+#: How often the interface addresses are compared with what was announced (a DHCP renewal,
+#: Wi-Fi coming up after the server started). Reading them is a cheap getifaddrs() call.
+ADDRESS_POLL_S = 5.0
+#: TTL of every record. python-zeroconf's default for PTR/TXT is 75 minutes: a robot that
+#: loses power (no goodbye packet) would stay listed that long. Two minutes bounds it.
+RECORD_TTL_S = 120
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def short_hostname() -> str:
+    """This machine's name without any domain: what Avahi announces as ``<name>.local``."""
+    return socket.gethostname().split(".")[0] or "teleop"
+
+
+def mdns_hostname() -> str:
+    return f"{short_hostname()}.local"
+
+
+def service_host() -> str:
+    """The SRV target: a name of our own, so we never answer for Avahi's ``<hostname>.local``.
+
+    Many Pis are all called ``raspberrypi``; the suffix (from the machine id) keeps two
+    robots' address records apart even then.
+    """
+    try:
+        with open("/etc/machine-id", encoding="ascii") as handle:
+            seed = handle.read().strip()
+    except OSError:
+        seed = ""
+    tag = hashlib.sha256((seed or str(uuid.getnode())).encode()).hexdigest()[:6]
+    label = re.sub(r"[^a-z0-9-]", "-", short_hostname().lower())[:40].strip("-") or "robot"
+    return f"{label}-teleop-{tag}.local."
+
+
+def announced_addresses(listen_host: str) -> list[str]:
+    """The IPv4 addresses a client on the network can reach the server on, given ``--host``."""
+    if listen_host not in _WILDCARDS:
+        try:
+            address = ipaddress.ip_address(listen_host)
+        except ValueError:
+            return []  # a host name: the resolver knows better than we do
+        return [] if address.is_loopback or address.version != 4 else [str(address)]
+    return ipv4_addresses()
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What the robot says about itself; the TXT record is built from it."""
+
+    instance: str
+    port: int
+    tls: bool
+    token: bool
+    camera: bool = False
+    device: str = ""
+
+    def txt(self) -> dict[str, str]:
+        return txt_record(server=__version__, tls=self.tls, token=self.token, camera=self.camera, device=self.device)
+
+    def service_name(self) -> str:
+        # a DNS label is at most 63 bytes; cut on a character boundary
+        label = self.instance.encode()[:63].decode(errors="ignore").strip() or "teleop"
+        return f"{label}.{SERVICE_TYPE}"
+
+
+class Announcer:
+    """Keeps one :class:`Announcement` registered while the server runs.
+
+    Start with :meth:`start`, change the device name with :meth:`set_device`,
+    withdraw with :meth:`stop` (a goodbye packet: browsers drop it at once).
+    """
+
+    def __init__(
+        self,
+        announcement: Announcement,
+        listen_host: str = "0.0.0.0",
+        *,
+        poll_interval: float = ADDRESS_POLL_S,
+        addresses: Callable[[str], list[str]] = announced_addresses,
+    ) -> None:
+        self.announcement = announcement
+        self.listen_host = listen_host
+        self.poll_interval = poll_interval
+        self._addresses = addresses
+        self._zc: AsyncZeroconf | None = None
+        self._info: AsyncServiceInfo | None = None
+        self._announced: list[str] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_problem = ""
+        self._said_idle = False
+        #: The full service name once registered (python-zeroconf may add " (2)" on a clash).
+        self.registered_name: str | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mdns-announce")
+
+    def set_device(self, name: str) -> None:
+        """The serial device reported a (new) name: update the TXT record, if it changed."""
+        if name != self.announcement.device:
+            self.announcement = replace(self.announcement, device=name)
+            self._changed.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._withdraw()
+
+    # -- the background task -----------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                addresses = await asyncio.to_thread(self._addresses, self.listen_host)
+                if not addresses and not self._said_idle:
+                    log.info("mDNS: no network address to announce on (listening on %r); waiting for one", self.listen_host)
+                self._said_idle = not addresses
+                if addresses != self._announced:
+                    await self._withdraw()
+                    if addresses:
+                        await self._register(addresses)
+                    self._announced = addresses
+                elif self._changed.is_set() and self._zc is not None and self._info is not None:
+                    self._changed.clear()
+                    self._info = self._service_info(addresses)
+                    await (await self._zc.async_update_service(self._info))
+                    log.info("mDNS: updated %s (device %r)", self.registered_name, self.announcement.device)
+                self._last_problem = ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one line, once per distinct problem; the server runs on regardless
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if problem != self._last_problem:
+                    log.warning(
+                        "mDNS: cannot announce this robot on the network (%s); clients can still connect by address "
+                        "(if avahi-daemon runs, it needs disallow-other-stacks=no, its default)",
+                        problem,
+                    )
+                    self._last_problem = problem
+                await self._withdraw()
+                self._announced = []  # try again at the next poll
+            if self._zc is None:
+                self._changed.clear()  # nothing registered to update; the next registration carries the change
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._changed.wait()
+
+    def _service_info(self, addresses: list[str]) -> AsyncServiceInfo:
+        a = self.announcement
+        return AsyncServiceInfo(
+            SERVICE_TYPE,
+            self.registered_name or a.service_name(),
+            port=a.port,
+            properties=a.txt(),
+            server=service_host(),
+            parsed_addresses=addresses,
+            host_ttl=RECORD_TTL_S,
+            other_ttl=RECORD_TTL_S,
+        )
+
+    async def _register(self, addresses: list[str]) -> None:
+        quiet_zeroconf_logger()
+        self._zc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
+        self.registered_name = None
+        self._info = self._service_info(addresses)
+        self._changed.clear()
+        await (await self._zc.async_register_service(self._info, allow_name_change=True))
+        self.registered_name = self._info.name
+        log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
+
+    async def _withdraw(self) -> None:
+        zc, info, self._zc, self._info = self._zc, self._info, None, None
+        if zc is None:
+            return
+        try:
+            if info is not None and self.registered_name is not None:
+                await asyncio.wait_for(await zc.async_unregister_service(info), 2)
+        except Exception as exc:
+            log.debug("mDNS: goodbye not sent: %s", exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await zc.async_close()
+
+
+def quiet_zeroconf_logger() -> None:
+    """python-zeroconf logs its own traceback-sized errors; ours is the one line the owner reads."""
+    logger = logging.getLogger("zeroconf")
+    if logger.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.CRITICAL)
+
+
+def start_announcer(bridge, config) -> Announcer | None:
+    """Announce ``bridge`` (started) as ``config`` says; the device's name follows the serial link."""
+    if not config.announce:
+        return None
+    announcement = Announcement(
+        instance=config.announce_name or short_hostname(),
+        port=bridge.port,
+        tls=bridge.tls,
+        token=config.auth,
+        device=bridge.link.info.get("name", ""),
+    )
+    announcer = Announcer(announcement, config.host)
+    bridge.on_device_info = lambda info: announcer.set_device(info.get("name", ""))
+    announcer.start()
+    return announcer

@@ -1,0 +1,330 @@
+"""Who gets a seat: the rules that keep the pilot's place however many strangers connect.
+
+Sans-I/O: every method takes the time (``now``, monotonic seconds) and an
+opaque connection key, and returns a decision; nothing here touches a socket.
+The asyncio side (:mod:`teleop_server.net.gate`) applies the decisions.
+
+A connection goes through two stages:
+
+* **open socket** (:meth:`Admission.opened`): counted from the moment it is
+  accepted, before a byte of HTTP. Sockets are what run out (file
+  descriptors), so their number is capped below the process's file limit.
+  Each address may have only ``pending_per_address`` sockets that are not yet
+  admitted sessions; beyond that, or when the whole budget is used, the
+  *oldest not-yet-admitted* socket of the address holding the most is closed
+  to make room. A newcomer is therefore never turned away by sockets that
+  linger (slowloris, half-open, a reconnect storm): they only push out each
+  other, and the attacker's own oldest first.
+* **session** (:meth:`Admission.admit`), decided after the client's hello (or
+  its silence, for the hobby page that sends nothing): anyone who holds the
+  pilot token is admitted while ``max_clients + pilot_reserve`` seats are
+  taken; everyone else needs a free seat among ``max_clients`` and fewer than
+  ``sessions_per_address`` unauthenticated sessions from the same address.
+
+:class:`TokenGuard` limits wrong-token guesses per address with a growing
+lock-out, and :class:`LogBudget` keeps every peer-triggered log line to a
+summary rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+
+#: Seats beyond ``max_clients`` that only a pilot-token holder may take.
+PILOT_RESERVE = 4
+#: Sockets per address that have not (yet) become sessions: an HTTP request in progress,
+#: a WebSocket before its hello. A browser opens six at most.
+PENDING_PER_ADDRESS = 16
+#: Unauthenticated sessions (observers without the token) per address.
+SESSIONS_PER_ADDRESS = 16
+#: File descriptors kept for everything that is not a client socket (serial port, logs, epoll),
+#: and for the sockets asyncio has accepted but not yet shown to the gate: it accepts up to 100
+#: at a time and opens them a loop turn later, so under a flood two such batches can be open
+#: before the oldest lingering sockets are closed (seen with TLS, whose sockets take longer to open).
+FD_HEADROOM = 256
+#: Addresses remembered by the per-address tables; the least recently seen is forgotten first.
+MAX_TRACKED_ADDRESSES = 4096
+
+
+class Seat(Enum):
+    PENDING = "pending"  # socket open, no session yet
+    OBSERVER = "observer"  # unauthenticated session
+    TRUSTED = "trusted"  # holds the pilot token (or asked to drive with --no-auth)
+
+
+@dataclass
+class _Socket:
+    address: str
+    opened: float
+    seat: Seat = Seat.PENDING
+
+
+@dataclass(frozen=True)
+class Opened:
+    """Decision on a new socket: keep it (``admitted``) and close each of ``evict`` first."""
+
+    admitted: bool
+    evict: tuple[Hashable, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Admitted:
+    admitted: bool
+    reason: str = ""
+
+
+def socket_budget(fd_limit: int, max_clients: int) -> int:
+    """Client sockets the process may hold with ``fd_limit`` descriptors; at least the seats plus a few."""
+    return max(fd_limit - FD_HEADROOM, max_clients + PILOT_RESERVE + 8)
+
+
+class Admission:
+    """The seat rules for one server. Keys are whatever identifies a connection (the connection object)."""
+
+    def __init__(
+        self,
+        max_clients: int,
+        *,
+        max_sockets: int,
+        pilot_reserve: int = PILOT_RESERVE,
+        pending_per_address: int = PENDING_PER_ADDRESS,
+        sessions_per_address: int = SESSIONS_PER_ADDRESS,
+    ) -> None:
+        self.max_clients = max_clients
+        self.pilot_reserve = pilot_reserve
+        self.max_sockets = max_sockets
+        self.pending_per_address = pending_per_address
+        self.sessions_per_address = sessions_per_address
+        # insertion order = age: the first pending socket of an address is its oldest
+        self._sockets: dict[Hashable, _Socket] = {}
+        self._pending: dict[str, dict[Hashable, None]] = {}
+        self._observers: dict[str, int] = {}
+        self.sessions = 0
+        self.evicted = 0
+        self.refused = 0
+
+    # -- sockets --------------------------------------------------------------------------
+
+    def opened(self, key: Hashable, address: str, now: float) -> Opened:
+        evict: list[Hashable] = []
+        mine = self._pending.get(address, {})
+        if len(mine) >= self.pending_per_address:
+            evict.append(next(iter(mine)))
+        elif len(self._sockets) >= self.max_sockets:
+            victim = self._oldest_pending_of_busiest()
+            if victim is None:  # every socket is a session: the seats and the budget are both full
+                self.refused += 1
+                return Opened(False, reason=f"{self.sessions} clients connected and no file descriptors left")
+            evict.append(victim)
+        for victim in evict:
+            self.closed(victim)
+        self.evicted += len(evict)
+        self._sockets[key] = _Socket(address, now)
+        self._pending.setdefault(address, {})[key] = None
+        return Opened(True, tuple(evict))
+
+    def _oldest_pending_of_busiest(self) -> Hashable | None:
+        if not self._pending:
+            return None
+        busiest = max(self._pending.values(), key=len)
+        return next(iter(busiest))
+
+    def closed(self, key: Hashable) -> None:
+        """The socket is gone (or is being closed): free whatever it held. Safe to call twice."""
+        entry = self._sockets.pop(key, None)
+        if entry is None:
+            return
+        if entry.seat is Seat.PENDING:
+            mine = self._pending.get(entry.address)
+            if mine is not None:
+                mine.pop(key, None)
+                if not mine:
+                    del self._pending[entry.address]
+        else:
+            self.sessions -= 1
+            if entry.seat is Seat.OBSERVER:
+                left = self._observers.get(entry.address, 1) - 1
+                if left:
+                    self._observers[entry.address] = left
+                else:
+                    self._observers.pop(entry.address, None)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def admit(self, key: Hashable, *, trusted: bool) -> Admitted:
+        """Turn an open socket into a session once its hello (or silence) says who it is."""
+        entry = self._sockets.get(key)
+        if entry is None:
+            return Admitted(False, "connection already closed")
+        if entry.seat is not Seat.PENDING:
+            return Admitted(True)
+        if trusted:
+            if self.sessions >= self.max_clients + self.pilot_reserve:
+                self.refused += 1
+                return Admitted(False, f"server full: {self.sessions} clients connected, the pilot's reserved seats included")
+            seat = Seat.TRUSTED
+        else:
+            if self.sessions >= self.max_clients:
+                self.refused += 1
+                return Admitted(False, f"server full: {self.max_clients} clients connected; try again later")
+            if self._observers.get(entry.address, 0) >= self.sessions_per_address:
+                self.refused += 1
+                return Admitted(False, f"too many connections from your address ({self.sessions_per_address} without the pilot token)")
+            seat = Seat.OBSERVER
+            self._observers[entry.address] = self._observers.get(entry.address, 0) + 1
+        mine = self._pending[entry.address]
+        del mine[key]
+        if not mine:
+            del self._pending[entry.address]
+        entry.seat = seat
+        self.sessions += 1
+        return Admitted(True)
+
+    @property
+    def sockets(self) -> int:
+        return len(self._sockets)
+
+    def pending(self, address: str | None = None) -> int:
+        if address is None:
+            return sum(len(m) for m in self._pending.values())
+        return len(self._pending.get(address, ()))
+
+
+# -- token guessing --------------------------------------------------------------------------
+
+
+@dataclass
+class _Guesses:
+    failures: int = 0
+    window_start: float = 0.0
+    locked_until: float = -math.inf
+    lockouts: int = 0
+
+
+class TokenGuard:
+    """Wrong pilot tokens per address: ``allowed`` in ``window`` seconds, then a lock-out that doubles.
+
+    While an address is locked out, every token it offers is refused without
+    being compared, the right one included: otherwise the lock would only slow
+    the guessing, not stop it. The first lock lasts ``first_lockout`` seconds,
+    each further one twice as long, up to ``max_lockout``; an address that
+    stays quiet for ``forgive`` seconds starts afresh.
+    """
+
+    def __init__(
+        self,
+        allowed: int = 10,
+        window: float = 60.0,
+        *,
+        first_lockout: float = 2.0,
+        max_lockout: float = 300.0,
+        forgive: float = 600.0,
+        max_addresses: int = MAX_TRACKED_ADDRESSES,
+    ) -> None:
+        self.allowed = allowed
+        self.window = window
+        self.first_lockout = first_lockout
+        self.max_lockout = max_lockout
+        self.forgive = forgive
+        self.max_addresses = max_addresses
+        self._by_address: OrderedDict[str, _Guesses] = OrderedDict()
+
+    def locked(self, address: str, now: float) -> float:
+        """Seconds this address must still wait before a token it offers is checked (0: not locked)."""
+        entry = self._by_address.get(address)
+        if entry is None:
+            return 0.0
+        return max(0.0, entry.locked_until - now)
+
+    def failed(self, address: str, now: float) -> float:
+        """Count a wrong token from ``address``; returns the lock-out it now has (0: none)."""
+        entry = self._by_address.pop(address, None)
+        if entry is None or now - max(entry.window_start, entry.locked_until) > self.forgive:
+            entry = _Guesses(window_start=now)
+        self._by_address[address] = entry  # most recently seen last
+        while len(self._by_address) > self.max_addresses:
+            self._by_address.popitem(last=False)
+        if now - entry.window_start > self.window:
+            entry.window_start = now
+            entry.failures = 0
+        entry.failures += 1
+        if entry.failures > self.allowed and now >= entry.locked_until:
+            lockout = min(self.max_lockout, self.first_lockout * 2**entry.lockouts)
+            entry.lockouts += 1
+            entry.locked_until = now + lockout
+            entry.failures = 0
+            entry.window_start = now
+        return max(0.0, entry.locked_until - now)
+
+
+# -- log lines a peer can cause ----------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    window_start: float
+    count: int = 0
+    suppressed: int = 0
+    peers: set[str] = field(default_factory=set)
+
+
+class LogBudget:
+    """At most ``per_window`` lines of one kind per ``window`` seconds; the rest become a count.
+
+    ``take(kind, now)`` says whether to log this one; ``due(now)`` hands back,
+    once per window, each kind that had lines held back and how many, so the
+    caller logs one summary ("refused 2,431 wrong tokens in the last minute
+    from 3 addresses") instead of thousands of lines.
+    """
+
+    def __init__(self, per_window: int = 5, window: float = 60.0) -> None:
+        self.per_window = per_window
+        self.window = window
+        self._kinds: dict[str, _Budget] = {}
+        self._ready: list[tuple[str, int, int]] = []
+
+    def take(self, kind: str, now: float, peer: str = "") -> bool:
+        budget = self._kinds.get(kind)
+        if budget is None or now - budget.window_start >= self.window:
+            if budget is not None and budget.suppressed:
+                self._ready.append((kind, budget.suppressed, len(budget.peers)))
+            budget = self._kinds[kind] = _Budget(now)
+        if budget.count < self.per_window:
+            budget.count += 1
+            return True
+        budget.suppressed += 1
+        if len(budget.peers) < 1000:
+            budget.peers.add(peer)
+        return False
+
+    def due(self, now: float) -> list[tuple[str, int, int]]:
+        """``(kind, lines held back, distinct peers)`` for each kind whose window has ended with lines held back."""
+        out, self._ready = self._ready, []
+        for kind, budget in list(self._kinds.items()):
+            if now - budget.window_start >= self.window:
+                if budget.suppressed:
+                    out.append((kind, budget.suppressed, len(budget.peers)))
+                del self._kinds[kind]
+        return out
+
+
+class PerPeerOnce:
+    """Remember which peers were already told about (or logged for) something; bounded."""
+
+    def __init__(self, max_peers: int = MAX_TRACKED_ADDRESSES) -> None:
+        self.max_peers = max_peers
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def first(self, peer: str) -> bool:
+        if peer in self._seen:
+            self._seen.move_to_end(peer)
+            return False
+        self._seen[peer] = None
+        while len(self._seen) > self.max_peers:
+            self._seen.popitem(last=False)
+        return True

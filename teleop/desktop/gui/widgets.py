@@ -1,0 +1,456 @@
+"""Small widgets: stick views (also the on-screen virtual stick), axis bars, button lights, the connection bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.gui.binding import bind
+from teleop.desktop.gui.pad_list import PadList
+from teleop.desktop.gui.pad_view import StandardPadView
+from teleop.desktop.gui.robot_list import RobotAddressBox
+from teleop.desktop.models.appsettings import AppSettings, parse_address
+from teleop.desktop.models.connection import ConnectionModel, ConnectionState
+from teleop.desktop.models.driving import DriveModel
+from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
+
+ACCENT = QColor("#2f80ed")
+SENT = QColor("#27ae60")
+MUTED = QColor("#9aa5b1")
+
+
+class StickView(QWidget):
+    """A 2D stick: raw position as a hollow ring, the value actually sent as a filled dot.
+
+    When ``interactive`` it is the on-screen virtual stick: drag with the mouse,
+    and it springs back to the centre on release like a real stick.
+    """
+
+    moved = Signal(float, float)
+
+    def __init__(self, title: str, interactive: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.interactive = interactive
+        self.raw = (0.0, 0.0)
+        self.sent: tuple[float, float] | None = None
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        if interactive:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.setToolTip("Drag to drive (virtual stick); release to centre")
+
+    def set_values(self, raw: tuple[float, float], sent: tuple[float, float] | None) -> None:
+        if (raw, sent) != (self.raw, self.sent):
+            self.raw, self.sent = raw, sent
+            self.update()
+
+    def _area(self) -> QRectF:
+        side = min(self.width(), self.height() - 18) - 8
+        return QRectF((self.width() - side) / 2, 18 + (self.height() - 18 - side) / 2, side, side)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = self._area()
+        painter.setPen(self.palette().text().color())
+        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignCenter, self.title)
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(self.palette().base())
+        painter.drawRoundedRect(area, 8, 8)
+        painter.drawLine(QPointF(area.center().x(), area.top()), QPointF(area.center().x(), area.bottom()))
+        painter.drawLine(QPointF(area.left(), area.center().y()), QPointF(area.right(), area.center().y()))
+
+        def point(x: float, y: float) -> QPointF:
+            return QPointF(area.center().x() + x * area.width() / 2, area.center().y() + y * area.height() / 2)
+
+        painter.setPen(QPen(ACCENT, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(point(*self.raw), 9, 9)
+        if self.sent is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(SENT)
+            painter.drawEllipse(point(*self.sent), 5, 5)
+
+    def _drag(self, event: QMouseEvent) -> None:
+        area = self._area()
+        x = (event.position().x() - area.center().x()) / (area.width() / 2)
+        y = (event.position().y() - area.center().y()) / (area.height() / 2)
+        self.moved.emit(max(-1.0, min(1.0, x)), max(-1.0, min(1.0, y)))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.interactive:
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            self._drag(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self.interactive:
+            self._drag(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.interactive:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.moved.emit(0.0, 0.0)
+
+
+#: Axis bars shown at once in the stick area; more scroll.
+MAX_BARS_SHOWN = 8
+
+
+class AxisBar(QWidget):
+    """One axis as a centred bar: raw value in blue, sent value as a green tick, number on the right."""
+
+    HEIGHT = 18
+
+    def __init__(self, label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = label
+        self.raw = 0.0
+        self.sent: float | None = None
+        self.setMinimumHeight(self.HEIGHT)
+        self.setMinimumWidth(160)
+
+    def set_values(self, raw: float, sent: float | None) -> None:
+        if (raw, sent) != (self.raw, self.sent):
+            self.raw, self.sent = raw, sent
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        text = self.palette().text().color()
+        painter.setPen(text)
+        painter.drawText(QRectF(0, 0, 40, self.height()), Qt.AlignmentFlag.AlignVCenter, self.label)
+        value_text = f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
+        painter.drawText(
+            QRectF(self.width() - 56, 0, 56, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value_text
+        )
+        bar = QRectF(44, 4, self.width() - 106, self.height() - 8)
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(self.palette().base())
+        painter.drawRect(bar)
+        centre = bar.center().x()
+        half = bar.width() / 2
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ACCENT)
+        width = self.raw * half
+        painter.drawRect(QRectF(min(centre, centre + width), bar.top() + 1, abs(width), bar.height() - 2))
+        if self.sent is not None:
+            painter.setPen(QPen(SENT, 3))
+            x = centre + self.sent * half
+            painter.drawLine(QPointF(x, bar.top() - 2), QPointF(x, bar.bottom() + 2))
+
+
+class ButtonLights(QWidget):
+    """Pressed buttons and hat directions as little lamps."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.buttons: list[int] = []
+        self.hats: list[tuple[int, int]] = []
+        self.setMinimumHeight(28)
+
+    def set_values(self, buttons: list[int], hats: list[tuple[int, int]]) -> None:
+        if (list(buttons), list(hats)) != (self.buttons, self.hats):
+            self.buttons, self.hats = list(buttons), list(hats)
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        x = 2
+        for i, pressed in enumerate(self.buttons[:24]):
+            painter.setPen(QPen(MUTED, 1))
+            painter.setBrush(SENT if pressed else self.palette().base())
+            painter.drawEllipse(QRectF(x, 6, 16, 16))
+            painter.setPen(self.palette().text().color() if not pressed else QColor("white"))
+            painter.drawText(QRectF(x, 6, 16, 16), Qt.AlignmentFlag.AlignCenter, str(i))
+            x += 20
+        for i, (hx, hy) in enumerate(self.hats):
+            painter.setPen(self.palette().text().color())
+            arrow = {(0, 1): "↑", (0, -1): "↓", (-1, 0): "←", (1, 0): "→", (0, 0): "·"}.get((hx, hy), "↗")
+            painter.drawText(QRectF(x + 6, 4, 40, 20), Qt.AlignmentFlag.AlignVCenter, f"hat{i} {arrow}")
+            x += 56
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that cuts a long text with "…" (full text in the tooltip) instead of widening the window."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(60)
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, max(20, self.width() - 4))
+        if shown != self.text():
+            self.setText(shown)
+
+
+def restyle(widget: QWidget, name: str, value: str) -> None:
+    """Set a property the style sheet keys on, and repaint with it."""
+    if widget.property(name) != value:
+        widget.setProperty(name, value)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+
+class ConnectionBar(QFrame):
+    """Address, connect/disconnect, the connection's state in plain words, round-trip time and role."""
+
+    def __init__(self, connection: ConnectionModel, settings: AppSettings, adapter: QtAdapter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.connection = connection
+        self.settings = settings
+        self.adapter = adapter
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(QLabel("Robot:"))
+        self.address = RobotAddressBox(connection)  # robots on this network above the recent servers
+        self.address.setMinimumWidth(220)
+        self.address.setToolTip("host:port of the teleop-server; recent servers are in the list")
+        self.address.lineEdit().returnPressed.connect(self._connect_clicked)
+        layout.addWidget(self.address)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self._connect_clicked)
+        layout.addWidget(self.connect_button)
+        self.state = ElidedLabel("Not connected")
+        self.state.setObjectName("connectionState")
+        layout.addWidget(self.state, 1)
+        self.rtt = QLabel("RTT —")
+        self.rtt.setMinimumWidth(90)
+        layout.addWidget(self.rtt)
+        self.role = QLabel("—")  # no role until connected
+        self.role.setObjectName("roleLabel")
+        layout.addWidget(self.role)
+        self.refresh_recent()
+        self._shown_state = connection.state
+        bind(connection.changed, self, self._on_change)
+        bind(connection.rtt_changed, self, self._on_rtt)
+
+    def refresh_recent(self) -> None:
+        settings = self.settings
+        current = f"{settings.host}:{settings.port}"
+        self.address.blockSignals(True)
+        self.address.clear()
+        self.address.addItems([current, *[r for r in settings.recent if r != current]])
+        self.address.setCurrentIndex(0)
+        self.address.blockSignals(False)
+
+    def show_connected(self) -> None:
+        """Put the robot this window is connected to back in the box (the demo's server is not the saved one)."""
+        if self.connection.connected and self.connection.server:
+            self.address.setEditText(self.connection.server)
+
+    def _connect_clicked(self) -> None:
+        if self.adapter.model.session is not None:
+            self.adapter.disconnect()
+            return
+        address = parse_address(self.address.currentText(), self.settings.port)
+        if isinstance(address, str):
+            self.state.set_full_text(f"Cannot connect: {address}")
+            restyle(self.state, "state", "failed")
+            return
+        self.settings.use_server(address)
+        self.settings.remember_server()
+        self.refresh_recent()
+        self.adapter.connect_to()
+
+    def _on_change(self, connection: ConnectionModel) -> None:
+        active = self.adapter.model.session is not None
+        self.connect_button.setText("Disconnect" if active else "Connect")
+        if connection.connected and self._shown_state is not ConnectionState.CONNECTED and connection.server:
+            self.address.setEditText(connection.server)  # once, on connecting: never over what the user is typing
+        self._shown_state = connection.state
+        refused = connection.connected and not connection.pilot and connection.refused
+        text = f"{connection.message}, watching only: {connection.refused}" if refused else connection.message
+        self.state.set_full_text(text)
+        restyle(self.state, "state", "refused" if refused else connection.state.value)
+        role = "pilot (legacy server)" if connection.legacy and connection.connected else connection.role.value
+        if not connection.connected:
+            role = "—"
+        self.role.setText(role)
+        restyle(self.role, "role", connection.role.value)
+
+    def _on_rtt(self, ms: float | None) -> None:
+        self.rtt.setText("RTT —" if ms is None else f"RTT {ms:.1f} ms")
+
+
+class GamepadPanel(QGroupBox):
+    """The stick area: the pad list, then the pad drawn by control name (standard layout) or its raw axes, buttons and hats.
+
+    It takes keyboard focus (a click or Tab): while it has it, the arrow keys and
+    W A S D drive the on-screen sticks. Repainted only when the input changed.
+    """
+
+    def __init__(self, drive: DriveModel, parent: QWidget | None = None) -> None:
+        super().__init__("Gamepad", parent)
+        self.drive = drive
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setObjectName("stickArea")
+        layout = QVBoxLayout(self)
+        self.pads = PadList(drive)
+        layout.addWidget(self.pads)
+        # A pad SDL knows is drawn as a pad, by control name; anything else as numbered sticks, bars and lamps.
+        self.pad_view = StandardPadView()
+        layout.addWidget(self.pad_view, 1)
+        self.raw_view = QWidget()
+        raw = QVBoxLayout(self.raw_view)
+        raw.setContentsMargins(0, 0, 0, 0)
+        sticks = QHBoxLayout()
+        self.left = StickView("Left stick (axes 0, 1)", interactive=True)
+        self.right = StickView("Right stick (axes 2, 3)", interactive=True)
+        self.left.moved.connect(self._left_moved)
+        self.right.moved.connect(self._right_moved)
+        sticks.addWidget(self.left)
+        sticks.addWidget(self.right)
+        raw.addLayout(sticks, 1)
+        # A HOTAS or button box can have 40 axes: their bars scroll here rather than stretch the window off the screen.
+        bars = QWidget()
+        self.bars_box = QGridLayout(bars)
+        self.bars_box.setContentsMargins(0, 0, 0, 0)
+        self.bars_box.setVerticalSpacing(4)
+        self.bars_scroll = QScrollArea()
+        self.bars_scroll.setObjectName("axisBars")
+        self.bars_scroll.setWidget(bars)
+        self.bars_scroll.setWidgetResizable(True)
+        self.bars_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.bars_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bars_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys stay with the stick area (keyboard driving)
+        self.bars_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        raw.addWidget(self.bars_scroll)
+        self.bars: list[AxisBar] = []
+        self.lights = ButtonLights()
+        raw.addWidget(self.lights)
+        layout.addWidget(self.raw_view, 1)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("hint")
+        layout.addWidget(self.hint)
+        bind(drive.pads_changed, self, self.refresh_devices)
+        bind(drive.input_changed, self, self._input_changed)
+        bind(drive.changed, self, self._input_changed)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(40)  # at most 25 repaints a second, and no timer at all while nothing moves
+        self._timer.timeout.connect(self.refresh_values)
+        self._dirty = True
+        self.refresh_devices(drive)
+
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        self.setTitle("Gamepad  —  keys drive here")
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.setTitle("Gamepad")
+
+    def mousePressEvent(self, event) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().mousePressEvent(event)
+
+    def _left_moved(self, x: float, y: float) -> None:
+        self._virtual(0, x, y)
+
+    def _right_moved(self, x: float, y: float) -> None:
+        self._virtual(2, x, y)
+
+    def _virtual(self, first_axis: int, x: float, y: float) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self.drive.selected is None:
+            self.drive.set_virtual_axes({first_axis: x, first_axis + 1: y})
+
+    @property
+    def standard(self) -> bool:
+        """The pad in use has the standard layout: it is drawn as a pad."""
+        return self.drive.selected is not None and self.drive.layout is Layout.STANDARD
+
+    def refresh_devices(self, drive: DriveModel | None = None) -> None:
+        drive = self.drive
+        self._shown = (drive.selected, drive.layout)
+        virtual = drive.selected is None
+        self.pad_view.setVisible(self.standard)
+        self.raw_view.setVisible(not self.standard)
+        self.left.interactive = self.right.interactive = virtual
+        cursor = Qt.CursorShape.OpenHandCursor if virtual else Qt.CursorShape.ArrowCursor
+        self.left.setCursor(cursor)
+        self.right.setCursor(cursor)
+        self.hint.setText(
+            "No gamepad in use: drag the sticks with the mouse, or click here and drive with the arrow keys (axes 0/1) and W A S D (axes 2/3)."
+            if virtual
+            else "Blue: the pad as read. Green: the value sent after deadzone, expo, inversion and calibration (while driving)."
+        )
+        self._input_changed(drive)
+
+    def _input_changed(self, drive: DriveModel) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def refresh_values(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        drive = self.drive
+        if (drive.selected, drive.layout) != self._shown:  # the pad's layout changed in Settings
+            self.pads.refresh()
+            self.refresh_devices()
+        state = drive.current_input()
+        axes, buttons, hats = state.axes, state.buttons, state.hats
+        driving = drive.enabled
+        sent_axes = drive.timing.output()[0]  # neutral while hold-to-drive is let go
+        self.pads.state.setText(self.pads.state_text())
+        if self.standard:
+            raw = {name: float(v) for name, v in zip(STANDARD_AXES, axes, strict=False)}
+            raw.update({name: float(v) for name, v in zip(STANDARD_BUTTONS, buttons, strict=False)})
+            sent = None
+            if driving:
+                sent = {name: float(v) for name, v in zip(STANDARD_AXES, sent_axes, strict=False)}
+            self.pad_view.set_values(raw, sent)
+            return
+        while len(self.bars) < len(axes):
+            bar = AxisBar(f"axis {len(self.bars)}")
+            self.bars_box.addWidget(bar, len(self.bars) // 2, len(self.bars) % 2)
+            self.bars.append(bar)
+        for i, bar in enumerate(self.bars):
+            bar.setVisible(i < len(axes))
+            if i < len(axes):
+                bar.set_values(axes[i], sent_axes[i] if driving and i < len(sent_axes) else None)
+        rows = (min(len(axes), MAX_BARS_SHOWN) + 1) // 2
+        spacing = self.bars_box.verticalSpacing()
+        self.bars_scroll.setFixedHeight(rows * (AxisBar.HEIGHT + spacing))
+
+        def pair(values, i: int) -> tuple[float, float]:
+            return (values[i] if i < len(values) else 0.0, values[i + 1] if i + 1 < len(values) else 0.0)
+
+        self.left.set_values(pair(axes, 0), pair(sent_axes, 0) if driving else None)
+        self.right.set_values(pair(axes, 2), pair(sent_axes, 2) if driving else None)
+        self.lights.set_values(buttons, hats)

@@ -1,0 +1,127 @@
+"""Where we are connected, as what, and why not: the connection bar's model and the log's lines."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from teleop.common.events import Event
+from teleop.wire.protocol import Role
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+class Problem(StrEnum):
+    """Why the session is not connected, for a plain-words message; the detail goes to the log."""
+
+    NONE = "none"
+    REFUSED = "refused"  # nothing listens at that port
+    UNKNOWN_HOST = "unknown_host"
+    TIMEOUT = "timeout"
+    LOST = "lost"
+    CLOSED = "closed"
+    NOT_ALLOWED = "not_allowed"  # the server closed with a policy violation (token, origin)
+    BUSY = "busy"
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS = "tls"
+    BAD_ADDRESS = "bad_address"
+    OTHER = "other"
+
+
+class LogLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    LINK = "link"
+    LEGACY = "legacy"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: LogLevel
+    text: str
+
+
+def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
+    """What a hobbyist reads in the connection bar; the technical detail goes to the log."""
+    if state is ConnectionState.CONNECTED:
+        return f"Connected to {server}"
+    if state is ConnectionState.CONNECTING:
+        return f"Connecting to {server}…"
+    if state is ConnectionState.DISCONNECTED:
+        return "Not connected"
+    again = "trying again" if state is ConnectionState.RECONNECTING else "gave up"
+    return {
+        Problem.REFUSED: f"No teleop server at {server} (is it running?); {again}",
+        Problem.UNKNOWN_HOST: f"Cannot find {server.rpartition(':')[0] or server} on the network; {again} every few seconds",
+        Problem.TIMEOUT: f"{server} does not answer; {again}",
+        Problem.LOST: f"Lost the connection to {server}; {again}",
+        Problem.CLOSED: f"{server} closed the connection; {again}",
+        Problem.NOT_ALLOWED: f"{server} does not let this app in (see the log); {again}",
+        Problem.BUSY: f"{server} is busy; {again}",
+        Problem.TLS_UNTRUSTED: f"{server}'s certificate is not trusted: choose its certificate file in Settings",
+        Problem.TLS: f"Secure connection to {server} failed (see the log); {again}",
+        Problem.BAD_ADDRESS: f"{server} is not a usable address",
+    }.get(problem, f"Cannot reach {server} (see the log); {again}")
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What the server says about the robot, as the window shows it."""
+
+    device: str = ""
+    failsafe: bool = False
+    estop: bool = False
+    pilot: str = ""
+    clients: int = 0
+
+    @classmethod
+    def from_message(cls, status: dict[str, Any]) -> ServerStatus:
+        serial = status.get("serial") or {}
+        pilot = status.get("pilot") or {}
+        return cls(
+            str(serial.get("state", "")),
+            bool(status.get("failsafe")),
+            bool(status.get("estop")),
+            str(pilot.get("name", "")),
+            int(status.get("clients", 0) or 0),
+        )
+
+
+class ConnectionModel:
+    """Where we are connected, as what, and why not: state, role, plain message, refusal, RTT, server status."""
+
+    def __init__(self) -> None:
+        self.state = ConnectionState.DISCONNECTED
+        self.problem = Problem.NONE
+        self.role = Role.OBSERVER
+        self.legacy = False
+        self.server = ""
+        self.message = "Not connected"
+        #: why the server refused the pilot role (missing or wrong token); "" when it did not
+        self.refused = ""
+        self.rtt_ms: float | None = None
+        self.status = ServerStatus()
+        #: the status is from a connection that has dropped
+        self.status_stale = False
+        self.changed: Event[ConnectionModel] = Event()
+        self.rtt_changed: Event[float | None] = Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    @property
+    def pilot(self) -> bool:
+        return self.connected and (self.role is Role.PILOT or self.legacy)
+

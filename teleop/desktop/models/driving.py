@@ -1,0 +1,369 @@
+"""Driving: enable, the emergency stop, the input in use and what is sent.
+
+The safety rules live here, where they are tested without a window:
+
+* driving can be enabled only while connected as pilot; otherwise
+  :attr:`DriveModel.blocked` says why, in plain words;
+* every way driving stops (the user, an emergency stop, the link dropping,
+  another pilot taking over, the gamepad unplugged, the app closing) sends one
+  neutral control at once;
+* the emergency stop works whatever the state: neutral, driving off, and the
+  server told to hold every client off.
+
+Gamepads (the pygame side is :mod:`teleop.desktop.sdl.gamepad`, which feeds
+:class:`DriveModel`): every pad plugged in is listed in :attr:`DriveModel.pads`
+with its name, GUID, instance id and whether SDL knows it
+(:attr:`GamepadInfo.known`); :meth:`DriveModel.layout_of` says which layout it
+sends. The pilot picks the driving pad with :meth:`DriveModel.select`;
+unplugging it stops driving and never selects another pad by itself (only the
+same pad plugged in again is picked up). Each pad's :class:`~teleop.desktop.models.profiles.PadProfile`
+(shaping, calibration, layout, hold-to-drive button) is applied whenever it is
+the selected pad; :meth:`DriveModel.set_profile` stores a changed one and emits
+:attr:`DriveModel.profile_changed` (the GUI saves the settings then).
+:attr:`DriveModel.rumble` asks the gamepad layer for a short rumble on the
+driving pad when failsafe or the e-stop trips or the link drops."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+
+from teleop.common.events import Event
+from teleop.desktop.models.drive import DriveController, DriveSettings
+from teleop.desktop.models.pads import BUZZ_PATTERN, VIRTUAL_AXES, VIRTUAL_BUTTONS, Buzz, GamepadInfo, GamepadState, Rumble
+from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile
+from teleop.desktop.models.shaping import AxisShape
+from teleop.wire.layout import Layout, is_button
+from teleop.wire.protocol import Control
+
+log = logging.getLogger(__name__)
+
+
+class DriveOff(StrEnum):
+    """Why driving is off (or may not be switched on), in the words the window shows."""
+
+    NOT_YET = "not enabled yet"
+    BY_USER = "switched off"
+    NOT_CONNECTED = "not connected to a robot"
+    NOT_PILOT = "watching only"
+    EMERGENCY_STOP = "emergency stop"
+    STOPPED_ELSEWHERE = "emergency stop pressed on another screen"
+    LINK_LOST = "connection lost"
+    TAKEN_OVER = "another pilot took control"
+    GAMEPAD_UNPLUGGED = "gamepad unplugged"
+    PAD_CHANGED = "another pad picked: enable to drive with it"
+    LAYOUT_CHANGED = "the pad's layout changed: enable to drive with it"
+    CLOSING = "app closing"
+
+
+class DriveModel:
+    """Enable, emergency stop, the input in use (a gamepad or the on-screen sticks and keys) and what is sent.
+
+    ``send`` hands a control to the connection. The owner calls :meth:`tick`
+    when :meth:`deadline` passes (the periodic re-send) and tells the model
+    whether it may drive with :meth:`set_blocked`.
+    """
+
+    def __init__(self, settings: DriveSettings, send: Callable[[Control], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.timing = DriveController(settings)
+        self._send = send
+        self._clock = clock
+        self.off_reason = DriveOff.NOT_YET
+        #: why driving may not be enabled now (None: it may)
+        self.blocked: DriveOff | None = DriveOff.NOT_CONNECTED
+        self.pads: dict[int, GamepadInfo] = {}
+        self.pad_states: dict[int, GamepadState] = {}
+        self.selected: int | None = None
+        #: the settings without any pad's profile (rate, the global axis shapes for pads without one)
+        self.base_settings = settings
+        #: per-pad profiles by GUID: the app's settings' dict, shared (see TeleopModel)
+        self.profiles: dict[str, PadProfile] = {}
+        #: rumble on failsafe, e-stop and link loss (the setting)
+        self.rumble_enabled = True
+        #: GUID of the driving pad that was unplugged: only it is picked up again by itself
+        self._lost_guid = ""
+        #: the pilot picked the on-screen sticks: a pad plugged in later does not take over
+        self._screen_chosen = False
+        self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
+        self.sent_count = 0
+        self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
+        self.changed: Event[DriveModel] = Event()  # enabled, off_reason or blocked changed
+        self.pads_changed: Event[DriveModel] = Event()
+        self.input_changed: Event[DriveModel] = Event()
+        #: a pad's profile was stored (the GUI saves the settings)
+        self.profile_changed: Event[PadProfile] = Event()
+        #: the gamepad layer should buzz a pad
+        self.rumble: Event[Rumble] = Event()
+
+    @property
+    def enabled(self) -> bool:
+        return self.timing.enabled
+
+    @property
+    def shaped(self) -> tuple[float, ...]:
+        return self.timing.shaped
+
+    def set_settings(self, settings: DriveSettings) -> None:
+        self.base_settings = settings
+        self._apply_profile()
+        self._input(self._clock())
+
+    # -- pads and their profiles ----------------------------------------------------------------
+
+    def profile_of(self, instance_id: int) -> PadProfile | None:
+        """The pad's stored profile or, if it has none yet, a new one from the global axis shapes (not stored)."""
+        info = self.pads.get(instance_id)
+        if info is None:
+            return None
+        stored = self.profiles.get(info.guid)
+        if stored is not None:
+            return stored
+        layout = Layout.STANDARD if info.known else Layout.RAW
+        return PadProfile.from_shapes(info.guid, info.name, layout, self.base_settings.shapes)
+
+    @property
+    def profile(self) -> PadProfile | None:
+        """The selected pad's profile (None: no pad selected, the on-screen sticks drive)."""
+        return None if self.selected is None else self.profile_of(self.selected)
+
+    def layout_of(self, instance_id: int) -> Layout:
+        info = self.pads.get(instance_id)
+        profile = self.profile_of(instance_id)
+        if info is None or profile is None:
+            return Layout.RAW
+        return profile.effective_layout(info.known and self.pad_states[instance_id].standard is not None)
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of the input in use (the on-screen sticks are raw)."""
+        return Layout.RAW if self.selected is None else self.layout_of(self.selected)
+
+    def set_profile(self, profile: PadProfile) -> None:
+        """Store a pad's profile (new or changed); applied at once if that pad is driving.
+
+        A layout change stops driving first (neutral at once): the same pad renumbered
+        reads differently (a raw trigger rests at -1, a standard one at 0), and the
+        robot must not jump to the new reading without the pilot's Enable."""
+        before = self.layout
+        self.profiles.pop(profile.guid, None)
+        self.profiles[profile.guid] = profile
+        if self.selected is not None and self.pads[self.selected].guid == profile.guid:
+            if self.enabled and self.layout is not before:
+                self.disable(DriveOff.LAYOUT_CHANGED)
+            self._apply_profile()
+            self._input(self._clock())
+        self.profile_changed.emit(profile)
+        self.pads_changed.emit(self)
+
+    def edit_profile(
+        self,
+        instance_id: int,
+        *,
+        layout: LayoutChoice | None = None,
+        deadman: str | None = None,
+        shapes: dict[str, AxisShape] | None = None,
+    ) -> PadProfile:
+        """Change some of a pad's settings (what the Settings dialog calls); stored and applied at once.
+
+        ``deadman`` is a button's source name (``"rightshoulder"``, ``"button5"``) or ``""`` for off;
+        ``shapes`` replaces the shapes of the axes it names and keeps the others.
+        """
+        current = self.profile_of(instance_id)
+        if current is None:
+            raise KeyError(instance_id)
+        if deadman and not is_button(deadman):
+            raise ValueError(f"{deadman!r} is not a button")
+        profile = replace(
+            current,
+            layout=current.layout if layout is None else LayoutChoice(layout),
+            deadman=current.deadman if deadman is None else deadman,
+            shapes={**current.shapes, **(shapes or {})},
+        )
+        self.set_profile(profile)
+        return profile
+
+    def export_profile(self, instance_id: int, path: str | Path) -> None:
+        """Write the pad's profile (stored or default) to a file; OSError if it cannot be written."""
+        profile = self.profile_of(instance_id)
+        if profile is None:
+            raise KeyError(instance_id)
+        export_profile(profile, path)
+
+    def import_profile(self, instance_id: int, path: str | Path) -> PadProfile:
+        """Read a profile file and make it this pad's (a profile from another pad of the same kind works too).
+
+        A bad file raises :class:`~teleop.desktop.models.profiles.ProfileError` saying why, and nothing changes.
+        """
+        info = self.pads[instance_id]
+        profile = adopt(import_profile(path), info.guid, info.name)
+        self.set_profile(profile)
+        return profile
+
+    @property
+    def deadman_held(self) -> bool | None:
+        """Whether the hold-to-drive button is held (None: hold-to-drive is off for the input in use)."""
+        return self.timing.held
+
+    def buzz(self, why: Buzz) -> Rumble | None:
+        """Ask for a short rumble on the driving pad (if rumble is on and a pad drives)."""
+        if not self.rumble_enabled or self.selected is None:
+            return None
+        low, high, ms = BUZZ_PATTERN[why]
+        request = Rumble(self.selected, low, high, ms, why.value)
+        self.rumble.emit(request)
+        return request
+
+    def _apply_profile(self) -> None:
+        profile = self.profile
+        base = self.base_settings
+        if profile is None:
+            self.timing.settings = replace(base, deadman="")
+        else:
+            self.timing.settings = replace(base, shapes=profile.shapes_by_index(self.layout), deadman=profile.deadman)
+
+    # -- enable / stop ------------------------------------------------------------------------
+
+    def set_blocked(self, why: DriveOff | None) -> None:
+        """The connection says whether driving is possible; if not, driving stops with that reason."""
+        changed = why != self.blocked
+        self.blocked = why
+        if why is not None and self.enabled:
+            self.disable(why)
+        elif changed:
+            self.changed.emit(self)
+
+    def enable(self) -> bool:
+        """Start driving with the input as it is now; refused (False) while :attr:`blocked` says why."""
+        if self.blocked is not None:
+            self.changed.emit(self)
+            return False
+        if not self.enabled:
+            self._emit(self.timing.enable(self._clock()))
+            self.changed.emit(self)
+        return True
+
+    def disable(self, why: DriveOff = DriveOff.BY_USER) -> None:
+        """Stop driving: one neutral control goes out at once."""
+        neutral = self.timing.disable(self._clock())
+        self.off_reason = why
+        if neutral is not None:
+            self._emit(neutral)
+        self.changed.emit(self)
+
+    def tick(self) -> None:
+        """The periodic re-send (and a change held back by the rate cap)."""
+        control = self.timing.poll(self._clock())
+        if control is not None:
+            self._emit(control)
+
+    def deadline(self) -> float:
+        return self.timing.deadline()
+
+    def due(self) -> bool:
+        """The periodic re-send (or a held-back change) is due: call :meth:`tick`."""
+        return self.enabled and self._clock() >= self.deadline()
+
+    def _emit(self, control: Control) -> None:
+        self.sent_count += 1
+        self._send(control)
+
+    # -- input --------------------------------------------------------------------------------
+
+    def current_input(self) -> GamepadState:
+        """The input that drives, in the layout it is sent in."""
+        if self.selected is not None and self.selected in self.pad_states:
+            state = self.pad_states[self.selected]
+            if self.layout_of(self.selected) is Layout.STANDARD and state.standard is not None:
+                return state.standard
+            return state
+        return self.virtual
+
+    def set_virtual_axis(self, index: int, value: float) -> None:
+        if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
+            self.virtual.axes[index] = max(-1.0, min(1.0, value))
+            if self.selected is None:
+                self._input(self._clock())
+
+    def set_virtual_axes(self, values: dict[int, float]) -> None:
+        """Several axes at once (keys pressed together): one control, not one per axis."""
+        changed = False
+        for index, value in values.items():
+            if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
+                self.virtual.axes[index] = max(-1.0, min(1.0, value))
+                changed = True
+        if changed and self.selected is None:
+            self._input(self._clock())
+
+    def set_virtual_button(self, index: int, pressed: bool) -> None:
+        if 0 <= index < VIRTUAL_BUTTONS:
+            self.virtual.buttons[index] = int(pressed)
+            if self.selected is None:
+                self._input(self._clock())
+
+    def pad_added(self, info: GamepadInfo, state: GamepadState, preferred_guid: str = "") -> None:
+        """A pad was plugged in. It is picked to drive only if none is, and it is the pad
+        that was driving before it was unplugged, or the preferred one (or any, if the
+        preferred one is not plugged in and no driving pad was lost)."""
+        self.pads[info.instance_id] = info
+        self.pad_states[info.instance_id] = state
+        self.pads_changed.emit(self)
+        if self.selected is not None or self._screen_chosen:
+            return
+        if self._lost_guid:
+            if info.guid == self._lost_guid:
+                self.select(info.instance_id)
+        elif not preferred_guid or info.guid == preferred_guid or not self._has_guid(preferred_guid):
+            self.select(info.instance_id)
+
+    def _has_guid(self, guid: str) -> bool:
+        return any(i.guid == guid for i in self.pads.values())
+
+    def pad_removed(self, instance_id: int) -> None:
+        info = self.pads.pop(instance_id, None)
+        self.pad_states.pop(instance_id, None)
+        if instance_id == self.selected:
+            self.selected = None
+            self._lost_guid = info.guid if info is not None else ""
+            if self.enabled:
+                self.disable(DriveOff.GAMEPAD_UNPLUGGED)
+            self._apply_profile()
+            self._input(self._clock())
+        self.pads_changed.emit(self)
+
+    def pad_moved(self, instance_id: int) -> None:
+        if instance_id == self.selected:
+            self._input(self._clock())
+
+    def select(self, instance_id: int | None) -> None:
+        """The pilot picks the driving pad (None: the on-screen sticks and keys).
+
+        Any pick, the on-screen sticks included, is the pilot's word: a driving pad
+        that was unplugged earlier no longer takes over when it comes back. A pick
+        while driving stops driving (neutral at once): the picked pad's stick may rest
+        off centre on a desk or be in someone else's hands, so it drives only after
+        Enable, as after an unplug."""
+        if instance_id is not None and instance_id not in self.pads:
+            return
+        self._screen_chosen = instance_id is None
+        if instance_id == self.selected:
+            self._lost_guid = ""
+            return
+        if self.enabled:
+            self.disable(DriveOff.PAD_CHANGED)
+        self.selected = instance_id
+        self._lost_guid = ""
+        self._apply_profile()
+        self.pads_changed.emit(self)
+        self._input(self._clock())
+
+    def _input(self, now: float) -> None:
+        state = self.current_input()
+        control = self.timing.set_input(state.axes, state.buttons, state.hats, now, self.layout)
+        if control is not None:
+            self._emit(control)
+        self.input_changed.emit(self)
+

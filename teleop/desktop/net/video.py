@@ -1,0 +1,490 @@
+"""The desktop app's video client: the robot's ``/video.mjpg`` over plain HTTP/1.1, asyncio, no Qt.
+
+:class:`VideoStream` opens the stream the server advertises in its status
+(``camera.path``, on the WebSocket's host and port, TLS when the WebSocket
+uses it), authenticates with ``Authorization: Bearer TOKEN``, reads parts with
+:class:`teleop.wire.mjpeg.MultipartReader` and hands each new frame to a callback.
+It keeps no queue: of the frames that arrive in one read only the newest is
+handed on, and the model that receives them keeps one (see
+:class:`teleop.desktop.models.session.VideoModel`). A stream that ends, stalls or is refused is
+reopened with the session's backoff (:data:`teleop.desktop.net.client.RECONNECT_BACKOFF`).
+
+The parts that decide something (the response head, chunked bodies, the frame
+rate) are sans-I/O functions and classes, tested without a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from teleop import __version__
+from teleop.desktop.net.client import RECONNECT_BACKOFF, UNKNOWN_HOST_RETRY
+from teleop.wire import mjpeg
+
+log = logging.getLogger("teleop.desktop.net.video")
+
+#: no byte for this long on an open stream: the link is dead even if TCP has not noticed
+STALL_TIMEOUT = 5.0
+OPEN_TIMEOUT = 5.0
+MAX_HEAD_BYTES = 16 * 1024
+READ_SIZE = 256 * 1024
+
+
+class VideoState(StrEnum):
+    """What the video panel can say; :func:`describe` turns it into the words shown."""
+
+    OFF = "off"  # not connected to a robot, or the panel is hidden
+    NO_CAMERA = "no camera"
+    CONNECTING = "connecting"
+    STARTING = "camera starting"
+    LIVE = "live"
+    LOST = "camera lost"
+    REFUSED = "refused"
+    FAILED = "failed"  # the stream could not be opened or broke; retrying
+
+
+def describe(state: VideoState, detail: str = "") -> str:
+    """The plain words for a state; ``detail`` is the server's or the network's own explanation."""
+    words = {
+        VideoState.OFF: "Video off: not connected to a robot",
+        VideoState.NO_CAMERA: "No camera on this robot",
+        VideoState.CONNECTING: "Connecting to the camera…",
+        VideoState.STARTING: "Camera starting…",
+        VideoState.LIVE: "",
+        VideoState.LOST: "Camera lost",
+        VideoState.REFUSED: "The robot refused the video: the token is missing or wrong (see Settings)",
+        VideoState.FAILED: "No video",
+    }[state]
+    if detail and state in (VideoState.LOST, VideoState.FAILED, VideoState.STARTING, VideoState.NO_CAMERA):
+        words = f"{words.rstrip('…')}: {detail}"
+    return f"{words}; trying again" if state is VideoState.FAILED else words
+
+
+def video_url(ws_url: str, path: str = mjpeg.VIDEO_PATH) -> str:
+    """The stream's address on the WebSocket's host and port: ``ws://h:p`` gives ``http://h:p/video.mjpg``."""
+    parts = urlsplit(ws_url.split("#", 1)[0])
+    scheme = "https" if parts.scheme in ("wss", "https") else "http"
+    if not path.startswith("/"):
+        path = "/" + path
+    return f"{scheme}://{parts.netloc}{path}"
+
+
+# -- sans-I/O parts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    status: int
+    reason: str
+    #: header names in lower case; a repeated header keeps its last value
+    headers: dict[str, str]
+
+
+def parse_head(block: bytes) -> ResponseHead | None:
+    """An HTTP/1.x response head (status line and headers, without the blank line), or None if it is not one."""
+    lines = block.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        return None
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return ResponseHead(int(code), reason.strip(), headers)
+
+
+class ChunkedDecoder:
+    """``Transfer-Encoding: chunked`` bodies (ffmpeg's HTTP server sends them): bytes in, payload out.
+
+    Raises ValueError on a malformed chunk size: the stream is then unusable
+    and is reopened.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._left = 0  # payload bytes still to come in the current chunk
+        self._skip_crlf = False
+        self.ended = False
+
+    def feed(self, data: bytes) -> bytes:
+        self._buffer += data
+        out = bytearray()
+        while self._buffer and not self.ended:
+            if self._left:
+                take = min(self._left, len(self._buffer))
+                out += self._buffer[:take]
+                del self._buffer[:take]
+                self._left -= take
+                self._skip_crlf = self._left == 0
+                continue
+            if self._skip_crlf:
+                if len(self._buffer) < 2:
+                    break
+                del self._buffer[:2]
+                self._skip_crlf = False
+                continue
+            end = self._buffer.find(b"\r\n")
+            if end < 0:
+                if len(self._buffer) > 1024:
+                    raise ValueError("chunk size line too long")
+                break
+            size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
+            del self._buffer[: end + 2]
+            try:
+                self._left = int(size_text, 16)
+            except ValueError:
+                raise ValueError(f"bad chunk size {size_text[:20]!r}") from None
+            if self._left < 0:
+                raise ValueError("negative chunk size")
+            if self._left == 0:
+                self.ended = True
+        return bytes(out)
+
+
+class RateMeter:
+    """Events per second over the last ``window`` seconds (frames received, frames painted)."""
+
+    def __init__(self, window: float = 1.0) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        times = self._times
+        if len(times) < 2:
+            return 0.0
+        # the span of the last window; a stream that has just started is measured over what it has
+        span = max(now - times[0], times[-1] - times[0])
+        return (len(times) - 1) / span if span > 0 else 0.0
+
+    def _trim(self, now: float) -> None:
+        while self._times and self._times[0] < now - self.window:
+            self._times.popleft()
+
+
+def refusal(head: ResponseHead, body: bytes) -> tuple[VideoState, str]:
+    """Why the server did not start the stream, from its status code and the start of its body."""
+    said = body.decode("utf-8", "replace").strip().splitlines()[0][:200] if body.strip() else ""
+    if head.status in (401, 403):
+        return VideoState.REFUSED, said or head.reason
+    if head.status == 404:
+        return VideoState.NO_CAMERA, "this robot's server does not serve video"
+    if head.status == 503:
+        return VideoState.LOST, said or "the camera is not available"
+    return VideoState.FAILED, f"the robot answered {head.status} {head.reason}".strip() + (f": {said}" if said else "")
+
+
+# -- the asyncio layer --------------------------------------------------------------------------
+
+
+@dataclass
+class VideoEvents:
+    """Callbacks the stream calls on the event loop."""
+
+    state: Callable[[VideoState, str], None] = lambda state, detail: None
+    #: the newest frame of a read (older ones of the same read are never handed on)
+    frame: Callable[[mjpeg.Frame], None] = lambda frame: None
+
+
+class StreamProblem(Exception):
+    """The stream was refused or broke; ``state`` and ``detail`` say how, in plain words."""
+
+    def __init__(self, state: VideoState, detail: str) -> None:
+        super().__init__(detail)
+        self.state = state
+        self.detail = detail
+
+
+class VideoStream:
+    """Keeps one MJPEG stream open while started, reopening it with backoff; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        events: VideoEvents | None = None,
+        *,
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        backoff: tuple[float, ...] = RECONNECT_BACKOFF,
+        stall_timeout: float = STALL_TIMEOUT,
+    ) -> None:
+        self.url = url
+        self.events = events or VideoEvents()
+        self.token = token
+        self.ssl_context = ssl_context
+        self.backoff = backoff
+        self.stall_timeout = stall_timeout
+        self.slow_retry = UNKNOWN_HOST_RETRY
+        self.state = VideoState.OFF
+        self.detail = ""
+        self.received = 0
+        #: frames that arrived in the same read as a newer one and were never handed on
+        self.skipped = 0
+        self.errors = 0
+        #: frames received since the stream was last (re)opened: a stream that delivered resets the backoff
+        self.received_this_time = 0
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            # ensure_future, not get_running_loop(): a Qt slot (the panel's toggle) may start it
+            self._task = asyncio.ensure_future(self._run())
+            self._loop = self._task.get_loop()
+
+    def close(self) -> None:
+        """Stop at once (the socket closes as the task unwinds)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._set_state(VideoState.OFF, "")
+
+    async def stop(self) -> None:
+        task = self._task
+        self.close()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @property
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the stream's task runs on, named explicitly rather than asked for as "the running one":
+        qasync can step a task from Qt's event processing while its loop is not marked running
+        (its ``run_until_complete`` ends so), and ``asyncio.timeout``/``sleep``/``open_connection`` then fail."""
+        return self._loop or asyncio.get_running_loop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _set_state(self, state: VideoState, detail: str) -> None:
+        if (state, detail) == (self.state, self.detail):
+            return
+        self.state, self.detail = state, detail
+        log.debug("video %s: %s", state.value, detail)
+        self.events.state(state, detail)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            if self.state is not VideoState.LIVE:
+                self._set_state(VideoState.CONNECTING, "")
+            try:
+                await self._stream()
+                state, detail = VideoState.FAILED, "the robot ended the stream"
+            except StreamProblem as problem:
+                state, detail = problem.state, problem.detail
+            except ssl.SSLCertVerificationError as exc:
+                state, detail = VideoState.FAILED, f"the robot's TLS certificate is not trusted ({exc.verify_message})"
+            except (OSError, TimeoutError, EOFError, ValueError) as exc:
+                state, detail = VideoState.FAILED, _describe(exc)
+            except Exception as exc:  # a bug on our side: log it, keep retrying (the video must never die silently)
+                log.exception("unexpected error in the video stream")
+                state, detail = VideoState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            if self.received_this_time:
+                attempt = 0
+            delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+            if state in (VideoState.REFUSED, VideoState.NO_CAMERA):
+                # a token or a server that will not change by itself: ask rarely (and a wrong
+                # token retried every 2 s would soon lock this PC out, pilot connection and all)
+                delay = max(delay, self.slow_retry)
+            attempt += 1
+            self._set_state(state, detail)
+            await _pause(self._event_loop, delay)
+
+    async def _stream(self) -> None:
+        self.received_this_time = 0
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "https"
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if tls else 80)
+        context = (self.ssl_context or ssl.create_default_context()) if tls else None
+        loop = self._event_loop
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        connecting = loop.create_connection(lambda: protocol, host, port, ssl=context, server_hostname=host if tls else None)
+        transport, _ = await _within(loop, connecting, OPEN_TIMEOUT)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        try:
+            writer.write(self._request(parts.netloc, parts.path or "/", parts.query))
+            head_block = await _within(loop, reader.readuntil(b"\r\n\r\n"), OPEN_TIMEOUT)
+            head = parse_head(head_block[:-4])
+            if head is None:
+                raise StreamProblem(VideoState.FAILED, "the robot's answer is not HTTP")
+            if head.status != 200:
+                body = b""
+                with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError, OSError):
+                    body = await _within(loop, reader.read(2048), 1.0)
+                raise StreamProblem(*refusal(head, body))
+            await self._read_body(reader, writer, head)
+        except asyncio.LimitOverrunError:
+            raise StreamProblem(VideoState.FAILED, "the robot's answer has an oversized head") from None
+        except asyncio.IncompleteReadError:
+            raise StreamProblem(VideoState.FAILED, "the robot closed the stream") from None
+        finally:
+            transport.abort()  # a viewer going away owes the server no goodbye; nothing to flush either
+
+    def _request(self, netloc: str, path: str, query: str) -> bytes:
+        lines = [
+            f"GET {path}{'?' + query if query else ''} HTTP/1.1",
+            f"Host: {netloc}",
+            f"User-Agent: teleop/{__version__}",
+            "Accept: multipart/x-mixed-replace, */*",
+            "Cache-Control: no-cache",
+            "Connection: close",
+        ]
+        if self.token:
+            lines.append(f"Authorization: Bearer {self.token}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: ResponseHead) -> None:
+        chunked = "chunked" in head.headers.get("transfer-encoding", "").lower()
+        dechunk = ChunkedDecoder() if chunked else None
+        boundary = mjpeg.boundary_of(head.headers.get("content-type", ""))
+        parser = mjpeg.MultipartReader(boundary) if boundary else None
+        pending = b""  # body bytes kept until the boundary is known (a server that did not name it)
+        watchdog = _Watchdog(self._event_loop, self.stall_timeout, writer.transport)
+        try:
+            while True:
+                data = await reader.read(READ_SIZE)
+                if watchdog.fired:
+                    raise StreamProblem(VideoState.FAILED, f"no picture for {self.stall_timeout:g} s")
+                if not data:
+                    return
+                watchdog.fed()
+                if dechunk is not None:
+                    data = dechunk.feed(data)
+                    if dechunk.ended:
+                        return
+                if parser is None:
+                    pending += data
+                    boundary = _sniff_boundary(pending)
+                    if boundary is None:
+                        if len(pending) > MAX_HEAD_BYTES:
+                            raise StreamProblem(VideoState.FAILED, "the robot's stream is not MJPEG")
+                        continue
+                    parser, data, pending = mjpeg.MultipartReader(boundary), pending, b""
+                self._hand_on(parser.feed(data))
+        finally:
+            watchdog.cancel()
+
+    def _hand_on(self, items: list[mjpeg.Frame | mjpeg.StreamError]) -> None:
+        """The newest frame of one read goes out; the older ones of the same read are counted and dropped."""
+        newest: mjpeg.Frame | None = None
+        for item in items:
+            if isinstance(item, mjpeg.Frame):
+                if newest is not None:
+                    self.skipped += 1
+                newest = item
+            else:
+                self.errors += 1
+                log.debug("video: %s", item.message)
+        if newest is not None:
+            self.received += 1
+            self.received_this_time += 1
+            self._set_state(VideoState.LIVE, "")
+            self.events.frame(newest)
+
+
+class _Watchdog:
+    """Aborts a stream's connection once no byte has come for ``timeout`` seconds.
+
+    One timer per stream rather than a timeout around each read: cheaper at
+    30 reads a second, and on the stream's own loop (see ``VideoStream._event_loop``).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, transport: asyncio.BaseTransport) -> None:
+        self._loop, self._timeout, self._transport = loop, timeout, transport
+        self._last = loop.time()
+        self.fired = False
+        self._handle = loop.call_later(timeout, self._check)
+
+    def fed(self) -> None:
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        idle = self._loop.time() - self._last
+        if idle >= self._timeout:
+            self.fired = True
+            self._transport.abort()  # the pending read returns; the stream is reopened
+        else:
+            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _pause(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """``asyncio.sleep`` on a given loop (see ``VideoStream._event_loop`` for why not the running one)."""
+    done = loop.create_future()
+    handle = loop.call_later(seconds, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        handle.cancel()
+
+
+async def _within(loop: asyncio.AbstractEventLoop | None, awaitable, seconds: float):
+    """``awaitable``'s result, or TimeoutError after ``seconds``: ``asyncio.timeout`` on a given loop.
+
+    A cancel from outside still propagates as a cancel, not as a timeout.
+    """
+    loop = loop or asyncio.get_running_loop()
+    inner = asyncio.ensure_future(awaitable, loop=loop)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        inner.cancel()
+
+    handle = loop.call_later(seconds, expire)
+    try:
+        return await inner
+    except asyncio.CancelledError:
+        task = asyncio.current_task(loop)
+        if expired and not (task is not None and task.cancelling()):
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+        if not inner.done():
+            inner.cancel()
+
+
+def _sniff_boundary(body: bytes) -> str | None:
+    """The boundary of a multipart body whose Content-Type did not name one: its first ``--xxx`` line."""
+    start = body.lstrip(b"\r\n")
+    end = start.find(b"\r\n")
+    if end < 0:
+        return None
+    line = start[:end]
+    if line.startswith(b"--") and 2 < len(line) <= 72:
+        return line[2:].decode("latin-1")
+    raise StreamProblem(VideoState.FAILED, "the robot's stream is not MJPEG")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "the robot did not answer"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,488 @@
+"""The WebSocket wire protocol spoken by the desktop client, the bridge server and the dashboard.
+
+Sans-I/O: text in, message objects out, and back again. Nothing here touches a
+socket, Qt or pygame, so the server on the Pi and the GUI on the PC import the
+very same definitions. Parsing never raises on bad input: it returns an
+:class:`Invalid` value that says what was wrong, which the server sends back as
+an ``error`` message while keeping the connection up.
+
+Every message is a JSON object with a ``type`` field. The first exchange is
+``hello`` (client) answered by ``welcome`` (server), which carries the protocol
+version. For compatibility with the hobby bridge this product grew out of, a
+bare ``{"Axes": [x0, x1, ...]}`` object is accepted as a control message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from teleop.wire.layout import Layout
+
+PROTOCOL_VERSION = 1
+
+#: Frames larger than this are refused: a control message is about 200 bytes.
+MAX_MESSAGE_BYTES = 4096
+MAX_AXES = 32
+MAX_BUTTONS = 64
+MAX_HATS = 8
+MAX_NAME_CHARS = 64
+MAX_TOKEN_CHARS = 256
+
+
+class Role(StrEnum):
+    """What a client may do: the pilot drives, observers only watch."""
+
+    PILOT = "pilot"
+    OBSERVER = "observer"
+
+
+class ErrorCode(StrEnum):
+    """Machine-readable ``code`` of an ``error`` message; the ``message`` field is for humans."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    TOO_LARGE = "too_large"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    NOT_PILOT = "not_pilot"
+    PILOT_BUSY = "pilot_busy"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    ESTOP_ACTIVE = "estop_active"
+    UNSUPPORTED_VERSION = "unsupported_version"
+
+
+# --------------------------------------------------------------------------- messages
+# Client to server.
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First message of a client: who it is and which role it wants."""
+
+    role: Role = Role.OBSERVER
+    client: str = "unknown"
+    version: str = ""
+    protocol: int = PROTOCOL_VERSION
+    token: str | None = None
+    takeover: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The pilot's whole input state; the newest one always wins.
+
+    ``layout`` says how ``axes`` and ``buttons`` are numbered (:mod:`teleop.wire.layout`):
+    ``"standard"`` for a pad SDL knows, ``"raw"`` otherwise. It is sent only when
+    standard: absent means raw, as from older clients and the hobby ``{"Axes": ...}`` form.
+    """
+
+    seq: int = 0
+    t: float = 0.0
+    axes: tuple[float, ...] = ()
+    buttons: tuple[int, ...] = ()
+    hats: tuple[tuple[int, int], ...] = ()
+    legacy: bool = False
+    layout: Layout = Layout.RAW
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: int = 0
+    t: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestControl:
+    """Ask to become pilot; ``takeover`` must be true to displace a current pilot."""
+
+    takeover: bool = False
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseControl:
+    """The pilot hands control back; the device goes to neutral."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyStop:
+    """``engaged=True`` from anyone stops the device; only the pilot may clear it."""
+
+    engaged: bool = True
+
+
+# Server to client.
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    protocol: int
+    server: str
+    session: str
+    role: Role
+    status: dict[str, Any]
+    readings: dict[str, float | int]
+    limits: dict[str, Any] = field(default_factory=dict)
+    #: This connection's id, as used in ``status.pilot.id``: how a client knows it is the pilot.
+    client_id: int = 0
+    #: The unit of each reading key (``{"A0": "ADC 0-1023", ...}``), from the device's protocol table.
+    #: Optional: older servers do not send it, and older clients ignore it.
+    units: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    t: float
+    values: dict[str, float | int]
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Link and control state; sent whenever any of it changes."""
+
+    serial: dict[str, Any]
+    pilot: dict[str, Any] | None
+    failsafe: bool
+    estop: bool
+    clients: int
+    #: The robot's camera, or None when the server has none configured (or is older):
+    #: ``{"state": "live" | "starting" | "lost", "source": "sim", "path": "/video.mjpg",
+    #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
+    #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.wire.mjpeg` for the stream.
+    camera: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    id: int
+    t: float
+    server_t: float
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A human-readable announcement (take-over, failsafe, device unplugged)."""
+
+    level: str
+    text: str
+    t: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """The last command line the device accepted, per output; for dashboards."""
+
+    t: float
+    lines: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """Returned (never raised) when incoming data is not a valid message."""
+
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+    def as_error(self) -> Error:
+        return Error(self.code, self.message, self.ref)
+
+
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop
+ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
+
+_TYPE_NAMES: dict[type, str] = {
+    Hello: "hello",
+    Control: "control",
+    Ping: "ping",
+    RequestControl: "request_control",
+    ReleaseControl: "release_control",
+    EmergencyStop: "estop",
+    Welcome: "welcome",
+    Reading: "reading",
+    Status: "status",
+    Pong: "pong",
+    Error: "error",
+    Event: "event",
+    Outputs: "outputs",
+}
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
+    """The JSON-ready form of a message, ``type`` first."""
+    out: dict[str, Any] = {"type": _TYPE_NAMES[type(message)]}
+    for name in message.__dataclass_fields__:
+        value = getattr(message, name)
+        if isinstance(message, Control) and (name == "legacy" or (name == "layout" and value == Layout.RAW)):
+            continue
+        if isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        if value is None and name in ("token", "ref", "camera"):
+            continue
+        out[name] = value
+    return out
+
+
+def encode(message: ClientMessage | ServerMessage) -> str:
+    """Serialise a message to compact JSON text (never NaN: parsing rejects it)."""
+    return json.dumps(to_dict(message), separators=(",", ":"), allow_nan=False)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _Bad(Exception):
+    """Internal: a field failed validation. Converted to :class:`Invalid`, never escapes."""
+
+
+def _reject_constant(name: str) -> None:
+    raise _Bad(f"{name} is not valid JSON (numbers must be finite)")
+
+
+#: One decoder for every message: ``json.loads`` with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _load_object(data: str | bytes) -> dict[str, Any] | Invalid:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return Invalid(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported; send JSON text")
+    if len(data) > MAX_MESSAGE_BYTES:
+        return Invalid(ErrorCode.TOO_LARGE, f"message is {len(data)} characters; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        obj = _DECODER.decode(data)
+    except _Bad as exc:
+        return Invalid(ErrorCode.INVALID_JSON, str(exc))
+    except (ValueError, RecursionError) as exc:
+        return Invalid(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return Invalid(ErrorCode.INVALID_MESSAGE, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _number(value: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad(f"{where} must be a number, got {_describe(value)}")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer with hundreds of digits is valid JSON
+        raise _Bad(f"{where} is far too large") from None
+    if not math.isfinite(value):
+        raise _Bad(f"{where} must be finite")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _Bad(f"{where} must be in [{lo:g}, {hi:g}], got {value:g}")
+    return value
+
+
+def _integer(value: Any, where: str, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"{where} must be an integer, got {_describe(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _Bad(f"{where} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _text(value: Any, where: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"{where} must be a string, got {_describe(value)}")
+    if len(value) > limit:
+        raise _Bad(f"{where} is longer than {limit} characters")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"{where} must be true or false, got {_describe(value)}")
+    return value
+
+
+def _list(value: Any, where: str, limit: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Bad(f"{where} must be a list, got {_describe(value)}")
+    if len(value) > limit:
+        raise _Bad(f"{where} has {len(value)} entries; at most {limit} are allowed")
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _axes(value: Any, where: str = "axes") -> tuple[float, ...]:
+    return tuple(_number(v, f"{where}[{i}]", -1.0, 1.0) for i, v in enumerate(_list(value, where, MAX_AXES)))
+
+
+def _parse_control(obj: dict[str, Any]) -> Control:
+    buttons = tuple(
+        int(v) if isinstance(v, bool) else _integer(v, f"buttons[{i}]", 0, 1)
+        for i, v in enumerate(_list(obj.get("buttons", []), "buttons", MAX_BUTTONS))
+    )
+    hats = []
+    for i, hat in enumerate(_list(obj.get("hats", []), "hats", MAX_HATS)):
+        pair = _list(hat, f"hats[{i}]", 2)
+        if len(pair) != 2:
+            raise _Bad(f"hats[{i}] must be [x, y]")
+        hats.append((_integer(pair[0], f"hats[{i}][0]", -1, 1), _integer(pair[1], f"hats[{i}][1]", -1, 1)))
+    layout = obj.get("layout", Layout.RAW.value)
+    if layout not in (Layout.STANDARD.value, Layout.RAW.value):
+        raise _Bad(f"layout must be 'standard' or 'raw', got {_describe(layout)}")
+    return Control(
+        seq=_integer(obj.get("seq", 0), "seq", 0, 2**53),
+        t=_number(obj.get("t", 0.0), "t"),
+        axes=_axes(obj.get("axes", [])),
+        buttons=buttons,
+        hats=tuple(hats),
+        layout=Layout(layout),
+    )
+
+
+def _parse_hello(obj: dict[str, Any]) -> Hello:
+    role = obj.get("role", "observer")
+    if role not in ("pilot", "observer"):
+        raise _Bad(f"role must be 'pilot' or 'observer', got {_describe(role)}")
+    token = obj.get("token")
+    return Hello(
+        role=Role(role),
+        client=_text(obj.get("client", "unknown"), "client", MAX_NAME_CHARS),
+        version=_text(obj.get("version", ""), "version", MAX_NAME_CHARS),
+        protocol=_integer(obj.get("protocol", PROTOCOL_VERSION), "protocol", 0, 1_000_000),
+        token=None if token is None else _text(token, "token", MAX_TOKEN_CHARS),
+        takeover=_flag(obj.get("takeover", False), "takeover"),
+    )
+
+
+def _parse_request_control(obj: dict[str, Any]) -> RequestControl:
+    token = obj.get("token")
+    return RequestControl(
+        takeover=_flag(obj.get("takeover", False), "takeover"),
+        token=None if token is None else _text(token, "token", MAX_TOKEN_CHARS),
+    )
+
+
+_CLIENT_PARSERS = {
+    "hello": _parse_hello,
+    "control": _parse_control,
+    "ping": lambda o: Ping(id=_integer(o.get("id", 0), "id", 0, 2**53), t=_number(o.get("t", 0.0), "t")),
+    "request_control": _parse_request_control,
+    "release_control": lambda o: ReleaseControl(),
+    "estop": lambda o: EmergencyStop(engaged=_flag(o.get("engaged", True), "engaged")),
+}
+
+
+def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
+    """Decode one frame from a client. Never raises; bad input gives :class:`Invalid`."""
+    obj = _load_object(data)
+    if isinstance(obj, Invalid):
+        return obj
+    kind = obj.get("type")
+    try:
+        if kind is None and "Axes" in obj:
+            return Control(axes=_axes(obj["Axes"], "Axes"), legacy=True)
+        if not isinstance(kind, str):
+            return Invalid(ErrorCode.INVALID_MESSAGE, "message has no 'type' field")
+        parser = _CLIENT_PARSERS.get(kind)
+        if parser is None:
+            known = ", ".join(sorted(_CLIENT_PARSERS))
+            return Invalid(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_describe(kind)}; expected one of {known}", kind)
+        return parser(obj)
+    except _Bad as exc:
+        return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: {exc}", kind if isinstance(kind, str) else None)
+    except (TypeError, ValueError, ArithmeticError) as exc:  # a case the checks above missed: still never raise
+        return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: cannot be read ({type(exc).__name__})", kind if isinstance(kind, str) else None)
+
+
+def _values(obj: Any) -> dict[str, float | int]:
+    if not isinstance(obj, dict):
+        raise _Bad("values must be an object")
+    return {str(k): v for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _units(obj: Any) -> dict[str, str]:
+    """A welcome's unit names; anything that is not a short text is left out rather than refusing the welcome."""
+    if not isinstance(obj, dict):
+        return {}
+    return {str(k)[:MAX_NAME_CHARS]: v[:MAX_NAME_CHARS] for k, v in obj.items() if isinstance(v, str)}
+
+
+def _opt_dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"{where} must be an object")
+    return value
+
+
+_SERVER_PARSERS = {
+    "welcome": lambda o: Welcome(
+        protocol=_integer(o.get("protocol"), "protocol"),
+        server=str(o.get("server", "")),
+        session=str(o.get("session", "")),
+        role=Role(o["role"]) if o.get("role") in ("pilot", "observer") else Role.OBSERVER,
+        status=_opt_dict(o.get("status", {}), "status"),
+        readings=_values(o.get("readings", {})),
+        limits=_opt_dict(o.get("limits", {}), "limits"),
+        client_id=o.get("client_id", 0) if isinstance(o.get("client_id", 0), int) else 0,
+        units=_units(o.get("units", {})),
+    ),
+    "reading": lambda o: Reading(t=_number(o.get("t", 0.0), "t"), values=_values(o.get("values")), seq=o.get("seq", 0)),
+    "status": lambda o: Status(
+        serial=_opt_dict(o.get("serial", {}), "serial"),
+        pilot=o.get("pilot") if isinstance(o.get("pilot"), dict) else None,
+        failsafe=bool(o.get("failsafe")),
+        estop=bool(o.get("estop")),
+        clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
+        camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
+    ),
+    "pong": lambda o: Pong(
+        id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")
+    ),
+    "error": lambda o: Error(
+        code=ErrorCode(o["code"]) if o.get("code") in ErrorCode._value2member_map_ else ErrorCode.INVALID_MESSAGE,
+        message=str(o.get("message", "")),
+        ref=o.get("ref") if isinstance(o.get("ref"), str) else None,
+    ),
+    "event": lambda o: Event(level=str(o.get("level", "info")), text=str(o.get("text", "")), t=_number(o.get("t", 0.0), "t")),
+    "outputs": lambda o: Outputs(
+        t=_number(o.get("t", 0.0), "t"), lines={str(k): str(v) for k, v in _opt_dict(o.get("lines", {}), "lines").items()}
+    ),
+}
+
+
+def parse_server_message(data: str | bytes, *, limit: int = 1 << 20) -> ServerMessage | Invalid:
+    """Decode one frame from the server (client side). Never raises.
+
+    The size limit is larger than the client-to-server one because a welcome
+    carries a full readings snapshot.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return Invalid(ErrorCode.BINARY_NOT_SUPPORTED, "binary frames are not supported")
+    if len(data) > limit:
+        return Invalid(ErrorCode.TOO_LARGE, f"message is {len(data)} characters; the limit is {limit}")
+    try:
+        obj = _DECODER.decode(data)
+    except (_Bad, ValueError, RecursionError) as exc:
+        return Invalid(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return Invalid(ErrorCode.INVALID_MESSAGE, "expected a JSON object")
+    kind = obj.get("type")
+    parser = _SERVER_PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        return Invalid(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_describe(kind)}")
+    try:
+        return parser(obj)
+    except (_Bad, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        return Invalid(ErrorCode.INVALID_MESSAGE, f"{kind}: {exc}", kind)
