@@ -29,6 +29,8 @@ class ServerProcess:
     ``prefix`` runs it through another command (``unshare ...``) that execs it in the end.
     ``quiet`` sends its log to /dev/null instead of a pipe read at :meth:`stop`
     (a bench that runs for minutes must not fill a pipe nobody reads).
+    ``command`` runs another ``teleop-server`` than this checkout's (an installed one),
+    from ``cwd`` (default: the checkout).
     """
 
     def __init__(
@@ -41,6 +43,8 @@ class ServerProcess:
         file_limit: int | None = None,
         prefix: list[str] | None = None,
         quiet: bool = False,
+        command: list[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.serial = serial
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, so the server cannot raise it
@@ -48,6 +52,8 @@ class ServerProcess:
         self.extra = extra or []
         self.prefix = prefix or []
         self.quiet = quiet
+        self.command = command or [sys.executable, "-m", "server"]
+        self.cwd = cwd or ROOT
         self.token = token or secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
 
@@ -62,7 +68,15 @@ class ServerProcess:
     def restarted(self) -> ServerProcess:
         """The same server (port, token, options) started again."""
         return ServerProcess(
-            self.serial, self.port, self.extra, token=self.token, file_limit=self.file_limit, prefix=self.prefix, quiet=self.quiet
+            self.serial,
+            self.port,
+            self.extra,
+            token=self.token,
+            file_limit=self.file_limit,
+            prefix=self.prefix,
+            quiet=self.quiet,
+            command=self.command,
+            cwd=self.cwd,
         ).start()
 
     @property
@@ -96,9 +110,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [
                 *self.prefix,
-                sys.executable,
-                "-m",
-                "server",
+                *self.command,
                 "--serial",
                 self.serial,
                 "--host",
@@ -109,7 +121,7 @@ class ServerProcess:
                 str(token_file),
                 *self.extra,
             ],
-            cwd=ROOT,
+            cwd=self.cwd,
             env=env,
             stdout=subprocess.DEVNULL if self.quiet else subprocess.PIPE,
             stderr=subprocess.STDOUT,

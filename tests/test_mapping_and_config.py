@@ -105,9 +105,9 @@ def test_the_shipped_example_config_loads_and_matches_the_defaults():
     assert config.outputs == DEFAULT_OUTPUTS
 
 
-def test_the_readmes_bring_your_own_sketch_config_loads_and_writes_its_lines():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("### Bring your own sketch") :]
+def test_the_docs_bring_your_own_sketch_config_loads_and_writes_its_lines():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "server.md").read_text()
+    section = page[page.index("### Bring your own sketch") :]
     block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     config = parse_config(tomllib.loads(block))
     assert config.device == "plain" and config.columns == ("dist",) and config.baud == 9600

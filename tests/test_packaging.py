@@ -28,8 +28,8 @@ def built():
     result = subprocess.run(["bash", "packaging/linux/build.sh"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     print(result.stdout)
-    debs = sorted(DIST.glob("teleop_*.deb"))
-    tarballs = sorted(DIST.glob("teleop-*-linux-*.tar.gz"))
+    debs = sorted(DIST.glob("teleop-robot_*.deb"))
+    tarballs = sorted(DIST.glob("teleop-robot-*-linux-*.tar.gz"))
     assert debs and tarballs
     return debs[-1], tarballs[-1]
 
@@ -47,7 +47,7 @@ def test_bundle_stays_under_150_mb(built):
 def test_deb_has_the_launcher_menu_entry_icon_and_dependencies(built):
     deb, _ = built
     fields = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
-    assert "Package: teleop" in fields and "libxcb-cursor0" in fields and "Installed-Size:" in fields
+    assert "Package: teleop-robot\n" in fields and "libxcb-cursor0" in fields and "Installed-Size:" in fields
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     for path in (
         "./opt/teleop/teleop",
@@ -90,7 +90,7 @@ def test_installed_app_opens_connects_and_receives_a_reading(built, tmp_path):
     finally:
         server.stop()
         if installed:
-            subprocess.run(["apt-get", "remove", "-y", "-q", "teleop"], capture_output=True)
+            subprocess.run(["apt-get", "remove", "-y", "-q", "teleop-robot"], capture_output=True)
 
 
 @pytest.mark.slow
