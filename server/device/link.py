@@ -19,6 +19,7 @@ Design points, each of which a user would otherwise meet as a bug:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -39,6 +40,11 @@ log = logging.getLogger("teleop.server.serial")
 SIM_PORT = "sim"
 #: How often the same device trouble may reach the log and the clients.
 NOTICE_INTERVAL = 5.0
+
+
+def _same(protocol: _LineProtocol) -> _LineProtocol:
+    """The protocol factory pyserial-asyncio calls: this connection's one protocol object."""
+    return protocol
 
 
 class Profile(StrEnum):
@@ -246,7 +252,7 @@ class DeviceLink:
             self._set_state(LinkState.OPENING, f"opening {self.port}")
             try:
                 protocol = _LineProtocol(self)
-                self._transport = await open_port(self.port, self.baud, lambda p=protocol: p, self.sim)
+                self._transport = await open_port(self.port, self.baud, functools.partial(_same, protocol), self.sim)
             except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
                 delay = backoff.failed()
                 if backoff.failures == 1 or backoff.failures % 20 == 0:
@@ -261,8 +267,8 @@ class DeviceLink:
                 self._drop_connection()
             if self.state is LinkState.FAILED:
                 await asyncio.Event().wait()  # told once, clearly; reopening would only reset the board again and again
-            exc = protocol.lost.result() if protocol.lost.done() else None
-            self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
+            why = protocol.lost.result() if protocol.lost.done() else None
+            self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {why}" if why else ""))
             await asyncio.sleep(self.reopen_backoff[0])
 
     async def _wait_for_port(self, delay: float) -> None:
@@ -302,8 +308,8 @@ class DeviceLink:
         self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
         self._ready.clear()
         self._reporting.clear()
-        ready_wait = asyncio.ensure_future(self._ready.wait())
-        reporting = asyncio.ensure_future(self._reporting.wait())
+        ready_wait: asyncio.Future[Any] = asyncio.ensure_future(self._ready.wait())
+        reporting: asyncio.Future[Any] = asyncio.ensure_future(self._reporting.wait())
         done, _ = await asyncio.wait(
             {ready_wait, reporting, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
         )

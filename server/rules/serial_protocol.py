@@ -296,7 +296,7 @@ def parse_device_line(raw: bytes | str) -> DeviceLine:
         return Comment(line[1:].strip())
     head, _, rest = line.partition(" ")
     if head == "OK":
-        fields = {}
+        fields: dict[str, str] = {}
         for token in rest.split():
             key, sep, value = token.partition("=")
             fields[key] = value if sep else ""
@@ -315,10 +315,10 @@ def parse_device_line(raw: bytes | str) -> DeviceLine:
     values: dict[str, int | float] = {}
     for token in line.split():
         key, sep, value_text = token.partition(":")
-        value = number(value_text) if sep else None
-        if value is None or not _KEY.match(key):
+        reading = number(value_text) if sep else None
+        if reading is None or not _KEY.match(key):
             return Unrecognised(line)
-        values[key] = value
+        values[key] = reading
     return Report(values)
 
 
