@@ -5,7 +5,7 @@ restarts), each with the time; effects come out (send this to one client,
 broadcast that, drive these lines, neutral now, close that client with this
 code). Nothing here touches a socket, a port or a clock, so every rule that
 carries the safety promise is tested directly with a fake clock
-(tests/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
+(tests/server/rules/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
 
 The rules:
 
