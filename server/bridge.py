@@ -59,6 +59,7 @@ from .readings import Pace, ReadingsBook
 from .record import Recorder
 from .serial_protocol import REPORT_UNITS
 from .simdevice import SimulatedDevice
+from .tokens import Judged, Judgement
 from .video import VideoServer
 
 log = logging.getLogger("teleop.server")
@@ -171,9 +172,7 @@ class Bridge:
         self.video = VideoServer(
             self.gate,
             self.requests,
-            self.rules.access,
-            self.rules.guard.locked,
-            self.rules.guard.failed,
+            self.rules.tokens,
             camera=self.camera is not None,
             stall_timeout=config.camera_viewer_timeout,
         )
@@ -290,10 +289,11 @@ class Bridge:
                     first = await ws.recv()
             except TimeoutError:
                 first = None
-            if not await self._seat(ws, first):
+            judged = await self._seat(client, first)
+            if judged is None:
                 return
             self.clients[client.id] = client
-            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic()))
+            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic(), judged))
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
@@ -307,28 +307,30 @@ class Bridge:
             self._forget(client)
             self._run(self.rules.leave(client.id, time.monotonic()))
 
-    async def _seat(self, ws: GuardedConnection, first: str | bytes | None) -> bool:
-        """Give a new client a seat (:mod:`server.admission`), or close it with the reason.
+    async def _seat(self, client: Client, first: str | bytes | None) -> Judged | None:
+        """Give a new client a seat (:mod:`server.admission`), or close it with the reason (None).
 
-        A client the rules will refuse anyway (no token where watching needs
-        one, a locked-out address) is let through to be told why.
+        Its token is judged here, once (:mod:`server.tokens`), and the rules
+        take that judgement. A client the rules will refuse anyway (no token
+        where watching needs one, a locked-out address) is let through to be
+        told why.
         """
-        message = None if first is None else protocol.parse_client_message(first)
-        hello = message if isinstance(message, protocol.Hello) else None
-        offered = hello.token if hello is not None else None
-        access = self.rules.access
-        if not access.may_watch(offered) or (offered and self.rules.guard.locked(ws.peer, time.monotonic())):
-            return True
-        if access.required:
-            trusted = offered is not None and access.may_drive(offered)
+        ws = client.ws
+        judged = self.rules.judge_first(client.id, ws.peer, first, time.monotonic())
+        if judged.judgement is Judgement.LOCKED or not self.rules.may_watch(judged):
+            return judged
+        if self.rules.access.required:
+            trusted = judged.right
         else:  # --no-auth: whoever asks to drive may
-            trusted = hello is not None and hello.role is protocol.Role.PILOT
+            message = None if first is None else protocol.parse_client_message(first)
+            trusted = isinstance(message, protocol.Hello) and message.role is protocol.Role.PILOT
         seat = self.gate.admit(ws, trusted=trusted)
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
                     await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
-        return seat.admitted
+            return None
+        return judged
 
     def _forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)

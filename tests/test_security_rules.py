@@ -1,0 +1,79 @@
+"""The rules behind the closed doors, sans-I/O with a fake clock: one token judge, control-frame floods,
+device events merged, and which waiting socket makes room.
+
+The same rules against a real server process and real attackers are in tests/test_attack_doors.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+from server.auth import Access
+from server.control import Close, ControlRules, Send, SendWelcome
+from server.mapping import CommandMapper
+from server.tokens import Judgement, TokenJudge
+from teleop.protocol import ErrorCode, Role
+
+TOKEN = "pilot-token-0123456789"
+
+
+def rules() -> ControlRules:
+    return ControlRules(Access(TOKEN), CommandMapper(), wall_clock=lambda: 1000.0)
+
+
+def hello(role: str, token: str | None, client: str = "guesser") -> str:
+    return json.dumps({"type": "hello", "role": role, "client": client, "token": token})
+
+
+# -- one token judge -------------------------------------------------------------------------------
+
+
+def test_a_wrong_token_in_an_observer_hello_is_told_counted_and_never_makes_pilot_later():
+    r = rules()
+    out = r.join(1, "10.0.0.2", hello("observer", "a-wrong-guess-0000"), 0.0)
+    assert SendWelcome(1) in out, "a wrong token does not cost an open server's observer its view"
+    told = [e.message for e in out if isinstance(e, Send)]
+    assert told and told[0].code is ErrorCode.UNAUTHORIZED and "wrong" in told[0].message
+    later = r.frame(1, json.dumps({"type": "request_control"}), 0.1)
+    assert r.pilot is None and any(isinstance(e, Send) and e.message.code is ErrorCode.UNAUTHORIZED for e in later)
+    assert r.tokens.wrong == 1
+
+
+def test_observer_hello_guesses_lock_the_address_out_and_then_the_right_token_is_not_even_compared():
+    r = rules()
+    for n in range(11):  # ten wrong tokens a minute are allowed; the eleventh locks the address
+        r.join(n, "10.0.0.2", hello("observer", f"guess-{n:016d}"), 0.01 * n)
+        r.leave(n, 0.01 * n)
+    assert r.guard.locked("10.0.0.2", 0.2) > 0
+    out = r.join(50, "10.0.0.2", hello("observer", TOKEN), 0.3)
+    assert any(isinstance(e, Close) for e in out) and 50 not in r.members
+    assert r.tokens.compared == 11, "the right token was refused unseen"
+    r.join(51, "10.0.0.2", hello("observer", None), 0.3)
+    r.frame(51, json.dumps({"type": "request_control"}), 0.4)
+    assert r.pilot is None, "a token judged right never sticks to the address"
+    r.join(60, "10.0.0.3", hello("pilot", TOKEN, "owner"), 0.5)
+    assert r.pilot is not None and r.pilot.role is Role.PILOT and r.pilot.host == "10.0.0.3"
+
+
+def test_hellos_request_control_and_video_urls_count_toward_one_lockout():
+    judge = TokenJudge(Access(TOKEN))
+    paths = ["client #1 x (10.0.0.2) said hello", "client #1 x (10.0.0.2) asked to drive", "a video request from 10.0.0.2 came"]
+    verdicts = [judge.judge("10.0.0.2", f"guess-{n:016d}", 0.01 * n, paths[n % 3]).judgement for n in range(12)]
+    assert verdicts[:11] == [Judgement.WRONG] * 11 and verdicts[11] is Judgement.LOCKED
+    assert judge.judge("10.0.0.2", TOKEN, 0.5, paths[2]).judgement is Judgement.LOCKED
+    assert judge.judge("10.0.0.3", TOKEN, 0.5, paths[2]).judgement is Judgement.RIGHT
+    assert judge.judge("10.0.0.2", TOKEN, 0.5 + 2.1, paths[0]).judgement is Judgement.RIGHT, "the first lock-out lasts 2 s"
+    assert judge.judge("10.0.0.2", None, 0.0, paths[0]).judgement is Judgement.ABSENT
+    assert TokenJudge(Access(None)).judge("10.0.0.2", "anything", 0.0, paths[0]).judgement is Judgement.ABSENT, "--no-auth"
+
+
+def test_token_lines_from_every_path_share_one_log_budget(caplog):
+    judge = TokenJudge(Access(TOKEN))
+    with caplog.at_level("WARNING", logger="teleop.server"):
+        for n in range(300):
+            judge.judge(f"10.0.{n % 7}.2", f"guess-{n:016d}", 0.1 * n, ["said hello", "asked to drive", "a video request came"][n % 3])
+            judge.note("client asked to drive with no pilot token", "10.0.0.9", 0.1 * n)
+        judge.judge("10.0.0.2", "one-more-guess-0000", 61.0, "said hello")  # the next minute: its line, then the count
+    lines = caplog.messages
+    assert len(lines) == 5 + 2, lines
+    assert lines[6].startswith("held back 595 more lines about refused tokens") and "from 8 address(es)" in lines[6]
