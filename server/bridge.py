@@ -165,6 +165,7 @@ class Bridge:
             outbox_limit=config.client_queue,
         )
         self.gate.on_drained = self._on_drained
+        self.gate.on_control_frame = self._on_control_frame
         self._urgent: GuardedConnection | None = None  # the pilot's connection, marked urgent at the gate
         self.requests = RequestGate(tls=bool(config.certfile), allow_hosts=config.allow_hosts, allow_origins=config.allow_origins)
         camera = config.camera_settings
@@ -361,6 +362,10 @@ class Bridge:
                     self._send(client, self._welcome(client))
                     client.welcomed = True
                     self.audience[client.id] = client.ws
+            elif isinstance(effect, control.Hold):
+                client = self.clients.get(effect.client)
+                if client is not None:
+                    client.ws.hold(effect.until)
             elif isinstance(effect, control.Close):
                 client = self.clients.get(effect.client)
                 if client is not None:
@@ -381,12 +386,36 @@ class Bridge:
             self._urgent = ws
 
     async def _close_with(self, client: Client, code: int, reason: str) -> None:
-        """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading)."""
+        """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading).
+
+        A client whose socket takes nothing would never see the close either:
+        it is cut at once, as is one that has not finished the close in a second.
+        """
+        if client.ws.outbox.blocked_since is not None:
+            client.ws.transport.abort()
+            return
         try:
             async with asyncio.timeout(1):
                 await client.ws.close(code, reason)
-        except (ConnectionClosed, TimeoutError):
+        except ConnectionClosed:
             pass
+        except TimeoutError:
+            client.ws.transport.abort()
+
+    def _on_control_frame(self, ws: GuardedConnection) -> bool:
+        """A ping or pong from ``ws``, before websockets answers it: counted toward the client's rate limit (:mod:`server.control`)."""
+        client = self.clients.get(ws.client_id) if ws.client_id is not None else None
+        if client is None:
+            # Before its hello a client has nothing to ping for (nor after the rules closed it): not
+            # answered, and nothing more of it is read until the hello wait is over; then the rules count.
+            ws.hold(time.monotonic() + HELLO_TIMEOUT)
+            return False
+        answer, effects = self.rules.control_frame(client.id, time.monotonic())
+        if effects:
+            ws.hold(next((e.until for e in effects if isinstance(e, control.Hold)), 0.0))
+            # not from inside websockets' parser, which is where this is asked from
+            asyncio.get_running_loop().call_soon(self._run, effects)
+        return answer
 
     def _closing_task(self, coro) -> asyncio.Task[None]:
         # keep a reference: asyncio holds tasks weakly, and a close may take up to close_timeout

@@ -119,11 +119,25 @@ class Close:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Read nothing more from this client before ``until`` (monotonic): it used up its messages for this second.
+
+    ``until`` is infinite for a flooder being closed: nothing it sends now matters.
+
+    Its socket then fills and its sender blocks, so a flood costs the server
+    nothing but the frames it has already read.
+    """
+
+    client: int
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     """Pilot, failsafe, e-stop or the client count changed: everyone gets a fresh status."""
 
 
-Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | StatusChanged
+Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged
 
 
 # --------------------------------------------------------------------------- state
@@ -263,8 +277,29 @@ class ControlRules:
         out = self._on_message(member, protocol.parse_client_message(data), now)
         return out + self._expel_guesser(member)
 
+    def control_frame(self, client: int, now: float) -> tuple[bool, list[Effect]]:
+        """A WebSocket ping or pong from a joined client: a message like any other, counted toward its rate limit.
+
+        Returns whether to answer (a ping) or take (a pong) it, and the
+        effects: past the limit it is dropped, and the client is held, warned
+        and closed like any flooder. The WebSocket layer answers pings by
+        itself, so this is asked before it does; a client not joined yet
+        gets no answer.
+        """
+        member = self.members.get(client)
+        if member is None:
+            return False, []
+        verdict = member.rate.frame(now)
+        if verdict is Verdict.OK:
+            return True, []
+        return False, self._over_limit(member, verdict)
+
     def _over_limit(self, member: Member, verdict: Verdict) -> list[Effect]:
-        """A frame past the client's rate limit: dropped; the first one warns the client, or closes it."""
+        """A frame past the client's rate limit: dropped; the first one holds its reading to the end of the second and warns it, or closes it.
+
+        Only the first frame over the limit holds the client: the shell keeps
+        holding whatever arrives before ``until``.
+        """
         if verdict is Verdict.DROP:
             return []
         if verdict is Verdict.DROP_AND_WARN:
@@ -272,13 +307,15 @@ class ControlRules:
             text = (
                 f"more than {member.rate.limit} messages in one second: the excess was dropped; keep this up and you will be disconnected"
             )
-            return [Send(member.id, Error(ErrorCode.RATE_LIMITED, text))]
+            return [Hold(member.id, member.rate.window_end), Send(member.id, Error(ErrorCode.RATE_LIMITED, text))]
         if verdict is Verdict.CLOSE:
             log.warning("client %s kept flooding after a warning; disconnecting it", member.label)
             text = f"still more than {member.rate.limit} messages/s after a warning: disconnected"
-            return self._expel(
-                member, "flooding", Error(ErrorCode.RATE_LIMITED, text), f"rate limit: more than {member.rate.limit} messages/s"
-            )
+            error = Error(ErrorCode.RATE_LIMITED, text)
+            return [
+                Hold(member.id, math.inf),
+                *self._expel(member, "flooding", error, f"rate limit: more than {member.rate.limit} messages/s"),
+            ]
         return []
 
     def leave(self, client: int, now: float, why: str = "disconnected") -> list[Effect]:

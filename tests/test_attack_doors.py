@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+from conftest import WsClient, wait_for
+from test_hostile_device import join, lines
 from test_network_attacks import attacker, pilot_gets_in, record, stop_and_read_log
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from server.simdevice import PtyDevice, SimulatedDevice
+
 pytestmark = pytest.mark.timeout(120)
+HERE = Path(__file__).resolve().parent
 
 
 # -- token guesses on every path ----------------------------------------------------------------
@@ -69,3 +78,58 @@ async def test_token_guesses_in_observer_hellos_lock_the_address_out_and_a_late_
     about_tokens = [line for line in log if "token" in line]
     record("observer-hello guessing: log lines about tokens", len(about_tokens))
     assert len(about_tokens) <= 12, "\n".join(about_tokens)
+
+
+# -- ping floods ---------------------------------------------------------------------------------
+
+
+def run_attacker(*args: object) -> subprocess.Popen:
+    """tests/attacker.py in a process of its own (so its flood cannot starve this test's event loop)."""
+    return subprocess.Popen([sys.executable, str(HERE / "attacker.py"), *map(str, args)], stdout=subprocess.PIPE, text=True)
+
+
+def attacker_result(process: subprocess.Popen, timeout: float = 60) -> dict:
+    out, _ = process.communicate(timeout=timeout)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+async def drive_and_time(pilot: WsClient, device: PtyDevice, commands: int, first: int) -> tuple[list[float], int]:
+    """Send ``commands`` distinct stick values at 50 Hz; return each one's time to the device (ms) and how many never got there."""
+    sent: dict[str, float] = {}
+    for i in range(commands):
+        value = first + i
+        sent[f"B{value}"] = time.monotonic()
+        await pilot.send({"type": "control", "axes": [value / 1000]})
+        await asyncio.sleep(0.02)
+    last = f"B{first + commands - 1}"
+    await wait_for(lambda: any(line == last for _, line in lines(device, "B")), timeout=5, what="the last command at the device")
+    arrived = {line: t for t, line in lines(device, "B") if line in sent}
+    latencies = sorted((arrived[line] - t) * 1000 for line, t in sent.items() if line in arrived)
+    return latencies, len(sent) - len(arrived)
+
+
+def p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+async def test_a_ping_flood_leaves_the_pilots_commands_on_time_and_the_flooder_is_closed(make_device, make_server):
+    device = await make_device(SimulatedDevice(report_ms=50))
+    server = await make_server(device)
+    pilot = await join(server)
+    quiet, _ = await drive_and_time(pilot, device, 50, 100)
+    flooder = run_attacker("ping-flood", server.port, 6)
+    try:
+        await asyncio.sleep(0.3)  # the flood is under way
+        latencies, lost = await drive_and_time(pilot, device, 200, 200)  # 4 s at 50 Hz, each value new
+        result = await asyncio.to_thread(attacker_result, flooder)
+    finally:
+        flooder.kill()
+    record("ping flood: pilot command p99 to the device, ms", p99(latencies))
+    record("ping flood: pilot command p99 with no flood, ms", p99(quiet))
+    record("ping flood: pings the flooder got into its socket", result["pings_sent"])
+    assert pilot.ws.close_code is None
+    assert lost == 0, f"{lost} of 200 commands never reached the device"
+    assert p99(latencies) < 10, f"pilot command p99 {p99(latencies):.1f} ms under one ping flood (quiet: {p99(quiet):.1f} ms)"
+    assert result["closed_by_server"], result
+    log = server.stop()
+    assert "pinger" in log and "kept flooding after a warning; disconnecting it" in log, "closed as a flooder, not as a slow reader"

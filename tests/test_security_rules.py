@@ -7,9 +7,10 @@ The same rules against a real server process and real attackers are in tests/tes
 from __future__ import annotations
 
 import json
+import math
 
 from server.auth import Access
-from server.control import Close, ControlRules, Send, SendWelcome
+from server.control import Close, ControlRules, Hold, Send, SendWelcome
 from server.mapping import CommandMapper
 from server.tokens import Judgement, TokenJudge
 from teleop.protocol import ErrorCode, Role
@@ -77,3 +78,36 @@ def test_token_lines_from_every_path_share_one_log_budget(caplog):
     lines = caplog.messages
     assert len(lines) == 5 + 2, lines
     assert lines[6].startswith("held back 595 more lines about refused tokens") and "from 8 address(es)" in lines[6]
+
+
+# -- pings and pongs are messages too ----------------------------------------------------------------
+
+
+def test_pings_count_toward_the_rate_limit_and_a_ping_flooder_is_held_warned_then_closed():
+    r = ControlRules(Access(TOKEN), CommandMapper(), control_hz=10)  # 40 messages a second
+    r.join(1, "10.0.0.2", hello("observer", None), 0.0)
+    assert r.control_frame(2, 0.0) == (False, []), "a client that has not joined gets no answer"
+    answers = [r.control_frame(1, 0.001 * i) for i in range(30)]
+    assert all(answer for answer, _ in answers)
+    r.frame(1, json.dumps({"type": "ping", "id": 1, "t": 0}), 0.031)  # data frames draw on the same 40
+    answers = [r.control_frame(1, 0.04 + 0.001 * i) for i in range(20)]
+    answered = [answer for answer, _ in answers]
+    assert answered == [True] * 9 + [False] * 11, "ten frames a second past the limit: the rest go unanswered"
+    warned = answers[9][1]
+    assert Hold(1, 1.0) in warned, "held until the second is over: nothing more of it is read"
+    assert any(isinstance(e, Send) and e.message.code is ErrorCode.RATE_LIMITED for e in warned)
+    assert all(effects == [] for _, effects in answers[10:]), "one warning, one hold"
+    later = [r.control_frame(1, 1.0 + 0.001 * i) for i in range(41)]
+    closed = later[-1][1]
+    assert Hold(1, math.inf) in closed and any(isinstance(e, Close) and e.code == 1008 for e in closed)
+    assert 1 not in r.members
+
+
+def test_a_calm_second_forgives_a_burst_of_pings():
+    r = ControlRules(Access(TOKEN), CommandMapper(), control_hz=10)
+    r.join(1, "10.0.0.2", hello("observer", None), 0.0)
+    for i in range(41):
+        r.control_frame(1, 0.001 * i)
+    assert [r.control_frame(1, 1.5 + 0.1 * i)[0] for i in range(5)] == [True] * 5
+    burst = [r.control_frame(1, 3.0 + 0.001 * i)[1] for i in range(41)]
+    assert not any(isinstance(e, Close) for effects in burst for e in effects), "warned again, not closed"
