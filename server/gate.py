@@ -39,7 +39,7 @@ from websockets.frames import Frame, Opcode
 
 from .admission import Admission, Admitted, LogBudget, PerPeerOnce
 from .fanout import Outbox
-from .tlsdoor import Peeker, TlsDoor
+from .tlsdoor import Peeker, TlsDoor, peek_waiting
 
 log = logging.getLogger("teleop.server")
 
@@ -137,8 +137,8 @@ class Gate:
         """``serve(create_connection=gate.connection)``."""
         return GuardedConnection(*args, gate=self, **kwargs)
 
-    def opened(self, connection: GuardedConnection) -> bool:
-        decision = self.admission.opened(connection, connection.peer, time.monotonic())
+    def opened(self, connection: GuardedConnection, received: int = 0, complete: bool = False) -> bool:
+        decision = self.admission.opened(connection, connection.peer, time.monotonic(), received=received, complete=complete)
         for victim in decision.evict:
             assert isinstance(victim, GuardedConnection)  # a diverted one too: it stays the socket's key
             self.log.info("evicted", victim.peer, "closed a lingering connection from %s to make room", victim.peer)
@@ -188,6 +188,12 @@ class GuardedConnection(ServerConnection):
         #: the first bytes of the request while the gate's diverter decides whose it is
         self._sniffed: bytearray | None = None
         self._sniff_timer: asyncio.TimerHandle | None = None
+        #: how much of its request this socket has sent (waiting in the kernel when accepted; read since):
+        #: admission makes room by closing the slowest
+        self._peeked = 0
+        self._read = 0
+        self._request_done = False
+        self._tail = b""  # the last bytes seen, for a blank line split across reads
         #: bytes read but not yet handed to websockets: the rest of a read, while this client is held
         self._backlog = bytearray()
         #: until then this client is over its rate limit (or being closed): nothing more of it is parsed or read
@@ -199,7 +205,12 @@ class GuardedConnection(ServerConnection):
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
         self._raw = transport
-        if not self.gate.opened(self):  # counted before any handshake: half-open TLS counts per address too
+        # what it has sent already counts: a crowd of slow sockets on its address pushes out its own slowest
+        # first, and a request that arrived with the connection is complete before a single read
+        early = peek_waiting(transport, 4096) or b""
+        self._peeked = len(early)
+        self._request_done = self.gate.tls is None and b"\r\n\r\n" in early  # under TLS, bytes of the handshake
+        if not self.gate.opened(self, self._peeked, self._request_done):  # counted before any handshake: half-open TLS too
             transport.abort()
         elif self.gate.tls is None:
             self._secure(transport)
@@ -287,7 +298,7 @@ class GuardedConnection(ServerConnection):
         if self.transport is None or self.transport.is_closing():
             return
         self._feed(b"")
-        if not self.held and self._raw is not None:
+        if not self.held and not self._backlog and self._raw is not None:
             self._raw.resume_reading()
 
     def _feed(self, data: bytes) -> None:
@@ -300,7 +311,17 @@ class GuardedConnection(ServerConnection):
         if self._backlog and self._raw is not None:
             self._raw.pause_reading()  # whoever resumed it meanwhile (websockets' own flow control), it stays held
 
+    def _progress(self, data: bytes) -> None:
+        """Tell admission how much of its request this socket has sent, until the request is complete."""
+        self._read += len(data)  # under TLS, what the TLS layer delivers: the request itself
+        seen = self._tail + data
+        self._request_done = b"\r\n\r\n" in seen
+        self._tail = seen[-3:]
+        self.gate.admission.progress(self, max(self._peeked, self._read), self._request_done)
+
     def data_received(self, data: bytes) -> None:
+        if not self._request_done:
+            self._progress(data)
         if self._made:
             self._feed(data)
             if self.urgent:

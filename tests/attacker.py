@@ -82,29 +82,33 @@ async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict
     request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
     deadline = time.monotonic() + seconds
     connections = 0
-    closed = 0
 
     async def one() -> None:
-        nonlocal connections, closed
+        nonlocal connections
         while time.monotonic() < deadline:
             try:
                 async with asyncio.timeout(3):
-                    _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
             except (OSError, TimeoutError):
                 await asyncio.sleep(0.05)
                 continue
             connections += 1
+            dribble = asyncio.create_task(dribble_into(writer))
             try:
-                for byte in request:
-                    if time.monotonic() >= deadline or writer.transport.is_closing():
-                        break
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-                    await asyncio.sleep(1.0)
-            except OSError:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await reader.read(65536)  # whatever the server answers or closes with: reconnect at once
+            except (OSError, TimeoutError):
                 pass
-            closed += 1
+            dribble.cancel()
             writer.transport.abort()
+
+    async def dribble_into(writer: asyncio.StreamWriter) -> None:
+        try:
+            for byte in request:
+                writer.write(bytes([byte]))
+                await asyncio.sleep(1.0)
+        except OSError:
+            pass
 
     # a socket the server closed shows as a closing transport or a failed write: it reconnects at once
     await asyncio.gather(*(one() for _ in range(count)))

@@ -133,3 +133,28 @@ async def test_a_ping_flood_leaves_the_pilots_commands_on_time_and_the_flooder_i
     assert result["closed_by_server"], result
     log = server.stop()
     assert "pinger" in log and "kept flooding after a warning; disconnecting it" in log, "closed as a flooder, not as a slow reader"
+
+
+# -- a crowd on the pilot's own address ------------------------------------------------------------------
+
+
+async def test_the_pilot_gets_in_through_a_crowd_of_slow_sockets_on_its_own_address(servers):
+    """A classroom NAT: 400 sockets from 127.0.0.1, the pilot's own address, dribbling a header byte a second and reconnecting."""
+    server = servers()
+    crowd = [run_attacker("slow-crowd", server.port, 200, 22, "127.0.0.1") for _ in range(2)]  # two processes: a storm, not one loop
+    try:
+        await asyncio.sleep(3)  # the crowd is in and the waiting sockets are being pushed out and replaced
+        results = []
+        for _ in range(5):
+            results.append(await pilot_gets_in(server, timeout=3, figure="crowd on the pilot's address: pilot connect to welcome, ms"))
+        figures = [await asyncio.to_thread(attacker_result, process) for process in crowd]
+    finally:
+        for process in crowd:
+            process.kill()
+    record("crowd on the pilot's address: pilot welcomed, of 5", sum(results))
+    connections = sum(f["connections"] for f in figures)
+    record("crowd on the pilot's address: crowd connections in the run", connections)
+    assert connections > 400, "the crowd really reconnected"
+    assert sum(results) >= 4, f"the pilot got in {sum(results)} times in 5 through the crowd on its address"
+    log = stop_and_read_log(server)
+    assert not any("Traceback" in line for line in log), "\n".join(log[:40])

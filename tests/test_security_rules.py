@@ -111,3 +111,48 @@ def test_a_calm_second_forgives_a_burst_of_pings():
     assert [r.control_frame(1, 1.5 + 0.1 * i)[0] for i in range(5)] == [True] * 5
     burst = [r.control_frame(1, 3.0 + 0.001 * i)[1] for i in range(41)]
     assert not any(isinstance(e, Close) for effects in burst for e in effects), "warned again, not closed"
+
+
+# -- which waiting socket makes room -------------------------------------------------------------------
+
+
+def test_a_crowd_on_one_address_pushes_out_its_slowest_socket_never_one_with_a_complete_request():
+    from server.admission import Admission
+
+    seats = Admission(10, max_sockets=100, pending_per_address=3)
+    assert seats.opened("pilot", "10.0.0.2", 0.0, received=180, complete=True).evict == ()
+    for i in range(3):
+        assert seats.opened(("slow", i), "10.0.0.2", 0.1 * i).evict == ()
+    seats.progress(("slow", 0), 5, False)
+    seats.progress(("slow", 1), 2, False)
+    seats.progress(("slow", 2), 9, False)
+    decision = seats.opened(("slow", 3), "10.0.0.2", 1.0)
+    assert decision.admitted and decision.evict == (("slow", 1),), "the one that sent the least goes"
+    for i in range(4, 40):  # a reconnect storm: each newcomer pushes out a waiting socket, never the pilot's
+        decision = seats.opened(("slow", i), "10.0.0.2", 1.0 + 0.01 * i)
+        assert "pilot" not in decision.evict
+    assert seats.admit("pilot", trusted=True).admitted, "the pilot's socket is still there to be seated"
+
+
+def test_among_equally_slow_sockets_the_oldest_goes_and_a_request_completed_since_is_spared():
+    from server.admission import Admission
+
+    seats = Admission(10, max_sockets=100, pending_per_address=2)
+    seats.opened("a", "10.0.0.2", 0.0)
+    seats.opened("b", "10.0.0.2", 0.5)
+    assert seats.opened("c", "10.0.0.2", 1.0).evict == ("a",)
+    seats.progress("b", 200, True)  # its request is all in: it no longer waits, nor counts toward the three
+    assert seats.opened("d", "10.0.0.2", 1.5).evict == ()
+    assert seats.opened("e", "10.0.0.2", 2.0).evict == ("c",)
+    assert seats.pending("10.0.0.2") == 3
+
+
+def test_out_of_descriptors_the_slowest_waiting_socket_of_the_busiest_address_goes():
+    from server.admission import Admission
+
+    seats = Admission(2, max_sockets=5, pending_per_address=16)
+    for i in range(3):
+        seats.opened(("x", i), "10.0.0.2", float(i), received=10 - i)
+    seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
+    seats.opened("other", "10.0.0.4", 4.0)
+    assert seats.opened("pilot", "10.0.0.9", 5.0).evict == (("x", 2),)
