@@ -55,12 +55,11 @@ from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
-from teleop_server.rules.control import ControlRules
+from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.notices import Notice, printable, times
 from teleop_server.rules.readings import Pace, ReadingsBook
 from teleop_server.rules.serial_protocol import REPORT_UNITS
-from teleop_server.rules.tokens import Judged, Judgement
 
 log = logging.getLogger("teleop.server")
 
@@ -290,11 +289,11 @@ class Bridge:
                     first = await ws.recv()
             except TimeoutError:
                 first = None
-            judged = await self._seat(client, first)
-            if judged is None:
+            arrival = await self._seat(client, first)
+            if arrival is None:
                 return
             self.clients[client.id] = client
-            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic(), judged))
+            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic(), arrival))
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
@@ -308,30 +307,26 @@ class Bridge:
             self._forget(client)
             self._run(self.rules.leave(client.id, time.monotonic()))
 
-    async def _seat(self, client: Client, first: str | bytes | None) -> Judged | None:
+    async def _seat(self, client: Client, first: str | bytes | None) -> Arrival | None:
         """Give a new client a seat (:mod:`teleop_server.rules.admission`), or close it with the reason (None).
 
-        Its token is judged here, once (:mod:`teleop_server.rules.tokens`), and the rules
-        take that judgement. A client the rules will refuse anyway (no token
-        where watching needs one, a locked-out address) is let through to be
-        told why.
+        What its first frame says (its hello, its token's judgement, whether it
+        gets the pilot's seats) is decided once by the rules
+        (:meth:`~teleop_server.rules.control.ControlRules.arrive`), and :meth:`ControlRules.join`
+        takes the same answer. A client the rules will refuse anyway (no token
+        where watching needs one, a locked-out address) is let through to be told why.
         """
         ws = client.ws
-        judged = self.rules.judge_first(client.id, ws.peer, first, time.monotonic())
-        if judged.judgement is Judgement.LOCKED or not self.rules.may_watch(judged):
-            return judged
-        if self.rules.access.required:
-            trusted = judged.right
-        else:  # --no-auth: whoever asks to drive may
-            message = None if first is None else protocol.parse_client_message(first)
-            trusted = isinstance(message, protocol.Hello) and message.role is protocol.Role.PILOT
-        seat = self.gate.admit(ws, trusted=trusted)
+        arrival = self.rules.arrive(client.id, ws.peer, first, time.monotonic())
+        if not arrival.welcome:
+            return arrival
+        seat = self.gate.admit(ws, trusted=arrival.trusted)
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
                     await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
             return None
-        return judged
+        return arrival
 
     def _forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)

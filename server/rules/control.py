@@ -199,33 +199,39 @@ class ControlRules:
 
     # -- events ------------------------------------------------------------------------
 
-    def judge_first(self, client: int, host: str, first: str | bytes | None, now: float) -> Judged:
-        """Judge the token in a client's first frame, once: :meth:`join` takes the result.
+    def arrive(self, client: int, host: str, first: str | bytes | None, now: float) -> Arrival:
+        """A client's first frame, parsed once: its hello, its token's judgement and whether it gets the pilot's seats.
 
-        The bridge needs the judgement before the client has a seat (the
-        pilot's reserved seats), and a guess must count once whether or not
-        a seat is found for it.
+        The bridge needs this before the client has a seat (the pilot's reserved
+        seats), and a guess must count once whether or not a seat is found for
+        it; :meth:`join` then takes the same :class:`Arrival`, so the hello is
+        never parsed, nor the token judged, twice.
         """
-        hello = _hello(first)
+        message = None if first is None else protocol.parse_client_message(first)
+        hello = message if isinstance(message, Hello) else None
         if hello is None:
-            return Judged(Judgement.ABSENT)
-        asked = "asked to drive" if hello.role is Role.PILOT else "said hello"
-        return self.tokens.judge(host, hello.token, now, f"client #{client} {hello.client or 'unknown'} ({host}) {asked}")
+            judged = Judged(Judgement.ABSENT)
+        else:
+            asked = "asked to drive" if hello.role is Role.PILOT else "said hello"
+            judged = self.tokens.judge(host, hello.token, now, f"client #{client} {hello.client or 'unknown'} ({host}) {asked}")
+        wants_pilot = hello is not None and hello.role is Role.PILOT
+        # with a token, only its holder is trusted with the pilot's seats; with --no-auth, whoever asks to drive
+        trusted = judged.right if self.access.required else wants_pilot
+        return Arrival(message, hello, judged, trusted, self.may_watch(judged) and judged.judgement is not Judgement.LOCKED)
 
     def may_watch(self, judged: Judged) -> bool:
         """Whether a client whose token was judged so may watch (observers may need the token too)."""
         return self.access.observers is ObserverAccess.OPEN or not self.access.required or judged.right
 
-    def join(self, client: int, host: str, first: str | bytes | None, now: float, judged: Judged | None = None) -> list[Effect]:
+    def join(self, client: int, host: str, first: str | bytes | None, now: float, arrival: Arrival | None = None) -> list[Effect]:
         """A client connected; ``first`` is its first frame, or None if it said nothing in time.
 
-        ``judged`` is :meth:`judge_first`'s verdict on its token, if the caller already asked for it.
+        ``arrival`` is :meth:`arrive`'s reading of that frame, if the caller already asked for it.
         """
         member = Member(client, host, RateWatch(self.rate_limit))
-        message = None if first is None else protocol.parse_client_message(first)
-        hello = message if isinstance(message, Hello) else None
-        if judged is None:
-            judged = self.judge_first(client, host, first, now)
+        if arrival is None:
+            arrival = self.arrive(client, host, first, now)
+        message, hello, judged = arrival.message, arrival.hello, arrival.judged
         out: list[Effect] = []
         if judged.judgement is Judgement.LOCKED:
             text = f"too many wrong pilot tokens from your address: wait {judged.wait:.0f} s and check the token"
@@ -512,6 +518,15 @@ class ControlRules:
         return Broadcast(Event(level, text, self._wall()))
 
 
-def _hello(first: str | bytes | None) -> Hello | None:
-    message = None if first is None else protocol.parse_client_message(first)
-    return message if isinstance(message, Hello) else None
+@dataclass(frozen=True)
+class Arrival:
+    """What a client's first frame says, decided once (:meth:`ControlRules.arrive`)."""
+
+    #: the first frame, parsed (None: it said nothing in time); a seed-style client's is already a command
+    message: protocol.ClientMessage | protocol.Invalid | None
+    hello: Hello | None
+    judged: Judged
+    #: it may take the seats kept for the pilot (the token holder; with --no-auth, a pilot hello)
+    trusted: bool
+    #: it may stay at all (not locked out; has the token where watching needs it)
+    welcome: bool
