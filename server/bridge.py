@@ -114,6 +114,7 @@ class Bridge:
             failsafe_timeout=config.failsafe_timeout,
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
+            max_speed=config.max_speed,
         )
         self.recorder = (
             Recorder(
@@ -537,6 +538,7 @@ class Bridge:
             estop=self.estop,
             clients=len(self.rules.members),
             camera=self.camera.snapshot() if self.camera else None,
+            speed_cap=self.rules.speed_cap,
         )
 
     def _mark_status(self) -> None:

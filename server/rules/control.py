@@ -176,10 +176,17 @@ class ControlRules:
         failsafe_timeout: float = 0.25,
         keepalive: float = 0.1,
         control_hz: float = 250.0,
+        max_speed: float = 1.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.access = access
         self.mapper = mapper
+        #: the configured speed cap: the most any client can drive, whoever asks
+        self.max_speed = max_speed
+        #: the cap in force: ``max_speed``, or lower while an operator has lowered it
+        self.speed_cap = max_speed
+        #: the input that last drove the device, re-applied at once when the cap is lowered
+        self._last_drive: Control | None = None
         #: said once per server run: a numbered mapping met a pad in the standard layout
         self._told_numbered = False
         self.watch = PilotWatch(failsafe_timeout, keepalive)
@@ -390,7 +397,28 @@ class ControlRules:
             return self._on_estop(member, message.engaged)
         if isinstance(message, Hello):
             return [Send(member.id, Error(ErrorCode.INVALID_MESSAGE, "hello may only be the first message", "hello"))]
+        if isinstance(message, protocol.SpeedCap):
+            return self._on_speed_cap(member, message, now)
+        if isinstance(message, protocol.Record):
+            text = f"this server does not record: record {message.command.value} ignored"
+            return [Send(member.id, Error(ErrorCode.NOT_SUPPORTED, text, "record"))]
         return []
+
+    def _on_speed_cap(self, member: Member, message: protocol.SpeedCap, now: float) -> list[Effect]:
+        """An operator (anyone with the token, or anyone where none is needed) sets the live cap, never above the configured one."""
+        if not (member.authorized or self._token_ok(member, message.token)):
+            return self._refused_token(member, message.token, "speed_cap", now)
+        cap = min(self.max_speed, message.max_speed)
+        if cap == self.speed_cap:
+            return []
+        self.speed_cap = cap
+        above = "" if message.max_speed <= self.max_speed else f" (asked {message.max_speed:.0%}; the configured maximum is {self.max_speed:.0%})"
+        text = f"speed cap {cap:.0%} of each output's travel, set by {member.name}{above}"
+        log.warning("%s", text)
+        out: list[Effect] = [self._event("warning", text), StatusChanged()]
+        if self._last_drive is not None and self.pilot is not None and not self.watch.failsafe and not self.estop:
+            out.append(Drive(self.mapper.commands(self._last_drive, cap)))  # lowered now, not at the pilot's next message
+        return out
 
     def _on_control(self, member: Member, control: Control, now: float) -> list[Effect]:
         out: list[Effect] = []
@@ -416,7 +444,8 @@ class ControlRules:
         if control.layout is Layout.STANDARD and self.mapper.numbered and not self._told_numbered:
             self._told_numbered = True
             out.append(self._numbered_warning(member))
-        out.append(Drive(self.mapper.commands(control)))
+        self._last_drive = control
+        out.append(Drive(self.mapper.commands(control, self.speed_cap)))
         return out
 
     def _numbered_warning(self, member: Member) -> Broadcast:
