@@ -406,8 +406,11 @@ class ControlRules:
 
     def _on_speed_cap(self, member: Member, message: protocol.SpeedCap, now: float) -> list[Effect]:
         """An operator (anyone with the token, or anyone where none is needed) sets the live cap, never above the configured one."""
-        if not (member.authorized or self._token_ok(member, message.token)):
-            return self._refused_token(member, message.token, "speed_cap", now)
+        if not member.authorized and self.access.required:
+            judged = self.tokens.judge(member.host, message.token, now, f"client {member.label} set the speed cap")
+            if not judged.right:
+                return self._refused_token(member, judged, "speed_cap", now)
+            member.authorized = True
         cap = min(self.max_speed, message.max_speed)
         if cap == self.speed_cap:
             return []

@@ -435,7 +435,7 @@ _CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
 
 def _parse_record(obj: dict[str, Any]) -> Record:
     command = obj.get("command")
-    if command not in RecordCommand._value2member_map_:
+    if not isinstance(command, str) or command not in RecordCommand._value2member_map_:
         raise _Bad(f"command must be one of {', '.join(c.value for c in RecordCommand)}, got {_describe(command)}")
     seconds = _number(obj.get("seconds", 0.0), "seconds", 0.0, MAX_SAVE_SECONDS)
     return Record(RecordCommand(command), seconds, _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
