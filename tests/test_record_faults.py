@@ -25,7 +25,7 @@ from test_faults import TOKEN, neutral_after, record_figure, start_pilot
 from websockets.asyncio.client import connect
 
 from teleop.desktop.app import free_port
-from teleop_server.record.jsonlines import STALL_AFTER
+from teleop_server.record.writer import STALL_AFTER
 
 
 async def watch(server: ServerProcess) -> WsClient:
