@@ -50,7 +50,8 @@ from teleop_server.net.fanout import Fanout
 from teleop_server.net.gate import Gate, GuardedConnection, file_limit
 from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
-from teleop_server.record.jsonlines import Recorder
+from teleop_server.record.formats import open_recorder
+from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
@@ -115,16 +116,9 @@ class Bridge:
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
         )
-        self.recorder = (
-            Recorder(
-                config.record,
-                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
-                keep=config.record_keep,
-                on_trouble=self._announce,
-            )
-            if config.record
-            else None
-        )
+        self.recorder = open_recorder(config, on_trouble=self._announce)
+        #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
+        self.tap = Tap([self.recorder] if self.recorder else [])
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -187,6 +181,7 @@ class Bridge:
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         self.session = f"{int(time.time()):x}"
+        self.tap.metadata("session", session_metadata(config, self.session))
         #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
         self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
 
@@ -297,6 +292,8 @@ class Bridge:
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
+                    if self.rules.pilot is not None and self.rules.pilot.id == client.id:
+                        self.tap.control(client.id, frame)
                     if client.closing is not None:
                         break
             if client.closing is not None:
@@ -430,8 +427,7 @@ class Bridge:
             return
         self._readings_pace.sent(time.monotonic())
         self._reading_seq += 1
-        if self.recorder:
-            self.recorder.reading(values)
+        self.tap.reading(values, self._reading_seq)
         self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
 
     def _refused_keys(self, keys: list[str], now: float) -> None:
@@ -451,13 +447,13 @@ class Bridge:
         if state is LinkState.READY:
             self._announce("info", f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
+            self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
             self._announce("warning", detail)
-        if self.recorder:
-            self.recorder.event(f"serial {state.value}: {detail}")
+        self.tap.event(f"serial {state.value}: {detail}")
         self._mark_status()
 
     def _on_device_event(self, name: str, text: str) -> None:
@@ -479,8 +475,7 @@ class Bridge:
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
-        if self.recorder:
-            self.recorder.command(line)
+        self.tap.command(line)
 
     def _on_accepted(self, key: str, line: str) -> None:
         self.accepted[key] = line
@@ -524,6 +519,7 @@ class Bridge:
 
     def _on_camera_frame(self, jpeg: bytes, capture_time: float) -> None:
         self.video.publish(jpeg, capture_time)
+        self.tap.frame(jpeg, capture_time)
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
@@ -534,6 +530,7 @@ class Bridge:
 
     def _announce(self, level: str, text: str) -> None:
         self._broadcast(protocol.encode(Event(level, text, time.time())))
+        self.tap.event(text, level)
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None

@@ -64,7 +64,6 @@ def _clock_text(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
 
 
-
 @dataclass
 class Gap:
     """Records lost in one stretch: how many, and the wall-clock times of the first and last."""
@@ -101,7 +100,6 @@ class Gap:
         if not self.lost:
             return "nothing lost"
         return f"{self.lost} records lost between {_clock_text(self.first)} and {_clock_text(self.last)} (a gap record marks them)"
-
 
 
 @dataclass(slots=True)
@@ -205,7 +203,6 @@ class FileSystem:
 
     def unlink(self, path: str) -> None:
         os.unlink(path)
-
 
 
 class FileEnd(Protocol):

@@ -148,7 +148,13 @@ GAPS = ChannelSpec(
         "type": "object",
         "title": "teleop.RecordingGap",
         "description": "Messages the recorder could not write (a full, failing or stalled disk): how many, from when to when.",
-        "properties": {"t": _SECONDS, "lost": {"type": "integer", "minimum": 1}, "from": _SECONDS, "to": _SECONDS, "reason": {"type": "string"}},
+        "properties": {
+            "t": _SECONDS,
+            "lost": {"type": "integer", "minimum": 1},
+            "from": _SECONDS,
+            "to": _SECONDS,
+            "reason": {"type": "string"},
+        },
         "required": ["t", "lost", "from", "to", "reason"],
     },
 )
@@ -192,7 +198,14 @@ def control_message(t: float, client: int, text: str | bytes) -> bytes:
     except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and body.get("type") == "control":
-        for key, target in (("seq", "seq"), ("t", "sent"), ("axes", "axes"), ("buttons", "buttons"), ("hats", "hats"), ("layout", "layout")):
+        for key, target in (
+            ("seq", "seq"),
+            ("t", "sent"),
+            ("axes", "axes"),
+            ("buttons", "buttons"),
+            ("hats", "hats"),
+            ("layout", "layout"),
+        ):
             if key in body:
                 message[target] = body[key]
         try:
