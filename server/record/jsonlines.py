@@ -25,6 +25,7 @@ becomes FILE.2, ... and the oldest beyond ``keep`` is overwritten.
 it again by name, for logrotate's rename-then-HUP; ``copytruncate`` is not
 needed.
 """
+
 from __future__ import annotations
 
 import json
