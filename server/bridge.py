@@ -34,6 +34,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -51,6 +52,7 @@ from teleop_server.net.gate import Gate, GuardedConnection, file_limit
 from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
 from teleop_server.record.formats import open_recorder
+from teleop_server.record.snapshot import open_snapshots
 from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
@@ -60,6 +62,7 @@ from teleop_server.rules.control import ControlRules
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.notices import Notice, printable, times
 from teleop_server.rules.readings import Pace, ReadingsBook
+from teleop_server.rules.recording import TripWatch
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
@@ -119,6 +122,12 @@ class Bridge:
         self.recorder = open_recorder(config, on_trouble=self._announce)
         #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
         self.tap = Tap([self.recorder] if self.recorder else [])
+        self.snapshots = open_snapshots(config)
+        if self.snapshots is not None:
+            self.tap.add(self.snapshots)
+        self.trips = TripWatch(config.snapshot_on_estop, config.snapshot_on_failsafe)
+        #: set by --replay (teleop_server.replay): steers the playback instead of a device
+        self.replay: Any = None
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -361,7 +370,35 @@ class Bridge:
                 if client is not None:
                     self._forget(client)
                     client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
+            elif isinstance(effect, control.Snapshot):
+                self.save_snapshot(effect.client, effect.seconds, effect.reason)
+            elif isinstance(effect, control.SteerReplay):
+                if self.replay is not None:
+                    self.replay.steer(effect.message)
+                else:
+                    self._tell(effect.client, "warning", "this server is not replaying a recording")
         self._mark_pilot()
+        trip = self.trips.changed(self.rules.estop, self.rules.watch.failsafe)
+        if trip is not None:
+            self.save_snapshot(0, None, trip)
+
+    def save_snapshot(self, client: int, seconds: float | None, reason: str) -> None:
+        """Write the last seconds kept in memory to a file (teleop_server.record.snapshot); everyone is told where."""
+        snapshots = self.snapshots
+        if snapshots is None:
+            self._tell(client, "warning", "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)")
+            return
+
+        async def save() -> None:
+            saved = await snapshots.save(seconds)
+            self._announce("warning" if saved.problem else "info", f"{saved.describe()}; {reason}")
+
+        self._closing_task(save())
+
+    def _tell(self, client_id: int, level: str, text: str) -> None:
+        client = self.clients.get(client_id)
+        if client is not None:
+            self._send(client, Event(level, text, time.time()))
 
     def _mark_pilot(self) -> None:
         """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""

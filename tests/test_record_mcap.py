@@ -20,7 +20,7 @@ from test_record import Clock, FakeDisk
 from teleop_server.record.mcapfile import McapFile
 from teleop_server.record.writer import Entry, Gap, Trouble
 from teleop_server.rules import recording
-from teleop_server.rules.recording import ChunkClock, Rotation, SnapshotRing, ns, rotated_names
+from teleop_server.rules.recording import ChunkClock, Rotation, SnapshotRing, TripWatch, ns, rotated_names
 
 PATH = "drive.mcap"
 
@@ -237,12 +237,24 @@ def test_chunk_clock_closes_at_size_or_age_whichever_is_first():
 def test_snapshot_ring_keeps_the_last_n_seconds_within_its_memory_bound():
     ring = SnapshotRing(seconds=30, max_bytes=1000)
     for n in range(100):
-        ring.add("reading", 1000 + n, b"x" * 5)
-    window = ring.window(1099)
-    assert [k.t for k in window] == [1000 + n for n in range(69, 100)], "the last 30 s, oldest first"
-    ring.add("frame", 1099.5, b"y" * 900)
-    assert ring.size <= 1000 and ring.items[-1].kind == "frame", "a big frame pushes the oldest out"
+        ring.add(1000 + n, n, 5)
+    assert ring.window(1099) == list(range(69, 100)), "the last 30 s, oldest first"
+    assert ring.window(1099, seconds=5) == list(range(94, 100))
+    ring.add(1099.5, "frame", 900)
+    assert ring.size <= 1000 and ring.items[-1].item == "frame", "a big frame pushes the oldest out"
     assert ring.window(2000) == []
+
+
+def test_a_trip_saves_a_snapshot_once_when_it_happens_and_only_if_configured():
+    watch = TripWatch(on_estop=True, on_failsafe=True)
+    assert watch.changed(estop=False, failsafe=True) is None, "neutral at start is no trip"
+    assert watch.changed(estop=False, failsafe=False) is None
+    assert watch.changed(estop=False, failsafe=True) == "the failsafe tripped"
+    assert watch.changed(estop=False, failsafe=True) is None, "once per trip"
+    assert watch.changed(estop=False, failsafe=False) is None
+    assert watch.changed(estop=True, failsafe=True) == "the emergency stop was engaged"
+    off = TripWatch()
+    assert [off.changed(False, False), off.changed(True, True)] == [None, None]
 
 
 def test_bad_control_frames_are_kept_as_text_and_never_raise():

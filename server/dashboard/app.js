@@ -23,6 +23,7 @@ function setConnection(kind, text) {
   pill.dataset.state = kind;
   pill.textContent = text;
   $("estop").disabled = kind !== "connected";
+  recording.connected(kind === "connected");
 }
 
 function connect() {
@@ -90,6 +91,7 @@ function showStatus(status) {
   $("clients").textContent = status.clients ?? "—";
   $("estop-state").hidden = !status.estop;
   video.camera(status);
+  recording.status(status);
 }
 
 // Round trips give the robot's clock (for the video's frame age): a few quick ones, then every 2 s.
@@ -204,6 +206,9 @@ function render() {
   requestAnimationFrame(render);
 }
 
+recording.onSend((message) => {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+});
 $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     state.ws.send(JSON.stringify({ type: "estop", engaged: true }));

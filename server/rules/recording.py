@@ -19,7 +19,6 @@ import base64
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,11 +294,11 @@ class ChunkClock:
 
 @dataclass(slots=True)
 class Kept:
-    """One message in the snapshot ring: its kind, wall-clock receive time and encoded body."""
+    """One message in the snapshot ring: its wall-clock receive time, what it is, and the bytes it holds."""
 
-    kind: str
     t: float
-    data: bytes
+    item: Any
+    size: int
 
 
 @dataclass
@@ -307,7 +306,7 @@ class SnapshotRing:
     """The last ``seconds`` of messages, within ``max_bytes`` of memory (the oldest go first).
 
     Video frames are large: the byte bound is what keeps a Pi's memory in check
-    when the camera is recorded too; readings alone never come near it.
+    when the camera is kept too; readings alone never come near it.
     """
 
     seconds: float = 30.0
@@ -315,24 +314,46 @@ class SnapshotRing:
     size: int = 0
     items: deque[Kept] = field(default_factory=deque)
 
-    def add(self, kind: str, t: float, data: bytes) -> None:
-        self.items.append(Kept(kind, t, data))
-        self.size += len(data)
+    def add(self, t: float, item: Any, size: int) -> None:
+        self.items.append(Kept(t, item, size))
+        self.size += size
         self.trim(t)
 
     def trim(self, now: float) -> None:
         items = self.items
         while items and (items[0].t < now - self.seconds or self.size > self.max_bytes):
-            self.size -= len(items.popleft().data)
+            self.size -= items.popleft().size
 
-    def window(self, now: float) -> list[Kept]:
-        """What a snapshot taken at ``now`` holds: every message of the last ``seconds``, oldest first."""
+    def window(self, now: float, seconds: float | None = None) -> list[Any]:
+        """What a snapshot taken at ``now`` holds: the last ``seconds`` (at most all it keeps), oldest first."""
         self.trim(now)
-        return list(self.items)
+        since = now - min(self.seconds, seconds if seconds is not None else self.seconds)
+        return [k.item for k in self.items if k.t >= since]
 
 
-def by_kind(items: Iterable[Kept]) -> Iterator[tuple[ChannelSpec, Kept]]:
-    for item in items:
-        spec = KIND_CHANNEL.get(item.kind)
-        if spec is not None:
-            yield spec, item
+def snapshot_name(t: float, local: Any) -> str:
+    """``snapshot-20261206-142501.mcap`` from a local ``time.struct_time``; sorts by time."""
+    return f"snapshot-{local.tm_year:04d}{local.tm_mon:02d}{local.tm_mday:02d}-{local.tm_hour:02d}{local.tm_min:02d}{local.tm_sec:02d}.mcap"
+
+
+#: Once a snapshot was saved, another one is not begun for this long (a pad button held down, a flood of asks).
+SNAPSHOT_INTERVAL = 2.0
+
+
+@dataclass
+class TripWatch:
+    """An automatic snapshot when the e-stop is engaged or the failsafe trips (each time it does, not while it stays)."""
+
+    on_estop: bool = False
+    on_failsafe: bool = False
+    estop: bool = False
+    failsafe: bool = True  # the server starts with outputs at neutral: that is no trip
+
+    def changed(self, estop: bool, failsafe: bool) -> str | None:
+        reason = None
+        if estop and not self.estop and self.on_estop:
+            reason = "the emergency stop was engaged"
+        elif failsafe and not self.failsafe and not estop and self.on_failsafe:
+            reason = "the failsafe tripped"
+        self.estop, self.failsafe = estop, failsafe
+        return reason

@@ -116,6 +116,32 @@ class EmergencyStop:
     engaged: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class SaveSnapshot:
+    """Write the last ``seconds`` the server keeps in memory (default: all it keeps) to a recording file.
+
+    Any client that may drive may ask (the pilot-token holder, or anyone with
+    authentication off); the server answers with an ``event`` naming the file.
+    """
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayControl:
+    """Steer a replay (``teleop-server --replay``): ``action`` is play, pause, seek or speed.
+
+    ``position`` is seconds from the recording's start (seek), ``speed`` a factor (speed).
+    """
+
+    action: str
+    position: float | None = None
+    speed: float | None = None
+
+
+REPLAY_ACTIONS = ("play", "pause", "seek", "speed")
+
+
 # Server to client.
 
 
@@ -156,6 +182,9 @@ class Status:
     #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
     #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.wire.mjpeg` for the stream.
     camera: dict[str, Any] | None = None
+    #: Set when the server plays a recording instead of driving a device (``teleop-server --replay``):
+    #: ``{"file": "drive.mcap", "position": 12.5, "duration": 3600.0, "playing": true, "speed": 1.0}``.
+    replay: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +230,7 @@ class Invalid:
         return Error(self.code, self.message, self.ref)
 
 
-ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | SaveSnapshot | ReplayControl
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
 _TYPE_NAMES: dict[type, str] = {
@@ -211,6 +240,8 @@ _TYPE_NAMES: dict[type, str] = {
     RequestControl: "request_control",
     ReleaseControl: "release_control",
     EmergencyStop: "estop",
+    SaveSnapshot: "save_snapshot",
+    ReplayControl: "replay",
     Welcome: "welcome",
     Reading: "reading",
     Status: "status",
@@ -233,7 +264,7 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        if value is None and name in ("token", "ref", "camera"):
+        if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed"):
             continue
         out[name] = value
     return out
@@ -382,7 +413,18 @@ _CLIENT_PARSERS = {
     "request_control": _parse_request_control,
     "release_control": lambda o: ReleaseControl(),
     "estop": lambda o: EmergencyStop(engaged=_flag(o.get("engaged", True), "engaged")),
+    "save_snapshot": lambda o: SaveSnapshot(seconds=None if o.get("seconds") is None else _number(o["seconds"], "seconds", 0.1, 3600)),
+    "replay": lambda o: _parse_replay(o),
 }
+
+
+def _parse_replay(obj: dict[str, Any]) -> ReplayControl:
+    action = obj.get("action")
+    if action not in REPLAY_ACTIONS:
+        raise _Bad(f"action must be one of {', '.join(REPLAY_ACTIONS)}")
+    position = None if obj.get("position") is None else _number(obj["position"], "position", 0, 1e9)
+    speed = None if obj.get("speed") is None else _number(obj["speed"], "speed", 0.05, 64)
+    return ReplayControl(action, position, speed)
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
@@ -446,6 +488,7 @@ _SERVER_PARSERS = {
         estop=bool(o.get("estop")),
         clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
         camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
+        replay=o.get("replay") if isinstance(o.get("replay"), dict) else None,
     ),
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")
