@@ -156,3 +156,33 @@ def test_out_of_descriptors_the_slowest_waiting_socket_of_the_busiest_address_go
     seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
     seats.opened("other", "10.0.0.4", 4.0)
     assert seats.opened("pilot", "10.0.0.9", 5.0).evict == (("x", 2),)
+
+
+# -- one log budget for every logger -------------------------------------------------------------------
+
+
+def test_a_librarys_traceback_is_logged_once_a_minute_and_its_repeats_are_one_line_then_a_count():
+    import logging
+
+    from server.gate import LogFlood
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.format(record)
+            seen.append(record)
+
+    handler = Keep()
+    handler.addFilter(LogFlood(per_window=3))
+    logger = logging.getLogger("websockets.test-flood")
+    logger.propagate = False
+    logger.addHandler(handler)
+    for _ in range(100):
+        try:
+            raise AssertionError("send_eof")
+        except AssertionError:
+            logger.error("unexpected internal error", exc_info=True)
+    assert len(seen) == 3
+    assert seen[0].exc_text and "Traceback" in seen[0].exc_text
+    assert not seen[1].exc_info and "AssertionError('send_eof')" in seen[1].getMessage()
