@@ -192,3 +192,31 @@ def test_pipelined_requests_are_answered_and_cost_the_log_nothing(servers):
     record("1,500 pipelined double requests: server log bytes (start-up included)", len(log))
     assert "Traceback" not in log, log[:3000]
     assert len(log) < 4096, log[:3000]
+
+
+# -- a device spraying events ----------------------------------------------------------------------------
+
+
+async def test_a_device_spraying_events_reaches_clients_and_the_log_merged(make_device, make_server):
+    device = await make_device(SimulatedDevice(report_ms=50))
+    server = await make_server(device)
+    watcher = await join(server, "observer")
+    started = time.monotonic()
+    sent = 0
+    while sent < 3000:  # 1,000 event lines a second for 3 s, two names, their texts changing
+        while sent < min(3000, (time.monotonic() - started) * 1000):
+            device.emit(f"EVT note spray {sent}")
+            device.emit(f"EVT mood {'happy' if sent % 4 else 'sad'}")
+            sent += 2
+        await asyncio.sleep(0.01)
+    device.emit("EVT done last")  # an ordering barrier: a name said at once, after every spray line
+    await watcher.expect("event", lambda m: "done last" in m["text"])
+    last = f"spray {sent - 2}"
+    await watcher.expect("event", lambda m: last in m["text"], timeout=3)  # the newest is never lost (said once its second is over)
+    events = [e["text"] for e in watcher.of_type("event") if "note" in e["text"] or "mood" in e["text"]]
+    record("3,000 device events in 3 s: events that reached a client", len(events))
+    assert len(events) <= 40, f"{len(events)} events for {sent} lines"
+    assert any("times in the last 1 s" in text for text in events), "the merged ones are counted"
+    log = [line for line in server.stop().splitlines() if "note" in line or "mood" in line]
+    record("3,000 device events in 3 s: log lines", len(log))
+    assert len(log) <= 8, "\n".join(log[:40])
