@@ -525,13 +525,14 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
-        if name == "watchdog" and text == "resume" and self.rules.watch.failsafe:
+        state = text.split(" ", 1)[0]  # "resume", or "resume (12 times in the last 1 s)" for merged ones
+        if name == "watchdog" and state == "resume" and self.rules.watch.failsafe:
             # our own neutral lines fed the watchdog (after an e-stop or a failsafe): nothing resumed
             # driving, and telling the user "resume" right after they pressed stop would only alarm them
             log.debug("device watchdog fed by the neutral lines")
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
+        tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
         level = "warning" if name in troubles or tripped_while_driving else "info"
         said_plainly = (*troubles, "plain", "text")  # these texts are already sentences

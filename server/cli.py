@@ -314,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    logging.getLogger("teleop.server").addFilter(LogFlood())  # whatever a peer repeats, the log stays readable
+    flood = LogFlood()  # whatever a peer repeats, through whichever logger (websockets' too), the log stays readable
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(flood)
     before, after = raise_file_limit()
     if after > before:
         log.debug("open-file limit raised from %d to %d", before, after)
