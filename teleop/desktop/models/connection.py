@@ -84,6 +84,8 @@ class ServerStatus:
     estop: bool = False
     pilot: str = ""
     clients: int = 0
+    #: what the pilot drives with ("gamepad", "touch", "keyboard"; "" if it did not say)
+    pilot_input: str = ""
 
     @classmethod
     def from_message(cls, status: dict[str, Any]) -> ServerStatus:
@@ -95,6 +97,7 @@ class ServerStatus:
             bool(status.get("estop")),
             str(pilot.get("name", "")),
             int(status.get("clients", 0) or 0),
+            str(pilot.get("input") or ""),
         )
 
 
