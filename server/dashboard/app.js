@@ -33,6 +33,7 @@ function connect() {
   // "#token=..." (as teleop-server prints the address) is only needed when the server
   // requires the token to watch; the fragment never leaves the browser except in this hello.
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  $("pilot-link").href = token ? `pilot#token=${encodeURIComponent(token)}` : "pilot";  // the pilot page drives with it
   const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
   if (token) hello.token = token;
   video.setToken(token);

@@ -196,7 +196,10 @@
     /** A driving key went down or up. Returns true if the key is one the page drives with. */
     key(code, down) {
       if (!(code in KEY_AXES) && code !== "ShiftLeft" && code !== "ShiftRight") return false;
-      if (down) { this.keys.add(code); this.kind = "keyboard"; } else this.keys.delete(code);
+      if (down) {
+        this.keys.add(code);
+        if (code in KEY_AXES) this.kind = "keyboard";  // Shift (the hold key) alone does not switch inputs
+      } else this.keys.delete(code);
       this._changed(!down);
       return true;
     }
