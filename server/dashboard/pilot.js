@@ -306,7 +306,9 @@ function stick(el) {
     move(e);
     e.preventDefault();
   });
-  el.addEventListener("pointermove", (e) => { if (e.pointerId === id) move(e); });
+  // pointerrawupdate (Chromium, secure contexts) comes as the finger moves; pointermove waits for the next frame
+  const moveEvent = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
+  el.addEventListener(moveEvent, (e) => { if (e.pointerId === id) move(e); });
   // let go, cancelled by the system (a call, a gesture), or the capture lost: centred, sent at once
   const end = (e) => {
     if (e.pointerId !== id) return;
