@@ -96,7 +96,7 @@ function showStatus(status) {
   stateEl.textContent = serial.state ? `${serial.state}${serial.port ? " · " + serial.port : ""}` : "—";
   stateEl.className = "value " + (serial.state === "ready" ? "ok" : serial.state === "lost" ? "bad" : "warn");
   $("device-info").textContent = device.name ? `${device.name} ${device.version || ""}` : (serial.detail || "—");
-  $("pilot").textContent = status.pilot ? status.pilot.name : "nobody";
+  $("pilot").textContent = status.pilot ? status.pilot.name + (status.pilot.input ? ` (${status.pilot.input})` : "") : "nobody";
   const failsafe = $("failsafe");
   failsafe.textContent = status.estop ? "E-STOP" : status.failsafe ? "active (outputs neutral)" : "off (driving)";
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
