@@ -71,6 +71,8 @@ class ServerConfig:
     observers: str = "open"
     certfile: str | None = None
     keyfile: str | None = None
+    #: "auto": make (once) and use a self-signed certificate kept beside the token file; "" = no TLS unless certfile
+    tls: str = ""
     max_clients: int = 64
     #: Observers without the token from one address at once (token holders are not limited).
     max_per_address: int = 16
@@ -130,6 +132,8 @@ class ServerConfig:
             raise ConfigError(f'auth.observers must be "open" or "token", got {self.observers!r}')
         if self.observers == "token" and not self.auth:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
+        if self.tls not in ("", "auto"):
+            raise ConfigError(f'server.tls must be "auto" (a self-signed certificate made on first start), got {self.tls!r}')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
         if not self.record_max_mb >= 0:
@@ -176,6 +180,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "client_queue": ("client_queue", int, 1),
         "certfile": ("certfile", str, 1),
         "keyfile": ("keyfile", str, 1),
+        "tls": ("tls", str, 1),
         "allow_hosts": ("allow_hosts", list, 1),
         "allow_origins": ("allow_origins", list, 1),
     },

@@ -34,6 +34,8 @@ function connect() {
   // "#token=..." (as teleop-server prints the address) is only needed when the server
   // requires the token to watch; the fragment never leaves the browser except in this hello.
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  $("pilot-link").href = token ? `pilot#token=${encodeURIComponent(token)}` : "pilot";  // the pilot page drives with it
+  showPilotQr(token);
   const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
   if (token) hello.token = token;
   video.setToken(token);
@@ -57,6 +59,17 @@ function connect() {
     setConnection("reconnecting", `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`);
     setTimeout(connect, delay);
   };
+}
+
+// The pilot page's address as a QR code for a phone: this page's own address, with the token it was
+// opened with (in the fragment, as teleop-server prints it). Drawn by the robot (/qr.svg), never cached.
+function showPilotQr(token) {
+  const url = `${location.origin}/pilot${token ? "#token=" + encodeURIComponent(token) : ""}`;
+  $("pilot-qr").src = `qr.svg?text=${encodeURIComponent(url)}`;
+  const local = /^(localhost|127\.|\[::1\])/.test(location.hostname);
+  $("pilot-qr-text").textContent = local
+    ? "This dashboard is open as localhost: a phone needs the robot's network address. Open the dashboard by that address for a code a phone can use."
+    : token ? "Opens the pilot page with this dashboard's token: ready to drive." : "No token in this dashboard's address: the code opens the pilot page to watch.";
 }
 
 function handle(message) {
@@ -84,7 +97,7 @@ function showStatus(status) {
   stateEl.textContent = serial.state ? `${serial.state}${serial.port ? " · " + serial.port : ""}` : "—";
   stateEl.className = "value " + (serial.state === "ready" ? "ok" : serial.state === "lost" ? "bad" : "warn");
   $("device-info").textContent = device.name ? `${device.name} ${device.version || ""}` : (serial.detail || "—");
-  $("pilot").textContent = status.pilot ? status.pilot.name : "nobody";
+  $("pilot").textContent = status.pilot ? status.pilot.name + (status.pilot.input ? ` (${status.pilot.input})` : "") : "nobody";
   const failsafe = $("failsafe");
   failsafe.textContent = status.estop ? "E-STOP" : status.failsafe ? "active (outputs neutral)" : "off (driving)";
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");

@@ -173,6 +173,8 @@ class Member:
     legacy: bool = False
     authorized: bool = False
     token_failures: int = 0
+    #: what this client drives with, as it last said (hello, then each control)
+    input: protocol.InputKind | None = None
     last_refusal: float = -math.inf
     pings: RateWatch = field(default_factory=lambda: RateWatch(MAX_PINGS_PER_S, strikes=1_000_000))
 
@@ -181,7 +183,7 @@ class Member:
         return f"#{self.id} {self.name} ({self.host})"
 
     def describe(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "legacy": self.legacy}
+        return {"id": self.id, "name": self.name, "legacy": self.legacy, "input": self.input}
 
 
 class ControlRules:
@@ -268,6 +270,7 @@ class ControlRules:
             return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "token required")]
         if hello is not None:
             member.name = hello.client or "unknown"
+            member.input = hello.input
             member.authorized = judged.right
         else:
             member.legacy = True
@@ -465,6 +468,9 @@ class ControlRules:
             return self._refusal(
                 member, now, Error(ErrorCode.NOT_PILOT, f"control ignored: you are an observer and {holder} is pilot", "control")
             )
+        if control.input is not None and control.input != member.input:
+            member.input = control.input  # every client sees what drives (status.pilot.input)
+            out.append(StatusChanged())
         if self.estop:
             text = "emergency stop is engaged; send estop with engaged: false to resume"
             return out + self._refusal(member, now, Error(ErrorCode.ESTOP_ACTIVE, text, "control"))

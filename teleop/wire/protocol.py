@@ -41,6 +41,19 @@ class Role(StrEnum):
     OBSERVER = "observer"
 
 
+class InputKind(StrEnum):
+    """What the pilot drives with, so every client can show it: a phone's touch sticks steer as surely as a pad.
+
+    Sent in ``hello`` and in each ``control`` (a browser pilot may switch from touch to a
+    pad mid-drive); the server puts the pilot's in ``status.pilot.input``. Absent: not said
+    (older clients, the hobby ``{"Axes": ...}`` form).
+    """
+
+    GAMEPAD = "gamepad"
+    TOUCH = "touch"
+    KEYBOARD = "keyboard"
+
+
 class ErrorCode(StrEnum):
     """Machine-readable ``code`` of an ``error`` message; the ``message`` field is for humans."""
 
@@ -73,6 +86,7 @@ class Hello:
     protocol: int = PROTOCOL_VERSION
     token: str | None = None
     takeover: bool = False
+    input: InputKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,8 @@ class Control:
     hats: tuple[tuple[int, int], ...] = ()
     legacy: bool = False
     layout: Layout = Layout.RAW
+    #: what produced this input (None: not said)
+    input: InputKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +316,7 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed"):
+        if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed", "input"):
             continue
         out[name] = value
     return out
@@ -395,6 +411,14 @@ def _axes(value: Any, where: str = "axes") -> tuple[float, ...]:
     return tuple(_number(v, f"{where}[{i}]", -1.0, 1.0) for i, v in enumerate(_list(value, where, MAX_AXES)))
 
 
+def _input_kind(value: Any) -> InputKind | None:
+    if value is None:
+        return None
+    if value not in InputKind._value2member_map_:
+        raise _Bad(f"input must be one of {', '.join(k.value for k in InputKind)}, got {_describe(value)}")
+    return InputKind(value)
+
+
 def _parse_control(obj: dict[str, Any]) -> Control:
     buttons = tuple(
         int(v) if isinstance(v, bool) else _integer(v, f"buttons[{i}]", 0, 1)
@@ -416,6 +440,7 @@ def _parse_control(obj: dict[str, Any]) -> Control:
         buttons=buttons,
         hats=tuple(hats),
         layout=Layout(layout),
+        input=_input_kind(obj.get("input")),
     )
 
 
@@ -431,6 +456,7 @@ def _parse_hello(obj: dict[str, Any]) -> Hello:
         protocol=_integer(obj.get("protocol", PROTOCOL_VERSION), "protocol", 0, 1_000_000),
         token=None if token is None else _text(token, "token", MAX_TOKEN_CHARS),
         takeover=_flag(obj.get("takeover", False), "takeover"),
+        input=_input_kind(obj.get("input")),
     )
 
 

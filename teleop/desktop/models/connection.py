@@ -86,6 +86,8 @@ class ServerStatus:
     clients: int = 0
     #: the most of each output's travel any client may drive now (the server's cap; 1.0: none)
     speed_cap: float = 1.0
+    #: what the pilot drives with ("gamepad", "touch", "keyboard"; "" if it did not say)
+    pilot_input: str = ""
 
     @classmethod
     def from_message(cls, status: dict[str, Any]) -> ServerStatus:
@@ -98,6 +100,7 @@ class ServerStatus:
             str(pilot.get("name", "")),
             int(status.get("clients", 0) or 0),
             _fraction(status.get("speed_cap", 1.0)),
+            str(pilot.get("input") or ""),
         )
 
 

@@ -289,7 +289,9 @@ class ClientSession:
     async def _serve(self, ws: ClientConnection) -> None:
         first: str | bytes | None = None
         if not self.legacy:
-            hello = protocol.Hello(role=self.wanted_role, client=self.name, version=__version__, token=self.token)
+            hello = protocol.Hello(
+                role=self.wanted_role, client=self.name, version=__version__, token=self.token, input=protocol.InputKind.GAMEPAD
+            )
             await ws.send(protocol.encode(hello))
             try:
                 async with asyncio.timeout(WELCOME_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
