@@ -157,7 +157,7 @@ def test_readings_go_at_most_at_the_rate_with_the_newest_values():
 def test_every_stop_message_stops_and_is_acknowledged_with_its_nonce():
     inbox = EstopInbox("rover")
     decision = inbox.receive(fleet.EstopCommand("ann", "n1").to_json(), now=1.0, wall=1000.0)
-    assert decision.announce and decision.who == "ann"
+    assert decision.stop and decision.who == "ann"
     assert decision.ack == fleet.EstopAck("rover", "ann", "n1", 1000.0, engaged=True, duplicate=False)
     assert fleet.parse_ack(decision.ack.to_json()) == decision.ack
 
@@ -166,14 +166,14 @@ def test_a_redelivered_stop_is_acknowledged_again_but_not_announced_twice():
     inbox = EstopInbox("rover")
     inbox.receive('{"who": "ann", "nonce": "n1"}', now=1.0, wall=0)
     again = inbox.receive('{"who": "ann", "nonce": "n1"}', now=2.0, wall=0)
-    assert not again.announce and again.ack.duplicate
-    assert inbox.receive('{"who": "ann", "nonce": "n2"}', now=3.0, wall=0).announce
+    assert not again.stop and again.ack.duplicate
+    assert inbox.receive('{"who": "ann", "nonce": "n2"}', now=3.0, wall=0).stop
 
 
 def test_nonces_are_forgotten_after_a_while_and_memory_is_bounded():
     inbox = EstopInbox("rover", memory=10, window=60.0)
     inbox.receive('{"nonce": "old"}', now=0.0, wall=0)
-    assert inbox.receive('{"nonce": "old"}', now=61.0, wall=0).announce  # remembered no longer than the window
+    assert inbox.receive('{"nonce": "old"}', now=61.0, wall=0).stop  # remembered no longer than the window
     for i in range(1000):
         inbox.receive(json.dumps({"nonce": str(i)}), now=100.0, wall=0)
     assert len(inbox._seen) <= 11
@@ -183,7 +183,7 @@ def test_nonces_are_forgotten_after_a_while_and_memory_is_bounded():
 def test_any_payload_on_the_stop_topic_stops_the_robot(payload):
     """Stopping is always safe: a bare payload (a dashboard button) or garbage is a stop from "unknown sender"."""
     decision = EstopInbox("rover").receive(payload, now=0.0, wall=0.0)
-    assert decision.announce and decision.ack.engaged
+    assert decision.stop and decision.ack.engaged
 
 
 def _rules() -> ControlRules:

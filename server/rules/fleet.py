@@ -12,7 +12,7 @@ are tested with a fake clock:
   costs a fixed amount of memory and never holds up driving.
 * :class:`ReadingsPace`: readings at most ``rate`` times a second, the newest value of every key.
 * :class:`EstopInbox`: every message on ``cmd/estop`` stops the robot; a nonce
-  seen before (a QoS 1 redelivery) is acknowledged again but not announced twice.
+  seen before (a QoS 1 redelivery) is acknowledged again but not acted on twice.
   There is no "release" command: only the pilot releases a stop, as always.
 * :class:`BrokerLink`: a broker that is down, refusing or slow is reported
   once (again only when the reason changes) and retried with the one backoff rule
@@ -181,8 +181,9 @@ class ReadingsPace:
 
 @dataclass(frozen=True)
 class EstopDecision:
-    #: True the first time this stop is seen: engage the e-stop (the same rule as every other stop)
-    announce: bool
+    #: True unless this nonce was seen before: engage the e-stop (the same rule as every other stop).
+    #: A redelivered stop is only acknowledged again: it must not re-engage a stop the pilot has since released.
+    stop: bool
     who: str
     ack: EstopAck
 
