@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from teleop.wire.errors import ConfigError
+from teleop.wire.fleet import parse_broker_url
 from teleop_server.rules import fleet, serial_protocol
 from teleop_server.rules.camerasource import CameraSettings
 from teleop_server.rules.mapping import DEFAULT_OUTPUTS, OutputMap
@@ -160,7 +161,7 @@ class ServerConfig:
         if not self.camera_viewer_timeout > 0:
             raise ConfigError("camera.viewer_timeout_ms must be positive")
         if self.mqtt is not None:
-            fleet.parse_broker_url(self.mqtt)
+            parse_broker_url(self.mqtt)
         if not 0 < self.mqtt_readings_rate <= 50:
             raise ConfigError("mqtt.readings_hz must be more than 0 and at most 50")
         if not 2 <= self.mqtt_keepalive <= 60:

@@ -9,6 +9,7 @@ import pytest
 from teleop.common.backoff import Backoff
 from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
+from teleop.wire.fleet import parse_broker_url
 from teleop_server.rules import control
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.control import ControlRules
@@ -21,7 +22,6 @@ from teleop_server.rules.fleet import (
     Outbox,
     ReadingsPace,
     discovery_messages,
-    parse_broker_url,
     robot_state,
 )
 from teleop_server.rules.mapping import CommandMapper

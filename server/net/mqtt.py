@@ -32,7 +32,7 @@ from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import Event
 from teleop_server.config import ServerConfig
 from teleop_server.net.announce import short_hostname
-from teleop_server.rules.fleet import BrokerLink, Discovery, EstopInbox, Message, Outbox, ReadingsPace, parse_broker_url, robot_state
+from teleop_server.rules.fleet import BrokerLink, Discovery, EstopInbox, Message, Outbox, ReadingsPace, robot_state
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
@@ -72,7 +72,7 @@ class FleetLink:
         self.aiomqtt = _client_module()
         self.robot = robot
         self.config = config
-        self.url = parse_broker_url(config.mqtt)
+        self.url = fleet.parse_broker_url(config.mqtt)
         self.name = config.announce_name or short_hostname()
         self.id = fleet.robot_id(self.name)
         self.address = config.mqtt_address or address

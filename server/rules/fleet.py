@@ -4,8 +4,6 @@ The topics and payloads are :mod:`teleop.wire.fleet`'s. Here are the rules the
 MQTT shell (:mod:`teleop_server.net.mqtt`) follows, each fed the time so they
 are tested with a fake clock:
 
-* :func:`parse_broker_url`: ``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]``;
-  credentials never go in the URL (it shows up in ``ps``), they go in the config file.
 * :class:`Outbox`: what waits for the broker is bounded and newest-wins per
   topic (a state, the readings); events are a short queue that drops its
   oldest; acknowledgements go first. A broker that is slow or gone therefore
@@ -28,11 +26,9 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from teleop.common.backoff import Backoff
 from teleop.wire import fleet
-from teleop.wire.errors import ConfigError
 from teleop.wire.fleet import EstopAck, RobotState
 from teleop_server.rules.readings import Pace
 
@@ -51,36 +47,6 @@ MAX_QUEUED_ACKS = 64
 NONCE_MEMORY = 256
 NONCE_WINDOW_S = 600.0
 HA_PREFIX = "homeassistant"
-
-
-@dataclass(frozen=True)
-class BrokerUrl:
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
-
-
-def parse_broker_url(text: str) -> BrokerUrl:
-    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); raise :class:`ConfigError` saying what is wrong."""
-    try:
-        parts = urlsplit(text.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"--mqtt {text!r}: {exc}") from None
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
-    if parts.username or parts.password:
-        raise ConfigError(
-            "--mqtt: put the broker's user name and password in the config file ([mqtt] username, password_file), not the URL"
-        )
-    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
-    tls = parts.scheme == "mqtts"
-    return BrokerUrl(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
 # --------------------------------------------------------------------------- what waits for the broker

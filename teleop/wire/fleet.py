@@ -17,7 +17,9 @@ topic                  retained   QoS  payload
 A stop command is never retained: a retained one would fire again on every
 reconnect, long after the emergency. Nothing here ever carries the pilot token.
 Parsing never raises: whatever a stranger publishes gives None or a value with
-its fields checked.
+its fields checked. :func:`parse_broker_url` is the one reading of a broker's
+address (``mqtt://HOST[:PORT]``, ``mqtts://``), the server's ``--mqtt`` and the app's ``--fleet``;
+credentials never go in it (a URL shows in ``ps``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from teleop.wire.errors import ConfigError
 
 ROOT = "teleop"
 CONNECTION, STATE, READINGS, EVENTS, ESTOP, ESTOP_ACK = "connection", "state", "readings", "events", "cmd/estop", "cmd/estop/ack"
@@ -193,3 +198,33 @@ def readings_payload(t: float, values: dict[str, int | float]) -> str:
 
 def event_payload(level: str, text: str, t: float) -> str:
     return dump({"level": level, "text": text, "t": round(t, 3)})
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+
+def parse_broker_url(text: str) -> BrokerUrl:
+    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); raise :class:`ConfigError` saying what is wrong."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"--mqtt {text!r}: {exc}") from None
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+    if parts.username or parts.password:
+        raise ConfigError(
+            "--mqtt: put the broker's user name and password in the config file ([mqtt] username, password_file), not the URL"
+        )
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+    tls = parts.scheme == "mqtts"
+    return BrokerUrl(parts.hostname, port or (8883 if tls else 1883), tls)
