@@ -295,3 +295,24 @@ async def test_home_assistant_discovery_is_published_retained_and_matches_the_sc
         async with aiomqtt.Client("127.0.0.1", broker.port, username=mosquitto.DASHBOARD, password=broker.users[mosquitto.DASHBOARD]) as ha:
             await ha.publish(button["command_topic"], button["payload_press"], qos=1)  # what Home Assistant's button does
         await wait_for(lambda: any(fleet.parse_ack(p).who == "Home Assistant" for p in dashboard.on("teleop/rover-2/cmd/estop/ack")), 10)
+
+
+async def test_a_broker_refusing_the_password_is_reported_once_and_the_robot_drives_on(broker, make_device, make_server):
+    device = await make_device(SimulatedDevice(report_ms=50))
+    config = broker.robot_config("rover-1")
+    broker.password_file("rover-1").write_text("not the password\n")
+    server = await make_server(device, "--mqtt", broker.url, "--name", "rover-1", "--config", str(config))
+    await server.serial_ready()
+    # the barrier: the broker has refused this robot several times by now
+    await wait_for(lambda: broker.log.read_text().count("not authorised") >= 3, timeout=20, what="three refused attempts")
+    stop, sent = asyncio.Event(), []
+    pilot = asyncio.create_task(_drive(server, stop, sent))
+    try:
+        await wait_for(lambda: len(sent) >= 20, timeout=10)
+        await _latencies(device, sent, 5, 20)  # every command reached the device
+    finally:
+        stop.set()
+        await asyncio.gather(pilot, return_exceptions=True)
+    log = server.stop()
+    assert log.count("cannot reach the MQTT broker") == 1, log
+    assert "not authori" in log.lower()

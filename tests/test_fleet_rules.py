@@ -303,3 +303,47 @@ def test_a_new_reading_key_gets_its_sensor_once():
     assert len(discovery.new_keys({"a": 1, "b": 2})) == 2
     assert discovery.new_keys({"a": 3}) == []
     assert len(discovery.all()) == 4 + 2
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_fleet_settings_come_from_the_command_line_and_the_config_file():
+    from teleop_server.cli import build_parser, config_from_args
+    from teleop_server.config import parse_config
+
+    config = config_from_args(build_parser().parse_args(["--mqtt", "mqtts://broker.lan", "--name", "Rover 1"]))
+    assert (config.mqtt, config.announce_name, config.mqtt_readings_rate, config.mqtt_discovery) == (
+        "mqtts://broker.lan",
+        "Rover 1",
+        4.0,
+        False,
+    )
+    config = parse_config(
+        {"mqtt": {"url": "mqtt://b:1884", "username": "rover-1", "password_file": "/p", "readings_hz": 10, "discovery": True}}
+    )
+    assert (config.mqtt, config.mqtt_username, config.mqtt_password_file, config.mqtt_readings_rate, config.mqtt_discovery) == (
+        "mqtt://b:1884",
+        "rover-1",
+        "/p",
+        10,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "message"),
+    [
+        ({"url": "http://b"}, "mqtt://HOST:PORT"),
+        ({"readings_hz": 0}, "readings_hz"),
+        ({"keepalive_s": 600}, "keepalive_s"),
+        ({"address": "10.0.0.5:8765"}, "ws://"),
+        ({"discovery_prefix": "home/#"}, "discovery_prefix"),
+        ({"password": "hunter2"}, "unknown key mqtt.password"),
+    ],
+)
+def test_a_bad_fleet_setting_is_a_clear_error_naming_the_key(mqtt, message):
+    from teleop_server.config import parse_config
+
+    with pytest.raises(ConfigError, match=message.replace("+", r"\+").replace(".", r"\.")):
+        parse_config({"mqtt": mqtt})
