@@ -22,6 +22,9 @@ from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
 
 log = logging.getLogger("teleop.desktop.net.fleet")
+#: aiomqtt warns about more than 10 publishes in flight; "Stop every robot" sends one per robot at once, on purpose.
+_client_log = logging.getLogger("teleop.desktop.net.fleet.mqtt")
+_client_log.setLevel(logging.ERROR)
 
 #: Quick at first (a broker restarting), then every few seconds.
 DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -99,7 +102,14 @@ class FleetClient:
         while True:
             try:
                 async with self.aiomqtt.Client(
-                    self.url.host, self.url.port, username=self.username, password=self.password, tls_context=tls, timeout=5, keepalive=10
+                    self.url.host,
+                    self.url.port,
+                    username=self.username,
+                    password=self.password,
+                    tls_context=tls,
+                    timeout=5,
+                    keepalive=10,
+                    logger=_client_log,
                 ) as client:
                     for kind in SUBSCRIPTIONS:
                         await client.subscribe(fleet.all_topics(kind), qos=1)
