@@ -193,6 +193,10 @@ class Bridge:
         self.tap.metadata("session", session_metadata(config, self.session))
         #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
         self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
+        #: What the fleet broker link (:mod:`teleop_server.net.mqtt`) listens to: each must return at once.
+        self.on_status: Callable[[], None] = lambda: None
+        self.on_event: Callable[[Event], None] = lambda event: None
+        self.on_readings: Callable[[dict[str, int | float]], None] = lambda values: None
 
     @property
     def readings(self) -> dict[str, int | float]:
@@ -209,6 +213,14 @@ class Bridge:
     def neutral_now(self, why: str = "the server was told to stop") -> None:
         """Every output to neutral at once (signal handlers call this before anything else)."""
         self._run(self.rules.stop_all(why))
+
+    def remote_estop(self, who: str) -> None:
+        """An emergency stop from the fleet broker: the same rule as a client's stop; only the pilot releases it."""
+        self._run(self.rules.remote_estop(who))
+
+    def status(self) -> dict[str, object]:
+        """The status clients get, as a dict (the fleet broker publishes it without the token)."""
+        return protocol.to_dict(self._status())
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -349,6 +361,8 @@ class Bridge:
                     self._send(client, effect.message)
             elif isinstance(effect, control.Broadcast):
                 self._broadcast(protocol.encode(effect.message))
+                if isinstance(effect.message, Event):
+                    self.on_event(effect.message)
             elif isinstance(effect, control.Drive):
                 self.link.submit(effect.lines)
                 self._arm_watch()
@@ -493,6 +507,7 @@ class Bridge:
         self._reading_seq += 1
         self.tap.reading(values, self._reading_seq)
         self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
+        self.on_readings(values)
 
     def _refused_keys(self, keys: list[str], now: float) -> None:
         first_time = self.book.refused_keys == len(keys)
@@ -582,6 +597,7 @@ class Bridge:
     def _flush_status(self) -> None:
         self._status_dirty = False
         self._broadcast(protocol.encode(self._status()))
+        self.on_status()
 
     def _on_camera_frame(self, jpeg: bytes, capture_time: float) -> None:
         self.video.publish(jpeg, capture_time)
@@ -595,8 +611,10 @@ class Bridge:
         self._mark_status()
 
     def _announce(self, level: str, text: str) -> None:
-        self._broadcast(protocol.encode(Event(level, text, time.time())))
+        event = Event(level, text, time.time())
+        self._broadcast(protocol.encode(event))
         self.tap.event(text, level)
+        self.on_event(event)
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None

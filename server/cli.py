@@ -18,6 +18,7 @@ from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
+from teleop_server.net.mqtt import start_fleet
 from teleop_server.net.pilotqr import pilot_url, terminal_qr
 from teleop_server.net.selfsigned import load_or_create_certificate
 from teleop_server.rules.auth import check_token_text, default_token_file, load_or_create_token
@@ -169,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(any command writing MJPEG to stdout); size, fps and quality go under [camera] in the config file",
     )
     parser.add_argument(
+        "--name",
+        help="this robot's name in the app's robot list, on mDNS and on the fleet broker (default: the hostname)",
+    )
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish this robot's presence, state and readings to an MQTT broker and take fleet e-stops from it: "
+        "mqtt://HOST:PORT or mqtts://HOST:PORT; user name, password file and CA go under [mqtt] in the config file "
+        "(needs the mqtt extra: pip install 'teleop-robot[mqtt]'; see docs/fleet.md)",
+    )
+    parser.add_argument(
         "--no-announce",
         action="store_true",
         help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
@@ -206,6 +218,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "allow_origins": None if args.allow_origin is None else (*config.allow_origins, *args.allow_origin),
         "announce": False if args.no_announce else None,
         "camera": args.camera,
+        "announce_name": args.name,
+        "mqtt": args.mqtt,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -305,6 +319,7 @@ async def serve(
     )
     announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
+    fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic
     # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
     # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
@@ -326,6 +341,8 @@ async def serve(
         log.info("shutting down")
         if announcer is not None:
             await announcer.stop()
+        if fleet is not None:
+            await fleet.stop()
         await bridge.stop()
 
 

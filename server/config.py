@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from teleop.wire.errors import ConfigError
-from teleop_server.rules import serial_protocol
+from teleop.wire.fleet import parse_broker_url
+from teleop_server.rules import fleet, serial_protocol
 from teleop_server.rules.camerasource import CameraSettings
 from teleop_server.rules.mapping import DEFAULT_OUTPUTS, OutputMap
 
@@ -99,6 +100,19 @@ class ServerConfig:
     camera_quality: int = 80
     #: A video viewer whose socket takes nothing for this long is dropped.
     camera_viewer_timeout: float = 5.0
+    #: The fleet broker (``mqtt://HOST:PORT`` or ``mqtts://``); None: no broker (see docs/fleet.md).
+    mqtt: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password_file: str | None = None
+    #: CA certificate(s) that signed the broker's (mqtts://); None: the system's.
+    mqtt_cafile: str | None = None
+    #: What the robot publishes as its address to connect to; None: this machine's address and the port.
+    mqtt_address: str | None = None
+    mqtt_readings_rate: float = fleet.DEFAULT_READINGS_RATE
+    mqtt_keepalive: int = fleet.DEFAULT_KEEPALIVE
+    #: Home Assistant MQTT discovery, under this prefix.
+    mqtt_discovery: bool = False
+    mqtt_discovery_prefix: str = fleet.HA_PREFIX
 
     @property
     def camera_settings(self) -> CameraSettings | None:
@@ -170,6 +184,16 @@ class ServerConfig:
             self.camera_settings.validate()
         if not self.camera_viewer_timeout > 0:
             raise ConfigError("camera.viewer_timeout_ms must be positive")
+        if self.mqtt is not None:
+            parse_broker_url(self.mqtt)
+        if not 0 < self.mqtt_readings_rate <= 50:
+            raise ConfigError("mqtt.readings_hz must be more than 0 and at most 50")
+        if not 2 <= self.mqtt_keepalive <= 60:
+            raise ConfigError("mqtt.keepalive_s must be 2..60 (a robot shows offline after 1.5 times this)")
+        if self.mqtt_address is not None and not self.mqtt_address.startswith(("ws://", "wss://")):
+            raise ConfigError("mqtt.address must be the ws:// or wss:// address clients connect to")
+        if not self.mqtt_discovery_prefix or any(c in self.mqtt_discovery_prefix for c in "+# "):
+            raise ConfigError("mqtt.discovery_prefix must be a topic without + # or spaces")
 
 
 _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
@@ -230,6 +254,17 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "fps": ("camera_fps", (int, float), 1),
         "quality": ("camera_quality", int, 1),
         "viewer_timeout_ms": ("camera_viewer_timeout", (int, float), 0.001),
+    },
+    "mqtt": {
+        "url": ("mqtt", str, 1),
+        "username": ("mqtt_username", str, 1),
+        "password_file": ("mqtt_password_file", str, 1),
+        "cafile": ("mqtt_cafile", str, 1),
+        "address": ("mqtt_address", str, 1),
+        "readings_hz": ("mqtt_readings_rate", (int, float), 1),
+        "keepalive_s": ("mqtt_keepalive", int, 1),
+        "discovery": ("mqtt_discovery", bool, 1),
+        "discovery_prefix": ("mqtt_discovery_prefix", str, 1),
     },
 }
 

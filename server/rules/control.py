@@ -495,15 +495,25 @@ class ControlRules:
         log.warning("%s", text)
         return self._event("warning", text)
 
+    def remote_estop(self, who: str) -> list[Effect]:
+        """An emergency stop from outside the WebSocket (the fleet broker): engaged as if a client pressed it.
+
+        There is no remote release: only the pilot clears a stop, over its own connection.
+        """
+        return self._engage(who, who)
+
+    def _engage(self, name: str, label: str) -> list[Effect]:
+        out: list[Effect] = []
+        if not self.estop:
+            self.estop = True
+            log.warning("EMERGENCY STOP by %s", label)
+            out.append(self._event("warning", f"emergency stop by {name}"))
+        self.watch.force()
+        return [Neutral(), *out, StatusChanged()]
+
     def _on_estop(self, member: Member, engaged: bool) -> list[Effect]:
         if engaged:
-            out: list[Effect] = []
-            if not self.estop:
-                self.estop = True
-                log.warning("EMERGENCY STOP by %s", member.label)
-                out.append(self._event("warning", f"emergency stop by {member.name}"))
-            self.watch.force()
-            return [Neutral(), *out, StatusChanged()]
+            return self._engage(member.name, member.label)
         if not self.estop:
             return []
         if self.pilot is not member:
