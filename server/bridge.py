@@ -41,7 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from teleop import __version__
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
-from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
+from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
 from teleop_server.camera.capture import Camera
 from teleop_server.config import ServerConfig
 from teleop_server.device.link import DeviceLink, LinkState, Profile
@@ -66,7 +66,6 @@ log = logging.getLogger("teleop.server")
 #: How long a new connection may stay silent before it is treated as a plain
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
-CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
@@ -76,7 +75,6 @@ SEND_STALL_TIMEOUT = 5.0
 SEND_BUFFER_BYTES = 16 * 1024
 #: A WebSocket handshake (the HTTP request) must be complete within this time.
 OPEN_TIMEOUT = 5.0
-CLOSE_SERVER_FULL = 1013
 OUTPUTS_INTERVAL = 0.1
 #: Readings go to clients at most this many times a second; faster reports are merged, newest wins.
 READINGS_RATE = 100.0
@@ -327,7 +325,7 @@ class Bridge:
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
-                    await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+                    await ws.close(CloseCode.TRY_AGAIN_LATER, seat.reason[:120])
         return seat.admitted
 
     def _forget(self, client: Client) -> None:
@@ -378,7 +376,7 @@ class Bridge:
                 ws.urgent = True
             self._urgent = ws
 
-    async def _close_with(self, client: Client, code: int, reason: str) -> None:
+    async def _close_with(self, client: Client, code: CloseCode, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading)."""
         try:
             async with asyncio.timeout(1):
@@ -445,17 +443,17 @@ class Bridge:
         )
         log.warning("%s", text)
         if first_time:
-            self._announce("warning", text)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, text)
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
-            self._announce("info", f"device ready: {detail}")
+            self._announce(EventLevel.INFO, EventKind.DEVICE, f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
-            self._announce("warning", f"serial link lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
-            self._announce("warning", detail)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, detail)
         if self.recorder:
             self.recorder.event(f"serial {state.value}: {detail}")
         self._mark_status()
@@ -473,9 +471,9 @@ class Bridge:
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
         tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
-        level = "warning" if name in troubles or tripped_while_driving else "info"
+        level = EventLevel.WARNING if name in troubles or tripped_while_driving else EventLevel.INFO
         said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
-        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
+        self._announce(level, EventKind.DEVICE, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
@@ -496,7 +494,7 @@ class Bridge:
             server=f"teleop-server {__version__}",
             session=self.session,
             role=member.role if member else protocol.Role.OBSERVER,
-            status=protocol.to_dict(self._status()),
+            status=self._status(),
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
@@ -527,13 +525,13 @@ class Bridge:
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
-            self._announce("info", f"camera live: {detail}")
+            self._announce(EventLevel.INFO, EventKind.CAMERA, f"camera live: {detail}")
         elif state is CameraState.LOST:
-            self._announce("warning", f"camera lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.CAMERA, f"camera lost: {detail}")
         self._mark_status()
 
-    def _announce(self, level: str, text: str) -> None:
-        self._broadcast(protocol.encode(Event(level, text, time.time())))
+    def _announce(self, level: EventLevel, kind: EventKind, text: str) -> None:
+        self._broadcast(protocol.encode(Event(level, text, time.time(), kind)))
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None

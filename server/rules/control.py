@@ -37,13 +37,17 @@ from dataclasses import dataclass, field
 from teleop.wire import protocol
 from teleop.wire.layout import Layout
 from teleop.wire.protocol import (
+    CloseCode,
     Control,
     EmergencyStop,
     Error,
     ErrorCode,
     Event,
+    EventKind,
+    EventLevel,
     Hello,
     Invalid,
+    PilotStatus,
     Ping,
     Pong,
     ReleaseControl,
@@ -58,7 +62,6 @@ from teleop_server.rules.mapping import CommandMapper
 
 log = logging.getLogger("teleop.server")
 
-CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
 #: A client sending more than this many times the configured control rate is flooding.
 RATE_LIMIT_FACTOR = 4
 #: Wrong tokens one connection may offer before it is closed: guessing must cost a reconnect.
@@ -113,7 +116,7 @@ class Close:
     """Close the client's connection with ``code`` (any explanation was sent just before)."""
 
     client: int
-    code: int
+    code: CloseCode
     reason: str
 
 
@@ -147,8 +150,8 @@ class Member:
     def label(self) -> str:
         return f"#{self.id} {self.name} ({self.host})"
 
-    def describe(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "legacy": self.legacy}
+    def describe(self) -> PilotStatus:
+        return PilotStatus(self.id, self.name, self.legacy)
 
 
 class ControlRules:
@@ -191,13 +194,16 @@ class ControlRules:
         if wait:
             self._log_token(f"client {member.label} offered a token while its address is locked out", "locked out", host, now)
             text = f"too many wrong pilot tokens from your address: wait {wait:.0f} s and check the token"
-            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "too many wrong pilot tokens")]
+            return [
+                Send(client, Error(ErrorCode.UNAUTHORIZED, text)),
+                Close(client, CloseCode.POLICY_VIOLATION, "too many wrong pilot tokens"),
+            ]
         if not self.access.may_watch(hello.token if hello else None):
             if hello is not None and hello.token:
                 self.guard.failed(host, now)
             log.warning("client %s refused: this server requires the token even to watch", member.label)
             text = "this server requires the token even to watch: add it to your settings"
-            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "token required")]
+            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CloseCode.POLICY_VIOLATION, "token required")]
         if hello is not None:
             member.name = hello.client or "unknown"
             member.authorized = self.access.required and self.access.may_drive(hello.token)
@@ -270,7 +276,14 @@ class ControlRules:
         for action in self.watch.poll(now):
             if action is Action.ENTER_FAILSAFE:
                 log.warning("failsafe: pilot silent for %.0f ms; outputs to neutral", self.watch.timeout * 1000)
-                out += [Neutral(), self._event("warning", f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms")]
+                out += [
+                    Neutral(),
+                    self._event(
+                        EventLevel.WARNING,
+                        EventKind.FAILSAFE,
+                        f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms",
+                    ),
+                ]
                 out.append(StatusChanged())
             elif action is Action.KEEPALIVE:
                 out.append(Keepalive())
@@ -292,7 +305,7 @@ class ControlRules:
         """The server itself is stopping or was told to (a signal): neutral first, then say so."""
         self.watch.force()
         log.warning("outputs to neutral: %s", why)
-        return [Neutral(), self._event("warning", f"outputs to neutral: {why}"), StatusChanged()]
+        return [Neutral(), self._event(EventLevel.WARNING, EventKind.SERVER, f"outputs to neutral: {why}"), StatusChanged()]
 
     # -- messages ------------------------------------------------------------------------
 
@@ -337,7 +350,7 @@ class ControlRules:
             return out + self._refusal(member, now, Error(ErrorCode.ESTOP_ACTIVE, text, "control"))
         if self.watch.control(now):
             log.info("failsafe cleared: %s is driving", member.name)
-            out += [self._event("info", f"failsafe cleared: {member.name} is driving"), StatusChanged()]
+            out += [self._event(EventLevel.INFO, EventKind.FAILSAFE, f"failsafe cleared: {member.name} is driving"), StatusChanged()]
         if control.layout is Layout.STANDARD and self.mapper.numbered and not self._told_numbered:
             self._told_numbered = True
             out.append(self._numbered_warning(member))
@@ -353,7 +366,7 @@ class ControlRules:
             "Write the mapping with control names (leftx, lefty, lefttrigger, a, ...) so every pad drives the same way"
         )
         log.warning("%s", text)
-        return self._event("warning", text)
+        return self._event(EventLevel.WARNING, EventKind.CONFIG, text)
 
     def _on_estop(self, member: Member, engaged: bool) -> list[Effect]:
         if engaged:
@@ -361,7 +374,7 @@ class ControlRules:
             if not self.estop:
                 self.estop = True
                 log.warning("EMERGENCY STOP by %s", member.label)
-                out.append(self._event("warning", f"emergency stop by {member.name}"))
+                out.append(self._event(EventLevel.WARNING, EventKind.ESTOP, f"emergency stop by {member.name}"))
             self.watch.force()
             return [Neutral(), *out, StatusChanged()]
         if not self.estop:
@@ -370,7 +383,7 @@ class ControlRules:
             return [Send(member.id, Error(ErrorCode.NOT_PILOT, "only the pilot can clear the emergency stop", "estop"))]
         self.estop = False
         log.warning("emergency stop cleared by %s", member.label)
-        return [self._event("info", f"emergency stop cleared by {member.name}"), StatusChanged()]
+        return [self._event(EventLevel.INFO, EventKind.ESTOP, f"emergency stop cleared by {member.name}"), StatusChanged()]
 
     # -- pilot -----------------------------------------------------------------------------
 
@@ -394,14 +407,14 @@ class ControlRules:
         if member is not None:
             member.role = Role.PILOT
         log.info("control: %s", reason)
-        out: list[Effect] = [self._event("info", reason)]
+        out: list[Effect] = [self._event(EventLevel.INFO, EventKind.PILOT, reason)]
         if previous is not None:
             # the old pilot's last command must not outlive its control
             entered = self.watch.force()
             out.append(Neutral())
             if entered:
                 log.warning("failsafe: %s; outputs to neutral", reason)
-                out.append(self._event("warning", f"failsafe: {reason}"))
+                out.append(self._event(EventLevel.WARNING, EventKind.FAILSAFE, f"failsafe: {reason}"))
         out.append(StatusChanged())
         return out
 
@@ -439,8 +452,8 @@ class ControlRules:
         return [Send(member.id, error)]
 
     def _expel(self, member: Member, why: str, error: Error, reason: str) -> list[Effect]:
-        out: list[Effect] = [Send(member.id, error), Close(member.id, CLOSE_POLICY, reason[:120])]
+        out: list[Effect] = [Send(member.id, error), Close(member.id, CloseCode.POLICY_VIOLATION, reason[:120])]
         return out + self.leave(member.id, 0.0, f"was disconnected ({why})")
 
-    def _event(self, level: str, text: str) -> Broadcast:
-        return Broadcast(Event(level, text, self._wall()))
+    def _event(self, level: EventLevel, kind: EventKind, text: str) -> Broadcast:
+        return Broadcast(Event(level, text, self._wall(), kind))
