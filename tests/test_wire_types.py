@@ -9,19 +9,29 @@ never from its wording: a reworded server message must not change the app.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.connection import LogLevel, ServerStatus, event_log_level
 from teleop.desktop.session.teleop_model import TeleopModel
-from teleop.wire import protocol
+from teleop.wire import jsnames, protocol
 from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, MessageType, Status, Welcome
 from teleop.wire.records import CameraStatus, PilotStatus, SerialStatus
+from teleop_server.net.static import ASSETS
 from teleop_server.rules.auth import Access
 from teleop_server.rules.control import Broadcast, Close, ControlRules
 from teleop_server.rules.mapping import CommandMapper
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "server" / "dashboard"
 
 #: A status as the server sends it, written out by hand: the JSON on the wire must not change.
 SERVER_STATUS = {
@@ -200,3 +210,31 @@ def test_the_rules_close_with_named_codes():
 def test_every_message_type_has_its_parser_and_every_message_its_type():
     assert set(MessageType) == set(protocol._CLIENT_PARSERS) | set(protocol._SERVER_PARSERS)
     assert set(MessageType) == set(protocol._TYPE_NAMES.values())
+
+
+def test_committed_dashboard_names_are_the_ones_generated_from_the_protocol():
+    generated = subprocess.run([sys.executable, "-m", "teleop.wire.jsnames"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert (DASHBOARD / "wire.js").read_text() == generated, (
+        "server/dashboard/wire.js was edited by hand: python -m teleop.wire.jsnames > server/dashboard/wire.js"
+    )
+    assert "do not edit" in generated
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="needs node (apt install nodejs) to run the dashboard's wire.js")
+def test_the_dashboards_names_read_in_javascript_as_in_python():
+    script = (DASHBOARD / "wire.js").read_text() + "\nprocess.stdout.write(JSON.stringify(wire));"
+    seen = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=30).stdout)
+    for enum in jsnames.TABLES:
+        assert seen[enum.__name__] == {member.name: member.value for member in enum}
+    assert seen["PROTOCOL_VERSION"] == protocol.PROTOCOL_VERSION
+
+
+def test_the_dashboard_is_served_its_names_and_uses_them_instead_of_bare_values():
+    assert ASSETS["/wire.js"][0] == "wire.js"
+    page = (DASHBOARD / "index.html").read_text()
+    assert page.index('src="wire.js"') < page.index('src="video.js"') < page.index('src="app.js"'), "wire.js loads first"
+    app = (DASHBOARD / "app.js").read_text()
+    assert not re.findall(r"code\s*[!=]==?\s*\d", app), "close codes by name: wire.CloseCode"
+    assert not re.findall(r"(?:type:|case)\s*[\"'`]", app), "message types by name: wire.MessageType"
+    assert not re.findall(r"logEvent\(\s*[\"'`]", app), "event levels by name: wire.EventLevel"
+    assert "wire.CloseCode.POLICY_VIOLATION" in app and "wire.EventKind" in app
