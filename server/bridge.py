@@ -226,7 +226,7 @@ class Bridge:
             compression=None,
             server_header=f"teleop-server/{__version__}",
             process_request=self.requests,
-            create_connection=self.gate.connection,
+            create_connection=self.gate.connection,  # type: ignore[arg-type]  # a factory, as websockets calls it; typed as a class
         )
         if self.camera is not None:
             self._camera_task = asyncio.create_task(self.camera.run(), name="camera")

@@ -10,7 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from teleop.wire.errors import ConfigError
 from teleop_server.rules import serial_protocol
@@ -237,6 +237,7 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
     """Apply a parsed TOML document over ``base``; raise :class:`ConfigError` naming the bad key."""
     config = base or ServerConfig()
     changes: dict[str, Any] = {}
+    value: Any
     for section, body in data.items():
         if section == "output":
             if not isinstance(body, list):
@@ -253,9 +254,10 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
             if kind is list:
-                if not all(isinstance(v, str) for v in value):
+                items = cast(list[Any], value)
+                if not all(isinstance(v, str) for v in items):
                     raise ConfigError(f"{source}: {section}.{key} must be a list of strings")
-                value = tuple(value)
+                value = tuple(items)
             changes[name] = value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)
     config.validate()

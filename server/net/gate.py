@@ -256,7 +256,7 @@ class GuardedConnection(ServerConnection):
             self._sniff_timer.cancel()
             self._sniff_timer = None
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's Protocol returns bool | None; websockets narrows it to None
         return super().eof_received() if self._made else None
 
     def abort(self) -> None:

@@ -5,7 +5,7 @@ restarts), each with the time; effects come out (send this to one client,
 broadcast that, drive these lines, neutral now, close that client with this
 code). Nothing here touches a socket, a port or a clock, so every rule that
 carries the safety promise is tested directly with a fake clock
-(tests/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
+(tests/server/rules/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
 
 The rules:
 
@@ -214,15 +214,16 @@ class ControlRules:
         if hello is not None and hello.protocol != protocol.PROTOCOL_VERSION:
             text = f"server speaks protocol {protocol.PROTOCOL_VERSION}, client asked for {hello.protocol}; continuing"
             out.append(Send(client, Error(ErrorCode.UNSUPPORTED_VERSION, text)))
+        offered = hello.token if hello is not None else None
         wants_pilot = hello is not None and hello.role is Role.PILOT
-        token_ok = wants_pilot and self._token_ok(member, hello.token)
+        token_ok = wants_pilot and self._token_ok(member, offered)
         if token_ok:
             # announced to the others now; this client learns it from its welcome
-            out += self._grant_pilot(member, hello.takeover, announce_refusal=False)
+            out += self._grant_pilot(member, hello is not None and hello.takeover, announce_refusal=False)
         self.members[client] = member
         out.append(SendWelcome(client))
         if wants_pilot and not token_ok:
-            out += self._refused_token(member, hello.token, "hello", now)
+            out += self._refused_token(member, offered, "hello", now)
         elif wants_pilot and member.role is not Role.PILOT:
             holder = self.pilot.name if self.pilot else "another client"
             text = f"{holder} is pilot; you are an observer. Send request_control with takeover to take over."

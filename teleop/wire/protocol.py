@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -489,7 +490,7 @@ def _parse_request_control(obj: dict[str, Any]) -> RequestControl:
     )
 
 
-_CLIENT_PARSERS = {
+_CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "hello": _parse_hello,
     "control": _parse_control,
     "ping": lambda o: Ping(id=_integer(o.get("id", 0), "id", 0, 2**53), t=_number(o.get("t", 0.0), "t")),
@@ -581,7 +582,7 @@ def _parse_status(o: dict[str, Any]) -> Status:
     return Status.from_json(o)
 
 
-_SERVER_PARSERS = {
+_SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "welcome": lambda o: Welcome(
         protocol=_integer(o.get("protocol"), "protocol"),
         server=str(o.get("server", "")),

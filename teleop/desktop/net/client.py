@@ -21,6 +21,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -229,6 +230,7 @@ class ClientSession:
             if attempt == 0:
                 self.problem = Problem.NONE
                 self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
+            tls: dict[str, Any] = {"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}
             try:
                 async with connect(
                     self.url,
@@ -239,7 +241,7 @@ class ClientSession:
                     max_size=1 << 20,
                     compression=None,
                     # wss:// with no context of ours: websockets uses the system's CAs (ssl=None is refused for wss)
-                    **({"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}),
+                    **tls,
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
                     attempt = 0

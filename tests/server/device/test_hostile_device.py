@@ -12,9 +12,9 @@ import json
 import time
 
 from conftest import WsClient, wait_for
+from faultkit import record_figure
 from guitools import ServerProcess
 from hostile import LyingDevice
-from test_faults import record_figure
 from websockets.asyncio.client import connect
 
 from teleop.desktop.net.client import ClientSession

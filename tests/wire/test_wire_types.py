@@ -30,7 +30,7 @@ from teleop_server.rules.auth import Access
 from teleop_server.rules.control import Broadcast, Close, ControlRules
 from teleop_server.rules.mapping import CommandMapper
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "server" / "dashboard"
 
 #: A status as the server sends it, written out by hand: the JSON on the wire must not change.
