@@ -118,7 +118,7 @@ class Bridge:
                 config.record,
                 max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
                 keep=config.record_keep,
-                on_trouble=self._announce,
+                on_trouble=self._on_recording_trouble,
             )
             if config.record
             else None
@@ -529,6 +529,10 @@ class Bridge:
         elif state is CameraState.LOST:
             self._announce(EventLevel.WARNING, EventKind.CAMERA, f"camera lost: {detail}")
         self._mark_status()
+
+    def _on_recording_trouble(self, level: str, text: str) -> None:
+        """The recorder's trouble, and its recovery, told to every client."""
+        self._announce(EventLevel(level) if level in tuple(EventLevel) else EventLevel.WARNING, EventKind.RECORDING, text)
 
     def _announce(self, level: EventLevel, kind: EventKind, text: str) -> None:
         self._broadcast(protocol.encode(Event(level, text, time.time(), kind)))
