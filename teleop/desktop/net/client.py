@@ -34,6 +34,9 @@ from teleop.wire.protocol import CloseCode, Control, Role
 
 log = logging.getLogger("teleop.desktop.net.client")
 
+#: What a close code from the server means for the connection bar; any other code is a plain close.
+CLOSE_PROBLEMS: dict[int, Problem] = {CloseCode.POLICY_VIOLATION: Problem.NOT_ALLOWED, CloseCode.TRY_AGAIN_LATER: Problem.BUSY}
+
 WELCOME_TIMEOUT = 1.5
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 #: a host name that does not resolve is usually a typo or a robot that is off: ask the resolver rarely
@@ -247,9 +250,7 @@ class ClientSession:
                     attempt = 0
                     await self._serve(ws)
                 reason = _describe_close(ws.close_code, ws.close_reason)
-                self.problem = {CloseCode.POLICY_VIOLATION: Problem.NOT_ALLOWED, CloseCode.TRY_AGAIN_LATER: Problem.BUSY}.get(
-                    ws.close_code or 0, Problem.CLOSED
-                )
+                self.problem = CLOSE_PROBLEMS.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
                 reason = f"the server's TLS certificate is not trusted ({exc.verify_message}); choose its certificate file in Settings"
                 self.problem = Problem.TLS_UNTRUSTED
