@@ -543,11 +543,11 @@ def _opt_dict(value: Any, where: str) -> dict[str, Any]:
 
 def _event_level(value: Any) -> EventLevel:
     """An unknown level (from a newer server) is shown as news, as before levels were checked."""
-    return EventLevel(value) if value in EventLevel._value2member_map_ else EventLevel.INFO
+    return EventLevel(value) if isinstance(value, str) and value in EventLevel._value2member_map_ else EventLevel.INFO
 
 
 def _event_kind(value: Any) -> EventKind:
-    return EventKind(value) if value in EventKind._value2member_map_ else EventKind.OTHER
+    return EventKind(value) if isinstance(value, str) and value in EventKind._value2member_map_ else EventKind.OTHER
 
 
 #: How servers that predate ``kind`` began each kind of event's text. Read only when an

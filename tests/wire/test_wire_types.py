@@ -133,6 +133,8 @@ def test_an_event_with_a_kind_is_never_read_by_its_words():
     assert isinstance(said, Event) and said.kind is EventKind.DEVICE
     newer = protocol.parse_server_message('{"type":"event","level":"critical","kind":"teleport","text":"failsafe: beamed"}')
     assert isinstance(newer, Event) and (newer.level, newer.kind) == (EventLevel.INFO, EventKind.OTHER), "unknown names from a newer server"
+    odd = protocol.parse_server_message('{"type":"event","level":["warning"],"kind":{"a":1},"text":"x"}')
+    assert isinstance(odd, Event) and (odd.level, odd.kind) == (EventLevel.INFO, EventKind.OTHER), "odd names are read, not refused"
 
 
 def test_an_older_servers_events_get_their_kind_from_the_wording_it_always_used():
