@@ -90,6 +90,9 @@ function showStatus(status) {
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
   $("clients").textContent = status.clients ?? "—";
   $("estop-state").hidden = !status.estop;
+  const cap = typeof status.speed_cap === "number" ? status.speed_cap : 1;
+  $("speed-cap").textContent = cap < 1 ? `${Math.round(cap * 100)} % of travel` : "none";
+  $("speed-cap").className = "value " + (cap < 1 ? "warn" : "ok");
   video.camera(status);
 }
 
@@ -212,6 +215,15 @@ $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     state.ws.send(JSON.stringify({ type: wire.MessageType.ESTOP, engaged: true }));
     logEvent(wire.EventLevel.WARNING, "emergency stop sent", wire.EventKind.ESTOP);
+  }
+});
+$("cap-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const percent = Number($("cap-input").value);
+  if (state.ws && state.ws.readyState === WebSocket.OPEN && percent > 0 && percent <= 100) {
+    // the server checks the token this page was opened with (#token=...) and never goes above its configured cap
+    state.ws.send(JSON.stringify({ type: wire.MessageType.SPEED_CAP, max_speed: percent / 100 }));
+    logEvent(wire.EventLevel.INFO, `speed limit ${percent} % asked`, wire.EventKind.LIMIT);
   }
 });
 window.addEventListener("resize", () => {

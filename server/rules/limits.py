@@ -38,6 +38,11 @@ class RateWatch:
         self.dropped = 0
         self._window_end = float("-inf")
 
+    @property
+    def window_end(self) -> float:
+        """When the current window ends: a client over the limit has nothing more read before then."""
+        return self._window_end
+
     def frame(self, now: float) -> Verdict:
         if now >= self._window_end:
             if self.count <= self.limit or now >= self._window_end + self.window:

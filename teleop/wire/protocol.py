@@ -51,6 +51,8 @@ class MessageType(StrEnum):
     REQUEST_CONTROL = "request_control"
     RELEASE_CONTROL = "release_control"
     ESTOP = "estop"
+    RECORD = "record"
+    SPEED_CAP = "speed_cap"
     WELCOME = "welcome"
     READING = "reading"
     STATUS = "status"
@@ -74,6 +76,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     ESTOP_ACTIVE = "estop_active"
     UNSUPPORTED_VERSION = "unsupported_version"
+    #: the server understood the message but does not provide what it asks for (e.g. recording)
+    NOT_SUPPORTED = "not_supported"
 
 
 class CloseCode(IntEnum):
@@ -119,6 +123,8 @@ class EventKind(StrEnum):
     DEVICE = "device"
     CAMERA = "camera"
     RECORDING = "recording"
+    #: a limit on driving changed (the speed cap)
+    LIMIT = "limit"
     #: the server's settings met the robot (e.g. a mapping that reads controls by number)
     CONFIG = "config"
     #: the server itself: told to stop, shutting down
@@ -187,6 +193,41 @@ class EmergencyStop:
     engaged: bool = True
 
 
+class RecordCommand(StrEnum):
+    """What a pilot asks of the server's recording."""
+
+    START = "start"
+    STOP = "stop"
+    MARK = "mark"  # mark this moment in the recording
+    SAVE_LAST = "save_last"  # keep the last ``seconds`` of the rolling buffer as a file
+
+
+MAX_SAVE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Ask the server to start, stop or mark its recording, or save the last seconds.
+
+    A server without recording answers ``error`` with code ``not_supported`` and goes on.
+    """
+
+    command: RecordCommand
+    seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedCap:
+    """Set the server's speed cap live (a fraction of each output's travel, at most its configured maximum).
+
+    Needs the pilot token (given in the hello or here) where the server requires one.
+    """
+
+    max_speed: float
+    token: str | None = None
+
+
 # Server to client.
 
 
@@ -231,6 +272,9 @@ class Status:
     #: The robot's camera, or None when the server has none configured (or is older);
     #: see :mod:`teleop.wire.mjpeg` for the stream.
     camera: CameraStatus | None = None
+    #: The most of each output's travel from neutral any client can drive now (1.0: no cap);
+    #: the configured ``[limits] max_speed``, or lower while an operator has lowered it.
+    speed_cap: float = 1.0
 
     def __post_init__(self) -> None:
         # the JSON form of a part (a dict) is accepted too, from code that builds a status by hand
@@ -253,6 +297,7 @@ class Status:
             estop=bool(obj.get("estop")),
             clients=clients if isinstance(clients, int) and not isinstance(clients, bool) else 0,
             camera=CameraStatus.from_json(obj.get("camera")),
+            speed_cap=_speed_cap(obj.get("speed_cap", 1.0)),
         )
 
 
@@ -312,7 +357,7 @@ class Invalid:
         return Error(self.code, self.message, self.ref)
 
 
-ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
 _TYPE_NAMES: dict[type, MessageType] = {
@@ -322,6 +367,8 @@ _TYPE_NAMES: dict[type, MessageType] = {
     RequestControl: MessageType.REQUEST_CONTROL,
     ReleaseControl: MessageType.RELEASE_CONTROL,
     EmergencyStop: MessageType.ESTOP,
+    Record: MessageType.RECORD,
+    SpeedCap: MessageType.SPEED_CAP,
     Welcome: MessageType.WELCOME,
     Reading: MessageType.READING,
     Status: MessageType.STATUS,
@@ -497,7 +544,20 @@ _CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "request_control": _parse_request_control,
     "release_control": lambda o: ReleaseControl(),
     "estop": lambda o: EmergencyStop(engaged=_flag(o.get("engaged", True), "engaged")),
+    "record": lambda o: _parse_record(o),
+    "speed_cap": lambda o: SpeedCap(
+        max_speed=_number(o.get("max_speed"), "max_speed", 0.0, 1.0),
+        token=None if o.get("token") is None else _text(o.get("token"), "token", MAX_TOKEN_CHARS),
+    ),
 }
+
+
+def _parse_record(obj: dict[str, Any]) -> Record:
+    command = obj.get("command")
+    if not isinstance(command, str) or command not in RecordCommand._value2member_map_:
+        raise _Bad(f"command must be one of {', '.join(c.value for c in RecordCommand)}, got {_describe(command)}")
+    seconds = _number(obj.get("seconds", 0.0), "seconds", 0.0, MAX_SAVE_SECONDS)
+    return Record(RecordCommand(command), seconds, _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
@@ -533,6 +593,13 @@ def _units(obj: Any) -> dict[str, str]:
     if not isinstance(obj, dict):
         return {}
     return {str(k)[:MAX_NAME_CHARS]: v[:MAX_NAME_CHARS] for k, v in obj.items() if isinstance(v, str)}
+
+
+def _speed_cap(value: Any) -> float:
+    """A status's speed cap; anything unreadable is no cap (the server enforces it anyway)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        return 1.0
+    return float(value)
 
 
 def _opt_dict(value: Any, where: str) -> dict[str, Any]:

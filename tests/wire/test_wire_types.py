@@ -47,6 +47,7 @@ SERVER_STATUS = {
     "failsafe": False,
     "estop": False,
     "clients": 2,
+    "speed_cap": 0.5,
     "camera": {"state": "live", "path": "/video.mjpg", "detail": "sim camera", "source": "sim", "width": 640, "height": 480, "fps": 30.0},
 }
 
@@ -176,7 +177,7 @@ def test_how_loud_an_event_is_follows_its_level_and_kind():
 
 def test_the_app_reads_the_typed_status():
     status = Status.from_json(SERVER_STATUS)
-    assert ServerStatus.from_message(status) == ServerStatus("ready", False, False, "teleop-gui", 2)
+    assert ServerStatus.from_message(status) == ServerStatus("ready", False, False, "teleop-gui", 2, 0.5)
     model, _ = connected_model()
     model._on_message(status)
     assert model.connection.status.device == "ready" and model.video.camera == status.camera

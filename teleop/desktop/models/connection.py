@@ -96,10 +96,14 @@ class ServerStatus:
     estop: bool = False
     pilot: str = ""
     clients: int = 0
+    #: the most of each output's travel any client may drive now (the server's cap; 1.0: none)
+    speed_cap: float = 1.0
 
     @classmethod
     def from_message(cls, status: Status) -> ServerStatus:
-        return cls(status.serial.state, status.failsafe, status.estop, status.pilot.name if status.pilot else "", status.clients)
+        pilot = status.pilot.name if status.pilot else ""
+        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap)
+
 
 
 class ConnectionModel:

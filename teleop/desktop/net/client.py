@@ -201,6 +201,10 @@ class ClientSession:
     def emergency_stop(self, engaged: bool = True) -> None:
         self._send_now(protocol.EmergencyStop(engaged=engaged))
 
+    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
+        """Ask the server's recording to start, stop, mark or save the last seconds (an older server says not supported)."""
+        self._send_now(protocol.Record(command, seconds))
+
     # -- internals ----------------------------------------------------------------------
 
     def _send_now(self, message: protocol.ClientMessage) -> None:
