@@ -14,6 +14,8 @@ const wire = Object.freeze({
     ESTOP: "estop",
     RECORD: "record",
     SPEED_CAP: "speed_cap",
+    SAVE_SNAPSHOT: "save_snapshot",
+    REPLAY: "replay",
     WELCOME: "welcome",
     READING: "reading",
     STATUS: "status",

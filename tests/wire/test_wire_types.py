@@ -236,8 +236,11 @@ def test_the_dashboard_is_served_its_names_and_uses_them_instead_of_bare_values(
     assert ASSETS["/wire.js"][0] == "wire.js"
     page = (DASHBOARD / "index.html").read_text()
     assert page.index('src="wire.js"') < page.index('src="video.js"') < page.index('src="app.js"'), "wire.js loads first"
+    for script in sorted(set(DASHBOARD.glob("*.js")) - {DASHBOARD / "wire.js"}):
+        js = script.read_text()
+        assert not re.findall(r"code\s*[!=]==?\s*\d", js), f"{script.name}: close codes by name, wire.CloseCode"
+        for name in MessageType:
+            assert not re.findall(rf"(?:type:|case)\s*[\"'`]{name.value}[\"'`]", js), f"{script.name}: wire.MessageType.{name.name}"
     app = (DASHBOARD / "app.js").read_text()
-    assert not re.findall(r"code\s*[!=]==?\s*\d", app), "close codes by name: wire.CloseCode"
-    assert not re.findall(r"(?:type:|case)\s*[\"'`]", app), "message types by name: wire.MessageType"
     assert not re.findall(r"logEvent\(\s*[\"'`]", app), "event levels by name: wire.EventLevel"
     assert "wire.CloseCode.POLICY_VIOLATION" in app and "wire.EventKind" in app
