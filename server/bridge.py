@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from teleop import __version__
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
-from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
+from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
 from teleop_server.camera.capture import Camera
 from teleop_server.config import ServerConfig
 from teleop_server.device.link import DeviceLink, LinkState, Profile
@@ -70,7 +70,6 @@ log = logging.getLogger("teleop.server")
 #: How long a new connection may stay silent before it is treated as a plain
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
-CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
@@ -80,7 +79,6 @@ SEND_STALL_TIMEOUT = 5.0
 SEND_BUFFER_BYTES = 16 * 1024
 #: A WebSocket handshake (the HTTP request) must be complete within this time.
 OPEN_TIMEOUT = 5.0
-CLOSE_SERVER_FULL = 1013
 OUTPUTS_INTERVAL = 0.1
 #: Readings go to clients at most this many times a second; faster reports are merged, newest wins.
 READINGS_RATE = 100.0
@@ -120,7 +118,7 @@ class Bridge:
             control_hz=config.control_hz,
             max_speed=config.max_speed,
         )
-        self.recorder = open_recorder(config, on_trouble=self._announce)
+        self.recorder = open_recorder(config, on_trouble=self._on_recording_trouble)
         #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
         self.tap = Tap([self.recorder] if self.recorder else [])
         self.snapshots = open_snapshots(config)
@@ -343,7 +341,7 @@ class Bridge:
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
-                    await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+                    await ws.close(CloseCode.TRY_AGAIN_LATER, seat.reason[:120])
             return None
         return arrival
 
@@ -393,7 +391,7 @@ class Bridge:
                 if self.replay is not None:
                     self.replay.steer(effect.message)
                 else:
-                    self._tell(effect.client, "warning", "this server is not replaying a recording")
+                    self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, "this server is not replaying a recording")
         self._mark_pilot()
         trip = self.trips.changed(self.rules.estop, self.rules.watch.failsafe)
         if trip is not None:
@@ -403,19 +401,21 @@ class Bridge:
         """Write the last seconds kept in memory to a file (teleop_server.record.snapshot); everyone is told where."""
         snapshots = self.snapshots
         if snapshots is None:
-            self._tell(client, "warning", "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)")
+            text = "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)"
+            self._tell(client, EventLevel.WARNING, EventKind.RECORDING, text)
             return
 
         async def save() -> None:
             saved = await snapshots.save(seconds)
-            self._announce("warning" if saved.problem else "info", f"{saved.describe()}; {reason}")
+            level = EventLevel.WARNING if saved.problem else EventLevel.INFO
+            self._announce(level, EventKind.RECORDING, f"{saved.describe()}; {reason}")
 
         self._closing_task(save())
 
-    def _tell(self, client_id: int, level: str, text: str) -> None:
+    def _tell(self, client_id: int, level: EventLevel, kind: EventKind, text: str) -> None:
         client = self.clients.get(client_id)
         if client is not None:
-            self._send(client, Event(level, text, time.time()))
+            self._send(client, Event(level, text, time.time(), kind))
 
     def _mark_pilot(self) -> None:
         """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""
@@ -429,7 +429,7 @@ class Bridge:
                 ws.urgent = True
             self._urgent = ws
 
-    async def _close_with(self, client: Client, code: int, reason: str) -> None:
+    async def _close_with(self, client: Client, code: CloseCode, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading).
 
         A client whose socket takes nothing would never see the close either:
@@ -520,18 +520,18 @@ class Bridge:
         )
         log.warning("%s", text)
         if first_time:
-            self._announce("warning", text)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, text)
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
-            self._announce("info", f"device ready: {detail}")
+            self._announce(EventLevel.INFO, EventKind.DEVICE, f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
             self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
-            self._announce("warning", f"serial link lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
-            self._announce("warning", detail)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, detail)
         self.tap.event(f"serial {state.value}: {detail}")
         self._mark_status()
 
@@ -549,9 +549,9 @@ class Bridge:
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
         tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
-        level = "warning" if name in troubles or tripped_while_driving else "info"
+        level = EventLevel.WARNING if name in troubles or tripped_while_driving else EventLevel.INFO
         said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
-        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
+        self._announce(level, EventKind.DEVICE, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
@@ -571,7 +571,7 @@ class Bridge:
             server=f"teleop-server {__version__}",
             session=self.session,
             role=member.role if member else protocol.Role.OBSERVER,
-            status=protocol.to_dict(self._status()),
+            status=self._status(),
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
@@ -605,13 +605,17 @@ class Bridge:
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
-            self._announce("info", f"camera live: {detail}")
+            self._announce(EventLevel.INFO, EventKind.CAMERA, f"camera live: {detail}")
         elif state is CameraState.LOST:
-            self._announce("warning", f"camera lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.CAMERA, f"camera lost: {detail}")
         self._mark_status()
 
-    def _announce(self, level: str, text: str) -> None:
-        event = Event(level, text, time.time())
+    def _on_recording_trouble(self, level: str, text: str) -> None:
+        """The recorder's trouble, and its recovery, told to every client."""
+        self._announce(EventLevel(level) if level in tuple(EventLevel) else EventLevel.WARNING, EventKind.RECORDING, text)
+
+    def _announce(self, level: EventLevel, kind: EventKind, text: str) -> None:
+        event = Event(level, text, time.time(), kind)
         self._broadcast(protocol.encode(event))
         self.tap.event(text, level)
         self.on_event(event)

@@ -25,9 +25,9 @@ import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
 
 from teleop.common.backoff import DEFAULT_DELAYS, Backoff
+from teleop.wire.records import SerialStatus
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.commandqueue import CommandQueue, Outcome
@@ -533,12 +533,6 @@ class DeviceLink:
         self._reply_timer = None
         self._run(self.queue.poll(time.monotonic()))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SerialStatus:
         """State for status messages."""
-        return {
-            "state": self.state.value,
-            "port": self.port,
-            "detail": self.detail,
-            "device": dict(self.info),
-            "profile": self.profile.value if self.profile else None,
-        }
+        return SerialStatus(self.state.value, self.port, self.detail, dict(self.info), self.profile.value if self.profile else None)
