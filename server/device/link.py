@@ -26,6 +26,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from teleop.aio.timers import DeadlineTimer
 from teleop.common.backoff import DEFAULT_DELAYS, Backoff
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
@@ -206,7 +207,8 @@ class DeviceLink:
         #: set by the first report line after opening: the sketch is already running (it did not
         #: reset on open, or booted before we opened), so its READY has gone by and asking is safe
         self._reporting = asyncio.Event()
-        self._reply_timer: asyncio.TimerHandle | None = None
+        #: the command queue's reply deadline; half a millisecond late is close enough to keep a timer armed
+        self._reply_timer = DeadlineTimer(self._on_reply_timer, slack=0.0005)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- public ------------------------------------------------------------------
@@ -347,9 +349,7 @@ class DeviceLink:
         self.on_event("plain", PLAIN_NOTICE)
 
     def _drop_connection(self) -> None:
-        if self._reply_timer:
-            self._reply_timer.cancel()
-            self._reply_timer = None
+        self._reply_timer.cancel()
         self.queue.reset()
         self.queue.stop_byte = None
         if self._transport is not None:
@@ -487,18 +487,10 @@ class DeviceLink:
                 self.on_written(data[:-1].decode("ascii"), now)
 
     def _arm_reply_timer(self) -> None:
-        deadline = self.queue.deadline()
-        if self._reply_timer is not None:
-            if self._reply_timer.when() <= deadline + 0.0005:
-                return  # it fires first and re-arms for the rest
-            self._reply_timer.cancel()
-            self._reply_timer = None
-        if self._loop is None or deadline == float("inf"):
-            return
-        self._reply_timer = self._loop.call_at(self._loop.time() + max(0.0, deadline - time.monotonic()), self._on_reply_timer)
+        if self._loop is not None:
+            self._reply_timer.arm(self.queue.deadline())  # lazy: an armed earlier timer fires and re-arms for the rest
 
     def _on_reply_timer(self) -> None:
-        self._reply_timer = None
         self._run(self.queue.poll(time.monotonic()))
 
     def snapshot(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
 from teleop.wire import protocol
@@ -115,12 +116,7 @@ class ClientSession:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(task)
         self._set_state(ConnectionState.DISCONNECTED, "disconnected")
 
     @property

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from teleop.aio.tasks import cancel_and_wait
 from teleop.common.events import Event
 from teleop.common.interfaces import ipv4_addresses
 from teleop.wire.mdns import SERVICE_TYPE, Robot, robot_from_service
@@ -141,11 +142,8 @@ class RobotBrowser:
         return ok
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await cancel_and_wait(self._watcher)
+        self._watcher = None
         await self._close()
 
     def _open(self) -> bool:
@@ -161,11 +159,7 @@ class RobotBrowser:
         return True
 
     async def _close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         browser, zc, self._browser, self._zc = self._browser, self._zc, None, None
         with contextlib.suppress(Exception):

@@ -26,6 +26,8 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.timers import DeadlineTimer
 from teleop.desktop.net.client import RECONNECT_BACKOFF, UNKNOWN_HOST_RETRY
 from teleop.wire import mjpeg
 
@@ -256,9 +258,7 @@ class VideoStream:
     async def stop(self) -> None:
         task = self._task
         self.close()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -411,7 +411,8 @@ class _Watchdog:
         self._loop, self._timeout, self._transport = loop, timeout, transport
         self._last = loop.time()
         self.fired = False
-        self._handle = loop.call_later(timeout, self._check)
+        self._timer = DeadlineTimer(self._check, loop=loop, clock=loop.time)
+        self._timer.arm(self._last + timeout)
 
     def fed(self) -> None:
         self._last = self._loop.time()
@@ -422,10 +423,10 @@ class _Watchdog:
             self.fired = True
             self._transport.abort()  # the pending read returns; the stream is reopened
         else:
-            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+            self._timer.arm(self._last + self._timeout)
 
     def cancel(self) -> None:
-        self._handle.cancel()
+        self._timer.cancel()
 
 
 async def _pause(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
