@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from teleop.common.backoff import Backoff
+from teleop.common.backoff import CAMERA_DELAYS, Backoff
 from teleop.wire.mjpeg import VIDEO_PATH
 from teleop_server.rules.camerasource import INSTALL_HINTS, CameraSettings, CameraState, command, plain_failure
 from teleop_server.rules.jpegstream import FrameSplitter, jpeg_size
@@ -40,8 +40,6 @@ log = logging.getLogger("teleop.server")
 #: A running source that sends no frame for this many frame intervals (at least NO_PICTURE_MIN s) is restarted.
 NO_PICTURE_FRAMES = 30
 NO_PICTURE_MIN = 3.0
-#: Backoff before restarting a camera: quick at first (a crashed process), then every 2 s.
-CAMERA_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 READ_CHUNK = 256 * 1024
 
 
@@ -59,7 +57,7 @@ class Camera:
         self.settings = settings
         self.on_frame = on_frame
         self.on_state = on_state
-        self.backoff = backoff or Backoff(CAMERA_BACKOFF)
+        self.backoff = backoff or Backoff(CAMERA_DELAYS)
         self.state = CameraState.STARTING
         self.detail = "starting the camera"
         self.size: tuple[int, int] | None = None
