@@ -40,6 +40,7 @@ from websockets.exceptions import ConnectionClosed
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
 from teleop.aio.timers import DeadlineTimer
+from teleop.common.throttle import Notice, times
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
@@ -58,7 +59,7 @@ from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
 from teleop_server.rules.control import ControlRules
 from teleop_server.rules.mapping import CommandMapper
-from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.notices import printable
 from teleop_server.rules.readings import Pace, ReadingsBook
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 

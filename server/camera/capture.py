@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from teleop.common.backoff import CAMERA_DELAYS, Backoff
+from teleop.common.throttle import first_and_every
 from teleop.wire.mjpeg import VIDEO_PATH
 from teleop_server.rules.camerasource import INSTALL_HINTS, CameraSettings, CameraState, command, plain_failure
 from teleop_server.rules.jpegstream import FrameSplitter, jpeg_size
@@ -130,7 +131,7 @@ class Camera:
                 problem = f"camera failed: {exc}"
             delay = self.backoff.failed()
             self._set(CameraState.LOST, f"{problem}; trying again every {self.backoff.settled:g} s")
-            if self.backoff.failures == 1 or self.backoff.failures % 30 == 0:
+            if first_and_every(self.backoff.failures, 30):
                 log.warning("camera: %s", problem)
             await asyncio.sleep(delay)
 

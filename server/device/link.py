@@ -28,10 +28,11 @@ from typing import Any
 
 from teleop.aio.timers import DeadlineTimer
 from teleop.common.backoff import DEFAULT_DELAYS, Backoff
+from teleop.common.throttle import Notice, first_and_every, times
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.commandqueue import CommandQueue, Outcome
-from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.notices import printable
 from teleop_server.rules.plainlines import parse_plain_line
 from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 
@@ -251,7 +252,7 @@ class DeviceLink:
                 self._transport = await open_port(self.port, self.baud, lambda p=protocol: p, self.sim)
             except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
                 delay = backoff.failed()
-                if backoff.failures == 1 or backoff.failures % 20 == 0:
+                if first_and_every(backoff.failures, 20):
                     log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, backoff.settled)
                 self._set_state(LinkState.LOST if backoff.failures > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
                 await self._wait_for_port(delay)

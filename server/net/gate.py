@@ -35,9 +35,10 @@ from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
+from teleop.common.throttle import LogBudget
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.tlsdoor import Peeker, TlsDoor
-from teleop_server.rules.admission import Admission, Admitted, LogBudget, PerPeerOnce
+from teleop_server.rules.admission import Admission, Admitted, PerPeerOnce
 
 log = logging.getLogger("teleop.server")
 
