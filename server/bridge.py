@@ -57,7 +57,7 @@ from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
-from teleop_server.rules.control import ControlRules
+from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.notices import printable
 from teleop_server.rules.readings import Pace, ReadingsBook
@@ -116,6 +116,7 @@ class Bridge:
             failsafe_timeout=config.failsafe_timeout,
             keepalive=config.keepalive_interval,
             control_hz=config.control_hz,
+            max_speed=config.max_speed,
         )
         self.recorder = (
             Recorder(
@@ -166,6 +167,7 @@ class Bridge:
             outbox_limit=config.client_queue,
         )
         self.gate.on_drained = self._on_drained
+        self.gate.on_control_frame = self._on_control_frame
         self._urgent: GuardedConnection | None = None  # the pilot's connection, marked urgent at the gate
         self.requests = RequestGate(tls=bool(config.certfile), allow_hosts=config.allow_hosts, allow_origins=config.allow_origins)
         camera = config.camera_settings
@@ -173,9 +175,7 @@ class Bridge:
         self.video = VideoServer(
             self.gate,
             self.requests,
-            self.rules.access,
-            self.rules.guard.locked,
-            self.rules.guard.failed,
+            self.rules.tokens,
             camera=self.camera is not None,
             stall_timeout=config.camera_viewer_timeout,
         )
@@ -230,7 +230,7 @@ class Bridge:
             compression=None,
             server_header=f"teleop-server/{__version__}",
             process_request=self.requests,
-            create_connection=self.gate.connection,
+            create_connection=self.gate.connection,  # type: ignore[arg-type]  # a factory, as websockets calls it; typed as a class
         )
         if self.camera is not None:
             self._camera_task = asyncio.create_task(self.camera.run(), name="camera")
@@ -286,10 +286,11 @@ class Bridge:
                     first = await ws.recv()
             except TimeoutError:
                 first = None
-            if not await self._seat(ws, first):
+            arrival = await self._seat(client, first)
+            if arrival is None:
                 return
             self.clients[client.id] = client
-            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic()))
+            self._run(self.rules.join(client.id, ws.peer, first, time.monotonic(), arrival))
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
@@ -303,28 +304,26 @@ class Bridge:
             self._forget(client)
             self._run(self.rules.leave(client.id, time.monotonic()))
 
-    async def _seat(self, ws: GuardedConnection, first: str | bytes | None) -> bool:
-        """Give a new client a seat (:mod:`teleop_server.rules.admission`), or close it with the reason.
+    async def _seat(self, client: Client, first: str | bytes | None) -> Arrival | None:
+        """Give a new client a seat (:mod:`teleop_server.rules.admission`), or close it with the reason (None).
 
-        A client the rules will refuse anyway (no token where watching needs
-        one, a locked-out address) is let through to be told why.
+        What its first frame says (its hello, its token's judgement, whether it
+        gets the pilot's seats) is decided once by the rules
+        (:meth:`~teleop_server.rules.control.ControlRules.arrive`), and :meth:`ControlRules.join`
+        takes the same answer. A client the rules will refuse anyway (no token
+        where watching needs one, a locked-out address) is let through to be told why.
         """
-        message = None if first is None else protocol.parse_client_message(first)
-        hello = message if isinstance(message, protocol.Hello) else None
-        offered = hello.token if hello is not None else None
-        access = self.rules.access
-        if not access.may_watch(offered) or (offered and self.rules.guard.locked(ws.peer, time.monotonic())):
-            return True
-        if access.required:
-            trusted = offered is not None and access.may_drive(offered)
-        else:  # --no-auth: whoever asks to drive may
-            trusted = hello is not None and hello.role is protocol.Role.PILOT
-        seat = self.gate.admit(ws, trusted=trusted)
+        ws = client.ws
+        arrival = self.rules.arrive(client.id, ws.peer, first, time.monotonic())
+        if not arrival.welcome:
+            return arrival
+        seat = self.gate.admit(ws, trusted=arrival.trusted)
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
                     await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
-        return seat.admitted
+            return None
+        return arrival
 
     def _forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)
@@ -355,6 +354,10 @@ class Bridge:
                     self._send(client, self._welcome(client))
                     client.welcomed = True
                     self.audience[client.id] = client.ws
+            elif isinstance(effect, control.Hold):
+                client = self.clients.get(effect.client)
+                if client is not None:
+                    client.ws.hold(effect.until)
             elif isinstance(effect, control.Close):
                 client = self.clients.get(effect.client)
                 if client is not None:
@@ -375,12 +378,36 @@ class Bridge:
             self._urgent = ws
 
     async def _close_with(self, client: Client, code: int, reason: str) -> None:
-        """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading)."""
+        """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading).
+
+        A client whose socket takes nothing would never see the close either:
+        it is cut at once, as is one that has not finished the close in a second.
+        """
+        if client.ws.outbox.blocked_since is not None:
+            client.ws.transport.abort()
+            return
         try:
             async with asyncio.timeout(1):
                 await client.ws.close(code, reason)
-        except (ConnectionClosed, TimeoutError):
+        except ConnectionClosed:
             pass
+        except TimeoutError:
+            client.ws.transport.abort()
+
+    def _on_control_frame(self, ws: GuardedConnection) -> bool:
+        """A ping or pong from ``ws``, before websockets answers it: counted toward the client's rate limit (:mod:`teleop_server.rules.control`)."""
+        client = self.clients.get(ws.client_id) if ws.client_id is not None else None
+        if client is None:
+            # Before its hello a client has nothing to ping for (nor after the rules closed it): not
+            # answered, and nothing more of it is read until the hello wait is over; then the rules count.
+            ws.hold(time.monotonic() + HELLO_TIMEOUT)
+            return False
+        answer, effects = self.rules.control_frame(client.id, time.monotonic())
+        if effects:
+            ws.hold(next((e.until for e in effects if isinstance(e, control.Hold)), 0.0))
+            # not from inside websockets' parser, which is where this is asked from
+            asyncio.get_running_loop().call_soon(self._run, effects)
+        return answer
 
     def _closing_task(self, coro) -> asyncio.Task[None]:
         # keep a reference: asyncio holds tasks weakly, and a close may take up to close_timeout
@@ -498,6 +525,7 @@ class Bridge:
             estop=self.estop,
             clients=len(self.rules.members),
             camera=self.camera.snapshot() if self.camera else None,
+            speed_cap=self.rules.speed_cap,
         )
 
     def _mark_status(self) -> None:

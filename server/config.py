@@ -10,7 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from teleop.wire.errors import ConfigError
 from teleop_server.rules import serial_protocol
@@ -70,6 +70,9 @@ class ServerConfig:
     #: The fastest a pilot is expected to send (the desktop client caps itself at 250 Hz).
     #: A client sending more than RATE_LIMIT_FACTOR times this gets an error, then is closed.
     control_hz: float = 250.0
+    #: The most of each output's travel from its neutral any client can drive (1.0: all of it);
+    #: an operator with the token may lower it live from the dashboard, never raise it past this.
+    max_speed: float = 1.0
     outputs: tuple[OutputMap, ...] = field(default=DEFAULT_OUTPUTS)
     #: Announce the server with mDNS/DNS-SD (``_teleop._tcp``) so the app lists it; ``--no-announce`` turns it off.
     announce: bool = True
@@ -136,6 +139,8 @@ class ServerConfig:
                 )
         if not self.control_hz >= 1:
             raise ConfigError("limits.control_hz must be at least 1")
+        if not (isinstance(self.max_speed, (int, float)) and 0.0 < self.max_speed <= 1.0):
+            raise ConfigError(f"limits.max_speed must be a fraction above 0 and at most 1 (0.5: half of each output's travel), got {self.max_speed!r}")
         if len({o.key for o in self.outputs}) != len(self.outputs):
             raise ConfigError("two [[output]] entries drive the same device output")
         if self.announce_name is not None and not 0 < len(self.announce_name.encode()) <= 63:
@@ -169,6 +174,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "max_clients": ("max_clients", int, 1),
         "max_per_address": ("max_per_address", int, 1),
         "control_hz": ("control_hz", (int, float), 1),
+        "max_speed": ("max_speed", (int, float), 1),
     },
     "serial": {
         "port": ("serial", str, 1),
@@ -237,6 +243,7 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
     """Apply a parsed TOML document over ``base``; raise :class:`ConfigError` naming the bad key."""
     config = base or ServerConfig()
     changes: dict[str, Any] = {}
+    value: Any
     for section, body in data.items():
         if section == "output":
             if not isinstance(body, list):
@@ -253,9 +260,10 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ConfigError(f"{source}: {section}.{key} has the wrong type ({type(value).__name__})")
             if kind is list:
-                if not all(isinstance(v, str) for v in value):
+                items = cast(list[Any], value)
+                if not all(isinstance(v, str) for v in items):
                     raise ConfigError(f"{source}: {section}.{key} must be a list of strings")
-                value = tuple(value)
+                value = tuple(items)
             changes[name] = value * multiplier if multiplier != 1 else value
     config = replace(config, **changes)
     config.validate()

@@ -316,3 +316,20 @@ def plugged():
     yield plug
     for pad in pads:
         pad.detach()
+
+
+# -- lanes: what a test needs, as markers (pytest -m "not display and not browser", ...) --------------
+
+_NEEDS = {
+    "display": {"xdisplay", "display", "qapp", "qloop", "loop"},
+    "browser": {"browser"},
+    "process": {"recording_server", "make_server", "servers", "make_bridge", "pty_device", "make_device", "certificate"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by the fixtures it uses, so a lane can be selected without a list to keep."""
+    for item in items:
+        for marker, fixtures in _NEEDS.items():
+            if fixtures & set(getattr(item, "fixturenames", ())):
+                item.add_marker(marker)

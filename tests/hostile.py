@@ -7,7 +7,11 @@ server does about it goes through a real serial line.
 
 from __future__ import annotations
 
-from teleop_server.device.simulated import SimulatedDevice
+from conftest import WsClient
+from guitools import ServerProcess
+from websockets.asyncio.client import connect
+
+from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 
 #: Longer than the server's 256-byte line limit: a reply glued after it is dropped with it.
 LINE_NOISE = b"\x7f~#" * 100
@@ -45,3 +49,20 @@ class LyingDevice(SimulatedDevice):
             else:
                 out += line
         return bytes(out)
+
+
+async def join(server: ServerProcess, role: str = "pilot", client: type[WsClient] = WsClient) -> WsClient:
+    """A client that said hello, once the server's device link is ready (commands before that are dropped)."""
+    ws = await connect(server.url, open_timeout=5)
+    peer = client(ws)
+    await peer.send({"type": "hello", "role": role, "client": role, "token": server.token if role == "pilot" else None})
+    welcome = await peer.expect("welcome")
+    assert welcome["role"] == role, welcome
+    if welcome["status"]["serial"]["state"] != "ready":
+        await peer.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
+    return peer
+
+
+def lines(device: PtyDevice, prefix: str = "") -> list[tuple[float, str]]:
+    # the stop byte (0x18) may stand in front of the first neutral line: the device acts on it first
+    return [(t, line.lstrip("\x18")) for t, line in list(device.received_lines) if line.lstrip("\x18").startswith(prefix)]

@@ -5,7 +5,7 @@ const PLOT_SECONDS = 30;
 const DEFAULT_PLOT = ["A0", "A1", "O0", "disp"];
 const COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2"];
 // Reconnect delays in ms before attempt 1, 2, 3, ...; the last repeats. The same numbers as
-// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/test_backoff.py checks that they match).
+// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/common/test_backoff.py checks that they match).
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000];
 
 const $ = (id) => document.getElementById(id);
@@ -92,6 +92,9 @@ function showStatus(status) {
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
   $("clients").textContent = status.clients ?? "—";
   $("estop-state").hidden = !status.estop;
+  const cap = typeof status.speed_cap === "number" ? status.speed_cap : 1;
+  $("speed-cap").textContent = cap < 1 ? `${Math.round(cap * 100)} % of travel` : "none";
+  $("speed-cap").className = "value " + (cap < 1 ? "warn" : "ok");
   video.camera(status);
 }
 
@@ -211,6 +214,15 @@ $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     state.ws.send(JSON.stringify({ type: "estop", engaged: true }));
     logEvent("warning", "emergency stop sent");
+  }
+});
+$("cap-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const percent = Number($("cap-input").value);
+  if (state.ws && state.ws.readyState === WebSocket.OPEN && percent > 0 && percent <= 100) {
+    // the server checks the token this page was opened with (#token=...) and never goes above its configured cap
+    state.ws.send(JSON.stringify({ type: "speed_cap", max_speed: percent / 100 }));
+    logEvent("info", `speed limit ${percent} % asked`);
   }
 });
 window.addEventListener("resize", () => {

@@ -6,7 +6,7 @@
 "use strict";
 
 // Delays in ms before reopening the stream, attempt 1, 2, 3, ...; the last repeats. The same numbers as
-// teleop.common.backoff.DASHBOARD_VIDEO_DELAYS (tests/test_backoff.py checks that they match).
+// teleop.common.backoff.DASHBOARD_VIDEO_DELAYS (tests/common/test_backoff.py checks that they match).
 const VIDEO_RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 
 const video = (() => {

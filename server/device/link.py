@@ -19,6 +19,7 @@ Design points, each of which a user would otherwise meet as a bug:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -32,6 +33,7 @@ from teleop.common.throttle import Notice, first_and_every, times
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.commandqueue import CommandQueue, Outcome
+from teleop_server.rules.detection import BecamePlain, BecameTeleop, BoardKind, Detection, Failed, Query
 from teleop_server.rules.notices import printable
 from teleop_server.rules.plainlines import parse_plain_line
 from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
@@ -43,18 +45,13 @@ SIM_PORT = "sim"
 NOTICE_INTERVAL = 5.0
 
 
-class Profile(StrEnum):
-    """How the device on the port is driven (``--device``)."""
-
-    AUTO = "auto"
-    #: this project's firmware: one reply per line, reports, the stop byte
-    TELEOP = "teleop"
-    #: any sketch that reads command lines and never replies
-    PLAIN = "plain"
+def _same(protocol: _LineProtocol) -> _LineProtocol:
+    """The protocol factory pyserial-asyncio calls: this connection's one protocol object."""
+    return protocol
 
 
-#: How long a board that has shown signs of life gets to answer the info query.
-INFO_WAIT = 1.0
+#: ``--device``: the board kind the user asked for (detection decides ``auto``)
+Profile = BoardKind
 PLAIN_NOTICE = "this board doesn't confirm commands: sending them without confirmation"
 
 
@@ -204,10 +201,8 @@ class DeviceLink:
         self.stats.update({"unrecognised": 0, "restarts": 0})
         self._notices = {name: Notice(NOTICE_INTERVAL) for name in ("restart", "unsolicited", "noise", "lost", "refused", "text")}
         self._transport: asyncio.Transport | None = None
-        self._ready = asyncio.Event()
-        #: set by the first report line after opening: the sketch is already running (it did not
-        #: reset on open, or booted before we opened), so its READY has gone by and asking is safe
-        self._reporting = asyncio.Event()
+        self.detection = Detection(self.wanted, port, ready_timeout)
+        self._detect_timer: asyncio.TimerHandle | None = None
         #: the command queue's reply deadline; half a millisecond late is close enough to keep a timer armed
         self._reply_timer = DeadlineTimer(self._on_reply_timer, slack=0.0005)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -249,7 +244,7 @@ class DeviceLink:
             self._set_state(LinkState.OPENING, f"opening {self.port}")
             try:
                 protocol = _LineProtocol(self)
-                self._transport = await open_port(self.port, self.baud, lambda p=protocol: p, self.sim)
+                self._transport = await open_port(self.port, self.baud, functools.partial(_same, protocol), self.sim)
             except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
                 delay = backoff.failed()
                 if first_and_every(backoff.failures, 20):
@@ -264,8 +259,8 @@ class DeviceLink:
                 self._drop_connection()
             if self.state is LinkState.FAILED:
                 await asyncio.Event().wait()  # told once, clearly; reopening would only reset the board again and again
-            exc = protocol.lost.result() if protocol.lost.done() else None
-            self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {exc}" if exc else ""))
+            why = protocol.lost.result() if protocol.lost.done() else None
+            self._set_state(LinkState.LOST, f"{self.port} disconnected" + (f": {why}" if why else ""))
             await asyncio.sleep(self.reopen_backoff[0])
 
     async def _wait_for_port(self, delay: float) -> None:
@@ -297,47 +292,35 @@ class DeviceLink:
         return max(0.05, 30 * 10 / self.baud)
 
     async def _serve(self, protocol: _LineProtocol) -> None:
+        """Detect what the board is (:class:`~teleop_server.rules.detection.Detection`), then serve it until the port is lost."""
         self.profile = None
-        if self.wanted is Profile.PLAIN:
-            self._became_plain()
-            await protocol.lost
-            return
-        self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
-        self._ready.clear()
-        self._reporting.clear()
-        ready_wait = asyncio.ensure_future(self._ready.wait())
-        reporting = asyncio.ensure_future(self._reporting.wait())
-        done, _ = await asyncio.wait(
-            {ready_wait, reporting, protocol.lost}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        reporting.cancel()
-        if protocol.lost.done():
-            ready_wait.cancel()
-            return
-        if not self._ready.is_set():
-            # No banner: the board did not reset on open, or booted before we opened, or it is not
-            # our firmware. Ask it. (Not sooner: while a resetting Uno's bootloader listens, stray
-            # bytes are not welcome; a board that already prints is past its bootloader.)
-            why = "it is already printing" if self._reporting.is_set() else f"no READY within {self.ready_timeout:.1f} s"
-            log.info("%s: %s; sending an info query", self.port, why)
-            self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
-            wait = min(self.ready_timeout, INFO_WAIT)
-            done, _ = await asyncio.wait({ready_wait, protocol.lost}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-            if protocol.lost.done():
-                ready_wait.cancel()
-                return
-            if not done:
-                ready_wait.cancel()
-                if self.wanted is Profile.TELEOP:
-                    text = (
-                        f"the board on {self.port} does not answer the teleop line protocol (--device teleop): "
-                        "flash firmware/teleop.ino, or start with --device plain (or auto) to drive a sketch of your own"
-                    )
-                    log.error("%s", text)
-                    self._set_state(LinkState.FAILED, text)
-                    return
-                self._became_plain()
+        if self.wanted is not Profile.PLAIN:
+            self._set_state(LinkState.WAITING_READY, f"waiting for READY from {self.port}")
+        self._detect(self.detection.opened(time.monotonic()))
         await protocol.lost
+
+    def _detect(self, effects: list) -> None:
+        """Run what detection decided, and wake it at its next deadline."""
+        for effect in effects:
+            if isinstance(effect, Query):
+                log.info("%s: %s; sending an info query", self.port, effect.why)
+                self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
+            elif isinstance(effect, BecameTeleop):
+                self._became_ready()
+            elif isinstance(effect, BecamePlain):
+                self._became_plain()
+            elif isinstance(effect, Failed):
+                log.error("%s", effect.text)
+                self._set_state(LinkState.FAILED, effect.text)
+                if self._transport is not None:
+                    self._transport.close()  # told once, clearly; run() leaves the port alone from now on
+        if self._detect_timer is not None:
+            self._detect_timer.cancel()
+            self._detect_timer = None
+        deadline = self.detection.deadline()
+        if deadline != float("inf") and self._loop is not None:
+            when = self._loop.time() + max(0.0, deadline - time.monotonic())
+            self._detect_timer = self._loop.call_at(when, lambda: self._detect(self.detection.timeout(time.monotonic())))
 
     def _became_plain(self) -> None:
         self.profile = Profile.PLAIN
@@ -350,6 +333,10 @@ class DeviceLink:
         self.on_event("plain", PLAIN_NOTICE)
 
     def _drop_connection(self) -> None:
+        self.detection.closed()
+        if self._detect_timer is not None:
+            self._detect_timer.cancel()
+            self._detect_timer = None
         self._reply_timer.cancel()
         self.queue.reset()
         self.queue.stop_byte = None
@@ -366,15 +353,12 @@ class DeviceLink:
         self.detail = detail
         self.on_state(state, detail)
 
-    def _became_ready(self, ready: Ready | None) -> None:
+    def _became_ready(self) -> None:
         self.profile = Profile.TELEOP
         self.queue.reset()
         self.queue.confirm = True
-        if ready is not None:
-            self.info = {"name": printable(ready.name, 40), "version": printable(ready.version, 40)}
         self.info["profile"] = Profile.TELEOP.value
         self._set_state(LinkState.READY, f"{self.info.get('name', 'device')} {self.info.get('version', '')} on {self.port}".strip())
-        self._ready.set()
         self._run(self.queue.query(serial_protocol.INFO, time.monotonic()))
 
     def _take_info(self, fields: dict[str, str]) -> None:
@@ -388,9 +372,10 @@ class DeviceLink:
         if self.profile is Profile.PLAIN:
             self._on_plain_line(raw, now)
             return
-        self._reporting.set()  # any line at all: the board is past its bootloader
         self.queue.device_line_length(len(raw) + 1)
         parsed = serial_protocol.parse_device_line(raw)
+        if self.detection.deciding and not isinstance(parsed, (Ready, Ok)):
+            self._detect(self.detection.other_line(now))  # any line at all: the board is past its bootloader
         if isinstance(parsed, Report):
             self.on_report(parsed.values, now)
         elif isinstance(parsed, (Ok, Err)):
@@ -424,15 +409,19 @@ class DeviceLink:
             self.on_event("text", f"device: {printable(text.strip(), 120)}" + times(count, NOTICE_INTERVAL))
 
     def _on_ready(self, ready: Ready, now: float) -> None:
+        self.info = {"name": printable(ready.name, 40), "version": printable(ready.version, 40)}
+        if self.detection.deciding:
+            self._detect(self.detection.banner(now))
+            return
         if self.state is LinkState.READY:
             self.stats["restarts"] += 1
             self._tell("restart", "restart", "device restarted", now)
-        self._became_ready(ready)
+        self._became_ready()
 
     def _on_reply(self, reply: Ok | Err, now: float) -> None:
-        if self.state is LinkState.WAITING_READY and isinstance(reply, Ok) and not self.queue.in_flight:
+        if self.detection.deciding and isinstance(reply, Ok) and not self.queue.in_flight:
             self._take_info(reply.fields)  # an info reply that outlived its own timeout
-            self._became_ready(None)
+            self._detect(self.detection.info_reply(now))
             return
         self._run(self.queue.reply(reply, now))
 
@@ -461,8 +450,8 @@ class DeviceLink:
             )
         if outcome.info is not None:
             self._take_info(outcome.info)
-            if self.state is LinkState.WAITING_READY:
-                self._became_ready(None)
+            if self.detection.deciding:
+                self._detect(self.detection.info_reply(now))
                 return
             self.on_event("info", " ".join(f"{k}={v}" for k, v in self.info.items()))
         for key, line in outcome.accepted:

@@ -28,16 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
+from websockets.frames import Frame, Opcode
 
 from teleop.common.throttle import LogBudget
 from teleop_server.net.fanout import Outbox
-from teleop_server.net.tlsdoor import Peeker, TlsDoor
+from teleop_server.net.tlsdoor import Peeker, TlsDoor, peek_waiting
 from teleop_server.rules.admission import Admission, Admitted, PerPeerOnce
 
 log = logging.getLogger("teleop.server")
@@ -92,6 +94,10 @@ class PeerLog:
             self._arm()
 
 
+#: Bytes handed to websockets at a time: a client held for flooding stops being parsed after at most
+#: this much (a read can bring 256 KiB, some 40,000 ping frames: a fifth of a second of parsing).
+FEED_SLICE = 4096
+
 #: A socket that has not sent its request line in this time is closed (websockets' own
 #: ``open_timeout`` starts only once the request goes to websockets).
 SNIFF_TIMEOUT = 5.0
@@ -121,6 +127,8 @@ class Gate:
         self.peeker = Peeker()
         self.log = peer_log or PeerLog()
         self.on_drained: Callable[[GuardedConnection], None] = lambda connection: None
+        #: asked for every ping and pong a client sends, before websockets answers it: answer (take) it or not
+        self.on_control_frame: Callable[[GuardedConnection], bool] = lambda connection: True
         #: called when a connection marked ``urgent`` (the pilot's) has read data, after websockets took it
         self.on_urgent_data: Callable[[], None] = lambda: None
         self.once = PerPeerOnce()
@@ -130,8 +138,8 @@ class Gate:
         """``serve(create_connection=gate.connection)``."""
         return GuardedConnection(*args, gate=self, **kwargs)
 
-    def opened(self, connection: GuardedConnection) -> bool:
-        decision = self.admission.opened(connection, connection.peer, time.monotonic())
+    def opened(self, connection: GuardedConnection, received: int = 0, complete: bool = False) -> bool:
+        decision = self.admission.opened(connection, connection.peer, time.monotonic(), received=received, complete=complete)
         for victim in decision.evict:
             assert isinstance(victim, GuardedConnection)  # a diverted one too: it stays the socket's key
             self.log.info("evicted", victim.peer, "closed a lingering connection from %s to make room", victim.peer)
@@ -181,13 +189,29 @@ class GuardedConnection(ServerConnection):
         #: the first bytes of the request while the gate's diverter decides whose it is
         self._sniffed: bytearray | None = None
         self._sniff_timer: asyncio.TimerHandle | None = None
+        #: how much of its request this socket has sent (waiting in the kernel when accepted; read since):
+        #: admission makes room by closing the slowest
+        self._peeked = 0
+        self._read = 0
+        self._request_done = False
+        self._tail = b""  # the last bytes seen, for a blank line split across reads
+        #: bytes read but not yet handed to websockets: the rest of a read, while this client is held
+        self._backlog = bytearray()
+        #: until then this client is over its rate limit (or being closed): nothing more of it is parsed or read
+        self._held_until = -math.inf
+        self._hold: asyncio.TimerHandle | None = None  # fires at _held_until
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
         self._raw = transport
-        if not self.gate.opened(self):  # counted before any handshake: half-open TLS counts per address too
+        # what it has sent already counts: a crowd of slow sockets on its address pushes out its own slowest
+        # first, and a request that arrived with the connection is complete before a single read
+        early = peek_waiting(transport, 4096) or b""
+        self._peeked = len(early)
+        self._request_done = self.gate.tls is None and b"\r\n\r\n" in early  # under TLS, bytes of the handshake
+        if not self.gate.opened(self, self._peeked, self._request_done):  # counted before any handshake: half-open TLS too
             transport.abort()
         elif self.gate.tls is None:
             self._secure(transport)
@@ -226,10 +250,81 @@ class GuardedConnection(ServerConnection):
         # do: with 0 it would pause with nothing waiting, and stay paused until some later write
         # happened to resume it, so a wss client that only listens got its readings at the next ping.
         transport.set_write_buffer_limits(high=0 if self.gate.tls is None else 1, low=0)
+        self._count_control_frames()
+
+    def _count_control_frames(self) -> None:
+        """Ask the gate about every ping and pong before websockets answers (or takes) it.
+
+        websockets answers a ping inside its sans-I/O protocol as it parses
+        the frame, with no hook for the application: a client flooding pings
+        would cost the server a pong each, past every limit. So the frame
+        handler of this connection's protocol is wrapped: a ping is answered
+        only if the client is within its rate limit (:meth:`ControlRules.control_frame
+        <teleop_server.rules.control.ControlRules.control_frame>`) and its socket is taking what is
+        written to it (a pong to a client that does not read would only pile up here).
+        """
+        protocol = self.protocol
+        handle = protocol.recv_frame
+
+        def recv_frame(frame: Frame) -> None:
+            if frame.opcode is Opcode.PING or frame.opcode is Opcode.PONG:
+                if not self.gate.on_control_frame(self):
+                    return
+                if frame.opcode is Opcode.PING and self.outbox.blocked_since is not None:
+                    return
+            handle(frame)
+
+        protocol.recv_frame = recv_frame  # type: ignore[method-assign]
+
+    def hold(self, until: float) -> None:
+        """Read and parse nothing more from this client before ``until`` (monotonic; inf: never again)."""
+        if self._raw is None:
+            return
+        if until > self._held_until:
+            self._held_until = until
+            if self._hold is not None:
+                self._hold.cancel()
+                self._hold = None
+            if math.isfinite(until):
+                loop = asyncio.get_running_loop()
+                self._hold = loop.call_at(loop.time() + max(0.0, until - time.monotonic()), self._release)
+        self._raw.pause_reading()
+
+    @property
+    def held(self) -> bool:
+        return self._held_until > time.monotonic()
+
+    def _release(self) -> None:
+        self._hold = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._feed(b"")
+        if not self.held and not self._backlog and self._raw is not None:
+            self._raw.resume_reading()
+
+    def _feed(self, data: bytes) -> None:
+        """Hand bytes to websockets a slice at a time, stopping as soon as the client is held."""
+        self._backlog += data
+        while self._backlog and not self.held:
+            piece = bytes(self._backlog[:FEED_SLICE])
+            del self._backlog[:FEED_SLICE]
+            super().data_received(piece)
+        if self._backlog and self._raw is not None:
+            self._raw.pause_reading()  # whoever resumed it meanwhile (websockets' own flow control), it stays held
+
+    def _progress(self, data: bytes) -> None:
+        """Tell admission how much of its request this socket has sent, until the request is complete."""
+        self._read += len(data)  # under TLS, what the TLS layer delivers: the request itself
+        seen = self._tail + data
+        self._request_done = b"\r\n\r\n" in seen
+        self._tail = seen[-3:]
+        self.gate.admission.progress(self, max(self._peeked, self._read), self._request_done)
 
     def data_received(self, data: bytes) -> None:
+        if not self._request_done:
+            self._progress(data)
         if self._made:
-            super().data_received(data)
+            self._feed(data)
             if self.urgent:
                 self.gate.on_urgent_data()
         elif self._sniffed is not None:
@@ -249,7 +344,7 @@ class GuardedConnection(ServerConnection):
             self.gate.diverter.take(self, self.transport, head)
         else:
             self._start_websocket(self.transport)
-            super().data_received(head)
+            self._feed(head)
 
     def _stop_sniffing(self) -> None:
         self._sniffed = None
@@ -257,7 +352,7 @@ class GuardedConnection(ServerConnection):
             self._sniff_timer.cancel()
             self._sniff_timer = None
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's Protocol returns bool | None; websockets narrows it to None
         return super().eof_received() if self._made else None
 
     def abort(self) -> None:
@@ -268,6 +363,10 @@ class GuardedConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gate.closed(self)
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        self._backlog.clear()
         if self._door is not None:
             self._door.lost()
         if self._sniffed is not None:  # websockets never saw this socket

@@ -84,16 +84,29 @@ class Peeker:
         self._selector.close()
 
 
-def peek_first_byte(raw: asyncio.Transport) -> bytes | None:
-    """The first byte waiting on ``raw``'s socket, left there for whoever reads next; b"" at EOF, None if none yet."""
+def peek_waiting(raw: asyncio.BaseTransport, size: int) -> bytes | None:
+    """Up to ``size`` bytes waiting on ``raw``'s socket, left there for whoever reads next; b"" at EOF, None if none yet."""
+    transport_socket = raw.get_extra_info("socket")
+    if transport_socket is None:
+        return b""
     try:
-        with raw.get_extra_info("socket").dup() as sock:  # a moment's second descriptor: recv() with MSG_PEEK
-            sock.setblocking(False)
-            return sock.recv(1, socket.MSG_PEEK)
+        # a socket object on asyncio's own descriptor, for one recv() with MSG_PEEK (asyncio's wrapper has no recv)
+        sock = socket.socket(transport_socket.family, transport_socket.type, transport_socket.proto, fileno=transport_socket.fileno())
+    except OSError:
+        return b""
+    try:
+        return sock.recv(size, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
     except (BlockingIOError, InterruptedError):
         return None
     except OSError:
         return b""
+    finally:
+        sock.detach()  # the descriptor stays asyncio's
+
+
+def peek_first_byte(raw: asyncio.Transport) -> bytes | None:
+    """The first byte waiting on ``raw``'s socket, left there for whoever reads next; b"" at EOF, None if none yet."""
+    return peek_waiting(raw, 1)
 
 
 class Phase(Enum):

@@ -10,7 +10,7 @@ stays counted under the same key until it closes.
 A viewer's request passes the same checks as a WebSocket's: Host, Origin
 (:func:`teleop_server.net.httpgate.check_request`), the token when ``--observers token``
 (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``, wrong guesses counted by
-the same :class:`~teleop_server.rules.admission.TokenGuard`), and a seat from admission.
+the same judge as every other path, :mod:`teleop_server.rules.tokens`), and a seat from admission.
 
 Delivery: the newest frame wins. Each frame is framed once
 (:func:`teleop.wire.mjpeg.frame_part`) and written to every viewer whose socket has
@@ -28,7 +28,6 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,7 +38,8 @@ from teleop.wire.mjpeg import VIDEO_PATH, frame_part, response_head
 from teleop_server.net.gate import Gate, GuardedConnection
 from teleop_server.net.httpgate import ALLOWED_METHODS, RequestGate, check_request, normalise_origin, same_origin
 from teleop_server.net.static import SECURITY_HEADERS, plain
-from teleop_server.rules.auth import Access
+from teleop_server.rules.auth import ObserverAccess
+from teleop_server.rules.tokens import Judgement, TokenJudge
 
 log = logging.getLogger("teleop.server")
 
@@ -103,18 +103,14 @@ class VideoServer:
         self,
         gate: Gate,
         requests: RequestGate,
-        access: Access,
-        guard_locked: Callable[[str, float], float],
-        guard_failed: Callable[[str, float], float],
+        tokens: TokenJudge,
         *,
         camera: bool,
         stall_timeout: float,
     ) -> None:
         self.gate = gate
         self.requests = requests
-        self.access = access
-        self.guard_locked = guard_locked
-        self.guard_failed = guard_failed
+        self.tokens = tokens
         self.camera = camera
         self.stall_timeout = stall_timeout
         self.viewers: set[Viewer] = set()
@@ -251,29 +247,27 @@ class Viewer(asyncio.Protocol):
         token = offered_token(request)
         if token is not None and not _TOKEN_CHARS.fullmatch(token):
             token = "?"  # never compared as given; counts as a wrong one
-        access = self.server.access
-        now = time.monotonic()
-        if token is not None:
-            wait = self.server.guard_locked(self.peer, now)
-            if wait:
-                text = f"too many wrong tokens from your address: wait {wait:.0f} s and check the token\n"
-                self._refuse(HTTPStatus.TOO_MANY_REQUESTS, text, head=is_head)
-                return
-        if not access.may_watch(token):
+        tokens = self.server.tokens
+        judged = tokens.judge(self.peer, token, time.monotonic(), f"a video request from {self.peer} came")
+        if judged.judgement is Judgement.LOCKED:
+            text = f"too many wrong tokens from your address: wait {judged.wait:.0f} s and check the token\n"
+            self._refuse(HTTPStatus.TOO_MANY_REQUESTS, text, head=is_head)
+            return
+        access = tokens.access
+        if not (access.observers is ObserverAccess.OPEN or not access.required or judged.right):
             if token is None:
                 text = (
                     f"this robot needs the token to watch its video: send 'Authorization: Bearer TOKEN' or open {VIDEO_PATH}?token=TOKEN\n"
                 )
                 self._refuse(HTTPStatus.UNAUTHORIZED, text, head=is_head, extra={"WWW-Authenticate": 'Bearer realm="teleop"'})
             else:
-                self.server.guard_failed(self.peer, now)
                 self._refuse(HTTPStatus.FORBIDDEN, "wrong token: check the token in your settings or the address\n", head=is_head)
             return
         if not self.server.camera:
             text = "this robot has no camera: start teleop-server with --camera (sim, /dev/video0, rpicam or cmd:COMMAND)\n"
             self._refuse(HTTPStatus.NOT_FOUND, text, head=is_head)
             return
-        trusted = access.required and token is not None and access.may_drive(token)
+        trusted = judged.right
         seat = self.server.gate.admit(self.connection, trusted=trusted)
         if not seat.admitted:
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, f"no room for another viewer: {seat.reason}\n", head=is_head)

@@ -9,12 +9,16 @@ A connection goes through two stages:
 * **open socket** (:meth:`Admission.opened`): counted from the moment it is
   accepted, before a byte of HTTP. Sockets are what run out (file
   descriptors), so their number is capped below the process's file limit.
-  Each address may have only ``pending_per_address`` sockets that are not yet
-  admitted sessions; beyond that, or when the whole budget is used, the
-  *oldest not-yet-admitted* socket of the address holding the most is closed
-  to make room. A newcomer is therefore never turned away by sockets that
-  linger (slowloris, half-open, a reconnect storm): they only push out each
-  other, and the attacker's own oldest first.
+  Each address may have only ``pending_per_address`` sockets that are still
+  sending their request; beyond that, or when the whole budget is used, the
+  waiting socket of that address (or of the one holding the most) that has
+  *sent the least of its request* is closed to make room, the oldest first
+  among equals. A socket whose request is complete is never closed for room
+  (it is about to be answered, or to say its hello, within a second): a
+  crowd behind the pilot's own address (a classroom NAT) that dribbles bytes
+  and reconnects pushes out only its own slowest sockets, not the pilot's.
+  A newcomer is never turned away by sockets that linger (slowloris,
+  half-open, a reconnect storm): they only push out each other.
 * **session** (:meth:`Admission.admit`), decided after the client's hello (or
   its silence, for the hobby page that sends nothing): anyone who holds the
   pilot token is admitted while ``max_clients + pilot_reserve`` seats are
@@ -61,6 +65,9 @@ class _Socket:
     address: str
     opened: float
     seat: Seat = Seat.PENDING
+    #: bytes of its request received so far, and whether the request is complete
+    received: int = 0
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,9 @@ class Admission:
         self.sessions_per_address = sessions_per_address
         # insertion order = age: the first pending socket of an address is its oldest
         self._sockets: dict[Hashable, _Socket] = {}
-        self._pending: dict[str, dict[Hashable, None]] = {}
+        self._pending: dict[str, dict[Hashable, None]] = {}  # per address, in arrival order
+        #: per address, how many of its pending sockets are still sending their request
+        self._waiting: dict[str, int] = {}
         self._observers: dict[str, int] = {}
         self.sessions = 0
         self.evicted = 0
@@ -110,13 +119,15 @@ class Admission:
 
     # -- sockets --------------------------------------------------------------------------
 
-    def opened(self, key: Hashable, address: str, now: float) -> Opened:
+    def opened(self, key: Hashable, address: str, now: float, *, received: int = 0, complete: bool = False) -> Opened:
+        """A socket was accepted; ``received`` bytes of its request are already there (``complete``: all of it)."""
         evict: list[Hashable] = []
-        mine = self._pending.get(address, {})
-        if len(mine) >= self.pending_per_address:
-            evict.append(next(iter(mine)))
+        if self._waiting.get(address, 0) >= self.pending_per_address:
+            victim = self._slowest(address)
+            if victim is not None:
+                evict.append(victim)
         elif len(self._sockets) >= self.max_sockets:
-            victim = self._oldest_pending_of_busiest()
+            victim = self._slowest_of_busiest()
             if victim is None:  # every socket is a session: the seats and the budget are both full
                 self.refused += 1
                 return Opened(False, reason=f"{self.sessions} clients connected and no file descriptors left")
@@ -124,15 +135,50 @@ class Admission:
         for victim in evict:
             self.closed(victim)
         self.evicted += len(evict)
-        self._sockets[key] = _Socket(address, now)
+        self._sockets[key] = _Socket(address, now, received=received, complete=complete)
         self._pending.setdefault(address, {})[key] = None
+        if not complete:
+            self._waiting[address] = self._waiting.get(address, 0) + 1
         return Opened(True, tuple(evict))
 
-    def _oldest_pending_of_busiest(self) -> Hashable | None:
+    def progress(self, key: Hashable, received: int, complete: bool) -> None:
+        """``received`` bytes of the socket's request are in (``complete``: the whole request). Only ever grows."""
+        entry = self._sockets.get(key)
+        if entry is None or entry.seat is not Seat.PENDING:
+            return
+        entry.received = max(entry.received, received)
+        if complete and not entry.complete:
+            entry.complete = True
+            self._one_less_waiting(entry.address)
+
+    def _slowest(self, address: str) -> Hashable | None:
+        """The waiting socket of ``address`` that has sent the least of its request (the oldest among equals)."""
+        victim, least = None, None
+        for key in self._pending.get(address, ()):
+            entry = self._sockets[key]
+            if not entry.complete and (least is None or entry.received < least):
+                victim, least = key, entry.received
+        return victim
+
+    def _slowest_of_busiest(self) -> Hashable | None:
+        """Out of file descriptors: the slowest waiting socket of the address with the most waiting.
+
+        If no socket anywhere is still sending its request, the oldest pending
+        one of the address holding the most goes: the descriptors must come from somewhere.
+        """
+        if self._waiting:
+            return self._slowest(max(self._waiting, key=lambda address: self._waiting[address]))
         if not self._pending:
             return None
-        busiest = max(self._pending.values(), key=len)
-        return next(iter(busiest))
+        busiest = max(self._pending, key=lambda address: len(self._pending[address]))
+        return next(iter(self._pending[busiest]))
+
+    def _one_less_waiting(self, address: str) -> None:
+        left = self._waiting.get(address, 1) - 1
+        if left:
+            self._waiting[address] = left
+        else:
+            self._waiting.pop(address, None)
 
     def closed(self, key: Hashable) -> None:
         """The socket is gone (or is being closed): free whatever it held. Safe to call twice."""
@@ -145,6 +191,8 @@ class Admission:
                 mine.pop(key, None)
                 if not mine:
                     del self._pending[entry.address]
+            if not entry.complete:
+                self._one_less_waiting(entry.address)
         else:
             self.sessions -= 1
             if entry.seat is Seat.OBSERVER:
@@ -181,6 +229,8 @@ class Admission:
         del mine[key]
         if not mine:
             del self._pending[entry.address]
+        if not entry.complete:
+            self._one_less_waiting(entry.address)
         entry.seat = seat
         self.sessions += 1
         return Admitted(True)

@@ -5,7 +5,7 @@ restarts), each with the time; effects come out (send this to one client,
 broadcast that, drive these lines, neutral now, close that client with this
 code). Nothing here touches a socket, a port or a clock, so every rule that
 carries the safety promise is tested directly with a fake clock
-(tests/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
+(tests/server/rules/test_control.py); :class:`teleop_server.bridge.Bridge` only runs the effects.
 
 The rules:
 
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from teleop.common.throttle import LogBudget, RateCap, RateWatch, Verdict
+from teleop.common.throttle import RateCap, RateWatch, Verdict
 from teleop.wire import protocol
 from teleop.wire.layout import Layout
 from teleop.wire.protocol import (
@@ -51,10 +51,10 @@ from teleop.wire.protocol import (
     RequestControl,
     Role,
 )
-from teleop_server.rules.admission import TokenGuard
-from teleop_server.rules.auth import Access
+from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.failsafe import Action, PilotWatch
 from teleop_server.rules.mapping import CommandMapper
+from teleop_server.rules.tokens import Judged, Judgement, TokenJudge
 
 log = logging.getLogger("teleop.server")
 
@@ -118,11 +118,25 @@ class Close:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Read nothing more from this client before ``until`` (monotonic): it used up its messages for this second.
+
+    ``until`` is infinite for a flooder being closed: nothing it sends now matters.
+
+    Its socket then fills and its sender blocks, so a flood costs the server
+    nothing but the frames it has already read.
+    """
+
+    client: int
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     """Pilot, failsafe, e-stop or the client count changed: everyone gets a fresh status."""
 
 
-Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | StatusChanged
+Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged
 
 
 # --------------------------------------------------------------------------- state
@@ -162,10 +176,17 @@ class ControlRules:
         failsafe_timeout: float = 0.25,
         keepalive: float = 0.1,
         control_hz: float = 250.0,
+        max_speed: float = 1.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.access = access
         self.mapper = mapper
+        #: the configured speed cap: the most any client can drive, whoever asks
+        self.max_speed = max_speed
+        #: the cap in force: ``max_speed``, or lower while an operator has lowered it
+        self.speed_cap = max_speed
+        #: the input that last drove the device, re-applied at once when the cap is lowered
+        self._last_drive: Control | None = None
         #: said once per server run: a numbered mapping met a pad in the standard layout
         self._told_numbered = False
         self.watch = PilotWatch(failsafe_timeout, keepalive)
@@ -174,33 +195,61 @@ class ControlRules:
         self.pilot: Member | None = None
         self.estop = False
         self._wall = wall_clock
-        #: wrong tokens per address (:mod:`teleop_server.rules.admission`): a lock-out that doubles, across connections
-        self.guard = TokenGuard()
-        #: lines about refused tokens: a few a minute, then a count
-        self.token_log = LogBudget(per_window=5, window=60.0)
+        #: every token offered, on every path, is judged by this one (:mod:`teleop_server.rules.tokens`): one lock-out
+        #: per address that doubles, across connections, and one log budget
+        self.tokens = TokenJudge(access)
+
+    @property
+    def guard(self):
+        """The per-address lock-out (:class:`teleop_server.rules.admission.TokenGuard`) the judge keeps."""
+        return self.tokens.guard
 
     # -- events ------------------------------------------------------------------------
 
-    def join(self, client: int, host: str, first: str | bytes | None, now: float) -> list[Effect]:
-        """A client connected; ``first`` is its first frame, or None if it said nothing in time."""
-        member = Member(client, host, RateWatch(self.rate_limit))
+    def arrive(self, client: int, host: str, first: str | bytes | None, now: float) -> Arrival:
+        """A client's first frame, parsed once: its hello, its token's judgement and whether it gets the pilot's seats.
+
+        The bridge needs this before the client has a seat (the pilot's reserved
+        seats), and a guess must count once whether or not a seat is found for
+        it; :meth:`join` then takes the same :class:`Arrival`, so the hello is
+        never parsed, nor the token judged, twice.
+        """
         message = None if first is None else protocol.parse_client_message(first)
         hello = message if isinstance(message, Hello) else None
+        if hello is None:
+            judged = Judged(Judgement.ABSENT)
+        else:
+            asked = "asked to drive" if hello.role is Role.PILOT else "said hello"
+            judged = self.tokens.judge(host, hello.token, now, f"client #{client} {hello.client or 'unknown'} ({host}) {asked}")
+        wants_pilot = hello is not None and hello.role is Role.PILOT
+        # with a token, only its holder is trusted with the pilot's seats; with --no-auth, whoever asks to drive
+        trusted = judged.right if self.access.required else wants_pilot
+        return Arrival(message, hello, judged, trusted, self.may_watch(judged) and judged.judgement is not Judgement.LOCKED)
+
+    def may_watch(self, judged: Judged) -> bool:
+        """Whether a client whose token was judged so may watch (observers may need the token too)."""
+        return self.access.observers is ObserverAccess.OPEN or not self.access.required or judged.right
+
+    def join(self, client: int, host: str, first: str | bytes | None, now: float, arrival: Arrival | None = None) -> list[Effect]:
+        """A client connected; ``first`` is its first frame, or None if it said nothing in time.
+
+        ``arrival`` is :meth:`arrive`'s reading of that frame, if the caller already asked for it.
+        """
+        member = Member(client, host, RateWatch(self.rate_limit))
+        if arrival is None:
+            arrival = self.arrive(client, host, first, now)
+        message, hello, judged = arrival.message, arrival.hello, arrival.judged
         out: list[Effect] = []
-        wait = self.guard.locked(host, now) if hello is not None and hello.token else 0.0
-        if wait:
-            self._log_token(f"client {member.label} offered a token while its address is locked out", "locked out", host, now)
-            text = f"too many wrong pilot tokens from your address: wait {wait:.0f} s and check the token"
+        if judged.judgement is Judgement.LOCKED:
+            text = f"too many wrong pilot tokens from your address: wait {judged.wait:.0f} s and check the token"
             return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "too many wrong pilot tokens")]
-        if not self.access.may_watch(hello.token if hello else None):
-            if hello is not None and hello.token:
-                self.guard.failed(host, now)
-            log.warning("client %s refused: this server requires the token even to watch", member.label)
+        if not self.may_watch(judged):
+            self.tokens.note(f"client {member.label} refused: this server requires the token even to watch", host, now)
             text = "this server requires the token even to watch: add it to your settings"
             return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "token required")]
         if hello is not None:
             member.name = hello.client or "unknown"
-            member.authorized = self.access.required and self.access.may_drive(hello.token)
+            member.authorized = judged.right
         else:
             member.legacy = True
             member.name = "legacy client"
@@ -209,14 +258,16 @@ class ControlRules:
             text = f"server speaks protocol {protocol.PROTOCOL_VERSION}, client asked for {hello.protocol}; continuing"
             out.append(Send(client, Error(ErrorCode.UNSUPPORTED_VERSION, text)))
         wants_pilot = hello is not None and hello.role is Role.PILOT
-        token_ok = wants_pilot and self._token_ok(member, hello.token)
+        token_ok = wants_pilot and (judged.right or not self.access.required)
         if token_ok:
             # announced to the others now; this client learns it from its welcome
-            out += self._grant_pilot(member, hello.takeover, announce_refusal=False)
+            out += self._grant_pilot(member, hello is not None and hello.takeover, announce_refusal=False)
         self.members[client] = member
         out.append(SendWelcome(client))
         if wants_pilot and not token_ok:
-            out += self._refused_token(member, hello.token, "hello", now)
+            out += self._refused_token(member, judged, "hello", now)
+        elif judged.judgement is Judgement.WRONG:
+            out += self._refused_token(member, judged, "hello", now)  # an observer's hello: the guess is told and counted too
         elif wants_pilot and member.role is not Role.PILOT:
             holder = self.pilot.name if self.pilot else "another client"
             text = f"{holder} is pilot; you are an observer. Send request_control with takeover to take over."
@@ -224,6 +275,7 @@ class ControlRules:
         elif message is not None and hello is None:
             out += self._on_message(member, message, now)  # a seed client's first frame is already a command
         out.append(StatusChanged())
+        out += self._expel_guesser(member)
         return out
 
     def frame(self, client: int, data: str | bytes, now: float) -> list[Effect]:
@@ -232,6 +284,34 @@ class ControlRules:
         if member is None:
             return []
         verdict = member.rate.frame(now)
+        if verdict is not Verdict.OK:
+            return self._over_limit(member, verdict)
+        out = self._on_message(member, protocol.parse_client_message(data), now)
+        return out + self._expel_guesser(member)
+
+    def control_frame(self, client: int, now: float) -> tuple[bool, list[Effect]]:
+        """A WebSocket ping or pong from a joined client: a message like any other, counted toward its rate limit.
+
+        Returns whether to answer (a ping) or take (a pong) it, and the
+        effects: past the limit it is dropped, and the client is held, warned
+        and closed like any flooder. The WebSocket layer answers pings by
+        itself, so this is asked before it does; a client not joined yet
+        gets no answer.
+        """
+        member = self.members.get(client)
+        if member is None:
+            return False, []
+        verdict = member.rate.frame(now)
+        if verdict is Verdict.OK:
+            return True, []
+        return False, self._over_limit(member, verdict)
+
+    def _over_limit(self, member: Member, verdict: Verdict) -> list[Effect]:
+        """A frame past the client's rate limit: dropped; the first one holds its reading to the end of the second and warns it, or closes it.
+
+        Only the first frame over the limit holds the client: the shell keeps
+        holding whatever arrives before ``until``.
+        """
         if verdict is Verdict.DROP:
             return []
         if verdict is Verdict.DROP_AND_WARN:
@@ -239,18 +319,16 @@ class ControlRules:
             text = (
                 f"more than {member.rate.limit} messages in one second: the excess was dropped; keep this up and you will be disconnected"
             )
-            return [Send(client, Error(ErrorCode.RATE_LIMITED, text))]
+            return [Hold(member.id, member.rate.window_end), Send(member.id, Error(ErrorCode.RATE_LIMITED, text))]
         if verdict is Verdict.CLOSE:
             log.warning("client %s kept flooding after a warning; disconnecting it", member.label)
             text = f"still more than {member.rate.limit} messages/s after a warning: disconnected"
-            return self._expel(
-                member, "flooding", Error(ErrorCode.RATE_LIMITED, text), f"rate limit: more than {member.rate.limit} messages/s"
-            )
-        out = self._on_message(member, protocol.parse_client_message(data), now)
-        if member.token_failures >= MAX_TOKEN_FAILURES:
-            error = Error(ErrorCode.UNAUTHORIZED, "too many wrong pilot tokens; reconnect to try again")
-            out += self._expel(member, f"{MAX_TOKEN_FAILURES} wrong pilot tokens", error, error.message)
-        return out
+            error = Error(ErrorCode.RATE_LIMITED, text)
+            return [
+                Hold(member.id, math.inf),
+                *self._expel(member, "flooding", error, f"rate limit: more than {member.rate.limit} messages/s"),
+            ]
+        return []
 
     def leave(self, client: int, now: float, why: str = "disconnected") -> list[Effect]:
         """A client is gone (closed, dropped for not reading, or expelled)."""
@@ -306,16 +384,44 @@ class ControlRules:
         if isinstance(message, Invalid):
             return [Send(member.id, message.as_error())]
         if isinstance(message, RequestControl):
-            if self.pilot is member or self._token_ok(member, message.token) or member.authorized:
+            if self.pilot is member or member.authorized or not self.access.required:
                 return self._grant_pilot(member, message.takeover, announce_refusal=True)
-            return self._refused_token(member, message.token, "request_control", now)
+            judged = self.tokens.judge(member.host, message.token, now, f"client {member.label} asked to drive")
+            if judged.right:
+                member.authorized = True
+                return self._grant_pilot(member, message.takeover, announce_refusal=True)
+            return self._refused_token(member, judged, "request_control", now)
         if isinstance(message, ReleaseControl):
             return self._set_pilot(None, f"{member.name} released control") if self.pilot is member else []
         if isinstance(message, EmergencyStop):
             return self._on_estop(member, message.engaged)
         if isinstance(message, Hello):
             return [Send(member.id, Error(ErrorCode.INVALID_MESSAGE, "hello may only be the first message", "hello"))]
+        if isinstance(message, protocol.SpeedCap):
+            return self._on_speed_cap(member, message, now)
+        if isinstance(message, protocol.Record):
+            text = f"this server does not record: record {message.command.value} ignored"
+            return [Send(member.id, Error(ErrorCode.NOT_SUPPORTED, text, "record"))]
         return []
+
+    def _on_speed_cap(self, member: Member, message: protocol.SpeedCap, now: float) -> list[Effect]:
+        """An operator (anyone with the token, or anyone where none is needed) sets the live cap, never above the configured one."""
+        if not member.authorized and self.access.required:
+            judged = self.tokens.judge(member.host, message.token, now, f"client {member.label} set the speed cap")
+            if not judged.right:
+                return self._refused_token(member, judged, "speed_cap", now)
+            member.authorized = True
+        cap = min(self.max_speed, message.max_speed)
+        if cap == self.speed_cap:
+            return []
+        self.speed_cap = cap
+        above = "" if message.max_speed <= self.max_speed else f" (asked {message.max_speed:.0%}; the configured maximum is {self.max_speed:.0%})"
+        text = f"speed cap {cap:.0%} of each output's travel, set by {member.name}{above}"
+        log.warning("%s", text)
+        out: list[Effect] = [self._event("warning", text), StatusChanged()]
+        if self._last_drive is not None and self.pilot is not None and not self.watch.failsafe and not self.estop:
+            out.append(Drive(self.mapper.commands(self._last_drive, cap)))  # lowered now, not at the pilot's next message
+        return out
 
     def _on_control(self, member: Member, control: Control, now: float) -> list[Effect]:
         out: list[Effect] = []
@@ -341,7 +447,8 @@ class ControlRules:
         if control.layout is Layout.STANDARD and self.mapper.numbered and not self._told_numbered:
             self._told_numbered = True
             out.append(self._numbered_warning(member))
-        out.append(Drive(self.mapper.commands(control)))
+        self._last_drive = control
+        out.append(Drive(self.mapper.commands(control, self.speed_cap)))
         return out
 
     def _numbered_warning(self, member: Member) -> Broadcast:
@@ -405,30 +512,27 @@ class ControlRules:
         out.append(StatusChanged())
         return out
 
-    def _token_ok(self, member: Member, offered: str | None) -> bool:
-        ok = self.access.may_drive(offered)
-        if ok:
-            member.authorized = member.authorized or self.access.required
-        return ok
-
-    def _refused_token(self, member: Member, offered: str | None, ref: str, now: float) -> list[Effect]:
-        if offered:
+    def _refused_token(self, member: Member, judged: Judged, ref: str, now: float) -> list[Effect]:
+        """Tell a client why its token did not make it pilot; the judge has counted and logged a wrong one."""
+        if judged.judgement is Judgement.LOCKED:
+            member.token_failures = MAX_TOKEN_FAILURES
+            why = f"too many wrong pilot tokens from your address: wait {judged.wait:.0f} s and check the token"
+        elif judged.judgement is Judgement.WRONG:
             member.token_failures += 1
-            if self.guard.failed(member.host, now):
+            if judged.wait:
                 member.token_failures = MAX_TOKEN_FAILURES  # its address is locked out now: this connection goes too
             why = "the pilot token you sent is wrong: check it in your settings (teleop-server printed it when it first started)"
         else:
+            self.tokens.note(f"client {member.label} asked to drive with no pilot token", member.host, now)
             why = "this server needs a pilot token to drive: add the token teleop-server printed when it first started to your settings"
-        text = f"client {member.label} asked to drive with {'a wrong' if offered else 'no'} pilot token"
-        self._log_token(text, "wrong token" if offered else "no token", member.host, now)
         return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, f"{why}; you are an observer", ref))]
 
-    def _log_token(self, text: str, kind: str, host: str, now: float) -> None:
-        """Log a refused token, at most a few a minute per kind; then how many were refused in that minute."""
-        if self.token_log.take(kind, now, host):
-            log.warning("%s", text)
-        for what, count, hosts in self.token_log.due(now):
-            log.warning("refused %d more requests (%s) in the last minute from %d address(es)", count, what, hosts)
+    def _expel_guesser(self, member: Member) -> list[Effect]:
+        """Guessing costs the connection: after :data:`MAX_TOKEN_FAILURES` wrong tokens, or once its address is locked out."""
+        if member.token_failures < MAX_TOKEN_FAILURES or member.id not in self.members:
+            return []
+        error = Error(ErrorCode.UNAUTHORIZED, "too many wrong pilot tokens; reconnect to try again")
+        return self._expel(member, f"{MAX_TOKEN_FAILURES} wrong pilot tokens", error, error.message)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -444,3 +548,17 @@ class ControlRules:
 
     def _event(self, level: str, text: str) -> Broadcast:
         return Broadcast(Event(level, text, self._wall()))
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What a client's first frame says, decided once (:meth:`ControlRules.arrive`)."""
+
+    #: the first frame, parsed (None: it said nothing in time); a seed-style client's is already a command
+    message: protocol.ClientMessage | protocol.Invalid | None
+    hello: Hello | None
+    judged: Judged
+    #: it may take the seats kept for the pilot (the token holder; with --no-auth, a pilot hello)
+    trusted: bool
+    #: it may stay at all (not locked out; has the token where watching needs it)
+    welcome: bool

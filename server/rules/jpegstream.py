@@ -93,7 +93,8 @@ class RawJpegSplitter:
         while not self._in_scan:
             at = self._at
             if at + 4 > len(buf):
-                return self._wait()
+                self._wait()
+                return None
             if buf[at] != 0xFF:  # not a segment: this was no JPEG
                 self.dropped += 1
                 self._restart(2)
@@ -123,7 +124,8 @@ class RawJpegSplitter:
             return self._next()
         if end < 0:
             self._at = max(self._at, len(buf) - 1)  # the next find starts where this one stopped
-            return self._wait()
+            self._wait()
+            return None
         frame = bytes(buf[: end + 2])
         del buf[: end + 2]
         self._at = 2
@@ -131,10 +133,10 @@ class RawJpegSplitter:
         return frame
 
     def _wait(self) -> None:
+        """Not a whole frame yet: keep what we have, unless it has grown past any frame."""
         if len(self._buffer) > self.max_frame:
             self.dropped += 1
             self._restart(2)
-        return None
 
 
 class FrameSplitter:

@@ -4,6 +4,12 @@ Plain Python, no I/O. The server loads a list of :class:`OutputMap` from its
 TOML config; :class:`CommandMapper` turns each control message into one line
 per output, keyed by output so that the serial writer can keep only the newest
 line of each (latest wins per output, never across outputs).
+
+The speed cap (``[limits] max_speed``, lowered live by an operator) is a fraction of
+each output's travel from its neutral: with 0.5, an output with neutral 0 and range
+-1000..1000 goes no further than -500..500, whatever the pilot sends. It applies to
+outputs driven by an axis or a hat; outputs driven by buttons (lights, a horn, the
+``buttons`` bitmask) are switches, not speeds, and are left alone.
 """
 
 from __future__ import annotations
@@ -104,9 +110,22 @@ class OutputMap:
         """The raw source value from a control message, in the layout it says; missing inputs read as 0."""
         return layout.read(self.source, control.layout, control.axes, control.buttons, control.hats)
 
-    def value(self, control: Control) -> int:
+    def value(self, control: Control, cap: float = 1.0) -> int:
         raw = round_half_away(self.read(control) * self.scale + self.offset)
-        return max(self.low, min(self.high, raw))
+        value = max(self.low, min(self.high, raw))
+        return value if cap >= 1.0 or not self.is_speed else self.capped(value, cap)
+
+    @property
+    def is_speed(self) -> bool:
+        """Driven by an axis or a hat (the speed cap applies), not by buttons."""
+        return self.source != "buttons" and not layout.is_button(self.source)
+
+    def capped(self, value: int, cap: float) -> int:
+        """``value`` held within ``cap`` of the travel on each side of neutral (rounded towards neutral)."""
+        cap = max(0.0, min(1.0, cap))
+        high = self.neutral + math.floor((self.high - self.neutral) * cap)
+        low = self.neutral - math.floor((self.neutral - self.low) * cap)
+        return max(low, min(high, value))
 
 
 #: Reproduces the seed bridge: the left stick's x (axis 0 of a raw pad or the hobby form)
@@ -124,9 +143,9 @@ class CommandMapper:
         #: sources written as numbers, which read differently once a pad arrives in the standard layout
         self.numbered = tuple(dict.fromkeys(o.source for o in outputs if layout.is_numbered(o.source)))
 
-    def commands(self, control: Control) -> dict[str, str]:
-        """One command line per output for this input state."""
-        return {o.key: o.line(o.value(control)) for o in self.outputs}
+    def commands(self, control: Control, cap: float = 1.0) -> dict[str, str]:
+        """One command line per output for this input state, axes and hats within ``cap`` of their travel."""
+        return {o.key: o.line(o.value(control, cap)) for o in self.outputs}
 
     def neutral(self) -> dict[str, str]:
         """The failsafe: every mapped output at its neutral value."""

@@ -151,13 +151,13 @@ def read(source: str, layout: Layout | str, axes: Sequence[float], buttons: Sequ
     match = _NUMBERED.match(source) if isinstance(source, str) else None
     if match is None:
         return 0.0
-    axis, button, hat, component = match.groups()
+    axis, button, hat, hat_component = match.groups()
     if axis is not None:
         return float(_at(axes, int(axis), 0.0))
     if button is not None:
         return float(_at(buttons, int(button)))
     if hat is not None:
-        index = 0 if component == "x" else 1
+        index = 0 if hat_component == "x" else 1
         if standard and hat == "0":  # a standard pad's d-pad, read as the hat a raw pad would have
             plus, minus = ("dpright", "dpleft") if index == 0 else ("dpup", "dpdown")
             return read(plus, layout, axes, buttons) - read(minus, layout, axes, buttons)

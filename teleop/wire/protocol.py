@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -54,6 +55,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     ESTOP_ACTIVE = "estop_active"
     UNSUPPORTED_VERSION = "unsupported_version"
+    #: the server understood the message but does not provide what it asks for (e.g. recording)
+    NOT_SUPPORTED = "not_supported"
 
 
 # --------------------------------------------------------------------------- messages
@@ -116,6 +119,41 @@ class EmergencyStop:
     engaged: bool = True
 
 
+class RecordCommand(StrEnum):
+    """What a pilot asks of the server's recording."""
+
+    START = "start"
+    STOP = "stop"
+    MARK = "mark"  # mark this moment in the recording
+    SAVE_LAST = "save_last"  # keep the last ``seconds`` of the rolling buffer as a file
+
+
+MAX_SAVE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Ask the server to start, stop or mark its recording, or save the last seconds.
+
+    A server without recording answers ``error`` with code ``not_supported`` and goes on.
+    """
+
+    command: RecordCommand
+    seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedCap:
+    """Set the server's speed cap live (a fraction of each output's travel, at most its configured maximum).
+
+    Needs the pilot token (given in the hello or here) where the server requires one.
+    """
+
+    max_speed: float
+    token: str | None = None
+
+
 # Server to client.
 
 
@@ -156,6 +194,9 @@ class Status:
     #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
     #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.wire.mjpeg` for the stream.
     camera: dict[str, Any] | None = None
+    #: The most of each output's travel from neutral any client can drive now (1.0: no cap);
+    #: the configured ``[limits] max_speed``, or lower while an operator has lowered it.
+    speed_cap: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +242,7 @@ class Invalid:
         return Error(self.code, self.message, self.ref)
 
 
-ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
 _TYPE_NAMES: dict[type, str] = {
@@ -211,6 +252,8 @@ _TYPE_NAMES: dict[type, str] = {
     RequestControl: "request_control",
     ReleaseControl: "release_control",
     EmergencyStop: "estop",
+    Record: "record",
+    SpeedCap: "speed_cap",
     Welcome: "welcome",
     Reading: "reading",
     Status: "status",
@@ -375,14 +418,27 @@ def _parse_request_control(obj: dict[str, Any]) -> RequestControl:
     )
 
 
-_CLIENT_PARSERS = {
+_CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "hello": _parse_hello,
     "control": _parse_control,
     "ping": lambda o: Ping(id=_integer(o.get("id", 0), "id", 0, 2**53), t=_number(o.get("t", 0.0), "t")),
     "request_control": _parse_request_control,
     "release_control": lambda o: ReleaseControl(),
     "estop": lambda o: EmergencyStop(engaged=_flag(o.get("engaged", True), "engaged")),
+    "record": lambda o: _parse_record(o),
+    "speed_cap": lambda o: SpeedCap(
+        max_speed=_number(o.get("max_speed"), "max_speed", 0.0, 1.0),
+        token=None if o.get("token") is None else _text(o.get("token"), "token", MAX_TOKEN_CHARS),
+    ),
 }
+
+
+def _parse_record(obj: dict[str, Any]) -> Record:
+    command = obj.get("command")
+    if not isinstance(command, str) or command not in RecordCommand._value2member_map_:
+        raise _Bad(f"command must be one of {', '.join(c.value for c in RecordCommand)}, got {_describe(command)}")
+    seconds = _number(obj.get("seconds", 0.0), "seconds", 0.0, MAX_SAVE_SECONDS)
+    return Record(RecordCommand(command), seconds, _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
@@ -420,13 +476,20 @@ def _units(obj: Any) -> dict[str, str]:
     return {str(k)[:MAX_NAME_CHARS]: v[:MAX_NAME_CHARS] for k, v in obj.items() if isinstance(v, str)}
 
 
+def _speed_cap(value: Any) -> float:
+    """A status's speed cap; anything unreadable is no cap (the server enforces it anyway)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        return 1.0
+    return float(value)
+
+
 def _opt_dict(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Bad(f"{where} must be an object")
     return value
 
 
-_SERVER_PARSERS = {
+_SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "welcome": lambda o: Welcome(
         protocol=_integer(o.get("protocol"), "protocol"),
         server=str(o.get("server", "")),
@@ -446,6 +509,7 @@ _SERVER_PARSERS = {
         estop=bool(o.get("estop")),
         clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
         camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
+        speed_cap=_speed_cap(o.get("speed_cap", 1.0)),
     ),
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")

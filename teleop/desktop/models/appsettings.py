@@ -99,14 +99,14 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> ServerAddress 
         return check_host(host) or check_port(port) or ServerAddress(host, port)
     try:
         parts = urlsplit(text)
-        port = parts.port
+        url_port = parts.port
     except ValueError as exc:
         return f"not a valid address: {exc}"
     if parts.scheme not in ("ws", "wss"):
         return f"the address must start with ws:// or wss://, not {parts.scheme}://"
     host = parts.hostname or ""
     token = (parse_qs(parts.fragment).get("token") or parse_qs(parts.query).get("token") or [""])[0]
-    port = port or (default_port if parts.port is None else parts.port)
+    port = url_port or default_port
     return check_host(host) or check_port(port) or ServerAddress(host, port, parts.scheme == "wss", token)
 
 

@@ -84,6 +84,8 @@ class ServerStatus:
     estop: bool = False
     pilot: str = ""
     clients: int = 0
+    #: the most of each output's travel any client may drive now (the server's cap; 1.0: none)
+    speed_cap: float = 1.0
 
     @classmethod
     def from_message(cls, status: dict[str, Any]) -> ServerStatus:
@@ -95,7 +97,15 @@ class ServerStatus:
             bool(status.get("estop")),
             str(pilot.get("name", "")),
             int(status.get("clients", 0) or 0),
+            _fraction(status.get("speed_cap", 1.0)),
         )
+
+
+def _fraction(value: Any) -> float:
+    """A cap from a status; anything unreadable is no cap here (the server enforces its own anyway)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        return 1.0
+    return float(value)
 
 
 class ConnectionModel:

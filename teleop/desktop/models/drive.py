@@ -16,6 +16,10 @@ Sans-I/O and Qt-free. Rules a pilot relies on:
   same :meth:`DriveController.set_input` call that saw the release (the rate
   cap does not hold it back), and neutral keeps being re-sent at ``rate_hz``
   so the server's failsafe does not trip while the pilot merely let go.
+* The speed scale (:attr:`DriveController.scale`, a fraction of each axis's
+  travel, see :mod:`teleop.desktop.models.speed`) multiplies the shaped axes
+  that are sent; a new scale while driving is sent like a movement, a lower one
+  at once whatever the rate cap says.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class DriveController:
         self.hats: tuple[tuple[int, int], ...] = ()
         self.shaped: tuple[float, ...] = ()
         self.layout = Layout.RAW
+        #: what the shaped axes are multiplied by when sent (the speed scale)
+        self.scale = 1.0
         #: :attr:`held` as of the last input, to see it change (a release, or hold-to-drive switched on)
         self._held_before: bool | None = None
         self._seq = 0
@@ -107,7 +113,21 @@ class DriveController:
         """What is sent for the input now: the shaped input, or neutral while hold-to-drive is not held."""
         if self.held is False:
             return self._neutral()
+        if self.scale != 1.0:
+            return tuple(a * self.scale for a in self.shaped), self.buttons, self.hats
         return self.shaped, self.buttons, self.hats
+
+    def set_scale(self, scale: float, now: float) -> Control | None:
+        """A new speed scale; while driving it goes out like a movement (None: nothing to send now)."""
+        if scale == self.scale:
+            return None
+        slower, self.scale = scale < self.scale, scale
+        if not self.enabled:
+            return None
+        if slower:  # slowing down goes out at once, like letting go: the rate cap never holds back a slower robot
+            return self._emit(now, moved=True)
+        self._dirty = True
+        return self.poll(now)
 
     def _neutral(self) -> tuple[tuple[float, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
         return tuple(0.0 for _ in self.shaped), tuple(0 for _ in self.buttons), tuple((0, 0) for _ in self.hats)

@@ -21,7 +21,15 @@ same pad plugged in again is picked up). Each pad's :class:`~teleop.desktop.mode
 the selected pad; :meth:`DriveModel.set_profile` stores a changed one and emits
 :attr:`DriveModel.profile_changed` (the GUI saves the settings then).
 :attr:`DriveModel.rumble` asks the gamepad layer for a short rumble on the
-driving pad when failsafe or the e-stop trips or the link drops."""
+driving pad when failsafe or the e-stop trips or the link drops.
+
+What the driving pad does besides steering comes from its profile too: the speed
+scale with slow and turbo (:attr:`DriveModel.speed`, sent as a multiplier of the
+axes), the action map (:attr:`DriveModel.fired` says which action a button fired;
+speed actions are handled here), and the stale-pad guard (:attr:`DriveModel.staleness`:
+a pad whose state has not changed for too long while it drives is no longer re-sent,
+so the server's failsafe takes over). Only the driving pad fires actions, never while
+:attr:`DriveModel.text_focus` (the pilot is typing)."""
 
 from __future__ import annotations
 
@@ -33,11 +41,14 @@ from enum import StrEnum
 from pathlib import Path
 
 from teleop.common.events import Event
+from teleop.desktop.models.actions import Action, ActionWatcher, Fired
 from teleop.desktop.models.drive import DriveController, DriveSettings
+from teleop.desktop.models.padhealth import Battery, StaleGuard, Staleness
 from teleop.desktop.models.pads import BUZZ_PATTERN, VIRTUAL_AXES, VIRTUAL_BUTTONS, Buzz, GamepadInfo, GamepadState, Rumble
 from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile
 from teleop.desktop.models.shaping import AxisShape
-from teleop.wire.layout import Layout, is_button
+from teleop.desktop.models.speed import SpeedScale, SpeedSettings
+from teleop.wire.layout import Layout, is_button, pressed
 from teleop.wire.protocol import Control
 
 log = logging.getLogger(__name__)
@@ -98,6 +109,20 @@ class DriveModel:
         self.profile_changed: Event[PadProfile] = Event()
         #: the gamepad layer should buzz a pad
         self.rumble: Event[Rumble] = Event()
+        self.speed = SpeedScale()
+        self.actions = ActionWatcher()
+        self.stale = StaleGuard()
+        self.staleness = Staleness.FRESH
+        #: a text field has focus: pad buttons fire no actions
+        self.text_focus = False
+        #: each pad's power level, as the gamepad layer last read it
+        self.batteries: dict[int, Battery] = {}
+        #: the profile whose speed settings and action map are in use (its steps survive other changes)
+        self._aids_of: tuple[str, SpeedSettings, tuple[tuple[str, Action], ...]] | None = None
+        #: a pad button fired an action this model does not handle itself (enable, e-stop, snapshot, ...)
+        self.fired: Event[Fired] = Event()
+        #: the speed fraction, the staleness or a battery level changed
+        self.aids_changed: Event[DriveModel] = Event()
 
     @property
     def enabled(self) -> bool:
@@ -224,6 +249,70 @@ class DriveModel:
             self.timing.settings = replace(base, deadman="")
         else:
             self.timing.settings = replace(base, shapes=profile.shapes_by_index(self.layout), deadman=profile.deadman)
+        speed, actions = (profile.speed, profile.actions) if profile is not None else (SpeedSettings(), {})
+        aids = (profile.guid if profile else "", speed, tuple(sorted(actions.items())))
+        if aids != self._aids_of:
+            self._aids_of = aids
+            self.speed.configure(speed)
+            self.actions.configure(actions)
+            self._scale_changed()
+
+    # -- speed, actions and the pad's health -----------------------------------------------------
+
+    def set_speed_cap(self, cap: float) -> None:
+        """The server's cap on every output's travel (1.0: none)."""
+        self.speed.set_cap(cap)
+        self._scale_changed()
+
+    def set_text_focus(self, focused: bool) -> None:
+        """A text field took (or lost) the keyboard: pad buttons must not fire while the pilot types."""
+        self.text_focus = focused
+        self._dispatch(self.actions.suspend(focused or self.selected is None))
+
+    def set_battery(self, instance_id: int, level: Battery) -> None:
+        if self.batteries.get(instance_id) != level:
+            self.batteries[instance_id] = level
+            self.aids_changed.emit(self)
+
+    @property
+    def battery(self) -> Battery:
+        """The driving pad's battery (unknown with no pad)."""
+        return Battery.UNKNOWN if self.selected is None else self.batteries.get(self.selected, Battery.UNKNOWN)
+
+    def _scale_changed(self) -> None:
+        control = self.timing.set_scale(self.speed.fraction, self._clock())
+        if control is not None:
+            self._emit(control)
+        self.aids_changed.emit(self)
+
+    def _dispatch(self, fired: list[Fired]) -> None:
+        for one in fired:
+            if one.action in (Action.SLOW, Action.TURBO):
+                self.speed.press(one.action.value, one.down)
+                self._scale_changed()
+            elif one.action in (Action.SPEED_UP, Action.SPEED_DOWN):
+                self.speed.step(1 if one.action is Action.SPEED_UP else -1)
+                self._scale_changed()
+            else:
+                self.fired.emit(one)
+
+    def _watch_pad(self, state: GamepadState, now: float) -> None:
+        """The driving pad's buttons to the action map; its whole state to the stale-pad guard."""
+        if self.actions.names:
+            layout = self.layout
+            held = [n for n in self.actions.names if pressed(n, layout, state.axes, state.buttons, state.hats)]
+            self._dispatch(self.actions.feed(held))
+        self.stale.observe((tuple(state.axes), tuple(state.buttons), tuple(state.hats)), now)
+
+    def _check_stale(self, now: float) -> Staleness:
+        axes, buttons, hats = self.timing.output()
+        moving = any(axes) or any(buttons) or any(h != (0, 0) for h in hats)
+        self.stale.watch(self.enabled and self.selected is not None and moving, now)
+        status = self.stale.status(now)
+        if status is not self.staleness:
+            self.staleness = status
+            self.aids_changed.emit(self)
+        return status
 
     # -- enable / stop ------------------------------------------------------------------------
 
@@ -252,16 +341,24 @@ class DriveModel:
         self.off_reason = why
         if neutral is not None:
             self._emit(neutral)
+        self._check_stale(self._clock())
+        self.speed.release_all()
+        self._scale_changed()
         self.changed.emit(self)
 
     def tick(self) -> None:
-        """The periodic re-send (and a change held back by the rate cap)."""
-        control = self.timing.poll(self._clock())
+        """The periodic re-send (and a change held back by the rate cap); none for a stale pad."""
+        now = self._clock()
+        if self._check_stale(now) is Staleness.STALE:
+            return
+        control = self.timing.poll(now)
         if control is not None:
             self._emit(control)
 
     def deadline(self) -> float:
-        return self.timing.deadline()
+        if self.staleness is Staleness.STALE:
+            return float("inf")  # nothing is re-sent until the pad's state changes
+        return min(self.timing.deadline(), self.stale.deadline(self._clock()))
 
     def due(self) -> bool:
         """The periodic re-send (or a held-back change) is due: call :meth:`tick`."""
@@ -325,9 +422,11 @@ class DriveModel:
     def pad_removed(self, instance_id: int) -> None:
         info = self.pads.pop(instance_id, None)
         self.pad_states.pop(instance_id, None)
+        self.batteries.pop(instance_id, None)
         if instance_id == self.selected:
             self.selected = None
             self._lost_guid = info.guid if info is not None else ""
+            self._dispatch(self.actions.suspend(True))
             if self.enabled:
                 self.disable(DriveOff.GAMEPAD_UNPLUGGED)
             self._apply_profile()
@@ -357,13 +456,18 @@ class DriveModel:
         self.selected = instance_id
         self._lost_guid = ""
         self._apply_profile()
+        self.actions.suspend(self.text_focus or instance_id is None)
         self.pads_changed.emit(self)
         self._input(self._clock())
 
     def _input(self, now: float) -> None:
         state = self.current_input()
+        if self.selected is not None:  # actions first: a new speed or an e-stop applies to this very input
+            self._watch_pad(state, now)
         control = self.timing.set_input(state.axes, state.buttons, state.hats, now, self.layout)
         if control is not None:
             self._emit(control)
+        if self.selected is not None:
+            self._check_stale(now)
         self.input_changed.emit(self)
 

@@ -23,7 +23,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from teleop.desktop.models.actions import Action, parse_action_map
 from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.models.speed import Hold, SpeedSettings
 from teleop.wire.layout import Layout, axis_index, axis_name, is_button
 
 FORMAT = "teleop-pad-profile"
@@ -54,6 +56,10 @@ class PadProfile:
     shapes: dict[str, AxisShape] = field(default_factory=dict)
     #: the hold-to-drive button ("rightshoulder", "button5"); "" = hold-to-drive off
     deadman: str = ""
+    #: speed scale, slow and turbo (fractions of each output's travel), steps
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+    #: pad buttons that do things: binding ("a", "back+start") to action
+    actions: dict[str, Action] = field(default_factory=dict)
 
     def effective_layout(self, known: bool) -> Layout:
         """The layout this pad sends: standard only if SDL knows it and the pilot did not pick raw."""
@@ -83,6 +89,14 @@ class PadProfile:
             "layout": self.layout.value,
             "shapes": {k: v.to_dict() for k, v in self.shapes.items()},
             "deadman": self.deadman,
+            "speed": {
+                "scale": self.speed.scale,
+                "slow": self.speed.slow,
+                "turbo": self.speed.turbo,
+                "step": self.speed.step,
+                "hold": self.speed.hold.value,
+            },
+            "actions": {k: v.value for k, v in self.actions.items()},
         }
 
     @classmethod
@@ -119,7 +133,27 @@ class PadProfile:
             if not all(math.isfinite(n) for n in numbers):
                 raise ProfileError(f"shapes.{key}: numbers must be finite")
             shapes[key] = shape
-        return cls(guid, name[:128], LayoutChoice(layout), shapes, deadman)
+        actions = parse_action_map(data.get("actions", {}))
+        if isinstance(actions, str):
+            raise ProfileError(actions)
+        return cls(guid, name[:128], LayoutChoice(layout), shapes, deadman, _speed(data.get("speed", {})), actions)
+
+
+def _speed(data: Any) -> SpeedSettings:
+    """A profile's speed settings; raises :class:`ProfileError` naming the bad field."""
+    if not isinstance(data, dict):
+        raise ProfileError("speed must be an object")
+    default = SpeedSettings()
+    values: dict[str, float] = {}
+    for key in ("scale", "slow", "turbo", "step"):
+        value = data.get(key, getattr(default, key))
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 < value <= 1:
+            raise ProfileError(f"speed.{key} must be a fraction above 0 and at most 1, got {value!r}")
+        values[key] = float(value)
+    hold = data.get("hold", default.hold.value)
+    if hold not in Hold._value2member_map_:
+        raise ProfileError(f"speed.hold must be 'held' or 'toggle', got {hold!r}")
+    return SpeedSettings(values["scale"], values["slow"], values["turbo"], values["step"], Hold(hold)).bounded()
 
 
 def export_profile(profile: PadProfile, path: str | Path) -> None:
@@ -155,4 +189,4 @@ def import_profile(path: str | Path) -> PadProfile:
 
 def adopt(profile: PadProfile, guid: str, name: str) -> PadProfile:
     """An imported profile applied to another pad (a friend's profile for the same model): same settings, this pad's GUID."""
-    return replace(profile, guid=guid, name=name or profile.name, shapes=dict(profile.shapes))
+    return replace(profile, guid=guid, name=name or profile.name, shapes=dict(profile.shapes), actions=dict(profile.actions))

@@ -21,6 +21,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -193,6 +194,10 @@ class ClientSession:
     def emergency_stop(self, engaged: bool = True) -> None:
         self._send_now(protocol.EmergencyStop(engaged=engaged))
 
+    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
+        """Ask the server's recording to start, stop, mark or save the last seconds (an older server says not supported)."""
+        self._send_now(protocol.Record(command, seconds))
+
     # -- internals ----------------------------------------------------------------------
 
     def _send_now(self, message: protocol.ClientMessage) -> None:
@@ -225,6 +230,7 @@ class ClientSession:
             if retry.failures == 0:
                 self.problem = Problem.NONE
                 self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
+            tls: dict[str, Any] = {"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}
             try:
                 async with connect(
                     self.url,
@@ -235,7 +241,7 @@ class ClientSession:
                     max_size=1 << 20,
                     compression=None,
                     # wss:// with no context of ours: websockets uses the system's CAs (ssl=None is refused for wss)
-                    **({"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}),
+                    **tls,
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
                     retry.succeeded()

@@ -207,6 +207,7 @@ class RobotBrowser:
         except Exception as exc:  # a malformed answer from some device on the network
             log.debug("cannot resolve %s: %s", name, exc)
             return
-        robot = robot_from_service(name, info.port, info.parsed_scoped_addresses(IPVersion.V4Only), info.properties)
+        properties: dict[bytes | str, bytes | str | None] = {key: value for key, value in info.properties.items()}
+        robot = robot_from_service(name, info.port, info.parsed_scoped_addresses(IPVersion.V4Only), properties)
         if robot is not None:
             self.directory.seen(robot)

@@ -421,7 +421,7 @@ class _Watchdog:
         idle = self._loop.time() - self._last
         if idle >= self._timeout:
             self.fired = True
-            self._transport.abort()  # the pending read returns; the stream is reopened
+            self._transport.abort()  # type: ignore[attr-defined]  # a socket transport: the pending read returns; the stream is reopened
         else:
             self._timer.arm(self._last + self._timeout)
 
@@ -432,7 +432,7 @@ class _Watchdog:
 async def _pause(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     """``asyncio.sleep`` on a given loop (see ``VideoStream._event_loop`` for why not the running one)."""
     done = loop.create_future()
-    handle = loop.call_later(seconds, lambda: done.done() or done.set_result(None))
+    handle = loop.call_later(seconds, lambda: None if done.done() else done.set_result(None))
     try:
         await done
     finally:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from teleop.common.events import Event
-from teleop.desktop.models.appsettings import AppSettings, parse_address, server_url
+from teleop.desktop.models.actions import Action, Fired
+from teleop.desktop.models.appsettings import AppSettings, config_dir, parse_address, server_url
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState, LogLevel, LogLine, Problem, ServerStatus, plain_message
 from teleop.desktop.models.drive import DriveSettings
 from teleop.desktop.models.driving import DriveModel, DriveOff
 from teleop.desktop.models.pads import Buzz
 from teleop.desktop.models.readings import ReadingsModel
 from teleop.desktop.models.shaping import AxisShape
+from teleop.desktop.models.snapshot import save_snapshot
 from teleop.desktop.net.client import ClientSession, SessionEvents, trust_context
 from teleop.desktop.session.video_model import VideoModel
 from teleop.wire import protocol
@@ -39,6 +42,13 @@ class TeleopModel:
         #: we asked the server to engage / lift its emergency stop and have not yet seen it say so
         self._estop_asked: bool | None = None
         self._logged_problem: tuple[ConnectionState, Problem] | None = None
+        #: where camera snapshots go
+        self.snapshot_dir: Path = config_dir() / "snapshots"
+        #: a pad button started recording and has not stopped it (the next press stops)
+        self.recording = False
+        #: how many seconds "save the last seconds" keeps
+        self.clip_seconds = 30.0
+        self.drive.fired.connect(self._pad_action)
 
     def _drive_settings(self) -> DriveSettings:
         return DriveSettings(rate_hz=self.settings.rate_hz, default_shape=AxisShape(), shapes=self.settings.shapes())
@@ -121,6 +131,48 @@ class TeleopModel:
             self.session.emergency_stop(True)
             self._estop_asked = True
         self.say(LogLevel.WARNING, "EMERGENCY STOP")
+
+    def snapshot(self) -> Path | None:
+        """Save the newest camera frame with its capture time; None (and said why) if there is none or it cannot be written."""
+        frame = self.video.latest
+        if frame is None:
+            self.say(LogLevel.WARNING, "snapshot: no camera picture yet")
+            return None
+        try:
+            path = save_snapshot(frame, self.snapshot_dir, self.video.capture_on_our_clock(frame), time.time())
+        except OSError as exc:
+            self.say(LogLevel.ERROR, f"snapshot not saved: {exc.strerror or exc}")
+            return None
+        self.say(LogLevel.INFO, f"snapshot saved: {path}")
+        return path
+
+    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
+        if self.session is None or not self.session.connected:
+            self.say(LogLevel.WARNING, f"record {command.value}: not connected")
+            return
+        self.session.record(command, seconds)
+        self.say(LogLevel.INFO, f"asked the robot to record: {command.value}")
+
+    def _pad_action(self, fired: Fired) -> None:
+        """A pad button's action (speed actions never get here: the drive model handles them)."""
+        if not fired.down:
+            return
+        action = fired.action
+        if action is Action.ESTOP:
+            self.emergency_stop()
+        elif action is Action.ENABLE:
+            self.enable_driving()
+        elif action is Action.TAKE_CONTROL:
+            self.request_control(True)
+        elif action is Action.SNAPSHOT:
+            self.snapshot()
+        elif action is Action.RECORD:
+            self.recording = not self.recording
+            self.record(protocol.RecordCommand.START if self.recording else protocol.RecordCommand.STOP)
+        elif action is Action.MARK:
+            self.record(protocol.RecordCommand.MARK)
+        elif action is Action.SAVE_CLIP:
+            self.record(protocol.RecordCommand.SAVE_LAST, self.clip_seconds)
 
     async def shutdown(self) -> None:
         self.disable_driving(DriveOff.CLOSING)
@@ -229,5 +281,9 @@ class TeleopModel:
         if new.estop == self._estop_asked:
             self._estop_asked = None
         self.connection.status = new
+        if new.speed_cap != old.speed_cap:
+            self.drive.set_speed_cap(new.speed_cap)
+            if new.speed_cap < 1.0:
+                self.say(LogLevel.WARNING, f"the robot caps speed at {new.speed_cap:.0%} of each output's travel")
         self.video.set_camera(status.get("camera"))
 

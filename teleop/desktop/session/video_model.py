@@ -38,6 +38,8 @@ class VideoModel:
         self.offset = ClockOffset()  # replaced by the session's own when linked
         self.received = RateMeter()
         self.replaced = 0
+        #: the newest frame received (kept for a snapshot)
+        self.latest: mjpeg.Frame | None = None
         self._frame: mjpeg.Frame | None = None
         self._ws_url = ""
         self._token: str | None = None
@@ -120,6 +122,7 @@ class VideoModel:
         if not empty:
             self.replaced += 1
         self._frame = frame
+        self.latest = frame  # what a snapshot saves, shown or not yet
         if empty:
             self.arrived.emit(self)
 

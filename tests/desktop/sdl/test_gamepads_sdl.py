@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import recorded_commands, wait_for
+from modelkit import connected_model, is_neutral
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
-from test_models import connected_model, is_neutral
 
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.profiles import LayoutChoice, PadProfile

@@ -238,3 +238,40 @@ def test_a_raw_pad_or_a_named_mapping_gets_no_layout_warning():
     numbered = ControlRules(Access(TOKEN), CommandMapper((OutputMap("B", "axis0", scale=1000),)), wall_clock=lambda: 1000.0)
     numbered.join(1, "h", hello(), 0.0)
     assert numbered_warnings(numbered.frame(1, control(0.5), 0.01)) == []
+
+
+# -- a first frame is read once: hello, token judgement and seat trust ---------------------------
+
+
+def test_the_token_holder_is_trusted_with_the_pilots_seats_and_a_wrong_guess_is_not():
+    server = rules()
+    assert server.arrive(1, "10.0.0.2", hello(), 0.0).trusted
+    wrong = server.arrive(2, "10.0.0.3", hello(token="not-the-token-0123"), 0.0)
+    assert not wrong.trusted and wrong.welcome, "a wrong guess may still watch; it only gets no reserved seat"
+    assert not server.arrive(3, "10.0.0.4", hello(role="observer", token=None), 0.0).trusted
+
+
+def test_without_a_token_whoever_asks_to_drive_is_trusted_and_watchers_are_not():
+    open_rules = rules(token=None)
+    assert open_rules.arrive(1, "h", hello(token=None), 0.0).trusted
+    assert not open_rules.arrive(2, "h", hello(role="observer", token=None), 0.0).trusted
+    assert not open_rules.arrive(3, "h", None, 0.0).trusted, "a client that said nothing asked for nothing"
+
+
+def test_joining_with_the_arrival_judges_the_guess_once():
+    server = rules()
+    allowed = server.guard.allowed
+    for i in range(allowed):
+        first = hello(token=f"wrong-guess-{i:04d}-xx")
+        server.join(i, "10.0.0.9", first, 0.0, server.arrive(i, "10.0.0.9", first, 0.0))
+    assert server.guard.locked("10.0.0.9", 0.0) == 0, "each frame is one guess: judged twice, these would already lock"
+    server.arrive(99, "10.0.0.9", hello(token="one-more-wrong-guess"), 0.0)
+    assert server.guard.locked("10.0.0.9", 0.0) > 0
+
+
+def test_a_locked_out_address_is_not_welcome_whatever_it_sends():
+    server = rules()
+    for i in range(40):
+        server.arrive(i, "10.0.0.7", hello(token=f"wrong-guess-{i:04d}-xx"), 0.0)
+    arrival = server.arrive(99, "10.0.0.7", hello(), 0.1)
+    assert not arrival.welcome and not arrival.trusted, "even the right token waits out the lock-out"

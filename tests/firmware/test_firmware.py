@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.serial_protocol import CHANNELS, STOP_BYTE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 NEEDS = "apt install make gcc gcc-avr avr-libc arduino-core-avr arduino-mk libsimavr-dev libsimavrparts1 libelf-dev"
 

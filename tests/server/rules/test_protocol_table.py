@@ -27,7 +27,7 @@ from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.serial_protocol import CHANNELS, DEFAULT_REPORT_MS, FIRMWARE_NAME, FIRMWARE_VERSION, REPORT_UNITS, STOP_BYTE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE = ROOT / "firmware"
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
+from faultkit import CutCable
 from guitools import ARTIFACTS, ROOT
 from hypothesis import given
 from hypothesis import strategies as st
-from test_faults import CutCable
 
 from teleop.common.events import Event
 from teleop.desktop.net.discovery import SETTLE_S, WATCH_INTERVAL_S, RobotDirectory
@@ -36,7 +36,7 @@ from teleop_server.config import parse_config
 from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 from teleop_server.net.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_addresses, service_host
 
-WATCH = str(Path(__file__).with_name("discovery_watch.py"))
+WATCH = str(Path(__file__).resolve().parents[2] / "discovery_watch.py")
 NAMESPACES = pytest.mark.skipif(
     shutil.which("ip") is None or os.geteuid() != 0, reason="network namespaces (real multicast between two hosts) need root and iproute2"
 )

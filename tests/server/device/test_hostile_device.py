@@ -12,31 +12,13 @@ import json
 import time
 
 from conftest import WsClient, wait_for
-from guitools import ServerProcess
-from hostile import LyingDevice
-from test_faults import record_figure
+from faultkit import record_figure
+from hostile import LyingDevice, join, lines
 from websockets.asyncio.client import connect
 
 from teleop.desktop.net.client import ClientSession
 from teleop.wire.protocol import Control, Role
-from teleop_server.device.simulated import PtyDevice, SimulatedDevice
-
-
-async def join(server: ServerProcess, role: str = "pilot", client: type[WsClient] = WsClient) -> WsClient:
-    """A client that said hello, once the server's device link is ready (commands before that are dropped)."""
-    ws = await connect(server.url, open_timeout=5)
-    peer = client(ws)
-    await peer.send({"type": "hello", "role": role, "client": role, "token": server.token if role == "pilot" else None})
-    welcome = await peer.expect("welcome")
-    assert welcome["role"] == role, welcome
-    if welcome["status"]["serial"]["state"] != "ready":
-        await peer.expect("status", lambda m: m["serial"]["state"] == "ready", timeout=10)
-    return peer
-
-
-def lines(device: PtyDevice, prefix: str = "") -> list[tuple[float, str]]:
-    # the stop byte (0x18) may stand in front of the first neutral line: the device acts on it first
-    return [(t, line.lstrip("\x18")) for t, line in list(device.received_lines) if line.lstrip("\x18").startswith(prefix)]
+from teleop_server.device.simulated import SimulatedDevice
 
 
 async def test_commands_keep_flowing_when_replies_are_lost_in_line_noise(make_device, make_server):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from conftest import WsClient, device_lines, wait_for
+from faultkit import TOKEN, neutral_after, record_figure, start_pilot
 from guitools import ServerProcess
-from test_faults import TOKEN, neutral_after, record_figure, start_pilot
 from websockets.asyncio.client import connect
 
 from teleop.desktop.app import free_port

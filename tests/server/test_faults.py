@@ -14,37 +14,15 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import WsClient, device_lines, wait_for
-from guitools import ARTIFACTS, ServerProcess
+from faultkit import PILOT, TOKEN, CutCable, neutral_after, record_figure, start_pilot  # noqa: F401
+from guitools import ServerProcess
 from websockets.asyncio.client import connect
-
-TOKEN = "fault-tests-pilot-token"
-PILOT = str(Path(__file__).with_name("pilot_process.py"))
-
-
-def record_figure(name: str, value_ms: float, bound_ms: float) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "fault-figures.jsonl", "a") as f:
-        f.write(json.dumps({"fault": name, "measured_ms": round(value_ms, 1), "bound_ms": bound_ms, "at": time.time()}) + "\n")
-    print(f"{name}: {value_ms:.1f} ms (bound {bound_ms} ms)")
-
-
-def neutral_after(device, t0: float) -> float | None:
-    return next((t for t, line in list(device.received_lines) if t > t0 and line == "B0"), None)
-
-
-async def start_pilot(url: str, *prefix: str) -> asyncio.subprocess.Process:
-    pilot = await asyncio.create_subprocess_exec(*prefix, sys.executable, PILOT, url, TOKEN, "0.5", stdout=asyncio.subprocess.PIPE)
-    assert pilot.stdout is not None
-    async with asyncio.timeout(10):
-        assert (await pilot.stdout.readline()).strip() == b"driving"
-    return pilot
 
 
 async def test_killed_pilot_process_puts_outputs_to_neutral_within_300ms(make_bridge, pty_device):
@@ -61,51 +39,6 @@ async def test_killed_pilot_process_puts_outputs_to_neutral_within_300ms(make_br
         await pilot.wait()
     record_figure("pilot SIGKILL -> neutral on serial", (neutral - killed) * 1000, 300)
     assert neutral - killed < 0.3
-
-
-# -- a real network cut: the pilot in its own network namespace, joined by a veth pair -------
-
-
-class CutCable:
-    """Two network namespaces, one for the server and one for the pilot, joined by a veth pair.
-
-    Taking the link down is a pulled cable (or a robot driving out of Wi-Fi
-    range): no FIN, no RST, the packets simply stop.
-    """
-
-    SERVER_IP, PILOT_IP = "198.18.77.1", "198.18.77.2"  # RFC 2544 benchmarking range: never a real network
-
-    def __init__(self) -> None:
-        tag = f"{os.getpid() % 100000}"
-        self.server_ns, self.pilot_ns = f"teleop-srv-{tag}", f"teleop-pilot-{tag}"
-        self.server_end, self.pilot_end = f"tls{tag}", f"tlp{tag}"
-
-    def __enter__(self) -> CutCable:
-        steps = [
-            ["netns", "add", self.server_ns],
-            ["netns", "add", self.pilot_ns],
-            ["-n", self.server_ns, "link", "add", self.server_end, "type", "veth", "peer", "name", self.pilot_end, "netns", self.pilot_ns],
-            ["-n", self.server_ns, "addr", "add", f"{self.SERVER_IP}/30", "dev", self.server_end],
-            ["-n", self.pilot_ns, "addr", "add", f"{self.PILOT_IP}/30", "dev", self.pilot_end],
-            *(["-n", ns, "link", "set", dev, "up"] for ns, dev in ((self.server_ns, self.server_end), (self.pilot_ns, self.pilot_end))),
-            *(["-n", ns, "link", "set", "lo", "up"] for ns in (self.server_ns, self.pilot_ns)),
-        ]
-        for step in steps:
-            result = subprocess.run(["ip", *step], capture_output=True, text=True)
-            if result.returncode:
-                self.__exit__()
-                pytest.skip(f"cannot build a test network (needs root and iproute2): ip {' '.join(step)}: {result.stderr.strip()}")
-        return self
-
-    def inside(self, ns: str) -> tuple[str, ...]:
-        return ("ip", "netns", "exec", ns)
-
-    def cut(self) -> None:
-        subprocess.run(["ip", "-n", self.server_ns, "link", "set", self.server_end, "down"], check=True)
-
-    def __exit__(self, *exc) -> None:
-        for ns in (self.server_ns, self.pilot_ns):  # deleting a namespace deletes its end of the pair
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.mark.skipif(shutil.which("ip") is None or os.geteuid() != 0, reason="network namespaces need root and iproute2")
@@ -248,7 +181,7 @@ async def test_record_file_holds_every_reading_and_command_when_the_server_is_ki
 
 
 async def test_bad_input_storm_is_answered_or_closed_cleanly_and_the_pilot_keeps_control():
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     from abuse import BAD_FRAMES, storm
 
     figures = await storm(6, attackers=4, quiet=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_models import connected_model, is_neutral, status
+from modelkit import connected_model, is_neutral, status
 
 from teleop.desktop.models.appsettings import AppSettings, unreadable_part
 from teleop.desktop.models.connection import ConnectionState, Problem

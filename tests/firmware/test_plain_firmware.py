@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from teleop.desktop.net.client import ClientSession, SessionEvents
 from teleop.wire.protocol import Reading, Role
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.firmware
 
 

@@ -1,6 +1,6 @@
 """The seat, token-guess, log-budget and latest-wins rules, sans-I/O with a fake clock.
 
-The same rules against a real server process and real attackers are in tests/test_network_attacks.py.
+The same rules against a real server process and real attackers are in tests/server/net/test_network_attacks.py.
 """
 
 from __future__ import annotations

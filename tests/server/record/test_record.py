@@ -2,7 +2,7 @@
 
 Direct tests of teleop_server.record.jsonlines with a fake file system and clock; the
 end-to-end ones (a real full disk, a FIFO nobody reads, signals) are in
-tests/test_record_faults.py.
+tests/server/record/test_record_faults.py.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from teleop_server.camera.capture import Camera
 from teleop_server.device.link import DeviceLink
 from teleop_server.rules.camerasource import CameraSettings
 
-DASHBOARD = Path(__file__).resolve().parent.parent / "server" / "dashboard"
+DASHBOARD = Path(__file__).resolve().parents[2] / "server" / "dashboard"
 
 
 def test_retries_start_quick_and_settle_on_the_last_delay():

@@ -1,0 +1,158 @@
+"""The rules behind the closed doors, sans-I/O with a fake clock: one token judge, control-frame floods,
+device events merged, and which waiting socket makes room.
+
+The same rules against a real server process and real attackers are in tests/test_attack_doors.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from teleop.wire.protocol import ErrorCode, Role
+from teleop_server.rules.auth import Access
+from teleop_server.rules.control import Close, ControlRules, Hold, Send, SendWelcome
+from teleop_server.rules.mapping import CommandMapper
+from teleop_server.rules.tokens import Judgement, TokenJudge
+
+TOKEN = "pilot-token-0123456789"
+
+
+def rules() -> ControlRules:
+    return ControlRules(Access(TOKEN), CommandMapper(), wall_clock=lambda: 1000.0)
+
+
+def hello(role: str, token: str | None, client: str = "guesser") -> str:
+    return json.dumps({"type": "hello", "role": role, "client": client, "token": token})
+
+
+# -- one token judge -------------------------------------------------------------------------------
+
+
+def test_a_wrong_token_in_an_observer_hello_is_told_counted_and_never_makes_pilot_later():
+    r = rules()
+    out = r.join(1, "10.0.0.2", hello("observer", "a-wrong-guess-0000"), 0.0)
+    assert SendWelcome(1) in out, "a wrong token does not cost an open server's observer its view"
+    told = [e.message for e in out if isinstance(e, Send)]
+    assert told and told[0].code is ErrorCode.UNAUTHORIZED and "wrong" in told[0].message
+    later = r.frame(1, json.dumps({"type": "request_control"}), 0.1)
+    assert r.pilot is None and any(isinstance(e, Send) and e.message.code is ErrorCode.UNAUTHORIZED for e in later)
+    assert r.tokens.wrong == 1
+
+
+def test_observer_hello_guesses_lock_the_address_out_and_then_the_right_token_is_not_even_compared():
+    r = rules()
+    for n in range(11):  # ten wrong tokens a minute are allowed; the eleventh locks the address
+        r.join(n, "10.0.0.2", hello("observer", f"guess-{n:016d}"), 0.01 * n)
+        r.leave(n, 0.01 * n)
+    assert r.guard.locked("10.0.0.2", 0.2) > 0
+    out = r.join(50, "10.0.0.2", hello("observer", TOKEN), 0.3)
+    assert any(isinstance(e, Close) for e in out) and 50 not in r.members
+    assert r.tokens.compared == 11, "the right token was refused unseen"
+    r.join(51, "10.0.0.2", hello("observer", None), 0.3)
+    r.frame(51, json.dumps({"type": "request_control"}), 0.4)
+    assert r.pilot is None, "a token judged right never sticks to the address"
+    r.join(60, "10.0.0.3", hello("pilot", TOKEN, "owner"), 0.5)
+    assert r.pilot is not None and r.pilot.role is Role.PILOT and r.pilot.host == "10.0.0.3"
+
+
+def test_hellos_request_control_and_video_urls_count_toward_one_lockout():
+    judge = TokenJudge(Access(TOKEN))
+    paths = ["client #1 x (10.0.0.2) said hello", "client #1 x (10.0.0.2) asked to drive", "a video request from 10.0.0.2 came"]
+    verdicts = [judge.judge("10.0.0.2", f"guess-{n:016d}", 0.01 * n, paths[n % 3]).judgement for n in range(12)]
+    assert verdicts[:11] == [Judgement.WRONG] * 11 and verdicts[11] is Judgement.LOCKED
+    assert judge.judge("10.0.0.2", TOKEN, 0.5, paths[2]).judgement is Judgement.LOCKED
+    assert judge.judge("10.0.0.3", TOKEN, 0.5, paths[2]).judgement is Judgement.RIGHT
+    assert judge.judge("10.0.0.2", TOKEN, 0.5 + 2.1, paths[0]).judgement is Judgement.RIGHT, "the first lock-out lasts 2 s"
+    assert judge.judge("10.0.0.2", None, 0.0, paths[0]).judgement is Judgement.ABSENT
+    assert TokenJudge(Access(None)).judge("10.0.0.2", "anything", 0.0, paths[0]).judgement is Judgement.ABSENT, "--no-auth"
+
+
+def test_token_lines_from_every_path_share_one_log_budget(caplog):
+    judge = TokenJudge(Access(TOKEN))
+    with caplog.at_level("WARNING", logger="teleop.server"):
+        for n in range(300):
+            judge.judge(f"10.0.{n % 7}.2", f"guess-{n:016d}", 0.1 * n, ["said hello", "asked to drive", "a video request came"][n % 3])
+            judge.note("client asked to drive with no pilot token", "10.0.0.9", 0.1 * n)
+        judge.judge("10.0.0.2", "one-more-guess-0000", 61.0, "said hello")  # the next minute: its line, then the count
+    lines = caplog.messages
+    assert len(lines) == 5 + 2, lines
+    assert lines[6].startswith("held back 595 more lines about refused tokens") and "from 8 address(es)" in lines[6]
+
+
+# -- pings and pongs are messages too ----------------------------------------------------------------
+
+
+def test_pings_count_toward_the_rate_limit_and_a_ping_flooder_is_held_warned_then_closed():
+    r = ControlRules(Access(TOKEN), CommandMapper(), control_hz=10)  # 40 messages a second
+    r.join(1, "10.0.0.2", hello("observer", None), 0.0)
+    assert r.control_frame(2, 0.0) == (False, []), "a client that has not joined gets no answer"
+    answers = [r.control_frame(1, 0.001 * i) for i in range(30)]
+    assert all(answer for answer, _ in answers)
+    r.frame(1, json.dumps({"type": "ping", "id": 1, "t": 0}), 0.031)  # data frames draw on the same 40
+    answers = [r.control_frame(1, 0.04 + 0.001 * i) for i in range(20)]
+    answered = [answer for answer, _ in answers]
+    assert answered == [True] * 9 + [False] * 11, "ten frames a second past the limit: the rest go unanswered"
+    warned = answers[9][1]
+    assert Hold(1, 1.0) in warned, "held until the second is over: nothing more of it is read"
+    assert any(isinstance(e, Send) and e.message.code is ErrorCode.RATE_LIMITED for e in warned)
+    assert all(effects == [] for _, effects in answers[10:]), "one warning, one hold"
+    later = [r.control_frame(1, 1.0 + 0.001 * i) for i in range(41)]
+    closed = later[-1][1]
+    assert Hold(1, math.inf) in closed and any(isinstance(e, Close) and e.code == 1008 for e in closed)
+    assert 1 not in r.members
+
+
+def test_a_calm_second_forgives_a_burst_of_pings():
+    r = ControlRules(Access(TOKEN), CommandMapper(), control_hz=10)
+    r.join(1, "10.0.0.2", hello("observer", None), 0.0)
+    for i in range(41):
+        r.control_frame(1, 0.001 * i)
+    assert [r.control_frame(1, 1.5 + 0.1 * i)[0] for i in range(5)] == [True] * 5
+    burst = [r.control_frame(1, 3.0 + 0.001 * i)[1] for i in range(41)]
+    assert not any(isinstance(e, Close) for effects in burst for e in effects), "warned again, not closed"
+
+
+# -- which waiting socket makes room -------------------------------------------------------------------
+
+
+def test_a_crowd_on_one_address_pushes_out_its_slowest_socket_never_one_with_a_complete_request():
+    from teleop_server.rules.admission import Admission
+
+    seats = Admission(10, max_sockets=100, pending_per_address=3)
+    assert seats.opened("pilot", "10.0.0.2", 0.0, received=180, complete=True).evict == ()
+    for i in range(3):
+        assert seats.opened(("slow", i), "10.0.0.2", 0.1 * i).evict == ()
+    seats.progress(("slow", 0), 5, False)
+    seats.progress(("slow", 1), 2, False)
+    seats.progress(("slow", 2), 9, False)
+    decision = seats.opened(("slow", 3), "10.0.0.2", 1.0)
+    assert decision.admitted and decision.evict == (("slow", 1),), "the one that sent the least goes"
+    for i in range(4, 40):  # a reconnect storm: each newcomer pushes out a waiting socket, never the pilot's
+        decision = seats.opened(("slow", i), "10.0.0.2", 1.0 + 0.01 * i)
+        assert "pilot" not in decision.evict
+    assert seats.admit("pilot", trusted=True).admitted, "the pilot's socket is still there to be seated"
+
+
+def test_among_equally_slow_sockets_the_oldest_goes_and_a_request_completed_since_is_spared():
+    from teleop_server.rules.admission import Admission
+
+    seats = Admission(10, max_sockets=100, pending_per_address=2)
+    seats.opened("a", "10.0.0.2", 0.0)
+    seats.opened("b", "10.0.0.2", 0.5)
+    assert seats.opened("c", "10.0.0.2", 1.0).evict == ("a",)
+    seats.progress("b", 200, True)  # its request is all in: it no longer waits, nor counts toward the three
+    assert seats.opened("d", "10.0.0.2", 1.5).evict == ()
+    assert seats.opened("e", "10.0.0.2", 2.0).evict == ("c",)
+    assert seats.pending("10.0.0.2") == 3
+
+
+def test_out_of_descriptors_the_slowest_waiting_socket_of_the_busiest_address_goes():
+    from teleop_server.rules.admission import Admission
+
+    seats = Admission(2, max_sockets=5, pending_per_address=16)
+    for i in range(3):
+        seats.opened(("x", i), "10.0.0.2", float(i), received=10 - i)
+    seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
+    seats.opened("other", "10.0.0.4", 4.0)
+    assert seats.opened("pilot", "10.0.0.9", 5.0).evict == (("x", 2),)
