@@ -33,6 +33,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -52,7 +53,9 @@ from teleop_server.net.fanout import Fanout
 from teleop_server.net.gate import Gate, GuardedConnection, file_limit
 from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
-from teleop_server.record.jsonlines import Recorder
+from teleop_server.record.formats import open_recorder
+from teleop_server.record.snapshot import open_snapshots
+from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
@@ -61,6 +64,7 @@ from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.notices import printable
 from teleop_server.rules.readings import Pace, ReadingsBook
+from teleop_server.rules.recording import TripWatch
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
@@ -118,16 +122,15 @@ class Bridge:
             control_hz=config.control_hz,
             max_speed=config.max_speed,
         )
-        self.recorder = (
-            Recorder(
-                config.record,
-                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
-                keep=config.record_keep,
-                on_trouble=self._announce,
-            )
-            if config.record
-            else None
-        )
+        self.recorder = open_recorder(config, on_trouble=self._announce)
+        #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
+        self.tap = Tap([self.recorder] if self.recorder else [])
+        self.snapshots = open_snapshots(config)
+        if self.snapshots is not None:
+            self.tap.add(self.snapshots)
+        self.trips = TripWatch(config.snapshot_on_estop, config.snapshot_on_failsafe)
+        #: set by --replay (teleop_server.replay): steers the playback instead of a device
+        self.replay: Any = None
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -189,6 +192,7 @@ class Bridge:
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         self.session = f"{int(time.time()):x}"
+        self.tap.metadata("session", session_metadata(config, self.session))
         #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
         self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
 
@@ -294,6 +298,8 @@ class Bridge:
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
+                    if self.rules.pilot is not None and self.rules.pilot.id == client.id:
+                        self.tap.control(client.id, frame)
                     if client.closing is not None:
                         break
             if client.closing is not None:
@@ -363,7 +369,35 @@ class Bridge:
                 if client is not None:
                     self._forget(client)
                     client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
+            elif isinstance(effect, control.Snapshot):
+                self.save_snapshot(effect.client, effect.seconds, effect.reason)
+            elif isinstance(effect, control.SteerReplay):
+                if self.replay is not None:
+                    self.replay.steer(effect.message)
+                else:
+                    self._tell(effect.client, "warning", "this server is not replaying a recording")
         self._mark_pilot()
+        trip = self.trips.changed(self.rules.estop, self.rules.watch.failsafe)
+        if trip is not None:
+            self.save_snapshot(0, None, trip)
+
+    def save_snapshot(self, client: int, seconds: float | None, reason: str) -> None:
+        """Write the last seconds kept in memory to a file (teleop_server.record.snapshot); everyone is told where."""
+        snapshots = self.snapshots
+        if snapshots is None:
+            self._tell(client, "warning", "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)")
+            return
+
+        async def save() -> None:
+            saved = await snapshots.save(seconds)
+            self._announce("warning" if saved.problem else "info", f"{saved.describe()}; {reason}")
+
+        self._closing_task(save())
+
+    def _tell(self, client_id: int, level: str, text: str) -> None:
+        client = self.clients.get(client_id)
+        if client is not None:
+            self._send(client, Event(level, text, time.time()))
 
     def _mark_pilot(self) -> None:
         """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""
@@ -444,8 +478,7 @@ class Bridge:
             return
         self._readings_pace.sent(time.monotonic())
         self._reading_seq += 1
-        if self.recorder:
-            self.recorder.reading(values)
+        self.tap.reading(values, self._reading_seq)
         self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
 
     def _refused_keys(self, keys: list[str], now: float) -> None:
@@ -465,13 +498,13 @@ class Bridge:
         if state is LinkState.READY:
             self._announce("info", f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
+            self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
             self._announce("warning", f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
             self._announce("warning", detail)
-        if self.recorder:
-            self.recorder.event(f"serial {state.value}: {detail}")
+        self.tap.event(f"serial {state.value}: {detail}")
         self._mark_status()
 
     def _on_device_event(self, name: str, text: str) -> None:
@@ -479,13 +512,14 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
-        if name == "watchdog" and text == "resume" and self.rules.watch.failsafe:
+        state = text.split(" ", 1)[0]  # "resume", or "resume (12 times in the last 1 s)" for merged ones
+        if name == "watchdog" and state == "resume" and self.rules.watch.failsafe:
             # our own neutral lines fed the watchdog (after an e-stop or a failsafe): nothing resumed
             # driving, and telling the user "resume" right after they pressed stop would only alarm them
             log.debug("device watchdog fed by the neutral lines")
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
+        tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
         level = "warning" if name in troubles or tripped_while_driving else "info"
         said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
@@ -493,8 +527,7 @@ class Bridge:
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
-        if self.recorder:
-            self.recorder.command(line)
+        self.tap.command(line)
 
     def _on_accepted(self, key: str, line: str) -> None:
         self.accepted[key] = line
@@ -539,6 +572,7 @@ class Bridge:
 
     def _on_camera_frame(self, jpeg: bytes, capture_time: float) -> None:
         self.video.publish(jpeg, capture_time)
+        self.tap.frame(jpeg, capture_time)
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
@@ -549,6 +583,7 @@ class Bridge:
 
     def _announce(self, level: str, text: str) -> None:
         self._broadcast(protocol.encode(Event(level, text, time.time())))
+        self.tap.event(text, level)
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None

@@ -76,7 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
     record = parser.add_argument_group("recording")
-    record.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record every reading, command sent to the device and event to FILE: FILE.mcap is MCAP (opens in Foxglove; "
+        "needs teleop-robot[record]), any other name JSON lines",
+    )
+    record.add_argument(
+        "--repair-recording",
+        metavar="FILE",
+        help="make an MCAP recording cut short (power loss, SIGKILL) readable by every tool again: its complete chunks are "
+        "kept and the index is rebuilt; FILE is replaced; then exit",
+    )
+    record.add_argument("--record-video", action="store_true", help="record the camera too (MCAP only)")
+    record.add_argument("--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)")
     record.add_argument(
         "--record-max-mb",
         type=float,
@@ -167,6 +180,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "port": args.port,
         "record": args.record,
         "record_max_mb": args.record_max_mb,
+        "record_max_minutes": args.record_max_minutes,
+        "record_video": True if args.record_video else None,
         "record_keep": args.record_keep,
         "failsafe_timeout": None if args.failsafe_ms is None else args.failsafe_ms / 1000,
         "auth": False if args.no_auth else None,
@@ -290,12 +305,18 @@ def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.repair_recording:
+        from teleop_server.record.repair import main as repair
+
+        return repair([args.repair_recording])
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    logging.getLogger("teleop.server").addFilter(LogFlood())  # whatever a peer repeats, the log stays readable
+    flood = LogFlood()  # whatever a peer repeats, through whichever logger (websockets' too), the log stays readable
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(flood)
     before, after = raise_file_limit()
     if after > before:
         log.debug("open-file limit raised from %d to %d", before, after)

@@ -50,7 +50,18 @@ class ServerConfig:
     #: Rotate the record file before it passes this many MiB (0: never), keeping this many
     #: old files: at most (1 + keep) x max_mb on the Pi's SD card (about 3.5 h of driving per file).
     record_max_mb: float = 64
+    #: ... or once it is this many minutes old (0: never).
+    record_max_minutes: float = 0
     record_keep: int = 4
+    #: Record the camera too (MCAP only: ``foxglove.CompressedImage``).
+    record_video: bool = False
+    #: Seconds of the session kept in memory for "save the last N seconds" (0: none kept).
+    snapshot_seconds: float = 30.0
+    #: Where snapshots are written; None: beside the --record file, else the service's state folder.
+    snapshot_dir: str | None = None
+    #: Save a snapshot by itself when the e-stop is engaged / the failsafe trips.
+    snapshot_on_estop: bool = False
+    snapshot_on_failsafe: bool = False
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -123,6 +134,10 @@ class ServerConfig:
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
         if not self.record_max_mb >= 0:
             raise ConfigError(f"record.max_mb must be 0 (never rotate) or more, got {self.record_max_mb}")
+        if not self.record_max_minutes >= 0:
+            raise ConfigError(f"record.max_minutes must be 0 (never rotate by age) or more, got {self.record_max_minutes}")
+        if not 0 <= self.snapshot_seconds <= 600:
+            raise ConfigError(f"snapshot.seconds must be 0 (keep none) to 600, got {self.snapshot_seconds}")
         if self.record_keep < 0:
             raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:
@@ -191,7 +206,15 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
     "record": {
         "file": ("record", str, 1),
         "max_mb": ("record_max_mb", (int, float), 1),
+        "max_minutes": ("record_max_minutes", (int, float), 1),
         "keep": ("record_keep", int, 1),
+        "video": ("record_video", bool, 1),
+    },
+    "snapshot": {
+        "seconds": ("snapshot_seconds", (int, float), 1),
+        "folder": ("snapshot_dir", str, 1),
+        "on_estop": ("snapshot_on_estop", bool, 1),
+        "on_failsafe": ("snapshot_on_failsafe", bool, 1),
     },
     "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
     "announce": {"enabled": ("announce", bool, 1), "name": ("announce_name", str, 1)},

@@ -26,6 +26,7 @@ function setConnection(kind, text) {
   pill.dataset.state = kind;
   pill.textContent = text;
   $("estop").disabled = kind !== "connected";
+  recording.connected(kind === "connected");
 }
 
 function connect() {
@@ -96,6 +97,7 @@ function showStatus(status) {
   $("speed-cap").textContent = cap < 1 ? `${Math.round(cap * 100)} % of travel` : "none";
   $("speed-cap").className = "value " + (cap < 1 ? "warn" : "ok");
   video.camera(status);
+  recording.status(status);
 }
 
 // Round trips give the robot's clock (for the video's frame age): a few quick ones, then every 2 s.
@@ -210,6 +212,9 @@ function render() {
   requestAnimationFrame(render);
 }
 
+recording.onSend((message) => {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+});
 $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     state.ws.send(JSON.stringify({ type: "estop", engaged: true }));

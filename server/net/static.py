@@ -22,6 +22,7 @@ ASSETS: dict[str, tuple[str, str, str]] = {
     "/index.html": ("index.html", "text/html; charset=utf-8", "no-cache"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8", "no-cache"),
     "/video.js": ("video.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/recording.js": ("recording.js", "text/javascript; charset=utf-8", "no-cache"),
     "/style.css": ("style.css", "text/css; charset=utf-8", "no-cache"),
     "/icon.svg": ("icon.svg", "image/svg+xml", "public, max-age=86400"),
     "/favicon.ico": ("icon.svg", "image/svg+xml", "public, max-age=86400"),

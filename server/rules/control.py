@@ -48,8 +48,10 @@ from teleop.wire.protocol import (
     Ping,
     Pong,
     ReleaseControl,
+    ReplayControl,
     RequestControl,
     Role,
+    SaveSnapshot,
 )
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.failsafe import Action, PilotWatch
@@ -136,7 +138,24 @@ class StatusChanged:
     """Pilot, failsafe, e-stop or the client count changed: everyone gets a fresh status."""
 
 
-Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Save what the server keeps of the last seconds to a file (asked by ``client``, 0: the server itself)."""
+
+    client: int
+    seconds: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SteerReplay:
+    """Play, pause, seek or change the speed of a replay (the bridge answers if there is none)."""
+
+    client: int
+    message: ReplayControl
+
+
+Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged | Snapshot | SteerReplay
 
 
 # --------------------------------------------------------------------------- state
@@ -395,6 +414,14 @@ class ControlRules:
             return self._set_pilot(None, f"{member.name} released control") if self.pilot is member else []
         if isinstance(message, EmergencyStop):
             return self._on_estop(member, message.engaged)
+        if isinstance(message, SaveSnapshot | ReplayControl):
+            # what a token holder may do: these write to the robot's disk or change what everyone sees
+            if not (self.pilot is member or member.authorized or not self.access.required):
+                ref = "save_snapshot" if isinstance(message, SaveSnapshot) else "replay"
+                return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, f"{ref} needs the pilot token", ref))]
+            if isinstance(message, SaveSnapshot):
+                return [Snapshot(member.id, message.seconds, f"asked by {member.name}")]
+            return [SteerReplay(member.id, message)]
         if isinstance(message, Hello):
             return [Send(member.id, Error(ErrorCode.INVALID_MESSAGE, "hello may only be the first message", "hello"))]
         if isinstance(message, protocol.SpeedCap):

@@ -2,7 +2,8 @@
 
 How often such text is shown is the throttle family's business
 (:mod:`teleop.common.throttle`: :class:`~teleop.common.throttle.Notice` says a
-repeated thing once per interval, with how often it happened meanwhile).
+repeated thing once per interval, with how often it happened meanwhile, and
+:class:`~teleop.common.throttle.EventPace` paces a device's events).
 """
 
 from __future__ import annotations

@@ -125,21 +125,16 @@ class RecordCommand(StrEnum):
     START = "start"
     STOP = "stop"
     MARK = "mark"  # mark this moment in the recording
-    SAVE_LAST = "save_last"  # keep the last ``seconds`` of the rolling buffer as a file
-
-
-MAX_SAVE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Ask the server to start, stop or mark its recording, or save the last seconds.
+    """Ask the server to start, stop or mark its recording (the last seconds: :class:`SaveSnapshot`).
 
-    A server without recording answers ``error`` with code ``not_supported`` and goes on.
+    A server that cannot answers ``error`` with code ``not_supported`` and goes on.
     """
 
     command: RecordCommand
-    seconds: float = 0.0
     note: str = ""
 
 
@@ -152,6 +147,30 @@ class SpeedCap:
 
     max_speed: float
     token: str | None = None
+@dataclass(frozen=True, slots=True)
+class SaveSnapshot:
+    """Write the last ``seconds`` the server keeps in memory (default: all it keeps) to a recording file.
+
+    Any client that may drive may ask (the pilot-token holder, or anyone with
+    authentication off); the server answers with an ``event`` naming the file.
+    """
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayControl:
+    """Steer a replay (``teleop-server --replay``): ``action`` is play, pause, seek or speed.
+
+    ``position`` is seconds from the recording's start (seek), ``speed`` a factor (speed).
+    """
+
+    action: str
+    position: float | None = None
+    speed: float | None = None
+
+
+REPLAY_ACTIONS = ("play", "pause", "seek", "speed")
 
 
 # Server to client.
@@ -197,6 +216,9 @@ class Status:
     #: The most of each output's travel from neutral any client can drive now (1.0: no cap);
     #: the configured ``[limits] max_speed``, or lower while an operator has lowered it.
     speed_cap: float = 1.0
+    #: Set when the server plays a recording instead of driving a device (``teleop-server --replay``):
+    #: ``{"file": "drive.mcap", "position": 12.5, "duration": 3600.0, "playing": true, "speed": 1.0}``.
+    replay: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +264,7 @@ class Invalid:
         return Error(self.code, self.message, self.ref)
 
 
-ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap | SaveSnapshot | ReplayControl
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
 _TYPE_NAMES: dict[type, str] = {
@@ -254,6 +276,8 @@ _TYPE_NAMES: dict[type, str] = {
     EmergencyStop: "estop",
     Record: "record",
     SpeedCap: "speed_cap",
+    SaveSnapshot: "save_snapshot",
+    ReplayControl: "replay",
     Welcome: "welcome",
     Reading: "reading",
     Status: "status",
@@ -276,7 +300,7 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        if value is None and name in ("token", "ref", "camera"):
+        if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed"):
             continue
         out[name] = value
     return out
@@ -430,6 +454,8 @@ _CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
         max_speed=_number(o.get("max_speed"), "max_speed", 0.0, 1.0),
         token=None if o.get("token") is None else _text(o.get("token"), "token", MAX_TOKEN_CHARS),
     ),
+    "save_snapshot": lambda o: SaveSnapshot(seconds=None if o.get("seconds") is None else _number(o["seconds"], "seconds", 0.1, 3600)),
+    "replay": lambda o: _parse_replay(o),
 }
 
 
@@ -437,8 +463,16 @@ def _parse_record(obj: dict[str, Any]) -> Record:
     command = obj.get("command")
     if not isinstance(command, str) or command not in RecordCommand._value2member_map_:
         raise _Bad(f"command must be one of {', '.join(c.value for c in RecordCommand)}, got {_describe(command)}")
-    seconds = _number(obj.get("seconds", 0.0), "seconds", 0.0, MAX_SAVE_SECONDS)
-    return Record(RecordCommand(command), seconds, _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
+    return Record(RecordCommand(command), _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
+
+
+def _parse_replay(obj: dict[str, Any]) -> ReplayControl:
+    action = obj.get("action")
+    if action not in REPLAY_ACTIONS:
+        raise _Bad(f"action must be one of {', '.join(REPLAY_ACTIONS)}")
+    position = None if obj.get("position") is None else _number(obj["position"], "position", 0, 1e9)
+    speed = None if obj.get("speed") is None else _number(obj["speed"], "speed", 0.05, 64)
+    return ReplayControl(action, position, speed)
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
@@ -510,6 +544,7 @@ _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
         camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
         speed_cap=_speed_cap(o.get("speed_cap", 1.0)),
+        replay=o.get("replay") if isinstance(o.get("replay"), dict) else None,
     ),
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")

@@ -194,9 +194,13 @@ class ClientSession:
     def emergency_stop(self, engaged: bool = True) -> None:
         self._send_now(protocol.EmergencyStop(engaged=engaged))
 
-    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
-        """Ask the server's recording to start, stop, mark or save the last seconds (an older server says not supported)."""
-        self._send_now(protocol.Record(command, seconds))
+    def record(self, command: protocol.RecordCommand) -> None:
+        """Ask the server's recording to start, stop or mark (an older server says not supported)."""
+        self._send_now(protocol.Record(command))
+
+    def save_snapshot(self, seconds: float | None = None) -> None:
+        """Ask the server to save the last ``seconds`` it keeps in memory to a file (default: all of them)."""
+        self._send_now(protocol.SaveSnapshot(seconds))
 
     # -- internals ----------------------------------------------------------------------
 

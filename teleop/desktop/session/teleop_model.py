@@ -146,12 +146,20 @@ class TeleopModel:
         self.say(LogLevel.INFO, f"snapshot saved: {path}")
         return path
 
-    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
+    def record(self, command: protocol.RecordCommand) -> None:
         if self.session is None or not self.session.connected:
             self.say(LogLevel.WARNING, f"record {command.value}: not connected")
             return
-        self.session.record(command, seconds)
+        self.session.record(command)
         self.say(LogLevel.INFO, f"asked the robot to record: {command.value}")
+
+    def save_clip(self, seconds: float) -> None:
+        """The robot saves the last ``seconds`` it keeps in memory (its snapshot) to a file."""
+        if self.session is None or not self.session.connected:
+            self.say(LogLevel.WARNING, "save the last seconds: not connected")
+            return
+        self.session.save_snapshot(seconds)
+        self.say(LogLevel.INFO, f"asked the robot to save its last {seconds:.0f} s")
 
     def _pad_action(self, fired: Fired) -> None:
         """A pad button's action (speed actions never get here: the drive model handles them)."""
@@ -172,7 +180,7 @@ class TeleopModel:
         elif action is Action.MARK:
             self.record(protocol.RecordCommand.MARK)
         elif action is Action.SAVE_CLIP:
-            self.record(protocol.RecordCommand.SAVE_LAST, self.clip_seconds)
+            self.save_clip(self.clip_seconds)
 
     async def shutdown(self) -> None:
         self.disable_driving(DriveOff.CLOSING)
