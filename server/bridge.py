@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import socket
 import ssl
 import time
@@ -40,6 +39,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.timers import DeadlineTimer
+from teleop.common.throttle import Notice, times
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
@@ -60,7 +62,7 @@ from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
 from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
-from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.notices import printable
 from teleop_server.rules.readings import Pace, ReadingsBook
 from teleop_server.rules.recording import TripWatch
 from teleop_server.rules.serial_protocol import REPORT_UNITS
@@ -152,7 +154,7 @@ class Bridge:
         self._ids = itertools.count(1)
         self._status_dirty = False
         self._outputs_timer: asyncio.TimerHandle | None = None
-        self._watch_timer: asyncio.TimerHandle | None = None
+        self._watch_timer = DeadlineTimer(self._on_watch_timer)
         self._link_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -277,13 +279,7 @@ class Bridge:
             self._server.close()
             await self._server.wait_closed()
         self.video.close()
-        for task in (self._link_task, self._camera_task):
-            if task:
-                task.cancel()
-                try:
-                    await task
-                except (asyncio.CancelledError, Exception):
-                    pass
+        await cancel_and_wait(self._link_task, self._camera_task)
         await self.link.close()
         if self.recorder:
             await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
@@ -469,18 +465,9 @@ class Bridge:
         return closing
 
     def _arm_watch(self) -> None:
-        deadline = self.rules.deadline()
-        if math.isinf(deadline):
-            return
-        if self._watch_timer is not None and self._watch_timer.when() <= deadline:
-            return  # an earlier timer will re-check (lazy re-arming: no churn at 500 Hz)
-        if self._watch_timer is not None:
-            self._watch_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._watch_timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), self._on_watch_timer)
+        self._watch_timer.arm(self.rules.deadline())  # lazy: a later deadline waits for the armed timer (500 Hz, no churn)
 
     def _on_watch_timer(self) -> None:
-        self._watch_timer = None
         self._run(self.rules.tick(time.monotonic()))
         self._arm_watch()
 

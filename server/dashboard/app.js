@@ -5,6 +5,9 @@
 const PLOT_SECONDS = 30;
 const DEFAULT_PLOT = ["A0", "A1", "O0", "disp"];
 const COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2"];
+// Reconnect delays in ms before attempt 1, 2, 3, ...; the last repeats. The same numbers as
+// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/common/test_backoff.py checks that they match).
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000];
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -56,7 +59,7 @@ function connect() {
       setTimeout(connect, 10000);
       return;
     }
-    const delay = Math.min(2000, 250 * 2 ** state.retry++);
+    const delay = RECONNECT_DELAYS_MS[Math.min(state.retry++, RECONNECT_DELAYS_MS.length - 1)];
     setConnection("reconnecting", `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`);
     setTimeout(connect, delay);
   };

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from teleop.common.throttle import RateCap, RateWatch, Verdict
 from teleop.wire import protocol
 from teleop.wire.layout import Layout
 from teleop.wire.protocol import (
@@ -58,7 +59,6 @@ from teleop.wire.protocol import (
 )
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.failsafe import Action, PilotWatch
-from teleop_server.rules.limits import RateWatch, Verdict
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.tokens import Judged, Judgement, TokenJudge
 
@@ -179,7 +179,7 @@ class Member:
     #: what this client drives with, as it last said (hello, then each control)
     input: protocol.InputKind | None = None
     last_refusal: float = -math.inf
-    pings: RateWatch = field(default_factory=lambda: RateWatch(MAX_PINGS_PER_S, strikes=1_000_000))
+    pings: RateCap = field(default_factory=lambda: RateCap(MAX_PINGS_PER_S))
 
     @property
     def label(self) -> str:
@@ -413,7 +413,7 @@ class ControlRules:
         if isinstance(message, Control):
             return self._on_control(member, message, now)
         if isinstance(message, Ping):
-            if member.pings.frame(now) is Verdict.OK:
+            if member.pings.allow(now):
                 return [Send(member.id, Pong(message.id, message.t, self._wall()))]
             return []
         if isinstance(message, Invalid):
