@@ -2,6 +2,10 @@
 // every decision about what to send and when is PilotCore's (pilotcore.js), tested on its own.
 "use strict";
 
+// Reconnect delays after a dropped link, in ms: the dashboard's, from one rule,
+// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/common/test_backoff.py checks that they match).
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000];
+
 const $ = (id) => document.getElementById(id);
 const core = new PilotCore.Pilot();
 const now = () => performance.now() / 1000;
@@ -95,7 +99,7 @@ function connect() {
       setTimeout(connect, 10000);
       return;
     }
-    const delay = Math.min(2000, 250 * 2 ** page.retry++);
+    const delay = RECONNECT_DELAYS_MS[Math.min(page.retry++, RECONNECT_DELAYS_MS.length - 1)];
     setConnection("reconnecting", "disconnected, retrying…");
     setTimeout(connect, delay);
   };

@@ -66,12 +66,13 @@ def js_delays(file: str, name: str) -> tuple[float, ...]:
 
 def test_the_dashboard_retries_with_the_same_numbers_as_the_python_rule():
     assert js_delays("app.js", "RECONNECT_DELAYS_MS") == DASHBOARD_RECONNECT_DELAYS
+    assert js_delays("pilot.js", "RECONNECT_DELAYS_MS") == DASHBOARD_RECONNECT_DELAYS
     assert js_delays("video.js", "VIDEO_RETRY_DELAYS_MS") == DASHBOARD_VIDEO_DELAYS
 
 
 def test_the_dashboard_uses_its_delays_as_the_python_rule_does_the_last_one_repeating():
     """The page picks delay ``min(failures, last)`` from its table, as Backoff.failed does."""
-    for file, name in (("app.js", "RECONNECT_DELAYS_MS"), ("video.js", "VIDEO_RETRY_DELAYS_MS")):
+    for file, name in (("app.js", "RECONNECT_DELAYS_MS"), ("pilot.js", "RECONNECT_DELAYS_MS"), ("video.js", "VIDEO_RETRY_DELAYS_MS")):
         text = (DASHBOARD / file).read_text()
         lookups = re.findall(rf"{name}\[Math\.min\(\w+\.retry\+\+, {name}\.length - 1\)\]", text)
         assert len(lookups) == 1, f"{file} picks its retry delay some other way"
