@@ -26,7 +26,7 @@ from teleop.desktop.models.speed import SpeedSettings
 from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 
 #: the Xbox-like pad's raw button numbers (XBOX_BLUETOOTH_BINDINGS)
-XBOX_RIGHTSHOULDER, XBOX_BACK, XBOX_START = 7, 10, 11
+XBOX_X, XBOX_Y, XBOX_RIGHTSHOULDER, XBOX_BACK, XBOX_START = 3, 4, 7, 10, 11
 
 
 @pytest.fixture
@@ -143,6 +143,7 @@ def test_an_emergency_stop_chord_bound_by_pressing_it_in_settings_stops_the_robo
         click(display, window.connection_bar.address.lineEdit())
         wait_until(loop, lambda: drive.text_focus, what="the address field has the keyboard")
         press(xbox, XBOX_BACK, XBOX_START)
+        wait_until(loop, lambda: drive.actions.pressed == {"back", "start"}, what="the chord seen held")
         release(xbox, XBOX_BACK, XBOX_START)
         xbox.axis(0, 0.5)
         wait_until(loop, lambda: 500 in motor(pty), what="the barrier: a later movement at the device")
@@ -231,3 +232,33 @@ def test_a_low_battery_on_the_driving_pad_is_warned_about_with_its_coarse_level(
     assert "battery low (coarse level)" in window.pad_warning.text()
     settle_paint(loop)
     shoot(display, "pad-battery-low")
+
+
+def test_pad_buttons_take_a_snapshot_of_the_camera_and_ask_the_robot_to_record(aids_window, loop, plugged, tmp_path, pad_guid):
+    window = aids_window
+    model = window.model
+    actions = {"x": Action.SNAPSHOT, "y": Action.RECORD}
+    model.settings.set_profile(PadProfile(pad_guid, "Xbox-like Test Pad", actions=actions))
+    model.snapshot_dir = tmp_path / "snapshots"
+    xbox = plug_and_drive(window, loop, plugged)
+    server = ServerProcess("sim", extra=["--camera", "sim"]).start()
+    try:
+        run(loop, model.connect(server.pilot_url))
+        wait_until(loop, lambda: model.video.latest is not None, timeout=20, what="a camera picture")
+        press(xbox, XBOX_X)  # held until seen: SDL's events between two polls are read as the state they end in
+        wait_until(loop, lambda: model.snapshot_dir.is_dir() and any(model.snapshot_dir.iterdir()), what="the snapshot saved")
+        release(xbox, XBOX_X)
+        (saved,) = model.snapshot_dir.iterdir()
+        picture = saved.read_bytes()
+        assert picture[:2] == b"\xff\xd8" and picture[-2:] == b"\xff\xd9", "the camera's JPEG, byte for byte"
+        assert saved.name.endswith(("-captured.jpg", "-received.jpg"))
+        press(xbox, XBOX_Y)
+        wait_until(loop, lambda: "asked the robot to record: start" in window.log.toPlainText(), what="recording asked for")
+        release(xbox, XBOX_Y)
+        wait_until(loop, lambda: "y" not in model.drive.actions.pressed, what="y let go")
+        press(xbox, XBOX_Y)
+        wait_until(loop, lambda: "asked the robot to record: stop" in window.log.toPlainText(), what="the second press stops it")
+        assert len(list(model.snapshot_dir.iterdir())) == 1, "one press, one snapshot"
+    finally:
+        run(loop, model.disconnect())
+        server.stop()
