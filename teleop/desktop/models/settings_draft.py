@@ -199,7 +199,7 @@ class PadDraft:
 
 
 class ButtonCapture:
-    """"Press the button": which button, or chord, the pilot pressed on the driving pad.
+    """The "press the button" of Settings: which button, or chord, the pilot pressed on the driving pad.
 
     Fed the pad's held buttons after every change. Buttons already held when the
     capture starts count only after they are let go. The binding is every button held

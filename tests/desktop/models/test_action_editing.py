@@ -77,3 +77,17 @@ def test_the_pad_warning_puts_a_dead_pad_before_a_low_battery():
     assert "low (coarse level)" in health_warning(Battery.LOW, Staleness.FRESH, 5)
     assert "failsafe" in health_warning(Battery.LOW, Staleness.STALE, 5)
     assert "still connected" in health_warning(Battery.UNKNOWN, Staleness.WARNING, 5)
+
+
+def test_the_stale_pad_time_is_a_setting_kept_across_restarts_and_applied_to_the_guard():
+    from teleop.desktop.models.appsettings import AppSettings
+    from teleop.desktop.session.teleop_model import TeleopModel
+
+    settings = AppSettings(stale_pad_s=2.5)
+    again = AppSettings.from_json(settings.to_json())
+    assert again.stale_pad_s == 2.5
+    assert AppSettings.from_json('{"stale_pad_s": -1}').stale_pad_s == 5.0, "a nonsense value falls back to the default"
+    model = TeleopModel(again)
+    assert model.drive.stale.settings.stale_after == 2.5
+    model.apply_settings(AppSettings(stale_pad_s=0.0))
+    assert model.drive.stale.settings.stale_after == 0.0, "0 switches the guard off"
