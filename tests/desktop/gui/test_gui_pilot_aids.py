@@ -16,7 +16,7 @@ from guitools import ARTIFACTS, ServerProcess, run, wait_until
 from PySide6.QtWidgets import QDialogButtonBox
 from sdl_virtual import VirtualJoystick
 from test_gui import click, has_focus
-from test_gui_pads import enable, open_settings, pads_window, plug_and_drive, settle_paint, shoot, show_tab, xbox_mapping  # noqa: F401 (fixtures)
+from test_gui_pads import open_settings, pads_window, plug_and_drive, settle_paint, shoot, show_tab, xbox_mapping  # noqa: F401 (fixtures)
 
 from teleop.desktop.models.actions import Action
 from teleop.desktop.models.driving import DriveOff
@@ -84,6 +84,14 @@ def unplug_robot(window, loop, pty: PtyRobot, server: ServerProcess) -> None:
     run(loop, window.model.disconnect())
     server.stop()
     pty.stop()
+
+
+def enable(window, loop, display) -> None:
+    """Click Enable driving. The pointer goes elsewhere first: the window sits where the last test's did, and
+    ``mousemove --sync`` to where the pointer already is waits until something else moves it."""
+    display.xdotool("mousemove", "5", "5")
+    click(display, window.enable)
+    wait_until(loop, lambda: window.model.drive.enabled, what="driving enabled")
 
 
 def motor(pty: PtyRobot) -> list[int]:
