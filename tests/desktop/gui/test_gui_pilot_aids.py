@@ -270,3 +270,24 @@ def test_pad_buttons_take_a_snapshot_of_the_camera_and_ask_the_robot_to_record(a
     finally:
         run(loop, model.disconnect())
         server.stop()
+
+
+def test_waiting_for_a_button_stops_when_the_pad_is_unplugged_and_binds_nothing(aids_window, loop, plugged, display):
+    window = aids_window
+    drive = window.model.drive
+    xbox = plug_and_drive(window, loop, plugged)
+    dialog = open_settings(window, loop, display)
+    show_tab(display, loop, dialog, "Buttons")
+    page = dialog.actions_page
+    display.xdotool("mousemove", "5", "5")
+    click(display, page.press_buttons[Action.SNAPSHOT])
+    wait_until(loop, lambda: drive.capturing, what="waiting for the button")
+    xbox.detach()
+    wait_until(loop, lambda: not drive.capturing, what="no longer waiting")
+    assert "no longer drives" in page.message.text() and page.binding_of(Action.SNAPSHOT) == "—"
+    assert page.press_buttons[Action.SNAPSHOT].text() == "Press…"
+    display.xdotool("mousemove", "5", "5")
+    click(display, page.press_buttons[Action.SNAPSHOT])  # with no pad driving, Press… says why and waits for nothing
+    wait_until(loop, lambda: "Only the pad that drives" in page.message.text(), what="told why")
+    assert not drive.capturing
+    dialog.reject()
