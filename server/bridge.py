@@ -34,6 +34,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -41,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from teleop import __version__
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
-from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
+from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
 from teleop_server.camera.capture import Camera
 from teleop_server.config import ServerConfig
 from teleop_server.device.link import DeviceLink, LinkState, Profile
@@ -50,7 +51,9 @@ from teleop_server.net.fanout import Fanout
 from teleop_server.net.gate import Gate, GuardedConnection, file_limit
 from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
-from teleop_server.record.jsonlines import Recorder
+from teleop_server.record.formats import open_recorder
+from teleop_server.record.snapshot import open_snapshots
+from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
@@ -59,6 +62,7 @@ from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.notices import Notice, printable, times
 from teleop_server.rules.readings import Pace, ReadingsBook
+from teleop_server.rules.recording import TripWatch
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
@@ -66,7 +70,6 @@ log = logging.getLogger("teleop.server")
 #: How long a new connection may stay silent before it is treated as a plain
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
-CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
@@ -76,7 +79,6 @@ SEND_STALL_TIMEOUT = 5.0
 SEND_BUFFER_BYTES = 16 * 1024
 #: A WebSocket handshake (the HTTP request) must be complete within this time.
 OPEN_TIMEOUT = 5.0
-CLOSE_SERVER_FULL = 1013
 OUTPUTS_INTERVAL = 0.1
 #: Readings go to clients at most this many times a second; faster reports are merged, newest wins.
 READINGS_RATE = 100.0
@@ -116,16 +118,15 @@ class Bridge:
             control_hz=config.control_hz,
             max_speed=config.max_speed,
         )
-        self.recorder = (
-            Recorder(
-                config.record,
-                max_bytes=round(config.record_max_mb * 1024 * 1024) or None,
-                keep=config.record_keep,
-                on_trouble=self._announce,
-            )
-            if config.record
-            else None
-        )
+        self.recorder = open_recorder(config, on_trouble=self._on_recording_trouble)
+        #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
+        self.tap = Tap([self.recorder] if self.recorder else [])
+        self.snapshots = open_snapshots(config)
+        if self.snapshots is not None:
+            self.tap.add(self.snapshots)
+        self.trips = TripWatch(config.snapshot_on_estop, config.snapshot_on_failsafe)
+        #: set by --replay (teleop_server.replay): steers the playback instead of a device
+        self.replay: Any = None
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -187,8 +188,13 @@ class Bridge:
         self.audience: dict[int, GuardedConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         self.session = f"{int(time.time()):x}"
+        self.tap.metadata("session", session_metadata(config, self.session))
         #: Called with the device's info (name, version) when it changes; the mDNS announcer listens.
         self.on_device_info: Callable[[dict[str, str]], None] = lambda info: None
+        #: What the fleet broker link (:mod:`teleop_server.net.mqtt`) listens to: each must return at once.
+        self.on_status: Callable[[], None] = lambda: None
+        self.on_event: Callable[[Event], None] = lambda event: None
+        self.on_readings: Callable[[dict[str, int | float]], None] = lambda values: None
 
     @property
     def readings(self) -> dict[str, int | float]:
@@ -205,6 +211,14 @@ class Bridge:
     def neutral_now(self, why: str = "the server was told to stop") -> None:
         """Every output to neutral at once (signal handlers call this before anything else)."""
         self._run(self.rules.stop_all(why))
+
+    def remote_estop(self, who: str) -> None:
+        """An emergency stop from the fleet broker: the same rule as a client's stop; only the pilot releases it."""
+        self._run(self.rules.remote_estop(who))
+
+    def status(self) -> dict[str, object]:
+        """The status clients get, as a dict (the fleet broker publishes it without the token)."""
+        return protocol.to_dict(self._status())
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -298,6 +312,8 @@ class Bridge:
             if client.closing is None:
                 async for frame in ws:
                     self._run(self.rules.frame(client.id, frame, time.monotonic()))
+                    if self.rules.pilot is not None and self.rules.pilot.id == client.id:
+                        self.tap.control(client.id, frame)
                     if client.closing is not None:
                         break
             if client.closing is not None:
@@ -325,7 +341,7 @@ class Bridge:
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
-                    await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+                    await ws.close(CloseCode.TRY_AGAIN_LATER, seat.reason[:120])
             return None
         return arrival
 
@@ -343,6 +359,8 @@ class Bridge:
                     self._send(client, effect.message)
             elif isinstance(effect, control.Broadcast):
                 self._broadcast(protocol.encode(effect.message))
+                if isinstance(effect.message, Event):
+                    self.on_event(effect.message)
             elif isinstance(effect, control.Drive):
                 self.link.submit(effect.lines)
                 self._arm_watch()
@@ -367,7 +385,37 @@ class Bridge:
                 if client is not None:
                     self._forget(client)
                     client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
+            elif isinstance(effect, control.Snapshot):
+                self.save_snapshot(effect.client, effect.seconds, effect.reason)
+            elif isinstance(effect, control.SteerReplay):
+                if self.replay is not None:
+                    self.replay.steer(effect.message)
+                else:
+                    self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, "this server is not replaying a recording")
         self._mark_pilot()
+        trip = self.trips.changed(self.rules.estop, self.rules.watch.failsafe)
+        if trip is not None:
+            self.save_snapshot(0, None, trip)
+
+    def save_snapshot(self, client: int, seconds: float | None, reason: str) -> None:
+        """Write the last seconds kept in memory to a file (teleop_server.record.snapshot); everyone is told where."""
+        snapshots = self.snapshots
+        if snapshots is None:
+            text = "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)"
+            self._tell(client, EventLevel.WARNING, EventKind.RECORDING, text)
+            return
+
+        async def save() -> None:
+            saved = await snapshots.save(seconds)
+            level = EventLevel.WARNING if saved.problem else EventLevel.INFO
+            self._announce(level, EventKind.RECORDING, f"{saved.describe()}; {reason}")
+
+        self._closing_task(save())
+
+    def _tell(self, client_id: int, level: EventLevel, kind: EventKind, text: str) -> None:
+        client = self.clients.get(client_id)
+        if client is not None:
+            self._send(client, Event(level, text, time.time(), kind))
 
     def _mark_pilot(self) -> None:
         """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""
@@ -381,7 +429,7 @@ class Bridge:
                 ws.urgent = True
             self._urgent = ws
 
-    async def _close_with(self, client: Client, code: int, reason: str) -> None:
+    async def _close_with(self, client: Client, code: CloseCode, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading).
 
         A client whose socket takes nothing would never see the close either:
@@ -457,9 +505,9 @@ class Bridge:
             return
         self._readings_pace.sent(time.monotonic())
         self._reading_seq += 1
-        if self.recorder:
-            self.recorder.reading(values)
+        self.tap.reading(values, self._reading_seq)
         self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
+        self.on_readings(values)
 
     def _refused_keys(self, keys: list[str], now: float) -> None:
         first_time = self.book.refused_keys == len(keys)
@@ -472,19 +520,19 @@ class Bridge:
         )
         log.warning("%s", text)
         if first_time:
-            self._announce("warning", text)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, text)
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
-            self._announce("info", f"device ready: {detail}")
+            self._announce(EventLevel.INFO, EventKind.DEVICE, f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
+            self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
-            self._announce("warning", f"serial link lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
-            self._announce("warning", detail)
-        if self.recorder:
-            self.recorder.event(f"serial {state.value}: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, detail)
+        self.tap.event(f"serial {state.value}: {detail}")
         self._mark_status()
 
     def _on_device_event(self, name: str, text: str) -> None:
@@ -492,22 +540,22 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
-        if name == "watchdog" and text == "resume" and self.rules.watch.failsafe:
+        state = text.split(" ", 1)[0]  # "resume", or "resume (12 times in the last 1 s)" for merged ones
+        if name == "watchdog" and state == "resume" and self.rules.watch.failsafe:
             # our own neutral lines fed the watchdog (after an e-stop or a failsafe): nothing resumed
             # driving, and telling the user "resume" right after they pressed stop would only alarm them
             log.debug("device watchdog fed by the neutral lines")
             return
         # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and text == "neutral" and not self.rules.watch.failsafe
+        tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
         troubles = ("error", "restart", "lost_reply", "unsolicited")
-        level = "warning" if name in troubles or tripped_while_driving else "info"
+        level = EventLevel.WARNING if name in troubles or tripped_while_driving else EventLevel.INFO
         said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
-        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
+        self._announce(level, EventKind.DEVICE, text if name in said_plainly else f"device: {name} {text}".strip())
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
-        if self.recorder:
-            self.recorder.command(line)
+        self.tap.command(line)
 
     def _on_accepted(self, key: str, line: str) -> None:
         self.accepted[key] = line
@@ -523,7 +571,7 @@ class Bridge:
             server=f"teleop-server {__version__}",
             session=self.session,
             role=member.role if member else protocol.Role.OBSERVER,
-            status=protocol.to_dict(self._status()),
+            status=self._status(),
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
@@ -549,19 +597,28 @@ class Bridge:
     def _flush_status(self) -> None:
         self._status_dirty = False
         self._broadcast(protocol.encode(self._status()))
+        self.on_status()
 
     def _on_camera_frame(self, jpeg: bytes, capture_time: float) -> None:
         self.video.publish(jpeg, capture_time)
+        self.tap.frame(jpeg, capture_time)
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
-            self._announce("info", f"camera live: {detail}")
+            self._announce(EventLevel.INFO, EventKind.CAMERA, f"camera live: {detail}")
         elif state is CameraState.LOST:
-            self._announce("warning", f"camera lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.CAMERA, f"camera lost: {detail}")
         self._mark_status()
 
-    def _announce(self, level: str, text: str) -> None:
-        self._broadcast(protocol.encode(Event(level, text, time.time())))
+    def _on_recording_trouble(self, level: str, text: str) -> None:
+        """The recorder's trouble, and its recovery, told to every client."""
+        self._announce(EventLevel(level) if level in tuple(EventLevel) else EventLevel.WARNING, EventKind.RECORDING, text)
+
+    def _announce(self, level: EventLevel, kind: EventKind, text: str) -> None:
+        event = Event(level, text, time.time(), kind)
+        self._broadcast(protocol.encode(event))
+        self.tap.event(text, level)
+        self.on_event(event)
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None

@@ -18,6 +18,9 @@ from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
+from teleop_server.net.mqtt import start_fleet
+from teleop_server.net.pilotqr import pilot_url, terminal_qr
+from teleop_server.net.selfsigned import load_or_create_certificate
 from teleop_server.rules.auth import check_token_text, default_token_file, load_or_create_token
 
 log = logging.getLogger("teleop.server")
@@ -41,6 +44,7 @@ examples:
   teleop-server --serial /dev/ttyUSB0 --baud 9600 --config robot.toml --record drive.jsonl
   teleop-server --serial /dev/ttyACM0 --baud 9600 --device plain     a sketch of your own (B<value> lines)
   teleop-server --certfile robot.crt --keyfile robot.key      wss:// and https:// only
+  teleop-server --tls auto                   https:// with a certificate of its own (phones: gamepad, wake lock)
   teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
   teleop-server --camera rpicam              video at http://ROBOT:8765/video.mjpg
 
@@ -76,7 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
     record = parser.add_argument_group("recording")
-    record.add_argument("--record", metavar="FILE", help="append every reading and every command sent to the device to FILE, as JSON lines")
+    record.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record every reading, command sent to the device and event to FILE: FILE.mcap is MCAP (opens in Foxglove; "
+        "needs teleop-robot[record]), any other name JSON lines",
+    )
+    record.add_argument(
+        "--repair-recording",
+        metavar="FILE",
+        help="make an MCAP recording cut short (power loss, SIGKILL) readable by every tool again: its complete chunks are "
+        "kept and the index is rebuilt; FILE is replaced; then exit",
+    )
+    record.add_argument("--record-video", action="store_true", help="record the camera too (MCAP only)")
+    record.add_argument("--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)")
     record.add_argument(
         "--record-max-mb",
         type=float,
@@ -116,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("--certfile", metavar="FILE", help="TLS certificate (PEM): serve wss:// and https:// instead of ws:// and http://")
     auth.add_argument("--keyfile", metavar="FILE", help="private key (PEM) of --certfile")
     auth.add_argument(
+        "--tls",
+        choices=("auto",),
+        help="auto: make a self-signed certificate on first start (kept beside the token file; its SHA-256 fingerprint "
+        "is printed to check on the phone) and serve https:// and wss://; a phone's browser needs this for gamepads "
+        "and keeping the screen on. --certfile/--keyfile take precedence",
+    )
+    auth.add_argument(
         "--max-clients", type=int, metavar="N", help="connections at once; the next one is closed with a reason (default: 64)"
     )
     auth.add_argument(
@@ -146,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(any command writing MJPEG to stdout); size, fps and quality go under [camera] in the config file",
     )
     parser.add_argument(
+        "--name",
+        help="this robot's name in the app's robot list, on mDNS and on the fleet broker (default: the hostname)",
+    )
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish this robot's presence, state and readings to an MQTT broker and take fleet e-stops from it: "
+        "mqtt://HOST:PORT or mqtts://HOST:PORT; user name, password file and CA go under [mqtt] in the config file "
+        "(needs the mqtt extra: pip install 'teleop-robot[mqtt]'; see docs/fleet.md)",
+    )
+    parser.add_argument(
         "--no-announce",
         action="store_true",
         help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
@@ -167,6 +202,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "port": args.port,
         "record": args.record,
         "record_max_mb": args.record_max_mb,
+        "record_max_minutes": args.record_max_minutes,
+        "record_video": True if args.record_video else None,
         "record_keep": args.record_keep,
         "failsafe_timeout": None if args.failsafe_ms is None else args.failsafe_ms / 1000,
         "auth": False if args.no_auth else None,
@@ -174,12 +211,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "observers": args.observers,
         "certfile": args.certfile,
         "keyfile": args.keyfile,
+        "tls": args.tls,
         "max_clients": args.max_clients,
         "max_per_address": args.max_per_address,
         "allow_hosts": None if args.allow_host is None else (*config.allow_hosts, *args.allow_host),
         "allow_origins": None if args.allow_origin is None else (*config.allow_origins, *args.allow_origin),
         "announce": False if args.no_announce else None,
         "camera": args.camera,
+        "announce_name": args.name,
+        "mqtt": args.mqtt,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -197,6 +237,18 @@ def with_token(config: ServerConfig) -> tuple[ServerConfig, bool]:
     return replace(config, token=token, token_file=str(path)), created
 
 
+def with_certificate(config: ServerConfig) -> tuple[ServerConfig, str | None]:
+    """With ``--tls auto`` and no certificate given: the robot's own (made once); its fingerprint, else None."""
+    if config.tls != "auto" or config.certfile:
+        return config, None
+    folder = (Path(config.token_file).expanduser() if config.token_file else default_token_file()).parent
+    names = ("localhost", "127.0.0.1", socket.gethostname(), mdns_hostname(), reachable_host(config.host))
+    cert, key, fingerprint, created = load_or_create_certificate(folder, names)
+    if created:
+        log.info("made a self-signed certificate %s (key %s)", cert, key)
+    return replace(config, certfile=str(cert), keyfile=str(key)), fingerprint
+
+
 def reachable_host(host: str) -> str:
     """The address a client on the network would use for a server listening on ``host``."""
     if host not in ("0.0.0.0", "::", ""):
@@ -210,8 +262,8 @@ def reachable_host(host: str) -> str:
         return socket.gethostname()
 
 
-def announce(config: ServerConfig, port: int, token_created: bool) -> None:
-    """What the owner needs on stdout: where to connect, and the token the one time it is new."""
+def announce(config: ServerConfig, port: int, token_created: bool, fingerprint: str | None = None) -> None:
+    """What the owner needs on stdout: where to connect, the token the one time it is new, the pilot page's QR."""
     tls = bool(config.certfile)
     host = reachable_host(config.host)
     ws_url = f"{'wss' if tls else 'ws'}://{host}:{port}"
@@ -228,9 +280,26 @@ def announce(config: ServerConfig, port: int, token_created: bool) -> None:
     else:
         where = f"in {config.token_file}" if config.token_file else "set in the config file"
         print(f"driving needs the pilot token ({where})", flush=True)
+    if fingerprint:
+        print(f"TLS certificate (self-signed) SHA-256 fingerprint: {fingerprint}", flush=True)
+        print("  a browser warns the first time: check this fingerprint in the warning's certificate details, then accept", flush=True)
+    print_pilot_qr(config, host, port, token_created)
 
 
-async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, token_created: bool = False) -> None:
+def print_pilot_qr(config: ServerConfig, host: str, port: int, token_created: bool) -> None:
+    """The pilot page's address as a QR code. It carries the token only where the token may be shown:
+    when it is new, or to an owner at a terminal (never into a journal or a log file after the first start)."""
+    with_token = config.token if (not config.auth or token_created or sys.stdout.isatty()) else None
+    url = pilot_url(tls=bool(config.certfile), host=host, port=port, token=with_token if config.auth else None)
+    print(f"pilot page (scan with a phone): {url}", flush=True)
+    print(terminal_qr(url), end="", flush=True)
+    if config.auth and with_token is None:
+        print("  (this code has no token: it opens the page to watch; run teleop-server in a terminal for one that drives)", flush=True)
+
+
+async def serve(
+    config: ServerConfig, *, ready: asyncio.Event | None = None, token_created: bool = False, fingerprint: str | None = None
+) -> None:
     bridge = Bridge(config)
     # asyncio reports failed accepts and broken sockets here, with a traceback each: keep it to a summary
     asyncio.get_running_loop().set_exception_handler(quiet_exception_handler(bridge.gate.log))
@@ -248,8 +317,9 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         config.serial,
         "on" if config.auth else "OFF",
     )
-    announce(config, bridge.port, token_created)
+    announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
+    fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic
     # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
     # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
@@ -271,6 +341,8 @@ async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None, tok
         log.info("shutting down")
         if announcer is not None:
             await announcer.stop()
+        if fleet is not None:
+            await fleet.stop()
         await bridge.stop()
 
 
@@ -290,18 +362,25 @@ def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.repair_recording:
+        from teleop_server.record.repair import main as repair
+
+        return repair([args.repair_recording])
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    logging.getLogger("teleop.server").addFilter(LogFlood())  # whatever a peer repeats, the log stays readable
+    flood = LogFlood()  # whatever a peer repeats, through whichever logger (websockets' too), the log stays readable
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(flood)
     before, after = raise_file_limit()
     if after > before:
         log.debug("open-file limit raised from %d to %d", before, after)
     try:
         config, token_created = with_token(config_from_args(args))
-        asyncio.run(serve(config, token_created=token_created))
+        config, fingerprint = with_certificate(config)
+        asyncio.run(serve(config, token_created=token_created, fingerprint=fingerprint))
     except ConfigError as exc:
         print(f"teleop-server: error: {exc}", file=sys.stderr)
         return 2

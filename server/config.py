@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from teleop.wire.errors import ConfigError
-from teleop_server.rules import serial_protocol
+from teleop.wire.fleet import parse_broker_url
+from teleop_server.rules import fleet, serial_protocol
 from teleop_server.rules.camerasource import CameraSettings
 from teleop_server.rules.mapping import DEFAULT_OUTPUTS, OutputMap
 
@@ -50,7 +51,18 @@ class ServerConfig:
     #: Rotate the record file before it passes this many MiB (0: never), keeping this many
     #: old files: at most (1 + keep) x max_mb on the Pi's SD card (about 3.5 h of driving per file).
     record_max_mb: float = 64
+    #: ... or once it is this many minutes old (0: never).
+    record_max_minutes: float = 0
     record_keep: int = 4
+    #: Record the camera too (MCAP only: ``foxglove.CompressedImage``).
+    record_video: bool = False
+    #: Seconds of the session kept in memory for "save the last N seconds" (0: none kept).
+    snapshot_seconds: float = 30.0
+    #: Where snapshots are written; None: beside the --record file, else the service's state folder.
+    snapshot_dir: str | None = None
+    #: Save a snapshot by itself when the e-stop is engaged / the failsafe trips.
+    snapshot_on_estop: bool = False
+    snapshot_on_failsafe: bool = False
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -60,6 +72,8 @@ class ServerConfig:
     observers: str = "open"
     certfile: str | None = None
     keyfile: str | None = None
+    #: "auto": make (once) and use a self-signed certificate kept beside the token file; "" = no TLS unless certfile
+    tls: str = ""
     max_clients: int = 64
     #: Observers without the token from one address at once (token holders are not limited).
     max_per_address: int = 16
@@ -86,6 +100,19 @@ class ServerConfig:
     camera_quality: int = 80
     #: A video viewer whose socket takes nothing for this long is dropped.
     camera_viewer_timeout: float = 5.0
+    #: The fleet broker (``mqtt://HOST:PORT`` or ``mqtts://``); None: no broker (see docs/fleet.md).
+    mqtt: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password_file: str | None = None
+    #: CA certificate(s) that signed the broker's (mqtts://); None: the system's.
+    mqtt_cafile: str | None = None
+    #: What the robot publishes as its address to connect to; None: this machine's address and the port.
+    mqtt_address: str | None = None
+    mqtt_readings_rate: float = fleet.DEFAULT_READINGS_RATE
+    mqtt_keepalive: int = fleet.DEFAULT_KEEPALIVE
+    #: Home Assistant MQTT discovery, under this prefix.
+    mqtt_discovery: bool = False
+    mqtt_discovery_prefix: str = fleet.HA_PREFIX
 
     @property
     def camera_settings(self) -> CameraSettings | None:
@@ -119,10 +146,16 @@ class ServerConfig:
             raise ConfigError(f'auth.observers must be "open" or "token", got {self.observers!r}')
         if self.observers == "token" and not self.auth:
             raise ConfigError('observers = "token" needs authentication; it cannot be combined with --no-auth')
+        if self.tls not in ("", "auto"):
+            raise ConfigError(f'server.tls must be "auto" (a self-signed certificate made on first start), got {self.tls!r}')
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("TLS needs both a certificate file and a key file (--certfile and --keyfile)")
         if not self.record_max_mb >= 0:
             raise ConfigError(f"record.max_mb must be 0 (never rotate) or more, got {self.record_max_mb}")
+        if not self.record_max_minutes >= 0:
+            raise ConfigError(f"record.max_minutes must be 0 (never rotate by age) or more, got {self.record_max_minutes}")
+        if not 0 <= self.snapshot_seconds <= 600:
+            raise ConfigError(f"snapshot.seconds must be 0 (keep none) to 600, got {self.snapshot_seconds}")
         if self.record_keep < 0:
             raise ConfigError(f"record.keep must be 0 or more, got {self.record_keep}")
         if self.max_clients < 1:
@@ -151,6 +184,16 @@ class ServerConfig:
             self.camera_settings.validate()
         if not self.camera_viewer_timeout > 0:
             raise ConfigError("camera.viewer_timeout_ms must be positive")
+        if self.mqtt is not None:
+            parse_broker_url(self.mqtt)
+        if not 0 < self.mqtt_readings_rate <= 50:
+            raise ConfigError("mqtt.readings_hz must be more than 0 and at most 50")
+        if not 2 <= self.mqtt_keepalive <= 60:
+            raise ConfigError("mqtt.keepalive_s must be 2..60 (a robot shows offline after 1.5 times this)")
+        if self.mqtt_address is not None and not self.mqtt_address.startswith(("ws://", "wss://")):
+            raise ConfigError("mqtt.address must be the ws:// or wss:// address clients connect to")
+        if not self.mqtt_discovery_prefix or any(c in self.mqtt_discovery_prefix for c in "+# "):
+            raise ConfigError("mqtt.discovery_prefix must be a topic without + # or spaces")
 
 
 _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
@@ -161,6 +204,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "client_queue": ("client_queue", int, 1),
         "certfile": ("certfile", str, 1),
         "keyfile": ("keyfile", str, 1),
+        "tls": ("tls", str, 1),
         "allow_hosts": ("allow_hosts", list, 1),
         "allow_origins": ("allow_origins", list, 1),
     },
@@ -191,7 +235,15 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
     "record": {
         "file": ("record", str, 1),
         "max_mb": ("record_max_mb", (int, float), 1),
+        "max_minutes": ("record_max_minutes", (int, float), 1),
         "keep": ("record_keep", int, 1),
+        "video": ("record_video", bool, 1),
+    },
+    "snapshot": {
+        "seconds": ("snapshot_seconds", (int, float), 1),
+        "folder": ("snapshot_dir", str, 1),
+        "on_estop": ("snapshot_on_estop", bool, 1),
+        "on_failsafe": ("snapshot_on_failsafe", bool, 1),
     },
     "device": {"protocol": ("device", str, 1), "columns": ("columns", list, 1)},
     "announce": {"enabled": ("announce", bool, 1), "name": ("announce_name", str, 1)},
@@ -202,6 +254,17 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "fps": ("camera_fps", (int, float), 1),
         "quality": ("camera_quality", int, 1),
         "viewer_timeout_ms": ("camera_viewer_timeout", (int, float), 0.001),
+    },
+    "mqtt": {
+        "url": ("mqtt", str, 1),
+        "username": ("mqtt_username", str, 1),
+        "password_file": ("mqtt_password_file", str, 1),
+        "cafile": ("mqtt_cafile", str, 1),
+        "address": ("mqtt_address", str, 1),
+        "readings_hz": ("mqtt_readings_rate", (int, float), 1),
+        "keepalive_s": ("mqtt_keepalive", int, 1),
+        "discovery": ("mqtt_discovery", bool, 1),
+        "discovery_prefix": ("mqtt_discovery_prefix", str, 1),
     },
 }
 

@@ -28,10 +28,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
 from teleop.common.backoff import Backoff
 from teleop.wire.mjpeg import VIDEO_PATH
+from teleop.wire.records import CameraStatus
 from teleop_server.rules.camerasource import INSTALL_HINTS, CameraSettings, CameraState, command, plain_failure
 from teleop_server.rules.jpegstream import FrameSplitter, jpeg_size
 
@@ -71,18 +71,10 @@ class Camera:
     def no_picture_timeout(self) -> float:
         return max(NO_PICTURE_MIN, NO_PICTURE_FRAMES / self.settings.fps)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> CameraStatus:
         """The ``camera`` field of the status message."""
         width, height = self.size or (self.settings.width, self.settings.height)
-        return {
-            "state": self.state.value,
-            "path": VIDEO_PATH,
-            "detail": self.detail,
-            "source": self.settings.kind,
-            "width": width,
-            "height": height,
-            "fps": self.settings.fps,
-        }
+        return CameraStatus(self.state.value, VIDEO_PATH, self.detail, self.settings.kind, width, height, self.settings.fps)
 
     def _set(self, state: CameraState, detail: str) -> None:
         if (state, detail) == (self.state, self.detail):

@@ -1,4 +1,5 @@
 // teleop dashboard: connects back to the server that served this page, as an observer.
+// Message types, roles, close codes and event levels come from wire.js, generated from teleop/wire/protocol.py.
 "use strict";
 
 const PLOT_SECONDS = 30;
@@ -23,6 +24,7 @@ function setConnection(kind, text) {
   pill.dataset.state = kind;
   pill.textContent = text;
   $("estop").disabled = kind !== "connected";
+  recording.connected(kind === "connected");
 }
 
 function connect() {
@@ -33,7 +35,9 @@ function connect() {
   // "#token=..." (as teleop-server prints the address) is only needed when the server
   // requires the token to watch; the fragment never leaves the browser except in this hello.
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
-  const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
+  $("pilot-link").href = token ? `pilot#token=${encodeURIComponent(token)}` : "pilot";  // the pilot page drives with it
+  showPilotQr(token);
+  const hello = { type: wire.MessageType.HELLO, role: wire.Role.OBSERVER, client: "dashboard", version: "web" };
   if (token) hello.token = token;
   video.setToken(token);
   ws.onopen = () => {
@@ -47,7 +51,7 @@ function connect() {
   };
   ws.onclose = (event) => {
     state.ws = null;
-    if (event.code === 1008) {  // refused (no token where one is needed): say so, retry slowly
+    if (event.code === wire.CloseCode.POLICY_VIOLATION) {  // refused (no token where one is needed): say so, retry slowly
       setConnection("refused", `refused: ${event.reason || "policy"}; open the address teleop-server printed (with #token=)`);
       setTimeout(connect, 10000);
       return;
@@ -58,21 +62,32 @@ function connect() {
   };
 }
 
+// The pilot page's address as a QR code for a phone: this page's own address, with the token it was
+// opened with (in the fragment, as teleop-server prints it). Drawn by the robot (/qr.svg), never cached.
+function showPilotQr(token) {
+  const url = `${location.origin}/pilot${token ? "#token=" + encodeURIComponent(token) : ""}`;
+  $("pilot-qr").src = `qr.svg?text=${encodeURIComponent(url)}`;
+  const local = /^(localhost|127\.|\[::1\])/.test(location.hostname);
+  $("pilot-qr-text").textContent = local
+    ? "This dashboard is open as localhost: a phone needs the robot's network address. Open the dashboard by that address for a code a phone can use."
+    : token ? "Opens the pilot page with this dashboard's token: ready to drive." : "No token in this dashboard's address: the code opens the pilot page to watch.";
+}
+
 function handle(message) {
   switch (message.type) {
-    case "welcome":
+    case wire.MessageType.WELCOME:
       state.retry = 0;
       setConnection("connected", "connected");
       addReadings(Date.now() / 1000, message.readings || {}, false);
       showStatus(message.status || {});
-      logEvent("info", `connected to ${message.server}`);
+      logEvent(wire.EventLevel.INFO, `connected to ${message.server}`);
       break;
-    case "reading": addReadings(message.t, message.values || {}, true); break;
-    case "status": showStatus(message); break;
-    case "pong": video.pong(message, Date.now() / 1000); break;
-    case "event": logEvent(message.level, message.text); break;
-    case "outputs": showOutputs(message.lines || {}); break;
-    case "error": logEvent("error", message.message); break;
+    case wire.MessageType.READING: addReadings(message.t, message.values || {}, true); break;
+    case wire.MessageType.STATUS: showStatus(message); break;
+    case wire.MessageType.PONG: video.pong(message, Date.now() / 1000); break;
+    case wire.MessageType.EVENT: logEvent(message.level, message.text, message.kind); break;
+    case wire.MessageType.OUTPUTS: showOutputs(message.lines || {}); break;
+    case wire.MessageType.ERROR: logEvent(wire.EventLevel.ERROR, message.message); break;
   }
 }
 
@@ -83,7 +98,7 @@ function showStatus(status) {
   stateEl.textContent = serial.state ? `${serial.state}${serial.port ? " · " + serial.port : ""}` : "—";
   stateEl.className = "value " + (serial.state === "ready" ? "ok" : serial.state === "lost" ? "bad" : "warn");
   $("device-info").textContent = device.name ? `${device.name} ${device.version || ""}` : (serial.detail || "—");
-  $("pilot").textContent = status.pilot ? status.pilot.name : "nobody";
+  $("pilot").textContent = status.pilot ? status.pilot.name + (status.pilot.input ? ` (${status.pilot.input})` : "") : "nobody";
   const failsafe = $("failsafe");
   failsafe.textContent = status.estop ? "E-STOP" : status.failsafe ? "active (outputs neutral)" : "off (driving)";
   failsafe.className = "value " + (status.estop ? "bad" : status.failsafe ? "warn" : "ok");
@@ -93,6 +108,7 @@ function showStatus(status) {
   $("speed-cap").textContent = cap < 1 ? `${Math.round(cap * 100)} % of travel` : "none";
   $("speed-cap").className = "value " + (cap < 1 ? "warn" : "ok");
   video.camera(status);
+  recording.status(status);
 }
 
 // Round trips give the robot's clock (for the video's frame age): a few quick ones, then every 2 s.
@@ -100,7 +116,7 @@ function ping(ws) {
   let n = 0;
   const send = () => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(JSON.stringify({ type: "ping", id: n, t: Date.now() / 1000 }));
+    ws.send(JSON.stringify({ type: wire.MessageType.PING, id: n, t: Date.now() / 1000 }));
     n += 1;
     setTimeout(send, n < 5 ? 200 : 2000);
   };
@@ -116,10 +132,13 @@ function showOutputs(lines) {
   }));
 }
 
-function logEvent(level, text) {
+// An event's level styles it (a level this page does not know is shown as news);
+// its kind (absent from older servers) is kept on the line for styling and tests.
+function logEvent(level, text, kind) {
   const list = $("events");
   const li = document.createElement("li");
-  li.className = level;
+  li.className = Object.values(wire.EventLevel).includes(level) ? level : wire.EventLevel.INFO;
+  li.dataset.kind = Object.values(wire.EventKind).includes(kind) ? kind : wire.EventKind.OTHER;
   li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
   list.prepend(li);
   while (list.children.length > 100) list.lastChild.remove();
@@ -207,10 +226,13 @@ function render() {
   requestAnimationFrame(render);
 }
 
+recording.onSend((message) => {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+});
 $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify({ type: "estop", engaged: true }));
-    logEvent("warning", "emergency stop sent");
+    state.ws.send(JSON.stringify({ type: wire.MessageType.ESTOP, engaged: true }));
+    logEvent(wire.EventLevel.WARNING, "emergency stop sent", wire.EventKind.ESTOP);
   }
 });
 $("cap-form").addEventListener("submit", (event) => {
@@ -218,8 +240,8 @@ $("cap-form").addEventListener("submit", (event) => {
   const percent = Number($("cap-input").value);
   if (state.ws && state.ws.readyState === WebSocket.OPEN && percent > 0 && percent <= 100) {
     // the server checks the token this page was opened with (#token=...) and never goes above its configured cap
-    state.ws.send(JSON.stringify({ type: "speed_cap", max_speed: percent / 100 }));
-    logEvent("info", `speed limit ${percent} % asked`);
+    state.ws.send(JSON.stringify({ type: wire.MessageType.SPEED_CAP, max_speed: percent / 100 }));
+    logEvent(wire.EventLevel.INFO, `speed limit ${percent} % asked`, wire.EventKind.LIMIT);
   }
 });
 window.addEventListener("resize", () => {

@@ -196,5 +196,6 @@ const video = (() => {
     line.textContent = `${age} · ${fps} fps · ${canvas.width}×${canvas.height}`;
   }, 500);
 
-  return { camera, pong, setToken: (token) => { v.token = token; } };
+  // age(): the smoothed age of the frame on screen in ms (null until the clocks are matched)
+  return { camera, pong, setToken: (token) => { v.token = token; }, age: () => (v.frames ? v.age : null) };
 })();

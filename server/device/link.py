@@ -25,14 +25,14 @@ import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
 
 from teleop.common.backoff import DEFAULT_DELAYS, Backoff
+from teleop.wire.records import SerialStatus
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.commandqueue import CommandQueue, Outcome
 from teleop_server.rules.detection import BecamePlain, BecameTeleop, BoardKind, Detection, Failed, Query
-from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.notices import EventPace, Notice, printable, times
 from teleop_server.rules.plainlines import parse_plain_line
 from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 
@@ -41,6 +41,11 @@ log = logging.getLogger("teleop.server.serial")
 SIM_PORT = "sim"
 #: How often the same device trouble may reach the log and the clients.
 NOTICE_INTERVAL = 5.0
+#: A device event (``EVT name text``) of one name goes to clients at most this often, and to the log
+#: at most every LOG_EVENT_INTERVAL; what comes meanwhile is merged, the newest said with the count
+#: (:class:`server.notices.EventPace`).
+EVENT_INTERVAL = 1.0
+LOG_EVENT_INTERVAL = 10.0
 
 
 def _same(protocol: _LineProtocol) -> _LineProtocol:
@@ -203,6 +208,9 @@ class DeviceLink:
         self._detect_timer: asyncio.TimerHandle | None = None
         self._reply_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._events = EventPace(EVENT_INTERVAL)  # toward clients
+        self._logged_events = EventPace(LOG_EVENT_INTERVAL)  # toward the log (an SD card, often)
+        self._event_timer: asyncio.TimerHandle | None = None
 
     # -- public ------------------------------------------------------------------
 
@@ -275,6 +283,9 @@ class DeviceLink:
             await asyncio.sleep(0.1)
 
     async def close(self) -> None:
+        if self._event_timer is not None:
+            self._event_timer.cancel()
+            self._event_timer = None
         self._drop_connection()
         self._set_state(LinkState.CLOSED, "closed")
 
@@ -385,14 +396,46 @@ class DeviceLink:
             if parsed.event == serial_protocol.EventLine.STOP_NEUTRAL:
                 self._run(self.queue.stopped(now))
             name, text = printable(parsed.name, 32), printable(parsed.text)
-            log.info("device event: %s %s", name, text)
-            self.on_event(name, text)
+            logged = self._logged_events.offer(name, text, now)
+            if logged is not None:
+                self._log_event(*logged)
+            said = self._events.offer(name, text, now)
+            if said is not None:
+                self.on_event(said[0], said[1] + times(said[2], EVENT_INTERVAL))
+            if logged is None or said is None:
+                self._arm_event_timer()
         elif isinstance(parsed, Unrecognised):
             self.stats["unrecognised"] += 1
             self._run(self.queue.unrecognised(parsed.line, now))
             self._on_noise(f"an unrecognised line {printable(parsed.line, 80)!r}")
         elif isinstance(parsed, Comment) and parsed.text:
             log.debug("device: %s", printable(parsed.text))
+
+    def _log_event(self, name: str, text: str, count: int) -> None:
+        log.info("device event: %s %s%s", name, text, times(count, LOG_EVENT_INTERVAL))
+
+    def _arm_event_timer(self) -> None:
+        """Held-back events are said when their interval is over, even if the device says nothing more."""
+        if self._loop is None:
+            return
+        deadline = min(self._events.deadline(), self._logged_events.deadline())
+        if deadline == float("inf"):
+            return
+        when = self._loop.time() + max(0.0, deadline - time.monotonic())
+        if self._event_timer is not None:
+            if self._event_timer.when() <= when + 0.0005:
+                return  # it fires first and re-arms for the rest
+            self._event_timer.cancel()
+        self._event_timer = self._loop.call_at(when, self._on_event_timer)
+
+    def _on_event_timer(self) -> None:
+        self._event_timer = None
+        now = time.monotonic()
+        for name, text, count in self._events.due(now):
+            self.on_event(name, text + times(count, EVENT_INTERVAL))
+        for logged in self._logged_events.due(now):
+            self._log_event(*logged)
+        self._arm_event_timer()
 
     def _on_plain_line(self, raw: bytes, now: float) -> None:
         text = raw.decode("ascii", errors="replace")
@@ -490,12 +533,6 @@ class DeviceLink:
         self._reply_timer = None
         self._run(self.queue.poll(time.monotonic()))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SerialStatus:
         """State for status messages."""
-        return {
-            "state": self.state.value,
-            "port": self.port,
-            "detail": self.detail,
-            "device": dict(self.info),
-            "profile": self.profile.value if self.profile else None,
-        }
+        return SerialStatus(self.state.value, self.port, self.detail, dict(self.info), self.profile.value if self.profile else None)

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.tlsdoor import Peeker, TlsDoor, peek_waiting
@@ -195,7 +196,11 @@ class GuardedConnection(ServerConnection):
         self._request_done = False
         self._tail = b""  # the last bytes seen, for a blank line split across reads
         #: bytes read but not yet handed to websockets: the rest of a read, while this client is held
+        #: or its request is not answered yet
         self._backlog = bytearray()
+        self._opened = False  # the handshake is done and the connection is open: frames flow freely
+        self._head_passed = False  # the request's blank line went to websockets: the rest waits for the answer
+        self._pass_tail = b""
         #: until then this client is over its rate limit (or being closed): nothing more of it is parsed or read
         self._held_until = -math.inf
         self._hold: asyncio.TimerHandle | None = None  # fires at _held_until
@@ -302,14 +307,48 @@ class GuardedConnection(ServerConnection):
             self._raw.resume_reading()
 
     def _feed(self, data: bytes) -> None:
-        """Hand bytes to websockets a slice at a time, stopping as soon as the client is held."""
+        """Hand bytes to websockets a slice at a time, stopping as soon as the client is held.
+
+        Until the request is answered, nothing past its blank line is handed
+        over: websockets would parse a second, pipelined request as WebSocket
+        frames, fail the connection, and then trip over its own answer to the
+        first (a traceback, and no answer). What follows waits here, and goes
+        to websockets once the connection is open; after a plain HTTP answer
+        the connection closes and it is dropped.
+        """
         self._backlog += data
         while self._backlog and not self.held:
-            piece = bytes(self._backlog[:FEED_SLICE])
-            del self._backlog[:FEED_SLICE]
+            size = FEED_SLICE if self._opened else self._head_piece()
+            if not size:
+                break
+            piece = bytes(self._backlog[:size])
+            del self._backlog[:size]
             super().data_received(piece)
         if self._backlog and self._raw is not None:
             self._raw.pause_reading()  # whoever resumed it meanwhile (websockets' own flow control), it stays held
+
+    def _head_piece(self) -> int:
+        """How many backlog bytes may go to websockets before the request is answered: up to its blank line."""
+        if self._head_passed:
+            return 0
+        seen = self._pass_tail + bytes(self._backlog[:FEED_SLICE])
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._pass_tail = seen[-3:]
+            return min(len(self._backlog), FEED_SLICE)
+        self._head_passed = True
+        return end + 4 - len(self._pass_tail)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """websockets' opening handshake; then whatever the client sent after its request goes on to websockets."""
+        try:
+            await super().handshake(*args, **kwargs)
+        finally:
+            if self.protocol.state is State.OPEN:
+                self._opened = True
+                self.loop.call_soon(self._release)
+            else:
+                self._backlog.clear()  # a second request after an HTTP answer: the connection closes without reading it
 
     def _progress(self, data: bytes) -> None:
         """Tell admission how much of its request this socket has sent, until the request is complete."""
@@ -439,11 +478,16 @@ class LogFlood(logging.Filter):
     Lines such as "client ... connected" are each harmless, but a peer that
     reconnects in a loop can make thousands. Held-back records are counted and
     reported, per template, with the next record after the minute is over.
+
+    Put on the log handler, it sees every logger's records, the libraries'
+    too: a line websockets or asyncio writes about a stranger's connection
+    keeps its traceback only the first time in a minute.
     """
 
     def __init__(self, per_window: int = 30, window: float = LOG_WINDOW) -> None:
         super().__init__()
         self.budget = LogBudget(per_window, window)
+        self._tracebacks = LogBudget(1, window)
         self._reporting = False
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -452,6 +496,7 @@ class LogFlood(logging.Filter):
         now = time.monotonic()
         keep = self.budget.take(str(record.msg), now)
         due = self.budget.due(now)
+        self._tracebacks.due(now)
         if due:
             self._reporting = True
             try:
@@ -459,4 +504,10 @@ class LogFlood(logging.Filter):
                     logging.getLogger(record.name).warning("%d more lines like %r in the last minute were not logged", count, template)
             finally:
                 self._reporting = False
+        if keep and record.exc_info and not self._tracebacks.take(str(record.msg), now):
+            exception = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({exception!r}; its traceback was logged earlier this minute)"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
         return keep

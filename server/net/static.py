@@ -12,9 +12,12 @@ import hashlib
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
+from urllib.parse import parse_qs
 
 from websockets.datastructures import Headers
 from websockets.http11 import Response
+
+from teleop_server.net.pilotqr import MAX_QR_TEXT, svg_qr
 
 # url path -> (file in server/dashboard, content type, cache policy)
 ASSETS: dict[str, tuple[str, str, str]] = {
@@ -22,7 +25,14 @@ ASSETS: dict[str, tuple[str, str, str]] = {
     "/index.html": ("index.html", "text/html; charset=utf-8", "no-cache"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8", "no-cache"),
     "/video.js": ("video.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/wire.js": ("wire.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/recording.js": ("recording.js", "text/javascript; charset=utf-8", "no-cache"),
     "/style.css": ("style.css", "text/css; charset=utf-8", "no-cache"),
+    "/pilot": ("pilot.html", "text/html; charset=utf-8", "no-cache"),
+    "/pilot.js": ("pilot.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/pilotcore.js": ("pilotcore.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/pilot.css": ("pilot.css", "text/css; charset=utf-8", "no-cache"),
+    "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json", "no-cache"),
     "/icon.svg": ("icon.svg", "image/svg+xml", "public, max-age=86400"),
     "/favicon.ico": ("icon.svg", "image/svg+xml", "public, max-age=86400"),
     "/vendor/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8", "public, max-age=604800, immutable"),
@@ -64,7 +74,9 @@ class StaticFiles:
 
     def response(self, path: str, headers: Headers, *, head: bool = False) -> Response:
         """GET (or HEAD: the same headers, no body) of ``path``, which may carry a query string."""
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
+        if path == "/qr.svg":
+            return qr_response(query, head=head)
         asset = self.assets.get(path)
         if asset is None:
             return plain(HTTPStatus.NOT_FOUND, f"not found: {path[:100]}\n", head=head)
@@ -80,6 +92,23 @@ class StaticFiles:
             return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", out, b"")
         out["Content-Length"] = str(len(asset.body))
         return Response(HTTPStatus.OK.value, "OK", out, b"" if head else asset.body)
+
+
+def qr_response(query: str, *, head: bool = False) -> Response:
+    """``/qr.svg?text=...``: a QR code of the text the page asks for (the dashboard's pilot address).
+
+    Nothing is looked up or checked: the page already holds what it asks to draw, so this
+    is no token oracle, and the answer is never cached anywhere.
+    """
+    texts = parse_qs(query).get("text") or [""]
+    text = texts[0]
+    if not text or len(text) > MAX_QR_TEXT:
+        return plain(HTTPStatus.BAD_REQUEST, f"qr.svg needs ?text= of 1 to {MAX_QR_TEXT} characters\n", head=head)
+    body = svg_qr(text)
+    headers = Headers(
+        {"Content-Type": "image/svg+xml", "Cache-Control": "no-store", "Content-Length": str(len(body)), **SECURITY_HEADERS}
+    )
+    return Response(HTTPStatus.OK.value, "OK", headers, b"" if head else body)
 
 
 def plain(status: HTTPStatus, text: str, *, head: bool = False, extra: dict[str, str] | None = None) -> Response:

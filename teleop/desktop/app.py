@@ -25,9 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from teleop import __version__
 from teleop.desktop.models.appsettings import parse_address
+from teleop.wire.errors import ConfigError
+from teleop.wire.fleet import parse_broker_url
 
 log = logging.getLogger("teleop")
 
@@ -46,9 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=20.0, help="seconds --screenshot/--self-check wait before giving up (default: %(default)s)"
     )
     parser.add_argument("--settings-file", metavar="FILE", help="keep settings in this INI file instead of the user's profile")
+    fleet = parser.add_argument_group("fleet broker (docs/fleet.md)")
+    fleet.add_argument("--fleet", metavar="URL", help="list the robots on this MQTT broker too (mqtt://HOST:PORT or mqtts://)")
+    fleet.add_argument("--fleet-user", metavar="NAME", help="the broker user name (the dashboard user)")
+    fleet.add_argument("--fleet-password-file", metavar="FILE", help="a file holding that user's password")
+    fleet.add_argument("--fleet-cafile", metavar="FILE", help="the CA that signed the broker's certificate (mqtts://)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     parser.add_argument("--version", action="version", version=f"teleop {__version__}")
     return parser
+
+
+def fleet_credentials(args: argparse.Namespace) -> dict[str, str | None]:
+    """The broker user, password (read from its file, never from the command line) and CA the app's fleet list uses."""
+    password = None
+    if args.fleet_password_file:
+        try:
+            password = Path(args.fleet_password_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"--fleet-password-file {args.fleet_password_file}: {exc.strerror or exc}") from None
+    return {"username": args.fleet_user, "password": password, "cafile": args.fleet_cafile}
 
 
 def free_port() -> int:
@@ -138,7 +157,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
         protect_settings_file,
         rescue_unreadable_settings,
     )
-    from teleop.desktop.gui.robot_list import start_browsing, stop_browsing
+    from teleop.desktop.gui.robot_list import start_browsing, start_fleet, stop_browsing, stop_fleet
     from teleop.desktop.models.connection import LogLevel
     from teleop.desktop.session.teleop_model import TeleopModel
 
@@ -183,6 +202,12 @@ async def run_app(args: argparse.Namespace, app) -> int:
         app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
         if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
             await start_browsing()
+            if args.fleet:
+                try:
+                    await start_fleet(args.fleet, **fleet_credentials(args))
+                except ConfigError as exc:  # no MQTT client installed: the app runs without the fleet list
+                    log.warning("%s", exc)
+                    model.say(LogLevel.WARNING, str(exc))
         if url:
             await model.connect(url)
         if args.screenshot or args.self_check:
@@ -192,6 +217,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
         return result
     finally:
         await stop_browsing()
+        await stop_fleet()
         with contextlib.suppress(NameError):
             await adapter.shutdown()
             notifier.setEnabled(False)
@@ -245,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if args.screenshot or args.self_check:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.fleet:
+        try:
+            parse_broker_url(args.fleet)
+            fleet_credentials(args)
+        except ConfigError as exc:
+            print(f"teleop: {exc}", file=sys.stderr)
+            return 2
     try:
         import qasync
         from PySide6.QtWidgets import QApplication

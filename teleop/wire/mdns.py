@@ -44,6 +44,8 @@ class Robot:
     protocol: int | None = None
     present: bool = True  #: False once it stopped announcing (shown greyed out)
     last_seen: float = 0.0  #: clock time it was last known to be there
+    pilot: str | None = None  #: who drives, where known (a fleet broker says; mDNS does not)
+    via: str = "mDNS"  #: how the app heard of it: "mDNS" or "broker"
 
     @property
     def host(self) -> str:

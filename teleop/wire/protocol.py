@@ -18,10 +18,11 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from teleop.wire.layout import Layout
+from teleop.wire.records import CameraStatus, PilotStatus, SerialStatus
 
 PROTOCOL_VERSION = 1
 
@@ -39,6 +40,41 @@ class Role(StrEnum):
 
     PILOT = "pilot"
     OBSERVER = "observer"
+
+
+class InputKind(StrEnum):
+    """What the pilot drives with, so every client can show it: a phone's touch sticks steer as surely as a pad.
+
+    Sent in ``hello`` and in each ``control`` (a browser pilot may switch from touch to a
+    pad mid-drive); the server puts the pilot's in ``status.pilot.input``. Absent: not said
+    (older clients, the hobby ``{"Axes": ...}`` form).
+    """
+
+    GAMEPAD = "gamepad"
+    TOUCH = "touch"
+    KEYBOARD = "keyboard"
+
+
+class MessageType(StrEnum):
+    """The ``type`` of every message, client to server and back."""
+
+    HELLO = "hello"
+    CONTROL = "control"
+    PING = "ping"
+    REQUEST_CONTROL = "request_control"
+    RELEASE_CONTROL = "release_control"
+    ESTOP = "estop"
+    RECORD = "record"
+    SPEED_CAP = "speed_cap"
+    SAVE_SNAPSHOT = "save_snapshot"
+    REPLAY = "replay"
+    WELCOME = "welcome"
+    READING = "reading"
+    STATUS = "status"
+    PONG = "pong"
+    ERROR = "error"
+    EVENT = "event"
+    OUTPUTS = "outputs"
 
 
 class ErrorCode(StrEnum):
@@ -59,6 +95,59 @@ class ErrorCode(StrEnum):
     NOT_SUPPORTED = "not_supported"
 
 
+class CloseCode(IntEnum):
+    """The WebSocket close codes this protocol uses (RFC 6455), named once for both ends and the dashboard.
+
+    The close reason text says which case; the code says what a client should do.
+    """
+
+    #: the session ended normally (the server's handler returned, or the client left)
+    NORMAL = 1000
+    #: the server is shutting down
+    GOING_AWAY = 1001
+    #: a text frame that is not UTF-8
+    INVALID_DATA = 1007
+    #: refused: no token where one is required, flooding, too many wrong tokens; retry slowly
+    POLICY_VIOLATION = 1008
+    #: a frame over :data:`MAX_MESSAGE_BYTES`
+    MESSAGE_TOO_BIG = 1009
+    #: the server failed unexpectedly
+    INTERNAL_ERROR = 1011
+    #: the server is full, or this client was too slow to take what it is sent; retry later
+    TRY_AGAIN_LATER = 1013
+
+
+class EventLevel(StrEnum):
+    """How much an ``event`` matters, as the server judged it where the event was made."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class EventKind(StrEnum):
+    """What an ``event`` is about, so a client decides how to show it without reading its words."""
+
+    #: outputs held at neutral because no pilot is sending (or the failsafe let go)
+    FAILSAFE = "failsafe"
+    #: the emergency stop was engaged or cleared
+    ESTOP = "estop"
+    #: who drives changed: someone became pilot, took over, released control or left
+    PILOT = "pilot"
+    #: the serial link and the board: ready, lost, failed, the board's own events
+    DEVICE = "device"
+    CAMERA = "camera"
+    RECORDING = "recording"
+    #: a limit on driving changed (the speed cap)
+    LIMIT = "limit"
+    #: the server's settings met the robot (e.g. a mapping that reads controls by number)
+    CONFIG = "config"
+    #: the server itself: told to stop, shutting down
+    SERVER = "server"
+    #: anything else, and every event from a newer server whose kind this client does not know
+    OTHER = "other"
+
+
 # --------------------------------------------------------------------------- messages
 # Client to server.
 
@@ -73,6 +162,7 @@ class Hello:
     protocol: int = PROTOCOL_VERSION
     token: str | None = None
     takeover: bool = False
+    input: InputKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +181,8 @@ class Control:
     hats: tuple[tuple[int, int], ...] = ()
     legacy: bool = False
     layout: Layout = Layout.RAW
+    #: what produced this input (None: not said)
+    input: InputKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +217,16 @@ class RecordCommand(StrEnum):
     START = "start"
     STOP = "stop"
     MARK = "mark"  # mark this moment in the recording
-    SAVE_LAST = "save_last"  # keep the last ``seconds`` of the rolling buffer as a file
-
-
-MAX_SAVE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Ask the server to start, stop or mark its recording, or save the last seconds.
+    """Ask the server to start, stop or mark its recording (the last seconds: :class:`SaveSnapshot`).
 
-    A server without recording answers ``error`` with code ``not_supported`` and goes on.
+    A server that cannot answers ``error`` with code ``not_supported`` and goes on.
     """
 
     command: RecordCommand
-    seconds: float = 0.0
     note: str = ""
 
 
@@ -152,6 +239,30 @@ class SpeedCap:
 
     max_speed: float
     token: str | None = None
+@dataclass(frozen=True, slots=True)
+class SaveSnapshot:
+    """Write the last ``seconds`` the server keeps in memory (default: all it keeps) to a recording file.
+
+    Any client that may drive may ask (the pilot-token holder, or anyone with
+    authentication off); the server answers with an ``event`` naming the file.
+    """
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayControl:
+    """Steer a replay (``teleop-server --replay``): ``action`` is play, pause, seek or speed.
+
+    ``position`` is seconds from the recording's start (seek), ``speed`` a factor (speed).
+    """
+
+    action: str
+    position: float | None = None
+    speed: float | None = None
+
+
+REPLAY_ACTIONS = ("play", "pause", "seek", "speed")
 
 
 # Server to client.
@@ -163,7 +274,8 @@ class Welcome:
     server: str
     session: str
     role: Role
-    status: dict[str, Any]
+    #: The status as of joining; on the wire a whole ``status`` message (with its ``type``).
+    status: Status
     readings: dict[str, float | int]
     limits: dict[str, Any] = field(default_factory=dict)
     #: This connection's id, as used in ``status.pilot.id``: how a client knows it is the pilot.
@@ -171,6 +283,10 @@ class Welcome:
     #: The unit of each reading key (``{"A0": "ADC 0-1023", ...}``), from the device's protocol table.
     #: Optional: older servers do not send it, and older clients ignore it.
     units: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, Status):  # its JSON form, from code that builds one by hand
+            object.__setattr__(self, "status", Status.from_json(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,19 +300,46 @@ class Reading:
 class Status:
     """Link and control state; sent whenever any of it changes."""
 
-    serial: dict[str, Any]
-    pilot: dict[str, Any] | None
+    serial: SerialStatus
+    #: Who drives; None: nobody.
+    pilot: PilotStatus | None
     failsafe: bool
     estop: bool
     clients: int
-    #: The robot's camera, or None when the server has none configured (or is older):
-    #: ``{"state": "live" | "starting" | "lost", "source": "sim", "path": "/video.mjpg",
-    #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
-    #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.wire.mjpeg` for the stream.
-    camera: dict[str, Any] | None = None
+    #: The robot's camera, or None when the server has none configured (or is older);
+    #: see :mod:`teleop.wire.mjpeg` for the stream.
+    camera: CameraStatus | None = None
     #: The most of each output's travel from neutral any client can drive now (1.0: no cap);
     #: the configured ``[limits] max_speed``, or lower while an operator has lowered it.
     speed_cap: float = 1.0
+    #: Set when the server plays a recording instead of driving a device (``teleop-server --replay``):
+    #: ``{"file": "drive.mcap", "position": 12.5, "duration": 3600.0, "playing": true, "speed": 1.0}``.
+    replay: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # the JSON form of a part (a dict) is accepted too, from code that builds a status by hand
+        if not isinstance(self.serial, SerialStatus):
+            object.__setattr__(self, "serial", SerialStatus.from_json(self.serial))
+        if self.pilot is not None and not isinstance(self.pilot, PilotStatus):
+            object.__setattr__(self, "pilot", PilotStatus.from_json(self.pilot))
+        if self.camera is not None and not isinstance(self.camera, CameraStatus):
+            object.__setattr__(self, "camera", CameraStatus.from_json(self.camera))
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Status:
+        """A status from its JSON object (with or without ``type``); never raises: odd fields get their defaults."""
+        obj = obj if isinstance(obj, dict) else {}
+        clients = obj.get("clients", 0)
+        return cls(
+            serial=SerialStatus.from_json(obj.get("serial")),
+            pilot=PilotStatus.from_json(obj.get("pilot")),
+            failsafe=bool(obj.get("failsafe")),
+            estop=bool(obj.get("estop")),
+            clients=clients if isinstance(clients, int) and not isinstance(clients, bool) else 0,
+            camera=CameraStatus.from_json(obj.get("camera")),
+            speed_cap=_speed_cap(obj.get("speed_cap", 1.0)),
+            replay=obj.get("replay") if isinstance(obj.get("replay"), dict) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +358,24 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A human-readable announcement (take-over, failsafe, device unplugged)."""
+    """A human-readable announcement (take-over, failsafe, device unplugged).
 
-    level: str
+    ``level`` and ``kind`` are set by the server where the event is made; a client
+    decides how loud to be from them, never from ``text``, which is for people and
+    may be reworded at any time. From a server that predates ``kind``, the parser
+    reads it from the fixed wording such servers used (:func:`legacy_event_kind`).
+    """
+
+    level: EventLevel
     text: str
     t: float = 0.0
+    kind: EventKind = EventKind.OTHER
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, EventLevel):
+            object.__setattr__(self, "level", _event_level(self.level))
+        if not isinstance(self.kind, EventKind):
+            object.__setattr__(self, "kind", _event_kind(self.kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,25 +398,27 @@ class Invalid:
         return Error(self.code, self.message, self.ref)
 
 
-ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap
+ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap | SaveSnapshot | ReplayControl
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
-_TYPE_NAMES: dict[type, str] = {
-    Hello: "hello",
-    Control: "control",
-    Ping: "ping",
-    RequestControl: "request_control",
-    ReleaseControl: "release_control",
-    EmergencyStop: "estop",
-    Record: "record",
-    SpeedCap: "speed_cap",
-    Welcome: "welcome",
-    Reading: "reading",
-    Status: "status",
-    Pong: "pong",
-    Error: "error",
-    Event: "event",
-    Outputs: "outputs",
+_TYPE_NAMES: dict[type, MessageType] = {
+    Hello: MessageType.HELLO,
+    Control: MessageType.CONTROL,
+    Ping: MessageType.PING,
+    RequestControl: MessageType.REQUEST_CONTROL,
+    ReleaseControl: MessageType.RELEASE_CONTROL,
+    EmergencyStop: MessageType.ESTOP,
+    Record: MessageType.RECORD,
+    SpeedCap: MessageType.SPEED_CAP,
+    SaveSnapshot: MessageType.SAVE_SNAPSHOT,
+    ReplayControl: MessageType.REPLAY,
+    Welcome: MessageType.WELCOME,
+    Reading: MessageType.READING,
+    Status: MessageType.STATUS,
+    Pong: MessageType.PONG,
+    Error: MessageType.ERROR,
+    Event: MessageType.EVENT,
+    Outputs: MessageType.OUTPUTS,
 }
 
 
@@ -276,7 +434,11 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        if value is None and name in ("token", "ref", "camera"):
+        elif isinstance(value, Status):
+            value = to_dict(value)
+        elif isinstance(value, (SerialStatus, PilotStatus, CameraStatus)):
+            value = value.to_json()
+        if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed", "input"):
             continue
         out[name] = value
     return out
@@ -371,6 +533,14 @@ def _axes(value: Any, where: str = "axes") -> tuple[float, ...]:
     return tuple(_number(v, f"{where}[{i}]", -1.0, 1.0) for i, v in enumerate(_list(value, where, MAX_AXES)))
 
 
+def _input_kind(value: Any) -> InputKind | None:
+    if value is None:
+        return None
+    if value not in InputKind._value2member_map_:
+        raise _Bad(f"input must be one of {', '.join(k.value for k in InputKind)}, got {_describe(value)}")
+    return InputKind(value)
+
+
 def _parse_control(obj: dict[str, Any]) -> Control:
     buttons = tuple(
         int(v) if isinstance(v, bool) else _integer(v, f"buttons[{i}]", 0, 1)
@@ -392,6 +562,7 @@ def _parse_control(obj: dict[str, Any]) -> Control:
         buttons=buttons,
         hats=tuple(hats),
         layout=Layout(layout),
+        input=_input_kind(obj.get("input")),
     )
 
 
@@ -407,6 +578,7 @@ def _parse_hello(obj: dict[str, Any]) -> Hello:
         protocol=_integer(obj.get("protocol", PROTOCOL_VERSION), "protocol", 0, 1_000_000),
         token=None if token is None else _text(token, "token", MAX_TOKEN_CHARS),
         takeover=_flag(obj.get("takeover", False), "takeover"),
+        input=_input_kind(obj.get("input")),
     )
 
 
@@ -430,6 +602,8 @@ _CLIENT_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
         max_speed=_number(o.get("max_speed"), "max_speed", 0.0, 1.0),
         token=None if o.get("token") is None else _text(o.get("token"), "token", MAX_TOKEN_CHARS),
     ),
+    "save_snapshot": lambda o: SaveSnapshot(seconds=None if o.get("seconds") is None else _number(o["seconds"], "seconds", 0.1, 3600)),
+    "replay": lambda o: _parse_replay(o),
 }
 
 
@@ -437,8 +611,16 @@ def _parse_record(obj: dict[str, Any]) -> Record:
     command = obj.get("command")
     if not isinstance(command, str) or command not in RecordCommand._value2member_map_:
         raise _Bad(f"command must be one of {', '.join(c.value for c in RecordCommand)}, got {_describe(command)}")
-    seconds = _number(obj.get("seconds", 0.0), "seconds", 0.0, MAX_SAVE_SECONDS)
-    return Record(RecordCommand(command), seconds, _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
+    return Record(RecordCommand(command), _text(obj.get("note", ""), "note", MAX_NAME_CHARS))
+
+
+def _parse_replay(obj: dict[str, Any]) -> ReplayControl:
+    action = obj.get("action")
+    if action not in REPLAY_ACTIONS:
+        raise _Bad(f"action must be one of {', '.join(REPLAY_ACTIONS)}")
+    position = None if obj.get("position") is None else _number(obj["position"], "position", 0, 1e9)
+    speed = None if obj.get("speed") is None else _number(obj["speed"], "speed", 0.05, 64)
+    return ReplayControl(action, position, speed)
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage | Invalid:
@@ -489,28 +671,61 @@ def _opt_dict(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _event_level(value: Any) -> EventLevel:
+    """An unknown level (from a newer server) is shown as news, as before levels were checked."""
+    return EventLevel(value) if isinstance(value, str) and value in EventLevel._value2member_map_ else EventLevel.INFO
+
+
+def _event_kind(value: Any) -> EventKind:
+    return EventKind(value) if isinstance(value, str) and value in EventKind._value2member_map_ else EventKind.OTHER
+
+
+#: How servers that predate ``kind`` began each kind of event's text. Read only when an
+#: event has no ``kind`` field at all: a server that sends one is never read by its words.
+LEGACY_EVENT_PREFIXES: tuple[tuple[str, EventKind], ...] = (
+    ("failsafe", EventKind.FAILSAFE),
+    ("emergency stop", EventKind.ESTOP),
+    ("outputs to neutral", EventKind.SERVER),
+    ("device", EventKind.DEVICE),
+    ("serial link", EventKind.DEVICE),
+    ("camera", EventKind.CAMERA),
+)
+
+
+def legacy_event_kind(text: str) -> EventKind:
+    """The kind of an event from a server that sent none, from the fixed wording such servers used."""
+    return next((kind for prefix, kind in LEGACY_EVENT_PREFIXES if text.startswith(prefix)), EventKind.OTHER)
+
+
+def _parse_event(o: dict[str, Any]) -> Event:
+    text = str(o.get("text", ""))
+    return Event(
+        level=_event_level(o.get("level", "info")),
+        text=text,
+        t=_number(o.get("t", 0.0), "t"),
+        kind=_event_kind(o["kind"]) if "kind" in o else legacy_event_kind(text),
+    )
+
+
+def _parse_status(o: dict[str, Any]) -> Status:
+    _opt_dict(o.get("serial", {}), "serial")  # a status whose link is not an object is refused whole, as it always was
+    return Status.from_json(o)
+
+
 _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "welcome": lambda o: Welcome(
         protocol=_integer(o.get("protocol"), "protocol"),
         server=str(o.get("server", "")),
         session=str(o.get("session", "")),
         role=Role(o["role"]) if o.get("role") in ("pilot", "observer") else Role.OBSERVER,
-        status=_opt_dict(o.get("status", {}), "status"),
+        status=Status.from_json(_opt_dict(o.get("status", {}), "status")),
         readings=_values(o.get("readings", {})),
         limits=_opt_dict(o.get("limits", {}), "limits"),
         client_id=o.get("client_id", 0) if isinstance(o.get("client_id", 0), int) else 0,
         units=_units(o.get("units", {})),
     ),
     "reading": lambda o: Reading(t=_number(o.get("t", 0.0), "t"), values=_values(o.get("values")), seq=o.get("seq", 0)),
-    "status": lambda o: Status(
-        serial=_opt_dict(o.get("serial", {}), "serial"),
-        pilot=o.get("pilot") if isinstance(o.get("pilot"), dict) else None,
-        failsafe=bool(o.get("failsafe")),
-        estop=bool(o.get("estop")),
-        clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
-        camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
-        speed_cap=_speed_cap(o.get("speed_cap", 1.0)),
-    ),
+    "status": _parse_status,
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")
     ),
@@ -519,7 +734,7 @@ _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         message=str(o.get("message", "")),
         ref=o.get("ref") if isinstance(o.get("ref"), str) else None,
     ),
-    "event": lambda o: Event(level=str(o.get("level", "info")), text=str(o.get("text", "")), t=_number(o.get("t", 0.0), "t")),
+    "event": _parse_event,
     "outputs": lambda o: Outputs(
         t=_number(o.get("t", 0.0), "t"), lines={str(k): str(v) for k, v in _opt_dict(o.get("lines", {}), "lines").items()}
     ),

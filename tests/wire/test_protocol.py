@@ -122,3 +122,16 @@ def test_a_status_without_camera_stays_as_older_clients_know_it_and_one_with_a_c
     assert protocol.parse_server_message(protocol.encode(with_camera)) == with_camera
     odd = protocol.parse_server_message('{"type":"status","camera":"yes"}')
     assert isinstance(odd, protocol.Status) and odd.camera is None
+
+
+def test_the_input_kind_travels_in_hello_and_control_and_a_bad_one_is_named():
+    from teleop.wire.protocol import Control, Hello, InputKind, Invalid, encode, parse_client_message
+
+    hello = parse_client_message('{"type":"hello","role":"pilot","input":"touch"}')
+    assert isinstance(hello, Hello) and hello.input is InputKind.TOUCH
+    control = parse_client_message('{"type":"control","axes":[0.5],"input":"keyboard"}')
+    assert isinstance(control, Control) and control.input is InputKind.KEYBOARD
+    assert parse_client_message(encode(control)) == control
+    assert '"input"' not in encode(Control(axes=(0.5,))), "an unsaid input kind stays off the wire"
+    bad = parse_client_message('{"type":"control","axes":[0.5],"input":"telepathy"}')
+    assert isinstance(bad, Invalid) and "input must be one of gamepad, touch, keyboard" in bad.message

@@ -370,7 +370,7 @@ class MainWindow(QMainWindow):
                 parts.append("E-STOP")
             elif status.failsafe:
                 parts.append("outputs neutral (nobody driving)" if not status.pilot or not self.model.drive.enabled else "FAILSAFE")
-            parts.append(f"pilot: {status.pilot or 'none'}")
+            parts.append(f"pilot: {status.pilot or 'none'}" + (f" ({status.pilot_input})" if status.pilot and status.pilot_input else ""))
             parts.append(f"{status.clients} connected")
             text = "  ·  ".join(parts)
             self.link_state.set_full_text(f"(stale) {text}" if connection.status_stale else text)

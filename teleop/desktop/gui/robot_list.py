@@ -16,9 +16,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
+    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -27,11 +29,14 @@ from PySide6.QtWidgets import (
 
 from teleop.desktop.gui.binding import bind
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
+from teleop.desktop.models.fleet import StopRound
 from teleop.desktop.net.discovery import RobotBrowser, RobotDirectory
+from teleop.desktop.net.fleet import FleetClient
 from teleop.wire.mdns import Robot
 
 _directory: RobotDirectory | None = None
 _browser: RobotBrowser | None = None
+_fleet: FleetClient | None = None
 
 
 def network_robots() -> RobotDirectory:
@@ -56,6 +61,26 @@ async def stop_browsing() -> None:
     if _browser is not None:
         browser, _browser = _browser, None
         await browser.stop()
+
+
+async def start_fleet(url: str, *, username: str | None = None, password: str | None = None, cafile: str | None = None) -> FleetClient:
+    """Add the robots on a fleet broker to the app's robot list (docs/fleet.md); the list offers "Stop every robot"."""
+    global _fleet
+    if _fleet is None:
+        _fleet = FleetClient(url, network_robots(), username=username, password=password, cafile=cafile)
+        await _fleet.start()
+    return _fleet
+
+
+async def stop_fleet() -> None:
+    global _fleet
+    if _fleet is not None:
+        client, _fleet = _fleet, None
+        await client.stop()
+
+
+def fleet_client() -> FleetClient | None:
+    return _fleet
 
 
 def _listen(directory: RobotDirectory, callback, *, owner: QWidget) -> None:
@@ -92,14 +117,15 @@ class RobotsOnNetwork(QWidget):
     """
 
     chosen = Signal(str)  #: ``ws://host:port`` or ``wss://host:port``
-    COLUMNS = ("Name", "Address", "Needs", "Last seen")
+    COLUMNS = ("Name", "Address", "Needs", "Driving", "Via", "Last seen")
 
-    def __init__(self, directory: RobotDirectory | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, directory: RobotDirectory | None = None, parent: QWidget | None = None, fleet: FleetClient | None = None) -> None:
         super().__init__(parent)
         self.directory = directory or network_robots()
+        self.fleet = fleet or (fleet_client() if directory is None else None)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.title = QLabel("Robots on this network")
+        self.title = QLabel("Robots on this network and the fleet broker" if self.fleet is not None else "Robots on this network")
         self.title.setStyleSheet("font-weight: bold")
         layout.addWidget(self.title)
         self.tree = QTreeWidget()
@@ -109,15 +135,32 @@ class RobotsOnNetwork(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        for column in range(1, len(self.COLUMNS)):
             self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.tree.setToolTip("Robots whose teleop-server announces itself (mDNS). Double-click one to use its address.")
+        self.tree.setToolTip(
+            "Robots whose teleop-server announces itself (mDNS) or publishes to the fleet broker. Double-click one to use its address."
+        )
         self.tree.itemActivated.connect(self._activated)
         self.tree.setMaximumHeight(130)
         layout.addWidget(self.tree)
         self.empty = QLabel("")
         self.empty.setWordWrap(True)
         layout.addWidget(self.empty)
+        self.stop_all = QPushButton("Stop every robot")
+        self.stop_all.setToolTip("Send the emergency stop to every robot on the fleet broker; each one's acknowledgement shows below")
+        self.stop_all.setStyleSheet("QPushButton { background: #b00020; color: white; font-weight: bold; padding: 4px 10px }")
+        self.stop_all.clicked.connect(self._stop_all)
+        self.stop_result = QLabel("")
+        self.stop_result.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.stop_all)
+        row.addWidget(self.stop_result, 1)
+        layout.addLayout(row)
+        self.stop_all.setVisible(self.fleet is not None)
+        self.stop_result.setVisible(self.fleet is not None)
+        if self.fleet is not None:
+            self.fleet.model.round_changed.connect(self._round_changed)
+            self.destroyed.connect(partial(_unlisten, (self.fleet.model.round_changed,), self._round_changed))
         self._items: dict[str, QTreeWidgetItem] = {}
         _listen(self.directory, self._changed, owner=self)
         self._ages = QTimer(self, interval=1000, timeout=self._refresh_ages)
@@ -133,7 +176,8 @@ class RobotsOnNetwork(QWidget):
         self.tree.clear()
         self._items.clear()
         for robot in self.directory.robots():
-            item = QTreeWidgetItem([robot.name, robot.address, needs_text(robot), ""])
+            driving = robot.pilot if robot.pilot is not None else ""
+            item = QTreeWidgetItem([robot.name, robot.address, needs_text(robot), driving, robot.via, ""])
             item.setData(0, Qt.ItemDataRole.UserRole, robot.key)
             details = [f"device: {robot.device or 'not reported yet'}", f"server: {robot.server or '?'}", f"service: {robot.key}"]
             if len(robot.addresses) > 1:
@@ -156,7 +200,15 @@ class RobotsOnNetwork(QWidget):
         for key, item in self._items.items():
             robot = self.directory.get(key)
             if robot is not None:
-                item.setText(3, "now" if robot.present else age_text(now - robot.last_seen))
+                item.setText(len(self.COLUMNS) - 1, "now" if robot.present else age_text(now - robot.last_seen))
+
+    def _stop_all(self) -> None:
+        if self.fleet is not None:
+            self._round_changed(self.fleet.stop_all())
+
+    def _round_changed(self, stop_round: StopRound) -> None:
+        if shiboken6.isValid(self):
+            self.stop_result.setText(stop_round.text())
 
     def _activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         robot = self.directory.get(item.data(0, Qt.ItemDataRole.UserRole))
@@ -166,7 +218,15 @@ class RobotsOnNetwork(QWidget):
     def rows(self) -> list[dict[str, object]]:
         """What the list shows, row by row (for tests and screenshots' captions)."""
         return [
-            {"name": item.text(0), "address": item.text(1), "needs": item.text(2), "last_seen": item.text(3), "greyed": item.isDisabled()}
+            {
+                "name": item.text(0),
+                "address": item.text(1),
+                "needs": item.text(2),
+                "driving": item.text(3),
+                "via": item.text(4),
+                "last_seen": item.text(5),
+                "greyed": item.isDisabled(),
+            }
             for item in (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
         ]
 
@@ -180,7 +240,7 @@ class AddressPopup(QFrame):
         self.box = box
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        self.robots = RobotsOnNetwork(box.directory, self)
+        self.robots = RobotsOnNetwork(box.directory, self, fleet=fleet_client())
         self.robots.chosen.connect(self._robot_chosen)
         layout.addWidget(self.robots)
         layout.addWidget(QLabel("Recent servers"))
@@ -249,4 +309,4 @@ class RobotAddressBox(QComboBox):
             self.directory.set_connected(None)
 
 
-__all__ = ["RobotAddressBox", "RobotsOnNetwork", "network_robots", "start_browsing", "stop_browsing"]
+__all__ = ["RobotAddressBox", "RobotsOnNetwork", "network_robots", "start_browsing", "start_fleet", "stop_browsing", "stop_fleet"]

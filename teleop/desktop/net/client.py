@@ -30,9 +30,12 @@ from teleop import __version__
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
 from teleop.wire import protocol
-from teleop.wire.protocol import Control, Role
+from teleop.wire.protocol import CloseCode, Control, Role
 
 log = logging.getLogger("teleop.desktop.net.client")
+
+#: What a close code from the server means for the connection bar; any other code is a plain close.
+CLOSE_PROBLEMS: dict[int, Problem] = {CloseCode.POLICY_VIOLATION: Problem.NOT_ALLOWED, CloseCode.TRY_AGAIN_LATER: Problem.BUSY}
 
 WELCOME_TIMEOUT = 1.5
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -198,9 +201,13 @@ class ClientSession:
     def emergency_stop(self, engaged: bool = True) -> None:
         self._send_now(protocol.EmergencyStop(engaged=engaged))
 
-    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
-        """Ask the server's recording to start, stop, mark or save the last seconds (an older server says not supported)."""
-        self._send_now(protocol.Record(command, seconds))
+    def record(self, command: protocol.RecordCommand) -> None:
+        """Ask the server's recording to start, stop or mark (an older server says not supported)."""
+        self._send_now(protocol.Record(command))
+
+    def save_snapshot(self, seconds: float | None = None) -> None:
+        """Ask the server to save the last ``seconds`` it keeps in memory to a file (default: all of them)."""
+        self._send_now(protocol.SaveSnapshot(seconds))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -251,7 +258,7 @@ class ClientSession:
                     attempt = 0
                     await self._serve(ws)
                 reason = _describe_close(ws.close_code, ws.close_reason)
-                self.problem = {1008: Problem.NOT_ALLOWED, 1013: Problem.BUSY}.get(ws.close_code or 0, Problem.CLOSED)
+                self.problem = CLOSE_PROBLEMS.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
                 reason = f"the server's TLS certificate is not trusted ({exc.verify_message}); choose its certificate file in Settings"
                 self.problem = Problem.TLS_UNTRUSTED
@@ -285,7 +292,9 @@ class ClientSession:
     async def _serve(self, ws: ClientConnection) -> None:
         first: str | bytes | None = None
         if not self.legacy:
-            hello = protocol.Hello(role=self.wanted_role, client=self.name, version=__version__, token=self.token)
+            hello = protocol.Hello(
+                role=self.wanted_role, client=self.name, version=__version__, token=self.token, input=protocol.InputKind.GAMEPAD
+            )
             await ws.send(protocol.encode(hello))
             try:
                 async with asyncio.timeout(WELCOME_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
@@ -344,7 +353,7 @@ class ClientSession:
         if isinstance(message, protocol.Status):
             previous = self.role
             pilot = message.pilot
-            self.role = Role.PILOT if pilot is not None and pilot.get("id") == self.client_id else Role.OBSERVER
+            self.role = Role.PILOT if pilot is not None and pilot.id == self.client_id else Role.OBSERVER
             if previous is not self.role:
                 log.info("role is now %s", self.role.value)
         self.events.message(message)
@@ -357,9 +366,9 @@ class ClientSession:
 
 
 def _describe_close(code: int | None, reason: str | None) -> str:
-    if code == 1008:
+    if code == CloseCode.POLICY_VIOLATION:
         return f"server refused this client: {reason or 'policy violation'}"
-    if code == 1013:
+    if code == CloseCode.TRY_AGAIN_LATER:
         return f"server busy: {reason or 'try again later'}"
     if reason:
         return f"server closed the connection: {reason}"

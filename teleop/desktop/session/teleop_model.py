@@ -11,7 +11,16 @@ from typing import Any
 from teleop.common.events import Event
 from teleop.desktop.models.actions import Action, Fired
 from teleop.desktop.models.appsettings import AppSettings, config_dir, parse_address, server_url
-from teleop.desktop.models.connection import ConnectionModel, ConnectionState, LogLevel, LogLine, Problem, ServerStatus, plain_message
+from teleop.desktop.models.connection import (
+    ConnectionModel,
+    ConnectionState,
+    LogLevel,
+    LogLine,
+    Problem,
+    ServerStatus,
+    event_log_level,
+    plain_message,
+)
 from teleop.desktop.models.drive import DriveSettings
 from teleop.desktop.models.driving import DriveModel, DriveOff
 from teleop.desktop.models.padhealth import StaleSettings
@@ -149,12 +158,20 @@ class TeleopModel:
         self.say(LogLevel.INFO, f"snapshot saved: {path}")
         return path
 
-    def record(self, command: protocol.RecordCommand, seconds: float = 0.0) -> None:
+    def record(self, command: protocol.RecordCommand) -> None:
         if self.session is None or not self.session.connected:
             self.say(LogLevel.WARNING, f"record {command.value}: not connected")
             return
-        self.session.record(command, seconds)
+        self.session.record(command)
         self.say(LogLevel.INFO, f"asked the robot to record: {command.value}")
+
+    def save_clip(self, seconds: float) -> None:
+        """The robot saves the last ``seconds`` it keeps in memory (its snapshot) to a file."""
+        if self.session is None or not self.session.connected:
+            self.say(LogLevel.WARNING, "save the last seconds: not connected")
+            return
+        self.session.save_snapshot(seconds)
+        self.say(LogLevel.INFO, f"asked the robot to save its last {seconds:.0f} s")
 
     def _pad_action(self, fired: Fired) -> None:
         """A pad button's action (speed actions never get here: the drive model handles them)."""
@@ -175,7 +192,7 @@ class TeleopModel:
         elif action is Action.MARK:
             self.record(protocol.RecordCommand.MARK)
         elif action is Action.SAVE_CLIP:
-            self.record(protocol.RecordCommand.SAVE_LAST, self.clip_seconds)
+            self.save_clip(self.clip_seconds)
 
     async def shutdown(self) -> None:
         self.disable_driving(DriveOff.CLOSING)
@@ -253,7 +270,7 @@ class TeleopModel:
             self._apply_status(message.status)
             self.say(LogLevel.INFO, f"connected to {message.server} as {message.role.value}")
         elif isinstance(message, protocol.Status):
-            self._apply_status(protocol.to_dict(message))
+            self._apply_status(message)
         elif isinstance(message, protocol.Event):
             self._server_event(message)
         elif isinstance(message, protocol.Error):
@@ -263,14 +280,9 @@ class TeleopModel:
         self._connection_update()
 
     def _server_event(self, event: protocol.Event) -> None:
-        # The server's failsafe holds the outputs at neutral whenever no pilot is sending: that is
-        # the normal idle state of a robot nobody drives, not a warning, unless we were driving.
-        level = LogLevel(event.level) if event.level in LogLevel.__members__.values() else LogLevel.INFO
-        if event.text.startswith("failsafe") and not self.drive.enabled:
-            level = LogLevel.INFO
-        self.say(level, event.text)
+        self.say(event_log_level(event, driving=self.drive.enabled), event.text)
 
-    def _apply_status(self, status: dict[str, Any]) -> None:
+    def _apply_status(self, status: protocol.Status) -> None:
         new = ServerStatus.from_message(status)
         old = self.connection.status
         if new.estop and not old.estop:
@@ -288,5 +300,5 @@ class TeleopModel:
             self.drive.set_speed_cap(new.speed_cap)
             if new.speed_cap < 1.0:
                 self.say(LogLevel.WARNING, f"the robot caps speed at {new.speed_cap:.0%} of each output's travel")
-        self.video.set_camera(status.get("camera"))
+        self.video.set_camera(status.camera)
 

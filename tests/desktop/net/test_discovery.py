@@ -571,6 +571,8 @@ async def test_the_settings_dialog_and_the_address_box_list_the_robot_and_enter_
                 "name": "lab rover",
                 "address": f"{net.SERVER_IP}:8765",
                 "needs": "token",
+                "driving": "",
+                "via": "mDNS",
                 "last_seen": "now",
                 "greyed": False,
             }

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from teleop_server.record import jsonlines as record
+from teleop_server.record import writer
 from teleop_server.record.jsonlines import Entry, FileSystem, Recorder, RecordFile, Trouble
 
 
@@ -220,7 +221,7 @@ def test_a_reopen_that_fails_is_reported_and_recording_resumes_once_the_file_can
 
 
 def test_a_stalled_disk_never_blocks_the_caller_drops_the_newest_and_marks_the_gap(monkeypatch):
-    monkeypatch.setattr(record, "STALL_AFTER", 0.05)
+    monkeypatch.setattr(writer, "STALL_AFTER", 0.05)
     disk = FakeDisk()
     reports: list[tuple[str, str]] = []
     recorder = Recorder("drive.jsonl", buffer=10, fs=disk, on_trouble=lambda level, text: reports.append((level, text)))

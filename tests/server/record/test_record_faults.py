@@ -25,7 +25,7 @@ from guitools import ServerProcess
 from websockets.asyncio.client import connect
 
 from teleop.desktop.app import free_port
-from teleop_server.record.jsonlines import STALL_AFTER
+from teleop_server.record.writer import STALL_AFTER
 
 
 async def watch(server: ServerProcess) -> WsClient:

@@ -156,3 +156,71 @@ def test_out_of_descriptors_the_slowest_waiting_socket_of_the_busiest_address_go
     seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
     seats.opened("other", "10.0.0.4", 4.0)
     assert seats.opened("pilot", "10.0.0.9", 5.0).evict == (("x", 2),)
+
+
+# -- one log budget for every logger -------------------------------------------------------------------
+
+
+def test_a_librarys_traceback_is_logged_once_a_minute_and_its_repeats_are_one_line_then_a_count():
+    import logging
+
+    from teleop_server.net.gate import LogFlood
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.format(record)
+            seen.append(record)
+
+    handler = Keep()
+    handler.addFilter(LogFlood(per_window=3))
+    logger = logging.getLogger("websockets.test-flood")
+    logger.propagate = False
+    logger.addHandler(handler)
+    for _ in range(100):
+        try:
+            raise AssertionError("send_eof")
+        except AssertionError:
+            logger.error("unexpected internal error", exc_info=True)
+    assert len(seen) == 3
+    assert seen[0].exc_text and "Traceback" in seen[0].exc_text
+    assert not seen[1].exc_info and "AssertionError('send_eof')" in seen[1].getMessage()
+
+
+# -- device events, merged -----------------------------------------------------------------------------
+
+
+def test_a_flood_of_device_events_passes_a_few_then_is_merged_newest_wins_with_a_count():
+    from teleop_server.rules.notices import EventPace
+
+    pace = EventPace(interval=1.0, burst=3)
+    said = [pace.offer("watchdog", "neutral" if i % 2 else "resume", 0.001 * i) for i in range(1000)]
+    assert said[:3] == [("watchdog", "resume", 1), ("watchdog", "neutral", 1), ("watchdog", "resume", 1)], "usual events pass in order"
+    assert said[3:] == [None] * 997
+    assert pace.deadline() == 1.0
+    assert pace.due(0.999) == []
+    assert pace.due(1.0) == [("watchdog", "neutral", 997)], "the newest state, and how many it stands for"
+    assert pace.deadline() == math.inf and pace.due(5.0) == []
+    assert pace.offer("watchdog", "resume", 2.5) == ("watchdog", "resume", 1), "after a quiet interval: said at once again"
+
+
+def test_an_event_after_the_interval_is_said_at_once_with_those_held_before_it():
+    from teleop_server.rules.notices import EventPace
+
+    pace = EventPace(interval=1.0, burst=1)
+    assert pace.offer("note", "a", 0.0) == ("note", "a", 1)
+    assert pace.offer("note", "b", 0.5) is None
+    assert pace.offer("note", "c", 1.2) == ("note", "c", 2), "no timer needed: the next one says both"
+    assert pace.deadline() == math.inf
+
+
+def test_each_event_name_has_its_own_pace_and_invented_names_share_one():
+    from teleop_server.rules.notices import EventPace
+
+    pace = EventPace(interval=1.0, burst=1, max_names=2)
+    assert pace.offer("stop", "neutral", 0.0) == ("stop", "neutral", 1)
+    assert pace.offer("note", "hello", 0.0) == ("note", "hello", 1), "another name is not held back by the first"
+    assert pace.offer("x1", "a", 0.0) == ("x1", "a", 1)
+    assert [pace.offer(f"x{n}", "a", 0.1) for n in range(2, 50)] == [None] * 48
+    assert pace.due(1.0) == [("x49", "a", 48)]

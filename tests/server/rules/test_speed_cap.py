@@ -99,9 +99,8 @@ def test_a_server_without_recording_answers_not_supported_and_keeps_driving():
 
 
 def test_record_and_speed_cap_messages_are_typed_and_checked():
-    assert protocol.parse_client_message('{"type":"record","command":"save_last","seconds":30}') == protocol.Record(
-        RecordCommand.SAVE_LAST, 30.0
-    )
+    assert protocol.parse_client_message('{"type":"record","command":"mark"}') == protocol.Record(RecordCommand.MARK)
+    assert protocol.parse_client_message('{"type":"save_snapshot","seconds":30}') == protocol.SaveSnapshot(30.0)
     assert isinstance(protocol.parse_client_message('{"type":"record","command":"explode"}'), protocol.Invalid)
     assert isinstance(protocol.parse_client_message('{"type":"speed_cap","max_speed":1.5}'), protocol.Invalid)
     status = protocol.parse_server_message(protocol.encode(protocol.Status({}, None, False, False, 1, speed_cap=0.3)))

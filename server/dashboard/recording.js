@@ -1,0 +1,42 @@
+// The recording card: "Save the last 30 s" (a save_snapshot message; the server answers with an
+// event naming the file), and while the server replays a recording (status.replay), play/pause,
+// seek and speed (replay messages).
+"use strict";
+
+const recording = (() => {
+  const $ = (id) => document.getElementById(id);
+  let send = () => {};
+  let replay = null;
+  let seeking = false;
+
+  function connected(on) {
+    $("snapshot").disabled = !on;
+    $("replay-play").disabled = !on;
+  }
+
+  function status(s) {
+    replay = s.replay || null;
+    $("replay").hidden = !replay;
+    $("snapshot").hidden = !!replay;
+    document.body.classList.toggle("replaying", !!replay);
+    if (!replay) return;
+    $("replay-file").textContent = replay.file;
+    $("replay-play").textContent = replay.playing ? "Pause" : "Play";
+    const seek = $("replay-seek");
+    seek.max = String(replay.duration || 0);
+    if (!seeking) seek.value = String(replay.position || 0);
+    $("replay-position").textContent = `${(replay.position || 0).toFixed(1)} s of ${(replay.duration || 0).toFixed(1)} s`;
+    $("replay-speed").value = String(replay.speed);
+  }
+
+  $("snapshot").addEventListener("click", () => send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds: 30 }));
+  $("replay-play").addEventListener("click", () => send({ type: wire.MessageType.REPLAY, action: replay && replay.playing ? "pause" : "play" }));
+  $("replay-seek").addEventListener("input", () => { seeking = true; });
+  $("replay-seek").addEventListener("change", (e) => {
+    seeking = false;
+    send({ type: wire.MessageType.REPLAY, action: "seek", position: Number(e.target.value) });
+  });
+  $("replay-speed").addEventListener("change", (e) => send({ type: wire.MessageType.REPLAY, action: "speed", speed: Number(e.target.value) }));
+
+  return { connected, status, onSend: (fn) => { send = fn; } };
+})();

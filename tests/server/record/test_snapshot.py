@@ -1,0 +1,104 @@
+""" "Save the last 30 s": from the dashboard in headless Chromium, from the protocol, and by itself on an e-stop.
+
+The server runs in its own process (sim device); the files are read back with the ``mcap`` reader.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from guitools import ARTIFACTS, ServerProcess
+from mcap.reader import make_reader
+from websockets.sync.client import connect
+
+
+def until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} not met in time"
+        time.sleep(0.02)
+    return value
+
+
+def read(path: Path):
+    with path.open("rb") as f:
+        reader = make_reader(f)
+        messages = [(channel.topic, json.loads(message.data), message.log_time) for _, channel, message in reader.iter_messages()]
+        metadata = {m.name: dict(m.metadata) for m in reader.iter_metadata()}
+    return messages, metadata
+
+
+def drive(ws, value: float, count: int) -> None:
+    for _ in range(count):
+        ws.send(json.dumps({"type": "control", "axes": [value]}))
+        time.sleep(0.02)
+
+
+def events(ws, text: str, timeout: float = 10.0) -> dict:
+    """Read until an event containing ``text`` arrives (everything else is skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if message.get("type") in ("event", "error") and text in message.get("text", message.get("message", "")):
+            return message
+
+
+@pytest.fixture
+def server(tmp_path):
+    config = tmp_path / "robot.toml"
+    config.write_text(f'[snapshot]\nfolder = "{tmp_path / "snaps"}"\non_estop = true\n')
+    process = ServerProcess("sim", extra=["--config", str(config)]).start()
+    process.snaps = tmp_path / "snaps"
+    yield process
+    process.stop()
+
+
+def test_the_dashboards_button_saves_the_last_30_seconds_with_every_stream(server, browser):
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{server.port}/#token={server.token}")
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    with connect(server.url) as pilot:
+        pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
+        drive(pilot, 0.7, 50)
+        started = time.time()
+        page.locator("#snapshot").click()
+        page.wait_for_selector("#events li:has-text('snapshot saved')", timeout=10_000)
+    text = page.locator("#events li:has-text('snapshot saved')").first.text_content()
+    path = Path(re.search(r"snapshot saved: (\S+\.mcap)", text).group(1))
+    assert path.parent == server.snaps
+    messages, metadata = read(path)
+    topics = {topic for topic, _, _ in messages}
+    assert {"/readings", "/device/commands", "/pilot/control", "/events"} <= topics
+    assert "B700" in [m["line"] for topic, m, _ in messages if topic == "/device/commands"]
+    assert max(t for *_, t in messages) / 1e9 <= started + 1
+    assert "session" in metadata and "snapshot" in metadata
+    page.screenshot(path=str(ARTIFACTS / "dashboard-snapshot.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_save_snapshot_needs_the_token_and_an_estop_saves_one_by_itself(server):
+    with connect(server.url) as observer:
+        observer.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+        observer.send(json.dumps({"type": "save_snapshot"}))
+        refused = events(observer, "needs the pilot token")
+        assert refused["type"] == "error" and refused["code"] == "unauthorized"
+        with connect(server.url) as pilot:
+            pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
+            drive(pilot, 0.5, 20)
+            pilot.send(json.dumps({"type": "save_snapshot", "seconds": 2}))
+            asked = events(observer, "snapshot saved")
+            first = Path(re.search(r"snapshot saved: (\S+\.mcap)", asked["text"]).group(1))
+            messages, _ = read(first)
+            span = (max(t for *_, t in messages) - min(t for *_, t in messages)) / 1e9
+            assert span <= 2.1, "the last 2 s asked for"
+            time.sleep(2.1)  # one snapshot per 2 s at most
+            observer.send(json.dumps({"type": "estop", "engaged": True}))  # anyone may stop the robot
+            tripped = events(observer, "emergency stop was engaged")
+            assert "snapshot saved" in tripped["text"]
+    assert len(list(server.snaps.glob("snapshot-*.mcap"))) == 2
