@@ -262,6 +262,8 @@ def test_pad_buttons_take_a_snapshot_of_the_camera_and_ask_the_robot_to_record(a
         assert saved.name.endswith(("-captured.jpg", "-received.jpg"))
         press(xbox, XBOX_Y)
         wait_until(loop, lambda: "asked the robot to record: start" in window.log.toPlainText(), what="recording asked for")
+        # this server keeps no recording it could start: its answer, in the log, shows the request reached it
+        wait_until(loop, lambda: "does not record" in window.log.toPlainText(), what="the robot's answer shown")
         release(xbox, XBOX_Y)
         wait_until(loop, lambda: "y" not in model.drive.actions.pressed, what="y let go")
         press(xbox, XBOX_Y)
