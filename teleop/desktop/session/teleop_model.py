@@ -23,6 +23,7 @@ from teleop.desktop.models.connection import (
 )
 from teleop.desktop.models.drive import DriveSettings
 from teleop.desktop.models.driving import DriveModel, DriveOff
+from teleop.desktop.models.padhealth import StaleSettings
 from teleop.desktop.models.pads import Buzz
 from teleop.desktop.models.readings import ReadingsModel
 from teleop.desktop.models.shaping import AxisShape
@@ -44,6 +45,7 @@ class TeleopModel:
         self.drive = DriveModel(self._drive_settings(), self._send, clock)
         self.drive.profiles = settings.pads
         self.drive.rumble_enabled = settings.rumble
+        self.drive.stale.settings = StaleSettings(settings.stale_pad_s)
         self.readings = ReadingsModel()
         self.video = VideoModel()
         self.session: ClientSession | None = None
@@ -72,6 +74,7 @@ class TeleopModel:
         self.settings = settings
         self.drive.profiles = settings.pads
         self.drive.rumble_enabled = settings.rumble
+        self.drive.stale.settings = StaleSettings(settings.stale_pad_s)
         self.drive.set_settings(self._drive_settings())
         return reconnect and self.session is not None
 
