@@ -56,7 +56,7 @@ from teleop_server.net.video import VideoServer
 from teleop_server.record.formats import open_recorder
 from teleop_server.record.snapshot import open_snapshots
 from teleop_server.record.tap import Tap, session_metadata
-from teleop_server.rules import control
+from teleop_server.rules import control, device_events
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
@@ -527,18 +527,11 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
-        state = text.split(" ", 1)[0]  # "resume", or "resume (12 times in the last 1 s)" for merged ones
-        if name == "watchdog" and state == "resume" and self.rules.watch.failsafe:
-            # our own neutral lines fed the watchdog (after an e-stop or a failsafe): nothing resumed
-            # driving, and telling the user "resume" right after they pressed stop would only alarm them
-            log.debug("device watchdog fed by the neutral lines")
+        said = device_events.announce(name, text, held_stopped=self.rules.watch.failsafe)
+        if said is None:
+            log.debug("device %s %s: not announced (the server holds the robot stopped)", name, text)
             return
-        # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
-        troubles = ("error", "restart", "lost_reply", "unsolicited")
-        level = EventLevel.WARNING if name in troubles or tripped_while_driving else EventLevel.INFO
-        said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
-        self._announce(level, EventKind.DEVICE, text if name in said_plainly else f"device: {name} {text}".strip())
+        self._announce(said.level, said.kind, said.text)
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
