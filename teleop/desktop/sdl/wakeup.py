@@ -68,7 +68,8 @@ class SdlWakeup:
 
     def rearm(self) -> None:
         """The GUI has read SDL's queue: the next event may wake it again."""
-        self._rearmed.set()
+        if not self._rearmed.is_set():  # set() takes a lock and notifies even when already set
+            self._rearmed.set()
 
     def stop(self) -> None:
         """Stop and wait for the thread (at most one wait slice), so SDL can be shut down after."""
