@@ -99,6 +99,6 @@ class QtAdapter(QObject):
     async def shutdown(self) -> None:
         self._timer.stop()
         self._deadline.stop()
-        self.wakeup.stop()  # before SDL's pads are closed: the thread is inside SDL
+        self.wakeup.stop(wait=True)  # before SDL's pads are closed: the thread is inside SDL
         await self.model.shutdown()
         self.gamepads.close()

@@ -37,6 +37,8 @@ class SdlWakeup:
         self._rearmed.set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: stopped threads that may still be inside their last wait
+        self._ending: list[threading.Thread] = []
         self._wait: Callable[[object, int], int] | None = None
         sdl = sdl_library()
         if sdl is not None:
@@ -54,15 +56,17 @@ class SdlWakeup:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Started and not stopped (a stopped thread may still be finishing its last wait slice)."""
+        return self._thread is not None
 
     def start(self) -> bool:
         """Start watching; False (and nothing started) if SDL cannot be waited on here."""
         if self._wait is None:
             return False
-        if not self.running:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="sdl-wakeup", daemon=True)
+        if self._thread is None:
+            self._stopping = threading.Event()  # each thread its own: a stopped one finishing must not stop the next
+            self._rearmed.set()
+            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="sdl-wakeup", daemon=True)
             self._thread.start()
         return True
 
@@ -71,22 +75,29 @@ class SdlWakeup:
         if not self._rearmed.is_set():  # set() takes a lock and notifies even when already set
             self._rearmed.set()
 
-    def stop(self) -> None:
-        """Stop and wait for the thread (at most one wait slice), so SDL can be shut down after."""
+    def stop(self, wait: bool = False) -> None:
+        """Stop watching. Without ``wait`` this returns at once (driving stops on the GUI thread: it must not
+        wait for SDL); the thread ends within one wait slice. With ``wait``, every thread started is gone on
+        return, so SDL can be shut down after."""
         thread, self._thread = self._thread, None
         self._stopping.set()
         self._rearmed.set()
         if thread is not None:
-            thread.join()
+            self._ending = [t for t in self._ending if t.is_alive()] + [thread]
+        if wait:
+            for ending in self._ending:
+                if ending is not threading.current_thread():
+                    ending.join()
+            self._ending = []
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         wait = self._wait
         assert wait is not None
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             self._rearmed.wait()
-            if self._stopping.is_set():
+            if stopping.is_set():
                 return
-            if wait(None, WAIT_SLICE_MS) <= 0:  # NULL event: peek, the event stays queued for the GUI
+            if wait(None, WAIT_SLICE_MS) <= 0 or stopping.is_set():  # NULL event: a peek, the event stays queued
                 continue
             self._rearmed.clear()
             self.wakes += 1
@@ -94,5 +105,5 @@ class SdlWakeup:
                 self._wake()
             except Exception:  # a broken waker must not end the watch silently
                 log.exception("waking the GUI for a gamepad event failed")
-                self._stopping.wait(WAIT_SLICE_MS / 1000)  # not a busy loop on the same queued event
+                stopping.wait(WAIT_SLICE_MS / 1000)  # not a busy loop on the same queued event
                 self._rearmed.set()

@@ -59,12 +59,31 @@ def test_sdl_wakes_the_reader_for_a_plug_in_each_stick_change_and_an_unplug(plug
         while pad.instance_id in pads.infos:
             read_when_woken("unplugged")
     finally:
-        wakeup.stop()
+        wakeup.stop(wait=True)
     assert not wakeup.running
+
+
+def test_watching_again_right_after_a_stop_still_wakes_the_reader(plugged, pads):
+    """Driving stopped and enabled again at once: the stop did not wait for SDL, and the new watch works."""
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set)
+    read_when_woken = reader(pads, wakeup, woke)
+    assert wakeup.start()
+    try:
+        pad = plugged(VirtualJoystick())
+        while pad.instance_id not in pads.infos:
+            read_when_woken("plugged in")
+        wakeup.stop()  # returns at once; the stopped thread may still be inside SDL's wait
+        assert wakeup.start()
+        pad.axis(0, 0.5)
+        while abs(pads.states[pad.instance_id].axes[0] - 0.5) > 0.01:
+            read_when_woken("axis 0 moved after the restart")
+    finally:
+        wakeup.stop(wait=True)
 
 
 def test_stopping_the_wakeup_returns_while_sdl_has_nothing_to_say(pads):
     wakeup = SdlWakeup(lambda: None)
     assert wakeup.start()
-    wakeup.stop()  # the thread is inside SDL's wait: it comes out within one wait slice
+    wakeup.stop(wait=True)  # the thread is inside SDL's wait: it comes out within one wait slice
     assert not wakeup.running
