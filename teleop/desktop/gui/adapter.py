@@ -50,6 +50,7 @@ class QtAdapter(QObject):
         self._deadline.setTimerType(Qt.TimerType.PreciseTimer)
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self.poll)
+        self._shut = False
         model.drive.changed.connect(self._drive_changed)
         model.drive.input_changed.connect(self._schedule)  # the keys and on-screen sticks move without SDL
         self._timer.start()
@@ -61,6 +62,8 @@ class QtAdapter(QObject):
         return self._timer.interval() if self._timer.isActive() else 0
 
     def _drive_changed(self, drive: DriveModel) -> None:
+        if self._shut:
+            return  # shutting down stops driving: no timer or thread starts again for it
         if drive.enabled and self._timer.interval() == IDLE_POLL_MS:
             if self.wakeup.start():
                 self._timer.stop()
@@ -76,7 +79,7 @@ class QtAdapter(QObject):
 
     def _schedule(self, drive: DriveModel) -> None:
         """The deadline timer at the drive model's next deadline (none while not driving)."""
-        deadline = drive.deadline() if drive.enabled else math.inf
+        deadline = drive.deadline() if drive.enabled and not self._shut else math.inf
         if math.isinf(deadline):
             self._deadline.stop()
             return
@@ -97,6 +100,7 @@ class QtAdapter(QObject):
         run_in_background(self.model.disconnect())
 
     async def shutdown(self) -> None:
+        self._shut = True
         self._timer.stop()
         self._deadline.stop()
         self.wakeup.stop(wait=True)  # before SDL's pads are closed: the thread is inside SDL
