@@ -13,6 +13,8 @@ from pilotrig import Finger, Rig, sent_frames, stick_centre, take_control_and_en
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True, "bypass_csp": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "bypass_csp": True}
+#: phones held sideways: an iPhone 12-15 and a small Android (Galaxy S8), in CSS pixels
+LANDSCAPES = [(844, 390), (740, 360)]
 
 
 @pytest.fixture
@@ -330,3 +332,46 @@ def _screenshot(rig, browser, name, options):
     assert estop["y"] + estop["height"] <= viewport["height"] and estop["height"] >= 48, "the stop is on screen and big"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"pilot-{name}.png"))
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share any area."""
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("width,height", LANDSCAPES)
+def test_a_phone_held_sideways_shows_stop_and_both_sticks_whole_with_nothing_over_them(tmp_path, browser, width, height):
+    rig = Rig(tmp_path, extra=["--camera", "sim"])
+    try:
+        options = {**PHONE, "viewport": {"width": width, "height": height}}
+        page = browser.new_context(**options).new_page()
+        page.goto(rig.pilot_url())
+        take_control_and_enable(page)
+        page.wait_for_selector("#video[data-frames]:not([data-frames='0'])", state="attached", timeout=10_000)
+        page.check("#hold-mode")  # the HOLD thumb button shows too
+        page.wait_for_selector("#hold:not([hidden])", timeout=5000)
+        boxes = {
+            name: page.locator(selector).bounding_box()
+            for name, selector in {
+                "STOP": "#estop",
+                "left stick": "#stick-left",
+                "right stick": "#stick-right",
+                "Take control": "#take",
+                "Enable": "#enable",
+                "hold to drive": ".check",
+                "HOLD": "#hold",
+                "Full screen": "#fullscreen",
+            }.items()
+        }
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"pilot-landscape-{width}x{height}.png"))
+        for name in ("STOP", "left stick", "right stick"):
+            box = boxes[name]
+            assert box["x"] >= 0 and box["y"] >= 0, f"{name} starts off screen: {box}"
+            assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, f"{name} ends off screen: {box}"
+        clashes = [(a, b) for i, a in enumerate(boxes) for b in list(boxes)[i + 1 :] if overlap(boxes[a], boxes[b])]
+        assert not clashes, f"overlapping: {clashes} in {boxes}"
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+    finally:
+        rig.stop()
