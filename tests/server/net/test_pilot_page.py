@@ -375,3 +375,15 @@ def test_a_phone_held_sideways_shows_stop_and_both_sticks_whole_with_nothing_ove
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
     finally:
         rig.stop()
+
+
+@pytest.mark.parametrize("viewport", [PHONE["viewport"], {"width": 844, "height": 390}, DESKTOP["viewport"]])
+def test_a_message_on_screen_never_moves_the_sticks_under_a_thumb(rig, browser, viewport):
+    page = browser.new_context(**{**PHONE, "viewport": viewport}).new_page()
+    page.goto(rig.pilot_url())
+    take_control_and_enable(page)
+    sticks = ("#stick-left", "#stick-right", "#estop")
+    before = [page.locator(s).bounding_box() for s in sticks]
+    page.evaluate("notice('failsafe: no control from the pilot for 250 ms; outputs to neutral until it resumes', 'event')")
+    page.wait_for_selector("#notice:not([hidden])", timeout=5000)
+    assert [page.locator(s).bounding_box() for s in sticks] == before
