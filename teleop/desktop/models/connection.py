@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from teleop.common.events import Event
-from teleop.wire.protocol import Role
+from teleop.wire.protocol import Event as ServerEvent
+from teleop.wire.protocol import EventKind, Role, Status
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,18 @@ class LogLine:
     text: str
 
 
+def event_log_level(event: ServerEvent, driving: bool) -> LogLevel:
+    """How loud a server event is in the log: its level, from its ``level`` and ``kind``, never its words.
+
+    The server's failsafe holds the outputs at neutral whenever no pilot is sending:
+    that is the normal idle state of a robot nobody drives, so it is news, not a
+    warning, unless we were driving.
+    """
+    if event.kind is EventKind.FAILSAFE and not driving:
+        return LogLevel.INFO
+    return LogLevel(event.level.value)
+
+
 def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
     """What a hobbyist reads in the connection bar; the technical detail goes to the log."""
     if state is ConnectionState.CONNECTED:
@@ -90,25 +102,11 @@ class ServerStatus:
     pilot_input: str = ""
 
     @classmethod
-    def from_message(cls, status: dict[str, Any]) -> ServerStatus:
-        serial = status.get("serial") or {}
-        pilot = status.get("pilot") or {}
-        return cls(
-            str(serial.get("state", "")),
-            bool(status.get("failsafe")),
-            bool(status.get("estop")),
-            str(pilot.get("name", "")),
-            int(status.get("clients", 0) or 0),
-            _fraction(status.get("speed_cap", 1.0)),
-            str(pilot.get("input") or ""),
-        )
+    def from_message(cls, status: Status) -> ServerStatus:
+        pilot = status.pilot.name if status.pilot else ""
+        pilot_input = status.pilot.input if status.pilot else ""
+        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input)
 
-
-def _fraction(value: Any) -> float:
-    """A cap from a status; anything unreadable is no cap here (the server enforces its own anyway)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        return 1.0
-    return float(value)
 
 
 class ConnectionModel:

@@ -290,8 +290,10 @@ def test_without_the_token_the_page_only_watches(rig, browser):
     page.wait_for_selector("#notice:not([hidden])", timeout=5000)
     assert "token" in page.locator("#notice").text_content()
     assert page.locator("#enable").is_disabled() and page.locator("body").get_attribute("data-role") == "observer"
+    pings_before = sum(1 for f in frames if f.get("type") == "ping")
     page.keyboard.down("ArrowRight")
-    page.wait_for_timeout(300)
+    # barrier: a frame the page sends after the key (its next ping) comes after any control the key made
+    until(lambda: sum(1 for f in frames if f.get("type") == "ping") > pings_before, what="the page's next ping", page=page)
     assert controls(frames) == [] and 1000 not in b_values(rig.drive_lines())
     page.keyboard.up("ArrowRight")
 
@@ -387,3 +389,29 @@ def test_a_message_on_screen_never_moves_the_sticks_under_a_thumb(rig, browser, 
     page.evaluate("notice('failsafe: no control from the pilot for 250 ms; outputs to neutral until it resumes', 'event')")
     page.wait_for_selector("#notice:not([hidden])", timeout=5000)
     assert [page.locator(s).bounding_box() for s in sticks] == before
+
+
+def test_the_robots_speed_limit_is_shown_large_when_one_is_set(rig, browser):
+    """An operator lowers the limit (here from a second page with the token, as the dashboard's form does)."""
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(rig.pilot_url(token=None))
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    assert page.locator("#speed").is_hidden(), "no limit, no badge"
+    operator = browser.new_context().new_page()
+    operator.goto(rig.pilot_url())
+    operator.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    operator.evaluate(
+        """token => new Promise(done => {
+            const ws = new WebSocket(location.origin.replace("http", "ws"));
+            ws.onopen = () => {
+                ws.send(JSON.stringify({type: "hello", role: "observer", client: "operator", token}));
+                ws.send(JSON.stringify({type: "speed_cap", max_speed: 0.4}));
+                done();
+            };
+        })""",
+        rig.server.token,
+    )
+    page.wait_for_selector("#speed:not([hidden])", timeout=10_000)
+    assert page.locator("#speed-cap").text_content() == "40%"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pilot-speed-limit.png"))
