@@ -14,12 +14,13 @@ from pathlib import Path
 
 from teleop import __version__
 from teleop.wire.errors import ConfigError
+from teleop.wire.pilot import pilot_url
 from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
 from teleop_server.net.mqtt import start_fleet
-from teleop_server.net.pilotqr import pilot_url, terminal_qr
+from teleop_server.net.pilotqr import terminal_qr
 from teleop_server.net.selfsigned import load_or_create_certificate
 from teleop_server.rules.auth import check_token_text, default_token_file, load_or_create_token
 

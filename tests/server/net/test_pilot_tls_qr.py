@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from launcher import ServerProcess
 
-from teleop_server.net.pilotqr import pilot_url, terminal_qr
+from teleop.wire.pilot import pilot_url
+from teleop_server.net.pilotqr import terminal_qr
 from teleop_server.net.selfsigned import fingerprint, load_or_create_certificate, subject_names
 
 
