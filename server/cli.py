@@ -47,6 +47,7 @@ examples:
   teleop-server --tls auto                   https:// with a certificate of its own (phones: gamepad, wake lock)
   teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
   teleop-server --camera rpicam              video at http://ROBOT:8765/video.mjpg
+  teleop-server --replay drive.mcap          play a recording back to the dashboard and the app
 
 Signals: SIGTERM and SIGINT put every output to neutral, then stop; SIGHUP puts
 every output to neutral and reopens the --record file (for logrotate).
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="make an MCAP recording cut short (power loss, SIGKILL) readable by every tool again: its complete chunks are "
         "kept and the index is rebuilt; FILE is replaced; then exit",
+    )
+    record.add_argument(
+        "--replay",
+        metavar="FILE.mcap",
+        help="play an MCAP recording to every client as if it were live (readings, events, video), with pause, seek and "
+        "speed from the dashboard and the app; no device is opened or driven",
     )
     record.add_argument("--record-video", action="store_true", help="record the camera too (MCAP only)")
     record.add_argument("--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)")
@@ -201,6 +208,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "host": args.host,
         "port": args.port,
         "record": args.record,
+        "replay": args.replay,
         "record_max_mb": args.record_max_mb,
         "record_max_minutes": args.record_max_minutes,
         "record_video": True if args.record_video else None,

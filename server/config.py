@@ -63,6 +63,8 @@ class ServerConfig:
     #: Save a snapshot by itself when the e-stop is engaged / the failsafe trips.
     snapshot_on_estop: bool = False
     snapshot_on_failsafe: bool = False
+    #: Play this MCAP recording to clients instead of driving a device (``--replay``; no device is opened).
+    replay: str | None = None
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
