@@ -116,7 +116,9 @@ class McapSource:
         with self.path.open("rb") as stream:
             reader = NonSeekingReader(stream)
             try:
-                for _, channel, message in reader.iter_messages(topics=topics, start_time=start_ns, end_time=end_ns, log_time_order=False):
+                for _, channel, message in reader.iter_messages(
+                    topics=topics, starting_at=start_ns, ending_at=end_ns, log_time_order=False
+                ):
                     yield Recorded(channel.topic, message.log_time, message.data)
             except Exception as exc:  # the chunk that was never completed
                 log.debug("%s: stopped at the torn end (%s)", self.path, exc)
@@ -127,7 +129,7 @@ class McapSource:
         from mcap.reader import make_reader
 
         reader = make_reader(stream)
-        for _, channel, message in reader.iter_messages(topics=topics, start_time=start_ns, end_time=end_ns, reverse=reverse):
+        for _, channel, message in reader.iter_messages(topics=topics, starting_at=start_ns, ending_at=end_ns, reverse=reverse):
             yield Recorded(channel.topic, message.log_time, message.data)
 
     def messages(self, start_ns: int) -> Iterator[Recorded]:
@@ -144,9 +146,9 @@ class McapSource:
         topics = (recording.READINGS.topic,)
         if self.indexed:
             with self.path.open("rb") as stream:
-                return next(self._indexed(stream, since, topics, at_ns + 1, reverse=True), None)
+                return next(self._indexed(stream, since, topics, at_ns, reverse=True), None)
         newest = None
-        for item in self._stream(since, topics, at_ns + 1):
+        for item in self._stream(since, topics, at_ns):
             newest = item
         return newest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -76,6 +77,41 @@ def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
 
 
 @dataclass(frozen=True)
+class ReplayState:
+    """The server plays a recording instead of driving a robot (``teleop-server --replay``)."""
+
+    file: str = ""
+    position: float = 0.0
+    duration: float = 0.0
+    playing: bool = False
+    speed: float = 1.0
+
+    @classmethod
+    def from_message(cls, replay: Any) -> ReplayState | None:
+        if not isinstance(replay, dict):
+            return None
+
+        def number(key: str, default: float) -> float:
+            value = replay.get(key)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            return float(value) if ok else default
+
+        return cls(
+            str(replay.get("file", ""))[:200],
+            number("position", 0.0),
+            number("duration", 0.0),
+            bool(replay.get("playing")),
+            number("speed", 1.0),
+        )
+
+    def describe(self) -> str:
+        """What the connection bar says: this is a replay, of what, where and how fast."""
+        state = "playing" if self.playing else "paused"
+        speed = f" at {self.speed:g}x" if self.playing and self.speed != 1.0 else ""
+        return f"REPLAY of {self.file or '?'}: {self.position:.1f} s of {self.duration:.1f} s, {state}{speed}"
+
+
+@dataclass(frozen=True)
 class ServerStatus:
     """What the server says about the robot, as the window shows it."""
 
@@ -88,6 +124,8 @@ class ServerStatus:
     speed_cap: float = 1.0
     #: what the pilot drives with ("gamepad", "touch", "keyboard"; "" if it did not say)
     pilot_input: str = ""
+    #: set when the server plays a recording: nothing is driven, the readings are the file's
+    replay: ReplayState | None = None
 
     @classmethod
     def from_message(cls, status: dict[str, Any]) -> ServerStatus:
@@ -101,6 +139,7 @@ class ServerStatus:
             int(status.get("clients", 0) or 0),
             _fraction(status.get("speed_cap", 1.0)),
             str(pilot.get("input") or ""),
+            ReplayState.from_message(status.get("replay")),
         )
 
 

@@ -161,6 +161,13 @@ class TeleopModel:
         self.session.save_snapshot(seconds)
         self.say(LogLevel.INFO, f"asked the robot to save its last {seconds:.0f} s")
 
+    def steer_replay(self, action: str, position: float | None = None, speed: float | None = None) -> None:
+        """Play, pause, seek (seconds from the start) or set the speed of the server's replay."""
+        if self.session is None or not self.session.connected or self.connection.status.replay is None:
+            self.say(LogLevel.WARNING, f"replay {action}: the server is not replaying a recording")
+            return
+        self.session.steer_replay(action, position, speed)
+
     def _pad_action(self, fired: Fired) -> None:
         """A pad button's action (speed actions never get here: the drive model handles them)."""
         if not fired.down:
