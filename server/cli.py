@@ -17,6 +17,7 @@ from teleop.wire.errors import ConfigError
 from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
+from teleop_server.net.foxglove import start_foxglove
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
 from teleop_server.net.mqtt import start_fleet
 from teleop_server.net.pilotqr import pilot_url, terminal_qr
@@ -188,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs the mqtt extra: pip install 'teleop-robot[mqtt]'; see docs/fleet.md)",
     )
     parser.add_argument(
+        "--foxglove",
+        type=int,
+        metavar="PORT",
+        help="show the session live in Foxglove, Lichtblick or PlotJuggler (Foxglove WebSocket, the recording's channels); "
+        "clients may publish only an e-stop. No token check: listens on 127.0.0.1 unless --foxglove-host "
+        "(needs the foxglove extra: pip install 'teleop-robot[foxglove]'; see docs/recording.md)",
+    )
+    parser.add_argument("--foxglove-host", metavar="ADDRESS", help="address the Foxglove endpoint listens on (default: 127.0.0.1)")
+    parser.add_argument(
         "--no-announce",
         action="store_true",
         help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
@@ -228,6 +238,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "camera": args.camera,
         "announce_name": args.name,
         "mqtt": args.mqtt,
+        "foxglove_port": args.foxglove,
+        "foxglove_host": args.foxglove_host,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -328,6 +340,9 @@ async def serve(
     announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
     fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
+    foxglove = start_foxglove(bridge, bridge.tap, config)
+    if foxglove is not None:
+        print(f"Foxglove endpoint: ws://{config.foxglove_host}:{foxglove.port} (no token check; see docs/recording.md)", flush=True)
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic
     # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
     # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
@@ -351,6 +366,8 @@ async def serve(
             await announcer.stop()
         if fleet is not None:
             await fleet.stop()
+        if foxglove is not None:
+            foxglove.stop()
         await bridge.stop()
 
 

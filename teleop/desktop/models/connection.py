@@ -93,8 +93,9 @@ class ReplayState:
 
         def number(key: str, default: float) -> float:
             value = replay.get(key)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            return float(value) if ok else default
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return default
+            return float(value)
 
         return cls(
             str(replay.get("file", ""))[:200],
