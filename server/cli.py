@@ -340,7 +340,7 @@ async def serve(
     announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
     fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
-    foxglove = start_foxglove(bridge, bridge.tap, config)
+    foxglove = start_foxglove(bridge, bridge.tap, config, bridge.replay)
     if foxglove is not None:
         print(f"Foxglove endpoint: ws://{config.foxglove_host}:{foxglove.port} (no token check; see docs/recording.md)", flush=True)
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic

@@ -182,6 +182,10 @@ class Replayer:
     def has_video(self) -> bool:
         return recording.VIDEO.topic in self.source.topics
 
+    def now_ns(self) -> int:
+        """The recording's time now (ns since the epoch): what a live view stamps replayed messages with."""
+        return self.clock.due_ns(self.monotonic())
+
     def describe(self) -> dict[str, object]:
         described = self.clock.describe(self.file, self.monotonic())
         if self.source.problem:

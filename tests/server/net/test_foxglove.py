@@ -110,3 +110,56 @@ async def test_foxglove_sees_the_recordings_channels_live_and_its_estop_stops_th
     # the drive message published before the e-stop (in order on one connection) never reached the device
     assert "B900" not in sent
     assert "B500" in sent
+
+
+def write_recording(path, seconds: float = 4.0) -> int:
+    """A recording of readings at 50 Hz (A0 counts the ticks), written through the MCAP file end; its first log time."""
+    from teleop_server.record.mcapfile import McapFile
+    from teleop_server.record.writer import Entry, Trouble
+
+    start = 1_790_000_000.0
+    now = [start]
+    file = McapFile(str(path), Trouble(str(path), lambda *_: None), clock=lambda: now[0], monotonic=lambda: now[0])
+    for tick in range(int(seconds * 50)):
+        t = now[0] = start + tick / 50
+        file.write([Entry(t, "reading", {"A0": tick}, tick)])
+    file.close()
+    return round(start * 1e9)
+
+
+async def test_during_a_replay_foxglove_gets_the_recordings_time_range_and_its_player_steers_the_replay(tmp_path):
+    from types import SimpleNamespace
+
+    from foxglove.websocket import PlaybackCommand
+    from websockets.asyncio.client import connect as connect_async
+
+    from teleop_server.bridge import Bridge
+    from teleop_server.config import ServerConfig
+    from teleop_server.net.foxglove import start_foxglove
+
+    path = tmp_path / "drive.mcap"
+    start_ns = write_recording(path)
+    config = ServerConfig(host="127.0.0.1", port=0, auth=False, replay=str(path), foxglove_port=0)
+    bridge = Bridge(config)
+    await bridge.start()
+    endpoint = start_foxglove(bridge, bridge.tap, config, bridge.replay)
+    try:
+        async with connect_async(f"ws://127.0.0.1:{endpoint.port}", subprotocols=["foxglove.sdk.v1"]) as ws:
+            info = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert info["op"] == "serverInfo"
+        assert "playbackControl" in info["capabilities"]
+        assert info["dataStartTime"] == {"sec": start_ns // 1_000_000_000, "nsec": start_ns % 1_000_000_000}
+
+        # Foxglove's player: pause, 2x, seek to 1.5 s (the SDK calls this on its own thread)
+        request = SimpleNamespace(
+            playback_command=PlaybackCommand.Pause, playback_speed=2.0, seek_time=start_ns + 1_500_000_000, request_id="r1"
+        )
+        await asyncio.to_thread(endpoint.on_playback_control_request, request)
+        replay = bridge.replay
+        await wait_for(lambda: not replay.clock.playing and replay.clock.speed == 2.0, timeout=5)
+        assert replay.clock.position(replay.monotonic()) == pytest.approx(1.5)
+        await wait_for(lambda: bridge.readings.get("A0") == 75, timeout=5)  # the reading recorded at 1.5 s (tick 75)
+        assert endpoint._stamp(0.0) == start_ns + 1_500_000_000  # what Foxglove is sent is stamped on the file's clock
+    finally:
+        endpoint.stop()
+        await bridge.stop()
