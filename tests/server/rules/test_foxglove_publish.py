@@ -22,3 +22,13 @@ def test_only_the_estop_topic_stops_and_each_refusal_is_logged_once():
     assert not released.estop and "only the pilot" in released.refusal
     rules.forget(1)
     assert rules.judge(1, "/pilot/control", DRIVE.encode()).refusal is not None
+
+
+def test_the_foxglove_endpoint_is_off_unless_asked_and_on_loopback_unless_told():
+    from teleop_server.cli import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args([])).foxglove_port is None
+    config = config_from_args(build_parser().parse_args(["--foxglove", "8766"]))
+    assert (config.foxglove_port, config.foxglove_host) == (8766, "127.0.0.1")
+    config = config_from_args(build_parser().parse_args(["--foxglove", "8766", "--foxglove-host", "0.0.0.0"]))
+    assert config.foxglove_host == "0.0.0.0"
