@@ -53,10 +53,13 @@ class LogLine:
     text: str
 
 
-def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
-    """What a hobbyist reads in the connection bar; the technical detail goes to the log."""
+def plain_message(state: ConnectionState, problem: Problem, server: str, replay: str = "") -> str:
+    """What a hobbyist reads in the connection bar; the technical detail goes to the log.
+
+    ``replay``: the file the server plays instead of driving a robot (``teleop-server --replay``).
+    """
     if state is ConnectionState.CONNECTED:
-        return f"Connected to {server}"
+        return f"Connected to {server}: REPLAY of {replay}, no robot is driven" if replay else f"Connected to {server}"
     if state is ConnectionState.CONNECTING:
         return f"Connecting to {server}…"
     if state is ConnectionState.DISCONNECTED:

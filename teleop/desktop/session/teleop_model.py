@@ -218,7 +218,10 @@ class TeleopModel:
             self._logged_problem = key
             self.say(LogLevel.LINK, detail or state.value)  # the detail, in full: the bar shows the plain words
         connection.legacy = session.legacy
-        self._connection_update(state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server))
+        replay = connection.status.replay.file if connection.status.replay is not None and state is ConnectionState.CONNECTED else ""
+        self._connection_update(
+            state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server, replay)
+        )
         if state is not ConnectionState.CONNECTED:
             connection.rtt_ms = None
             connection.rtt_changed.emit(None)
@@ -296,6 +299,10 @@ class TeleopModel:
         if new.estop == self._estop_asked:
             self._estop_asked = None
         self.connection.status = new
+        if (new.replay is None) != (old.replay is None):  # the connection bar says whether this is the robot or a replay
+            connection = self.connection
+            replay = new.replay.file if new.replay is not None else ""
+            connection.message = plain_message(connection.state, connection.problem, connection.server, replay)
         if new.speed_cap != old.speed_cap:
             self.drive.set_speed_cap(new.speed_cap)
             if new.speed_cap < 1.0:

@@ -54,6 +54,7 @@ async def test_the_app_shows_a_replay_and_pauses_and_seeks_it(recorded):
         replay = model.connection.status.replay
         assert replay.file == "drive.mcap" and replay.duration > 1.0
         assert replay.describe().startswith("REPLAY of drive.mcap: ")
+        await wait_for(lambda: "REPLAY of drive.mcap" in model.connection.message, what="the connection bar saying replay")
         await wait_for(lambda: "A0" in model.readings.store.latest, what="replayed readings")
 
         model.steer_replay("pause")
@@ -80,6 +81,7 @@ async def test_the_app_says_a_live_robot_is_no_replay():
         await model.connect(server.pilot_url)
         await wait_for(lambda: model.connection.status.device == "ready", what="the live device ready")
         assert model.connection.status.replay is None
+        assert "REPLAY" not in model.connection.message
         model.steer_replay("pause")  # told it is not a replay; nothing is sent
     finally:
         await model.shutdown()
