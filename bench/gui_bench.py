@@ -15,7 +15,11 @@ real paint, real event dispatch). Prints the figures side by side.
 Targets (issue 13, on xcb): idle <= 2 % of a core, connected and plotting
 <= 8 %, SDL change -> control handed to the socket p99 <= 3 ms.
 
-    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad]
+    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids]
+
+``--pilot-aids`` gives the pad a profile with a speed scale of 0.8 and six buttons
+bound to actions (one a chord), none pressed: what the action map and the scale
+cost on the stick-to-socket path.
 """
 
 from __future__ import annotations
@@ -61,9 +65,11 @@ class StickToSocket:
     change, so every value sent is distinct from the one before.
     """
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, scale: float = 1.0) -> None:
         from teleop.desktop.net.client import SessionEvents
 
+        #: the pad profile's speed scale: what was sent, divided by it, is the stick's value
+        self.scale = scale
         self.changed_at: dict[float, float] = {}
         self.latencies: list[float] = []
         previous: SessionEvents = session.events
@@ -71,7 +77,7 @@ class StickToSocket:
 
     def _sent(self, control) -> None:
         if control.axes:
-            at = self.changed_at.pop(round(control.axes[0], 2), None)
+            at = self.changed_at.pop(round(control.axes[0] / self.scale, 2), None)
             if at is not None:
                 self.latencies.append(time.monotonic() - at)
 
@@ -99,7 +105,7 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     await asyncio.sleep(1.0)
     figures["plotting_cpu"] = await cpu_over(quiet_seconds)
 
-    timer = StickToSocket(model.session)
+    timer = StickToSocket(model.session, model.drive.speed.fraction)
     model.enable_driving()
     await asyncio.sleep(1.0)
     cpu0, rss0 = cpu_seconds(), rss_mb()
@@ -111,7 +117,23 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     return figures
 
 
-def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) -> None:
+def pilot_aids_profile(guid: str, standard: bool, shapes: dict):
+    """A profile with the bench's axis shapes, a speed scale and a bound action map (nothing the bench presses)."""
+    from dataclasses import replace
+
+    from teleop.desktop.models.actions import Action
+    from teleop.desktop.models.profiles import PadProfile
+    from teleop.desktop.models.speed import SpeedSettings
+    from teleop.wire.layout import Layout
+
+    standard_names = ("x", "y", "a", "leftshoulder", "rightshoulder", "back+start")
+    names = standard_names if standard else ("button0", "button1", "button2", "button3", "button4", "button6+button7")
+    actions = (Action.SNAPSHOT, Action.RECORD, Action.MARK, Action.SLOW, Action.TURBO, Action.TAKE_CONTROL)
+    profile = PadProfile.from_shapes(guid, "bench pad", Layout.STANDARD if standard else Layout.RAW, shapes)
+    return replace(profile, speed=SpeedSettings(scale=0.8), actions=dict(zip(names, actions, strict=True)))
+
+
+def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, aids: bool = False) -> None:
     """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON.
 
     ``standard_pad``: an Xbox-like pad SDL knows (through a mapping file), drawn as a pad, instead of a raw one.
@@ -140,6 +162,10 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False) ->
         stick.detach()
     store = QSettings(os.path.join(folder, "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
+    if aids:
+        guid = stick.attach().guid
+        stick.detach()
+        settings.set_profile(pilot_aids_profile(guid, standard_pad, settings.axes))
 
     figures = window_session(
         app,
@@ -201,6 +227,7 @@ def print_rows(results: dict[str, dict], rows: list[tuple[str, Callable[[dict], 
 def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     command = [sys.executable, __file__, "--one", "--seconds", str(args.seconds), "--quiet-seconds", str(args.quiet_seconds)]
     command += ["--standard-pad"] if args.standard_pad else []
+    command += ["--pilot-aids"] if args.pilot_aids else []
     return run_child(command, platform, env, timeout=300)
 
 
@@ -210,10 +237,11 @@ def main() -> None:
     parser.add_argument("--quiet-seconds", type=float, default=8.0, help="length of the idle and plotting phases")
     parser.add_argument("--xcb", action="store_true", help="also measure on the real xcb plugin (Xvfb + openbox)")
     parser.add_argument("--standard-pad", action="store_true", help="an Xbox-like pad SDL knows, drawn as a pad (default: a raw pad)")
+    parser.add_argument("--pilot-aids", action="store_true", help="the pad's profile has a speed scale and a bound action map")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.seconds, args.quiet_seconds, args.standard_pad)
+        run_one(args.seconds, args.quiet_seconds, args.standard_pad, args.pilot_aids)
         return
 
     results = {"offscreen": measure("offscreen", args, dict(os.environ))}
@@ -227,6 +255,7 @@ def main() -> None:
 
     names = list(results)
     pad = "an Xbox-like pad SDL knows (drawn as a pad)" if args.standard_pad else "a raw SDL virtual joystick"
+    pad += ", speed scale 0.8 and six buttons bound to actions" if args.pilot_aids else ""
     print(f"teleop GUI bench: real window, teleop-server --serial sim, {pad}, 4 series plotted ({', '.join(names)})")
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),

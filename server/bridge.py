@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import socket
 import ssl
 import time
@@ -39,9 +38,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.timers import DeadlineTimer
+from teleop.common.throttle import Notice, times
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
-from teleop.wire.protocol import Event, Outputs, Reading, Status, Welcome
+from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
 from teleop_server.camera.capture import Camera
 from teleop_server.config import ServerConfig
 from teleop_server.device.link import DeviceLink, LinkState, Profile
@@ -54,13 +56,13 @@ from teleop_server.record.formats import open_recorder
 from teleop_server.record.replay import Replayer
 from teleop_server.record.snapshot import open_snapshots
 from teleop_server.record.tap import Tap, session_metadata
-from teleop_server.rules import control
+from teleop_server.rules import control, device_events
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
 from teleop_server.rules.control import Arrival, ControlRules
 from teleop_server.rules.mapping import CommandMapper
-from teleop_server.rules.notices import Notice, printable, times
+from teleop_server.rules.notices import printable
 from teleop_server.rules.readings import Pace, ReadingsBook
 from teleop_server.rules.recording import TripWatch
 from teleop_server.rules.serial_protocol import REPORT_UNITS
@@ -70,7 +72,6 @@ log = logging.getLogger("teleop.server")
 #: How long a new connection may stay silent before it is treated as a plain
 #: (seed-style) observer: the seed's browser page never sends anything.
 HELLO_TIMEOUT = 0.5
-CLOSE_TOO_SLOW = 1013  # "try again later"
 #: A client whose socket accepts nothing for this long is stuck (a frozen app, a phone that
 #: left the Wi-Fi): drop it rather than wait for its queue to fill, which can take a minute.
 SEND_STALL_TIMEOUT = 5.0
@@ -80,7 +81,6 @@ SEND_STALL_TIMEOUT = 5.0
 SEND_BUFFER_BYTES = 16 * 1024
 #: A WebSocket handshake (the HTTP request) must be complete within this time.
 OPEN_TIMEOUT = 5.0
-CLOSE_SERVER_FULL = 1013
 OUTPUTS_INTERVAL = 0.1
 #: Readings go to clients at most this many times a second; faster reports are merged, newest wins.
 READINGS_RATE = 100.0
@@ -120,7 +120,7 @@ class Bridge:
             control_hz=config.control_hz,
             max_speed=config.max_speed,
         )
-        self.recorder = open_recorder(config, on_trouble=self._announce)
+        self.recorder = open_recorder(config, on_trouble=self._on_recording_trouble)
         #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
         self.tap = Tap([self.recorder] if self.recorder else [])
         self.snapshots = open_snapshots(config)
@@ -132,7 +132,7 @@ class Bridge:
             Replayer(
                 config.replay,
                 on_reading=self._on_replayed,
-                on_event=self._announce,
+                on_event=self._on_replayed_event,
                 on_frame=self._on_replayed_frame,
                 on_changed=self._mark_status,
             )
@@ -164,7 +164,7 @@ class Bridge:
         self._ids = itertools.count(1)
         self._status_dirty = False
         self._outputs_timer: asyncio.TimerHandle | None = None
-        self._watch_timer: asyncio.TimerHandle | None = None
+        self._watch_timer = DeadlineTimer(self._on_watch_timer)
         self._link_task: asyncio.Task[None] | None = None
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -290,13 +290,7 @@ class Bridge:
             self._server.close()
             await self._server.wait_closed()
         self.video.close()
-        for task in (self._link_task, self._camera_task):
-            if task:
-                task.cancel()
-                try:
-                    await task
-                except (asyncio.CancelledError, Exception):
-                    pass
+        await cancel_and_wait(self._link_task, self._camera_task)
         await self.link.close()
         if self.recorder:
             await asyncio.to_thread(self.recorder.close)  # up to 1 s on a stalled disk: off the loop
@@ -354,7 +348,7 @@ class Bridge:
         if not seat.admitted:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):  # a client that reads nothing cannot hold its socket by not taking the close
-                    await ws.close(CLOSE_SERVER_FULL, seat.reason[:120])
+                    await ws.close(CloseCode.TRY_AGAIN_LATER, seat.reason[:120])
             return None
         return arrival
 
@@ -406,11 +400,11 @@ class Bridge:
                 if self.replay is not None:
                     steered = self.replay.steer(effect.message)
                     if steered.changed:
-                        self._announce("info", steered.text)
+                        self._announce(EventLevel.INFO, EventKind.RECORDING, steered.text)
                     else:
-                        self._tell(effect.client, "warning", steered.text)
+                        self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, steered.text)
                 else:
-                    self._tell(effect.client, "warning", "this server is not replaying a recording")
+                    self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, "this server is not replaying a recording")
         self._mark_pilot()
         trip = self.trips.changed(self.rules.estop, self.rules.watch.failsafe)
         if trip is not None:
@@ -420,12 +414,14 @@ class Bridge:
         """Write the last seconds kept in memory to a file (teleop_server.record.snapshot); everyone is told where."""
         snapshots = self.snapshots
         if snapshots is None:
-            self._tell(client, "warning", "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)")
+            text = "snapshots are off on this server ([snapshot] seconds = 0, or MCAP support is not installed)"
+            self._tell(client, EventLevel.WARNING, EventKind.RECORDING, text)
             return
 
         async def save() -> None:
             saved = await snapshots.save(seconds)
-            self._announce("warning" if saved.problem else "info", f"{saved.describe()}; {reason}")
+            level = EventLevel.WARNING if saved.problem else EventLevel.INFO
+            self._announce(level, EventKind.RECORDING, f"{saved.describe()}; {reason}")
 
         self._closing_task(save())
 
@@ -434,18 +430,23 @@ class Bridge:
         pilot, replay = self.rules.pilot, self.replay
         if pilot is not None and replay is not None and pilot.id not in replay.told:
             replay.told.add(pilot.id)
-            self._tell(pilot.id, "warning", f"this server is replaying {replay.file}: no device is driven, your commands go nowhere")
+            text = f"this server is replaying {replay.file}: no device is driven, your commands go nowhere"
+            self._tell(pilot.id, EventLevel.WARNING, EventKind.RECORDING, text)
 
     def _on_replayed(self, values: dict[str, int | float]) -> None:
         self._on_report(values, time.monotonic())
 
+    def _on_replayed_event(self, level: str, text: str) -> None:
+        """An event from the recording (or about the replay), told as it was: the file keeps no kind."""
+        self._announce(EventLevel(level) if level in EventLevel.__members__.values() else EventLevel.INFO, EventKind.OTHER, text)
+
     def _on_replayed_frame(self, jpeg: bytes) -> None:
         self._on_camera_frame(jpeg, time.time())
 
-    def _tell(self, client_id: int, level: str, text: str) -> None:
+    def _tell(self, client_id: int, level: EventLevel, kind: EventKind, text: str) -> None:
         client = self.clients.get(client_id)
         if client is not None:
-            self._send(client, Event(level, text, time.time()))
+            self._send(client, Event(level, text, time.time(), kind))
 
     def _mark_pilot(self) -> None:
         """Whoever the rules now call pilot has their controls read before the rest of a fan-out (:mod:`teleop_server.net.fanout`)."""
@@ -459,7 +460,7 @@ class Bridge:
                 ws.urgent = True
             self._urgent = ws
 
-    async def _close_with(self, client: Client, code: int, reason: str) -> None:
+    async def _close_with(self, client: Client, code: CloseCode, reason: str) -> None:
         """Close ``client`` with ``code``; the explanation before it is already written (or held, if it is not reading).
 
         A client whose socket takes nothing would never see the close either:
@@ -499,18 +500,9 @@ class Bridge:
         return closing
 
     def _arm_watch(self) -> None:
-        deadline = self.rules.deadline()
-        if math.isinf(deadline):
-            return
-        if self._watch_timer is not None and self._watch_timer.when() <= deadline:
-            return  # an earlier timer will re-check (lazy re-arming: no churn at 500 Hz)
-        if self._watch_timer is not None:
-            self._watch_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._watch_timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), self._on_watch_timer)
+        self._watch_timer.arm(self.rules.deadline())  # lazy: a later deadline waits for the armed timer (500 Hz, no churn)
 
     def _on_watch_timer(self) -> None:
-        self._watch_timer = None
         self._run(self.rules.tick(time.monotonic()))
         self._arm_watch()
 
@@ -550,18 +542,18 @@ class Bridge:
         )
         log.warning("%s", text)
         if first_time:
-            self._announce("warning", text)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, text)
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.READY:
-            self._announce("info", f"device ready: {detail}")
+            self._announce(EventLevel.INFO, EventKind.DEVICE, f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
             self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
         elif state is LinkState.LOST:
-            self._announce("warning", f"serial link lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
-            self._announce("warning", detail)
+            self._announce(EventLevel.WARNING, EventKind.DEVICE, detail)
         self.tap.event(f"serial {state.value}: {detail}")
         self._mark_status()
 
@@ -570,18 +562,11 @@ class Bridge:
             self.on_device_info(dict(self.link.info))
             self._mark_status()
             return
-        state = text.split(" ", 1)[0]  # "resume", or "resume (12 times in the last 1 s)" for merged ones
-        if name == "watchdog" and state == "resume" and self.rules.watch.failsafe:
-            # our own neutral lines fed the watchdog (after an e-stop or a failsafe): nothing resumed
-            # driving, and telling the user "resume" right after they pressed stop would only alarm them
-            log.debug("device watchdog fed by the neutral lines")
+        said = device_events.announce(name, text, held_stopped=self.rules.watch.failsafe)
+        if said is None:
+            log.debug("device %s %s: not announced (the server holds the robot stopped)", name, text)
             return
-        # a watchdog trip while nobody drives is expected; while a pilot drives it means the link stalled
-        tripped_while_driving = name == "watchdog" and state == "neutral" and not self.rules.watch.failsafe
-        troubles = ("error", "restart", "lost_reply", "unsolicited")
-        level = "warning" if name in troubles or tripped_while_driving else "info"
-        said_plainly = (*troubles, "plain", "text")  # these texts are already sentences
-        self._announce(level, text if name in said_plainly else f"device: {name} {text}".strip())
+        self._announce(said.level, said.kind, said.text)
 
     def _on_written(self, line: str, t: float) -> None:
         self.rules.written(t)
@@ -601,7 +586,7 @@ class Bridge:
             server=f"teleop-server {__version__}",
             session=self.session,
             role=member.role if member else protocol.Role.OBSERVER,
-            status=protocol.to_dict(self._status()),
+            status=self._status(),
             readings=dict(self.readings),
             limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
             client_id=client.id,
@@ -636,13 +621,17 @@ class Bridge:
 
     def _on_camera_state(self, state: CameraState, detail: str) -> None:
         if state is CameraState.LIVE:
-            self._announce("info", f"camera live: {detail}")
+            self._announce(EventLevel.INFO, EventKind.CAMERA, f"camera live: {detail}")
         elif state is CameraState.LOST:
-            self._announce("warning", f"camera lost: {detail}")
+            self._announce(EventLevel.WARNING, EventKind.CAMERA, f"camera lost: {detail}")
         self._mark_status()
 
-    def _announce(self, level: str, text: str) -> None:
-        event = Event(level, text, time.time())
+    def _on_recording_trouble(self, level: str, text: str) -> None:
+        """The recorder's trouble, and its recovery, told to every client."""
+        self._announce(EventLevel(level) if level in tuple(EventLevel) else EventLevel.WARNING, EventKind.RECORDING, text)
+
+    def _announce(self, level: EventLevel, kind: EventKind, text: str) -> None:
+        event = Event(level, text, time.time(), kind)
         self._broadcast(protocol.encode(event))
         self.tap.event(text, level)
         self.on_event(event)

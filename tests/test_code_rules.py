@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: the code that must type-check: everything but the Qt views, the SDL layer and the app's entry point
-TYPED_PACKAGES = ["teleop.wire", "teleop.common", "teleop.desktop.models", "teleop.desktop.net", "teleop.desktop.session", "teleop_server"]
+TYPED_PACKAGES = ["teleop.wire", "teleop.common", "teleop.aio", "teleop.desktop.models", "teleop.desktop.net", "teleop.desktop.session", "teleop_server"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess:

@@ -28,10 +28,11 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
-from teleop.common.backoff import Backoff
+from teleop.common.backoff import CAMERA_DELAYS, Backoff
+from teleop.common.throttle import first_and_every
 from teleop.wire.mjpeg import VIDEO_PATH
+from teleop.wire.records import CameraStatus
 from teleop_server.rules.camerasource import INSTALL_HINTS, CameraSettings, CameraState, command, plain_failure
 from teleop_server.rules.jpegstream import FrameSplitter, jpeg_size
 
@@ -40,8 +41,6 @@ log = logging.getLogger("teleop.server")
 #: A running source that sends no frame for this many frame intervals (at least NO_PICTURE_MIN s) is restarted.
 NO_PICTURE_FRAMES = 30
 NO_PICTURE_MIN = 3.0
-#: Backoff before restarting a camera: quick at first (a crashed process), then every 2 s.
-CAMERA_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 READ_CHUNK = 256 * 1024
 
 
@@ -59,7 +58,7 @@ class Camera:
         self.settings = settings
         self.on_frame = on_frame
         self.on_state = on_state
-        self.backoff = backoff or Backoff(CAMERA_BACKOFF)
+        self.backoff = backoff or Backoff(CAMERA_DELAYS)
         self.state = CameraState.STARTING
         self.detail = "starting the camera"
         self.size: tuple[int, int] | None = None
@@ -71,18 +70,10 @@ class Camera:
     def no_picture_timeout(self) -> float:
         return max(NO_PICTURE_MIN, NO_PICTURE_FRAMES / self.settings.fps)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> CameraStatus:
         """The ``camera`` field of the status message."""
         width, height = self.size or (self.settings.width, self.settings.height)
-        return {
-            "state": self.state.value,
-            "path": VIDEO_PATH,
-            "detail": self.detail,
-            "source": self.settings.kind,
-            "width": width,
-            "height": height,
-            "fps": self.settings.fps,
-        }
+        return CameraStatus(self.state.value, VIDEO_PATH, self.detail, self.settings.kind, width, height, self.settings.fps)
 
     def _set(self, state: CameraState, detail: str) -> None:
         if (state, detail) == (self.state, self.detail):
@@ -132,7 +123,7 @@ class Camera:
                 problem = f"camera failed: {exc}"
             delay = self.backoff.failed()
             self._set(CameraState.LOST, f"{problem}; trying again every {self.backoff.settled:g} s")
-            if self.backoff.failures == 1 or self.backoff.failures % 30 == 0:
+            if first_and_every(self.backoff.failures, 30):
                 log.warning("camera: %s", problem)
             await asyncio.sleep(delay)
 

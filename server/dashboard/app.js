@@ -1,9 +1,13 @@
 // teleop dashboard: connects back to the server that served this page, as an observer.
+// Message types, roles, close codes and event levels come from wire.js, generated from teleop/wire/protocol.py.
 "use strict";
 
 const PLOT_SECONDS = 30;
 const DEFAULT_PLOT = ["A0", "A1", "O0", "disp"];
 const COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2"];
+// Reconnect delays in ms before attempt 1, 2, 3, ...; the last repeats. The same numbers as
+// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/common/test_backoff.py checks that they match).
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000];
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -36,7 +40,7 @@ function connect() {
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   $("pilot-link").href = token ? `pilot#token=${encodeURIComponent(token)}` : "pilot";  // the pilot page drives with it
   showPilotQr(token);
-  const hello = { type: "hello", role: "observer", client: "dashboard", version: "web" };
+  const hello = { type: wire.MessageType.HELLO, role: wire.Role.OBSERVER, client: "dashboard", version: "web" };
   if (token) hello.token = token;
   video.setToken(token);
   ws.onopen = () => {
@@ -50,12 +54,12 @@ function connect() {
   };
   ws.onclose = (event) => {
     state.ws = null;
-    if (event.code === 1008) {  // refused (no token where one is needed): say so, retry slowly
+    if (event.code === wire.CloseCode.POLICY_VIOLATION) {  // refused (no token where one is needed): say so, retry slowly
       setConnection("refused", `refused: ${event.reason || "policy"}; open the address teleop-server printed (with #token=)`);
       setTimeout(connect, 10000);
       return;
     }
-    const delay = Math.min(2000, 250 * 2 ** state.retry++);
+    const delay = RECONNECT_DELAYS_MS[Math.min(state.retry++, RECONNECT_DELAYS_MS.length - 1)];
     setConnection("reconnecting", `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`);
     setTimeout(connect, delay);
   };
@@ -74,19 +78,19 @@ function showPilotQr(token) {
 
 function handle(message) {
   switch (message.type) {
-    case "welcome":
+    case wire.MessageType.WELCOME:
       state.retry = 0;
       setConnection("connected", "connected");
       addReadings(Date.now() / 1000, message.readings || {}, false);
       showStatus(message.status || {});
-      logEvent("info", `connected to ${message.server}`);
+      logEvent(wire.EventLevel.INFO, `connected to ${message.server}`);
       break;
-    case "reading": addReadings(message.t, message.values || {}, true); break;
-    case "status": showStatus(message); break;
-    case "pong": video.pong(message, Date.now() / 1000); break;
-    case "event": logEvent(message.level, message.text); break;
-    case "outputs": showOutputs(message.lines || {}); break;
-    case "error": logEvent("error", message.message); break;
+    case wire.MessageType.READING: addReadings(message.t, message.values || {}, true); break;
+    case wire.MessageType.STATUS: showStatus(message); break;
+    case wire.MessageType.PONG: video.pong(message, Date.now() / 1000); break;
+    case wire.MessageType.EVENT: logEvent(message.level, message.text, message.kind); break;
+    case wire.MessageType.OUTPUTS: showOutputs(message.lines || {}); break;
+    case wire.MessageType.ERROR: logEvent(wire.EventLevel.ERROR, message.message); break;
   }
 }
 
@@ -115,7 +119,7 @@ function ping(ws) {
   let n = 0;
   const send = () => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(JSON.stringify({ type: "ping", id: n, t: Date.now() / 1000 }));
+    ws.send(JSON.stringify({ type: wire.MessageType.PING, id: n, t: Date.now() / 1000 }));
     n += 1;
     setTimeout(send, n < 5 ? 200 : 2000);
   };
@@ -131,10 +135,13 @@ function showOutputs(lines) {
   }));
 }
 
-function logEvent(level, text) {
+// An event's level styles it (a level this page does not know is shown as news);
+// its kind (absent from older servers) is kept on the line for styling and tests.
+function logEvent(level, text, kind) {
   const list = $("events");
   const li = document.createElement("li");
-  li.className = level;
+  li.className = Object.values(wire.EventLevel).includes(level) ? level : wire.EventLevel.INFO;
+  li.dataset.kind = Object.values(wire.EventKind).includes(kind) ? kind : wire.EventKind.OTHER;
   li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
   list.prepend(li);
   while (list.children.length > 100) list.lastChild.remove();
@@ -227,8 +234,8 @@ recording.onSend((message) => {
 });
 $("estop").addEventListener("click", () => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify({ type: "estop", engaged: true }));
-    logEvent("warning", "emergency stop sent");
+    state.ws.send(JSON.stringify({ type: wire.MessageType.ESTOP, engaged: true }));
+    logEvent(wire.EventLevel.WARNING, "emergency stop sent", wire.EventKind.ESTOP);
   }
 });
 $("cap-form").addEventListener("submit", (event) => {
@@ -236,8 +243,8 @@ $("cap-form").addEventListener("submit", (event) => {
   const percent = Number($("cap-input").value);
   if (state.ws && state.ws.readyState === WebSocket.OPEN && percent > 0 && percent <= 100) {
     // the server checks the token this page was opened with (#token=...) and never goes above its configured cap
-    state.ws.send(JSON.stringify({ type: "speed_cap", max_speed: percent / 100 }));
-    logEvent("info", `speed limit ${percent} % asked`);
+    state.ws.send(JSON.stringify({ type: wire.MessageType.SPEED_CAP, max_speed: percent / 100 }));
+    logEvent(wire.EventLevel.INFO, `speed limit ${percent} % asked`, wire.EventKind.LIMIT);
   }
 });
 window.addEventListener("resize", () => {

@@ -2,6 +2,10 @@
 // every decision about what to send and when is PilotCore's (pilotcore.js), tested on its own.
 "use strict";
 
+// Reconnect delays after a dropped link, in ms: the dashboard's, from one rule,
+// teleop.common.backoff.DASHBOARD_RECONNECT_DELAYS (tests/common/test_backoff.py checks that they match).
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000];
+
 const $ = (id) => document.getElementById(id);
 const core = new PilotCore.Pilot();
 const now = () => performance.now() / 1000;
@@ -76,7 +80,7 @@ function connect() {
   const ws = new WebSocket(`${scheme}://${location.host}/`);
   page.ws = ws;
   setConnection("connecting", page.retry ? "reconnecting…" : "connecting…");
-  const hello = { type: "hello", role: "observer", client: pilotName(), version: "web", input: defaultInput() };
+  const hello = { type: wire.MessageType.HELLO, role: wire.Role.OBSERVER, client: pilotName(), version: "web", input: defaultInput() };
   if (page.token) hello.token = page.token;
   video.setToken(page.token);
   ws.onopen = () => { ws.send(JSON.stringify(hello)); ping(ws); };
@@ -90,12 +94,12 @@ function connect() {
     page.clientId = null;
     core.setPilot(false, now());  // nothing to send it on; the server's failsafe has the robot
     showRole();
-    if (event.code === 1008) {
+    if (event.code === wire.CloseCode.POLICY_VIOLATION) {
       setConnection("refused", `refused: ${event.reason || "policy"}`);
       setTimeout(connect, 10000);
       return;
     }
-    const delay = Math.min(2000, 250 * 2 ** page.retry++);
+    const delay = RECONNECT_DELAYS_MS[Math.min(page.retry++, RECONNECT_DELAYS_MS.length - 1)];
     setConnection("reconnecting", "disconnected, retrying…");
     setTimeout(connect, delay);
   };
@@ -103,21 +107,21 @@ function connect() {
 
 function handle(message) {
   switch (message.type) {
-    case "welcome":
+    case wire.MessageType.WELCOME:
       page.retry = 0;
       page.clientId = message.client_id;
       setConnection("connected", "connected");
       showReadings(message.readings || {}, false);
       showStatus(message.status || {});
       break;
-    case "status": showStatus(message); break;
-    case "reading": showReadings(message.values || {}, true); break;
-    case "pong":
+    case wire.MessageType.STATUS: showStatus(message); break;
+    case wire.MessageType.READING: showReadings(message.values || {}, true); break;
+    case wire.MessageType.PONG:
       page.rtt = Date.now() / 1000 - message.t;
       video.pong(message, Date.now() / 1000);
       break;
-    case "error": notice(message.message, message.code); break;
-    case "event": if (message.level !== "info") notice(message.text, "event"); break;
+    case wire.MessageType.ERROR: notice(message.message, message.code); break;
+    case wire.MessageType.EVENT: if (message.level !== wire.EventLevel.INFO) notice(message.text, "event"); break;
   }
 }
 
@@ -125,7 +129,7 @@ function ping(ws) {
   let n = 0;
   const next = () => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(JSON.stringify({ type: "ping", id: n, t: Date.now() / 1000 }));
+    ws.send(JSON.stringify({ type: wire.MessageType.PING, id: n, t: Date.now() / 1000 }));
     n += 1;
     setTimeout(next, n < 5 ? 200 : 1000);
   };
@@ -208,7 +212,7 @@ function setEnabled(on) {
 }
 
 function emergencyStop() {
-  send({ type: "estop", engaged: true });
+  send({ type: wire.MessageType.ESTOP, engaged: true });
   setEnabled(false);
 }
 
@@ -217,9 +221,9 @@ $("take").addEventListener("click", () => {
   if (core.pilot) {
     const neutral = core.setPilot(false, now());
     if (neutral) send(neutral);
-    send({ type: "release_control" });
+    send({ type: wire.MessageType.RELEASE_CONTROL });
   } else {
-    const request = { type: "request_control", takeover: true };
+    const request = { type: wire.MessageType.REQUEST_CONTROL, takeover: true };
     if (page.token) request.token = page.token;
     send(request);
   }
@@ -231,7 +235,7 @@ $("enable").addEventListener("click", () => {
     showRole();
     return;
   }
-  if (page.status.estop) send({ type: "estop", engaged: false });
+  if (page.status.estop) send({ type: wire.MessageType.ESTOP, engaged: false });
   setEnabled(true);
 });
 $("hold-mode").addEventListener("change", (event) => {

@@ -1,6 +1,6 @@
 // The pilot page's decisions, apart from the page: when a control goes out, what it says, and
 // when sending must stop. No DOM, no timers, no clock of its own (every call gets `now` in
-// seconds), so every safety rule is tested directly under node (tests/node/pilotcore.test.js)
+// seconds), so every safety rule is tested directly under node (tests/node/pilotcore.test.cjs)
 // and the page (pilot.js) only turns browser events into calls and messages into frames.
 //
 // The rules:
@@ -17,10 +17,12 @@
 "use strict";
 
 (function (root, factory) {
-  const api = factory();
+  // the protocol's names (wire.js): the page's global, or under node the module beside this file
+  const names = typeof module === "object" && module.exports ? require("./wire.js") : wire;  // a global const: not on window
+  const api = factory(names);
   if (typeof module === "object" && module.exports) module.exports = api;
   else root.PilotCore = api;
-})(typeof self !== "undefined" ? self : this, function () {
+})(typeof self !== "undefined" ? self : this, function (wire) {
   /** Re-send rate: the desktop app's default. */
   const SEND_HZ = 50;
   /** A change goes out at once, at most this often (the server's limit is far above). */
@@ -274,7 +276,7 @@
       this.lastSent = now;
       this.dirty = false;
       this.urgent = false;
-      const message = { type: "control", seq: this.seq, t: now, axes: state.axes, buttons: state.buttons };
+      const message = { type: wire.MessageType.CONTROL, seq: this.seq, t: now, axes: state.axes, buttons: state.buttons };
       if (state.layout === "standard") message.layout = "standard";
       if (this.kind) message.input = this.kind;
       return message;

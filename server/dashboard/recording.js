@@ -29,14 +29,14 @@ const recording = (() => {
     $("replay-speed").value = String(replay.speed);
   }
 
-  $("snapshot").addEventListener("click", () => send({ type: "save_snapshot", seconds: 30 }));
-  $("replay-play").addEventListener("click", () => send({ type: "replay", action: replay && replay.playing ? "pause" : "play" }));
+  $("snapshot").addEventListener("click", () => send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds: 30 }));
+  $("replay-play").addEventListener("click", () => send({ type: wire.MessageType.REPLAY, action: replay && replay.playing ? "pause" : "play" }));
   $("replay-seek").addEventListener("input", () => { seeking = true; });
   $("replay-seek").addEventListener("change", (e) => {
     seeking = false;
-    send({ type: "replay", action: "seek", position: Number(e.target.value) });
+    send({ type: wire.MessageType.REPLAY, action: "seek", position: Number(e.target.value) });
   });
-  $("replay-speed").addEventListener("change", (e) => send({ type: "replay", action: "speed", speed: Number(e.target.value) }));
+  $("replay-speed").addEventListener("change", (e) => send({ type: wire.MessageType.REPLAY, action: "speed", speed: Number(e.target.value) }));
 
   return { connected, status, onSend: (fn) => { send = fn; } };
 })();

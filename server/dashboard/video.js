@@ -5,6 +5,10 @@
 // from the fastest recent round trip), so browser and robot clocks need not agree.
 "use strict";
 
+// Delays in ms before reopening the stream, attempt 1, 2, 3, ...; the last repeats. The same numbers as
+// teleop.common.backoff.DASHBOARD_VIDEO_DELAYS (tests/common/test_backoff.py checks that they match).
+const VIDEO_RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+
 const video = (() => {
   const canvas = document.getElementById("video");
   const message = document.getElementById("video-message");
@@ -81,7 +85,7 @@ const video = (() => {
         const text = (await response.text()).trim();
         say(`Video refused (${response.status}): ${text}`);
         message.dataset.kind = "refused";
-        v.retry = Math.max(v.retry, 4);  // a refusal will not change soon: retry slowly
+        v.retry = Math.max(v.retry, VIDEO_RETRY_DELAYS_MS.length - 1);  // a refusal will not change soon: retry slowly
         throw new Error("refused");
       }
       if (message.dataset.kind === "refused") message.dataset.kind = "";
@@ -93,7 +97,7 @@ const video = (() => {
     }
     if (abort.signal.aborted || !v.running) return;
     v.running = false;
-    const delay = Math.min(5000, 500 * 2 ** v.retry++);
+    const delay = VIDEO_RETRY_DELAYS_MS[Math.min(v.retry++, VIDEO_RETRY_DELAYS_MS.length - 1)];
     setTimeout(() => { if (!v.running && v.camera) start(); }, delay);
   }
 

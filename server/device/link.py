@@ -25,14 +25,16 @@ import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
 
+from teleop.aio.timers import DeadlineTimer
 from teleop.common.backoff import DEFAULT_DELAYS, Backoff
+from teleop.common.throttle import EventPace, Notice, first_and_every, times
+from teleop.wire.records import SerialStatus
 from teleop_server.device.simulated import SimulatedDevice
 from teleop_server.rules import serial_protocol
 from teleop_server.rules.commandqueue import CommandQueue, Outcome
 from teleop_server.rules.detection import BecamePlain, BecameTeleop, BoardKind, Detection, Failed, Query
-from teleop_server.rules.notices import EventPace, Notice, printable, times
+from teleop_server.rules.notices import printable
 from teleop_server.rules.plainlines import parse_plain_line
 from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 
@@ -43,7 +45,7 @@ SIM_PORT = "sim"
 NOTICE_INTERVAL = 5.0
 #: A device event (``EVT name text``) of one name goes to clients at most this often, and to the log
 #: at most every LOG_EVENT_INTERVAL; what comes meanwhile is merged, the newest said with the count
-#: (:class:`server.notices.EventPace`).
+#: (:class:`teleop.common.throttle.EventPace`).
 EVENT_INTERVAL = 1.0
 LOG_EVENT_INTERVAL = 10.0
 
@@ -206,7 +208,8 @@ class DeviceLink:
         self._transport: asyncio.Transport | None = None
         self.detection = Detection(self.wanted, port, ready_timeout)
         self._detect_timer: asyncio.TimerHandle | None = None
-        self._reply_timer: asyncio.TimerHandle | None = None
+        #: the command queue's reply deadline; half a millisecond late is close enough to keep a timer armed
+        self._reply_timer = DeadlineTimer(self._on_reply_timer, slack=0.0005)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events = EventPace(EVENT_INTERVAL)  # toward clients
         self._logged_events = EventPace(LOG_EVENT_INTERVAL)  # toward the log (an SD card, often)
@@ -252,7 +255,7 @@ class DeviceLink:
                 self._transport = await open_port(self.port, self.baud, functools.partial(_same, protocol), self.sim)
             except Exception as exc:  # pyserial raises SerialException, OSError or ValueError
                 delay = backoff.failed()
-                if backoff.failures == 1 or backoff.failures % 20 == 0:
+                if first_and_every(backoff.failures, 20):
                     log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, backoff.settled)
                 self._set_state(LinkState.LOST if backoff.failures > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
                 await self._wait_for_port(delay)
@@ -345,9 +348,7 @@ class DeviceLink:
         if self._detect_timer is not None:
             self._detect_timer.cancel()
             self._detect_timer = None
-        if self._reply_timer:
-            self._reply_timer.cancel()
-            self._reply_timer = None
+        self._reply_timer.cancel()
         self.queue.reset()
         self.queue.stop_byte = None
         if self._transport is not None:
@@ -519,26 +520,12 @@ class DeviceLink:
                 self.on_written(data[:-1].decode("ascii"), now)
 
     def _arm_reply_timer(self) -> None:
-        deadline = self.queue.deadline()
-        if self._reply_timer is not None:
-            if self._reply_timer.when() <= deadline + 0.0005:
-                return  # it fires first and re-arms for the rest
-            self._reply_timer.cancel()
-            self._reply_timer = None
-        if self._loop is None or deadline == float("inf"):
-            return
-        self._reply_timer = self._loop.call_at(self._loop.time() + max(0.0, deadline - time.monotonic()), self._on_reply_timer)
+        if self._loop is not None:
+            self._reply_timer.arm(self.queue.deadline())  # lazy: an armed earlier timer fires and re-arms for the rest
 
     def _on_reply_timer(self) -> None:
-        self._reply_timer = None
         self._run(self.queue.poll(time.monotonic()))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SerialStatus:
         """State for status messages."""
-        return {
-            "state": self.state.value,
-            "port": self.port,
-            "detail": self.detail,
-            "device": dict(self.info),
-            "profile": self.profile.value if self.profile else None,
-        }
+        return SerialStatus(self.state.value, self.port, self.detail, dict(self.info), self.profile.value if self.profile else None)

@@ -24,6 +24,7 @@ import tty
 from collections import deque
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
 from teleop_server.rules.serial_protocol import (
     ANALOG_INPUTS,
     CHANNELS,
@@ -271,13 +272,8 @@ class PtyDevice:
 
     async def unplug(self) -> None:
         """Close the pty: the host sees a disconnect. :meth:`start` plugs a fresh one in."""
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for fd in (self._master, self._slave):
             if fd >= 0:
                 os.close(fd)

@@ -30,6 +30,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
 from teleop.common.interfaces import ipv4_addresses
 from teleop.wire.mdns import SERVICE_TYPE, txt_record
 
@@ -140,11 +141,8 @@ class Announcer:
             self._changed.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._withdraw()
 
     # -- the background task -----------------------------------------------------------

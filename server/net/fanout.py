@@ -38,10 +38,10 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from teleop.wire import protocol
-from teleop.wire.protocol import Reading
+from teleop.wire.protocol import MessageType, Reading
 
 #: Message types that are whole snapshots: a newer one makes an older one worthless.
-SNAPSHOTS = ("status", "outputs")
+SNAPSHOTS = (MessageType.STATUS, MessageType.OUTPUTS)
 
 
 class Outbox:
@@ -79,7 +79,7 @@ class Outbox:
             except ValueError:
                 message = {}
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "reading" and isinstance(message.get("values"), dict):
+        if kind == MessageType.READING and isinstance(message.get("values"), dict):
             if self._reading is not None:
                 self.skipped += 1
             self._values.update(message["values"])

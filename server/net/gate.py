@@ -38,9 +38,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from teleop.common.throttle import LogBudget
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.tlsdoor import Peeker, TlsDoor, peek_waiting
-from teleop_server.rules.admission import Admission, Admitted, LogBudget, PerPeerOnce
+from teleop_server.rules.admission import Admission, Admitted, PerPeerOnce
 
 log = logging.getLogger("teleop.server")
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
 from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import Event
@@ -202,10 +203,7 @@ class FleetLink:
                 task.result()  # the one that ended raised: the link broke
             raise ConnectionError("the broker closed the connection")
         finally:
-            for task in (receiver, sender):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.gather(receiver, sender, return_exceptions=True)
+            await cancel_and_wait(receiver, sender)
 
     async def _send(self, client: Any) -> None:
         while True:
@@ -236,10 +234,7 @@ class FleetLink:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await client.publish(self.topic(fleet.CONNECTION), fleet.OFFLINE, qos=1, retain=True)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 def start_fleet(robot: Robot, config: ServerConfig, address: str) -> FleetLink | None:

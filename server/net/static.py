@@ -25,6 +25,7 @@ ASSETS: dict[str, tuple[str, str, str]] = {
     "/index.html": ("index.html", "text/html; charset=utf-8", "no-cache"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8", "no-cache"),
     "/video.js": ("video.js", "text/javascript; charset=utf-8", "no-cache"),
+    "/wire.js": ("wire.js", "text/javascript; charset=utf-8", "no-cache"),
     "/recording.js": ("recording.js", "text/javascript; charset=utf-8", "no-cache"),
     "/style.css": ("style.css", "text/css; charset=utf-8", "no-cache"),
     "/pilot": ("pilot.html", "text/html; charset=utf-8", "no-cache"),

@@ -29,7 +29,6 @@ needed.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Collection
 
@@ -40,6 +39,7 @@ from teleop_server.record.writer import (
     RETRY_INTERVAL,
     STALL_AFTER,
     Entry,
+    FileState,
     FileSystem,
     Gap,
     ReportFn,
@@ -48,7 +48,6 @@ from teleop_server.record.writer import (
     rotate,
 )
 from teleop_server.record.writer import Recorder as _Recorder
-from teleop_server.rules.recording import Rotation
 
 __all__ = [
     "BATCH_WINDOW",
@@ -78,7 +77,7 @@ def encode_line(entry: Entry, now: float) -> bytes:
     return (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
 
 
-class RecordFile:
+class RecordFile(FileState):
     """The file end of the recorder; runs on the writer thread and owns every file operation.
 
     :meth:`write` takes a batch of entries and never raises: a failure is
@@ -98,25 +97,8 @@ class RecordFile:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.path = path
-        self.trouble = trouble
-        self.max_bytes = max_bytes
-        self.rotation = Rotation(max_bytes, max_seconds)
-        self.keep = keep
-        self.fs = fs or FileSystem()
-        self.clock = clock
-        self.monotonic = monotonic
-        self.fd: int | None = None
-        self.size = 0
-        self.regular = True
-        self.failing: str | None = None
-        self.retry_at = -math.inf
-        self.gap = Gap()  # lost by this writer and not yet marked in the file
+        super().__init__(path, trouble, max_bytes=max_bytes, max_seconds=max_seconds, keep=keep, fs=fs, clock=clock, monotonic=monotonic)
         self.torn = False  # a cut-short write could not be truncated: start the next one on a new line
-        #: monotonic time the current file operation began, None when idle (read by the loop to spot stalls)
-        self.busy_since: float | None = None
-        self.written = 0
-        self.rotations = 0
         self._open()  # at start, an unwritable path is the caller's error to report
 
     # -- called by the writer thread --------------------------------------------------------
@@ -124,7 +106,7 @@ class RecordFile:
     def write(self, entries: Collection[Entry]) -> None:
         if not entries:
             return
-        if self.failing is not None and self.monotonic() < self.retry_at:
+        if self.failing is not None and self._resting():
             self._lose(entries, self.failing)
             return
         self.busy_since = self.monotonic()
@@ -177,12 +159,7 @@ class RecordFile:
         self.opened_at = self.clock()
 
     def _close(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            try:
-                self.fs.close(fd)
-            except OSError:
-                pass
+        self._close_fd()
 
     def _write_lines(self, lines: list[tuple[Entry, bytes]]) -> None:
         """Write whole lines, rotating between lines when the next one would pass ``max_bytes``.
@@ -266,20 +243,8 @@ class RecordFile:
         self.rotations += 1
         self._open()
 
-    def _lose(self, entries: Collection[Entry], reason: str) -> None:
-        for entry in entries:
-            if isinstance(entry.body, Gap):  # records the loop already dropped: now part of this gap
-                self.gap.merge(entry.body)
-            else:
-                self.gap.add(entry.t, reason)
-                self.trouble.lost(entry.t, reason)
-
     def _fail(self, exc: OSError) -> None:
-        reason = _failed(exc)
-        self.retry_at = self.monotonic() + RETRY_INTERVAL
-        if self.failing is None:
-            self.failing = reason
-            self.trouble.begin(reason)
+        self._begin_failing(exc)
         if self.fd is not None and not self.regular:
             self._close()  # a FIFO whose reader left: open it again on the next try
 

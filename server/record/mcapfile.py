@@ -28,11 +28,10 @@ from typing import Any
 from mcap.writer import CompressionType, Writer
 
 from teleop import __version__
-from teleop_server.record import writer as shared
-from teleop_server.record.writer import BUFFER_RECORDS, Entry, FileSystem, Gap, ReportFn, Trouble, _failed, rotate
+from teleop_server.record.writer import BUFFER_RECORDS, Entry, FileState, FileSystem, Gap, ReportFn, Trouble, _failed, rotate
 from teleop_server.record.writer import Recorder as _Recorder
 from teleop_server.rules import recording
-from teleop_server.rules.recording import CHANNELS, CHUNK_BYTES, CHUNK_SECONDS, ChunkClock, Rotation, ns
+from teleop_server.rules.recording import CHANNELS, CHUNK_BYTES, CHUNK_SECONDS, ChunkClock, ns
 
 #: Room left for the index a finished file ends with: a few KiB of schemas and
 #: channels, and a chunk index entry per chunk (counted separately).
@@ -86,7 +85,7 @@ def encode(entry: Entry) -> tuple[recording.ChannelSpec, bytes]:
     return recording.EVENTS, recording.log_message(t, entry.detail or "info", str(body))
 
 
-class McapFile:
+class McapFile(FileState):
     """The MCAP file end; runs on the writer thread and owns every file operation.
 
     :meth:`write` never raises: a failed write is reported through ``trouble``;
@@ -111,21 +110,11 @@ class McapFile:
         compression: CompressionType = CompressionType.ZSTD,
         metadata: dict[str, dict[str, str]] | None = None,
     ) -> None:
-        self.path = path
-        self.trouble = trouble
-        self.rotation = Rotation(max_bytes, max_seconds)
-        self.keep = keep
-        self.fs = fs or FileSystem()
-        self.clock = clock
-        self.monotonic = monotonic
+        super().__init__(path, trouble, max_bytes=max_bytes, max_seconds=max_seconds, keep=keep, fs=fs, clock=clock, monotonic=monotonic)
         self.chunk = ChunkClock(chunk_bytes, chunk_seconds)
         self.compression = compression
         #: the newest metadata record of each name: repeated at the start of every new file
         self.metadata: dict[str, dict[str, str]] = dict(metadata or {})
-        self.fd: int | None = None
-        self.size = 0  # bytes on disk in the current file
-        self.regular = True
-        self.opened_at = 0.0
         self.writer: Writer | None = None
         self.sink = MemorySink()
         self.channel_ids: dict[str, int] = {}
@@ -133,12 +122,6 @@ class McapFile:
         self.chunks = 0
         self.open_chunk: list[Entry] = []  # in the writer's open chunk
         self.unwritten: list[Entry] = []  # in the sink, not yet on disk
-        self.failing: str | None = None
-        self.retry_at = float("-inf")
-        self.gap = Gap()
-        self.busy_since: float | None = None
-        self.written = 0
-        self.rotations = 0
         self._begin()  # at start, an unwritable path is the caller's error to report
 
     # -- called by the writer thread --------------------------------------------------------
@@ -146,7 +129,7 @@ class McapFile:
     def write(self, entries: Collection[Entry]) -> None:
         if not entries and (self.writer is None or not self.chunk.due(self.monotonic())):
             return
-        if self.failing is not None and self.monotonic() < self.retry_at:
+        if self.failing is not None and self._resting():
             self._lose(entries, self.failing)
             return
         self.busy_since = self.monotonic()
@@ -310,28 +293,8 @@ class McapFile:
         self.chunk.closed()
         self._close_fd()
 
-    def _close_fd(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            try:
-                self.fs.close(fd)
-            except OSError:
-                pass
-
-    def _lose(self, entries: Collection[Entry], reason: str) -> None:
-        for entry in entries:
-            if isinstance(entry.body, Gap):
-                self.gap.merge(entry.body)
-            else:
-                self.gap.add(entry.t, reason)
-                self.trouble.lost(entry.t, reason)
-
     def _fail(self, exc: OSError) -> None:
-        reason = _failed(exc)
-        self.retry_at = self.monotonic() + shared.RETRY_INTERVAL
-        if self.failing is None:
-            self.failing = reason
-            self.trouble.begin(reason)
+        reason = self._begin_failing(exc)
         self._lose(self.open_chunk, reason)
         self.open_chunk = []
         self._abandon()

@@ -23,10 +23,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from teleop.wire.errors import ConfigError
+from teleop.wire.mjpeg import VIDEO_PATH
 from teleop.wire.protocol import ReplayControl
+from teleop.wire.records import CameraStatus, SerialStatus
 from teleop_server.record.formats import mcap_recorder_class
 from teleop_server.rules import recording
 from teleop_server.rules.replay import STATUS_INTERVAL, Playback, Steered
@@ -192,21 +194,16 @@ class Replayer:
             described["problem"] = self.source.problem  # a client that joins later is told too
         return described
 
-    def serial(self) -> dict[str, Any]:
+    def serial(self) -> SerialStatus:
         """``Status.serial`` during a replay: no port; the recorded device's name and firmware."""
-        return {
-            "state": "replay",
-            "port": None,
-            "detail": f"replaying {self.file}: no device is driven",
-            "device": dict(self.source.metadata.get("device", {})),
-            "profile": None,
-        }
+        device = dict(self.source.metadata.get("device", {}))
+        return SerialStatus("replay", "", f"replaying {self.file}: no device is driven", device, None)
 
-    def camera(self) -> dict[str, Any] | None:
+    def camera(self) -> CameraStatus | None:
         """``Status.camera`` when the recording has video: served at /video.mjpg like a live camera."""
         if not self.has_video:
             return None
-        return {"state": "live", "source": "replay", "path": "/video.mjpg", "detail": f"recorded video from {self.file}"}
+        return CameraStatus("live", VIDEO_PATH, f"recorded video from {self.file}", "replay")
 
     def steer(self, message: ReplayControl) -> Steered:
         """A client's play/pause/seek/speed; the loop wakes to follow it."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from teleop.wire.errors import ConfigError
-from teleop_server.rules.recording import rotated_names
+from teleop_server.rules.recording import Rotation, rotated_names
 
 log = logging.getLogger("teleop.server.record")
 
@@ -219,6 +219,77 @@ class FileEnd(Protocol):
     def wait(self) -> float | None:
         """Seconds until the file wants a :meth:`write` even with nothing new (an open chunk to close); None: never."""
         ...
+
+
+class FileState:
+    """What every format's file end keeps: where it writes, how it rotates, what it lost and why.
+
+    One place for the rules both formats follow: a write that fails is
+    reported once (``trouble``) and retried after :data:`RETRY_INTERVAL`;
+    everything that could not be written becomes one :class:`Gap`, said in the
+    file by the next write that succeeds.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        trouble: Trouble,
+        *,
+        max_bytes: int | None,
+        max_seconds: float | None,
+        keep: int,
+        fs: FileSystem | None,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.path = path
+        self.trouble = trouble
+        self.max_bytes = max_bytes
+        self.rotation = Rotation(max_bytes, max_seconds)
+        self.keep = keep
+        self.fs = fs or FileSystem()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.fd: int | None = None
+        self.size = 0
+        self.regular = True
+        self.opened_at = 0.0
+        self.failing: str | None = None
+        self.retry_at = -math.inf
+        self.gap = Gap()  # lost by this writer and not yet marked in the file
+        #: monotonic time the current file operation began, None when idle (read by the loop to spot stalls)
+        self.busy_since: float | None = None
+        self.written = 0
+        self.rotations = 0
+
+    def _resting(self) -> bool:
+        """Still failing and not yet time to try again."""
+        return self.failing is not None and self.monotonic() < self.retry_at
+
+    def _lose(self, entries: Collection[Entry], reason: str) -> None:
+        for entry in entries:
+            if isinstance(entry.body, Gap):  # records the loop already dropped: now part of this gap
+                self.gap.merge(entry.body)
+            else:
+                self.gap.add(entry.t, reason)
+                self.trouble.lost(entry.t, reason)
+
+    def _begin_failing(self, exc: OSError) -> str:
+        """Say a failure once, and rest until :data:`RETRY_INTERVAL` has passed; returns the reason."""
+        reason = _failed(exc)
+        self.retry_at = self.monotonic() + RETRY_INTERVAL
+        if self.failing is None:
+            self.failing = reason
+            self.trouble.begin(reason)
+        return reason
+
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            try:
+                self.fs.close(fd)
+            except OSError:
+                pass
 
 
 def rotate(fs: FileSystem, path: str, keep: int) -> None:

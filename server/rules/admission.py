@@ -26,8 +26,8 @@ A connection goes through two stages:
   ``sessions_per_address`` unauthenticated sessions from the same address.
 
 :class:`TokenGuard` limits wrong-token guesses per address with a growing
-lock-out, and :class:`LogBudget` keeps every peer-triggered log line to a
-summary rate.
+lock-out; :class:`teleop.common.throttle.LogBudget` keeps every peer-triggered
+log line to a summary rate.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 #: Seats beyond ``max_clients`` that only a pilot-token holder may take.
@@ -313,54 +313,6 @@ class TokenGuard:
 
 
 # -- log lines a peer can cause ----------------------------------------------------------------
-
-
-@dataclass
-class _Budget:
-    window_start: float
-    count: int = 0
-    suppressed: int = 0
-    peers: set[str] = field(default_factory=set)
-
-
-class LogBudget:
-    """At most ``per_window`` lines of one kind per ``window`` seconds; the rest become a count.
-
-    ``take(kind, now)`` says whether to log this one; ``due(now)`` hands back,
-    once per window, each kind that had lines held back and how many, so the
-    caller logs one summary ("refused 2,431 wrong tokens in the last minute
-    from 3 addresses") instead of thousands of lines.
-    """
-
-    def __init__(self, per_window: int = 5, window: float = 60.0) -> None:
-        self.per_window = per_window
-        self.window = window
-        self._kinds: dict[str, _Budget] = {}
-        self._ready: list[tuple[str, int, int]] = []
-
-    def take(self, kind: str, now: float, peer: str = "") -> bool:
-        budget = self._kinds.get(kind)
-        if budget is None or now - budget.window_start >= self.window:
-            if budget is not None and budget.suppressed:
-                self._ready.append((kind, budget.suppressed, len(budget.peers)))
-            budget = self._kinds[kind] = _Budget(now)
-        if budget.count < self.per_window:
-            budget.count += 1
-            return True
-        budget.suppressed += 1
-        if len(budget.peers) < 1000:
-            budget.peers.add(peer)
-        return False
-
-    def due(self, now: float) -> list[tuple[str, int, int]]:
-        """``(kind, lines held back, distinct peers)`` for each kind whose window has ended with lines held back."""
-        out, self._ready = self._ready, []
-        for kind, budget in list(self._kinds.items()):
-            if now - budget.window_start >= self.window:
-                if budget.suppressed:
-                    out.append((kind, budget.suppressed, len(budget.peers)))
-                del self._kinds[kind]
-        return out
 
 
 class PerPeerOnce:

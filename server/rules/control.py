@@ -34,16 +34,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from teleop.common.throttle import RateCap, RateWatch, Verdict
 from teleop.wire import protocol
 from teleop.wire.layout import Layout
 from teleop.wire.protocol import (
+    CloseCode,
     Control,
     EmergencyStop,
     Error,
     ErrorCode,
     Event,
+    EventKind,
+    EventLevel,
     Hello,
     Invalid,
+    PilotStatus,
     Ping,
     Pong,
     ReleaseControl,
@@ -54,13 +59,11 @@ from teleop.wire.protocol import (
 )
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.failsafe import Action, PilotWatch
-from teleop_server.rules.limits import RateWatch, Verdict
 from teleop_server.rules.mapping import CommandMapper
 from teleop_server.rules.tokens import Judged, Judgement, TokenJudge
 
 log = logging.getLogger("teleop.server")
 
-CLOSE_POLICY = 1008  # "policy violation": no token where one is required, or flooding
 #: A client sending more than this many times the configured control rate is flooding.
 RATE_LIMIT_FACTOR = 4
 #: Wrong tokens one connection may offer before it is closed: guessing must cost a reconnect.
@@ -115,7 +118,7 @@ class Close:
     """Close the client's connection with ``code`` (any explanation was sent just before)."""
 
     client: int
-    code: int
+    code: CloseCode
     reason: str
 
 
@@ -176,14 +179,14 @@ class Member:
     #: what this client drives with, as it last said (hello, then each control)
     input: protocol.InputKind | None = None
     last_refusal: float = -math.inf
-    pings: RateWatch = field(default_factory=lambda: RateWatch(MAX_PINGS_PER_S, strikes=1_000_000))
+    pings: RateCap = field(default_factory=lambda: RateCap(MAX_PINGS_PER_S))
 
     @property
     def label(self) -> str:
         return f"#{self.id} {self.name} ({self.host})"
 
-    def describe(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "legacy": self.legacy, "input": self.input}
+    def describe(self) -> PilotStatus:
+        return PilotStatus(self.id, self.name, self.legacy, self.input.value if self.input else "")
 
 
 class ControlRules:
@@ -263,11 +266,14 @@ class ControlRules:
         out: list[Effect] = []
         if judged.judgement is Judgement.LOCKED:
             text = f"too many wrong pilot tokens from your address: wait {judged.wait:.0f} s and check the token"
-            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "too many wrong pilot tokens")]
+            return [
+                Send(client, Error(ErrorCode.UNAUTHORIZED, text)),
+                Close(client, CloseCode.POLICY_VIOLATION, "too many wrong pilot tokens"),
+            ]
         if not self.may_watch(judged):
             self.tokens.note(f"client {member.label} refused: this server requires the token even to watch", host, now)
             text = "this server requires the token even to watch: add it to your settings"
-            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CLOSE_POLICY, "token required")]
+            return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CloseCode.POLICY_VIOLATION, "token required")]
         if hello is not None:
             member.name = hello.client or "unknown"
             member.input = hello.input
@@ -370,7 +376,14 @@ class ControlRules:
         for action in self.watch.poll(now):
             if action is Action.ENTER_FAILSAFE:
                 log.warning("failsafe: pilot silent for %.0f ms; outputs to neutral", self.watch.timeout * 1000)
-                out += [Neutral(), self._event("warning", f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms")]
+                out += [
+                    Neutral(),
+                    self._event(
+                        EventLevel.WARNING,
+                        EventKind.FAILSAFE,
+                        f"failsafe: no control from the pilot for {self.watch.timeout * 1000:.0f} ms",
+                    ),
+                ]
                 out.append(StatusChanged())
             elif action is Action.KEEPALIVE:
                 out.append(Keepalive())
@@ -392,7 +405,7 @@ class ControlRules:
         """The server itself is stopping or was told to (a signal): neutral first, then say so."""
         self.watch.force()
         log.warning("outputs to neutral: %s", why)
-        return [Neutral(), self._event("warning", f"outputs to neutral: {why}"), StatusChanged()]
+        return [Neutral(), self._event(EventLevel.WARNING, EventKind.SERVER, f"outputs to neutral: {why}"), StatusChanged()]
 
     # -- messages ------------------------------------------------------------------------
 
@@ -400,7 +413,7 @@ class ControlRules:
         if isinstance(message, Control):
             return self._on_control(member, message, now)
         if isinstance(message, Ping):
-            if member.pings.frame(now) is Verdict.OK:
+            if member.pings.allow(now):
                 return [Send(member.id, Pong(message.id, message.t, self._wall()))]
             return []
         if isinstance(message, Invalid):
@@ -448,7 +461,7 @@ class ControlRules:
         above = "" if message.max_speed <= self.max_speed else f" (asked {message.max_speed:.0%}; the configured maximum is {self.max_speed:.0%})"
         text = f"speed cap {cap:.0%} of each output's travel, set by {member.name}{above}"
         log.warning("%s", text)
-        out: list[Effect] = [self._event("warning", text), StatusChanged()]
+        out: list[Effect] = [self._event(EventLevel.WARNING, EventKind.LIMIT, text), StatusChanged()]
         if self._last_drive is not None and self.pilot is not None and not self.watch.failsafe and not self.estop:
             out.append(Drive(self.mapper.commands(self._last_drive, cap)))  # lowered now, not at the pilot's next message
         return out
@@ -476,7 +489,7 @@ class ControlRules:
             return out + self._refusal(member, now, Error(ErrorCode.ESTOP_ACTIVE, text, "control"))
         if self.watch.control(now):
             log.info("failsafe cleared: %s is driving", member.name)
-            out += [self._event("info", f"failsafe cleared: {member.name} is driving"), StatusChanged()]
+            out += [self._event(EventLevel.INFO, EventKind.FAILSAFE, f"failsafe cleared: {member.name} is driving"), StatusChanged()]
         if control.layout is Layout.STANDARD and self.mapper.numbered and not self._told_numbered:
             self._told_numbered = True
             out.append(self._numbered_warning(member))
@@ -493,7 +506,7 @@ class ControlRules:
             "Write the mapping with control names (leftx, lefty, lefttrigger, a, ...) so every pad drives the same way"
         )
         log.warning("%s", text)
-        return self._event("warning", text)
+        return self._event(EventLevel.WARNING, EventKind.CONFIG, text)
 
     def remote_estop(self, who: str) -> list[Effect]:
         """An emergency stop from outside the WebSocket (the fleet broker): engaged as if a client pressed it.
@@ -507,7 +520,7 @@ class ControlRules:
         if not self.estop:
             self.estop = True
             log.warning("EMERGENCY STOP by %s", label)
-            out.append(self._event("warning", f"emergency stop by {name}"))
+            out.append(self._event(EventLevel.WARNING, EventKind.ESTOP, f"emergency stop by {name}"))
         self.watch.force()
         return [Neutral(), *out, StatusChanged()]
 
@@ -520,7 +533,7 @@ class ControlRules:
             return [Send(member.id, Error(ErrorCode.NOT_PILOT, "only the pilot can clear the emergency stop", "estop"))]
         self.estop = False
         log.warning("emergency stop cleared by %s", member.label)
-        return [self._event("info", f"emergency stop cleared by {member.name}"), StatusChanged()]
+        return [self._event(EventLevel.INFO, EventKind.ESTOP, f"emergency stop cleared by {member.name}"), StatusChanged()]
 
     # -- pilot -----------------------------------------------------------------------------
 
@@ -544,14 +557,14 @@ class ControlRules:
         if member is not None:
             member.role = Role.PILOT
         log.info("control: %s", reason)
-        out: list[Effect] = [self._event("info", reason)]
+        out: list[Effect] = [self._event(EventLevel.INFO, EventKind.PILOT, reason)]
         if previous is not None:
             # the old pilot's last command must not outlive its control
             entered = self.watch.force()
             out.append(Neutral())
             if entered:
                 log.warning("failsafe: %s; outputs to neutral", reason)
-                out.append(self._event("warning", f"failsafe: {reason}"))
+                out.append(self._event(EventLevel.WARNING, EventKind.FAILSAFE, f"failsafe: {reason}"))
         out.append(StatusChanged())
         return out
 
@@ -586,11 +599,11 @@ class ControlRules:
         return [Send(member.id, error)]
 
     def _expel(self, member: Member, why: str, error: Error, reason: str) -> list[Effect]:
-        out: list[Effect] = [Send(member.id, error), Close(member.id, CLOSE_POLICY, reason[:120])]
+        out: list[Effect] = [Send(member.id, error), Close(member.id, CloseCode.POLICY_VIOLATION, reason[:120])]
         return out + self.leave(member.id, 0.0, f"was disconnected ({why})")
 
-    def _event(self, level: str, text: str) -> Broadcast:
-        return Broadcast(Event(level, text, self._wall()))
+    def _event(self, level: EventLevel, kind: EventKind, text: str) -> Broadcast:
+        return Broadcast(Event(level, text, self._wall(), kind))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
-from teleop_server.rules.admission import LogBudget, TokenGuard
+from teleop.common.throttle import LogBudget
+from teleop_server.rules.admission import TokenGuard
 from teleop_server.rules.auth import Access
 
 log = logging.getLogger("teleop.server")

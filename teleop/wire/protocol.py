@@ -18,10 +18,11 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from teleop.wire.layout import Layout
+from teleop.wire.records import CameraStatus, PilotStatus, SerialStatus
 
 PROTOCOL_VERSION = 1
 
@@ -54,6 +55,28 @@ class InputKind(StrEnum):
     KEYBOARD = "keyboard"
 
 
+class MessageType(StrEnum):
+    """The ``type`` of every message, client to server and back."""
+
+    HELLO = "hello"
+    CONTROL = "control"
+    PING = "ping"
+    REQUEST_CONTROL = "request_control"
+    RELEASE_CONTROL = "release_control"
+    ESTOP = "estop"
+    RECORD = "record"
+    SPEED_CAP = "speed_cap"
+    SAVE_SNAPSHOT = "save_snapshot"
+    REPLAY = "replay"
+    WELCOME = "welcome"
+    READING = "reading"
+    STATUS = "status"
+    PONG = "pong"
+    ERROR = "error"
+    EVENT = "event"
+    OUTPUTS = "outputs"
+
+
 class ErrorCode(StrEnum):
     """Machine-readable ``code`` of an ``error`` message; the ``message`` field is for humans."""
 
@@ -70,6 +93,59 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     #: the server understood the message but does not provide what it asks for (e.g. recording)
     NOT_SUPPORTED = "not_supported"
+
+
+class CloseCode(IntEnum):
+    """The WebSocket close codes this protocol uses (RFC 6455), named once for both ends and the dashboard.
+
+    The close reason text says which case; the code says what a client should do.
+    """
+
+    #: the session ended normally (the server's handler returned, or the client left)
+    NORMAL = 1000
+    #: the server is shutting down
+    GOING_AWAY = 1001
+    #: a text frame that is not UTF-8
+    INVALID_DATA = 1007
+    #: refused: no token where one is required, flooding, too many wrong tokens; retry slowly
+    POLICY_VIOLATION = 1008
+    #: a frame over :data:`MAX_MESSAGE_BYTES`
+    MESSAGE_TOO_BIG = 1009
+    #: the server failed unexpectedly
+    INTERNAL_ERROR = 1011
+    #: the server is full, or this client was too slow to take what it is sent; retry later
+    TRY_AGAIN_LATER = 1013
+
+
+class EventLevel(StrEnum):
+    """How much an ``event`` matters, as the server judged it where the event was made."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class EventKind(StrEnum):
+    """What an ``event`` is about, so a client decides how to show it without reading its words."""
+
+    #: outputs held at neutral because no pilot is sending (or the failsafe let go)
+    FAILSAFE = "failsafe"
+    #: the emergency stop was engaged or cleared
+    ESTOP = "estop"
+    #: who drives changed: someone became pilot, took over, released control or left
+    PILOT = "pilot"
+    #: the serial link and the board: ready, lost, failed, the board's own events
+    DEVICE = "device"
+    CAMERA = "camera"
+    RECORDING = "recording"
+    #: a limit on driving changed (the speed cap)
+    LIMIT = "limit"
+    #: the server's settings met the robot (e.g. a mapping that reads controls by number)
+    CONFIG = "config"
+    #: the server itself: told to stop, shutting down
+    SERVER = "server"
+    #: anything else, and every event from a newer server whose kind this client does not know
+    OTHER = "other"
 
 
 # --------------------------------------------------------------------------- messages
@@ -198,7 +274,8 @@ class Welcome:
     server: str
     session: str
     role: Role
-    status: dict[str, Any]
+    #: The status as of joining; on the wire a whole ``status`` message (with its ``type``).
+    status: Status
     readings: dict[str, float | int]
     limits: dict[str, Any] = field(default_factory=dict)
     #: This connection's id, as used in ``status.pilot.id``: how a client knows it is the pilot.
@@ -206,6 +283,10 @@ class Welcome:
     #: The unit of each reading key (``{"A0": "ADC 0-1023", ...}``), from the device's protocol table.
     #: Optional: older servers do not send it, and older clients ignore it.
     units: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, Status):  # its JSON form, from code that builds one by hand
+            object.__setattr__(self, "status", Status.from_json(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,22 +300,46 @@ class Reading:
 class Status:
     """Link and control state; sent whenever any of it changes."""
 
-    serial: dict[str, Any]
-    pilot: dict[str, Any] | None
+    serial: SerialStatus
+    #: Who drives; None: nobody.
+    pilot: PilotStatus | None
     failsafe: bool
     estop: bool
     clients: int
-    #: The robot's camera, or None when the server has none configured (or is older):
-    #: ``{"state": "live" | "starting" | "lost", "source": "sim", "path": "/video.mjpg",
-    #: "detail": "plain words for the user", "width": 640, "height": 480, "fps": 30}``.
-    #: Only ``state``, ``path`` and ``detail`` are required; see :mod:`teleop.wire.mjpeg` for the stream.
-    camera: dict[str, Any] | None = None
+    #: The robot's camera, or None when the server has none configured (or is older);
+    #: see :mod:`teleop.wire.mjpeg` for the stream.
+    camera: CameraStatus | None = None
     #: The most of each output's travel from neutral any client can drive now (1.0: no cap);
     #: the configured ``[limits] max_speed``, or lower while an operator has lowered it.
     speed_cap: float = 1.0
     #: Set when the server plays a recording instead of driving a device (``teleop-server --replay``):
     #: ``{"file": "drive.mcap", "position": 12.5, "duration": 3600.0, "playing": true, "speed": 1.0}``.
     replay: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # the JSON form of a part (a dict) is accepted too, from code that builds a status by hand
+        if not isinstance(self.serial, SerialStatus):
+            object.__setattr__(self, "serial", SerialStatus.from_json(self.serial))
+        if self.pilot is not None and not isinstance(self.pilot, PilotStatus):
+            object.__setattr__(self, "pilot", PilotStatus.from_json(self.pilot))
+        if self.camera is not None and not isinstance(self.camera, CameraStatus):
+            object.__setattr__(self, "camera", CameraStatus.from_json(self.camera))
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Status:
+        """A status from its JSON object (with or without ``type``); never raises: odd fields get their defaults."""
+        obj = obj if isinstance(obj, dict) else {}
+        clients = obj.get("clients", 0)
+        return cls(
+            serial=SerialStatus.from_json(obj.get("serial")),
+            pilot=PilotStatus.from_json(obj.get("pilot")),
+            failsafe=bool(obj.get("failsafe")),
+            estop=bool(obj.get("estop")),
+            clients=clients if isinstance(clients, int) and not isinstance(clients, bool) else 0,
+            camera=CameraStatus.from_json(obj.get("camera")),
+            speed_cap=_speed_cap(obj.get("speed_cap", 1.0)),
+            replay=obj.get("replay") if isinstance(obj.get("replay"), dict) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +358,24 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A human-readable announcement (take-over, failsafe, device unplugged)."""
+    """A human-readable announcement (take-over, failsafe, device unplugged).
 
-    level: str
+    ``level`` and ``kind`` are set by the server where the event is made; a client
+    decides how loud to be from them, never from ``text``, which is for people and
+    may be reworded at any time. From a server that predates ``kind``, the parser
+    reads it from the fixed wording such servers used (:func:`legacy_event_kind`).
+    """
+
+    level: EventLevel
     text: str
     t: float = 0.0
+    kind: EventKind = EventKind.OTHER
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, EventLevel):
+            object.__setattr__(self, "level", _event_level(self.level))
+        if not isinstance(self.kind, EventKind):
+            object.__setattr__(self, "kind", _event_kind(self.kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,24 +401,24 @@ class Invalid:
 ClientMessage = Hello | Control | Ping | RequestControl | ReleaseControl | EmergencyStop | Record | SpeedCap | SaveSnapshot | ReplayControl
 ServerMessage = Welcome | Reading | Status | Pong | Error | Event | Outputs
 
-_TYPE_NAMES: dict[type, str] = {
-    Hello: "hello",
-    Control: "control",
-    Ping: "ping",
-    RequestControl: "request_control",
-    ReleaseControl: "release_control",
-    EmergencyStop: "estop",
-    Record: "record",
-    SpeedCap: "speed_cap",
-    SaveSnapshot: "save_snapshot",
-    ReplayControl: "replay",
-    Welcome: "welcome",
-    Reading: "reading",
-    Status: "status",
-    Pong: "pong",
-    Error: "error",
-    Event: "event",
-    Outputs: "outputs",
+_TYPE_NAMES: dict[type, MessageType] = {
+    Hello: MessageType.HELLO,
+    Control: MessageType.CONTROL,
+    Ping: MessageType.PING,
+    RequestControl: MessageType.REQUEST_CONTROL,
+    ReleaseControl: MessageType.RELEASE_CONTROL,
+    EmergencyStop: MessageType.ESTOP,
+    Record: MessageType.RECORD,
+    SpeedCap: MessageType.SPEED_CAP,
+    SaveSnapshot: MessageType.SAVE_SNAPSHOT,
+    ReplayControl: MessageType.REPLAY,
+    Welcome: MessageType.WELCOME,
+    Reading: MessageType.READING,
+    Status: MessageType.STATUS,
+    Pong: MessageType.PONG,
+    Error: MessageType.ERROR,
+    Event: MessageType.EVENT,
+    Outputs: MessageType.OUTPUTS,
 }
 
 
@@ -316,6 +434,10 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             continue
         if isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
+        elif isinstance(value, Status):
+            value = to_dict(value)
+        elif isinstance(value, (SerialStatus, PilotStatus, CameraStatus)):
+            value = value.to_json()
         if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed", "input"):
             continue
         out[name] = value
@@ -549,29 +671,61 @@ def _opt_dict(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _event_level(value: Any) -> EventLevel:
+    """An unknown level (from a newer server) is shown as news, as before levels were checked."""
+    return EventLevel(value) if isinstance(value, str) and value in EventLevel._value2member_map_ else EventLevel.INFO
+
+
+def _event_kind(value: Any) -> EventKind:
+    return EventKind(value) if isinstance(value, str) and value in EventKind._value2member_map_ else EventKind.OTHER
+
+
+#: How servers that predate ``kind`` began each kind of event's text. Read only when an
+#: event has no ``kind`` field at all: a server that sends one is never read by its words.
+LEGACY_EVENT_PREFIXES: tuple[tuple[str, EventKind], ...] = (
+    ("failsafe", EventKind.FAILSAFE),
+    ("emergency stop", EventKind.ESTOP),
+    ("outputs to neutral", EventKind.SERVER),
+    ("device", EventKind.DEVICE),
+    ("serial link", EventKind.DEVICE),
+    ("camera", EventKind.CAMERA),
+)
+
+
+def legacy_event_kind(text: str) -> EventKind:
+    """The kind of an event from a server that sent none, from the fixed wording such servers used."""
+    return next((kind for prefix, kind in LEGACY_EVENT_PREFIXES if text.startswith(prefix)), EventKind.OTHER)
+
+
+def _parse_event(o: dict[str, Any]) -> Event:
+    text = str(o.get("text", ""))
+    return Event(
+        level=_event_level(o.get("level", "info")),
+        text=text,
+        t=_number(o.get("t", 0.0), "t"),
+        kind=_event_kind(o["kind"]) if "kind" in o else legacy_event_kind(text),
+    )
+
+
+def _parse_status(o: dict[str, Any]) -> Status:
+    _opt_dict(o.get("serial", {}), "serial")  # a status whose link is not an object is refused whole, as it always was
+    return Status.from_json(o)
+
+
 _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "welcome": lambda o: Welcome(
         protocol=_integer(o.get("protocol"), "protocol"),
         server=str(o.get("server", "")),
         session=str(o.get("session", "")),
         role=Role(o["role"]) if o.get("role") in ("pilot", "observer") else Role.OBSERVER,
-        status=_opt_dict(o.get("status", {}), "status"),
+        status=Status.from_json(_opt_dict(o.get("status", {}), "status")),
         readings=_values(o.get("readings", {})),
         limits=_opt_dict(o.get("limits", {}), "limits"),
         client_id=o.get("client_id", 0) if isinstance(o.get("client_id", 0), int) else 0,
         units=_units(o.get("units", {})),
     ),
     "reading": lambda o: Reading(t=_number(o.get("t", 0.0), "t"), values=_values(o.get("values")), seq=o.get("seq", 0)),
-    "status": lambda o: Status(
-        serial=_opt_dict(o.get("serial", {}), "serial"),
-        pilot=o.get("pilot") if isinstance(o.get("pilot"), dict) else None,
-        failsafe=bool(o.get("failsafe")),
-        estop=bool(o.get("estop")),
-        clients=int(o.get("clients", 0)) if isinstance(o.get("clients", 0), int) else 0,
-        camera=o.get("camera") if isinstance(o.get("camera"), dict) else None,
-        speed_cap=_speed_cap(o.get("speed_cap", 1.0)),
-        replay=o.get("replay") if isinstance(o.get("replay"), dict) else None,
-    ),
+    "status": _parse_status,
     "pong": lambda o: Pong(
         id=_integer(o.get("id", 0), "id"), t=_number(o.get("t", 0.0), "t"), server_t=_number(o.get("server_t", 0.0), "server_t")
     ),
@@ -580,7 +734,7 @@ _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         message=str(o.get("message", "")),
         ref=o.get("ref") if isinstance(o.get("ref"), str) else None,
     ),
-    "event": lambda o: Event(level=str(o.get("level", "info")), text=str(o.get("text", "")), t=_number(o.get("t", 0.0), "t")),
+    "event": _parse_event,
     "outputs": lambda o: Outputs(
         t=_number(o.get("t", 0.0), "t"), lines={str(k): str(v) for k, v in _opt_dict(o.get("lines", {}), "lines").items()}
     ),

@@ -207,7 +207,7 @@ async def test_killing_and_restarting_the_simulated_firmware_is_told_and_control
     firmware_elf, bridge_binary, board, server_on_board
 ):
     """The real firmware's process dies (an unplug) and comes back on the same path (a replug)."""
-    from test_faults import record_figure
+    from faultkit import record_figure
 
     watcher = WsClient(await connect(server_on_board.url))
     await watcher.send({"type": "hello", "role": "observer", "client": "watcher"})

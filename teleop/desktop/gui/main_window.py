@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -11,6 +12,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QFontDatabase, QFontMetrics, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
@@ -25,8 +27,9 @@ from PySide6.QtWidgets import (
 from teleop import __version__
 from teleop.common.resources import resource_path
 from teleop.desktop.gui.adapter import QtAdapter
+from teleop.desktop.gui.aids_view import PadWarning, SpeedBadge
 from teleop.desktop.gui.binding import bind
-from teleop.desktop.gui.keys import KeyboardSafety
+from teleop.desktop.gui.keys import KeyboardSafety, is_text_entry
 from teleop.desktop.gui.readings_view import ReadingsPanel
 from teleop.desktop.gui.replay_bar import ReplayBar
 from teleop.desktop.gui.settings_dialog import SettingsDialog
@@ -138,9 +141,13 @@ class MainWindow(QMainWindow):
         drive_row.addWidget(self.estop)
         drive_row.addWidget(self.enable)
         drive_row.addWidget(self.take)
+        self.speed_badge = SpeedBadge(model.drive)
+        drive_row.addWidget(self.speed_badge)
         drive_row.addWidget(self.drive_state, 2)
         drive_row.addWidget(self.link_state, 1)
         layout.addLayout(drive_row)
+        self.pad_warning = PadWarning(model.drive)
+        layout.addWidget(self.pad_warning)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.gamepad_panel = GamepadPanel(model.drive)
@@ -175,6 +182,9 @@ class MainWindow(QMainWindow):
             self.link_state,
             self.drive_state,
             self.gamepad_panel.hint,
+            self.speed_badge.figure,
+            self.speed_badge.mode,
+            self.pad_warning,
         )
         metrics = QFontMetrics(self.enable.font())
         self.enable.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Enable driving", "Driving ENABLED")) + 40)
@@ -184,6 +194,9 @@ class MainWindow(QMainWindow):
         bind(model.drive.changed, self, self._drive_changed)
         bind(model.connection.changed, self, self._connection_changed)
         bind(model.log, self, self._log_line)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
         bind(model.drive.profile_changed, self, lambda _profile: save_settings(self.store, self.model.settings))  # a pad's profile is kept
         self._drive_changed(model.drive)
         self._connection_changed(model.connection)
@@ -308,6 +321,11 @@ class MainWindow(QMainWindow):
     def _log_line(self, line: LogLine) -> None:
         self.append_log(line.level.value, line.text)
 
+    def _focus_changed(self, _old, new) -> None:
+        """Pad buttons fire no action while the keyboard is in a field the pilot types in (read-only text does not count)."""
+        read_only = getattr(new, "isReadOnly", None)
+        self.model.drive.set_text_focus(is_text_entry(new) and not (callable(read_only) and read_only()))
+
     def _take_control(self) -> None:
         self.model.request_control(takeover=True)
 
@@ -372,6 +390,10 @@ class MainWindow(QMainWindow):
         self.model.disable_driving(DriveOff.CLOSING)
         save_settings(self.store, self.model.settings)
         self.keys.remove()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            with contextlib.suppress(RuntimeError, TypeError):  # closed twice
+                app.focusChanged.disconnect(self._focus_changed)
         if self.settings_dialog is not None:
             self.settings_dialog.close()
         super().closeEvent(event)

@@ -1,4 +1,4 @@
-"""Settings: server, token, send rate, gamepad, per-axis shaping and calibration, plotted readings.
+"""Settings: server, token, send rate, gamepad, per-axis shaping and calibration, pad buttons and speeds, plotted readings.
 
 Every field is checked as the user types; OK stays disabled while anything is
 wrong, and the reason is shown next to the field, so nothing bad is saved.
@@ -12,6 +12,7 @@ import copy
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
 
+from teleop.desktop.gui.settings.actions_page import ActionsPage
 from teleop.desktop.gui.settings.axes_page import AxesPage, CalibrationDialog
 from teleop.desktop.gui.settings.connection_page import ConnectionPage
 from teleop.desktop.gui.settings.driving_page import DrivingPage
@@ -49,14 +50,17 @@ class SettingsDialog(QDialog):
         self.driving = DrivingPage(self.settings, list(drive.pads.values()))
         self.gamepad_page = GamepadPage(self.pad_draft, self.settings, self.collect_profile)
         self.axes_page = AxesPage(self.pad_draft, drive)
+        self.actions_page = ActionsPage(self.pad_draft, drive)
         self.plot_page = PlotPage(self.settings, reading_names)
         self.tabs.addTab(self.connection, "Connection")
         self.tabs.addTab(self.driving, "Driving")
         self.tabs.addTab(self.gamepad_page, "Gamepad")
         self.tabs.addTab(self.axes_page, "Axes")
+        self.tabs.addTab(self.actions_page, "Buttons")
         self.tabs.addTab(self.plot_page, "Plot")
         self.gamepad_page.layout_changed.connect(self.axes_page.fill)
         self.gamepad_page.imported.connect(lambda: self.axes_page.fill(keep=False))
+        self.gamepad_page.imported.connect(self.actions_page.reload)
         self.connection.edited.connect(self.validate)
         self.problem = QLabel("")
         self.problem.setObjectName("problem")
@@ -88,6 +92,7 @@ class SettingsDialog(QDialog):
     def collect_profile(self) -> PadProfile:
         """The pad's profile as this dialog shows it now."""
         self.axes_page.keep_rows()
+        self.actions_page.keep()
         return self.pad_draft.collect(self.gamepad_page.deadman)
 
     def export_profile(self, path: str | None = None) -> bool:
@@ -125,3 +130,7 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         if self.validate():
             super().accept()
+
+    def done(self, result: int) -> None:
+        self.actions_page.stop_capture()  # closed while waiting for a button: the pad's actions fire again
+        super().done(result)

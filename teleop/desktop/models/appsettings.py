@@ -117,6 +117,10 @@ def server_url(host: str, port: int, tls: bool = False) -> str:
     return f"{'wss' if tls else 'ws'}://{host}:{port}"
 
 
+#: the longest stale-pad time offered: past a minute the guard protects nothing
+MAX_STALE_PAD_S = 60.0
+
+
 @dataclass
 class AppSettings:
     host: str = "127.0.0.1"
@@ -137,6 +141,8 @@ class AppSettings:
     pads: dict[str, PadProfile] = field(default_factory=dict)
     #: a short rumble on pads that can when failsafe or the e-stop trips or the link drops
     rumble: bool = True
+    #: seconds a driving pad's state may sit unchanged before it is no longer re-sent (0: never; see padhealth)
+    stale_pad_s: float = 5.0
 
     def profile(self, guid: str) -> PadProfile | None:
         return self.pads.get(guid)
@@ -202,6 +208,9 @@ class AppSettings:
         for name in ("tls", "keyboard_driving", "rumble"):
             if isinstance(data.get(name), bool):
                 setattr(settings, name, data[name])
+        stale = data.get("stale_pad_s")
+        if isinstance(stale, (int, float)) and not isinstance(stale, bool) and 0 <= stale <= MAX_STALE_PAD_S:
+            settings.stale_pad_s = float(stale)
         for name in ("recent", "plot"):
             if isinstance(data.get(name), list):
                 setattr(settings, name, [str(v) for v in data[name]][:32])

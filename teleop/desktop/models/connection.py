@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from teleop.common.events import Event
-from teleop.wire.protocol import Role
+from teleop.wire.protocol import Event as ServerEvent
+from teleop.wire.protocol import EventKind, Role, Status
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,18 @@ class LogLevel(StrEnum):
 class LogLine:
     level: LogLevel
     text: str
+
+
+def event_log_level(event: ServerEvent, driving: bool) -> LogLevel:
+    """How loud a server event is in the log: its level, from its ``level`` and ``kind``, never its words.
+
+    The server's failsafe holds the outputs at neutral whenever no pilot is sending:
+    that is the normal idle state of a robot nobody drives, so it is news, not a
+    warning, unless we were driving.
+    """
+    if event.kind is EventKind.FAILSAFE and not driving:
+        return LogLevel.INFO
+    return LogLevel(event.level.value)
 
 
 def plain_message(state: ConnectionState, problem: Problem, server: str, replay: str = "") -> str:
@@ -132,26 +145,12 @@ class ServerStatus:
     replay: ReplayState | None = None
 
     @classmethod
-    def from_message(cls, status: dict[str, Any]) -> ServerStatus:
-        serial = status.get("serial") or {}
-        pilot = status.get("pilot") or {}
-        return cls(
-            str(serial.get("state", "")),
-            bool(status.get("failsafe")),
-            bool(status.get("estop")),
-            str(pilot.get("name", "")),
-            int(status.get("clients", 0) or 0),
-            _fraction(status.get("speed_cap", 1.0)),
-            str(pilot.get("input") or ""),
-            ReplayState.from_message(status.get("replay")),
-        )
+    def from_message(cls, status: Status) -> ServerStatus:
+        pilot = status.pilot.name if status.pilot else ""
+        pilot_input = status.pilot.input if status.pilot else ""
+        replay = ReplayState.from_message(status.replay)
+        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input, replay)
 
-
-def _fraction(value: Any) -> float:
-    """A cap from a status; anything unreadable is no cap here (the server enforces its own anyway)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        return 1.0
-    return float(value)
 
 
 class ConnectionModel:

@@ -115,6 +115,8 @@ class DriveModel:
         self.staleness = Staleness.FRESH
         #: a text field has focus: pad buttons fire no actions
         self.text_focus = False
+        #: the Settings dialog is waiting for a button to bind: pressing it must not also fire its current action
+        self.capturing = False
         #: each pad's power level, as the gamepad layer last read it
         self.batteries: dict[int, Battery] = {}
         #: the profile whose speed settings and action map are in use (its steps survive other changes)
@@ -267,7 +269,15 @@ class DriveModel:
     def set_text_focus(self, focused: bool) -> None:
         """A text field took (or lost) the keyboard: pad buttons must not fire while the pilot types."""
         self.text_focus = focused
-        self._dispatch(self.actions.suspend(focused or self.selected is None))
+        self._dispatch(self.actions.suspend(self._actions_held()))
+
+    def set_capturing(self, capturing: bool) -> None:
+        """Settings waits for a button to bind (or stopped waiting): no action fires meanwhile."""
+        self.capturing = capturing
+        self._dispatch(self.actions.suspend(self._actions_held()))
+
+    def _actions_held(self) -> bool:
+        return self.text_focus or self.capturing or self.selected is None
 
     def set_battery(self, instance_id: int, level: Battery) -> None:
         if self.batteries.get(instance_id) != level:
@@ -456,7 +466,7 @@ class DriveModel:
         self.selected = instance_id
         self._lost_guid = ""
         self._apply_profile()
-        self.actions.suspend(self.text_focus or instance_id is None)
+        self.actions.suspend(self._actions_held())
         self.pads_changed.emit(self)
         self._input(self._clock())
 

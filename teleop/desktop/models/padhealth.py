@@ -106,3 +106,17 @@ class StaleGuard:
             if edge > now:
                 return edge
         return float("inf")
+
+
+def health_warning(battery: Battery, staleness: Staleness, stale_after: float) -> str:
+    """What the window warns the pilot about the driving pad ("" when all is well); the stale pad first."""
+    if staleness is Staleness.STALE:
+        return (
+            f"The pad has reported nothing new for {stale_after:g} s: it is no longer re-sent and the robot's "
+            "failsafe stops it. Move a stick or press a button to drive again."
+        )
+    if staleness is Staleness.WARNING:
+        return "The pad has reported nothing new for a while: is it still connected? Move a stick to keep driving."
+    if battery.warning:
+        return f"Pad {battery.describe()}: charge it or plug it in soon."
+    return ""

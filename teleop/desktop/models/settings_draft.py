@@ -14,10 +14,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from teleop.desktop.models.actions import ACTION_LABELS, MAX_CHORD, Action, binding_text
 from teleop.desktop.models.appsettings import ServerAddress, check_host, parse_address
 from teleop.desktop.models.pads import GamepadInfo
 from teleop.desktop.models.profiles import MAX_AXES, LayoutChoice, PadProfile, adopt, export_profile, import_profile
 from teleop.desktop.models.shaping import AxisCalibration, AxisShape
+from teleop.desktop.models.speed import SpeedSettings
 from teleop.wire.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_name, button_name, is_button
 from teleop.wire.protocol import MAX_BUTTONS
 
@@ -82,12 +84,34 @@ class PadDraft:
     shapes: dict[str, AxisShape]
     layout: LayoutChoice = LayoutChoice.AUTO
     calibrations: dict[str, AxisCalibration] = field(default_factory=dict)
+    #: the action map as edited: binding ("a", "back+start") to action
+    actions: dict[str, Action] = field(default_factory=dict)
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
 
     @classmethod
     def of(cls, pad: GamepadInfo | None, known: bool, profile: PadProfile | None, global_axes: dict[int, AxisShape]) -> PadDraft:
         profile = profile or PadProfile("none")
         shapes = dict(profile.shapes) if pad else {axis_name(Layout.RAW, i): s for i, s in global_axes.items()}
-        return cls(pad, known, profile, shapes, profile.layout)
+        return cls(pad, known, profile, shapes, profile.layout, actions=dict(profile.actions), speed=profile.speed)
+
+    def bindings_of(self, action: Action) -> list[str]:
+        """The bindings that fire ``action`` (usually one), in a stable order."""
+        return sorted(b for b, a in self.actions.items() if a is action)
+
+    def bind(self, action: Action, binding: str) -> str:
+        """Make ``binding`` (and only it) fire ``action``; what to tell the user.
+
+        A binding does one thing: if it fired another action, that action loses it (and the note says so)."""
+        note = f"{ACTION_LABELS[action]}: {binding}"
+        taken = self.actions.get(binding)
+        if taken is not None and taken is not action:
+            note += f" (it was {ACTION_LABELS[taken]}'s: that action now has no button)"
+        self.actions = {b: a for b, a in self.actions.items() if a is not action and b != binding}
+        self.actions[binding] = action
+        return note
+
+    def unbind(self, action: Action) -> None:
+        self.actions = {b: a for b, a in self.actions.items() if a is not action}
 
     @property
     def effective_layout(self) -> Layout:
@@ -140,6 +164,8 @@ class PadDraft:
             layout=self.layout,
             shapes=shapes,
             deadman=deadman,
+            actions=dict(self.actions),
+            speed=self.speed.bounded(),
         )
 
     def export(self, profile: PadProfile, path: str | Path) -> str:
@@ -167,4 +193,38 @@ class PadDraft:
         self.shapes = dict(profile.shapes)
         self.layout = profile.layout
         self.calibrations = {}
+        self.actions = dict(profile.actions)
+        self.speed = profile.speed
         return profile, note
+
+
+class ButtonCapture:
+    """The "press the button" of Settings: which button, or chord, the pilot pressed on the driving pad.
+
+    Fed the pad's held buttons after every change. Buttons already held when the
+    capture starts count only after they are let go. The binding is every button held
+    together at the fullest moment, taken when all are let go again (so a chord is
+    pressed as it will be used: hold back, press start, let go).
+    """
+
+    def __init__(self, held_at_start: frozenset[str] | set[str] = frozenset()) -> None:
+        self._ignored = set(held_at_start)
+        self._peak: frozenset[str] = frozenset()
+        #: the buttons held now (for the dialog to show while waiting)
+        self.held: frozenset[str] = frozenset()
+
+    def feed(self, held: set[str] | frozenset[str]) -> str | None:
+        """The binding once every pressed button is let go; None while waiting. Too many buttons is refused by :meth:`problem`."""
+        self._ignored &= set(held)
+        self.held = frozenset(held) - self._ignored
+        if len(self.held) > len(self._peak):
+            self._peak = self.held
+        if self.held or not self._peak:
+            return None
+        return binding_text(self._peak)
+
+    @property
+    def problem(self) -> str | None:
+        if len(self._peak) > MAX_CHORD:
+            return f"a chord is at most {MAX_CHORD} buttons"
+        return None

@@ -102,6 +102,15 @@ class SpeedScale:
         """Speed up (+1) or down (-1) by the profile's step."""
         self.scale = bounded_scale(self.scale + (1 if direction > 0 else -1) * self.settings.step)
 
+    def describe(self) -> str:
+        """What the window says under the big figure: which speed is in use, and whether the robot caps it."""
+        mode = "slow" if self.slow else "turbo" if self.turbo else "speed"
+        if self.capped:
+            return f"{mode} (you asked {self.wanted:.0%}; the robot caps it at {self.cap:.0%})"
+        if self.cap < 1.0:
+            return f"{mode} (the robot's cap: {self.cap:.0%})"
+        return mode
+
     def release_all(self) -> None:
         """Driving stopped or the pad changed: held slow or turbo buttons cannot be trusted to be let go."""
         if self.settings.hold is Hold.HELD:

@@ -1,7 +1,7 @@
 """The desktop client's connection to a bridge server: asyncio, no Qt.
 
 :class:`ClientSession` connects, says hello, keeps the connection alive across
-server restarts (backoff capped at 2 s) and resumes the role the user chose.
+server restarts (backoff capped at 2 s, :data:`teleop.common.backoff.RECONNECT_DELAYS`) and resumes the role the user chose.
 It measures round-trip time with ping/pong. Controls are latest-wins: if the
 socket is momentarily slower than the stick, only the newest state is sent.
 
@@ -27,15 +27,19 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from teleop import __version__
+from teleop.aio.tasks import cancel_and_wait
+from teleop.common.backoff import RECONNECT_DELAYS, Backoff
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
 from teleop.wire import protocol
-from teleop.wire.protocol import Control, Role
+from teleop.wire.protocol import CloseCode, Control, Role
 
 log = logging.getLogger("teleop.desktop.net.client")
 
+#: What a close code from the server means for the connection bar; any other code is a plain close.
+CLOSE_PROBLEMS: dict[int, Problem] = {CloseCode.POLICY_VIOLATION: Problem.NOT_ALLOWED, CloseCode.TRY_AGAIN_LATER: Problem.BUSY}
+
 WELCOME_TIMEOUT = 1.5
-RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 #: a host name that does not resolve is usually a typo or a robot that is off: ask the resolver rarely
 UNKNOWN_HOST_RETRY = 15.0
 
@@ -79,7 +83,7 @@ class ClientSession:
         role: Role = Role.OBSERVER,
         token: str | None = None,
         ping_interval: float = 1.0,
-        backoff: tuple[float, ...] = RECONNECT_BACKOFF,
+        backoff: tuple[float, ...] = RECONNECT_DELAYS,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url.split("#", 1)[0]  # a pasted address may carry "#token=..."; it is not part of the URL sent
@@ -116,12 +120,7 @@ class ClientSession:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(task)
         self._set_state(ConnectionState.DISCONNECTED, "disconnected")
 
     @property
@@ -237,9 +236,9 @@ class ClientSession:
         self.events.state(state, detail)
 
     async def _run(self) -> None:
-        attempt = 0
+        retry = Backoff(self.backoff)
         while True:
-            if attempt == 0:
+            if retry.failures == 0:
                 self.problem = Problem.NONE
                 self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
             tls: dict[str, Any] = {"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}
@@ -256,10 +255,10 @@ class ClientSession:
                     **tls,
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
-                    attempt = 0
+                    retry.succeeded()
                     await self._serve(ws)
                 reason = _describe_close(ws.close_code, ws.close_reason)
-                self.problem = {1008: Problem.NOT_ALLOWED, 1013: Problem.BUSY}.get(ws.close_code or 0, Problem.CLOSED)
+                self.problem = CLOSE_PROBLEMS.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
                 reason = f"the server's TLS certificate is not trusted ({exc.verify_message}); choose its certificate file in Settings"
                 self.problem = Problem.TLS_UNTRUSTED
@@ -283,10 +282,9 @@ class ClientSession:
                 # a control waiting for the old socket describes the sticks as they were then:
                 # never deliver it on the next connection, where it would be a stale command
                 self._pending_control = None
-            delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+            delay = retry.failed()
             if self.problem is Problem.UNKNOWN_HOST:
                 delay = max(delay, self.unknown_host_retry)
-            attempt += 1
             self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
 
@@ -354,7 +352,7 @@ class ClientSession:
         if isinstance(message, protocol.Status):
             previous = self.role
             pilot = message.pilot
-            self.role = Role.PILOT if pilot is not None and pilot.get("id") == self.client_id else Role.OBSERVER
+            self.role = Role.PILOT if pilot is not None and pilot.id == self.client_id else Role.OBSERVER
             if previous is not self.role:
                 log.info("role is now %s", self.role.value)
         self.events.message(message)
@@ -367,9 +365,9 @@ class ClientSession:
 
 
 def _describe_close(code: int | None, reason: str | None) -> str:
-    if code == 1008:
+    if code == CloseCode.POLICY_VIOLATION:
         return f"server refused this client: {reason or 'policy violation'}"
-    if code == 1013:
+    if code == CloseCode.TRY_AGAIN_LATER:
         return f"server busy: {reason or 'try again later'}"
     if reason:
         return f"server closed the connection: {reason}"

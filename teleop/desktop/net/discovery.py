@@ -20,11 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
 
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from teleop.aio.tasks import cancel_and_wait
+from teleop.common.events import Event
 from teleop.common.interfaces import ipv4_addresses
 from teleop.wire.mdns import SERVICE_TYPE, Robot, robot_from_service
 
@@ -36,37 +37,12 @@ WATCH_INTERVAL_S = 2.0
 SETTLE_S = 3.0  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
 
 
-
-T = TypeVar("T")
-
-
-class EventEmitter(Generic[T]):
-    """A typed event: ``connect`` a callback, ``emit`` calls each. A failing callback is logged, not raised."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[T], None]] = []
-
-    def connect(self, callback: Callable[[T], None]) -> None:
-        self._callbacks.append(callback)
-
-    def disconnect(self, callback: Callable[[T], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._callbacks.remove(callback)
-
-    def emit(self, value: T) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(value)
-            except Exception:
-                log.exception("robot list listener failed")
-
-
 @dataclass
 class DirectoryEvents:
-    appeared: EventEmitter[Robot] = field(default_factory=EventEmitter)  #: new, or back after going grey
-    updated: EventEmitter[Robot] = field(default_factory=EventEmitter)  #: TXT, address or port changed
-    gone: EventEmitter[Robot] = field(default_factory=EventEmitter)  #: stopped announcing: greyed out
-    removed: EventEmitter[Robot] = field(default_factory=EventEmitter)  #: forgotten
+    appeared: Event[Robot] = field(default_factory=Event)  #: new, or back after going grey
+    updated: Event[Robot] = field(default_factory=Event)  #: TXT, address or port changed
+    gone: Event[Robot] = field(default_factory=Event)  #: stopped announcing: greyed out
+    removed: Event[Robot] = field(default_factory=Event)  #: forgotten
 
 
 class RobotDirectory:
@@ -166,11 +142,8 @@ class RobotBrowser:
         return ok
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await cancel_and_wait(self._watcher)
+        self._watcher = None
         await self._close()
 
     def _open(self) -> bool:
@@ -186,11 +159,7 @@ class RobotBrowser:
         return True
 
     async def _close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         browser, zc, self._browser, self._zc = self._browser, self._zc, None, None
         with contextlib.suppress(Exception):

@@ -7,7 +7,7 @@ uses it), authenticates with ``Authorization: Bearer TOKEN``, reads parts with
 It keeps no queue: of the frames that arrive in one read only the newest is
 handed on, and the model that receives them keeps one (see
 :class:`teleop.desktop.models.session.VideoModel`). A stream that ends, stalls or is refused is
-reopened with the session's backoff (:data:`teleop.desktop.net.client.RECONNECT_BACKOFF`).
+reopened with the session's backoff (:data:`teleop.common.backoff.RECONNECT_DELAYS`).
 
 The parts that decide something (the response head, chunked bodies, the frame
 rate) are sans-I/O functions and classes, tested without a socket.
@@ -26,7 +26,10 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from teleop import __version__
-from teleop.desktop.net.client import RECONNECT_BACKOFF, UNKNOWN_HOST_RETRY
+from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.timers import DeadlineTimer
+from teleop.common.backoff import RECONNECT_DELAYS, Backoff
+from teleop.desktop.net.client import UNKNOWN_HOST_RETRY
 from teleop.wire import mjpeg
 
 log = logging.getLogger("teleop.desktop.net.video")
@@ -219,7 +222,7 @@ class VideoStream:
         *,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        backoff: tuple[float, ...] = RECONNECT_BACKOFF,
+        backoff: tuple[float, ...] = RECONNECT_DELAYS,
         stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.url = url
@@ -256,9 +259,7 @@ class VideoStream:
     async def stop(self) -> None:
         task = self._task
         self.close()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -279,7 +280,7 @@ class VideoStream:
         self.events.state(state, detail)
 
     async def _run(self) -> None:
-        attempt = 0
+        retry = Backoff(self.backoff)
         while True:
             if self.state is not VideoState.LIVE:
                 self._set_state(VideoState.CONNECTING, "")
@@ -296,13 +297,12 @@ class VideoStream:
                 log.exception("unexpected error in the video stream")
                 state, detail = VideoState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             if self.received_this_time:
-                attempt = 0
-            delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+                retry.succeeded()
+            delay = retry.failed()
             if state in (VideoState.REFUSED, VideoState.NO_CAMERA):
                 # a token or a server that will not change by itself: ask rarely (and a wrong
                 # token retried every 2 s would soon lock this PC out, pilot connection and all)
                 delay = max(delay, self.slow_retry)
-            attempt += 1
             self._set_state(state, detail)
             await _pause(self._event_loop, delay)
 
@@ -411,7 +411,8 @@ class _Watchdog:
         self._loop, self._timeout, self._transport = loop, timeout, transport
         self._last = loop.time()
         self.fired = False
-        self._handle = loop.call_later(timeout, self._check)
+        self._timer = DeadlineTimer(self._check, loop=loop, clock=loop.time)
+        self._timer.arm(self._last + timeout)
 
     def fed(self) -> None:
         self._last = self._loop.time()
@@ -422,10 +423,10 @@ class _Watchdog:
             self.fired = True
             self._transport.abort()  # type: ignore[attr-defined]  # a socket transport: the pending read returns; the stream is reopened
         else:
-            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+            self._timer.arm(self._last + self._timeout)
 
     def cancel(self) -> None:
-        self._handle.cancel()
+        self._timer.cancel()
 
 
 async def _pause(loop: asyncio.AbstractEventLoop, seconds: float) -> None:

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from pygame._sdl2 import controller as sdl_controller
 from teleop.common.resources import resource_path
 from teleop.desktop.models.appsettings import config_dir
 from teleop.desktop.models.connection import LogLevel
+from teleop.desktop.models.padhealth import Battery
 from teleop.desktop.models.pads import GamepadInfo, GamepadState, Rumble
 from teleop.desktop.session.teleop_model import TeleopModel
 from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, TRIGGERS, Layout
@@ -59,6 +61,8 @@ log = logging.getLogger("teleop.desktop.sdl.gamepad")
 
 #: The file name SDL's community database and most tools use; one mapping per line.
 MAPPING_FILE = "gamecontrollerdb.txt"
+#: How often the pads' power levels are read: a battery drains over minutes, and the read is an SDL call per pad.
+BATTERY_EVERY_S = 5.0
 
 
 @dataclass
@@ -227,6 +231,7 @@ class GamepadManager:
         self.infos: dict[int, GamepadInfo] = {}
         self.states: dict[int, GamepadState] = {}
         self._model: TeleopModel | None = None
+        self._battery_due = 0.0
         #: SDL_JoystickGetDeviceInstanceID: a device's instance id without opening it (None: opened to find out)
         self._instance_at = None
         sdl = sdl_library()
@@ -364,6 +369,14 @@ class GamepadManager:
         bindings = ",".join(f"{k}:{v}" for k, v in mapping.items() if k != "crc") if isinstance(mapping, dict) else str(mapping)
         return f"{info.guid},{info.name.replace(',', ' ')},{bindings},"
 
+    def battery(self, instance_id: int) -> Battery:
+        """The pad's power level as SDL reports it (coarse; unknown for most wired and many cheap pads)."""
+        stick = self._sticks.get(instance_id)
+        try:
+            return Battery.of(stick.get_power_level()) if stick is not None else Battery.UNKNOWN
+        except (pygame.error, AttributeError):
+            return Battery.UNKNOWN
+
     # -- rumble -----------------------------------------------------------------------------------
 
     def rumble(self, instance_id: int, low: float, high: float, ms: int) -> bool:
@@ -405,6 +418,12 @@ class GamepadManager:
                 LogLevel.INFO, f"gamepad connected: {info.name} ({layout}; {info.axes} axes, {info.buttons} buttons, {info.hats} hats)"
             )
             drive.pad_added(info, self.states[info.instance_id], model.settings.gamepad)
+            drive.set_battery(info.instance_id, self.battery(info.instance_id))
+        now = time.monotonic()
+        if now >= self._battery_due:
+            self._battery_due = now + BATTERY_EVERY_S
+            for instance_id in self._sticks:
+                drive.set_battery(instance_id, self.battery(instance_id))
         for instance_id in result.changed:
             drive.pad_moved(instance_id)
         if drive.due():

@@ -11,9 +11,19 @@ from typing import Any
 from teleop.common.events import Event
 from teleop.desktop.models.actions import Action, Fired
 from teleop.desktop.models.appsettings import AppSettings, config_dir, parse_address, server_url
-from teleop.desktop.models.connection import ConnectionModel, ConnectionState, LogLevel, LogLine, Problem, ServerStatus, plain_message
+from teleop.desktop.models.connection import (
+    ConnectionModel,
+    ConnectionState,
+    LogLevel,
+    LogLine,
+    Problem,
+    ServerStatus,
+    event_log_level,
+    plain_message,
+)
 from teleop.desktop.models.drive import DriveSettings
 from teleop.desktop.models.driving import DriveModel, DriveOff
+from teleop.desktop.models.padhealth import StaleSettings
 from teleop.desktop.models.pads import Buzz
 from teleop.desktop.models.readings import ReadingsModel
 from teleop.desktop.models.shaping import AxisShape
@@ -35,6 +45,7 @@ class TeleopModel:
         self.drive = DriveModel(self._drive_settings(), self._send, clock)
         self.drive.profiles = settings.pads
         self.drive.rumble_enabled = settings.rumble
+        self.drive.stale.settings = StaleSettings(settings.stale_pad_s)
         self.readings = ReadingsModel()
         self.video = VideoModel()
         self.session: ClientSession | None = None
@@ -63,6 +74,7 @@ class TeleopModel:
         self.settings = settings
         self.drive.profiles = settings.pads
         self.drive.rumble_enabled = settings.rumble
+        self.drive.stale.settings = StaleSettings(settings.stale_pad_s)
         self.drive.set_settings(self._drive_settings())
         return reconnect and self.session is not None
 
@@ -268,7 +280,7 @@ class TeleopModel:
             self._apply_status(message.status)
             self.say(LogLevel.INFO, f"connected to {message.server} as {message.role.value}")
         elif isinstance(message, protocol.Status):
-            self._apply_status(protocol.to_dict(message))
+            self._apply_status(message)
         elif isinstance(message, protocol.Event):
             self._server_event(message)
         elif isinstance(message, protocol.Error):
@@ -278,14 +290,9 @@ class TeleopModel:
         self._connection_update()
 
     def _server_event(self, event: protocol.Event) -> None:
-        # The server's failsafe holds the outputs at neutral whenever no pilot is sending: that is
-        # the normal idle state of a robot nobody drives, not a warning, unless we were driving.
-        level = LogLevel(event.level) if event.level in LogLevel.__members__.values() else LogLevel.INFO
-        if event.text.startswith("failsafe") and not self.drive.enabled:
-            level = LogLevel.INFO
-        self.say(level, event.text)
+        self.say(event_log_level(event, driving=self.drive.enabled), event.text)
 
-    def _apply_status(self, status: dict[str, Any]) -> None:
+    def _apply_status(self, status: protocol.Status) -> None:
         new = ServerStatus.from_message(status)
         old = self.connection.status
         if new.estop and not old.estop:
@@ -307,5 +314,5 @@ class TeleopModel:
             self.drive.set_speed_cap(new.speed_cap)
             if new.speed_cap < 1.0:
                 self.say(LogLevel.WARNING, f"the robot caps speed at {new.speed_cap:.0%} of each output's travel")
-        self.video.set_camera(status.get("camera"))
+        self.video.set_camera(status.camera)
 

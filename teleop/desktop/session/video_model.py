@@ -12,6 +12,7 @@ from teleop.common.events import Event
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.net.video import RateMeter, VideoEvents, VideoState, VideoStream, describe, video_url
 from teleop.wire import mjpeg
+from teleop.wire.records import CameraStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class VideoModel:
         self.connected = False
         self.wanted = True
         #: the status's ``camera`` field; None: the robot has no camera (or its server predates video)
-        self.camera: dict[str, Any] | None = None
+        self.camera: CameraStatus | None = None
         self.state = VideoState.OFF
         self.message = describe(VideoState.OFF)
         self.offset = ClockOffset()  # replaced by the session's own when linked
@@ -65,10 +66,12 @@ class VideoModel:
                 self.camera = None  # the next welcome says again
             self._update()
 
-    def set_camera(self, camera: dict[str, Any] | None) -> None:
-        """The ``camera`` field of the robot's status."""
+    def set_camera(self, camera: CameraStatus | dict[str, Any] | None) -> None:
+        """The ``camera`` field of the robot's status (its JSON form is read too)."""
+        if camera is not None and not isinstance(camera, CameraStatus):
+            camera = CameraStatus.from_json(camera)
         if camera != self.camera:
-            self.camera = camera if isinstance(camera, dict) else None
+            self.camera = camera
             self._update()
 
     def set_wanted(self, wanted: bool) -> None:
@@ -134,8 +137,7 @@ class VideoModel:
         camera = self.camera
         want_url = ""
         if self.connected and self.wanted and camera is not None and self._ws_url:
-            path = camera.get("path")
-            want_url = video_url(self._ws_url, path if isinstance(path, str) and path.startswith("/") else mjpeg.VIDEO_PATH)
+            want_url = video_url(self._ws_url, camera.path)
         if want_url != self._stream_url:
             self._close_stream()
             if want_url:
@@ -150,8 +152,7 @@ class VideoModel:
             return VideoState.OFF, "Video hidden"
         if camera is None:
             return VideoState.NO_CAMERA, describe(VideoState.NO_CAMERA)
-        said = str(camera.get("state", ""))
-        detail = str(camera.get("detail") or "")
+        said, detail = camera.state, camera.detail
         live = stream is not None and stream.state is VideoState.LIVE
         if said == "lost":
             return VideoState.LOST, describe(VideoState.LOST, detail)

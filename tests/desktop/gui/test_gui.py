@@ -550,7 +550,7 @@ def test_unplugging_the_gamepad_sends_neutral_and_disables(window, loop, tmp_pat
 def test_gui_reconnects_after_a_server_crash_and_the_device_gets_no_stale_command(window, loop, joystick, tmp_path):
     """The server is killed mid-drive and started again: the GUI is back as pilot within 3 s of the
     server listening, and nothing it sent before the crash reaches the device afterwards."""
-    from test_faults import record_figure
+    from faultkit import record_figure
 
     model = window.model
     server, record = drive_with_recording(window, loop, tmp_path)

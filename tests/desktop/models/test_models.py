@@ -120,10 +120,10 @@ def test_readings_go_stale_when_the_link_drops_and_fresh_when_they_come_back():
 
 def test_the_servers_idle_failsafe_is_news_not_a_warning():
     model, _, _, log = connected_model()
-    model._on_message(protocol.Event("warning", "failsafe: no control from the pilot for 250 ms"))
+    model._on_message(protocol.Event("warning", "failsafe: no control from the pilot for 250 ms", kind=protocol.EventKind.FAILSAFE))
     assert log[-1].level is LogLevel.INFO
     model.enable_driving()
-    model._on_message(protocol.Event("warning", "failsafe: no control from the pilot for 250 ms"))
+    model._on_message(protocol.Event("warning", "failsafe: no control from the pilot for 250 ms", kind=protocol.EventKind.FAILSAFE))
     assert log[-1].level is LogLevel.WARNING, "while we drive it is a warning"
 
 

@@ -27,6 +27,7 @@ from guitools import ARTIFACTS, ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 
+from teleop.common.events import Event
 from teleop.desktop.net.discovery import SETTLE_S, WATCH_INTERVAL_S, RobotDirectory
 from teleop.wire.errors import ConfigError
 from teleop.wire.mdns import SERVICE_TYPE, Robot, robot_from_service, txt_record
@@ -118,6 +119,21 @@ def test_robots_appear_update_grey_out_and_are_forgotten_later():
     directory.prune()
     assert directory.robots() == []
     assert events == [("appeared", "rover", True), ("updated", "rover", True), ("gone", "rover", False), ("removed", "rover", False)]
+
+
+def test_a_broken_robot_list_view_does_not_stop_discovery(caplog):
+    """The directory's events are the one event primitive: a listener that raises is logged, the rest still hear."""
+    directory = RobotDirectory(clock=Clock())
+
+    def broken(robot: Robot) -> None:
+        raise RuntimeError("a bug in the robot list")
+
+    directory.events.appeared.connect(broken)
+    events = recording(directory)
+    with caplog.at_level(logging.ERROR):
+        directory.seen(robot())
+    assert events == [("appeared", "rover", True)] and "a bug in the robot list" in caplog.text
+    assert isinstance(directory.events.appeared, Event)
 
 
 def test_the_robot_the_app_is_connected_to_stays_listed_while_gone():

@@ -268,3 +268,34 @@ def test_a_pad_plugged_in_while_another_is_unplugged_between_two_polls_is_still_
     assert leaving.instance_id not in pads.infos
     assert arriving.instance_id in pads.infos, "the pad plugged in meanwhile was never opened"
     assert pads.infos[arriving.instance_id].axes == 6
+
+
+class DrainingPad:
+    """An opened SDL joystick whose power level reads as given: SDL's virtual pads report none."""
+
+    def __init__(self, stick, level: str) -> None:
+        self._stick, self.level = stick, level
+
+    def get_power_level(self) -> str:
+        return self.level
+
+    def __getattr__(self, name: str):
+        return getattr(self._stick, name)
+
+
+def test_a_pads_power_level_is_read_from_sdl_into_the_model(plugged, manager):
+    from teleop.desktop.models.padhealth import Battery
+
+    model, _, _, _ = connected_model()
+    pads = manager(mappings=[])
+    pads.attach(model)
+    pad = plugged(VirtualJoystick(name="Wireless Pad"))
+    pump_until(pads, lambda: pad.instance_id in model.drive.pads, "the pad listed")
+    assert model.drive.batteries[pad.instance_id] is Battery.UNKNOWN, "read when plugged in: a virtual pad reports nothing"
+    pads._sticks[pad.instance_id] = DrainingPad(pads._sticks[pad.instance_id], "low")
+    pads.pump()
+    assert model.drive.batteries[pad.instance_id] is Battery.UNKNOWN, "not read again before its time: an SDL call per pad"
+    pads._battery_due = 0.0
+    pads.pump()
+    assert model.drive.batteries[pad.instance_id] is Battery.LOW
+    assert model.drive.selected == pad.instance_id and model.drive.battery is Battery.LOW

@@ -278,7 +278,7 @@ async def test_stopping_the_broker_mid_drive_leaves_the_pilots_latency_alone_and
 
 
 async def test_home_assistant_discovery_is_published_retained_and_matches_the_schema(broker, make_device, make_server):
-    from test_fleet_rules import check_discovery
+    from hakit import check_discovery
 
     async with Dashboard(broker) as dashboard:
         await start_robot(broker, make_device, make_server, "rover-2", discovery=True)

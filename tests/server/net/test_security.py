@@ -16,12 +16,12 @@ from conftest import device_lines, wait_for
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from teleop.common.throttle import RateWatch, Verdict
 from teleop.desktop.app import free_port
 from teleop.desktop.models.appsettings import AppSettings, ServerAddress, parse_address
 from teleop.desktop.net.client import ClientSession, SessionEvents, trust_context
 from teleop.wire.protocol import Control, Role
 from teleop_server.rules.auth import Access, ObserverAccess, load_or_create_token
-from teleop_server.rules.limits import RateWatch, Verdict
 
 TOKEN = "correct-horse-battery-staple"
 

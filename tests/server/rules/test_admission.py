@@ -10,11 +10,12 @@ import json
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
+from teleop.common.throttle import LogBudget
 from teleop.wire import protocol
 from teleop.wire.protocol import Event, Reading, Status
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.httpgate import HostCheck, check_request, host_name, own_names
-from teleop_server.rules.admission import Admission, LogBudget, PerPeerOnce, TokenGuard, socket_budget
+from teleop_server.rules.admission import Admission, PerPeerOnce, TokenGuard, socket_budget
 
 # -- seats ---------------------------------------------------------------------------------
 

@@ -282,12 +282,12 @@ def test_every_client_sees_what_kind_of_input_drives_and_when_it_changes():
 
     r = rules()
     r.join(1, "h", hello(client="phone", input="touch"), 0.0)
-    assert r.pilot.describe()["input"] == "touch"
+    assert r.pilot.describe().input == "touch"
     r.frame(1, control(0.0), 0.005)  # the first control clears the failsafe (a status of its own)
     same = r.frame(1, json.dumps({"type": "control", "axes": [0.1], "input": "touch"}), 0.01)
     assert StatusChanged() not in same, "an unchanged input kind must not cost a status to every client at the send rate"
     switched = r.frame(1, json.dumps({"type": "control", "axes": [0.1], "input": "gamepad"}), 0.02)
-    assert StatusChanged() in switched and r.pilot.describe()["input"] == "gamepad"
+    assert StatusChanged() in switched and r.pilot.describe().input == "gamepad"
     assert drives(switched) == [{"B": "B100", "A": "A0"}]
 
 
@@ -298,6 +298,6 @@ def test_a_browser_pilot_obeys_the_same_token_takeover_and_estop_rules():
     refused = r.frame(2, json.dumps({"type": "request_control", "takeover": True, "token": "wrong-token-0123456"}), 0.1)
     assert errors(refused, 2) == [ErrorCode.UNAUTHORIZED] and r.pilot is r.members[1]
     taken = r.frame(2, json.dumps({"type": "request_control", "takeover": True, "token": TOKEN}), 0.2)
-    assert Neutral() in taken and r.pilot is r.members[2] and r.pilot.describe()["input"] == "touch"
+    assert Neutral() in taken and r.pilot is r.members[2] and r.pilot.describe().input == "touch"
     r.frame(1, json.dumps({"type": "estop", "engaged": True}), 0.3)
     assert drives(r.frame(2, json.dumps({"type": "control", "axes": [0.5], "input": "touch"}), 0.4)) == []

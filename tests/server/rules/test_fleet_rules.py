@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from hakit import check_discovery
 
 from teleop.common.backoff import Backoff
 from teleop.wire import fleet
@@ -247,39 +248,6 @@ def test_robot_state_says_who_drives_and_never_the_token():
 # --------------------------------------------------------------------------- Home Assistant discovery
 
 #: Home Assistant's MQTT discovery, as documented for each platform: what must be there, what may be.
-COMMON = {"name", "unique_id", "device", "availability_topic", "payload_available", "payload_not_available", "icon", "qos"}
-SCHEMA = {
-    "binary_sensor": {
-        "required": {"state_topic"},
-        "optional": COMMON | {"payload_on", "payload_off", "device_class", "value_template"},
-        "device_classes": {"connectivity", "safety", "problem", "running"},
-    },
-    "sensor": {
-        "required": {"state_topic"},
-        "optional": COMMON | {"value_template", "unit_of_measurement", "state_class", "device_class"},
-        "state_classes": {"measurement", "total", "total_increasing"},
-    },
-    "button": {"required": {"command_topic"}, "optional": COMMON | {"payload_press", "retain", "device_class", "command_template"}},
-}
-
-
-def check_discovery(message: Message) -> tuple[str, dict]:
-    prefix, component, node, object_id, last = message.topic.split("/")
-    assert (prefix, last) == ("homeassistant", "config") and node.startswith("teleop_")
-    assert all(c.isalnum() or c in "_-" for c in node + object_id)
-    assert message.retain and message.qos == 1
-    body = json.loads(message.payload)
-    schema = SCHEMA[component]
-    assert schema["required"] <= set(body), (message.topic, body)
-    assert set(body) <= schema["required"] | schema["optional"], set(body) - schema["required"] - schema["optional"]
-    assert body["device"]["identifiers"] and body["device"]["name"]
-    if "device_class" in body and "device_classes" in schema:
-        assert body["device_class"] in schema["device_classes"]
-    if "state_class" in body:
-        assert body["state_class"] in schema["state_classes"]
-    return component, body
-
-
 def test_home_assistant_discovery_matches_its_documented_schema():
     messages = discovery_messages("rover", "Rover", "teleop-server 1", ["battery_v", "odd key"], {"battery_v": "V"})
     found = {}

@@ -192,7 +192,7 @@ def test_a_librarys_traceback_is_logged_once_a_minute_and_its_repeats_are_one_li
 
 
 def test_a_flood_of_device_events_passes_a_few_then_is_merged_newest_wins_with_a_count():
-    from teleop_server.rules.notices import EventPace
+    from teleop.common.throttle import EventPace
 
     pace = EventPace(interval=1.0, burst=3)
     said = [pace.offer("watchdog", "neutral" if i % 2 else "resume", 0.001 * i) for i in range(1000)]
@@ -206,7 +206,7 @@ def test_a_flood_of_device_events_passes_a_few_then_is_merged_newest_wins_with_a
 
 
 def test_an_event_after_the_interval_is_said_at_once_with_those_held_before_it():
-    from teleop_server.rules.notices import EventPace
+    from teleop.common.throttle import EventPace
 
     pace = EventPace(interval=1.0, burst=1)
     assert pace.offer("note", "a", 0.0) == ("note", "a", 1)
@@ -216,7 +216,7 @@ def test_an_event_after_the_interval_is_said_at_once_with_those_held_before_it()
 
 
 def test_each_event_name_has_its_own_pace_and_invented_names_share_one():
-    from teleop_server.rules.notices import EventPace
+    from teleop.common.throttle import EventPace
 
     pace = EventPace(interval=1.0, burst=1, max_names=2)
     assert pace.offer("stop", "neutral", 0.0) == ("stop", "neutral", 1)

@@ -1,10 +1,10 @@
-"""The Driving tab: send rate, the pad that drives at start, keyboard driving."""
+"""The Driving tab: send rate, the pad that drives at start, keyboard driving, the stale-pad guard."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
 
-from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.appsettings import MAX_STALE_PAD_S, AppSettings
 from teleop.desktop.models.drive import MAX_RATE_HZ
 from teleop.desktop.models.pads import GamepadInfo
 
@@ -32,6 +32,18 @@ class DrivingPage(QWidget):
         self.keyboard = QCheckBox("Drive with the keyboard when no gamepad is in use (arrows, W A S D)")
         self.keyboard.setChecked(settings.keyboard_driving)
         form.addRow("", self.keyboard)
+        self.stale_pad = QDoubleSpinBox()
+        self.stale_pad.setRange(0.0, MAX_STALE_PAD_S)
+        self.stale_pad.setSingleStep(0.5)
+        self.stale_pad.setDecimals(1)
+        self.stale_pad.setSuffix(" s")
+        self.stale_pad.setSpecialValueText("off")
+        self.stale_pad.setValue(settings.stale_pad_s)
+        self.stale_pad.setToolTip(
+            "A pad whose state has not changed at all for this long while it drives (a Bluetooth link that died "
+            "with the stick pushed) is no longer re-sent, so the robot's failsafe stops it; a warning comes first"
+        )
+        form.addRow("Stale pad after:", self.stale_pad)
         form.addRow(
             "",
             QLabel(
@@ -43,3 +55,4 @@ class DrivingPage(QWidget):
         settings.rate_hz = float(self.rate.value())
         settings.gamepad = self.gamepad.currentData() or ""
         settings.keyboard_driving = self.keyboard.isChecked()
+        settings.stale_pad_s = round(self.stale_pad.value(), 1)
