@@ -14,13 +14,14 @@ from pathlib import Path
 
 from teleop import __version__
 from teleop.wire.errors import ConfigError
+from teleop.wire.pilot import pilot_url
 from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
 from teleop_server.net.foxglove import start_foxglove
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
 from teleop_server.net.mqtt import start_fleet
-from teleop_server.net.pilotqr import pilot_url, terminal_qr
+from teleop_server.net.pilotqr import terminal_qr
 from teleop_server.net.selfsigned import load_or_create_certificate
 from teleop_server.rules.auth import check_token_text, default_token_file, load_or_create_token
 
@@ -307,11 +308,15 @@ def announce(config: ServerConfig, port: int, token_created: bool, fingerprint: 
 
 
 def print_pilot_qr(config: ServerConfig, host: str, port: int, token_created: bool) -> None:
-    """The pilot page's address as a QR code. It carries the token only where the token may be shown:
-    when it is new, or to an owner at a terminal (never into a journal or a log file after the first start)."""
+    """The pilot page's address, and as a QR code where someone may scan it: at a terminal, or on the first start.
+
+    The code carries the token only where the token may be shown: when it is new, or to an owner at a
+    terminal (never into a journal or a log file after the first start)."""
     with_token = config.token if (not config.auth or token_created or sys.stdout.isatty()) else None
     url = pilot_url(tls=bool(config.certfile), host=host, port=port, token=with_token if config.auth else None)
     print(f"pilot page (scan with a phone): {url}", flush=True)
+    if not (token_created or sys.stdout.isatty()):
+        return  # a journal or a log file: the address is enough, thirty lines of blocks on every restart are noise
     print(terminal_qr(url), end="", flush=True)
     if config.auth and with_token is None:
         print("  (this code has no token: it opens the page to watch; run teleop-server in a terminal for one that drives)", flush=True)

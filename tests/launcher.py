@@ -52,7 +52,7 @@ class ServerProcess:
         self.extra = extra or []
         self.prefix = prefix or []
         self.quiet = quiet
-        self.command = command or [sys.executable, "-m", "server"]
+        self.command = command or [sys.executable, "-m", "teleop_server"]
         self.cwd = cwd or ROOT
         self.token = token or secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None

@@ -1,5 +1,6 @@
 """The architecture rules and style checks run as part of the suite, so CI enforces them."""
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -67,3 +68,18 @@ def test_the_desktop_app_loads_no_server_module():
     code = "import sys, teleop.desktop.app, teleop.desktop.gui.main_window; bad = [m for m in sys.modules if m.startswith('teleop_server')]; print(bad); sys.exit(bool(bad))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_nothing_runs_the_server_by_its_folder_name():
+    """From the checkout ``python -m server`` happens to work (the folder), but it loads every module twice
+    (as ``server.*`` and ``teleop_server.*``) and an installed copy has no ``server``: the import name is teleop_server."""
+    pattern = re.compile(r"""(-m\\s+server\\b(?!\\.)|["']-m["'],\\s*["']server["'])""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("tests", "bench", "docs", "packaging", "server", "teleop")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".md", ".sh", ".service", ".spec")
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if pattern.search(line) and "test_nothing_runs_the_server_by_its_folder_name" not in line
+    ]
+    assert found == []

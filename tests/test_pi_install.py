@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -104,6 +105,19 @@ async def test_pipx_installs_a_server_that_answers_without_qt_or_pygame(wheel, t
     finally:
         log = server.stop()
     assert "Traceback" not in log, log
+
+    # HTTPS on the Pi's own Python: Debian's 3.11.2 reads a socket paused in connection_made (CPython
+    # gh-103607), which once swallowed every TLS hello; the certificate is made beside the token file
+    secure = ServerProcess("sim", command=[str(command)], cwd=tmp_path, extra=["--tls", "auto"]).start()
+    try:
+        unverified = ssl._create_unverified_context()  # a self-signed certificate: the fingerprint is checked by the user
+        page = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"https://127.0.0.1:{secure.port}/pilot", timeout=10, context=unverified).read()
+        )
+        assert b"<html" in page.lower(), "the pilot page is served over TLS by the installed server"
+    finally:
+        log = secure.stop()
+    assert "fingerprint" in log and "Traceback" not in log, log
 
 
 def test_the_service_installer_takes_the_package_from_a_wheel(wheel, tmp_path):

@@ -144,6 +144,9 @@ function showStatus(status) {
   core.setPilot(mine, now());  // losing pilot: the server already put the robot at neutral
   if (lost || status.estop) setEnabled(false);
   video.camera(status);
+  const cap = typeof status.speed_cap === "number" ? status.speed_cap : 1;  // the robot's limit, said large
+  $("speed").hidden = cap >= 1;
+  $("speed-cap").textContent = `${Math.round(cap * 100)}%`;
   showRole();
   pump();
 }

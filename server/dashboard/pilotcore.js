@@ -10,7 +10,7 @@
 //   background (throttled to 1 Hz by the browser) can never keep an old command alive.
 // * While sending, the whole input state is re-sent at SEND_HZ even when nothing changes, so the
 //   server can tell "finger held still" from "finger gone". A change goes out at once, at most
-//   CAP_HZ often; a release goes out at once whatever the cap says.
+//   CAP_HZ often; a release, and a key pressed or let go, go out at once whatever the cap says.
 // * The input kind that moved last drives (touch, keyboard or pad); what it sends is the wire's
 //   standard layout, the same numbering the desktop app uses for a pad SDL knows.
 // * Hold-to-drive: while on, the input is sent as neutral unless the hold control is held.
@@ -195,14 +195,18 @@
       this._changed(true);
     }
 
-    /** A driving key went down or up. Returns true if the key is one the page drives with. */
+    /** A driving key went down or up. Returns true if the key is one the page drives with.
+     *  A key is one discrete change, not a stream like a finger's moves, so it goes out at once
+     *  whatever the cap (waiting out the cap on a timer costs a busy browser a frame or more);
+     *  the keyboard's auto-repeat of a held key changes nothing and sends nothing extra. */
     key(code, down) {
       if (!(code in KEY_AXES) && code !== "ShiftLeft" && code !== "ShiftRight") return false;
+      if (down === this.keys.has(code)) return true;
       if (down) {
         this.keys.add(code);
         if (code in KEY_AXES) this.kind = "keyboard";  // Shift (the hold key) alone does not switch inputs
       } else this.keys.delete(code);
-      this._changed(!down);
+      this._changed(true);
       return true;
     }
 

@@ -1,8 +1,8 @@
 """The pilot page's address as a QR code: scanned with a phone, it opens /pilot ready to drive.
 
-The token travels in the address's fragment (``#token=...``), which a browser
-never sends to any server; the page reads it and hands it over only in its
-WebSocket hello. Drawn with segno (pure Python, no dependencies).
+The address itself (the token in its fragment, ``#token=...``) is the wire's
+rule, :func:`teleop.wire.pilot.pilot_url`, which the desktop app shares.
+Drawn with segno (pure Python, no dependencies).
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ import segno
 
 #: Longer text makes a code too dense to scan from a screen; an address with a token is about 80 characters.
 MAX_QR_TEXT = 300
-
-
-def pilot_url(*, tls: bool, host: str, port: int, token: str | None) -> str:
-    """The pilot page's address as a phone on the network opens it."""
-    base = f"{'https' if tls else 'http'}://{host}:{port}/pilot"
-    return f"{base}#token={token}" if token else base
 
 
 def terminal_qr(text: str) -> str:

@@ -149,9 +149,23 @@ class TlsDoor:
         self._timer = self._loop.call_later(timeout, self._expire)
         # not read through the transport: that would take the bytes the TLS layer needs
         raw.pause_reading()
+        self._loop.call_soon(self._keep_paused)
         self._peeker: Peeker | None = peeker
         self._fd = raw.get_extra_info("socket").fileno()
         peeker.watch(self._fd, self._peek)
+
+    def _keep_paused(self) -> None:
+        """Pause again, once asyncio has started reading the new socket.
+
+        Python before 3.11.4 (Debian 12's 3.11.2, so Raspberry Pi OS) starts
+        reading a socket just after ``connection_made`` even when it was paused
+        there (CPython gh-103607): the client's TLS hello would be read as plain
+        data and the handshake would wait for it forever. Resuming and pausing
+        again removes that reader, and cancels a read it may already have queued.
+        """
+        if self.phase is Phase.PEEKING and not self.raw.is_closing():
+            self.raw.resume_reading()
+            self.raw.pause_reading()
 
     def _peek(self) -> None:
         first = peek_first_byte(self.raw)

@@ -219,6 +219,10 @@ class RecordFile(FileState):
                 break
             kept_bytes += len(line)
             kept += 1
+        if kept == 1 and lines[0][0].kind == "gap" and self.regular:
+            # only the gap record got through: take it back, so the loss that follows joins it
+            # (one gap record for one stretch of trouble, not two in a row)
+            kept, kept_bytes = 0, prefix if done >= prefix else 0
         if done > kept_bytes and self.regular:
             try:
                 self.fs.truncate(self.fd, self.size + kept_bytes)  # type: ignore[arg-type]

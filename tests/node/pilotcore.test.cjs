@@ -153,6 +153,17 @@ test("keys: arrows and W A S D make the left stick, opposite keys cancel, and ea
   assert.ok(core.isNeutral(pilot.tick(0.001)), "a key let go is a release: sent at once");
 });
 
+test("a key pressed right after a send goes out at once, and its auto-repeat sends nothing extra", () => {
+  const pilot = driving();
+  pilot.tick(0);
+  pilot.key("KeyD", true);
+  const pressed = pilot.tick(0.001);
+  assert.equal(pressed && pressed.axes[0], 1, "not held back by the cap that spaces a finger's moves");
+  assert.equal(pilot.key("KeyD", true), true, "a repeat is still a driving key");
+  assert.equal(pilot.tick(0.002), null, "a repeat changes nothing: the next send is the fixed rate's");
+  assert.ok(Math.abs(pilot.nextAt() - (0.001 + PERIOD)) < 1e-9);
+});
+
 test("keys typed into a text field never drive", () => {
   assert.equal(core.keyIsForDriving({ tagName: "INPUT", type: "text" }), false);
   assert.equal(core.keyIsForDriving({ tagName: "TEXTAREA" }), false);

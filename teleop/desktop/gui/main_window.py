@@ -30,6 +30,7 @@ from teleop.desktop.gui.adapter import QtAdapter
 from teleop.desktop.gui.aids_view import PadWarning, SpeedBadge
 from teleop.desktop.gui.binding import bind
 from teleop.desktop.gui.keys import KeyboardSafety, is_text_entry
+from teleop.desktop.gui.pilot_qr import show_pilot_qr
 from teleop.desktop.gui.readings_view import ReadingsPanel
 from teleop.desktop.gui.replay_bar import ReplayBar
 from teleop.desktop.gui.settings_dialog import SettingsDialog
@@ -241,6 +242,11 @@ class MainWindow(QMainWindow):
         take = QAction("&Take control", self)
         take.triggered.connect(self._take_control)
         drive_menu.addAction(take)
+        drive_menu.addSeparator()
+        self.phone_action = QAction("Drive from a &phone…", self)
+        self.phone_action.setToolTip("A QR code of this robot's pilot page, with the pilot token, for a phone to scan")
+        self.phone_action.triggered.connect(lambda: show_pilot_qr(self, self.model))
+        drive_menu.addAction(self.phone_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About teleop", self)
         about.triggered.connect(self.show_about)

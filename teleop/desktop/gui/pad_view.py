@@ -6,6 +6,10 @@ PlayStation pad and a Switch pad look the same here, as they drive the same.
 The raw reading is drawn in blue (a ring on each stick, the trigger's fill, a lit
 button); the value actually sent after shaping is a green dot or tick, shown
 only while driving.
+
+The pad at rest (body, outlines, every label) is drawn once into a pixmap for
+the widget's size; each paint copies it and draws over it only what is not at
+rest. Text is most of the picture's cost, and a moving stick needs none.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ACCENT = QColor("#2f80ed")
@@ -43,6 +47,8 @@ class StandardPadView(QWidget):
         super().__init__(parent)
         self.raw: dict[str, float] = {}
         self.sent: dict[str, float] | None = None
+        self._rest: QPixmap | None = None
+        self._rest_key: tuple | None = None
         self.setMinimumSize(260, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip("Blue: the pad as read. Green: the value sent to the robot after shaping (while driving).")
@@ -64,21 +70,66 @@ class StandardPadView(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._at_rest())
+        self._place(painter)
+        raw, sent = self.raw, self.sent
+        for name, rect in TRIGGERS.items():
+            if raw.get(name, 0.0) > 0:
+                self._trigger(painter, name, rect)
+            elif sent is not None and name in sent:
+                self._sent_mark(painter, name, rect)  # no need to write the label again for the green tick
+        for name, rect in SHOULDERS.items():
+            if self.pressed(name):
+                self._bumper(painter, name, rect)
+        for side, centre in STICKS.items():
+            moved = raw.get(f"{side}x", 0.0) or raw.get(f"{side}y", 0.0) or self.pressed(f"{side}stick")
+            if moved or (sent is not None and (f"{side}x" in sent or f"{side}y" in sent)):
+                self._stick(painter, side, centre)
+        if any(self.pressed(name) for name in DPAD):
+            self._dpad(painter)
+        for name in FACE:
+            if self.pressed(name):
+                self._face_button(painter, name)
+        for name, centre in MIDDLE.items():
+            if self.pressed(name):
+                self._small(painter, name, centre, label=False)
+
+    def _place(self, painter: QPainter) -> None:
+        """Design units to pixels: the picture scaled to fit, centred, its shape kept."""
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         scale = min(self.width() / DESIGN.width(), self.height() / DESIGN.height())
         painter.translate((self.width() - DESIGN.width() * scale) / 2, (self.height() - DESIGN.height() * scale) / 2)
         painter.scale(scale, scale)
-        self._body(painter)
-        for name, rect in TRIGGERS.items():
-            self._trigger(painter, name, rect)
-        for name, rect in SHOULDERS.items():
-            self._bumper(painter, name, rect)
-        for side, centre in STICKS.items():
-            self._stick(painter, side, centre)
-        self._dpad(painter)
-        self._face(painter)
-        for name, centre in MIDDLE.items():
-            self._small(painter, name, centre)
+
+    def _at_rest(self) -> QPixmap:
+        """The pad with nothing pressed or moved, drawn again only when the size or the colours change."""
+        ratio = self.devicePixelRatioF()
+        key = (self.width(), self.height(), ratio, self.palette().cacheKey())
+        if self._rest is None or key != self._rest_key:
+            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            self._place(painter)
+            raw, sent, self.raw, self.sent = self.raw, self.sent, {}, None
+            try:
+                self._body(painter)
+                for name, rect in TRIGGERS.items():
+                    self._trigger(painter, name, rect)
+                for name, rect in SHOULDERS.items():
+                    self._bumper(painter, name, rect)
+                for side, centre in STICKS.items():
+                    self._stick(painter, side, centre)
+                self._dpad(painter)
+                for name in FACE:
+                    self._face_button(painter, name)
+                for name, centre in MIDDLE.items():
+                    self._small(painter, name, centre)
+            finally:
+                self.raw, self.sent = raw, sent
+                painter.end()
+            self._rest, self._rest_key = pixmap, key
+        return self._rest
 
     def _text_pen(self) -> QColor:
         return self.palette().text().color()
@@ -99,12 +150,15 @@ class StandardPadView(QWidget):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(ACCENT)
             painter.drawRoundedRect(QRectF(rect.left(), rect.top(), rect.width() * value, rect.height()), 4, 4)
+        self._sent_mark(painter, name, rect)
+        painter.setPen(self._text_pen())
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "LT" if name == "lefttrigger" else "RT")
+
+    def _sent_mark(self, painter: QPainter, name: str, rect: QRectF) -> None:
         if self.sent is not None and name in self.sent:
             x = rect.left() + rect.width() * max(0.0, min(1.0, self.sent[name]))
             painter.setPen(QPen(SENT, 3))
             painter.drawLine(QPointF(x, rect.top() - 2), QPointF(x, rect.bottom() + 2))
-        painter.setPen(self._text_pen())
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "LT" if name == "lefttrigger" else "RT")
 
     def _bumper(self, painter: QPainter, name: str, rect: QRectF) -> None:
         lit = self.pressed(name)
@@ -147,21 +201,22 @@ class StandardPadView(QWidget):
         painter.setBrush(self.palette().base())
         painter.drawRect(QRectF(DPAD_CENTRE.x() - arm / 2 + 0.5, DPAD_CENTRE.y() - arm / 2 + 0.5, arm - 1, arm - 1))
 
-    def _face(self, painter: QPainter) -> None:
+    def _face_button(self, painter: QPainter, name: str) -> None:
         spacing, radius = 22.0, 10.5
-        for name, (dx, dy) in FACE.items():
-            centre = QPointF(FACE_CENTRE.x() + dx * spacing, FACE_CENTRE.y() + dy * spacing)
-            lit = self.pressed(name)
-            colour = FACE_COLOURS[name]
-            painter.setPen(QPen(colour, 2))
-            painter.setBrush(colour if lit else self.palette().base())
-            painter.drawEllipse(centre, radius, radius)
-            painter.setPen(QColor("white") if lit else colour)
-            painter.drawText(
-                QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, name.upper()
-            )
+        dx, dy = FACE[name]
+        centre = QPointF(FACE_CENTRE.x() + dx * spacing, FACE_CENTRE.y() + dy * spacing)
+        lit = self.pressed(name)
+        colour = FACE_COLOURS[name]
+        painter.setPen(QPen(colour, 2))
+        painter.setBrush(colour if lit else self.palette().base())
+        painter.drawEllipse(centre, radius, radius)
+        painter.setPen(QColor("white") if lit else colour)
+        painter.drawText(
+            QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, name.upper()
+        )
 
-    def _small(self, painter: QPainter, name: str, centre: QPointF) -> None:
+    def _small(self, painter: QPainter, name: str, centre: QPointF, label: bool = True) -> None:
+        """A small middle button; its label under it never changes (``label=False``: the button alone)."""
         lit = self.pressed(name)
         painter.setPen(QPen(MUTED, 1))
         painter.setBrush(ACCENT if lit else self.palette().base())
@@ -169,6 +224,8 @@ class StandardPadView(QWidget):
             painter.drawEllipse(centre, 9, 9)
         else:
             painter.drawRoundedRect(QRectF(centre.x() - 9, centre.y() - 5, 18, 10), 5, 5)
+        if not label:
+            return
         painter.setPen(self._text_pen())
         font = painter.font()
         font.setPointSizeF(max(5.0, font.pointSizeF() * 0.7))

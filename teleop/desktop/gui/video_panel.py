@@ -1,11 +1,11 @@
 """The video panel: the robot's camera beside the readings, with how old the picture is.
 
-Frames are decoded in the GUI thread, at paint time, and only the newest one:
-frames that arrive between two paints replace each other unseen, so a busy
-window skips frames instead of falling behind. (A worker thread would not take
-the work off this thread: PySide6 keeps the GIL while Qt decodes, in
-``QImage.fromData`` as in ``QImageReader.read``, so the GUI thread would wait
-for it just the same. A 640x480 JPEG decodes in about 1.5-2 ms.)
+Frames are decoded and scaled off the GUI thread (:mod:`teleop.desktop.gui.frame_decoder`),
+only the newest one: frames that arrive while one is being decoded replace each
+other unseen, so a busy window skips frames instead of falling behind, and a
+stick change never waits behind a JPEG. The GUI thread only copies the finished
+picture to the screen, and repaints only what changed: the picture's rectangle
+for a new frame, the line over it when only the age moves on.
 
 The line over the picture says the frame's age, from its capture on the robot
 to now on this PC's clock (the robot's clock offset removed, see
@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPaintEvent
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QRegion, QResizeEvent
 from PySide6.QtWidgets import QGroupBox, QSizePolicy, QVBoxLayout, QWidget
 
 from teleop.desktop.gui.binding import bind
+from teleop.desktop.gui.frame_decoder import FrameDecoder
 from teleop.desktop.net.video import RateMeter, VideoState
 from teleop.desktop.session.video_model import VideoModel
 from teleop.wire import mjpeg
@@ -40,24 +41,6 @@ SMOOTH_FRAMES = 15
 KEEP_LATENCIES = 10_000
 
 
-def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
-    """The JPEG decoded at the size it will be shown (never larger than it is), and its own size.
-
-    Decoding straight to the shown size lets libjpeg skip detail it would
-    throw away (half, quarter... size in the DCT) and saves a scaling pass at
-    paint time: at 640x480 shown about 380 px wide, 1.8 ms a frame instead of 2.4.
-    """
-    data = QByteArray(jpeg)
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    reader = QImageReader(buffer, b"jpeg")
-    full = reader.size()
-    if full.isValid() and fit.isValid() and (full.width() > fit.width() or full.height() > fit.height()):
-        reader.setScaledSize(full.scaled(fit, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    return image, full if full.isValid() else image.size()
-
-
 class VideoView(QWidget):
     """Paints the newest frame with its aspect ratio kept, the age and fps line over it, or the plain message."""
 
@@ -68,11 +51,18 @@ class VideoView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 120)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # every pixel is painted: Qt need not clear first
-        self._pending: mjpeg.Frame | None = None
+        #: decodes off this thread; ``_generation`` moves on when the picture is cleared, so a late one is dropped
+        self.decoder = FrameDecoder(self)
+        self.decoder.decoded.connect(self._decoded, Qt.ConnectionType.QueuedConnection)
+        decoder = self.decoder
+        self.destroyed.connect(lambda *_: decoder.close())
+        self._generation = 0
         self._image: QImage | None = None
         #: the picture's size as sent (the image may be decoded smaller)
         self._source_size = QSize()
         self._shown: mjpeg.Frame | None = None
+        #: decoded, not painted yet: the next paint counts it and its latency
+        self._new_frame: mjpeg.Frame | None = None
         self.painted = RateMeter()
         #: seconds from capture (on our clock) to the end of the paint that showed the frame, newest last
         self.latencies: deque[float] = deque(maxlen=KEEP_LATENCIES)
@@ -80,7 +70,7 @@ class VideoView(QWidget):
         self.bad_frames = 0
         self._age_timer = QTimer(self)
         self._age_timer.setInterval(AGE_REFRESH_MS)
-        self._age_timer.timeout.connect(self.update)
+        self._age_timer.timeout.connect(self._age_moved)
         bind(video.arrived, self, self._arrived)
         bind(video.changed, self, self._changed)
 
@@ -116,42 +106,76 @@ class VideoView(QWidget):
     def _arrived(self, video: VideoModel) -> None:
         frame = video.take()
         if frame is not None:
-            self._pending = frame  # an older pending frame, never painted, is dropped here
-            self.update()
+            self.decoder.submit(frame, self.size(), self._generation)  # an older frame still waiting is dropped
+
+    def _decoded(self, frame: mjpeg.Frame, image: QImage, full: QSize, generation: int) -> None:
+        """A picture is ready (on the GUI thread): keep it and repaint where it goes."""
+        if generation != self._generation:
+            return  # decoded for a picture since cleared
+        if image.isNull():
+            self.bad_frames += 1
+            return
+        before = self._picture_rect()
+        self._image, self._source_size, self._shown = image, full, frame
+        self._new_frame = frame
+        after = self._picture_rect()
+        self.update(QRegion(after) + QRegion(self._line_rect()) if after == before else QRegion(self.rect()))
+
+    def _age_moved(self) -> None:
+        self.update(self._line_rect())
 
     def _changed(self, video: VideoModel) -> None:
         if video.state in (VideoState.OFF, VideoState.NO_CAMERA):
-            self._image = self._shown = self._pending = None  # another robot's last picture must not linger
+            self._image = self._shown = self._new_frame = None  # another robot's last picture must not linger
+            self._generation += 1
+            self.decoder.discard()
         if video.state is VideoState.LIVE:
             self._age_timer.start()
         else:
             self._age_timer.stop()
         self.update()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._shown is not None:  # the picture again at the new size (until then, the old one is scaled)
+            self.decoder.submit(self._shown, self.size(), self._generation)
+
+    def _picture_rect(self) -> QRect:
+        """Where the picture goes: as large as fits, its shape kept, centred."""
+        area = self.rect()
+        if self._image is None:
+            return QRect()
+        source = self._source_size if self._source_size.isValid() else self._image.size()
+        size = source.scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(area.center())
+        return target
+
+    def _line_rect(self) -> QRect:
+        """The strip along the bottom where the age and frame rate are written."""
+        area = self.rect()
+        height = self.fontMetrics().height() + 8
+        return QRect(area.left(), area.bottom() - height, area.width(), height + 1)
+
     def paintEvent(self, event: QPaintEvent) -> None:
-        frame, self._pending = self._pending, None
-        new = False
-        if frame is not None:
-            image, size = decode(frame.jpeg, self.size())
-            if image.isNull():
-                self.bad_frames += 1
-            else:
-                self._image, self._source_size, self._shown, new = image, size, frame, True
+        frame, self._new_frame = self._new_frame, None
         painter = QPainter(self)
         area = self.rect()
-        painter.fillRect(area, BACKGROUND)
+        painter.fillRect(event.rect(), BACKGROUND)
         live = self.video.state is VideoState.LIVE
         if self._image is not None:
-            size = self._image.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(area.center())
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, size != self._image.size())
-            painter.drawImage(QRectF(target), self._image)
+            target = self._picture_rect()
+            scaled = target.size() != self._image.size()  # only until the picture sized for this view comes
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scaled)
+            if scaled:
+                painter.drawImage(QRectF(target), self._image)
+            else:
+                painter.drawImage(target.topLeft(), self._image)
             if not live:
                 painter.fillRect(target, QColor(0, 0, 0, 150))  # the last picture, dimmed: not what the robot sees now
         self._draw_text(painter, area, live and self._image is not None)
         painter.end()
-        if new:
+        if frame is not None:
             self.frames_painted += 1
             self.painted.tick(time.monotonic())
             captured = self.video.capture_on_our_clock(frame)

@@ -1,8 +1,8 @@
 """Gamepads through SDL (pygame-ce), with hotplug, keyed by SDL instance id.
 
 No Qt here: the GUI calls :meth:`GamepadManager.pump` (or :meth:`~GamepadManager.poll`)
-from a fast timer. SDL only delivers joystick events to a program whose window has
-focus unless ``SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS=1`` is set before SDL
+when :mod:`teleop.desktop.sdl.wakeup` says SDL has news, or on a slow timer. SDL only
+delivers joystick events to a program whose window has focus unless ``SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS=1`` is set before SDL
 initialises, and a pilot's focus is often on another window, so this module sets it
 on import. Device indexes shift when a pad is plugged or unplugged; instance ids do
 not, so everything is keyed by instance id.
@@ -18,7 +18,7 @@ Typical use (what the GUI's adapter does)::
 
     pads = GamepadManager()
     pads.attach(model)          # a teleop.desktop.session.teleop_model.TeleopModel: pads feed its DriveModel, rumble comes back
-    ...every few ms: pads.pump()
+    ...when SDL wakes us: pads.pump()
 """
 
 from __future__ import annotations

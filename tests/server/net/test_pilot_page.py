@@ -13,6 +13,8 @@ from pilotrig import Finger, Rig, sent_frames, stick_centre, take_control_and_en
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True, "bypass_csp": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "bypass_csp": True}
+#: phones held sideways: an iPhone 12-15 and a small Android (Galaxy S8), in CSS pixels
+LANDSCAPES = [(844, 390), (740, 360)]
 
 
 @pytest.fixture
@@ -81,6 +83,27 @@ def test_hiding_the_tab_sends_one_neutral_and_then_nothing(rig, browser):
     ``document.visibilityState`` to "hidden" in the page and fires the ``visibilitychange`` event the browser
     would. The ordering barrier is the server's own failsafe announcement: it comes only after the server has
     heard no control for its timeout, and every frame the page sent before it has been seen by then."""
+    one_neutral_then_nothing(
+        rig,
+        browser,
+        """() => {
+            Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+    )
+
+
+def test_a_frozen_page_sends_one_neutral_and_then_nothing(rig, browser):
+    """The browser freezes a hidden page to save power (Page Lifecycle API) and fires ``freeze`` on the document
+    first. The real mechanism, CDP ``Page.setWebLifecycleState`` {state: "frozen"}, is accepted by Debian's
+    Chromium but neither freezes a visible page nor fires the event (headless pages are always visible, and on
+    Xvfb with a window it does not either), so this test fires the ``freeze`` event the browser would, on the
+    document. The ordering barrier is the server's failsafe announcement, as for hiding."""
+    one_neutral_then_nothing(rig, browser, """() => document.dispatchEvent(new Event("freeze"))""")
+
+
+def one_neutral_then_nothing(rig, browser, away: str) -> None:
+    """Drive right with a key held, run ``away`` in the page, then: exactly one neutral control, and the device at rest."""
     page = browser.new_context(**DESKTOP).new_page()
     frames = sent_frames(page)
     received: list[str] = []
@@ -90,12 +113,8 @@ def test_hiding_the_tab_sends_one_neutral_and_then_nothing(rig, browser):
     page.keyboard.down("ArrowRight")
     until(lambda: b_values(rig.drive_lines())[-1:] == [1000], what="the key drove the device", page=page)
     seen = len(received)
-    before = page.evaluate("""() => {
-        const sent = core.seq;  // the last control the page sent before it was hidden
-        Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
-        document.dispatchEvent(new Event("visibilitychange"));
-        return sent;
-    }""")
+    # the last control the page sent before it went away, read in the same task as it goes
+    before = page.evaluate(f"() => {{ const sent = core.seq; ({away})(); return sent; }}")
     until(
         lambda: any("failsafe: no control from the pilot" in r for r in received[seen:]),
         what="the server's failsafe (the barrier)",
@@ -105,6 +124,47 @@ def test_hiding_the_tab_sends_one_neutral_and_then_nothing(rig, browser):
     assert len(after) == 1 and not any(after[0]["axes"]), f"one neutral, then nothing: {after}"
     lines = rig.drive_lines()
     assert lines[-1] == "B0" and 1000 not in b_values(lines[lines.index("B0", len(lines) - 3) :])
+    page.keyboard.up("ArrowRight")
+
+
+#: Written into the pilot page before its own scripts: every control frame it sends (moving or neutral) and the
+#: pagehide and visibilitychange events, in order, to localStorage, where the next page of the origin reads them.
+SEND_TRACE = """if (location.pathname === "/pilot") {
+    const log = (line) => localStorage.setItem("trace", (localStorage.getItem("trace") || "") + line + "\\n");
+    window.addEventListener("pagehide", () => log("pagehide"), true);
+    document.addEventListener("visibilitychange", () => log("visibilitychange"), true);
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+        const message = JSON.parse(data);
+        if (message.type === "control") log(message.axes.some((v) => v) || message.buttons.some((v) => v) ? "moving" : "neutral");
+        return send.call(this, data);
+    };
+}"""
+
+
+def test_leaving_the_page_sends_one_neutral_on_pagehide_and_then_nothing(rig, browser):
+    """Leaving is real: the test navigates the tab to the dashboard and Chromium fires ``pagehide`` (then
+    ``visibilitychange`` and ``unload``) as for any navigation. Playwright drops the WebSocket events of a
+    document that is gone, so the page logs what it sends itself (:data:`SEND_TRACE`, an init script that
+    wraps ``WebSocket.prototype.send``) to localStorage, read back on the dashboard. The neutral must go out
+    in ``pagehide`` itself, before ``visibilitychange``: Safari does not fire the latter on every unload.
+    The ordering barrier is the dashboard showing nobody drives: the server has closed the pilot page's
+    connection, after which that page can send nothing."""
+    context = browser.new_context(**DESKTOP)
+    context.add_init_script(SEND_TRACE)
+    page = context.new_page()
+    page.goto(rig.pilot_url())
+    take_control_and_enable(page)
+    page.keyboard.down("ArrowRight")
+    until(lambda: b_values(rig.drive_lines())[-1:] == [1000], what="the key drove the device", page=page)
+    page.evaluate("localStorage.removeItem('trace')")
+    page.goto(rig.base + "/")
+    page.wait_for_function("document.querySelector('#pilot').textContent === 'nobody'", timeout=10_000)
+    trace = page.evaluate("localStorage.getItem('trace')").split()
+    left = trace.index("pagehide")
+    assert set(trace[:left]) <= {"moving"}, trace
+    assert trace[left:] == ["pagehide", "neutral", "visibilitychange"], f"one neutral, sent in pagehide, then nothing: {trace}"
+    assert rig.drive_lines()[-1] == "B0"
     page.keyboard.up("ArrowRight")
 
 
@@ -230,8 +290,10 @@ def test_without_the_token_the_page_only_watches(rig, browser):
     page.wait_for_selector("#notice:not([hidden])", timeout=5000)
     assert "token" in page.locator("#notice").text_content()
     assert page.locator("#enable").is_disabled() and page.locator("body").get_attribute("data-role") == "observer"
+    pings_before = sum(1 for f in frames if f.get("type") == "ping")
     page.keyboard.down("ArrowRight")
-    page.wait_for_timeout(300)
+    # barrier: a frame the page sends after the key (its next ping) comes after any control the key made
+    until(lambda: sum(1 for f in frames if f.get("type") == "ping") > pings_before, what="the page's next ping", page=page)
     assert controls(frames) == [] and 1000 not in b_values(rig.drive_lines())
     page.keyboard.up("ArrowRight")
 
@@ -272,3 +334,84 @@ def _screenshot(rig, browser, name, options):
     assert estop["y"] + estop["height"] <= viewport["height"] and estop["height"] >= 48, "the stop is on screen and big"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"pilot-{name}.png"))
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share any area."""
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("width,height", LANDSCAPES)
+def test_a_phone_held_sideways_shows_stop_and_both_sticks_whole_with_nothing_over_them(tmp_path, browser, width, height):
+    rig = Rig(tmp_path, extra=["--camera", "sim"])
+    try:
+        options = {**PHONE, "viewport": {"width": width, "height": height}}
+        page = browser.new_context(**options).new_page()
+        page.goto(rig.pilot_url())
+        take_control_and_enable(page)
+        page.wait_for_selector("#video[data-frames]:not([data-frames='0'])", state="attached", timeout=10_000)
+        page.check("#hold-mode")  # the HOLD thumb button shows too
+        page.wait_for_selector("#hold:not([hidden])", timeout=5000)
+        boxes = {
+            name: page.locator(selector).bounding_box()
+            for name, selector in {
+                "STOP": "#estop",
+                "left stick": "#stick-left",
+                "right stick": "#stick-right",
+                "Take control": "#take",
+                "Enable": "#enable",
+                "hold to drive": ".check",
+                "HOLD": "#hold",
+                "Full screen": "#fullscreen",
+            }.items()
+        }
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"pilot-landscape-{width}x{height}.png"))
+        for name in ("STOP", "left stick", "right stick"):
+            box = boxes[name]
+            assert box["x"] >= 0 and box["y"] >= 0, f"{name} starts off screen: {box}"
+            assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, f"{name} ends off screen: {box}"
+        clashes = [(a, b) for i, a in enumerate(boxes) for b in list(boxes)[i + 1 :] if overlap(boxes[a], boxes[b])]
+        assert not clashes, f"overlapping: {clashes} in {boxes}"
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+    finally:
+        rig.stop()
+
+
+@pytest.mark.parametrize("viewport", [PHONE["viewport"], {"width": 844, "height": 390}, DESKTOP["viewport"]])
+def test_a_message_on_screen_never_moves_the_sticks_under_a_thumb(rig, browser, viewport):
+    page = browser.new_context(**{**PHONE, "viewport": viewport}).new_page()
+    page.goto(rig.pilot_url())
+    take_control_and_enable(page)
+    sticks = ("#stick-left", "#stick-right", "#estop")
+    before = [page.locator(s).bounding_box() for s in sticks]
+    page.evaluate("notice('failsafe: no control from the pilot for 250 ms; outputs to neutral until it resumes', 'event')")
+    page.wait_for_selector("#notice:not([hidden])", timeout=5000)
+    assert [page.locator(s).bounding_box() for s in sticks] == before
+
+
+def test_the_robots_speed_limit_is_shown_large_when_one_is_set(rig, browser):
+    """An operator lowers the limit (here from a second page with the token, as the dashboard's form does)."""
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(rig.pilot_url(token=None))
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    assert page.locator("#speed").is_hidden(), "no limit, no badge"
+    operator = browser.new_context().new_page()
+    operator.goto(rig.pilot_url())
+    operator.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    operator.evaluate(
+        """token => new Promise(done => {
+            const ws = new WebSocket(location.origin.replace("http", "ws"));
+            ws.onopen = () => {
+                ws.send(JSON.stringify({type: "hello", role: "observer", client: "operator", token}));
+                ws.send(JSON.stringify({type: "speed_cap", max_speed: 0.4}));
+                done();
+            };
+        })""",
+        rig.server.token,
+    )
+    page.wait_for_selector("#speed:not([hidden])", timeout=10_000)
+    assert page.locator("#speed-cap").text_content() == "40%"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pilot-speed-limit.png"))

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import re
+import select
 import ssl
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from launcher import ServerProcess
 
-from teleop_server.net.pilotqr import pilot_url, terminal_qr
+from teleop.wire.pilot import pilot_url
+from teleop_server.net.pilotqr import terminal_qr
 from teleop_server.net.selfsigned import fingerprint, load_or_create_certificate, subject_names
 
 
@@ -76,14 +83,43 @@ def test_a_missing_openssl_is_a_clear_error(tmp_path, monkeypatch):
         load_or_create_certificate(tmp_path / "state", ["localhost"])
 
 
-def test_the_terminal_shows_the_pilot_address_and_its_qr_code(tmp_path):
+def test_a_journal_gets_the_pilot_address_in_one_line_and_no_token(tmp_path):
     output = run_and_stop([], tmp_path)
     line = re.search(r"pilot page \(scan with a phone\): (\S+)", output)
     assert line, output
     url = line.group(1)
-    # the launcher's stdout is a pipe, not a terminal, and the token is not new: no token in the code
+    # the launcher's stdout is a pipe, not a terminal, and the token is not new: no token, and no code block
     assert url == pilot_url(tls=False, host="127.0.0.1", port=int(url.split(":")[2].split("/")[0]), token=None)
-    assert terminal_qr(url) in output and "this code has no token" in output
+    assert terminal_qr(url) not in output and "\u2588" not in output, "thirty lines of blocks on every restart are noise in a journal"
+
+
+def test_a_terminal_gets_the_qr_code_with_the_token(tmp_path):
+    """The server's stdout is a real terminal (a pty): its owner is there, so the code drives."""
+    token = "a-pilot-token-0123456789"
+    (tmp_path / "pilot-token").write_text(token)
+    port = ServerProcess("sim").port
+    controller, terminal = pty.openpty()
+    command = [sys.executable, "-m", "teleop_server", "--serial", "sim", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen([*command, "--token-file", str(tmp_path / "pilot-token")], stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    printed = b""
+    want = f"/pilot#token={token}".encode()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (want in printed and b"\n\n" in printed.split(want, 1)[1]):
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if ready:
+                try:
+                    printed += os.read(controller, 65536)
+                except OSError:
+                    break
+    finally:
+        server.terminate()
+        server.wait(10)
+        os.close(controller)
+    text = printed.decode(errors="replace").replace("\r\n", "\n")
+    url = f"http://127.0.0.1:{port}/pilot#token={token}"
+    assert terminal_qr(url) in text, text[-2000:]
 
 
 def test_a_new_token_goes_into_the_qr_code_once(tmp_path):

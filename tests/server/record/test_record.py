@@ -220,6 +220,24 @@ def test_a_reopen_that_fails_is_reported_and_recording_resumes_once_the_file_can
     assert after["line"] == "B3"
 
 
+def test_a_disk_that_takes_only_the_gap_record_before_failing_again_leaves_one_gap():
+    disk, clock = FakeDisk(), Clock()
+    writer, _ = make_file(disk, clock)
+    writer.write(commands(0, 2))
+    disk.free = 0
+    writer.write(commands(2, 2, t=2.0))  # lost: the gap holds B2, B3
+    gap_length = len(json.dumps({"t": 0, "kind": "gap", "lost": 2, "from": 2.0, "to": 2.01, "reason": "failed: No space left on device"}))
+    disk.free = gap_length + 20  # room for the gap record and a piece of the next one
+    clock.now += record.RETRY_INTERVAL
+    writer.write(commands(4, 2, t=3.0))
+    disk.free = 1 << 20
+    clock.now += record.RETRY_INTERVAL
+    writer.write(commands(6, 1, t=4.0))
+    records = disk.records()
+    assert [r["kind"] for r in records] == ["command", "command", "gap", "command"], records
+    assert records[2]["lost"] == 4 and (records[2]["from"], records[2]["to"]) == (2.0, 3.01)
+
+
 def test_a_stalled_disk_never_blocks_the_caller_drops_the_newest_and_marks_the_gap(monkeypatch):
     monkeypatch.setattr(writer, "STALL_AFTER", 0.05)
     disk = FakeDisk()

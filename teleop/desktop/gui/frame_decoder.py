@@ -1,0 +1,106 @@
+"""JPEG frames decoded and scaled on a worker thread, newest first, so the GUI thread only paints.
+
+The GUI thread runs the asyncio loop that sends the controls; a 640x480 JPEG
+takes 1.5-2.5 ms to decode and a camera's full-size frame far longer, time a
+stick change would wait. Qt's JPEG reader runs without Python's GIL
+(``QImageReader.read`` lets other Python threads run meanwhile), so a plain
+thread takes the work off the GUI thread entirely.
+
+One slot, newest wins: a frame submitted while the worker is busy replaces the
+one waiting (counted in :attr:`FrameDecoder.dropped`), so a slow decode skips
+frames instead of falling behind. The picture comes out at the size it will be
+shown (libjpeg skips the detail it would throw away, then Qt scales the rest),
+so painting it is a plain copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader
+
+from teleop.wire import mjpeg
+
+
+def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
+    """The JPEG decoded at the largest size that fits ``fit`` with its shape kept, and its own size.
+
+    A null image if it is not a JPEG Qt can read. Safe on any thread.
+    """
+    data = QByteArray(jpeg)
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer, b"jpeg")
+    full = reader.size()
+    if full.isValid() and fit.isValid() and not fit.isEmpty() and full != fit:
+        shown = full.scaled(fit, Qt.AspectRatioMode.KeepAspectRatio)
+        if not shown.isEmpty():
+            reader.setScaledSize(shown)
+    image = reader.read()
+    buffer.close()
+    return image, full if full.isValid() else image.size()
+
+
+class FrameDecoder(QObject):
+    """Decodes submitted frames on its own thread; :attr:`decoded` brings each picture to the GUI thread.
+
+    ``decoded(frame, image, full_size, generation)``: ``image`` is null for a frame
+    that would not decode. ``generation`` is the one :meth:`submit` was given, so a
+    view can drop a picture from before it was cleared.
+    """
+
+    decoded = Signal(object, QImage, QSize, int)
+
+    def __init__(self, parent: QObject | None = None, decoder: Callable[[bytes, QSize], tuple[QImage, QSize]] = decode) -> None:
+        super().__init__(parent)
+        #: what turns a JPEG into a picture; called on the worker thread
+        self.decode = decoder
+        self._lock = threading.Condition()
+        self._waiting: tuple[mjpeg.Frame, QSize, int] | None = None
+        self._closed = False
+        #: frames replaced in the slot before the worker got to them
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="video-decode", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame: mjpeg.Frame, fit: QSize, generation: int = 0) -> None:
+        """Decode ``frame`` to fit ``fit``; a frame still waiting is dropped for it."""
+        with self._lock:
+            if self._waiting is not None:
+                self.dropped += 1
+            self._waiting = (frame, QSize(fit), generation)
+            self._lock.notify()
+
+    def discard(self) -> None:
+        """Forget the frame waiting, if any (the view was cleared)."""
+        with self._lock:
+            self._waiting = None
+
+    def close(self) -> None:
+        """Stop the worker (after the decode in progress, if any)."""
+        with self._lock:
+            self._closed = True
+            self._waiting = None
+            self._lock.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._waiting is None and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                assert self._waiting is not None
+                (frame, fit, generation), self._waiting = self._waiting, None
+            try:
+                image, full = self.decode(frame.jpeg, fit)
+            except Exception:  # a frame that breaks the decoder is a bad frame, not the end of the video
+                image, full = QImage(), QSize()
+            try:
+                self.decoded.emit(frame, image, full, generation)
+            except RuntimeError:  # the view, and this object with it, is gone
+                return

@@ -1,0 +1,125 @@
+"""The controls never wait for the video, and the GUI thread does not poll the pads while driving.
+
+On a real display (Xvfb, xcb, openbox) with an SDL virtual pad and the server in
+its own process. A deliberately huge JPEG (a camera's full-size progressive
+frame, about a second to decode) is fed to the video panel; a stick change made
+while it decodes must be handed to the socket before the decode ends. That is
+an ordering barrier, not a timing bound: were the decode on the thread that
+sends the controls (or holding Python's lock), the control could only go out
+after it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+
+import pytest
+import test_gui_pads
+from guitools import ServerProcess, wait_until
+from test_gui import connect, stop_server
+from test_gui_pads import plug_and_drive
+
+from teleop.desktop.gui.adapter import IDLE_POLL_MS
+from teleop.desktop.net.client import SessionEvents
+from teleop.wire import mjpeg
+
+# the window with SDL pads, as the pad tests have it
+pads_window, xbox_mapping = test_gui_pads.pads_window, test_gui_pads.xbox_mapping
+
+
+@pytest.fixture(scope="session")
+def huge_jpeg() -> bytes:
+    """6000x4500 progressive noise: 20+ MB that take libjpeg about a second even scaled down to the panel."""
+    from PIL import Image
+
+    size = (6000, 4500)
+    picture = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=95, progressive=True)
+    return out.getvalue()
+
+
+def sent_controls(window) -> list[tuple[float, bool, object]]:
+    """Every control handed to the socket from now on: (when, whether the decode was under way then, the control)."""
+    session = window.model.session
+    log: list[tuple[float, bool, object]] = []
+    before = session.events
+    session.events = SessionEvents(
+        before.state,
+        before.message,
+        before.legacy_text,
+        before.rtt,
+        lambda control: (log.append((time.monotonic(), decoding.is_set(), control)), before.control_sent(control)),
+    )
+    return log
+
+
+decoding = threading.Event()
+
+
+def test_a_stick_change_is_sent_while_a_huge_frame_is_being_decoded(pads_window, loop, plugged, huge_jpeg):
+    window = pads_window
+    drive = window.model.drive
+    pad = plug_and_drive(window, loop, plugged)
+    server = ServerProcess("sim").start()
+    decoder = window.video_panel.view.decoder
+    finished: list[float] = []
+    real = decoder.decode
+
+    def timed(jpeg, fit):
+        """The real decode, with the stick moved as it starts (on the decoding thread, whichever that is)."""
+        decoding.set()
+        pad.axis(0, 0.7)
+        try:
+            return real(jpeg, fit)
+        finally:
+            finished.append(time.monotonic())
+            decoding.clear()
+
+    decoder.decode = timed
+    try:
+        connect(window, loop, server.pilot_url)
+        wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+        assert window.model.enable_driving()
+        wait_until(loop, lambda: drive.enabled, what="driving")
+        sent = sent_controls(window)
+        decoder.submit(mjpeg.Frame(huge_jpeg), window.video_panel.view.size())
+        wait_until(loop, lambda: finished, timeout=30, what="the huge frame decoded")
+
+        def moved() -> list[tuple[float, bool]]:
+            return [(at, during) for at, during, control in sent if control.axes and abs(control.axes[0] - 0.7) < 0.01]
+
+        wait_until(loop, moved, what="the stick change sent")
+        at, during = moved()[0]
+        assert during and at < finished[0], "the stick change waited for the video decode"
+    finally:
+        decoder.decode = real
+        stop_server(window, loop, server)
+
+
+def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_out(pads_window, loop, plugged):
+    window = pads_window
+    adapter, drive = window.adapter, window.model.drive
+    pad = plug_and_drive(window, loop, plugged)
+    server = ServerProcess("sim").start()
+    try:
+        connect(window, loop, server.pilot_url)
+        wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+        assert adapter.poll_interval_ms == IDLE_POLL_MS, "not driving: the pads are read at the stick view's rate"
+        assert window.model.enable_driving()
+        wait_until(loop, lambda: drive.enabled, what="driving")
+        assert adapter.poll_interval_ms == 0 and adapter.wakeup.running, "driving: SDL wakes the GUI, no timer polls"
+        sent = sent_controls(window)
+        for value in (0.3, -0.6, 0.9):
+            pad.axis(0, value)
+            wait_until(loop, lambda v=value: any(c.axes and abs(c.axes[0] - v) < 0.01 for _, _, c in sent), what=f"{value} sent")
+        count = len(sent)
+        wait_until(loop, lambda: len(sent) >= count + 3, what="the periodic re-send goes on with the stick still")
+        drive.disable()
+        wait_until(loop, lambda: not adapter.wakeup.running, what="the SDL thread stopped")
+        assert adapter.poll_interval_ms == IDLE_POLL_MS
+    finally:
+        stop_server(window, loop, server)

@@ -1,0 +1,89 @@
+"""SDL wakes the pad reader (teleop.desktop.sdl.wakeup) instead of the reader polling SDL.
+
+SDL virtual joysticks stand in for pads; the reader here is the test itself, as
+the GUI thread is in the app: it reads the pads only when woken, then rearms.
+Every change must come through that way alone, so a missed wake fails the test
+instead of being covered by a poll.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sdl_virtual import VirtualJoystick
+
+from teleop.desktop.sdl.gamepad import GamepadManager, PollResult
+from teleop.desktop.sdl.wakeup import SdlWakeup
+
+
+@pytest.fixture
+def pads():
+    """The app's pad layer, with SDL's own mappings only; what was queued before the test is read off."""
+    manager = GamepadManager(mappings=[])
+    manager.poll()
+    yield manager
+    manager.close()
+
+
+def reader(pads: GamepadManager, wakeup: SdlWakeup, woke: threading.Event):
+    """Read SDL's queue once SDL has woken us, as the GUI thread does; then rearm."""
+
+    def read_when_woken(what: str) -> PollResult:
+        assert woke.wait(5), f"{what}: SDL did not wake the reader"
+        woke.clear()
+        result = pads.poll()
+        wakeup.rearm()
+        return result
+
+    return read_when_woken
+
+
+def test_sdl_wakes_the_reader_for_a_plug_in_each_stick_change_and_an_unplug(plugged, pads):
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set)
+    assert wakeup.start(), "pygame's SDL library was not found"
+    read_when_woken = reader(pads, wakeup, woke)
+    try:
+        pad = plugged(VirtualJoystick())
+        while pad.instance_id not in pads.infos:
+            read_when_woken("plugged in")
+        for value in (0.25, -0.5, 0.75, 0.0):
+            pad.axis(0, value)
+            while abs(pads.states[pad.instance_id].axes[0] - value) > 0.01:
+                read_when_woken(f"axis 0 to {value}")
+        pad.button(1, True)
+        while not pads.states[pad.instance_id].buttons[1]:
+            read_when_woken("button pressed")
+        pad.detach()
+        while pad.instance_id in pads.infos:
+            read_when_woken("unplugged")
+    finally:
+        wakeup.stop(wait=True)
+    assert not wakeup.running
+
+
+def test_watching_again_right_after_a_stop_still_wakes_the_reader(plugged, pads):
+    """Driving stopped and enabled again at once: the stop did not wait for SDL, and the new watch works."""
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set)
+    read_when_woken = reader(pads, wakeup, woke)
+    assert wakeup.start()
+    try:
+        pad = plugged(VirtualJoystick())
+        while pad.instance_id not in pads.infos:
+            read_when_woken("plugged in")
+        wakeup.stop()  # returns at once; the stopped thread may still be inside SDL's wait
+        assert wakeup.start()
+        pad.axis(0, 0.5)
+        while abs(pads.states[pad.instance_id].axes[0] - 0.5) > 0.01:
+            read_when_woken("axis 0 moved after the restart")
+    finally:
+        wakeup.stop(wait=True)
+
+
+def test_stopping_the_wakeup_returns_while_sdl_has_nothing_to_say(pads):
+    wakeup = SdlWakeup(lambda: None)
+    assert wakeup.start()
+    wakeup.stop(wait=True)  # the thread is inside SDL's wait: it comes out within one wait slice
+    assert not wakeup.running
