@@ -33,7 +33,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -54,6 +53,7 @@ from teleop_server.net.gate import Gate, GuardedConnection, file_limit
 from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
 from teleop_server.record.formats import open_recorder
+from teleop_server.record.replay import Replayer
 from teleop_server.record.snapshot import open_snapshots
 from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control, device_events
@@ -127,8 +127,18 @@ class Bridge:
         if self.snapshots is not None:
             self.tap.add(self.snapshots)
         self.trips = TripWatch(config.snapshot_on_estop, config.snapshot_on_failsafe)
-        #: set by --replay (teleop_server.replay): steers the playback instead of a device
-        self.replay: Any = None
+        #: --replay: a recording is played to clients instead of a device's readings (no device is opened)
+        self.replay = (
+            Replayer(
+                config.replay,
+                on_reading=self._on_replayed,
+                on_event=self._on_replayed_event,
+                on_frame=self._on_replayed_frame,
+                on_changed=self._mark_status,
+            )
+            if config.replay
+            else None
+        )
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -177,7 +187,7 @@ class Bridge:
             self.gate,
             self.requests,
             self.rules.tokens,
-            camera=self.camera is not None,
+            camera=self.camera is not None or (self.replay is not None and self.replay.has_video),
             stall_timeout=config.camera_viewer_timeout,
         )
         self.gate.diverter = self.video
@@ -228,7 +238,8 @@ class Bridge:
         tls = self._tls_context()
         # TLS is done per socket by the gate (teleop_server.net.tlsdoor), so a handshake in progress is counted
         self.gate.tls, self.gate.tls_timeout, self.gate.port_hint = tls, OPEN_TIMEOUT, f" ({self.config.port})"
-        self._link_task = asyncio.create_task(self.link.run(), name="device-link")
+        device = self.link.run() if self.replay is None else self.replay.run()
+        self._link_task = asyncio.create_task(device, name="device-link" if self.replay is None else "replay")
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -357,6 +368,8 @@ class Bridge:
                 self._broadcast(protocol.encode(effect.message))
                 if isinstance(effect.message, Event):
                     self.on_event(effect.message)
+            elif self.replay is not None and isinstance(effect, control.Drive | control.Neutral | control.Keepalive):
+                self._drives_nothing()
             elif isinstance(effect, control.Drive):
                 self.link.submit(effect.lines)
                 self._arm_watch()
@@ -385,7 +398,11 @@ class Bridge:
                 self.save_snapshot(effect.client, effect.seconds, effect.reason)
             elif isinstance(effect, control.SteerReplay):
                 if self.replay is not None:
-                    self.replay.steer(effect.message)
+                    steered = self.replay.steer(effect.message)
+                    if steered.changed:
+                        self._announce(EventLevel.INFO, EventKind.RECORDING, steered.text)
+                    else:
+                        self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, steered.text)
                 else:
                     self._tell(effect.client, EventLevel.WARNING, EventKind.RECORDING, "this server is not replaying a recording")
         self._mark_pilot()
@@ -407,6 +424,24 @@ class Bridge:
             self._announce(level, EventKind.RECORDING, f"{saved.describe()}; {reason}")
 
         self._closing_task(save())
+
+    def _drives_nothing(self) -> None:
+        """During a replay the rules' drive and neutral lines go nowhere; the pilot is told so once."""
+        pilot, replay = self.rules.pilot, self.replay
+        if pilot is not None and replay is not None and pilot.id not in replay.told:
+            replay.told.add(pilot.id)
+            text = f"this server is replaying {replay.file}: no device is driven, your commands go nowhere"
+            self._tell(pilot.id, EventLevel.WARNING, EventKind.RECORDING, text)
+
+    def _on_replayed(self, values: dict[str, int | float]) -> None:
+        self._on_report(values, time.monotonic())
+
+    def _on_replayed_event(self, level: str, text: str) -> None:
+        """An event from the recording (or about the replay), told as it was: the file keeps no kind."""
+        self._announce(EventLevel(level) if level in EventLevel.__members__.values() else EventLevel.INFO, EventKind.OTHER, text)
+
+    def _on_replayed_frame(self, jpeg: bytes) -> None:
+        self._on_camera_frame(jpeg, time.time())
 
     def _tell(self, client_id: int, level: EventLevel, kind: EventKind, text: str) -> None:
         client = self.clients.get(client_id)
@@ -560,13 +595,14 @@ class Bridge:
 
     def _status(self) -> Status:
         return Status(
-            serial=self.link.snapshot(),
+            serial=self.link.snapshot() if self.replay is None else self.replay.serial(),
             pilot=self.pilot.describe() if self.pilot else None,
             failsafe=self.rules.watch.failsafe,
             estop=self.estop,
             clients=len(self.rules.members),
-            camera=self.camera.snapshot() if self.camera else None,
+            camera=self.camera.snapshot() if self.camera else self.replay.camera() if self.replay else None,
             speed_cap=self.rules.speed_cap,
+            replay=self.replay.describe() if self.replay is not None else None,
         )
 
     def _mark_status(self) -> None:

@@ -18,6 +18,7 @@ from teleop.wire.pilot import pilot_url
 from teleop_server.bridge import Bridge
 from teleop_server.config import ServerConfig, load_config
 from teleop_server.net.announce import mdns_hostname, start_announcer
+from teleop_server.net.foxglove import start_foxglove
 from teleop_server.net.gate import LogFlood, quiet_exception_handler, raise_file_limit
 from teleop_server.net.mqtt import start_fleet
 from teleop_server.net.pilotqr import terminal_qr
@@ -48,6 +49,7 @@ examples:
   teleop-server --tls auto                   https:// with a certificate of its own (phones: gamepad, wake lock)
   teleop-server --record drive.jsonl --record-max-mb 64 --record-keep 4
   teleop-server --camera rpicam              video at http://ROBOT:8765/video.mjpg
+  teleop-server --replay drive.mcap          play a recording back to the dashboard and the app
 
 Signals: SIGTERM and SIGINT put every output to neutral, then stop; SIGHUP puts
 every output to neutral and reopens the --record file (for logrotate).
@@ -92,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="make an MCAP recording cut short (power loss, SIGKILL) readable by every tool again: its complete chunks are "
         "kept and the index is rebuilt; FILE is replaced; then exit",
+    )
+    record.add_argument(
+        "--replay",
+        metavar="FILE.mcap",
+        help="play an MCAP recording to every client as if it were live (readings, events, video), with pause, seek and "
+        "speed from the dashboard and the app; no device is opened or driven",
     )
     record.add_argument("--record-video", action="store_true", help="record the camera too (MCAP only)")
     record.add_argument("--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)")
@@ -182,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs the mqtt extra: pip install 'teleop-robot[mqtt]'; see docs/fleet.md)",
     )
     parser.add_argument(
+        "--foxglove",
+        type=int,
+        metavar="PORT",
+        help="show the session live in Foxglove, Lichtblick or PlotJuggler (Foxglove WebSocket, the recording's channels); "
+        "clients may publish only an e-stop. No token check: listens on 127.0.0.1 unless --foxglove-host "
+        "(needs the foxglove extra: pip install 'teleop-robot[foxglove]'; see docs/recording.md)",
+    )
+    parser.add_argument("--foxglove-host", metavar="ADDRESS", help="address the Foxglove endpoint listens on (default: 127.0.0.1)")
+    parser.add_argument(
         "--no-announce",
         action="store_true",
         help="do not announce this robot on the local network (mDNS/DNS-SD _teleop._tcp, how the teleop app lists robots)",
@@ -202,6 +219,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "host": args.host,
         "port": args.port,
         "record": args.record,
+        "replay": args.replay,
         "record_max_mb": args.record_max_mb,
         "record_max_minutes": args.record_max_minutes,
         "record_video": True if args.record_video else None,
@@ -221,6 +239,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "camera": args.camera,
         "announce_name": args.name,
         "mqtt": args.mqtt,
+        "foxglove_port": args.foxglove,
+        "foxglove_host": args.foxglove_host,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     config.validate()
@@ -325,6 +345,9 @@ async def serve(
     announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
     fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
+    foxglove = start_foxglove(bridge, bridge.tap, config, bridge.replay)
+    if foxglove is not None:
+        print(f"Foxglove endpoint: ws://{config.foxglove_host}:{foxglove.port} (no token check; see docs/recording.md)", flush=True)
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic
     # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
     # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
@@ -348,6 +371,8 @@ async def serve(
             await announcer.stop()
         if fleet is not None:
             await fleet.stop()
+        if foxglove is not None:
+            foxglove.stop()
         await bridge.stop()
 
 

@@ -63,6 +63,8 @@ class ServerConfig:
     #: Save a snapshot by itself when the e-stop is engaged / the failsafe trips.
     snapshot_on_estop: bool = False
     snapshot_on_failsafe: bool = False
+    #: Play this MCAP recording to clients instead of driving a device (``--replay``; no device is opened).
+    replay: str | None = None
     #: Becoming pilot needs the token (``--no-auth`` turns this off for a trusted bench).
     auth: bool = True
     #: The pilot token itself; normally None, and read from (or created in) ``token_file``.
@@ -113,6 +115,10 @@ class ServerConfig:
     #: Home Assistant MQTT discovery, under this prefix.
     mqtt_discovery: bool = False
     mqtt_discovery_prefix: str = fleet.HA_PREFIX
+    #: The live Foxglove endpoint's port (``--foxglove``); None: off. Its SDK has no token check,
+    #: so it listens on 127.0.0.1 unless ``foxglove_host`` says otherwise (docs/recording.md).
+    foxglove_port: int | None = None
+    foxglove_host: str = "127.0.0.1"
 
     @property
     def camera_settings(self) -> CameraSettings | None:
@@ -184,6 +190,8 @@ class ServerConfig:
             self.camera_settings.validate()
         if not self.camera_viewer_timeout > 0:
             raise ConfigError("camera.viewer_timeout_ms must be positive")
+        if self.foxglove_port is not None and not 0 <= self.foxglove_port <= 65535:
+            raise ConfigError(f"foxglove.port must be a TCP port (0: any free one), got {self.foxglove_port}")
         if self.mqtt is not None:
             parse_broker_url(self.mqtt)
         if not 0 < self.mqtt_readings_rate <= 50:
@@ -265,6 +273,10 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], float]]] = {
         "keepalive_s": ("mqtt_keepalive", int, 1),
         "discovery": ("mqtt_discovery", bool, 1),
         "discovery_prefix": ("mqtt_discovery_prefix", str, 1),
+    },
+    "foxglove": {
+        "port": ("foxglove_port", int, 1),
+        "host": ("foxglove_host", str, 1),
     },
 }
 

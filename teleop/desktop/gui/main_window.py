@@ -32,6 +32,7 @@ from teleop.desktop.gui.binding import bind
 from teleop.desktop.gui.keys import KeyboardSafety, is_text_entry
 from teleop.desktop.gui.pilot_qr import show_pilot_qr
 from teleop.desktop.gui.readings_view import ReadingsPanel
+from teleop.desktop.gui.replay_bar import ReplayBar
 from teleop.desktop.gui.settings_dialog import SettingsDialog
 from teleop.desktop.gui.style import apply_style
 from teleop.desktop.gui.video_panel import VideoPanel
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(8, 8, 8, 8)
         self.connection_bar = ConnectionBar(model.connection, model.settings, adapter)
         layout.addWidget(self.connection_bar)
+        self.replay_bar = ReplayBar(model.steer_replay)
+        layout.addWidget(self.replay_bar)
 
         drive_row = QHBoxLayout()
         # The red button comes first and nothing left of it changes size: it never moves under the pointer.
@@ -368,10 +371,11 @@ class MainWindow(QMainWindow):
 
     def _connection_changed(self, connection: ConnectionModel) -> None:
         status = connection.status
+        self.replay_bar.show_state(status.replay if connection.connected else None)
         if connection.state.value == "disconnected" or not connection.server:
             self.link_state.set_full_text("")
         else:
-            parts = [f"robot: {status.device or '?'}"]
+            parts = [status.replay.describe()] if status.replay is not None else [f"robot: {status.device or '?'}"]
             if status.estop:
                 parts.append("E-STOP")
             elif status.failsafe:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from teleop.common.events import Event
 from teleop.wire.protocol import Event as ServerEvent
@@ -64,10 +66,13 @@ def event_log_level(event: ServerEvent, driving: bool) -> LogLevel:
     return LogLevel(event.level.value)
 
 
-def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
-    """What a hobbyist reads in the connection bar; the technical detail goes to the log."""
+def plain_message(state: ConnectionState, problem: Problem, server: str, replay: str = "") -> str:
+    """What a hobbyist reads in the connection bar; the technical detail goes to the log.
+
+    ``replay``: the file the server plays instead of driving a robot (``teleop-server --replay``).
+    """
     if state is ConnectionState.CONNECTED:
-        return f"Connected to {server}"
+        return f"Connected to {server}: REPLAY of {replay}, no robot is driven" if replay else f"Connected to {server}"
     if state is ConnectionState.CONNECTING:
         return f"Connecting to {server}…"
     if state is ConnectionState.DISCONNECTED:
@@ -88,6 +93,42 @@ def plain_message(state: ConnectionState, problem: Problem, server: str) -> str:
 
 
 @dataclass(frozen=True)
+class ReplayState:
+    """The server plays a recording instead of driving a robot (``teleop-server --replay``)."""
+
+    file: str = ""
+    position: float = 0.0
+    duration: float = 0.0
+    playing: bool = False
+    speed: float = 1.0
+
+    @classmethod
+    def from_message(cls, replay: Any) -> ReplayState | None:
+        if not isinstance(replay, dict):
+            return None
+
+        def number(key: str, default: float) -> float:
+            value = replay.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return default
+            return float(value)
+
+        return cls(
+            str(replay.get("file", ""))[:200],
+            number("position", 0.0),
+            number("duration", 0.0),
+            bool(replay.get("playing")),
+            number("speed", 1.0),
+        )
+
+    def describe(self) -> str:
+        """What the connection bar says: this is a replay, of what, where and how fast."""
+        state = "playing" if self.playing else "paused"
+        speed = f" at {self.speed:g}x" if self.playing and self.speed != 1.0 else ""
+        return f"REPLAY of {self.file or '?'}: {self.position:.1f} s of {self.duration:.1f} s, {state}{speed}"
+
+
+@dataclass(frozen=True)
 class ServerStatus:
     """What the server says about the robot, as the window shows it."""
 
@@ -100,12 +141,15 @@ class ServerStatus:
     speed_cap: float = 1.0
     #: what the pilot drives with ("gamepad", "touch", "keyboard"; "" if it did not say)
     pilot_input: str = ""
+    #: set when the server plays a recording: nothing is driven, the readings are the file's
+    replay: ReplayState | None = None
 
     @classmethod
     def from_message(cls, status: Status) -> ServerStatus:
         pilot = status.pilot.name if status.pilot else ""
         pilot_input = status.pilot.input if status.pilot else ""
-        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input)
+        replay = ReplayState.from_message(status.replay)
+        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input, replay)
 
 
 

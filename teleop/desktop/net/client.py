@@ -205,6 +205,10 @@ class ClientSession:
         """Ask the server to save the last ``seconds`` it keeps in memory to a file (default: all of them)."""
         self._send_now(protocol.SaveSnapshot(seconds))
 
+    def steer_replay(self, action: str, position: float | None = None, speed: float | None = None) -> None:
+        """Play, pause, seek or change the speed of the server's replay (``teleop-server --replay``)."""
+        self._send_now(protocol.ReplayControl(action, position, speed))
+
     # -- internals ----------------------------------------------------------------------
 
     def _send_now(self, message: protocol.ClientMessage) -> None:

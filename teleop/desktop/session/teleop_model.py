@@ -173,6 +173,13 @@ class TeleopModel:
         self.session.save_snapshot(seconds)
         self.say(LogLevel.INFO, f"asked the robot to save its last {seconds:.0f} s")
 
+    def steer_replay(self, action: str, position: float | None = None, speed: float | None = None) -> None:
+        """Play, pause, seek (seconds from the start) or set the speed of the server's replay."""
+        if self.session is None or not self.session.connected or self.connection.status.replay is None:
+            self.say(LogLevel.WARNING, f"replay {action}: the server is not replaying a recording")
+            return
+        self.session.steer_replay(action, position, speed)
+
     def _pad_action(self, fired: Fired) -> None:
         """A pad button's action (speed actions never get here: the drive model handles them)."""
         if not fired.down:
@@ -223,7 +230,10 @@ class TeleopModel:
             self._logged_problem = key
             self.say(LogLevel.LINK, detail or state.value)  # the detail, in full: the bar shows the plain words
         connection.legacy = session.legacy
-        self._connection_update(state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server))
+        replay = connection.status.replay.file if connection.status.replay is not None and state is ConnectionState.CONNECTED else ""
+        self._connection_update(
+            state=state, problem=session.problem, message=plain_message(state, session.problem, connection.server, replay)
+        )
         if state is not ConnectionState.CONNECTED:
             connection.rtt_ms = None
             connection.rtt_changed.emit(None)
@@ -296,6 +306,10 @@ class TeleopModel:
         if new.estop == self._estop_asked:
             self._estop_asked = None
         self.connection.status = new
+        if (new.replay is None) != (old.replay is None):  # the connection bar says whether this is the robot or a replay
+            connection = self.connection
+            replay = new.replay.file if new.replay is not None else ""
+            connection.message = plain_message(connection.state, connection.problem, connection.server, replay)
         if new.speed_cap != old.speed_cap:
             self.drive.set_speed_cap(new.speed_cap)
             if new.speed_cap < 1.0:
