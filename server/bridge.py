@@ -110,7 +110,9 @@ class Bridge:
     def __init__(self, config: ServerConfig, *, sim: SimulatedDevice | None = None) -> None:
         self.config = config
         if config.auth and not config.token:
-            raise ConfigError("authentication is on but no pilot token was given (load it with teleop_server.rules.auth.load_or_create_token)")
+            raise ConfigError(
+                "authentication is on but no pilot token was given (load it with teleop_server.rules.auth.load_or_create_token)"
+            )
         self.mapper = CommandMapper(config.outputs)
         self.rules = ControlRules(
             Access(config.token if config.auth else None, ObserverAccess(config.observers)),

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "speed from the dashboard and the app; no device is opened or driven",
     )
     record.add_argument("--record-video", action="store_true", help="record the camera too (MCAP only)")
-    record.add_argument("--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)")
+    record.add_argument(
+        "--record-max-minutes", type=float, metavar="M", help="also rotate FILE once it is M minutes old (default: 0, never)"
+    )
     record.add_argument(
         "--record-max-mb",
         type=float,

@@ -179,7 +179,9 @@ class ServerConfig:
         if not self.control_hz >= 1:
             raise ConfigError("limits.control_hz must be at least 1")
         if not (isinstance(self.max_speed, (int, float)) and 0.0 < self.max_speed <= 1.0):
-            raise ConfigError(f"limits.max_speed must be a fraction above 0 and at most 1 (0.5: half of each output's travel), got {self.max_speed!r}")
+            raise ConfigError(
+                f"limits.max_speed must be a fraction above 0 and at most 1 (0.5: half of each output's travel), got {self.max_speed!r}"
+            )
         if len({o.key for o in self.outputs}) != len(self.outputs):
             raise ConfigError("two [[output]] entries drive the same device output")
         if self.announce_name is not None and not 0 < len(self.announce_name.encode()) <= 63:

@@ -79,5 +79,3 @@ class CutCable:
     def __exit__(self, *exc) -> None:
         for ns in (self.server_ns, self.pilot_ns):  # deleting a namespace deletes its end of the pair
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-

@@ -9,7 +9,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: the code that must type-check: everything but the Qt views, the SDL layer and the app's entry point
-TYPED_PACKAGES = ["teleop.wire", "teleop.common", "teleop.aio", "teleop.desktop.models", "teleop.desktop.net", "teleop.desktop.session", "teleop_server"]
+TYPED_PACKAGES = [
+    "teleop.wire",
+    "teleop.common",
+    "teleop.aio",
+    "teleop.desktop.models",
+    "teleop.desktop.net",
+    "teleop.desktop.session",
+    "teleop_server",
+]
 
 
 def run(*command: str) -> subprocess.CompletedProcess:
@@ -24,6 +32,11 @@ def test_import_contracts_hold():
 
 def test_ruff_is_clean():
     result = run(str(BIN / "ruff"), "check", "--output-format", "concise", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_formatted():
+    result = run(str(BIN / "ruff"), "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -66,7 +79,13 @@ def test_the_server_loads_no_desktop_module_qt_or_pygame():
 
 def test_the_desktop_app_loads_no_server_module():
     code = "import sys, teleop.desktop.app, teleop.desktop.gui.main_window; bad = [m for m in sys.modules if m.startswith('teleop_server')]; print(bad); sys.exit(bool(bad))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

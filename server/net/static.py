@@ -105,9 +105,7 @@ def qr_response(query: str, *, head: bool = False) -> Response:
     if not text or len(text) > MAX_QR_TEXT:
         return plain(HTTPStatus.BAD_REQUEST, f"qr.svg needs ?text= of 1 to {MAX_QR_TEXT} characters\n", head=head)
     body = svg_qr(text)
-    headers = Headers(
-        {"Content-Type": "image/svg+xml", "Cache-Control": "no-store", "Content-Length": str(len(body)), **SECURITY_HEADERS}
-    )
+    headers = Headers({"Content-Type": "image/svg+xml", "Cache-Control": "no-store", "Content-Length": str(len(body)), **SECURITY_HEADERS})
     return Response(HTTPStatus.OK.value, "OK", headers, b"" if head else body)
 
 

@@ -458,7 +458,11 @@ class ControlRules:
         if cap == self.speed_cap:
             return []
         self.speed_cap = cap
-        above = "" if message.max_speed <= self.max_speed else f" (asked {message.max_speed:.0%}; the configured maximum is {self.max_speed:.0%})"
+        above = (
+            ""
+            if message.max_speed <= self.max_speed
+            else f" (asked {message.max_speed:.0%}; the configured maximum is {self.max_speed:.0%})"
+        )
         text = f"speed cap {cap:.0%} of each output's travel, set by {member.name}{above}"
         log.warning("%s", text)
         out: list[Effect] = [self._event(EventLevel.WARNING, EventKind.LIMIT, text), StatusChanged()]

@@ -42,4 +42,3 @@ class Event(Generic[T]):
                 callback(value)
             except Exception:
                 log.exception("a listener of %r failed", callback)
-

@@ -282,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         import qasync
         from PySide6.QtWidgets import QApplication
     except ImportError as exc:
-        print(f"teleop: the desktop app needs its GUI libraries ({exc.name}); install with: pipx install 'teleop-robot[desktop]'", file=sys.stderr)
+        print(
+            f"teleop: the desktop app needs its GUI libraries ({exc.name}); install with: pipx install 'teleop-robot[desktop]'",
+            file=sys.stderr,
+        )
         return 2
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("teleop")

@@ -50,7 +50,12 @@ def js_module() -> str:
     ]
     for enum in TABLES:
         lines += _table(enum)
-    lines += ["});", "// node (the pilot page's unit tests) loads it as a module; a page gets the global `wire`", 'if (typeof module === "object" && module.exports) module.exports = wire;', ""]
+    lines += [
+        "});",
+        "// node (the pilot page's unit tests) loads it as a module; a page gets the global `wire`",
+        'if (typeof module === "object" && module.exports) module.exports = wire;',
+        "",
+    ]
     return "\n".join(lines)
 
 

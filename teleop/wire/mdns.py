@@ -16,6 +16,8 @@ SERVICE_TYPE = "_teleop._tcp.local."
 #: TXT keys: short, as DNS-SD asks, and the same on both ends.
 TXT_PROTOCOL, TXT_SERVER, TXT_TLS, TXT_TOKEN, TXT_CAMERA, TXT_DEVICE = "proto", "server", "tls", "token", "camera", "device"
 _MAX_TEXT = 100
+
+
 def txt_record(*, server: str, tls: bool, token: bool, camera: bool, device: str) -> dict[str, str]:
     """The TXT record a teleop-server announces (``device`` is the serial device's name, or empty)."""
     return {

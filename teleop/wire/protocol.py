@@ -239,6 +239,8 @@ class SpeedCap:
 
     max_speed: float
     token: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SaveSnapshot:
     """Write the last ``seconds`` the server keeps in memory (default: all it keeps) to a recording file.

@@ -152,7 +152,6 @@ class ServerStatus:
         return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input, replay)
 
 
-
 class ConnectionModel:
     """Where we are connected, as what, and why not: state, role, plain message, refusal, RTT, server status."""
 
@@ -179,4 +178,3 @@ class ConnectionModel:
     @property
     def pilot(self) -> bool:
         return self.connected and (self.role is Role.PILOT or self.legacy)
-

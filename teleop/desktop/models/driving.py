@@ -480,4 +480,3 @@ class DriveModel:
         if self.selected is not None:
             self._check_stale(now)
         self.input_changed.emit(self)
-

@@ -11,7 +11,6 @@ from teleop.wire.layout import Layout
 log = logging.getLogger(__name__)
 
 
-
 VIRTUAL_AXES = 4
 VIRTUAL_BUTTONS = 8
 
@@ -75,4 +74,3 @@ BUZZ_PATTERN: dict[Buzz, tuple[float, float, int]] = {
     Buzz.ESTOP: (1.0, 1.0, 400),
     Buzz.LINK_LOST: (0.4, 0.8, 300),
 }
-

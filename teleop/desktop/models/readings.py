@@ -207,4 +207,3 @@ class ReadingsModel:
         if self.stale:
             self.stale = False
             self.stale_changed.emit(False)
-

@@ -59,8 +59,6 @@ def run_in_background(coro) -> asyncio.Future:
     return future
 
 
-
-
 @dataclass
 class SessionEvents:
     """Callbacks the session calls on the event loop; the GUI turns them into Qt signals."""

@@ -315,4 +315,3 @@ class TeleopModel:
             if new.speed_cap < 1.0:
                 self.say(LogLevel.WARNING, f"the robot caps speed at {new.speed_cap:.0%} of each output's travel")
         self.video.set_camera(status.camera)
-

@@ -180,4 +180,3 @@ class VideoModel:
         self._frame = None
         if stream is not None:
             stream.close()
-

@@ -111,7 +111,11 @@ async def test_a_sigkilled_server_loses_at_most_about_a_second_and_the_repair_co
     assert sum(typescript["counts"].values()) == len(recovered), "@mcap/core reads the same whole chunks"
 
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "teleop_server", "--repair-recording", str(record)], capture_output=True, text=True, timeout=60
+        subprocess.run,
+        [sys.executable, "-m", "teleop_server", "--repair-recording", str(record)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert f"recovered {len(recovered)} messages" in result.stdout

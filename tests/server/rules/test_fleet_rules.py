@@ -247,6 +247,7 @@ def test_robot_state_says_who_drives_and_never_the_token():
 
 # --------------------------------------------------------------------------- Home Assistant discovery
 
+
 #: Home Assistant's MQTT discovery, as documented for each platform: what must be there, what may be.
 def test_home_assistant_discovery_matches_its_documented_schema():
     messages = discovery_messages("rover", "Rover", "teleop-server 1", ["battery_v", "odd key"], {"battery_v": "V"})
