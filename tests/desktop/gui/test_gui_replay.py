@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 from guitools import ServerProcess, wait_until
 from PySide6.QtCore import QSettings
+from recordkit import record_a_session
 from test_gui import click, connect, shoot, shown_window, stop_server
-from websockets.sync.client import connect as ws_connect
 
 from teleop.desktop.gui.adapter import QtAdapter
 from teleop.desktop.models.appsettings import AppSettings
@@ -22,24 +19,9 @@ def window(qtbot, loop, tmp_path):
     yield from shown_window(loop, QtAdapter(TeleopModel(AppSettings())), store)
 
 
-def record_a_session(path) -> None:
-    server = ServerProcess("sim", extra=["--record", str(path)]).start()
-    try:
-        with ws_connect(server.url) as ws:
-            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
-            end = time.monotonic() + 2.5
-            while time.monotonic() < end:
-                try:
-                    ws.recv(timeout=0.2)
-                except TimeoutError:
-                    pass
-    finally:
-        server.stop()
-
-
 def test_the_replay_bar_shows_a_replay_and_its_button_pauses_it(window, loop, tmp_path, display):
     path = tmp_path / "drive.mcap"
-    record_a_session(path)
+    record_a_session(path, seconds=2.5)
     server = ServerProcess("sim", extra=["--replay", str(path)]).start()
     try:
         assert not window.replay_bar.isVisible()

@@ -6,13 +6,12 @@ The recording is made here by a server on the sim device; the replaying server r
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from conftest import wait_for
 from launcher import ServerProcess
 from mcap.reader import make_reader
-from websockets.sync.client import connect
+from recordkit import record_a_session
 
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.session.teleop_model import TeleopModel
@@ -21,19 +20,7 @@ from teleop.desktop.session.teleop_model import TeleopModel
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     path = tmp_path_factory.mktemp("replay-app") / "drive.mcap"
-    server = ServerProcess("sim", extra=["--record", str(path)]).start()
-    try:
-        with connect(server.url) as ws:
-            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
-            end = time.monotonic() + 3.0
-            while time.monotonic() < end:
-                try:
-                    ws.recv(timeout=0.2)
-                except TimeoutError:
-                    pass
-    finally:
-        server.stop()
-    return path
+    return record_a_session(path)
 
 
 def reading_at(path, seconds: float) -> dict:
