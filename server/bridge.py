@@ -32,7 +32,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -54,7 +54,7 @@ from teleop_server.net.httpgate import RequestGate
 from teleop_server.net.video import VideoServer
 from teleop_server.record.formats import open_recorder
 from teleop_server.record.replay import Replayer
-from teleop_server.record.snapshot import open_snapshots
+from teleop_server.record.snapshot import open_snapshots, snapshot_folder
 from teleop_server.record.tap import Tap, session_metadata
 from teleop_server.rules import control, device_events
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
@@ -123,6 +123,8 @@ class Bridge:
             max_speed=config.max_speed,
         )
         self.recorder = open_recorder(config, on_trouble=self._on_recording_trouble)
+        #: the recorder was started by a client's record button (so a client may stop it), not by --record
+        self._recording_asked = False
         #: everything recorded goes through here: the --record file, and the snapshot ring and Foxglove when on
         self.tap = Tap([self.recorder] if self.recorder else [])
         self.snapshots = open_snapshots(config)
@@ -398,6 +400,8 @@ class Bridge:
                     client.closing = self._closing_task(self._close_with(client, effect.code, effect.reason))
             elif isinstance(effect, control.Snapshot):
                 self.save_snapshot(effect.client, effect.seconds, effect.reason)
+            elif isinstance(effect, control.RecordRequest):
+                self.record_on_request(effect)
             elif isinstance(effect, control.SteerReplay):
                 if self.replay is not None:
                     steered = self.replay.steer(effect.message)
@@ -426,6 +430,57 @@ class Bridge:
             self._announce(level, EventKind.RECORDING, f"{saved.describe()}; {reason}")
 
         self._closing_task(save())
+
+    def record_on_request(self, request: control.RecordRequest) -> None:
+        """A client's record button: start a recording beside the snapshots, stop the one it started, or mark a moment.
+
+        A recording the server was started with (``--record``) is the operator's: a client
+        marks it but never stops it. A new one is MCAP where the ``record`` extra is
+        installed, JSON lines otherwise, named by the time it starts.
+        """
+        command, who = request.command, request.who
+        if command is protocol.RecordCommand.MARK:
+            self._announce(EventLevel.INFO, EventKind.RECORDING, f"mark by {who}" + (f": {request.note}" if request.note else ""))
+            return
+        if command is protocol.RecordCommand.START:
+            if self.recorder is not None:
+                self._tell(request.client, EventLevel.INFO, EventKind.RECORDING, f"already recording to {self.recorder.path}")
+                return
+            stamp = time.strftime("teleop-%Y%m%d-%H%M%S")
+            recorder = None
+            for suffix in (".mcap", ".jsonl"):  # MCAP needs the record extra; JSON lines always works
+                path = snapshot_folder(self.config) / f"{stamp}{suffix}"
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    recorder = open_recorder(
+                        replace(self.config, record=str(path), record_video=False), on_trouble=self._on_recording_trouble
+                    )
+                    break
+                except (ConfigError, OSError) as exc:
+                    problem = str(exc)
+            if recorder is None:
+                self._tell(request.client, EventLevel.WARNING, EventKind.RECORDING, f"cannot start a recording: {problem}")
+                return
+            self.recorder, self._recording_asked = recorder, True
+            self.tap.add(recorder)
+            recorder.metadata("session", session_metadata(self.config, self.session))
+            self._announce(EventLevel.INFO, EventKind.RECORDING, f"recording to {recorder.path}, started by {who}")
+            return
+        if self.recorder is None:
+            self._tell(request.client, EventLevel.INFO, EventKind.RECORDING, "not recording")
+            return
+        if not self._recording_asked:
+            text = f"the server's own recording ({self.recorder.path}, --record) is not stopped from a client"
+            self._tell(request.client, EventLevel.WARNING, EventKind.RECORDING, text)
+            return
+        recorder, self.recorder, self._recording_asked = self.recorder, None, False
+        self.tap.sinks.remove(recorder)
+
+        async def finish() -> None:
+            await asyncio.to_thread(recorder.close)  # up to 1 s on a stalled disk: off the loop
+            self._announce(EventLevel.INFO, EventKind.RECORDING, f"recording stopped by {who}: {recorder.path}")
+
+        self._closing_task(finish())
 
     def _drives_nothing(self) -> None:
         """During a replay the rules' drive and neutral lines go nowhere; the pilot is told so once."""

@@ -158,7 +158,19 @@ class SteerReplay:
     message: ReplayControl
 
 
-Effect = Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged | Snapshot | SteerReplay
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """Start or stop a recording, or mark this moment in it (asked by ``client``, named ``who``)."""
+
+    client: int
+    who: str
+    command: protocol.RecordCommand
+    note: str = ""
+
+
+Effect = (
+    Send | SendWelcome | Broadcast | Drive | Neutral | Keepalive | Close | Hold | StatusChanged | Snapshot | SteerReplay | RecordRequest
+)
 
 
 # --------------------------------------------------------------------------- state
@@ -443,8 +455,10 @@ class ControlRules:
         if isinstance(message, protocol.SpeedCap):
             return self._on_speed_cap(member, message, now)
         if isinstance(message, protocol.Record):
-            text = f"this server does not record: record {message.command.value} ignored"
-            return [Send(member.id, Error(ErrorCode.NOT_SUPPORTED, text, "record"))]
+            # starting or stopping writes to the robot's disk: what a token holder may do, like a snapshot
+            if not (self.pilot is member or member.authorized or not self.access.required):
+                return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, "record needs the pilot token", "record"))]
+            return [RecordRequest(member.id, member.name, message.command, message.note)]
         return []
 
     def _on_speed_cap(self, member: Member, message: protocol.SpeedCap, now: float) -> list[Effect]:

@@ -102,3 +102,40 @@ def test_save_snapshot_needs_the_token_and_an_estop_saves_one_by_itself(server):
             tripped = events(observer, "emergency stop was engaged")
             assert "snapshot saved" in tripped["text"]
     assert len(list(server.snaps.glob("snapshot-*.mcap"))) == 2
+
+
+def test_a_record_button_starts_marks_and_stops_a_recording_beside_the_snapshots(server):
+    """What the pad's record and mark buttons send, against the server in its own process."""
+    with connect(server.url) as ws:
+        ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "pilot", "token": server.token}))
+        ws.send(json.dumps({"type": "record", "command": "start"}))
+        started = events(ws, "recording to ")
+        path = Path(re.search(r"recording to (\S+\.mcap), started by pilot", started["text"]).group(1))
+        assert path.parent == server.snaps
+        ws.send(json.dumps({"type": "record", "command": "start"}))
+        assert "already recording" in events(ws, "already recording")["text"]
+        drive(ws, 0.3, 20)
+        ws.send(json.dumps({"type": "record", "command": "mark", "note": "the bump"}))
+        events(ws, "mark by pilot: the bump")
+        ws.send(json.dumps({"type": "record", "command": "stop"}))
+        events(ws, "recording stopped by pilot")
+        ws.send(json.dumps({"type": "record", "command": "stop"}))
+        events(ws, "not recording")
+    messages, metadata = read(path)  # a clean stop leaves an indexed file
+    assert "session" in metadata
+    topics = {topic for topic, _, _ in messages}
+    assert {"/readings", "/device/commands", "/events"} <= topics
+    assert any(topic == "/events" and "mark by pilot: the bump" in body.get("message", "") for topic, body, _ in messages)
+
+
+def test_a_client_never_stops_the_recording_the_server_was_started_with(tmp_path):
+    record = tmp_path / "own.mcap"
+    process = ServerProcess("sim", extra=["--record", str(record)]).start()
+    try:
+        with connect(process.url) as ws:
+            ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "pilot", "token": process.token}))
+            ws.send(json.dumps({"type": "record", "command": "stop"}))
+            assert "is not stopped from a client" in events(ws, "is not stopped from a client")["text"]
+    finally:
+        process.stop()
+    assert read(record)[0], "the server's own recording went on and was finished at the stop"

@@ -90,12 +90,21 @@ def test_the_cap_cannot_be_set_without_the_token():
     assert r.speed_cap == 0.1
 
 
-def test_a_server_without_recording_answers_not_supported_and_keeps_driving():
+def test_a_record_button_asks_the_bridge_and_driving_goes_on():
+    from teleop_server.rules.control import RecordRequest
+
     r = rules()
     r.join(1, "h", hello(), 0.0)
     answer = r.frame(1, json.dumps({"type": "record", "command": "start"}), 0.01)
-    assert errors(answer, 1) == [ErrorCode.NOT_SUPPORTED]
+    assert answer == [RecordRequest(1, "pilot", RecordCommand.START)]
     assert drives(r.frame(1, control(0.1), 0.02))
+
+
+def test_recording_needs_the_token_like_a_snapshot():
+    r = rules()
+    r.join(2, "h", hello("observer", None, client="visitor"), 0.0)
+    answer = r.frame(2, json.dumps({"type": "record", "command": "start"}), 0.01)
+    assert errors(answer, 2) == [ErrorCode.UNAUTHORIZED]
 
 
 def test_record_and_speed_cap_messages_are_typed_and_checked():
