@@ -249,7 +249,9 @@ def test_pad_buttons_take_a_snapshot_of_the_camera_and_ask_the_robot_to_record(a
     model.settings.set_profile(PadProfile(pad_guid, "Xbox-like Test Pad", actions=actions))
     model.snapshot_dir = tmp_path / "snapshots"
     xbox = plug_and_drive(window, loop, plugged)
-    server = ServerProcess("sim", extra=["--camera", "sim"]).start()
+    robot_config = tmp_path / "robot.toml"
+    robot_config.write_text(f'[snapshot]\nfolder = "{tmp_path / "robot-recordings"}"\n')
+    server = ServerProcess("sim", extra=["--camera", "sim", "--config", str(robot_config)]).start()
     try:
         run(loop, model.connect(server.pilot_url))
         wait_until(loop, lambda: model.video.latest is not None, timeout=20, what="a camera picture")
@@ -262,12 +264,13 @@ def test_pad_buttons_take_a_snapshot_of_the_camera_and_ask_the_robot_to_record(a
         assert saved.name.endswith(("-captured.jpg", "-received.jpg"))
         press(xbox, XBOX_Y)
         wait_until(loop, lambda: "asked the robot to record: start" in window.log.toPlainText(), what="recording asked for")
-        # this server keeps no recording it could start: its answer, in the log, shows the request reached it
-        wait_until(loop, lambda: "does not record" in window.log.toPlainText(), what="the robot's answer shown")
+        wait_until(loop, lambda: "recording to " in window.log.toPlainText(), what="the robot says where it records")
+        assert any((tmp_path / "robot-recordings").glob("teleop-*")), "the robot's recording file"
         release(xbox, XBOX_Y)
         wait_until(loop, lambda: "y" not in model.drive.actions.pressed, what="y let go")
         press(xbox, XBOX_Y)
         wait_until(loop, lambda: "asked the robot to record: stop" in window.log.toPlainText(), what="the second press stops it")
+        wait_until(loop, lambda: "recording stopped by" in window.log.toPlainText(), what="the robot says it stopped")
         assert len(list(model.snapshot_dir.iterdir())) == 1, "one press, one snapshot"
     finally:
         run(loop, model.disconnect())
