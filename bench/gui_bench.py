@@ -12,8 +12,10 @@ Each platform runs in its own process: Qt ``offscreen`` and, with ``--xcb``,
 the real ``xcb`` plugin on Xvfb with openbox (what a user's X11 desktop does:
 real paint, real event dispatch). Prints the figures side by side.
 
-Targets (issue 13, on xcb): idle <= 2 % of a core, connected and plotting
-<= 8 %, SDL change -> control handed to the socket p99 <= 3 ms.
+Targets (on xcb): idle before connecting <= 2 % of a core, connected and
+plotting <= 2 %, driving at 50 Hz <= 6 %, SDL change -> control handed to the
+socket p99 <= 3 ms. The stick is moved from a thread of the bench's own, whose
+CPU is not counted as the app's; the driving line is broken down by thread.
 
     .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids]
 
@@ -39,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from stats import percentiles, rss_kib  # noqa: E402
+from stats import percentiles, rss_kib, thread_cpu_share, thread_cpu_ticks  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -62,7 +64,10 @@ class StickToSocket:
     """Moves the stick and times each change until the control carrying it is handed to the socket.
 
     Hooks the session's ``sent`` event; the value of axis 0 identifies the
-    change, so every value sent is distinct from the one before.
+    change, so every value sent is distinct from the one before. The stick moves
+    from a thread of its own on a fixed 20 ms grid, so the harness neither wakes
+    the app's event loop nor counts as the app: :attr:`app_cpu` is the process's
+    CPU over the drive minus that thread's own.
     """
 
     def __init__(self, session, scale: float = 1.0) -> None:
@@ -72,6 +77,12 @@ class StickToSocket:
         self.scale = scale
         self.changed_at: dict[float, float] = {}
         self.latencies: list[float] = []
+        #: % of one core the app used during the last :meth:`drive`, the stick's thread excluded
+        self.app_cpu = 0.0
+        #: CPU seconds the stick's thread used during the last :meth:`drive`
+        self.harness_cpu = 0.0
+        #: % of one core each of the app's threads used during the last :meth:`drive`
+        self.threads: dict[str, float] = {}
         previous: SessionEvents = session.events
         session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, self._sent)
 
@@ -81,16 +92,32 @@ class StickToSocket:
             if at is not None:
                 self.latencies.append(time.monotonic() - at)
 
-    async def drive(self, stick, seconds: float) -> float:
-        """Axis 0 to a new value every 20 ms for ``seconds``; returns how long it took."""
+    def _move(self, stick, seconds: float) -> None:
+        """The stick's thread: axis 0 to a new value every 20 ms (outside the deadzone, never the same twice running)."""
+        cpu0 = time.thread_time()
         t0, i = time.monotonic(), 0
         while time.monotonic() - t0 < seconds:
-            value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5  # distinct from the last one, outside the deadzone
-            i += 1
+            value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5
             self.changed_at[value] = time.monotonic()
             stick.axis(0, value)
-            await asyncio.sleep(0.02)
-        return time.monotonic() - t0
+            i += 1
+            time.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
+        self.harness_cpu = time.thread_time() - cpu0
+
+    async def drive(self, stick, seconds: float) -> float:
+        """Move the stick for ``seconds`` (see :meth:`_move`); returns how long it took and sets :attr:`app_cpu`."""
+        import threading
+
+        mover = threading.Thread(target=self._move, args=(stick, seconds), name="bench-stick")
+        cpu0, t0, ticks0 = cpu_seconds(), time.monotonic(), thread_cpu_ticks()
+        mover.start()
+        while mover.is_alive():
+            await asyncio.sleep(0.25)
+        elapsed = time.monotonic() - t0
+        shares = thread_cpu_share(ticks0, thread_cpu_ticks(), elapsed)
+        self.threads = {name: share for name, share in shares.items() if name != mover.name and share >= 0.05}
+        self.app_cpu = (cpu_seconds() - cpu0 - self.harness_cpu) / elapsed * 100
+        return elapsed
 
 
 async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float) -> dict:
@@ -108,9 +135,10 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     timer = StickToSocket(model.session, model.drive.speed.fraction)
     model.enable_driving()
     await asyncio.sleep(1.0)
-    cpu0, rss0 = cpu_seconds(), rss_mb()
+    rss0 = rss_mb()
     elapsed = await timer.drive(stick, seconds)
-    figures["driving_cpu"] = (cpu_seconds() - cpu0) / elapsed * 100
+    figures["driving_cpu"] = timer.app_cpu
+    figures["driving_threads"] = timer.threads
     figures["rss_start"], figures["rss_end"] = rss0, rss_mb()
     figures["latencies_ms"] = [x * 1000 for x in timer.latencies]
     figures["driving_seconds"] = elapsed
@@ -259,14 +287,16 @@ def main() -> None:
     print(f"teleop GUI bench: real window, teleop-server --serial sim, {pad}, 4 series plotted ({', '.join(names)})")
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),
-        ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 8"),
-        ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "-"),
+        ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 2"),
+        ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "<= 6"),
         ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
     ]
     print_rows(results, rows, 48, 22, "target (xcb)")
     for name in names:
         latencies = [x / 1000 for x in results[name]["latencies_ms"]]
         print(f"  SDL axis change -> control handed to the socket, {name}: {percentiles(latencies)}   (target p99 <= 3 ms)")
+        threads = sorted(results[name]["driving_threads"].items(), key=lambda item: -item[1])
+        print(f"  driving, by thread ({name}): " + ", ".join(f"{thread} {share:.1f}" for thread, share in threads))
 
 
 if __name__ == "__main__":

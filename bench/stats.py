@@ -21,3 +21,35 @@ def percentiles(samples: list[float]) -> str:
         return ms[min(len(ms) - 1, int(q * len(ms)))]
 
     return f"n={len(ms)}  p50={at(0.50):.2f} ms  p99={at(0.99):.2f} ms  max={ms[-1]:.2f} ms  mean={statistics.fmean(ms):.2f} ms"
+
+
+def thread_cpu_ticks() -> dict[str, int]:
+    """CPU clock ticks (user + system) of each thread of this process (Linux), by name.
+
+    Python threads are named as :mod:`threading` knows them (the kernel only knows
+    "python"); Qt's and other native threads by the kernel's name, with the thread
+    id appended when two share it.
+    """
+    import os
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    ticks: dict[str, int] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = names.get(int(tid)) or stat[stat.index("(") + 1 : stat.rindex(")")]
+        ticks[name if name not in ticks else f"{name}/{tid}"] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def thread_cpu_share(before: dict[str, int], after: dict[str, int], seconds: float) -> dict[str, float]:
+    """% of one core each thread used between two :func:`thread_cpu_ticks` readings ``seconds`` apart."""
+    import os
+
+    hz = os.sysconf("SC_CLK_TCK")
+    return {name: (ticks - before.get(name, 0)) / hz / seconds * 100 for name, ticks in after.items()}

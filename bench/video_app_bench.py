@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gui_bench import StickToSocket, cpu_over, cpu_seconds, print_rows, report, run_child, window_session  # noqa: E402
+from gui_bench import StickToSocket, cpu_over, print_rows, report, run_child, window_session  # noqa: E402
 from stats import percentiles  # noqa: E402
 
 
@@ -86,9 +86,8 @@ async def phases(window, stick, server, seconds: float) -> dict:
     async def drive() -> tuple[float, list[float]]:
         """The stick moves every 20 ms for ``seconds``: CPU % and the SDL change -> socket latencies."""
         timer.latencies.clear()
-        cpu0 = cpu_seconds()
-        elapsed = await timer.drive(stick, seconds)
-        return (cpu_seconds() - cpu0) / elapsed * 100, [x * 1000 for x in timer.latencies]
+        await timer.drive(stick, seconds)
+        return timer.app_cpu, [x * 1000 for x in timer.latencies]
 
     # the same drive with the video hidden, then shown: the machine's own noise is in both
     window.show_video.setChecked(False)
