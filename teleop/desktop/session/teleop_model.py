@@ -274,6 +274,11 @@ class TeleopModel:
         if isinstance(message, protocol.Reading):
             self.readings.add(message.t, message.values)
             return
+        if isinstance(message, protocol.Event):
+            self._server_event(message)  # logged; the connection's state is as it was
+            return
+        if not isinstance(message, (protocol.Welcome, protocol.Status, protocol.Error)):
+            return  # the lines sent to the device (Outputs): the pilot page shows them, this window does not
         if isinstance(message, protocol.Welcome):
             self.readings.units = dict(message.units)
             self.readings.snapshot(time.time(), message.readings)
@@ -281,8 +286,6 @@ class TeleopModel:
             self.say(LogLevel.INFO, f"connected to {message.server} as {message.role.value}")
         elif isinstance(message, protocol.Status):
             self._apply_status(message)
-        elif isinstance(message, protocol.Event):
-            self._server_event(message)
         elif isinstance(message, protocol.Error):
             self.say(LogLevel.ERROR, f"server: {message.message}")
             if message.code in (protocol.ErrorCode.UNAUTHORIZED, protocol.ErrorCode.PILOT_BUSY):
