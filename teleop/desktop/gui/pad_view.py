@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen, QPixmap, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ACCENT = QColor("#2f80ed")
@@ -51,6 +51,10 @@ class StandardPadView(QWidget):
         self._rest_key: tuple | None = None
         self.setMinimumSize(260, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # the picture at rest carries what lies behind it, so a repaint is one opaque copy: Qt paints no
+        # parent under it, and nothing is alpha-blended (blending a transparent picture over the group
+        # box's shading 25 times a second cost more than the rest of the view)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setToolTip("Blue: the pad as read. Green: the value sent to the robot after shaping (while driving).")
 
     def sizeHint(self) -> QSize:
@@ -104,11 +108,11 @@ class StandardPadView(QWidget):
     def _at_rest(self) -> QPixmap:
         """The pad with nothing pressed or moved, drawn again only when the size or the colours change."""
         ratio = self.devicePixelRatioF()
-        key = (self.width(), self.height(), ratio, self.palette().cacheKey())
+        key = (self.geometry().getRect(), ratio, self.palette().cacheKey())
         if self._rest is None or key != self._rest_key:
             pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
             pixmap.setDevicePixelRatio(ratio)
-            pixmap.fill(Qt.GlobalColor.transparent)
+            self._background(pixmap)
             painter = QPainter(pixmap)
             self._place(painter)
             raw, sent, self.raw, self.sent = self.raw, self.sent, {}, None
@@ -130,6 +134,13 @@ class StandardPadView(QWidget):
                 painter.end()
             self._rest, self._rest_key = pixmap, key
         return self._rest
+
+    def _background(self, pixmap: QPixmap) -> None:
+        """What the parent (the gamepad group box, with its style's shading) shows behind this view."""
+        pixmap.fill(self.palette().color(QPalette.ColorRole.Window))
+        parent = self.parentWidget()
+        if parent is not None:  # the parent alone, not its children (this view among them)
+            parent.render(pixmap, QPoint(0, 0), QRegion(self.geometry()), QWidget.RenderFlag.DrawWindowBackground)
 
     def _text_pen(self) -> QColor:
         return self.palette().text().color()
