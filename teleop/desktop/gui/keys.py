@@ -14,6 +14,14 @@
   follows within :data:`RELEASE_SETTLE_MS`.
 * Keys held while the focus moves or the window loses focus are released
   (the window would never see their release otherwise).
+
+The rules watch every window of the app (main window, dialogs, menus and
+combo-box lists: each is a window with the keyboard focus while open), not the
+application object: a filter on the application runs Python for every event of
+every object, timers and paints included, hundreds a second while driving, for
+the few that are keys. A key is delivered to the window with the focus before
+any widget in it sees it, so the window's filter sees it first, as the
+application's did.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QWindow
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit, QWidget
 
 from teleop.desktop.models.driving import DriveModel
@@ -56,7 +64,7 @@ def is_text_entry(widget: QWidget | None) -> bool:
 
 
 class KeyboardSafety(QObject):
-    """Installed on the QApplication; see the module docstring for the rules."""
+    """Watches the keys of every window of the application; see the module docstring for the rules."""
 
     def __init__(
         self, drive: DriveModel, main_window: QWidget, emergency_stop: Callable[[], None], keyboard_driving: Callable[[], bool]
@@ -71,16 +79,28 @@ class KeyboardSafety(QObject):
         self._last_stop: tuple[int, int] | None = None
         self._removed = False
         app = QApplication.instance()
-        app.installEventFilter(self)
+        for window in QGuiApplication.topLevelWindows():
+            self._watch(window)
+        app.focusWindowChanged.connect(self._watch)
         app.focusChanged.connect(self._focus_changed)
         app.applicationStateChanged.connect(self._app_state_changed)
+
+    def _watch(self, window: QWindow | None) -> None:
+        """Filter the keys of ``window``: called for every window that gets the keyboard focus.
+
+        Installing the same filter again on a window moves it to the front (Qt keeps one), so
+        this needs no bookkeeping; a window that is gone takes its filter with it."""
+        if window is not None and not self._removed:
+            window.installEventFilter(self)
 
     def remove(self) -> None:
         if self._removed:
             return
         self._removed = True
         app = QApplication.instance()
-        app.removeEventFilter(self)
+        app.focusWindowChanged.disconnect(self._watch)
+        for window in QGuiApplication.allWindows():
+            window.removeEventFilter(self)
         app.focusChanged.disconnect(self._focus_changed)
         app.applicationStateChanged.disconnect(self._app_state_changed)
         self.release_all()
@@ -104,7 +124,7 @@ class KeyboardSafety(QObject):
                 # claim Space before a line edit does (it would type it); Esc keeps its usual meaning too
                 event.accept()
                 return key == Qt.Key.Key_Space
-            stamp = (id(event), event.timestamp())  # a key event is filtered again at each parent it propagates to
+            stamp = (id(event), event.timestamp())  # one stop per key press, however many filters it passes
             if kind is QEvent.Type.KeyPress and not event.isAutoRepeat() and stamp != self._last_stop:
                 self._last_stop = stamp
                 self.emergency_stop()

@@ -171,6 +171,45 @@ def test_space_stops_the_robot_wherever_the_focus_is(window, loop, joystick, tmp
         stop_server(window, loop, server)
 
 
+def test_space_stops_the_robot_while_a_menu_or_a_drop_down_list_is_open(window, loop, joystick, tmp_path, display):
+    """A menu and a combo box's list are windows of their own with the keyboard focus while open."""
+    model = window.model
+    server, record = drive_with_recording(window, loop, tmp_path, display)
+    try:
+        joystick.axis(0, 0.7)
+        wait_until(loop, lambda: "B700" in commands(record), what="driving")
+        display.key("alt+d")
+        wait_until(loop, lambda: QApplication.activePopupWidget() is not None, what="the Drive menu open")
+        shoot(display, "drive-menu-open-while-driving")
+        display.key("space")
+        wait_until(loop, lambda: not model.drive.enabled, what="Space with the Drive menu open stopped")
+        assert model.drive.off_reason is DriveOff.EMERGENCY_STOP
+        wait_until(loop, lambda: neutral_after(record, "B700"), what="neutral at the device")
+        display.key("Escape")
+        wait_until(loop, lambda: QApplication.activePopupWidget() is None, what="the menu closed")
+
+        click(display, window.enable)
+        wait_until(loop, lambda: model.drive.enabled, what="enabled again")
+        joystick.axis(0, -0.7)
+        wait_until(loop, lambda: "B-700" in commands(record), what="driving again")
+        address = window.connection_bar.address
+        if address.count() == 0:
+            address.addItem("robot.local:8765")  # a recent robot, so the list has something to drop down
+        before = address.currentText()
+        click(display, address.lineEdit())
+        wait_until(loop, lambda: has_focus(address), what="focus in the address field")
+        display.key("F4")
+        wait_until(loop, lambda: QApplication.activePopupWidget() is not None, what="the address list open")
+        shoot(display, "address-list-open-while-driving")
+        display.key("space")
+        wait_until(loop, lambda: not model.drive.enabled, what="Space with the address list open stopped")
+        wait_until(loop, lambda: neutral_after(record, "B-700"), what="neutral at the device again")
+        display.key("Escape")
+        assert address.currentText() == before
+    finally:
+        stop_server(window, loop, server)
+
+
 def test_space_and_the_red_button_stop_while_the_settings_dialog_is_open(window, loop, joystick, tmp_path, display):
     model = window.model
     server, record = drive_with_recording(window, loop, tmp_path, display)
