@@ -170,7 +170,7 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, ai
     from launcher import ServerProcess
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
-    from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
+    from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, XBOX_TRIGGERS_RELEASED, VirtualJoystick, xbox_like
 
     from teleop.desktop.gui.adapter import QtAdapter
     from teleop.desktop.gui.main_window import MainWindow
@@ -201,21 +201,26 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, ai
         stick,
         lambda: MainWindow(QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings])), store),
         lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds),
+        rest=XBOX_TRIGGERS_RELEASED if standard_pad else None,
     )
     report(figures)
 
 
-def window_session(app, server, stick, make_window: Callable, phases: Callable) -> dict:
+def window_session(app, server, stick, make_window: Callable, phases: Callable, rest: dict[int, float] | None = None) -> dict:
     """The app's real window on a qasync loop with ``stick`` plugged in: ``phases(window)`` measures, and returns the figures.
 
-    The stick is attached after the window's adapter has started SDL, as a user plugs in a pad;
-    stick and server are gone afterwards, whatever happened.
+    The stick is attached after the window's adapter has started SDL, as a user plugs in a pad, with
+    the axes in ``rest`` set as a real pad's rest (an Xbox pad's triggers read -1 released, a virtual
+    axis starts at 0: half pressed). Stick and server are gone afterwards, whatever happened.
     """
+    rest = rest or {}
     import qasync
 
     async def run():
         window = make_window()
         stick.attach()
+        for axis, value in rest.items():
+            stick.axis(axis, value)
         window.show()
         try:
             return await phases(window)

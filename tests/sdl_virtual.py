@@ -166,6 +166,10 @@ XBOX_BLUETOOTH_BINDINGS = (
 )
 
 
+#: the raw axes of :data:`XBOX_BLUETOOTH_BINDINGS`'s triggers, fully released (a virtual axis starts at 0: half pressed)
+XBOX_TRIGGERS_RELEASED = {4: -1.0, 5: -1.0}
+
+
 def xbox_like() -> VirtualJoystick:
     """A virtual Xbox-like pad (6 axes, 15 buttons, a hat) with its own vendor and product ids, not yet attached."""
     return VirtualJoystick(axes=6, buttons=15, hats=1, name="Xbox-like Test Pad", vendor=0x7E57, product=0x0B0C)

@@ -9,15 +9,17 @@ only while driving.
 
 The pad at rest (body, outlines, every label) is drawn once into a pixmap for
 the widget's size; each paint copies it and draws over it only what is not at
-rest. Text is most of the picture's cost, and a moving stick needs none.
+rest. Text is most of the picture's cost, and a moving stick needs none. A new
+reading repaints only the parts whose controls changed (:func:`part_of`): a
+moving stick is two small squares, not the whole pad.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen, QPixmap, QRegion
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen, QPixmap, QRegion, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ACCENT = QColor("#2f80ed")
@@ -38,6 +40,32 @@ DPAD = {"dpup": (0, -1), "dpdown": (0, 1), "dpleft": (-1, 0), "dpright": (1, 0)}
 MIDDLE = {"back": QPointF(170, 100), "guide": QPointF(200, 100), "start": QPointF(230, 100)}
 SHOULDERS = {"leftshoulder": QRectF(44, 30, 96, 16), "rightshoulder": QRectF(260, 30, 96, 16)}
 TRIGGERS = {"lefttrigger": QRectF(44, 6, 96, 16), "righttrigger": QRectF(260, 6, 96, 16)}
+
+
+def _around(centre: QPointF, radius: float) -> QRectF:
+    return QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius)
+
+
+#: each part of the picture that changes, in design units, with room for its pens and the green tick
+PARTS: dict[str, QRectF] = {
+    **{side: _around(centre, STICK_RADIUS + 10) for side, centre in STICKS.items()},
+    **{name: rect.adjusted(-3, -4, 3, 4) for name, rect in {**TRIGGERS, **SHOULDERS}.items()},
+    "dpad": _around(DPAD_CENTRE, 22),
+    "face": _around(FACE_CENTRE, 36),
+    **{name: _around(centre, 12) for name, centre in MIDDLE.items()},
+}
+
+
+def part_of(name: str) -> str | None:
+    """The part of the picture that shows control ``name`` (None: a control this picture does not draw)."""
+    for side in STICKS:
+        if name in (f"{side}x", f"{side}y", f"{side}stick"):
+            return side
+    if name in DPAD:
+        return "dpad"
+    if name in FACE:
+        return "face"
+    return name if name in PARTS else None
 
 
 class StandardPadView(QWidget):
@@ -63,9 +91,18 @@ class StandardPadView(QWidget):
     def set_values(self, raw: Mapping[str, float], sent: Mapping[str, float] | None) -> None:
         raw = dict(raw)
         sent = dict(sent) if sent is not None else None
-        if (raw, sent) != (self.raw, self.sent):
-            self.raw, self.sent = raw, sent
-            self.update()
+        if (raw, sent) == (self.raw, self.sent):
+            return
+        changed = {name for name in raw.keys() | self.raw.keys() if raw.get(name) != self.raw.get(name)}
+        if (sent is None) != (self.sent is None):
+            changed |= set(PARTS)  # driving started or stopped: every green mark comes or goes
+        elif sent is not None and self.sent is not None:
+            changed |= {name for name in sent.keys() | self.sent.keys() if sent.get(name) != self.sent.get(name)}
+        self.raw, self.sent = raw, sent
+        parts = {part_of(name) for name in changed} - {None}
+        transform = self._transform()
+        for part in parts:
+            self.update(transform.mapRect(PARTS[part]).toAlignedRect())
 
     def pressed(self, name: str) -> bool:
         return self.raw.get(name, 0.0) >= 0.5
@@ -74,36 +111,54 @@ class StandardPadView(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        painter.drawPixmap(0, 0, self._at_rest())
-        self._place(painter)
+        area: QRect = event.rect()
+        painter.drawPixmap(QRectF(area), self._at_rest(), self._pixmap_rect(area))
+        transform = self._transform()
+        self._place(painter, transform)
+
+        def shown(part: str) -> bool:
+            return area.intersects(transform.mapRect(PARTS[part]).toAlignedRect())
+
         raw, sent = self.raw, self.sent
         for name, rect in TRIGGERS.items():
+            if not shown(name):
+                continue
             if raw.get(name, 0.0) > 0:
                 self._trigger(painter, name, rect)
             elif sent is not None and name in sent:
                 self._sent_mark(painter, name, rect)  # no need to write the label again for the green tick
         for name, rect in SHOULDERS.items():
-            if self.pressed(name):
+            if self.pressed(name) and shown(name):
                 self._bumper(painter, name, rect)
         for side, centre in STICKS.items():
             moved = raw.get(f"{side}x", 0.0) or raw.get(f"{side}y", 0.0) or self.pressed(f"{side}stick")
-            if moved or (sent is not None and (f"{side}x" in sent or f"{side}y" in sent)):
+            if (moved or (sent is not None and (f"{side}x" in sent or f"{side}y" in sent))) and shown(side):
                 self._stick(painter, side, centre)
-        if any(self.pressed(name) for name in DPAD):
+        if any(self.pressed(name) for name in DPAD) and shown("dpad"):
             self._dpad(painter)
         for name in FACE:
-            if self.pressed(name):
+            if self.pressed(name) and shown("face"):
                 self._face_button(painter, name)
         for name, centre in MIDDLE.items():
-            if self.pressed(name):
+            if self.pressed(name) and shown(name):
                 self._small(painter, name, centre, label=False)
 
-    def _place(self, painter: QPainter) -> None:
+    def _pixmap_rect(self, area: QRect) -> QRectF:
+        """``area`` of the widget in the at-rest picture's own pixels (it has the screen's pixel ratio)."""
+        ratio = self.devicePixelRatioF()
+        return QRectF(area.x() * ratio, area.y() * ratio, area.width() * ratio, area.height() * ratio)
+
+    def _transform(self) -> QTransform:
         """Design units to pixels: the picture scaled to fit, centred, its shape kept."""
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         scale = min(self.width() / DESIGN.width(), self.height() / DESIGN.height())
-        painter.translate((self.width() - DESIGN.width() * scale) / 2, (self.height() - DESIGN.height() * scale) / 2)
-        painter.scale(scale, scale)
+        transform = QTransform()
+        transform.translate((self.width() - DESIGN.width() * scale) / 2, (self.height() - DESIGN.height() * scale) / 2)
+        transform.scale(scale, scale)
+        return transform
+
+    def _place(self, painter: QPainter, transform: QTransform | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setTransform(transform or self._transform())
 
     def _at_rest(self) -> QPixmap:
         """The pad with nothing pressed or moved, drawn again only when the size or the colours change."""
