@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen, QPolygonF, QTransform
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2", "#219653", "#bb6bd9"]
@@ -59,6 +59,9 @@ class LivePlot(QWidget):
         self.now = 0.0
         self.y_range: tuple[float, float] | None = None
         self._y_checked = 0.0
+        #: the frame without its lines (grid, tick labels, legend), drawn again only when they change
+        self._frame: QPixmap | None = None
+        self._frame_key: tuple | None = None
         self.setMinimumHeight(160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -136,16 +139,55 @@ class LivePlot(QWidget):
             self.y_range = (low - pad, high + pad)
             self._y_checked = now
 
+    def _area(self, metrics: QFontMetrics) -> QRectF:
+        """Where the lines go: left of it the value ticks, above it the legend, under it the time ticks."""
+        left = metrics.horizontalAdvance("-00000") + 10
+        top = 8 + metrics.height() + 6  # the legend has its own strip above the lines, never over them
+        return QRectF(left, top, self.width() - left - 10, self.height() - top - metrics.height() - 12)
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("white"))
+        area = self._area(QFontMetrics(self.font()))
+        painter.drawPixmap(0, 0, self._framed())
+        if area.width() < 20 or area.height() < 20 or self._epoch is None:
+            return
+        low, high = self.y_range or (0.0, 1.0)
+        # no antialiasing: in Qt's software rasteriser it costs more than the rest of the frame
+        painter.setClipRect(area)
+        # (time since epoch, value) -> pixels, in one transform for every point
+        left_t = self.now - self.seconds - self._epoch
+        sx = area.width() / self.seconds
+        sy = area.height() / (high - low)
+        painter.setTransform(QTransform(sx, 0, 0, -sy, area.left() - left_t * sx, area.bottom() + low * sy))
+        for i, name in enumerate(self.names):
+            pen = QPen(QColor(COLORS[i % len(COLORS)]), 1)
+            pen.setCosmetic(True)  # 1 px whatever the scale: the raster engine draws these 4x faster than 2 px lines
+            painter.setPen(pen)
+            for run in self.runs.get(name, []):
+                if run.size() >= 2:
+                    painter.drawPolyline(run)
+
+    def _framed(self) -> QPixmap:
+        """The plot without its lines; text is most of a frame's cost, and it changes only with the scale."""
+        ratio = self.devicePixelRatioF()
+        key = (self.width(), self.height(), ratio, self.y_range, tuple(self.names), self.seconds, self.font().key())
+        if self._frame is None or key != self._frame_key:
+            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(QColor("white"))
+            painter = QPainter(pixmap)
+            painter.setFont(self.font())
+            self._draw_frame(painter)
+            painter.end()
+            self._frame, self._frame_key = pixmap, key
+        return self._frame
+
+    def _draw_frame(self, painter: QPainter) -> None:
         metrics = QFontMetrics(self.font())
-        left = metrics.horizontalAdvance("-00000") + 10
-        legend_height = metrics.height() + 6  # the legend has its own strip above the lines, never over them
-        top = 8 + legend_height
-        area = QRectF(left, top, self.width() - left - 10, self.height() - top - metrics.height() - 12)
+        area = self._area(metrics)
         if area.width() < 20 or area.height() < 20:
             return
+        left = area.left()
         text = QColor("#333333")
         grid = QColor("#e6e9ed")
         low, high = self.y_range or (0.0, 1.0)
@@ -171,24 +213,6 @@ class LivePlot(QWidget):
             painter.setPen(QPen(grid, 1))
         painter.setPen(QPen(QColor("#9aa5b1"), 1))
         painter.drawRect(area)
-
-        # no antialiasing: in Qt's software rasteriser it costs more than the rest of the frame
-        painter.setClipRect(area)
-        if self._epoch is not None:
-            # (time since epoch, value) -> pixels, in one transform for every point
-            left_t = self.now - self.seconds - self._epoch
-            sx = area.width() / self.seconds
-            sy = area.height() / (high - low)
-            painter.setTransform(QTransform(sx, 0, 0, -sy, area.left() - left_t * sx, area.bottom() + low * sy))
-            for i, name in enumerate(self.names):
-                pen = QPen(QColor(COLORS[i % len(COLORS)]), 1)
-                pen.setCosmetic(True)  # 1 px whatever the scale: the raster engine draws these 4x faster than 2 px lines
-                painter.setPen(pen)
-                for run in self.runs.get(name, []):
-                    if run.size() >= 2:
-                        painter.drawPolyline(run)
-            painter.resetTransform()
-        painter.setClipping(False)
 
         # legend: one row in its strip above the plot
         x, y = area.left(), 8

@@ -16,10 +16,13 @@ from teleop.desktop.models.readings import ReadingsModel
 #: a 30 s window is ~550 px wide: one pixel every 55 ms, so 12 frames a second scroll smoothly
 PLOT_FPS = 12
 PLOT_SECONDS = 30
+#: the table's numbers change at most this often: faster than a person reads them is only repainting
+TABLE_HZ = 4
 
 
 class ReadingsPanel(QGroupBox):
-    """Tick a reading's box to plot it. Table and plot refresh at up to 30 Hz, and only when readings came.
+    """Tick a reading's box to plot it. The plot refreshes at :data:`PLOT_FPS` and the table's numbers at
+    :data:`TABLE_HZ`, only when readings came, and the last values always show.
 
     When the link drops the values are greyed and the title says they are stale;
     the plot breaks its lines across the gap. Another server's readings start afresh.
@@ -59,6 +62,9 @@ class ReadingsPanel(QGroupBox):
         self._timer.timeout.connect(self.refresh)
         bind(readings.arrived, self, self._arrived)
         self._seen_count = -1
+        #: readings came that the table does not show yet
+        self._table_behind = False
+        self._table_at = -float("inf")
 
     def _new_names(self, names: list[str]) -> None:
         if not names:
@@ -121,14 +127,23 @@ class ReadingsPanel(QGroupBox):
     def refresh(self) -> None:
         self.readings.seen()
         store = self.readings.store
-        if store.count == self._seen_count:
+        if store.count != self._seen_count:
+            self._seen_count = store.count
+            self._table_behind = True
+            self.plot.refresh(store.since, time.time())
+        if not self._table_behind:
             return
-        self._seen_count = store.count
-        now = time.time()
+        if time.monotonic() - self._table_at >= 1 / TABLE_HZ:
+            self._fill_table()
+        elif not self._timer.isActive():
+            self._timer.start()  # the newest values show at the table's next turn, even if no more readings come
+
+    def _fill_table(self) -> None:
+        self._table_behind, self._table_at = False, time.monotonic()
+        latest = self.readings.store.latest
         for name, row in self.rows.items():
-            value = store.latest.get(name)
+            value = latest.get(name)
             text = "" if value is None else (f"{value:.3f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}")
             item = self.table.item(row, 1)
             if item.text() != text:
                 item.setText(text)
-        self.plot.refresh(store.since, now)
