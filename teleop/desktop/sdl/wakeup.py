@@ -314,11 +314,10 @@ class SdlWakeup:
         source = self._source
         assert source is not None
         control = run.control.fileno()
-        fruitless: dict[int, int] = {}  # readable file -> pumps in a row that left it readable and queued nothing
+        waiting = _FileWait()
         next_look = 0.0  # when the files and mode are looked at again (at once: the first look)
         last_wake = -math.inf
-        mode: WaitMode = WaitMode.FILES
-        files: Mapping[int, str] = {}
+        mode = WaitMode.FILES
         while not run.stopping:
             barriers = list(run.barriers)
             now = time.monotonic()
@@ -330,14 +329,13 @@ class SdlWakeup:
                 continue
             if now >= next_look:
                 mode, files = self._look(run)
+                waiting.follow(files)
                 next_look = now + self._tick_s
-                for fd in [fd for fd in fruitless if fd not in files]:
-                    del fruitless[fd]
             if mode is WaitMode.SDL_LOOP:
                 news = source.sdl_wait(WAIT_SLICE_MS)
                 run.drain()
             else:
-                news, hung = self._wait_files(run, files, fruitless, next_look, settle=bool(barriers))
+                news, hung = self._wait_files(run, waiting, next_look, settle=bool(barriers))
                 if hung:
                     next_look = 0.0
             if news is News.HOTPLUG:
@@ -347,34 +345,65 @@ class SdlWakeup:
                 self._fire(run)
             run.release(barriers)
 
-    def _wait_files(self, run: _Run, files: Mapping[int, str], fruitless: dict[int, int], tick: float, settle: bool) -> tuple[News, bool]:
+    def _wait_files(self, run: _Run, waiting: _FileWait, tick: float, settle: bool) -> tuple[News, bool]:
         """One wait on the pads' files and the control socket, until ``tick`` (monotonic; no wait at all to
         ``settle`` a barrier); SDL reads the pads if a file is readable, a stuck one is due, or the tick came.
 
         Returns what SDL queued and whether a file was found closed (look again)."""
         assert self._source is not None
-        stuck = [fd for fd, times in fruitless.items() if times >= STUCK_AFTER]
-        watched = [fd for fd in files if fd not in stuck]
-        timeout = 0.0 if settle else max(0.0, tick - time.monotonic())
-        if stuck:
-            timeout = min(timeout, STUCK_RECHECK_S)
-        ready, closed = _readable([*watched, run.control.fileno()], timeout)
-        if run.control.fileno() in ready:
+        control = run.control.fileno()
+        ready, closed = _readable([*waiting.watched(), control], 0.0 if settle else waiting.timeout(tick))
+        if control in ready:
             run.drain()
-            ready.discard(run.control.fileno())
-        if run.stopping or not (ready or stuck or time.monotonic() >= tick):
+            ready.discard(control)
+        now = time.monotonic()
+        if run.stopping or not (ready or waiting.recheck_due(now) or now >= tick):
             return News.NONE, closed
         self.looks += 1
         news = self._source.news()
-        suspects = ready | set(stuck)
+        waiting.after_look(ready, news, now)
+        return news, closed
+
+
+class _FileWait:
+    """The pads' files one thread waits on, less those SDL's pump leaves readable (rechecked slowly instead)."""
+
+    def __init__(self) -> None:
+        self.files: Mapping[int, str] = {}
+        #: readable file -> looks in a row that left it readable and queued nothing
+        self.fruitless: dict[int, int] = {}
+        self.recheck_at = math.inf
+
+    def follow(self, files: Mapping[int, str]) -> None:
+        self.files = files
+        self.fruitless = {fd: times for fd, times in self.fruitless.items() if fd in files}
+        if not self.stuck():
+            self.recheck_at = math.inf
+
+    def stuck(self) -> list[int]:
+        return [fd for fd, times in self.fruitless.items() if times >= STUCK_AFTER]
+
+    def watched(self) -> list[int]:
+        stuck = self.stuck()
+        return [fd for fd in self.files if fd not in stuck]
+
+    def timeout(self, tick: float) -> float:
+        return max(0.0, min(tick, self.recheck_at) - time.monotonic())
+
+    def recheck_due(self, now: float) -> bool:
+        return now >= self.recheck_at
+
+    def after_look(self, ready: set[int], news: News, now: float) -> None:
+        """Count the files SDL's look left readable with nothing queued; a stuck one is looked at again later."""
+        suspects = ready | set(self.stuck())
         if news is not News.NONE:
             for fd in suspects:
-                fruitless.pop(fd, None)
+                self.fruitless.pop(fd, None)
         elif suspects:
             still, _ = _readable(sorted(suspects), 0)
             for fd in suspects:
                 if fd in still:
-                    fruitless[fd] = fruitless.get(fd, 0) + 1
+                    self.fruitless[fd] = self.fruitless.get(fd, 0) + 1
                 else:
-                    fruitless.pop(fd, None)
-        return news, closed
+                    self.fruitless.pop(fd, None)
+        self.recheck_at = now + STUCK_RECHECK_S if self.stuck() else math.inf
