@@ -237,6 +237,7 @@ class SdlWakeup:
             return False
         if self._thread is None:
             self._run = _Run()  # each thread its own flags: a stopped one finishing must not stop the next
+            self.mode, self.files = None, {}
             self._thread = threading.Thread(target=self._main, args=(self._run,), name="sdl-wakeup", daemon=True)
             self._thread.start()
         return True
