@@ -54,7 +54,6 @@ class Reader:
         self.read = read
         self.woke = threading.Event()
         self.stopping = False
-        self.reads = 0
         self.wakeup = None
         self.thread = threading.Thread(target=self._run, name="reader", daemon=True)
 
@@ -64,7 +63,6 @@ class Reader:
                 continue
             self.woke.clear()
             self.read()
-            self.reads += 1
             self.wakeup.rearm()
 
 
@@ -94,7 +92,7 @@ def measure(label: str, make_wakeup, read, seconds: float, move: Callable[[int],
         mover.thread.start()
     time.sleep(1.0)  # settled: the first look at the pads done
     native_id = wakeup_thread_id()
-    cpu0, switches0, wakes0, reads0, t0 = *thread_usage(native_id), wakeup.wakes, reader.reads, time.monotonic()
+    cpu0, switches0, wakes0, t0 = *thread_usage(native_id), wakeup.wakes, time.monotonic()
     time.sleep(seconds)
     cpu1, switches1 = thread_usage(native_id)
     elapsed = time.monotonic() - t0
