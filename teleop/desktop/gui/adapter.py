@@ -5,8 +5,10 @@ While driving, the GUI thread is woken by SDL itself (:class:`teleop.desktop.sdl
 a thread that waits inside SDL and signals the moment a pad event is queued), so a stick change
 reaches the socket about a millisecond after SDL sees it; the periodic re-send and a change the
 rate cap held back go out from one single-shot timer set to the drive model's next deadline.
-Nothing runs a thousand times a second on the GUI thread. While not driving, pads are read every
-40 ms (the stick view's frame rate) and the SDL thread sleeps.
+Nothing runs a thousand times a second on the GUI thread. While not driving, the same thread wakes
+the GUI when every pad is read from a device file it can wait on (no pad at all counts), at most
+every 40 ms (the stick view's frame rate), and a 5 s timer re-reads the batteries; with a pad it
+cannot wait on (a virtual one), the pads are read every 40 ms and the SDL thread is stopped.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from teleop.desktop.models.driving import DriveModel
 from teleop.desktop.net.client import run_in_background
-from teleop.desktop.sdl.gamepad import GamepadManager
-from teleop.desktop.sdl.wakeup import SdlWakeup
+from teleop.desktop.sdl.gamepad import BATTERY_EVERY_S, GamepadManager
+from teleop.desktop.sdl.wakeup import SdlWakeup, WaitMode
 from teleop.desktop.session.teleop_model import TeleopModel
 
 log = logging.getLogger("teleop.desktop.gui")
@@ -28,6 +30,8 @@ log = logging.getLogger("teleop.desktop.gui")
 #: where SDL cannot be waited on (its library not found): the old way, a poll every millisecond while driving
 DRIVING_POLL_MS = 1
 IDLE_POLL_MS = 40  # the stick view's frame rate: nothing needs the pad sooner while not driving
+#: not driving, with the pads' files waited on: a pad still is never read, but its battery must be now and then
+IDLE_BATTERY_POLL_MS = round(BATTERY_EVERY_S * 1000)
 
 
 class QtAdapter(QObject):
@@ -51,9 +55,10 @@ class QtAdapter(QObject):
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self.poll)
         self._shut = False
+        self._driving = False
         model.drive.changed.connect(self._drive_changed)
         model.drive.input_changed.connect(self._schedule)  # the keys and on-screen sticks move without SDL
-        self._timer.start()
+        self._choose_reader()
         self.poll()
 
     @property
@@ -64,18 +69,27 @@ class QtAdapter(QObject):
     def _drive_changed(self, drive: DriveModel) -> None:
         if self._shut:
             return  # shutting down stops driving: no timer or thread starts again for it
-        if drive.enabled and self._timer.interval() == IDLE_POLL_MS:
-            if self.wakeup.start():
-                self._timer.stop()
-            else:
-                self._timer.setInterval(DRIVING_POLL_MS)
-            self.poll()  # an input that moved while idle goes out with the enable, not 40 ms later
-        elif not drive.enabled and (self.wakeup.running or self._timer.interval() != IDLE_POLL_MS):
-            self.wakeup.stop()
-            self._deadline.stop()
-            self._timer.setInterval(IDLE_POLL_MS)
-            self._timer.start()
+        if drive.enabled != self._driving:
+            self._driving = drive.enabled
+            self._choose_reader()
+            if drive.enabled:
+                self.poll()  # an input that moved while idle goes out with the enable, not 40 ms later
         self._schedule(drive)
+
+    def _choose_reader(self) -> None:
+        """Who makes the GUI read the pads: the SDL thread while driving, and while not driving too when it can
+        wait on every pad's file (paced to the stick view's rate); otherwise the timer."""
+        driving = self._driving
+        if driving or self.wakeup.choose_mode() is WaitMode.FILES:
+            self.wakeup.pace_s = 0.0 if driving else IDLE_POLL_MS / 1000
+            if self.wakeup.start():
+                if driving:
+                    self._timer.stop()
+                else:
+                    self._timer.start(IDLE_BATTERY_POLL_MS)
+                return
+        self.wakeup.stop()
+        self._timer.start(DRIVING_POLL_MS if driving else IDLE_POLL_MS)
 
     def _schedule(self, drive: DriveModel) -> None:
         """The deadline timer at the drive model's next deadline (none while not driving)."""
@@ -87,7 +101,9 @@ class QtAdapter(QObject):
 
     def poll(self) -> None:
         """Read SDL's events into the drive model and send what its timing says is due."""
-        self.gamepads.pump()
+        result = self.gamepads.pump()
+        if (result.added or result.removed) and not self._driving and not self._shut:
+            self._choose_reader()  # a pad without a file needs the 40 ms timer; once it is gone, the wait will do
         self.wakeup.rearm()
         self._schedule(self.model.drive)
 

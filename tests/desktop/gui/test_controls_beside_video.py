@@ -22,8 +22,9 @@ from guitools import ServerProcess, wait_until
 from test_gui import connect, stop_server
 from test_gui_pads import plug_and_drive
 
-from teleop.desktop.gui.adapter import IDLE_POLL_MS
+from teleop.desktop.gui.adapter import IDLE_BATTERY_POLL_MS, IDLE_POLL_MS
 from teleop.desktop.net.client import SessionEvents
+from teleop.desktop.sdl.wakeup import WaitMode
 from teleop.wire import mjpeg
 
 # the window with SDL pads, as the pad tests have it
@@ -123,3 +124,20 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
         assert adapter.poll_interval_ms == IDLE_POLL_MS
     finally:
         stop_server(window, loop, server)
+
+
+def test_not_driving_with_no_pad_the_pads_are_not_polled_and_a_pad_plugged_in_is_still_seen(pads_window, loop, plugged):
+    """No pad: nothing to read every 40 ms; the SDL thread's hotplug look (no 1 kHz loop) sees a pad come. A
+    virtual pad has no file to wait on, so it brings the 40 ms poll back, until it goes."""
+    window = pads_window
+    adapter = window.adapter
+    assert not window.model.drive.enabled and not adapter.gamepads.infos
+    assert adapter.wakeup.running and adapter.wakeup.settle() and adapter.wakeup.mode is WaitMode.FILES
+    assert adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS, "with no pad moving, only the batteries are read on a timer"
+    pad = plug_and_drive(window, loop, plugged)
+    wait_until(
+        loop, lambda: adapter.poll_interval_ms == IDLE_POLL_MS and not adapter.wakeup.running, what="the 40 ms poll for a pad with no file"
+    )
+    pad.detach()
+    wait_until(loop, lambda: not adapter.gamepads.infos, what="the pad gone")
+    assert adapter.wakeup.running and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS

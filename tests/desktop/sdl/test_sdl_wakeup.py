@@ -8,13 +8,15 @@ instead of being covered by a poll.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import pytest
 from sdl_virtual import VirtualJoystick
 
 from teleop.desktop.sdl.gamepad import GamepadManager, PollResult
-from teleop.desktop.sdl.wakeup import SdlWakeup
+from teleop.desktop.sdl.wakeup import HOTPLUG_TICK_S, STUCK_AFTER, STUCK_RECHECK_S, News, PadSource, SdlWakeup, WaitMode
 
 
 @pytest.fixture
@@ -87,3 +89,233 @@ def test_stopping_the_wakeup_returns_while_sdl_has_nothing_to_say(pads):
     assert wakeup.start()
     wakeup.stop(wait=True)  # the thread is inside SDL's wait: it comes out within one wait slice
     assert not wakeup.running
+
+
+# -- waiting on the pads' own files, with pipes standing in for them -------------------------------
+
+
+class PipePads:
+    """Pads whose device files are pipes the test writes to.
+
+    ``news`` reads every readable pipe into a queue, as SDL's pump reads a pad's file into its
+    event queue, and says what is queued: a ``+`` written to a pipe plugs in the next pad (its
+    pipe joins the files), a ``-`` unplugs the newest one."""
+
+    def __init__(self) -> None:
+        self.pipes: dict[int, int] = {}  # read end (the "file" SDL holds) -> write end (the pad)
+        self.spare: list[tuple[int, int]] = []
+        self.queue: list[bytes] = []
+        self.lock = threading.Lock()
+        self.looked_at: list[float] = []
+        self.drains = True
+
+    def plug(self) -> int:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        self.pipes[read] = write
+        return write
+
+    def source(self) -> PadSource:
+        def sdl_wait(ms: int) -> News:
+            raise AssertionError("a pad with a file never falls back to SDL's loop")
+
+        return PadSource(files=self.files, mode=lambda files: WaitMode.FILES, news=self.news, sdl_wait=sdl_wait)
+
+    def files(self) -> dict[int, str]:
+        with self.lock:
+            return {read: f"pipe standing in for /dev/input/event{read}" for read in self.pipes}
+
+    def news(self) -> News:
+        self.looked_at.append(time.monotonic())
+        if not self.drains:
+            return News.NONE
+        with self.lock:
+            for read in list(self.pipes):
+                try:
+                    self.queue.append(os.read(read, 4096))
+                except BlockingIOError:
+                    pass
+            plugs = b"".join(self.queue)
+            if b"+" in plugs:
+                self.pipes.update(self.spare)
+                self.spare = []
+            if b"-" in plugs:
+                read = max(self.pipes)
+                os.close(self.pipes.pop(read))
+                os.close(read)
+            if b"+" in plugs or b"-" in plugs:
+                return News.HOTPLUG
+            return News.INPUT if self.queue else News.NONE
+
+    def read(self) -> list[bytes]:
+        """What the GUI reads from the queue when woken."""
+        with self.lock:
+            taken, self.queue = self.queue, []
+        return taken
+
+    def close(self) -> None:
+        for read, write in [*self.pipes.items(), *self.spare]:
+            os.close(read)
+            os.close(write)
+
+
+@pytest.fixture
+def pipe_pads():
+    pads = PipePads()
+    yield pads
+    pads.close()
+
+
+@pytest.fixture
+def watch(pipe_pads):
+    """A wakeup on the pipe pads, with the hotplug tick out of the way (an hour): only the files wake it."""
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set, source=pipe_pads.source(), tick_s=3600)
+    yield wakeup, woke
+    wakeup.stop(wait=True)
+
+
+def test_a_readable_pad_file_wakes_the_reader_once_until_it_rearms(pipe_pads, watch):
+    wakeup, woke = watch
+    pad = pipe_pads.plug()
+    assert wakeup.start()
+    assert wakeup.settle()
+    assert wakeup.mode is WaitMode.FILES and len(wakeup.files) == 1
+    assert (wakeup.wakes, wakeup.looks) == (0, 0), "nothing readable: no wake, and SDL is not even pumped"
+    os.write(pad, b"a")
+    assert woke.wait(5)
+    os.write(pad, b"b")  # the reader has not read yet
+    assert wakeup.settle()
+    assert wakeup.wakes == 1, "woken twice before reading"
+    woke.clear()
+    assert pipe_pads.read() == [b"a"]
+    wakeup.rearm()
+    assert woke.wait(5), "what came before the rearm wakes the reader after it"
+    woke.clear()
+    assert pipe_pads.read() == [b"b"]
+    wakeup.rearm()
+    assert wakeup.settle()
+    assert wakeup.wakes == 2 and not woke.is_set(), "woken with nothing new to read"
+
+
+def test_the_files_waited_on_follow_the_pads_coming_and_going(pipe_pads, watch):
+    wakeup, woke = watch
+    first = pipe_pads.plug()
+    second = pipe_pads.plug()  # the next pad: its file opens when it is plugged in
+    second_read = max(pipe_pads.pipes)
+    pipe_pads.spare.append((second_read, pipe_pads.pipes.pop(second_read)))
+    assert wakeup.start() and wakeup.settle()
+    assert list(wakeup.files) == [min(pipe_pads.pipes)]
+    os.write(first, b"+")
+    assert woke.wait(5)
+    woke.clear()
+    pipe_pads.read()
+    wakeup.rearm()
+    assert wakeup.settle()
+    assert sorted(wakeup.files) == sorted(pipe_pads.pipes) and second_read in wakeup.files
+    os.write(second, b"x")  # the hotplug tick is an hour away: only waiting on the new file sees this
+    assert woke.wait(5), "the new pad's file is not waited on"
+    woke.clear()
+    assert pipe_pads.read() == [b"x"]
+    wakeup.rearm()
+    os.write(first, b"-")  # the second pad goes: its file closes
+    assert woke.wait(5)
+    pipe_pads.read()
+    wakeup.rearm()
+    assert wakeup.settle()
+    assert list(wakeup.files) == list(pipe_pads.pipes) == [min(pipe_pads.pipes)]
+
+
+def test_a_file_that_stays_readable_with_nothing_to_read_is_not_spun_on(pipe_pads, watch):
+    """A descriptor SDL does not drain (say, another library's): looked at every STUCK_RECHECK_S, no faster."""
+    wakeup, woke = watch
+    pipe_pads.drains = False
+    os.write(pipe_pads.plug(), b"x")
+    assert wakeup.start()
+    began = time.monotonic()
+    while len(pipe_pads.looked_at) < STUCK_AFTER + 6:
+        assert wakeup.settle() and time.monotonic() - began < 10, "the stuck file is never looked at again"
+    gaps = [b - a for a, b in zip(pipe_pads.looked_at[STUCK_AFTER:], pipe_pads.looked_at[STUCK_AFTER + 1 :], strict=False)]
+    assert min(gaps) >= STUCK_RECHECK_S * 0.9, f"looked at again after {min(gaps) * 1000:.2f} ms"
+    assert wakeup.wakes == 0
+    pipe_pads.drains = True  # SDL reads it after all (the pad's data was for it)
+    assert woke.wait(5), "a file once stuck is still heard"
+
+
+def test_between_wakes_the_reader_gets_its_pace(pipe_pads, watch):
+    """Not driving, the GUI wants the pads no faster than its stick view's frame rate."""
+    wakeup, woke = watch
+    pad = pipe_pads.plug()
+    wakeup.pace_s = 0.2
+    assert wakeup.start()
+    os.write(pad, b"a")
+    assert woke.wait(5)
+    first = time.monotonic()
+    woke.clear()
+    pipe_pads.read()
+    wakeup.rearm()
+    os.write(pad, b"b")
+    assert woke.wait(5)
+    assert time.monotonic() - first >= 0.2 * 0.9
+
+
+def test_stopping_a_file_watch_ends_its_thread(pipe_pads, watch):
+    wakeup, _ = watch
+    pipe_pads.plug()
+    assert wakeup.start() and wakeup.settle()
+    thread = next(t for t in threading.enumerate() if t.native_id == wakeup.native_id)
+    wakeup.stop(wait=True)
+    assert not wakeup.running and not thread.is_alive()
+
+
+# -- which wait SDL's pads get ---------------------------------------------------------------------
+
+
+def test_a_pad_without_a_file_falls_back_to_sdls_loop_and_back_when_it_goes(plugged, pads):
+    """An SDL virtual joystick has no device file: only SDL's own loop hears it."""
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set)
+    read_when_woken = reader(pads, wakeup, woke)
+    assert wakeup.choose_mode() is WaitMode.FILES, "no pad: nothing needs SDL's loop"
+    assert wakeup.start()
+    try:
+        assert wakeup.settle() and wakeup.mode is WaitMode.FILES and wakeup.files == {}
+        pad = plugged(VirtualJoystick())
+        while pad.instance_id not in pads.infos:
+            read_when_woken("plugged in")
+        assert wakeup.choose_mode() is WaitMode.SDL_LOOP
+        assert wakeup.settle() and wakeup.mode is WaitMode.SDL_LOOP
+        pad.detach()
+        while pad.instance_id in pads.infos:
+            read_when_woken("unplugged")
+        assert wakeup.settle() and wakeup.mode is WaitMode.FILES
+    finally:
+        wakeup.stop(wait=True)
+
+
+def context_switches(native_id: int) -> int:
+    """How often the thread has been switched out (each wakeup is one at least)."""
+    with open(f"/proc/self/task/{native_id}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+
+
+def test_with_no_pad_the_thread_only_pumps_sdl_at_the_hotplug_tick(pads):
+    """No 1 kHz loop with nothing plugged in (keyboard driving): four looks take three ticks, and the thread
+    sleeps between them."""
+    wakeup = SdlWakeup(lambda: None)
+    assert wakeup.start()
+    try:
+        assert wakeup.settle() and wakeup.mode is WaitMode.FILES and wakeup.files == {}
+        native_id = wakeup.native_id
+        assert native_id is not None
+        looks, switches, began = wakeup.looks, context_switches(native_id), time.monotonic()
+        while wakeup.looks < looks + 4:
+            assert time.monotonic() - began < 10, "SDL is not pumped for hotplug"
+            time.sleep(0.05)
+        took, switched = time.monotonic() - began, context_switches(native_id) - switches
+        assert took >= 3 * HOTPLUG_TICK_S * 0.9, f"4 looks at SDL in {took * 1000:.0f} ms"
+        assert switched <= 4 * 3, f"{switched} wakeups of the thread for 4 looks"
+        assert wakeup.wakes == 0
+    finally:
+        wakeup.stop(wait=True)
