@@ -17,7 +17,14 @@ plotting <= 2 %, driving at 50 Hz <= 6 %, SDL change -> control handed to the
 socket p99 <= 3 ms. The stick is moved from a thread of the bench's own, whose
 CPU is not counted as the app's; the driving line is broken down by thread.
 
-    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids]
+    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids] [--pad-file]
+
+``--pad-file``: an SDL virtual pad has no device file, so the app reads it with SDL's
+own 1 ms loop (what it does for any such pad); a pad on Linux is read from its
+``/dev/input/event*`` or ``/dev/hidraw*`` file, which the app waits on. With this
+flag a pipe stands in for that file: the bench writes to it when it moves the
+stick, as the kernel makes a pad's file readable, so the figures are what a
+pad with a file costs.
 
 ``--pilot-aids`` gives the pad a profile with a speed scale of 0.8 and six buttons
 bound to actions (one a chord), none pressed: what the action map and the scale
@@ -60,6 +67,41 @@ async def cpu_over(seconds: float) -> float:
     return (cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100
 
 
+class PadFile:
+    """A pipe standing in for a pad's device file (``/dev/input/event*``), for ``--pad-file``.
+
+    The kernel makes a real pad's file readable when the pad reports a change and SDL's pump
+    reads it empty; an SDL virtual pad has no file, so the app falls back to SDL's 1 ms loop.
+    With this, the bench writes a byte when it moves the virtual stick and the pump empties
+    the pipe first, so the app waits on a file as it does for a real pad on Linux.
+    """
+
+    PATH = "/dev/input/event-bench"
+
+    def __init__(self) -> None:
+        self.read_end, self._write_end = os.pipe()
+        os.set_blocking(self.read_end, False)
+
+    def moved(self) -> None:
+        os.write(self._write_end, b"\0")
+
+    def source(self):
+        """What the app's SDL thread watches: this pipe as the one pad file, SDL's own pump and queue."""
+        from teleop.desktop.sdl.wakeup import PadSource, WaitMode, sdl_source
+
+        sdl = sdl_source()
+        assert sdl is not None
+
+        def news():
+            try:
+                os.read(self.read_end, 4096)  # what SDL's read of an evdev file does: empty it
+            except BlockingIOError:
+                pass
+            return sdl.news()
+
+        return PadSource(files=lambda: {self.read_end: self.PATH}, mode=lambda files: WaitMode.FILES, news=news, sdl_wait=sdl.sdl_wait)
+
+
 class StickToSocket:
     """Moves the stick and times each change until the control carrying it is handed to the socket.
 
@@ -83,6 +125,8 @@ class StickToSocket:
         self.harness_cpu = 0.0
         #: % of one core each of the app's threads used during the last :meth:`drive`
         self.threads: dict[str, float] = {}
+        #: the stand-in for the pad's device file, told of every move (None: the pad has no file)
+        self.pad_file: PadFile | None = None
         previous: SessionEvents = session.events
         session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, self._sent)
 
@@ -100,6 +144,8 @@ class StickToSocket:
             value = round(((i * 7) % 160 - 80) / 100, 2) or 0.5
             self.changed_at[value] = time.monotonic()
             stick.axis(0, value)
+            if self.pad_file is not None:
+                self.pad_file.moved()
             i += 1
             time.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
         self.harness_cpu = time.thread_time() - cpu0
@@ -120,7 +166,7 @@ class StickToSocket:
         return elapsed
 
 
-async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float) -> dict:
+async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float, pad_file: PadFile | None = None) -> dict:
     model = adapter.model
     figures: dict = {}
     await asyncio.sleep(1.0)  # window painted, gamepad seen
@@ -133,6 +179,7 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
     figures["plotting_cpu"] = await cpu_over(quiet_seconds)
 
     timer = StickToSocket(model.session, model.drive.speed.fraction)
+    timer.pad_file = pad_file
     model.enable_driving()
     await asyncio.sleep(1.0)
     rss0 = rss_mb()
@@ -161,7 +208,7 @@ def pilot_aids_profile(guid: str, standard: bool, shapes: dict):
     return replace(profile, speed=SpeedSettings(scale=0.8), actions=dict(zip(names, actions, strict=True)))
 
 
-def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, aids: bool = False) -> None:
+def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, aids: bool = False, pad_file: bool = False) -> None:
     """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON.
 
     ``standard_pad``: an Xbox-like pad SDL knows (through a mapping file), drawn as a pad, instead of a raw one.
@@ -195,12 +242,15 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, ai
         stick.detach()
         settings.set_profile(pilot_aids_profile(guid, standard_pad, settings.axes))
 
+    file = PadFile() if pad_file else None
     figures = window_session(
         app,
         server,
         stick,
-        lambda: MainWindow(QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings])), store),
-        lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds),
+        lambda: MainWindow(
+            QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]), pads=file.source() if file else None), store
+        ),
+        lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds, file),
         rest=XBOX_TRIGGERS_RELEASED if standard_pad else None,
     )
     report(figures)
@@ -261,6 +311,7 @@ def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dic
     command = [sys.executable, __file__, "--one", "--seconds", str(args.seconds), "--quiet-seconds", str(args.quiet_seconds)]
     command += ["--standard-pad"] if args.standard_pad else []
     command += ["--pilot-aids"] if args.pilot_aids else []
+    command += ["--pad-file"] if args.pad_file else []
     return run_child(command, platform, env, timeout=300)
 
 
@@ -271,10 +322,13 @@ def main() -> None:
     parser.add_argument("--xcb", action="store_true", help="also measure on the real xcb plugin (Xvfb + openbox)")
     parser.add_argument("--standard-pad", action="store_true", help="an Xbox-like pad SDL knows, drawn as a pad (default: a raw pad)")
     parser.add_argument("--pilot-aids", action="store_true", help="the pad's profile has a speed scale and a bound action map")
+    parser.add_argument(
+        "--pad-file", action="store_true", help="a pipe stands in for the pad's device file, so the app waits on it as on a real pad's"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.seconds, args.quiet_seconds, args.standard_pad, args.pilot_aids)
+        run_one(args.seconds, args.quiet_seconds, args.standard_pad, args.pilot_aids, args.pad_file)
         return
 
     results = {"offscreen": measure("offscreen", args, dict(os.environ))}
@@ -289,6 +343,7 @@ def main() -> None:
     names = list(results)
     pad = "an Xbox-like pad SDL knows (drawn as a pad)" if args.standard_pad else "a raw SDL virtual joystick"
     pad += ", speed scale 0.8 and six buttons bound to actions" if args.pilot_aids else ""
+    pad += ", a pipe standing in for its device file" if args.pad_file else " (no device file: SDL's 1 ms loop)"
     print(f"teleop GUI bench: real window, teleop-server --serial sim, {pad}, 4 series plotted ({', '.join(names)})")
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),

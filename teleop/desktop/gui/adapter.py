@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from teleop.desktop.models.driving import DriveModel
 from teleop.desktop.net.client import run_in_background
 from teleop.desktop.sdl.gamepad import BATTERY_EVERY_S, GamepadManager
-from teleop.desktop.sdl.wakeup import SdlWakeup, WaitMode
+from teleop.desktop.sdl.wakeup import PadSource, SdlWakeup, WaitMode
 from teleop.desktop.session.teleop_model import TeleopModel
 
 log = logging.getLogger("teleop.desktop.gui")
@@ -38,13 +38,16 @@ class QtAdapter(QObject):
     #: emitted by the SDL thread; queued, so :meth:`poll` runs on the GUI thread
     _sdl_event = Signal()
 
-    def __init__(self, model: TeleopModel, parent: QObject | None = None, gamepads: GamepadManager | None = None) -> None:
-        """``gamepads``: a manager made with other mapping files (tests); by default the app's own."""
+    def __init__(
+        self, model: TeleopModel, parent: QObject | None = None, gamepads: GamepadManager | None = None, pads: PadSource | None = None
+    ) -> None:
+        """``gamepads``: a manager made with other mapping files (tests); by default the app's own.
+        ``pads``: what the SDL thread watches (SDL's pads and their files by default; benches pass a stand-in)."""
         super().__init__(parent)
         self.model = model
         self.gamepads = gamepads or GamepadManager()
         self.gamepads.attach(model)  # pads feed the drive model; its rumble requests reach the pads
-        self.wakeup = SdlWakeup(self._sdl_event.emit)
+        self.wakeup = SdlWakeup(self._sdl_event.emit, source=pads)
         self._sdl_event.connect(self.poll, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)  # the idle poll (or, without SDL's wait, the fast one)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
