@@ -158,11 +158,15 @@ class DriveModel:
         return None if self.selected is None else self.profile_of(self.selected)
 
     def layout_of(self, instance_id: int) -> Layout:
+        """The layout the pad sends in (asked several times per stick movement: no profile is built for it)."""
         info = self.pads.get(instance_id)
-        profile = self.profile_of(instance_id)
-        if info is None or profile is None:
+        if info is None:
             return Layout.RAW
-        return profile.effective_layout(info.known and self.pad_states[instance_id].standard is not None)
+        known = info.known and self.pad_states[instance_id].standard is not None
+        stored = self.profiles.get(info.guid)
+        if stored is None:  # the profile it would get (profile_of) leaves the layout to SDL
+            return Layout.STANDARD if known else Layout.RAW
+        return stored.effective_layout(known)
 
     @property
     def layout(self) -> Layout:
