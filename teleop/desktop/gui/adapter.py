@@ -59,6 +59,8 @@ class QtAdapter(QObject):
         self._deadline.timeout.connect(self.poll)
         self._shut = False
         self._driving = False
+        #: the deadline the timer was last set for (inf: stopped)
+        self._deadline_at = math.inf
         model.drive.changed.connect(self._drive_changed)
         model.drive.input_changed.connect(self._schedule)  # the keys and on-screen sticks move without SDL
         self._choose_reader()
@@ -97,6 +99,9 @@ class QtAdapter(QObject):
     def _schedule(self, drive: DriveModel) -> None:
         """The deadline timer at the drive model's next deadline (none while not driving)."""
         deadline = drive.deadline() if drive.enabled and not self._shut else math.inf
+        if deadline == self._deadline_at and (math.isinf(deadline) or self._deadline.isActive()):
+            return  # asked again in the same turn (a stick movement, then the poll that read it)
+        self._deadline_at = deadline
         if math.isinf(deadline):
             self._deadline.stop()
             return
