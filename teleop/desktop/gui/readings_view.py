@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from teleop.desktop.gui.binding import bind
+from teleop.desktop.gui.pacing import Paced
 from teleop.desktop.gui.plot import LivePlot
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.readings import ReadingsModel
@@ -54,17 +55,12 @@ class ReadingsPanel(QGroupBox):
         bind(readings.names_added, self, self._new_names)
         bind(readings.stale_changed, self, self._stale_changed)
         bind(readings.cleared, self, self._cleared)
-        # a frame is scheduled when readings arrive; with none coming (disconnected, a paused
+        # frames ride on the arrivals, at most PLOT_FPS a second; with none coming (disconnected, a paused
         # device) nothing runs at all
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(1000 // PLOT_FPS)
-        self._timer.timeout.connect(self.refresh)
+        self._frames = Paced(1000 // PLOT_FPS, self.refresh, self)
+        self._table = Paced(1000 // TABLE_HZ, self._fill_table, self)
         bind(readings.arrived, self, self._arrived)
         self._seen_count = -1
-        #: readings came that the table does not show yet
-        self._table_behind = False
-        self._table_at = -float("inf")
 
     def _new_names(self, names: list[str]) -> None:
         if not names:
@@ -109,8 +105,7 @@ class ReadingsPanel(QGroupBox):
         self.table.blockSignals(False)
 
     def _arrived(self, readings: ReadingsModel) -> None:
-        if not self._timer.isActive():
-            self._timer.start()
+        self._frames.request()
 
     def _stale_changed(self, stale: bool) -> None:
         self.setTitle("Readings  —  STALE: the connection dropped; these are the last values seen" if stale else "Readings")
@@ -127,19 +122,13 @@ class ReadingsPanel(QGroupBox):
     def refresh(self) -> None:
         self.readings.seen()
         store = self.readings.store
-        if store.count != self._seen_count:
-            self._seen_count = store.count
-            self._table_behind = True
-            self.plot.refresh(store.since, time.time())
-        if not self._table_behind:
+        if store.count == self._seen_count:
             return
-        if time.monotonic() - self._table_at >= 1 / TABLE_HZ:
-            self._fill_table()
-        elif not self._timer.isActive():
-            self._timer.start()  # the newest values show at the table's next turn, even if no more readings come
+        self._seen_count = store.count
+        self.plot.refresh(store.since, time.time())
+        self._table.request()
 
     def _fill_table(self) -> None:
-        self._table_behind, self._table_at = False, time.monotonic()
         latest = self.readings.store.latest
         for name, row in self.rows.items():
             value = latest.get(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from teleop.desktop.gui.adapter import QtAdapter
 from teleop.desktop.gui.binding import bind
+from teleop.desktop.gui.pacing import Paced
 from teleop.desktop.gui.pad_list import PadList
 from teleop.desktop.gui.pad_view import StandardPadView
 from teleop.desktop.gui.robot_list import RobotAddressBox
@@ -358,10 +359,7 @@ class GamepadPanel(QGroupBox):
         bind(drive.pads_changed, self, self.refresh_devices)
         bind(drive.input_changed, self, self._input_changed)
         bind(drive.changed, self, self._input_changed)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(40)  # at most 25 repaints a second, and no timer at all while nothing moves
-        self._timer.timeout.connect(self.refresh_values)
+        self._frames = Paced(40, self.refresh_values, self)  # at most 25 repaints a second, none while nothing moves
         self._dirty = True
         self.refresh_devices(drive)
 
@@ -412,8 +410,7 @@ class GamepadPanel(QGroupBox):
 
     def _input_changed(self, drive: DriveModel) -> None:
         self._dirty = True
-        if not self._timer.isActive():
-            self._timer.start()
+        self._frames.request()
 
     def refresh_values(self) -> None:
         if not self._dirty:

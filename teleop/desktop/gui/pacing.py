@@ -1,0 +1,54 @@
+"""Refresh a view at most so often, riding on the wakeups that bring its news.
+
+A view fed by a stream (a stick moving 50 times a second, readings 20 times a
+second) is redrawn no faster than its frame rate. A timer per frame would be a
+wakeup of its own every frame, and on a laptop each wakeup costs more than the
+redraw's Python. :class:`Paced` runs the refresh in the same turn as the news
+when a frame is due, and keeps a timer only as the fallback that shows the last
+news once the stream stops.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer
+
+
+class Paced(QObject):
+    """Calls ``refresh`` at most once per ``interval_ms`` for any number of :meth:`request` calls.
+
+    A request when the last refresh is at least the interval ago refreshes at once;
+    one sooner waits for the next request after the interval, or for a fallback
+    timer at the interval and a half, whichever comes first, so news is never left
+    unshown and a steady stream needs no timer at all.
+    """
+
+    def __init__(self, interval_ms: int, refresh: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.interval = interval_ms / 1000
+        self._refresh = refresh
+        self._last = -math.inf
+        self._fallback = QTimer(self)
+        self._fallback.setSingleShot(True)
+        self._fallback.timeout.connect(self.refresh_now)
+
+    @property
+    def pending(self) -> bool:
+        """News came that is not shown yet."""
+        return self._fallback.isActive()
+
+    def request(self) -> None:
+        """Something to show changed."""
+        waited = time.monotonic() - self._last
+        if waited >= self.interval:
+            self.refresh_now()
+        elif not self._fallback.isActive():
+            self._fallback.start(math.ceil((self.interval - waited + self.interval / 2) * 1000))
+
+    def refresh_now(self) -> None:
+        self._fallback.stop()
+        self._last = time.monotonic()
+        self._refresh()
