@@ -17,7 +17,7 @@ plotting <= 2 %, driving at 50 Hz <= 6 %, SDL change -> control handed to the
 socket p99 <= 3 ms. The stick is moved from a thread of the bench's own, whose
 CPU is not counted as the app's; the driving line is broken down by thread.
 
-    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids] [--pad-file]
+    .venv/bin/python bench/gui_bench.py [--xcb] [--seconds 20] [--standard-pad] [--pilot-aids] [--pad-file] [--move-ms 20]
 
 ``--pad-file``: an SDL virtual pad has no device file, so the app reads it with SDL's
 own 1 ms loop (what it does for any such pad); a pad on Linux is read from its
@@ -127,6 +127,8 @@ class StickToSocket:
         self.threads: dict[str, float] = {}
         #: the stand-in for the pad's device file, told of every move (None: the pad has no file)
         self.pad_file: PadFile | None = None
+        #: seconds between two moves of the stick
+        self.move_every = 0.02
         previous: SessionEvents = session.events
         session.events = SessionEvents(previous.state, previous.message, previous.legacy_text, previous.rtt, self._sent)
 
@@ -137,7 +139,7 @@ class StickToSocket:
                 self.latencies.append(time.monotonic() - at)
 
     def _move(self, stick, seconds: float) -> None:
-        """The stick's thread: axis 0 to a new value every 20 ms (outside the deadzone, never the same twice running)."""
+        """The stick's thread: axis 0 to a new value every :attr:`move_every` (outside the deadzone, never the same twice running)."""
         cpu0 = time.thread_time()
         t0, i = time.monotonic(), 0
         while time.monotonic() - t0 < seconds:
@@ -147,7 +149,7 @@ class StickToSocket:
             if self.pad_file is not None:
                 self.pad_file.moved()
             i += 1
-            time.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
+            time.sleep(max(0.0, t0 + i * self.move_every - time.monotonic()))
         self.harness_cpu = time.thread_time() - cpu0
 
     async def drive(self, stick, seconds: float) -> float:
@@ -166,7 +168,9 @@ class StickToSocket:
         return elapsed
 
 
-async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: float, pad_file: PadFile | None = None) -> dict:
+async def phases(
+    window, adapter, stick, server, seconds: float, quiet_seconds: float, pad_file: PadFile | None = None, move_ms: float = 20.0
+) -> dict:
     model = adapter.model
     figures: dict = {}
     await asyncio.sleep(1.0)  # window painted, gamepad seen
@@ -180,6 +184,7 @@ async def phases(window, adapter, stick, server, seconds: float, quiet_seconds: 
 
     timer = StickToSocket(model.session, model.drive.speed.fraction)
     timer.pad_file = pad_file
+    timer.move_every = move_ms / 1000
     model.enable_driving()
     await asyncio.sleep(1.0)
     rss0 = rss_mb()
@@ -208,7 +213,9 @@ def pilot_aids_profile(guid: str, standard: bool, shapes: dict):
     return replace(profile, speed=SpeedSettings(scale=0.8), actions=dict(zip(names, actions, strict=True)))
 
 
-def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, aids: bool = False, pad_file: bool = False) -> None:
+def run_one(
+    seconds: float, quiet_seconds: float, standard_pad: bool = False, aids: bool = False, pad_file: bool = False, move_ms: float = 20.0
+) -> None:
     """One platform, in this process (QT_QPA_PLATFORM says which): prints the figures as JSON.
 
     ``standard_pad``: an Xbox-like pad SDL knows (through a mapping file), drawn as a pad, instead of a raw one.
@@ -250,7 +257,7 @@ def run_one(seconds: float, quiet_seconds: float, standard_pad: bool = False, ai
         lambda: MainWindow(
             QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]), pads=file.source() if file else None), store
         ),
-        lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds, file),
+        lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds, file, move_ms),
         rest=XBOX_TRIGGERS_RELEASED if standard_pad else None,
     )
     report(figures)
@@ -312,6 +319,7 @@ def measure(platform: str, args: argparse.Namespace, env: dict[str, str]) -> dic
     command += ["--standard-pad"] if args.standard_pad else []
     command += ["--pilot-aids"] if args.pilot_aids else []
     command += ["--pad-file"] if args.pad_file else []
+    command += ["--move-ms", str(args.move_ms)]
     return run_child(command, platform, env, timeout=300)
 
 
@@ -325,10 +333,13 @@ def main() -> None:
     parser.add_argument(
         "--pad-file", action="store_true", help="a pipe stands in for the pad's device file, so the app waits on it as on a real pad's"
     )
+    parser.add_argument(
+        "--move-ms", type=float, default=20.0, help="time between two stick moves while driving (a real pad moving reports every 1-8 ms)"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.seconds, args.quiet_seconds, args.standard_pad, args.pilot_aids, args.pad_file)
+        run_one(args.seconds, args.quiet_seconds, args.standard_pad, args.pilot_aids, args.pad_file, args.move_ms)
         return
 
     results = {"offscreen": measure("offscreen", args, dict(os.environ))}
@@ -348,7 +359,7 @@ def main() -> None:
     rows = [
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),
         ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 2"),
-        ("CPU driving (stick moving every 20 ms, 50 Hz)", lambda f: f"{f['driving_cpu']:.1f}", "<= 6"),
+        (f"CPU driving (stick moving every {args.move_ms:g} ms)", lambda f: f"{f['driving_cpu']:.1f}", "<= 6 at 20 ms"),
         ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
     ]
     print_rows(results, rows, 48, 22, "target (xcb)")
