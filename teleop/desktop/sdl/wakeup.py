@@ -148,6 +148,10 @@ class _Run:
         self.stopping = False
         #: the GUI has read the queue since the last wake (or none was made yet)
         self.armed = True
+        #: the thread sleeps until a rearm (news came before the GUI had read the last): rearm must wake it.
+        #: Otherwise a rearm only sets :attr:`armed`: the thread sleeps on the pads' files and sees it when one
+        #: has news, so a steady stream of events costs one wakeup of this thread each, not two.
+        self.needs_poke = False
         #: threads waiting for this one to look at its files as they are now (:meth:`SdlWakeup.settle`)
         self.barriers: list[threading.Event] = []
         self.control, self._poker = socket.socketpair()
@@ -247,7 +251,8 @@ class SdlWakeup:
         run = self._run
         if run is not None and not run.armed:
             run.armed = True
-            run.poke()
+            if run.needs_poke:  # read after armed is set: the thread sets it before it looks at armed
+                run.poke()
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Return once the thread has looked at its files as they are now (a wake due by then has been made).
@@ -302,6 +307,7 @@ class SdlWakeup:
         return mode, files
 
     def _fire(self, run: _Run) -> None:
+        run.needs_poke = False  # this thread is awake: it sees the rearm when it next looks at ``armed``
         run.armed = False
         self.wakes += 1
         try:
@@ -323,7 +329,12 @@ class SdlWakeup:
             barriers = list(run.barriers)
             now = time.monotonic()
             paced = last_wake + self._pace_s - now
+            if not run.armed and paced <= 0 and mode is WaitMode.FILES and self._disarmed_wait(run, waiting, next_look):
+                continue
             if not run.armed or paced > 0:  # only the control socket: a rearm, a pace change, a stop, a barrier
+                run.needs_poke = True
+                if run.armed and paced <= 0:  # rearmed as we got here: it may not have poked
+                    continue
                 _readable([control], paced if run.armed else math.inf)
                 run.drain()
                 run.release(list(run.barriers))  # drained first: a barrier whose poke was read is in the list
@@ -345,6 +356,23 @@ class SdlWakeup:
                 last_wake = time.monotonic()
                 self._fire(run)
             run.release(barriers)
+
+    def _disarmed_wait(self, run: _Run, waiting: _FileWait, tick: float) -> bool:
+        """Not armed: sleep on the pads' files until ``tick`` (a hotplug look), so a rearm needs no poke.
+
+        True when the loop should go round (a poke came, or a file has news or the tick came and the GUI
+        has rearmed meanwhile); False when that happened before the GUI rearmed: then only a rearm can
+        help, and it must be told to poke (the caller's control-socket wait)."""
+        run.needs_poke = False
+        if run.armed:  # rearmed before it could see needs_poke cleared: nothing to wait for
+            return True
+        control = run.control.fileno()
+        ready, _ = _readable([*waiting.watched(), control], waiting.timeout(tick))
+        if control in ready:
+            run.drain()
+            run.release(list(run.barriers))
+            return True
+        return run.armed
 
     def _wait_files(self, run: _Run, waiting: _FileWait, tick: float, settle: bool) -> tuple[News, bool]:
         """One wait on the pads' files and the control socket, until ``tick`` (monotonic; no wait at all to

@@ -198,6 +198,29 @@ def test_a_readable_pad_file_wakes_the_reader_once_until_it_rearms(pipe_pads, wa
     assert wakeup.wakes == 2 and not woke.is_set(), "woken with nothing new to read"
 
 
+def test_no_stick_change_is_left_unannounced_however_the_rearm_and_the_next_change_interleave(pipe_pads, watch):
+    """A rearm pokes the thread only when it sleeps waiting for one; every other time the thread sees
+    it on its own. Whatever the order of rearm and news, each change wakes the reader."""
+    wakeup, woke = watch
+    pad = pipe_pads.plug()
+    assert wakeup.start() and wakeup.settle()
+    for round_ in range(300):
+        os.write(pad, b"x")
+        assert woke.wait(5), f"change {round_} never woke the reader"
+        woke.clear()
+        if round_ % 3 == 0:
+            os.write(pad, b"y")  # news before the rearm: the thread is waiting for the rearm itself
+        assert pipe_pads.read() or round_ % 3 == 0
+        wakeup.rearm()
+        if round_ % 3 == 0:
+            assert woke.wait(5), f"the change before rearm {round_} never woke the reader"
+            woke.clear()
+            pipe_pads.read()
+            wakeup.rearm()
+    assert wakeup.settle()
+    assert not woke.is_set()
+
+
 def test_the_files_waited_on_follow_the_pads_coming_and_going(pipe_pads, watch):
     wakeup, woke = watch
     first = pipe_pads.plug()
