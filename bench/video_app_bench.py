@@ -37,7 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from gui_bench import StickToSocket, cpu_over, print_rows, report, run_child, window_session  # noqa: E402
-from stats import percentiles  # noqa: E402
+from stats import percentiles, thread_cpu_share, thread_cpu_ticks  # noqa: E402
+
+
+async def cpu_and_threads(seconds: float) -> tuple[float, dict[str, float]]:
+    """:func:`cpu_over` and the same span per thread."""
+    before, t0 = thread_cpu_ticks(), time.monotonic()
+    cpu = await cpu_over(seconds)
+    shares = thread_cpu_share(before, thread_cpu_ticks(), time.monotonic() - t0)
+    return cpu, {name: share for name, share in sorted(shares.items(), key=lambda item: -item[1]) if share >= 0.05}
 
 
 async def phases(window, stick, server, seconds: float) -> dict:
@@ -51,7 +59,7 @@ async def phases(window, stick, server, seconds: float) -> dict:
     while model.readings.store.count < 20 or model.drive.selected is None or not model.connection.pilot:
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)
-    figures["hidden_cpu"] = await cpu_over(seconds / 2)
+    figures["hidden_cpu"], figures["hidden_threads"] = await cpu_and_threads(seconds / 2)
 
     window.show_video.setChecked(True)
     while model.video.state is not VideoState.LIVE:
@@ -70,7 +78,7 @@ async def phases(window, stick, server, seconds: float) -> dict:
     stream.events.frame = frame_in
     view.latencies.clear()
     painted0, received0, t0 = view.frames_painted, stream.received, time.monotonic()
-    figures["video_cpu"] = await cpu_over(seconds)
+    figures["video_cpu"], figures["video_threads"] = await cpu_and_threads(seconds)
     elapsed = time.monotonic() - t0
     figures["painted_fps"] = (view.frames_painted - painted0) / elapsed
     figures["received_fps"] = (stream.received - received0) / elapsed
@@ -83,22 +91,22 @@ async def phases(window, stick, server, seconds: float) -> dict:
     model.enable_driving()
     await asyncio.sleep(1.0)
 
-    async def drive() -> tuple[float, list[float]]:
-        """The stick moves every 20 ms for ``seconds``: CPU % and the SDL change -> socket latencies."""
+    async def drive() -> tuple[float, list[float], dict[str, float]]:
+        """The stick moves every 20 ms for ``seconds``: CPU %, the SDL change -> socket latencies, CPU per thread."""
         timer.latencies.clear()
         await timer.drive(stick, seconds)
-        return timer.app_cpu, [x * 1000 for x in timer.latencies]
+        return timer.app_cpu, [x * 1000 for x in timer.latencies], timer.threads
 
     # the same drive with the video hidden, then shown: the machine's own noise is in both
     window.show_video.setChecked(False)
     await asyncio.sleep(1.0)
-    figures["driving_hidden_cpu"], figures["control_hidden_ms"] = await drive()
+    figures["driving_hidden_cpu"], figures["control_hidden_ms"], figures["driving_hidden_threads"] = await drive()
     window.show_video.setChecked(True)
     while model.video.state is not VideoState.LIVE:
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)
     view.latencies.clear()
-    figures["driving_cpu"], figures["control_ms"] = await drive()
+    figures["driving_cpu"], figures["control_ms"], figures["driving_threads"] = await drive()
     figures["driving_latencies_ms"] = [x * 1000 for x in view.latencies]
     return figures
 
@@ -178,6 +186,14 @@ def main() -> None:
         for label, key in (("hidden", "control_hidden_ms"), ("shown", "control_ms")):
             control = percentiles([x / 1000 for x in figures[key]])
             print(f"  SDL change -> control to the socket, video {label}, {name}: {control}   (target p99 <= 3 ms)")
+        for label, key in (
+            ("connected, video hidden", "hidden_threads"),
+            ("connected, video shown", "video_threads"),
+            ("driving, video hidden", "driving_hidden_threads"),
+            ("driving, video shown", "driving_threads"),
+        ):
+            threads = ", ".join(f"{thread} {share:.1f}" for thread, share in figures[key].items())
+            print(f"  per thread (% of a core), {label}, {name}: {threads}")
 
 
 if __name__ == "__main__":
