@@ -57,6 +57,8 @@ class VideoView(QWidget):
         decoder = self.decoder
         self.destroyed.connect(lambda *_: decoder.close())
         self._generation = 0
+        #: the size to decode for, read by the stream's thread (a widget's own geometry belongs to the GUI thread)
+        self._fit = QSize(self.size())
         self._image: QImage | None = None
         #: the picture's size as sent (the image may be decoded smaller)
         self._source_size = QSize()
@@ -104,9 +106,10 @@ class VideoView(QWidget):
         return f"{text} (±{uncertainty * 1000:.0f})" if uncertainty > UNCERTAIN_AFTER else text
 
     def _arrived(self, video: VideoModel) -> None:
+        """On the stream's thread: the frame goes straight to the decoder, the GUI thread hears of it decoded."""
         frame = video.take()
         if frame is not None:
-            self.decoder.submit(frame, self.size(), self._generation)  # an older frame still waiting is dropped
+            self.decoder.submit(frame, self._fit, self._generation)  # an older frame still waiting is dropped
 
     def _decoded(self, frame: mjpeg.Frame, image: QImage, full: QSize, generation: int) -> None:
         """A picture is ready (on the GUI thread): keep it and repaint where it goes."""
@@ -137,6 +140,7 @@ class VideoView(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit = QSize(self.size())
         if self._shown is not None:  # the picture again at the new size (until then, the old one is scaled)
             self.decoder.submit(self._shown, self.size(), self._generation)
 

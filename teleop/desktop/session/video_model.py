@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,11 @@ class VideoModel:
     a camera. One frame slot, newest wins: :attr:`arrived` fires when the slot
     goes from empty to full, the view takes it (:meth:`take`), and frames
     that came meanwhile replaced each other (counted in :attr:`replaced`).
+
+    Frames come in on the stream's own thread, and :attr:`arrived` fires there
+    (so a view can hand the frame to its decoder without waking the GUI thread);
+    :attr:`changed` fires on the event loop. The slot, the counts and the frame
+    rate are guarded by :attr:`lock`; hold it to read several of them as one.
     """
 
     def __init__(self, wall: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic) -> None:
@@ -38,6 +44,8 @@ class VideoModel:
         self.message = describe(VideoState.OFF)
         self.offset = ClockOffset()  # replaced by the session's own when linked
         self.received = RateMeter()
+        #: frames the stream handed on, and of those, the ones a newer one replaced before the view took them
+        self.frames_in = 0
         self.replaced = 0
         #: the newest frame received (kept for a snapshot)
         self.latest: mjpeg.Frame | None = None
@@ -48,7 +56,10 @@ class VideoModel:
         self._stream: VideoStream | None = None
         self._stream_url = ""
         self.changed: Event[VideoModel] = Event()
+        #: fires on the stream's thread, under :attr:`lock`
         self.arrived: Event[VideoModel] = Event()
+        #: re-entrant: a listener of :attr:`arrived` takes the frame while the lock is held
+        self.lock = threading.RLock()
 
     # -- what the app tells it ----------------------------------------------------------------
 
@@ -89,8 +100,9 @@ class VideoModel:
 
     def take(self) -> mjpeg.Frame | None:
         """The newest frame not yet taken (None if there is none); the next one fires :attr:`arrived` again."""
-        frame, self._frame = self._frame, None
-        return frame
+        with self.lock:
+            frame, self._frame = self._frame, None
+            return frame
 
     def capture_on_our_clock(self, frame: mjpeg.Frame) -> float | None:
         """When ``frame`` was captured, on this PC's wall clock (the robot's clock offset removed).
@@ -109,7 +121,8 @@ class VideoModel:
 
     def fps(self) -> float:
         """Frames received per second, over the last second."""
-        return self.received.rate(self._mono())
+        with self.lock:
+            return self.received.rate(self._mono())
 
     @property
     def stream(self) -> VideoStream | None:
@@ -118,16 +131,19 @@ class VideoModel:
     # -- internals ----------------------------------------------------------------------------
 
     def _frame_in(self, stream: VideoStream, frame: mjpeg.Frame) -> None:
-        if stream is not self._stream:
-            return
-        self.received.tick(self._mono())
-        empty = self._frame is None
-        if not empty:
-            self.replaced += 1
-        self._frame = frame
-        self.latest = frame  # what a snapshot saves, shown or not yet
-        if empty:
-            self.arrived.emit(self)
+        """On the stream's thread. Under the lock, so a stream closed meanwhile cannot slip in a last frame."""
+        with self.lock:
+            if stream is not self._stream:
+                return
+            self.received.tick(self._mono())
+            self.frames_in += 1
+            empty = self._frame is None
+            if not empty:
+                self.replaced += 1
+            self._frame = frame
+            self.latest = frame  # what a snapshot saves, shown or not yet
+            if empty:
+                self.arrived.emit(self)
 
     def _stream_state(self, stream: VideoStream, state: VideoState, detail: str) -> None:
         if stream is self._stream:
@@ -172,11 +188,13 @@ class VideoModel:
         stream.events = VideoEvents(
             state=lambda state, detail: self._stream_state(stream, state, detail), frame=lambda frame: self._frame_in(stream, frame)
         )
-        self._stream, self._stream_url = stream, url
+        with self.lock:
+            self._stream, self._stream_url = stream, url
         stream.start()
 
     def _close_stream(self) -> None:
-        stream, self._stream, self._stream_url = self._stream, None, ""
-        self._frame = None
+        with self.lock:
+            stream, self._stream, self._stream_url = self._stream, None, ""
+            self._frame = None
         if stream is not None:
             stream.close()

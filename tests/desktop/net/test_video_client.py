@@ -124,12 +124,13 @@ async def test_a_slow_viewer_gets_the_newest_frame_and_nothing_queues():
         video.arrived.connect(lambda v: arrivals.append(v.stream.received))
         try:
             await wait_for(lambda: video.stream and video.stream.received >= 20, what="20 frames while nobody takes them")
-            assert len(arrivals) == 1, "arrived fires once until the frame is taken"
-            received = video.stream.received
-            frame = video.take()
-            assert frame is not None and video.take() is None, "one frame slot: taking it empties it"
-            # the slot held the newest: every frame handed on after the first replaced the one before
-            assert video.replaced == received - 1
+            with video.lock:  # frames come in on the stream's thread: hold them off while the counts are read
+                assert len(arrivals) == 1, "arrived fires once until the frame is taken"
+                received = video.frames_in
+                frame = video.take()
+                assert frame is not None and video.take() is None, "one frame slot: taking it empties it"
+                # the slot held the newest: every frame handed on after the first replaced the one before
+                assert video.replaced == received - 1
             newest = frame.seq
             await wait_for(lambda: len(arrivals) == 2, what="the next frame")
             assert video.take().seq > newest
@@ -260,20 +261,6 @@ async def test_a_robot_without_a_camera_says_so_and_its_clock_offset_is_measured
     finally:
         await model.shutdown()
         server.stop()
-
-
-async def test_a_deadline_turns_into_a_timeout_but_a_cancel_stays_a_cancel():
-    from teleop.desktop.net.video import _within
-
-    loop = asyncio.get_running_loop()
-    with pytest.raises(TimeoutError):
-        await _within(loop, asyncio.sleep(5), 0.05)
-    waiting = asyncio.ensure_future(_within(loop, asyncio.sleep(5), 5))
-    await asyncio.sleep(0.01)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    assert await _within(loop, asyncio.sleep(0, "done"), 1) == "done"
 
 
 # -- against the real server with a camera ----------------------------------------------------------
