@@ -9,17 +9,20 @@ for a new frame, the line over it when only the age moves on.
 
 The line over the picture says the frame's age, from its capture on the robot
 to now on this PC's clock (the robot's clock offset removed, see
-:mod:`teleop.desktop.models.clock`), and the frames per second painted. Without a picture
-the panel says why, in plain words.
+:mod:`teleop.desktop.models.clock`), and the frames per second painted. Its words are
+renewed four times a second, not with every frame (a number that changes 30 times a
+second cannot be read), and drawn once each time: laying out text cost more than
+copying the whole picture. Without a picture the panel says why, in plain words.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from itertools import islice
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QRegion, QResizeEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QGroupBox, QSizePolicy, QVBoxLayout, QWidget
 
 from teleop.desktop.gui.binding import bind
@@ -28,7 +31,7 @@ from teleop.desktop.net.video import RateMeter, VideoState
 from teleop.desktop.session.video_model import VideoModel
 from teleop.wire import mjpeg
 
-#: while a picture is up, its age is redrawn this often even with no new frame (a stalled stream's age grows)
+#: while a picture is up, the line's words are renewed this often, new frames or none (a stalled stream's age grows)
 AGE_REFRESH_MS = 250
 BACKGROUND = QColor(24, 26, 30)
 #: no new frame for this long: the line says how old the picture on screen is, not the usual delay
@@ -57,6 +60,9 @@ class VideoView(QWidget):
         decoder = self.decoder
         self.destroyed.connect(lambda *_: decoder.close())
         self._generation = 0
+        #: the line as painted: its words, and those words drawn on their translucent strip (None: draw again)
+        self._line_text = ""
+        self._line_image: QImage | None = None
         #: the size to decode for, read by the stream's thread (a widget's own geometry belongs to the GUI thread)
         self._fit = QSize(self.size())
         self._image: QImage | None = None
@@ -97,7 +103,7 @@ class VideoView(QWidget):
         now_age = time.time() - captured
         if now_age > STILL_AFTER:
             return f"picture {now_age:.1f} s old"
-        recent = sorted(list(self.latencies)[-SMOOTH_FRAMES:])
+        recent = sorted(islice(reversed(self.latencies), SMOOTH_FRAMES))
         age = recent[len(recent) // 2] if recent else now_age
         # the clock offset is known to within half the best round trip: a fresh frame can come out a
         # little below zero, which means "as fresh as can be measured"
@@ -118,14 +124,27 @@ class VideoView(QWidget):
         if image.isNull():
             self.bad_frames += 1
             return
+        first = self._image is None
         before = self._picture_rect()
         self._image, self._source_size, self._shown = image, full, frame
         self._new_frame = frame
         after = self._picture_rect()
-        self.update(QRegion(after) + QRegion(self._line_rect()) if after == before else QRegion(self.rect()))
+        if after == before:
+            self.update(after)
+        else:
+            self.update()
+        if first:
+            self._renew_line()
 
     def _age_moved(self) -> None:
-        self.update(self._line_rect())
+        self._renew_line()
+
+    def _renew_line(self) -> None:
+        """The line's words as they are now; its strip is repainted if they changed."""
+        text = self.overlay_text
+        if text != self._line_text:
+            self._line_text, self._line_image = text, None
+            self.update(self._line_rect())
 
     def _changed(self, video: VideoModel) -> None:
         if video.state in (VideoState.OFF, VideoState.NO_CAMERA):
@@ -136,6 +155,7 @@ class VideoView(QWidget):
             self._age_timer.start()
         else:
             self._age_timer.stop()
+        self._renew_line()
         self.update()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -164,11 +184,15 @@ class VideoView(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         frame, self._new_frame = self._new_frame, None
         painter = QPainter(self)
-        area = self.rect()
-        painter.fillRect(event.rect(), BACKGROUND)
+        area, exposed = self.rect(), event.rect()
         live = self.video.state is VideoState.LIVE
-        if self._image is not None:
+        if self._image is None:
+            painter.fillRect(exposed, BACKGROUND)
+        else:
             target = self._picture_rect()
+            for band in _around(area, target):  # the picture covers the rest: no pixel is painted twice
+                if band.intersects(exposed):
+                    painter.fillRect(band.intersected(exposed), BACKGROUND)
             scaled = target.size() != self._image.size()  # only until the picture sized for this view comes
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scaled)
             if scaled:
@@ -177,7 +201,12 @@ class VideoView(QWidget):
                 painter.drawImage(target.topLeft(), self._image)
             if not live:
                 painter.fillRect(target, QColor(0, 0, 0, 150))  # the last picture, dimmed: not what the robot sees now
-        self._draw_text(painter, area, live and self._image is not None)
+        if live and self._image is not None:
+            line = self._line_rect()
+            if line.intersects(exposed) and self._line_text:
+                painter.drawImage(line.topLeft(), self._line_strip(line.size()))
+        else:
+            self._draw_text(painter, area)
         painter.end()
         if frame is not None:
             self.frames_painted += 1
@@ -186,17 +215,27 @@ class VideoView(QWidget):
             if captured is not None:
                 self.latencies.append(time.time() - captured)
 
-    def _draw_text(self, painter: QPainter, area: QRect, line_only: bool) -> None:
+    def _line_strip(self, size: QSize) -> QImage:
+        """The line's words on their translucent strip, drawn once per change of words or size."""
+        strip = self._line_image
+        if strip is None or strip.size() != size:
+            strip = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+            strip.fill(QColor(0, 0, 0, 140))
+            painter = QPainter(strip)
+            painter.setFont(self.font())
+            painter.setPen(QColor(235, 235, 235))
+            box = QRect(8, 0, size.width() - 16, size.height())
+            painter.drawText(box, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._line_text)
+            painter.end()
+            self._line_image = strip
+        return strip
+
+    def _draw_text(self, painter: QPainter, area: QRect) -> None:
+        """The plain message in a box in the middle (no picture, or not live)."""
         text = self.overlay_text
         if not text:
             return
         metrics = painter.fontMetrics()
-        if line_only:  # a strip along the bottom, over the picture
-            box = QRect(area.left(), area.bottom() - metrics.height() - 8, area.width(), metrics.height() + 8)
-            painter.fillRect(box, QColor(0, 0, 0, 140))
-            painter.setPen(QColor(235, 235, 235))
-            painter.drawText(box.adjusted(8, 0, -8, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-            return
         flags = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
         room = area.adjusted(24, 24, -24, -24)
         box = metrics.boundingRect(room, flags, text).adjusted(-10, -6, 10, 6)
@@ -206,6 +245,15 @@ class VideoView(QWidget):
         painter.drawRoundedRect(box, 6, 6)
         painter.setPen(QColor(235, 235, 235))
         painter.drawText(room, flags, text)
+
+
+def _around(area: QRect, inner: QRect) -> list[QRect]:
+    """The bands of ``area`` that ``inner`` (inside it) leaves uncovered: above, below, left and right of it."""
+    above = QRect(area.left(), area.top(), area.width(), inner.top() - area.top())
+    below = QRect(area.left(), inner.bottom() + 1, area.width(), area.bottom() - inner.bottom())
+    left = QRect(area.left(), inner.top(), inner.left() - area.left(), inner.height())
+    right = QRect(inner.right() + 1, inner.top(), area.right() - inner.right(), inner.height())
+    return [band for band in (above, below, left, right) if not band.isEmpty()]
 
 
 class VideoPanel(QGroupBox):
