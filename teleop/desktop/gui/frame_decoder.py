@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPainter
@@ -91,15 +92,25 @@ def resized(image: QImage, size: QSize) -> QImage:
     return out
 
 
-class FrameDecoder(QObject):
-    """Decodes submitted frames on its own thread; :attr:`decoded` brings each picture to the GUI thread.
+class Picture(NamedTuple):
+    """A decoded frame, as :attr:`FrameDecoder.decoded` brings it to the GUI thread."""
 
-    ``decoded(frame, image, full_size, generation)``: ``image`` is null for a frame
-    that would not decode. ``generation`` is the one :meth:`submit` was given, so a
-    view can drop a picture from before it was cleared.
+    frame: mjpeg.Frame
+    #: null for a frame that would not decode
+    image: QImage
+    #: the picture's size as sent (``image`` is the size it will be shown)
+    full: QSize
+    #: the one :meth:`FrameDecoder.submit` was given, so a view can drop a picture from before it was cleared
+    generation: int
+
+
+class FrameDecoder(QObject):
+    """Decodes submitted frames on its own thread; :attr:`decoded` brings each :class:`Picture` to the GUI thread.
+
+    One Python object per signal: Qt's typed arguments would each be wrapped anew on the GUI thread.
     """
 
-    decoded = Signal(object, QImage, QSize, int)
+    decoded = Signal(object)
 
     def __init__(self, parent: QObject | None = None, decoder: Callable[[bytes, QSize], tuple[QImage, QSize]] = decode) -> None:
         super().__init__(parent)
@@ -149,6 +160,6 @@ class FrameDecoder(QObject):
             except Exception:  # a frame that breaks the decoder is a bad frame, not the end of the video
                 image, full = QImage(), QSize()
             try:
-                self.decoded.emit(frame, image, full, generation)
+                self.decoded.emit(Picture(frame, image, full, generation))
             except RuntimeError:  # the view, and this object with it, is gone
                 return

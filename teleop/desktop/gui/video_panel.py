@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QGroupBox, QSizePolicy, QVBoxLayout, QWidget
 
 from teleop.desktop.gui.binding import bind
-from teleop.desktop.gui.frame_decoder import FrameDecoder
+from teleop.desktop.gui.frame_decoder import FrameDecoder, Picture
 from teleop.desktop.net.video import RateMeter, VideoState
 from teleop.desktop.session.video_model import VideoModel
 from teleop.wire import mjpeg
@@ -69,6 +69,9 @@ class VideoView(QWidget):
         #: the picture's size as sent (the image may be decoded smaller)
         self._source_size = QSize()
         self._shown: mjpeg.Frame | None = None
+        #: where the picture and the line go, worked out when the picture's or the view's size changes
+        self._target = QRect()
+        self._line = QRect()
         #: decoded, not painted yet: the next paint counts it and its latency
         self._new_frame: mjpeg.Frame | None = None
         self.painted = RateMeter()
@@ -117,24 +120,30 @@ class VideoView(QWidget):
         if frame is not None:
             self.decoder.submit(frame, self._fit, self._generation)  # an older frame still waiting is dropped
 
-    def _decoded(self, frame: mjpeg.Frame, image: QImage, full: QSize, generation: int) -> None:
-        """A picture is ready (on the GUI thread): keep it and repaint where it goes."""
+    def _decoded(self, picture: Picture) -> None:
+        """A picture is ready (on the GUI thread): keep it and paint it now, only where it goes.
+
+        Painted at once (``repaint``, not ``update``): a frame is what this view is for, and posting
+        an update request first costs one more pass through the event loop per frame.
+        """
+        frame, image, full, generation = picture
         if generation != self._generation:
             return  # decoded for a picture since cleared
         if image.isNull():
             self.bad_frames += 1
             return
         first = self._image is None
-        before = self._picture_rect()
-        self._image, self._source_size, self._shown = image, full, frame
-        self._new_frame = frame
-        after = self._picture_rect()
-        if after == before:
-            self.update(after)
-        else:
-            self.update()
+        before = self._target
+        self._image, self._shown, self._new_frame = image, frame, frame
+        if first or full != self._source_size or image.size() != before.size():
+            self._source_size = full
+            self._place()
         if first:
             self._renew_line()
+        if self._target == before:
+            self.repaint(before)
+        else:
+            self.update()
 
     def _age_moved(self) -> None:
         self._renew_line()
@@ -144,13 +153,14 @@ class VideoView(QWidget):
         text = self.overlay_text
         if text != self._line_text:
             self._line_text, self._line_image = text, None
-            self.update(self._line_rect())
+            self.update(self._line)
 
     def _changed(self, video: VideoModel) -> None:
         if video.state in (VideoState.OFF, VideoState.NO_CAMERA):
             self._image = self._shown = self._new_frame = None  # another robot's last picture must not linger
             self._generation += 1
             self.decoder.discard()
+            self._place()
         if video.state is VideoState.LIVE:
             self._age_timer.start()
         else:
@@ -161,25 +171,23 @@ class VideoView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit = QSize(self.size())
+        self._place()
         if self._shown is not None:  # the picture again at the new size (until then, the old one is scaled)
             self.decoder.submit(self._shown, self.size(), self._generation)
 
-    def _picture_rect(self) -> QRect:
-        """Where the picture goes: as large as fits, its shape kept, centred."""
+    def _place(self) -> None:
+        """Where the picture goes (as large as fits, its shape kept, centred) and the line along the bottom."""
         area = self.rect()
+        height = self.fontMetrics().height() + 8
+        self._line = QRect(area.left(), area.bottom() - height, area.width(), height + 1)
         if self._image is None:
-            return QRect()
+            self._target = QRect()
+            return
         source = self._source_size if self._source_size.isValid() else self._image.size()
         size = source.scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
         target = QRect(0, 0, size.width(), size.height())
         target.moveCenter(area.center())
-        return target
-
-    def _line_rect(self) -> QRect:
-        """The strip along the bottom where the age and frame rate are written."""
-        area = self.rect()
-        height = self.fontMetrics().height() + 8
-        return QRect(area.left(), area.bottom() - height, area.width(), height + 1)
+        self._target = target
 
     def paintEvent(self, event: QPaintEvent) -> None:
         frame, self._new_frame = self._new_frame, None
@@ -189,10 +197,11 @@ class VideoView(QWidget):
         if self._image is None:
             painter.fillRect(exposed, BACKGROUND)
         else:
-            target = self._picture_rect()
-            for band in _around(area, target):  # the picture covers the rest: no pixel is painted twice
-                if band.intersects(exposed):
-                    painter.fillRect(band.intersected(exposed), BACKGROUND)
+            target = self._target
+            if not target.contains(exposed):  # the picture covers the rest: no pixel is painted twice
+                for band in _around(area, target):
+                    if band.intersects(exposed):
+                        painter.fillRect(band.intersected(exposed), BACKGROUND)
             scaled = target.size() != self._image.size()  # only until the picture sized for this view comes
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scaled)
             if scaled:
@@ -202,7 +211,7 @@ class VideoView(QWidget):
             if not live:
                 painter.fillRect(target, QColor(0, 0, 0, 150))  # the last picture, dimmed: not what the robot sees now
         if live and self._image is not None:
-            line = self._line_rect()
+            line = self._line
             if line.intersects(exposed) and self._line_text:
                 painter.drawImage(line.topLeft(), self._line_strip(line.size()))
         else:
