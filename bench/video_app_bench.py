@@ -45,7 +45,7 @@ async def cpu_and_threads(seconds: float) -> tuple[float, dict[str, float]]:
     before, t0 = thread_cpu_ticks(), time.monotonic()
     cpu = await cpu_over(seconds)
     shares = thread_cpu_share(before, thread_cpu_ticks(), time.monotonic() - t0)
-    return cpu, {name: share for name, share in sorted(shares.items(), key=lambda item: -item[1]) if share >= 0.05}
+    return cpu, {name: share for name, share in shares.items() if share >= 0.05}
 
 
 async def phases(window, stick, server, seconds: float) -> dict:
@@ -192,7 +192,8 @@ def main() -> None:
             ("driving, video hidden", "driving_hidden_threads"),
             ("driving, video shown", "driving_threads"),
         ):
-            threads = ", ".join(f"{thread} {share:.1f}" for thread, share in figures[key].items())
+            shares = sorted(figures[key].items(), key=lambda item: -item[1])
+            threads = ", ".join(f"{thread} {share:.1f}" for thread, share in shares)
             print(f"  per thread (% of a core), {label}, {name}: {threads}")
 
 
