@@ -16,6 +16,7 @@ so painting it is a plain copy.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -69,7 +70,7 @@ def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
 
 
 #: rows drawn per call when scaling: Qt's raster engine hands a draw of more than 95 rows to its thread pool
-UNSHARED_ROWS = 64
+UNSHARED_ROWS = 95
 
 
 def resized(image: QImage, size: QSize) -> QImage:
@@ -86,6 +87,10 @@ def resized(image: QImage, size: QSize) -> QImage:
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
     whole = QRectF(0, 0, size.width(), size.height())
     for top in range(0, size.height(), UNSHARED_ROWS):
+        if top:
+            # PySide keeps the GIL through a draw, and a thread waiting for it would wait for the whole
+            # scale (0.3 ms a frame in the app): a control to send gets it between bands (16 us each)
+            time.sleep(0)
         painter.setClipRect(0, top, size.width(), UNSHARED_ROWS)
         painter.drawImage(whole, image)
     painter.end()
