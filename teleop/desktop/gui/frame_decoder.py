@@ -29,10 +29,11 @@ from teleop.wire import mjpeg
 #: for M/8, which runs generic code that costs as much as a full-size decode (measured: 640x480 to fit
 #: 378x283 took 1.5 ms either way)
 DCT_REDUCTIONS = (8, 4, 2)
-#: how much a reduced picture may be enlarged to the size shown rather than decoding one twice as large:
-#: 640x480 shown at 378x283 is decoded at 320x240 (0.7 instead of 1.5 ms a frame, measured) and
-#: enlarged 1.18 times, a little softer than the camera's full picture scaled down
-MAX_ENLARGEMENT = 1.25
+#: how much a reduced picture may be enlarged to the size shown rather than decoding one twice as large.
+#: 1.0: never; the pilot sees every pixel the camera sent that fits the panel. (1.25 would decode 640x480
+#: for a 378x283 panel at 320x240, 0.7 instead of 1.5 ms a frame, but text and thin lines in the picture
+#: come out visibly softer: what the robot sees matters more than 2 % of a core.)
+MAX_ENLARGEMENT = 1.0
 #: a reader quality below 50 makes Qt's JPEG reader use libjpeg's fast integer IDCT and plain chroma
 #: upsampling; worth it only when the picture is scaled down afterwards, which averages that detail away
 FAST_DECODE_QUALITY = 49
