@@ -20,7 +20,7 @@ Targets: app CPU connected and idle <= 2 % of a core with the video hidden and
 p99 <= 30 ms; the controls' SDL change -> socket p99 <= 3 ms, with the video
 shown as without it.
 
-    .venv/bin/python bench/video_app_bench.py [--seconds 20] [--offscreen]
+    .venv/bin/python bench/video_app_bench.py [--seconds 20] [--offscreen] [--pad-file]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gui_bench import StickToSocket, cpu_over, print_rows, report, run_child, window_session  # noqa: E402
+from gui_bench import PadFile, StickToSocket, cpu_over, print_rows, report, run_child, window_session  # noqa: E402
 from stats import percentiles, thread_cpu_share, thread_cpu_ticks  # noqa: E402
 
 
@@ -48,7 +48,7 @@ async def cpu_and_threads(seconds: float) -> tuple[float, dict[str, float]]:
     return cpu, {name: share for name, share in shares.items() if share >= 0.05}
 
 
-async def phases(window, stick, server, seconds: float) -> dict:
+async def phases(window, stick, server, seconds: float, pad_file=None) -> dict:
     from teleop.desktop.net.video import VideoState
 
     model = window.model
@@ -88,6 +88,7 @@ async def phases(window, stick, server, seconds: float) -> dict:
     figures["offset_uncertainty_ms"] = (model.session.clock.uncertainty or 0) * 1000
 
     timer = StickToSocket(model.session)
+    timer.pad_file = pad_file
     model.enable_driving()
     await asyncio.sleep(1.0)
 
@@ -111,7 +112,7 @@ async def phases(window, stick, server, seconds: float) -> dict:
     return figures
 
 
-def run_one(seconds: float) -> None:
+def run_one(seconds: float, pad_file: bool = False) -> None:
     """In this process, on the platform QT_QPA_PLATFORM names: prints the figures as JSON."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     from launcher import ServerProcess
@@ -132,28 +133,31 @@ def run_one(seconds: float) -> None:
     store = QSettings(os.path.join(tempfile.mkdtemp(), "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
+    file = PadFile() if pad_file else None
     figures = window_session(
         app,
         server,
         stick,
-        lambda: MainWindow(QtAdapter(TeleopModel(settings)), store),
-        lambda window: phases(window, stick, server, seconds),
+        lambda: MainWindow(QtAdapter(TeleopModel(settings), pads=file.source() if file else None), store),
+        lambda window: phases(window, stick, server, seconds, file),
     )
     report(figures)
 
 
-def measure(platform: str, seconds: float, env: dict[str, str]) -> dict:
-    return run_child([sys.executable, __file__, "--one", "--seconds", str(seconds)], platform, env, timeout=120 + 4 * seconds)
+def measure(platform: str, seconds: float, env: dict[str, str], pad_file: bool) -> dict:
+    command = [sys.executable, __file__, "--one", "--seconds", str(seconds), *(["--pad-file"] if pad_file else [])]
+    return run_child(command, platform, env, timeout=120 + 4 * seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the video and driving phases")
     parser.add_argument("--offscreen", action="store_true", help="also measure on Qt's offscreen plugin (no X server)")
+    parser.add_argument("--pad-file", action="store_true", help="a pipe stands in for the pad's device file (see gui_bench.py)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(args.seconds)
+        run_one(args.seconds, args.pad_file)
         return
 
     from xdisplay import XDisplay, missing_tools
@@ -162,12 +166,15 @@ def main() -> None:
         raise SystemExit(f"needs a real display: apt-get install {' '.join(missing_tools())}")
     results = {}
     with XDisplay() as display:
-        results["xcb"] = measure("xcb", args.seconds, display.env)
+        results["xcb"] = measure("xcb", args.seconds, display.env, args.pad_file)
     if args.offscreen:
-        results["offscreen"] = measure("offscreen", args.seconds, dict(os.environ))
+        results["offscreen"] = measure("offscreen", args.seconds, dict(os.environ), args.pad_file)
 
     names = list(results)
-    print("teleop video app bench: real window, teleop-server --serial sim --camera sim (640x480, 30 frames/s), SDL virtual joystick")
+    pad = "a pipe standing in for its device file" if args.pad_file else "no device file: SDL's 1 ms loop"
+    print(
+        f"teleop video app bench: real window, teleop-server --serial sim --camera sim (640x480, 30 frames/s), SDL virtual joystick ({pad})"
+    )
     rows = [
         ("CPU connected, plotting, video hidden (% of a core)", lambda f: f"{f['hidden_cpu']:.1f}", "<= 2"),
         ("CPU connected, plotting, video shown", lambda f: f"{f['video_cpu']:.1f}", "<= 10"),
