@@ -255,7 +255,8 @@ def run_one(
         server,
         stick,
         lambda: MainWindow(
-            QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]), pads=file.source() if file else None), store
+            QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]), **({"pads": file.source()} if file else {})),
+            store,
         ),
         lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds, file, move_ms),
         rest=XBOX_TRIGGERS_RELEASED if standard_pad else None,

@@ -138,7 +138,7 @@ def run_one(seconds: float, pad_file: bool = False) -> None:
         app,
         server,
         stick,
-        lambda: MainWindow(QtAdapter(TeleopModel(settings), pads=file.source() if file else None), store),
+        lambda: MainWindow(QtAdapter(TeleopModel(settings), **({"pads": file.source()} if file else {})), store),
         lambda window: phases(window, stick, server, seconds, file),
     )
     report(figures)
