@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -55,13 +55,31 @@ class StickView(QWidget):
             self.setToolTip("Drag to drive (virtual stick); release to centre")
 
     def set_values(self, raw: tuple[float, float], sent: tuple[float, float] | None) -> None:
-        if (raw, sent) != (self.raw, self.sent):
-            self.raw, self.sent = raw, sent
-            self.update()
+        if (raw, sent) == (self.raw, self.sent):
+            return
+        # only where the ring and the dot were and are now: the rest of the picture is as it was
+        marks = [self._mark(self.raw, self.RING), self._mark(raw, self.RING)]
+        marks += [self._mark(dot, self.DOT) for dot in (self.sent, sent) if dot is not None]
+        self.raw, self.sent = raw, sent
+        for mark in marks:
+            self.update(mark)
+
+    #: the raw ring's and the sent dot's radius, in pixels
+    RING, DOT = 9, 5
 
     def _area(self) -> QRectF:
         side = min(self.width(), self.height() - 18) - 8
         return QRectF((self.width() - side) / 2, 18 + (self.height() - 18 - side) / 2, side, side)
+
+    def _point(self, x: float, y: float) -> QPointF:
+        area = self._area()
+        return QPointF(area.center().x() + x * area.width() / 2, area.center().y() + y * area.height() / 2)
+
+    def _mark(self, at: tuple[float, float], radius: int) -> QRect:
+        """The pixels a ring or dot of ``radius`` at ``at`` covers, with its pen and antialiasing."""
+        centre = self._point(*at).toPoint()
+        reach = radius + 3
+        return QRect(centre.x() - reach, centre.y() - reach, 2 * reach + 1, 2 * reach + 1)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -75,16 +93,13 @@ class StickView(QWidget):
         painter.drawLine(QPointF(area.center().x(), area.top()), QPointF(area.center().x(), area.bottom()))
         painter.drawLine(QPointF(area.left(), area.center().y()), QPointF(area.right(), area.center().y()))
 
-        def point(x: float, y: float) -> QPointF:
-            return QPointF(area.center().x() + x * area.width() / 2, area.center().y() + y * area.height() / 2)
-
         painter.setPen(QPen(ACCENT, 2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawEllipse(point(*self.raw), 9, 9)
+        painter.drawEllipse(self._point(*self.raw), self.RING, self.RING)
         if self.sent is not None:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(SENT)
-            painter.drawEllipse(point(*self.sent), 5, 5)
+            painter.drawEllipse(self._point(*self.sent), self.DOT, self.DOT)
 
     def _drag(self, event: QMouseEvent) -> None:
         area = self._area()

@@ -1,4 +1,4 @@
-"""The drawn pad repaints only the parts that changed, and what is on screen stays right."""
+"""The drawn pad and the stick views repaint only the parts that changed, and what is on screen stays right."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from teleop.desktop.gui.pad_view import DPAD, FACE, MIDDLE, PARTS, SHOULDERS, STICKS, TRIGGERS, StandardPadView, part_of
+from teleop.desktop.gui.widgets import StickView
 from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS
 
 REST = {name: 0.0 for name in STANDARD_AXES + STANDARD_BUTTONS}
 
 
-def on_screen(view: StandardPadView) -> QImage:
+def on_screen(view: QWidget) -> QImage:
     """What the X server shows for the view: the paints that really reached the screen, not a fresh render."""
     top = view.window()
     corner = view.mapTo(top, view.rect().topLeft())
@@ -51,3 +52,20 @@ def test_after_many_partial_repaints_the_screen_shows_what_a_whole_repaint_draws
     whole = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)  # a full paint of the same values
     assert shown.size() == whole.size()
     assert shown == whole, "a partial repaint left something stale on screen"
+
+
+def test_a_stick_view_moved_many_times_shows_what_a_whole_repaint_draws(qtbot, loop, display):
+    holder = QWidget()
+    QVBoxLayout(holder).addWidget(view := StickView("Left stick (axes 0, 1)"))
+    holder.resize(260, 260)
+    qtbot.addWidget(holder)
+    holder.show()
+    wait_until(loop, lambda: view.isVisible() and view.width() > 150, what="the stick shown")
+    moves = [((0.9, -0.2), None), ((-0.5, 0.5), (-0.4, 0.4)), ((1.0, 1.0), (0.8, 0.8)), ((0.0, -1.0), None), ((0.3, 0.1), (0.2, 0.1))]
+    for raw, sent in moves:
+        view.set_values(raw, sent)
+        paint_now()
+    paint_now()
+    shown = on_screen(view)
+    whole = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    assert shown == whole, "a moved ring or dot left a trace, or was not drawn where it went"
