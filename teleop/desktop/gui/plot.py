@@ -30,6 +30,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step) + 1)]
 
 
+#: the lines move at least this many pixels between two frames: a smaller step is a repaint the eye does not see
+STEP_PX = 2.0
+
 #: points older than the window by this much are trimmed from a line (in batches, not every frame)
 TRIM_SLACK = 5.0
 
@@ -62,6 +65,8 @@ class LivePlot(QWidget):
         #: the frame without its lines (grid, tick labels, legend), drawn again only when they change
         self._frame: QPixmap | None = None
         self._frame_key: tuple | None = None
+        #: how long the lines take to move :data:`STEP_PX` pixels at this width: the shortest useful frame interval
+        self.step_seconds = 0.0
         self.setMinimumHeight(160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -138,6 +143,11 @@ class LivePlot(QWidget):
         if outside or loose:
             self.y_range = (low - pad, high + pad)
             self._y_checked = now
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        width = self._area(QFontMetrics(self.font())).width()
+        self.step_seconds = self.seconds * STEP_PX / width if width > 0 else self.seconds
 
     def _area(self, metrics: QFontMetrics) -> QRectF:
         """Where the lines go: left of it the value ticks, above it the legend, under it the time ticks."""

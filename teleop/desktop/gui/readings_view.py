@@ -14,7 +14,8 @@ from teleop.desktop.gui.plot import LivePlot
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.readings import ReadingsModel
 
-#: a 30 s window is ~550 px wide: one pixel every 55 ms, so 12 frames a second scroll smoothly
+#: the plot's frame rate at most; below it, a frame only once its lines have moved 2 px (:attr:`LivePlot.step_seconds`):
+#: ~7 frames a second at the default width (a 30 s window in ~500 px), 12 when the window is wide
 PLOT_FPS = 12
 PLOT_SECONDS = 30
 #: the table's numbers change at most this often: faster than a person reads them is only repainting
@@ -105,6 +106,7 @@ class ReadingsPanel(QGroupBox):
         self.table.blockSignals(False)
 
     def _arrived(self, readings: ReadingsModel) -> None:
+        self._frames.interval = max(1 / PLOT_FPS, self.plot.step_seconds)
         self._frames.request()
 
     def _stale_changed(self, stale: bool) -> None:
@@ -120,7 +122,6 @@ class ReadingsPanel(QGroupBox):
         self._seen_count = -1
 
     def refresh(self) -> None:
-        self.readings.seen()
         store = self.readings.store
         if store.count == self._seen_count:
             return

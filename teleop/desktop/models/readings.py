@@ -167,9 +167,8 @@ class ReadingsModel:
         self.names_added: Event[list[str]] = Event()
         self.stale_changed: Event[bool] = Event()
         self.cleared: Event[ReadingsModel] = Event()
-        #: new readings since the view last called :meth:`seen` (one event per view frame, not per reading)
+        #: a reading arrived (every one: the view paces its frames on them, so a frame rides on a reading's wakeup)
         self.arrived: Event[ReadingsModel] = Event()
-        self._unseen = False
 
     def from_server(self, server: str) -> None:
         """Readings are about to come from ``server``: another server's history is dropped."""
@@ -184,13 +183,7 @@ class ReadingsModel:
         new = self.store.add(t, values)
         if new:
             self.names_added.emit(new)
-        if not self._unseen:
-            self._unseen = True
-            self.arrived.emit(self)
-
-    def seen(self) -> None:
-        """The view has drawn what arrived; the next reading emits :attr:`arrived` again."""
-        self._unseen = False
+        self.arrived.emit(self)
 
     def snapshot(self, t: float, values: dict[str, float | int]) -> None:
         new = self.store.snapshot(t, values)
