@@ -272,7 +272,7 @@ def window_session(app, server, stick, make_window: Callable, phases: Callable, 
     axis starts at 0: half pressed). Stick and server are gone afterwards, whatever happened.
     """
     rest = rest or {}
-    import qasync
+    from teleop.desktop.gui.event_loop import QtEventLoop
 
     async def run():
         window = make_window()
@@ -287,7 +287,7 @@ def window_session(app, server, stick, make_window: Callable, phases: Callable, 
             window.close()
 
     try:
-        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
             return runner.run(run())
     finally:
         stick.detach()

@@ -197,11 +197,11 @@ def qapp(xdisplay):
 
 @pytest.fixture(scope="session")
 def qloop(qapp):
-    """The one qasync loop for every GUI test. Never stopped: stopping it calls QApplication.exit()."""
-    import qasync
+    """The one qasync loop (the app's :class:`QtEventLoop`) for every GUI test. Never stopped: stopping it calls QApplication.exit()."""
+    from teleop.desktop.gui.event_loop import QtEventLoop
 
     qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
+    loop = QtEventLoop(qapp)
     yield loop
     loop.close()  # while the QApplication still exists; a close from __del__ at exit would fail
 

@@ -91,11 +91,12 @@ async def watch_gui(app) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--gui"]:
-        import qasync
         from PySide6.QtWidgets import QApplication
 
+        from teleop.desktop.gui.event_loop import QtEventLoop
+
         app = QApplication([sys.argv[0], "-platform", "xcb"])
-        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
             runner.run(watch_gui(app))
     else:
         asyncio.run(watch_model())

@@ -279,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"teleop: {exc}", file=sys.stderr)
             return 2
     try:
-        import qasync
         from PySide6.QtWidgets import QApplication
+
+        from teleop.desktop.gui.event_loop import QtEventLoop
     except ImportError as exc:
         print(
             f"teleop: the desktop app needs its GUI libraries ({exc.name}); install with: pipx install 'teleop-robot[desktop]'",
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("teleop")
     app.setQuitOnLastWindowClosed(False)  # the coroutine ends the app; Qt quitting first would stop the qasync loop under it
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+    with asyncio.Runner(loop_factory=lambda: QtEventLoop(app)) as runner:
         return runner.run(run_app(args, app))
 
 

@@ -1,0 +1,125 @@
+"""The asyncio loop the desktop app runs in: qasync's, with socket readiness handled in one step.
+
+qasync runs asyncio inside Qt's event loop. When a socket becomes readable it
+disables the socket's notifier, schedules the reader with ``call_soon`` (a Qt
+timer) and enables the notifier again after the reader ran: three trips through
+Qt's loop and two notifier changes (each one wakes Qt's loop again) for every
+message from the robot. At 20 readings a second that alone cost a steady share
+of a core on a laptop, doing nothing the pilot can see.
+
+:class:`QtEventLoop` runs the reader (or writer) right in the notifier's
+activation, as asyncio's own loops run it in the turn that saw the socket ready.
+The notifier stays enabled: a socket the callback did not drain (a reader that
+took part of a burst) fires again on the next turn, and a removed reader's
+callback is marked ended, so it is never called after ``remove_reader``. A
+callback's exception goes to the loop's exception handler, as for any handle.
+When Qt turns while asyncio's loop is not running (tests run the loop in pieces;
+qasync makes one more pass after each), a callback waits for the loop, as
+qasync would have it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QSocketNotifier
+
+Notifiers = dict[Any, QSocketNotifier]
+
+
+def _file_number(fd: Any) -> int:
+    if isinstance(fd, int):
+        return fd
+    try:
+        return int(fd.fileno())
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"Invalid file object: {fd!r}") from None
+
+
+class _Watch:
+    """One reader or writer: its callback, run by its notifier until the watch ends."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, notifier: QSocketNotifier, callback: Callable[..., Any], args: tuple) -> None:
+        self.loop, self.notifier, self.callback, self.args = loop, notifier, callback, args
+        self.context = contextvars.copy_context()  # as asyncio's Handle: the context of the add_reader call
+        self.ended = False
+        notifier.activated.connect(self.ready)
+
+    def ready(self) -> None:
+        if self.ended:  # removed while Qt was about to deliver its activation
+            return
+        if self.loop.is_running():
+            self._call()
+            return
+        # Qt turning outside asyncio's run (qasync's last pass after run_until_complete, a nested
+        # processEvents): qasync's way, the callback later, so nothing runs on with no running loop
+        self.notifier.setEnabled(False)
+        self.loop.call_soon(self._deferred)
+
+    def _deferred(self) -> None:
+        if not self.ended:
+            self._call()
+            self.notifier.setEnabled(not self.ended)
+
+    def _call(self) -> None:
+        try:
+            self.context.run(self.callback, *self.args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler({"message": f"Exception in callback {self.callback!r}", "exception": exc})
+
+
+class QtEventLoop(qasync.QEventLoop):
+    """An asyncio event loop inside Qt's (a ``qasync.QEventLoop``) whose readers and writers run without a hop."""
+
+    def __init__(self, app: Any = None) -> None:
+        self._watches: dict[tuple[str, Any], _Watch] = {}  # first: asyncio's own set-up already adds a reader
+        super().__init__(app)
+
+    def close(self) -> None:
+        """End every watch first: qasync's own close knows only the notifiers it made itself."""
+        if not self.is_running() and not self.is_closed():
+            for kind, fd in list(self._watches):
+                self._unwatch(kind, self._read_notifiers if kind == "read" else self._write_notifiers, fd)
+        super().close()
+
+    def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+        self._watch("read", self._read_notifiers, QSocketNotifier.Type.Read, fd, callback, args)
+
+    def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+        self._watch("write", self._write_notifiers, QSocketNotifier.Type.Write, fd, callback, args)
+
+    def _remove_reader(self, fd: Any) -> bool:
+        return self._unwatch("read", self._read_notifiers, fd)
+
+    def _remove_writer(self, fd: Any) -> bool:
+        return self._unwatch("write", self._write_notifiers, fd)
+
+    def _watch(
+        self, kind: str, notifiers: Notifiers, qt_kind: QSocketNotifier.Type, fd: Any, callback: Callable[..., Any], args: tuple
+    ) -> None:
+        self._check_closed()
+        number = _file_number(fd)
+        self._unwatch(kind, notifiers, fd)
+        notifier = QSocketNotifier(number, qt_kind)
+        watch = _Watch(self, notifier, callback, args)
+        notifiers[fd] = notifier
+        self._watches[kind, fd] = watch
+
+    def _unwatch(self, kind: str, notifiers: Notifiers, fd: Any) -> bool:
+        if self.is_closed():
+            return False
+        watch = self._watches.pop((kind, fd), None)
+        if watch is not None:
+            watch.ended = True
+        notifier = notifiers.pop(fd, None)
+        if notifier is None:
+            return False
+        notifier.setEnabled(False)
+        notifier.activated.disconnect()
+        return True

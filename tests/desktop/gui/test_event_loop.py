@@ -1,0 +1,115 @@
+"""The app's asyncio loop inside Qt: readers and writers run in the notifier's own turn, and only while watched."""
+
+import asyncio
+import socket
+
+from guitools import run
+
+from teleop.desktop.gui.event_loop import QtEventLoop
+
+
+def test_a_stream_reads_every_message_in_order_through_the_loop(loop):
+    async def scenario():
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        try:
+            for i in range(500):
+                theirs.sendall(f"{i}\n".encode())
+                assert await reader.readline() == f"{i}\n".encode()
+            theirs.sendall(b"".join(f"{i}\n".encode() for i in range(2000)))  # a burst: read in several turns
+            lines = [await reader.readline() for _ in range(2000)]
+            assert lines == [f"{i}\n".encode() for i in range(2000)]
+        finally:
+            writer.close()
+            theirs.close()
+
+    run(loop, scenario())
+
+
+def test_a_removed_reader_is_never_called_even_with_its_socket_still_readable(loop):
+    gone_a, gone_b = socket.socketpair()
+    barrier_a, barrier_b = socket.socketpair()
+    calls = []
+
+    async def scenario():
+        loop.add_reader(gone_a, calls.append, "removed reader")
+        gone_b.send(b"x")  # readable from now on: nobody reads it
+        loop.remove_reader(gone_a)
+        reached = asyncio.get_running_loop().create_future()
+        loop.add_reader(barrier_a, lambda: reached.done() or reached.set_result(None))
+        barrier_b.send(b"x")
+        await reached  # Qt delivered the readiness it saw: the removed reader's too, had it still been watched
+        for _ in range(3):
+            await asyncio.sleep(0)
+        loop.remove_reader(barrier_a)
+
+    try:
+        run(loop, scenario())
+    finally:
+        for s in (gone_a, gone_b, barrier_a, barrier_b):
+            s.close()
+    assert calls == []
+
+
+def test_a_failing_reader_goes_to_the_exception_handler_and_the_loop_keeps_running(loop):
+    ours, theirs = socket.socketpair()
+    reported = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+
+    def broken():
+        ours.recv(1)
+        raise RuntimeError("a bug in a reader")
+
+    async def scenario():
+        loop.add_reader(ours, broken)
+        theirs.send(b"x")
+        while not reported:
+            await asyncio.sleep(0.001)
+        loop.remove_reader(ours)
+        await asyncio.sleep(0.01)  # the loop still turns after the failure
+        return True
+
+    try:
+        assert run(loop, scenario())
+    finally:
+        loop.set_exception_handler(previous)
+        ours.close()
+        theirs.close()
+    assert isinstance(reported[0]["exception"], RuntimeError)
+
+
+def test_a_writer_is_called_while_its_socket_takes_data(loop):
+    ours, theirs = socket.socketpair()
+    writable = []
+
+    async def scenario():
+        done = asyncio.get_running_loop().create_future()
+
+        def ready():
+            writable.append(True)
+            loop.remove_writer(ours)
+            done.set_result(None)
+
+        loop.add_writer(ours, ready)
+        await done
+
+    try:
+        run(loop, scenario())
+    finally:
+        ours.close()
+        theirs.close()
+    assert writable == [True]
+
+
+def test_a_loop_closed_with_sockets_still_watched_closes_cleanly(qapp):
+    ours, theirs = socket.socketpair()
+    other = QtEventLoop(qapp)
+    try:
+        other.add_reader(ours, lambda: None)
+        other.add_writer(theirs, lambda: None)
+        other.close()
+        assert other.is_closed()
+    finally:
+        ours.close()
+        theirs.close()
