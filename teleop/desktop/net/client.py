@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -24,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
 
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
 from teleop.common.backoff import RECONNECT_DELAYS, Backoff
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
+from teleop.desktop.net.delivery import DirectConnection, Inbox
 from teleop.wire import protocol
 from teleop.wire.protocol import CloseCode, Control, Role
 
@@ -240,9 +242,11 @@ class ClientSession:
                 self.problem = Problem.NONE
                 self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
             tls: dict[str, Any] = {"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}
+            inbox = Inbox()
             try:
                 async with connect(
                     self.url,
+                    create_connection=functools.partial(DirectConnection, inbox=inbox),  # type: ignore[arg-type]
                     open_timeout=3,
                     ping_interval=5,
                     ping_timeout=5,
@@ -254,7 +258,7 @@ class ClientSession:
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
                     retry.succeeded()
-                    await self._serve(ws)
+                    await self._serve(ws, inbox)
                 reason = _describe_close(ws.close_code, ws.close_reason)
                 self.problem = CLOSE_PROBLEMS.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
@@ -286,7 +290,7 @@ class ClientSession:
             self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
 
-    async def _serve(self, ws: ClientConnection) -> None:
+    async def _serve(self, ws: ClientConnection, inbox: Inbox) -> None:
         first: str | bytes | None = None
         if not self.legacy:
             hello = protocol.Hello(
@@ -295,7 +299,7 @@ class ClientSession:
             await ws.send(protocol.encode(hello))
             try:
                 async with asyncio.timeout(WELCOME_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
-                    first = await ws.recv()
+                    first = await inbox.first()
             except TimeoutError:
                 self._become_legacy("the server did not answer hello")
             except ConnectionClosed:
@@ -321,11 +325,13 @@ class ClientSession:
         self._pump_control()
         tasks = [] if self.legacy else [asyncio.create_task(self._pinger(ws))]
         try:
-            async for frame in ws:
-                self._on_frame(frame)
+            inbox.hand_over(self._on_frame)  # each message is handled as it is parsed, the ones held first
+            await ws.wait_closed()
         finally:
             for task in tasks:
                 task.cancel()
+        if not isinstance(ws.protocol.close_exc, ConnectionClosedOK):
+            raise ws.protocol.close_exc  # an abnormal close: the reconnect says "connection lost"
 
     def _become_legacy(self, why: str) -> None:
         if not self.legacy:

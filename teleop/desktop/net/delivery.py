@@ -1,0 +1,122 @@
+"""Messages from the server handed to the session the moment their last frame is parsed.
+
+websockets' asyncio connection puts each message in a queue that a task reads
+with ``recv()``: the message waits for that task's next turn of the event loop.
+The desktop app gets 20 readings a second, and inside Qt's loop each extra turn
+is a wakeup of the GUI thread; together they were a steady share of a core while
+the pilot only watched.
+
+:class:`DirectConnection` is websockets' client connection (handshake, pings,
+close, the ``max_size`` limit, all websockets' own) that hands each whole data
+message to an :class:`Inbox` instead, in the same call that parsed it. The
+inbox holds messages until the session is ready for them (the welcome is read
+first; past :data:`HELD_MAX` the socket is left unread meanwhile), then hands
+them over as they come, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.frames import Frame, Opcode
+
+log = logging.getLogger("teleop.desktop.net.delivery")
+
+Message = str | bytes
+#: messages held while the session is not reading yet (it waits for the welcome): past this the socket is not read
+HELD_MAX = 64
+
+
+class Inbox:
+    """Where a connection's messages go: held until :meth:`hand_over`, then passed to the handler one by one."""
+
+    def __init__(self) -> None:
+        self._held: collections.deque[Message] = collections.deque()
+        self._handler: Callable[[Message], None] | None = None
+        #: stop and restart reading the socket (the connection sets them): nothing held is ever dropped
+        self.pause: Callable[[], None] = lambda: None
+        self.resume: Callable[[], None] = lambda: None
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended: BaseException | None = None
+
+    def put(self, message: Message) -> None:
+        if self._handler is not None:
+            _handle(self._handler, message)
+            return
+        self._held.append(message)
+        if len(self._held) == HELD_MAX:
+            self.pause()
+        self._wake()
+
+    def end(self, exc: BaseException) -> None:
+        """The connection closed: :meth:`first` raises ``exc`` once the messages held are taken."""
+        self._ended = exc
+        self._wake()
+
+    async def first(self) -> Message:
+        """The oldest message held, waiting for one if need be."""
+        while not self._held:
+            if self._ended is not None:
+                raise self._ended
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._held.popleft()
+
+    def hand_over(self, handler: Callable[[Message], None]) -> None:
+        """From now on every message goes to ``handler``: first the ones held, in order."""
+        while self._held:
+            _handle(handler, self._held.popleft())
+        self._handler = handler
+        self.resume()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+def _handle(handler: Callable[[Message], None], message: Message) -> None:
+    try:
+        handler(message)
+    except Exception:  # a bug on our side must not drop the link, nor lose the next message
+        log.exception("handling a message from the server failed")
+
+
+class DirectConnection(ClientConnection):
+    """A client connection whose data messages go to :attr:`inbox` as they are parsed, never to ``recv()``."""
+
+    def __init__(self, *args: Any, inbox: Inbox, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inbox = inbox
+        inbox.pause = lambda: self.transport.pause_reading()
+        inbox.resume = lambda: self.transport.resume_reading()
+        self._fragments: list[bytes] = []
+        self._fragmented: Opcode | None = None
+
+    def process_event(self, event: Any) -> None:
+        if not isinstance(event, Frame) or self.response is None or event.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            super().process_event(event)  # the handshake, pings, pongs and close: websockets' own handling
+            return
+        # websockets' parser enforces max_size over all of a message's fragments and their order
+        opcode = self._fragmented if event.opcode is Opcode.CONT else event.opcode
+        if not event.fin:
+            self._fragmented = opcode
+            self._fragments.append(bytes(event.data))
+            return
+        data = b"".join([*self._fragments, bytes(event.data)]) if self._fragments else bytes(event.data)
+        self._fragments, self._fragmented = [], None
+        if opcode is Opcode.TEXT:
+            try:
+                self.inbox.put(data.decode())
+            except UnicodeDecodeError:  # the bytes go on: the session's parser reports them as a bad message
+                self.inbox.put(data)
+        else:
+            self.inbox.put(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.inbox.end(self.protocol.close_exc)

@@ -1,0 +1,144 @@
+"""Messages reach the session as they are parsed: whole, in order, and a bad one costs nothing else."""
+
+import json
+import logging
+
+from conftest import wait_for
+from websockets.asyncio.server import serve
+
+from teleop.desktop.models.connection import ConnectionState
+from teleop.desktop.net.client import ClientSession, SessionEvents
+from teleop.wire import protocol
+
+STATUS = {"serial": {"state": "ready"}, "pilot": None, "failsafe": False, "estop": False, "clients": 1}
+
+
+def welcome() -> str:
+    return protocol.encode(protocol.Welcome(1, "fake", "s", protocol.Role.OBSERVER, STATUS, {"A0": 0}, {}, client_id=1))
+
+
+def reading(seq: int) -> str:
+    return protocol.encode(protocol.Reading(float(seq), {"A0": seq}, seq))
+
+
+async def fake_server(after_hello):
+    """A server that answers hello with a welcome, then runs ``after_hello(ws)`` and stays open."""
+
+    async def handler(ws):
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await after_hello(ws)
+        await ws.wait_closed()
+
+    server = await serve(handler, "127.0.0.1", 0, max_size=None)
+    return server, f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def seqs(messages) -> list[int]:
+    return [m.seq for m in messages if isinstance(m, protocol.Reading)]
+
+
+async def test_messages_sent_with_the_welcome_and_fragmented_ones_arrive_whole_and_in_order():
+    async def burst(ws):
+        await ws.send(welcome())
+        for seq in range(3000):  # no wait between them: many share a TCP segment with the welcome
+            text = reading(seq)
+            if seq % 7 == 0:
+                await ws.send([text[:5], text[5:20], text[20:]])  # one message in three frames
+            else:
+                await ws.send(text)
+
+    server, url = await fake_server(burst)
+    messages = []
+    session = ClientSession(url, SessionEvents(message=messages.append))
+    session.start()
+    try:
+        await wait_for(lambda: len(seqs(messages)) >= 3000)
+        assert isinstance(messages[0], protocol.Welcome)
+        assert seqs(messages) == list(range(3000))
+        assert session.state is ConnectionState.CONNECTED
+    finally:
+        await session.stop()
+        server.close()
+
+
+async def test_a_bug_handling_one_message_loses_neither_the_link_nor_the_messages_after_it(caplog):
+    async def stream(ws):
+        await ws.send(welcome())
+        for seq in range(20):
+            await ws.send(reading(seq))
+
+    server, url = await fake_server(stream)
+    handled = []
+
+    def handle(message):
+        if isinstance(message, protocol.Reading) and message.seq == 3:
+            raise RuntimeError("a bug in a view")
+        handled.append(message)
+
+    session = ClientSession(url, SessionEvents(message=handle))
+    session.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="teleop.desktop.net.delivery"):
+            await wait_for(lambda: 19 in seqs(handled))
+        assert seqs(handled) == [s for s in range(20) if s != 3]
+        assert "handling a message from the server failed" in caplog.text
+        assert session.state is ConnectionState.CONNECTED
+    finally:
+        await session.stop()
+        server.close()
+
+
+async def test_text_that_is_not_utf8_is_reported_as_a_bad_message_and_the_next_one_still_arrives(caplog):
+    async def lying(ws):
+        await ws.send(welcome())
+        ws.transport.write(bytes([0x81, 3, 0xFF, 0xFE, 0x7B]))  # a text frame whose bytes are not UTF-8
+        await ws.send(reading(1))
+
+    server, url = await fake_server(lying)
+    messages = []
+    session = ClientSession(url, SessionEvents(message=messages.append))
+    session.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="teleop.desktop.net.client"):
+            await wait_for(lambda: seqs(messages) == [1])
+        assert "ignoring a bad message from the server" in caplog.text
+        assert session.state is ConnectionState.CONNECTED
+    finally:
+        await session.stop()
+        server.close()
+
+
+async def test_a_message_over_the_size_limit_drops_the_link_and_the_session_reconnects():
+    connections = 0
+
+    async def oversized(ws):
+        nonlocal connections
+        connections += 1
+        await ws.send(welcome())
+        if connections == 1:
+            await ws.send("x" * (2 << 20))  # 2 MiB: the client accepts 1 MiB
+
+    server, url = await fake_server(oversized)
+    session = ClientSession(url, SessionEvents(), backoff=(0.05,))
+    session.start()
+    try:
+        await wait_for(lambda: connections == 2 and session.state is ConnectionState.CONNECTED, timeout=10)
+    finally:
+        await session.stop()
+        server.close()
+
+
+async def test_a_server_that_closes_before_its_welcome_is_told_apart_from_a_slow_one():
+    async def closing(ws):
+        await ws.close()
+
+    server, url = await fake_server(closing)
+    states = []
+    session = ClientSession(url, SessionEvents(state=lambda state, detail: states.append(state)), backoff=(5.0,))
+    session.start()
+    try:
+        await wait_for(lambda: ConnectionState.RECONNECTING in states)
+        assert session.legacy  # the seed bridge closes on a hello: the next try speaks its dialect
+    finally:
+        await session.stop()
+        server.close()
