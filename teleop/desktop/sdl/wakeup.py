@@ -14,9 +14,10 @@ How it watches (:class:`WaitMode`, in :attr:`SdlWakeup.mode`):
   (:mod:`teleop.desktop.sdl.padfiles`). When one is readable it lets SDL read it
   (``SDL_PumpEvents``, in C) and wakes the GUI only if that queued an event: a
   pad that streams reports with nothing changed (hidraw) costs the GUI nothing.
-  Every :data:`HOTPLUG_TICK_S` it pumps SDL once more, for a pad plugged in, and
-  looks again at which descriptors are open. With no pad at all, that tick is
-  all there is. An unplugged pad's file reports a hang-up at once.
+  Every :data:`HOTPLUG_TICK_S` it pumps SDL once more, for a pad plugged in; it
+  lists the open descriptors again when that shows a change (or a file closed),
+  and otherwise only every :data:`FILES_RECHECK_S`. With no pad at all, that tick
+  is all there is. An unplugged pad's file reports a hang-up at once.
 - ``SDL_LOOP`` (a pad with no file: SDL's virtual joysticks, other systems):
   SDL's own ``SDL_WaitEventTimeout``, which pumps every millisecond; the only
   way to hear such a pad.
@@ -48,6 +49,9 @@ log = logging.getLogger("teleop.desktop.sdl.wakeup")
 WAIT_SLICE_MS = 50
 #: FILES: how often SDL is pumped with no file readable, to see a pad plugged in (s)
 HOTPLUG_TICK_S = 0.25
+#: FILES: how often the open files are listed again with no sign of a change (a pad that came or went, a file
+#: closed, SDL's pad count) (s): listing them is most of a tick's cost
+FILES_RECHECK_S = 2.0
 #: a readable file that SDL's pump leaves readable this many times in a row, queuing nothing, is not waited on...
 STUCK_AFTER = 3
 #: ...but looked at this often instead (s), until it is drained or closed: never a busy loop on it
@@ -83,6 +87,8 @@ class PadSource:
     news: Callable[[], News]
     #: SDL_LOOP: SDL's own wait, up to this many ms
     sdl_wait: Callable[[int], News]
+    #: how many pads SDL knows now (cheap, unlike :attr:`files`: a change means the files are worth a look)
+    devices: Callable[[], int] = lambda: 0
 
 
 def sdl_source() -> PadSource | None:
@@ -125,7 +131,7 @@ def sdl_source() -> PadSource | None:
     def sdl_wait(ms: int) -> News:
         return queued() if wait(None, ms) > 0 else News.NONE  # NULL event: a peek, the event stays queued
 
-    return PadSource(files=open_pad_files if linux else dict, mode=mode, news=news, sdl_wait=sdl_wait)
+    return PadSource(files=open_pad_files if linux else dict, mode=mode, news=news, sdl_wait=sdl_wait, devices=count)
 
 
 def _readable(fds: list[int], timeout: float) -> tuple[set[int], bool]:
@@ -322,7 +328,9 @@ class SdlWakeup:
         assert source is not None
         control = run.control.fileno()
         waiting = _FileWait()
-        next_look = 0.0  # when the files and mode are looked at again (at once: the first look)
+        next_look = 0.0  # the next hotplug tick (at once: the first look)
+        next_listing = 0.0  # when the open files are listed again even with no sign of a change
+        devices = -1
         last_wake = -math.inf
         mode = WaitMode.FILES
         while not run.stopping:
@@ -340,8 +348,11 @@ class SdlWakeup:
                 run.release(list(run.barriers))  # drained first: a barrier whose poke was read is in the list
                 continue
             if now >= next_look:
-                mode, files = self._look(run)
-                waiting.follow(files)
+                if mode is WaitMode.SDL_LOOP or now >= next_listing or source.devices() != devices:
+                    devices = source.devices()
+                    mode, files = self._look(run)
+                    waiting.follow(files)
+                    next_listing = now + FILES_RECHECK_S
                 next_look = now + self._tick_s
             if mode is WaitMode.SDL_LOOP:
                 news = source.sdl_wait(WAIT_SLICE_MS)
@@ -349,9 +360,9 @@ class SdlWakeup:
             else:
                 news, hung = self._wait_files(run, waiting, next_look, settle=bool(barriers))
                 if hung:
-                    next_look = 0.0
+                    next_look = next_listing = 0.0
             if news is News.HOTPLUG:
-                next_look = 0.0
+                next_look = next_listing = 0.0
             if news is not News.NONE and not run.stopping:
                 last_wake = time.monotonic()
                 self._fire(run)

@@ -15,6 +15,7 @@ import time
 import pytest
 from sdl_virtual import VirtualJoystick
 
+from teleop.desktop.sdl import wakeup as wakeups
 from teleop.desktop.sdl.gamepad import GamepadManager, PollResult
 from teleop.desktop.sdl.wakeup import HOTPLUG_TICK_S, STUCK_AFTER, STUCK_RECHECK_S, News, PadSource, SdlWakeup, WaitMode
 
@@ -108,6 +109,8 @@ class PipePads:
         self.lock = threading.Lock()
         self.looked_at: list[float] = []
         self.drains = True
+        self.listings = 0  # times the open files were listed
+        self.devices = 0  # SDL's pad count, as the watch reads it
 
     def plug(self) -> int:
         read, write = os.pipe()
@@ -119,9 +122,12 @@ class PipePads:
         def sdl_wait(ms: int) -> News:
             raise AssertionError("a pad with a file never falls back to SDL's loop")
 
-        return PadSource(files=self.files, mode=lambda files: WaitMode.FILES, news=self.news, sdl_wait=sdl_wait)
+        return PadSource(
+            files=self.files, mode=lambda files: WaitMode.FILES, news=self.news, sdl_wait=sdl_wait, devices=lambda: self.devices
+        )
 
     def files(self) -> dict[int, str]:
+        self.listings += 1
         with self.lock:
             return {read: f"pipe standing in for /dev/input/event{read}" for read in self.pipes}
 
@@ -247,6 +253,32 @@ def test_the_files_waited_on_follow_the_pads_coming_and_going(pipe_pads, watch):
     wakeup.rearm()
     assert wakeup.settle()
     assert list(wakeup.files) == list(pipe_pads.pipes) == [min(pipe_pads.pipes)]
+
+
+def test_the_hotplug_tick_lists_the_open_files_only_when_sdls_pad_count_changed(pipe_pads, monkeypatch):
+    """Listing a process's files is most of a tick's cost: a tick that sees no change only pumps SDL."""
+    monkeypatch.setattr(wakeups, "FILES_RECHECK_S", 3600.0)
+    pipe_pads.plug()
+    wakeup = SdlWakeup(lambda: None, source=pipe_pads.source(), tick_s=0.01)
+    assert wakeup.start()
+    try:
+        assert wakeup.settle()
+        listings = pipe_pads.listings
+
+        def ticks(count: int) -> None:
+            looked = len(pipe_pads.looked_at)
+            began = time.monotonic()
+            while len(pipe_pads.looked_at) < looked + count:
+                assert time.monotonic() - began < 10, "the hotplug tick does not come"
+                time.sleep(0.005)
+
+        ticks(5)
+        assert pipe_pads.listings == listings, "files listed on ticks that saw no change"
+        pipe_pads.devices = 1  # a pad came, and the GUI took SDL's hotplug event before this thread saw it
+        ticks(2)
+        assert pipe_pads.listings == listings + 1
+    finally:
+        wakeup.stop(wait=True)
 
 
 def test_a_file_that_stays_readable_with_nothing_to_read_is_not_spun_on(pipe_pads, watch):
