@@ -1,5 +1,6 @@
 """Messages reach the session as they are parsed: whole, in order, and a bad one costs nothing else."""
 
+import contextlib
 import json
 import logging
 
@@ -21,8 +22,9 @@ def reading(seq: int) -> str:
     return protocol.encode(protocol.Reading(float(seq), {"A0": seq}, seq))
 
 
-async def fake_server(after_hello):
-    """A server that answers hello with a welcome, then runs ``after_hello(ws)`` and stays open."""
+@contextlib.asynccontextmanager
+async def session_with(after_hello, events: SessionEvents, **options):
+    """A session connected to a server that reads the hello, runs ``after_hello(ws)`` and stays open."""
 
     async def handler(ws):
         assert json.loads(await ws.recv())["type"] == "hello"
@@ -30,7 +32,13 @@ async def fake_server(after_hello):
         await ws.wait_closed()
 
     server = await serve(handler, "127.0.0.1", 0, max_size=None)
-    return server, f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    session = ClientSession(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", events, **options)
+    session.start()
+    try:
+        yield session
+    finally:
+        await session.stop()
+        server.close()
 
 
 def seqs(messages) -> list[int]:
@@ -47,18 +55,12 @@ async def test_messages_sent_with_the_welcome_and_fragmented_ones_arrive_whole_a
             else:
                 await ws.send(text)
 
-    server, url = await fake_server(burst)
     messages = []
-    session = ClientSession(url, SessionEvents(message=messages.append))
-    session.start()
-    try:
+    async with session_with(burst, SessionEvents(message=messages.append)) as session:
         await wait_for(lambda: len(seqs(messages)) >= 3000)
         assert isinstance(messages[0], protocol.Welcome)
         assert seqs(messages) == list(range(3000))
         assert session.state is ConnectionState.CONNECTED
-    finally:
-        await session.stop()
-        server.close()
 
 
 async def test_a_bug_handling_one_message_loses_neither_the_link_nor_the_messages_after_it(caplog):
@@ -67,7 +69,6 @@ async def test_a_bug_handling_one_message_loses_neither_the_link_nor_the_message
         for seq in range(20):
             await ws.send(reading(seq))
 
-    server, url = await fake_server(stream)
     handled = []
 
     def handle(message):
@@ -75,17 +76,12 @@ async def test_a_bug_handling_one_message_loses_neither_the_link_nor_the_message
             raise RuntimeError("a bug in a view")
         handled.append(message)
 
-    session = ClientSession(url, SessionEvents(message=handle))
-    session.start()
-    try:
+    async with session_with(stream, SessionEvents(message=handle)) as session:
         with caplog.at_level(logging.ERROR, logger="teleop.desktop.net.delivery"):
             await wait_for(lambda: 19 in seqs(handled))
         assert seqs(handled) == [s for s in range(20) if s != 3]
         assert "handling a message from the server failed" in caplog.text
         assert session.state is ConnectionState.CONNECTED
-    finally:
-        await session.stop()
-        server.close()
 
 
 async def test_text_that_is_not_utf8_is_reported_as_a_bad_message_and_the_next_one_still_arrives(caplog):
@@ -94,18 +90,12 @@ async def test_text_that_is_not_utf8_is_reported_as_a_bad_message_and_the_next_o
         ws.transport.write(bytes([0x81, 3, 0xFF, 0xFE, 0x7B]))  # a text frame whose bytes are not UTF-8
         await ws.send(reading(1))
 
-    server, url = await fake_server(lying)
     messages = []
-    session = ClientSession(url, SessionEvents(message=messages.append))
-    session.start()
-    try:
+    async with session_with(lying, SessionEvents(message=messages.append)) as session:
         with caplog.at_level(logging.WARNING, logger="teleop.desktop.net.client"):
             await wait_for(lambda: seqs(messages) == [1])
         assert "ignoring a bad message from the server" in caplog.text
         assert session.state is ConnectionState.CONNECTED
-    finally:
-        await session.stop()
-        server.close()
 
 
 async def test_a_message_over_the_size_limit_drops_the_link_and_the_session_reconnects():
@@ -118,27 +108,15 @@ async def test_a_message_over_the_size_limit_drops_the_link_and_the_session_reco
         if connections == 1:
             await ws.send("x" * (2 << 20))  # 2 MiB: the client accepts 1 MiB
 
-    server, url = await fake_server(oversized)
-    session = ClientSession(url, SessionEvents(), backoff=(0.05,))
-    session.start()
-    try:
+    async with session_with(oversized, SessionEvents(), backoff=(0.05,)) as session:
         await wait_for(lambda: connections == 2 and session.state is ConnectionState.CONNECTED, timeout=10)
-    finally:
-        await session.stop()
-        server.close()
 
 
 async def test_a_server_that_closes_before_its_welcome_is_told_apart_from_a_slow_one():
     async def closing(ws):
         await ws.close()
 
-    server, url = await fake_server(closing)
     states = []
-    session = ClientSession(url, SessionEvents(state=lambda state, detail: states.append(state)), backoff=(5.0,))
-    session.start()
-    try:
+    async with session_with(closing, SessionEvents(state=lambda state, detail: states.append(state)), backoff=(5.0,)) as session:
         await wait_for(lambda: ConnectionState.RECONNECTING in states)
         assert session.legacy  # the seed bridge closes on a hello: the next try speaks its dialect
-    finally:
-        await session.stop()
-        server.close()
