@@ -13,7 +13,9 @@ The notifier stays enabled: a socket the callback did not drain (a reader that
 took part of a burst) fires again on the next turn, and a removed reader's
 callback is marked ended, so it is never called after ``remove_reader``. A
 callback's exception goes to the loop's exception handler, as for any handle.
-When Qt turns while asyncio's loop is not running (tests run the loop in pieces;
+Qt does not deliver a notifier's activation again while it is delivering it
+(a handler that turns Qt's loop itself cannot be called inside its own call;
+tested). When Qt turns while asyncio's loop is not running (tests run the loop in pieces;
 qasync makes one more pass after each), a callback waits for the loop, as
 qasync would have it.
 """
@@ -55,14 +57,17 @@ class _Watch:
         if self.loop.is_running():
             self._call()
             return
-        # Qt turning outside asyncio's run (qasync's last pass after run_until_complete, a nested
-        # processEvents): qasync's way, the callback later, so nothing runs on with no running loop
+        # Qt turning outside asyncio's run (qasync's last pass after run_until_complete): qasync's way, the
+        # callback later, so nothing runs on with no running loop
         self.notifier.setEnabled(False)
         self.loop.call_soon(self._deferred)
 
     def _deferred(self) -> None:
-        if not self.ended:
+        if self.ended:
+            return
+        try:
             self._call()
+        finally:
             self.notifier.setEnabled(not self.ended)
 
     def _call(self) -> None:
@@ -79,6 +84,9 @@ class QtEventLoop(qasync.QEventLoop):
 
     def __init__(self, app: Any = None) -> None:
         self._watches: dict[tuple[str, Any], _Watch] = {}  # first: asyncio's own set-up already adds a reader
+        #: notifiers whose watch ended, kept until the next turn: a callback often ends its own watch (a closed
+        #: socket, a paused transport) while Qt is still delivering that notifier's activation
+        self._retired: list[QSocketNotifier] = []
         super().__init__(app)
 
     def close(self) -> None:
@@ -122,4 +130,7 @@ class QtEventLoop(qasync.QEventLoop):
             return False
         notifier.setEnabled(False)
         notifier.activated.disconnect()
+        if not self._retired:
+            self.call_soon(self._retired.clear)
+        self._retired.append(notifier)
         return True

@@ -32,6 +32,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 #: the lines move at least this many pixels between two frames: a smaller step is a repaint the eye does not see
 STEP_PX = 2.0
+#: ...but a frame at least this often (s), however narrow the plot
+MAX_STEP_S = 0.5
 
 #: points older than the window by this much are trimmed from a line (in batches, not every frame)
 TRIM_SLACK = 5.0
@@ -147,7 +149,7 @@ class LivePlot(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         width = self._area(QFontMetrics(self.font())).width()
-        self.step_seconds = self.seconds * STEP_PX / width if width > 0 else self.seconds
+        self.step_seconds = min(MAX_STEP_S, self.seconds * STEP_PX / width) if width > 0 else MAX_STEP_S
 
     def _area(self, metrics: QFontMetrics) -> QRectF:
         """Where the lines go: left of it the value ticks, above it the legend, under it the time ticks."""

@@ -108,6 +108,7 @@ class ReadingsPanel(QGroupBox):
     def _arrived(self, readings: ReadingsModel) -> None:
         self._frames.interval = max(1 / PLOT_FPS, self.plot.step_seconds)
         self._frames.request()
+        self._table.request()
 
     def _stale_changed(self, stale: bool) -> None:
         self.setTitle("Readings  —  STALE: the connection dropped; these are the last values seen" if stale else "Readings")
@@ -127,7 +128,6 @@ class ReadingsPanel(QGroupBox):
             return
         self._seen_count = store.count
         self.plot.refresh(store.since, time.time())
-        self._table.request()
 
     def _fill_table(self) -> None:
         latest = self.readings.store.latest

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import socket
@@ -242,11 +241,10 @@ class ClientSession:
                 self.problem = Problem.NONE
                 self._set_state(ConnectionState.CONNECTING, f"connecting to {self.url}")
             tls: dict[str, Any] = {"ssl": self.ssl_context} if self.url.startswith("wss:") and self.ssl_context else {}
-            inbox = Inbox()
             try:
                 async with connect(
                     self.url,
-                    create_connection=functools.partial(DirectConnection, inbox=inbox),  # type: ignore[arg-type]
+                    create_connection=DirectConnection,
                     open_timeout=3,
                     ping_interval=5,
                     ping_timeout=5,
@@ -258,7 +256,8 @@ class ClientSession:
                     user_agent_header=f"teleop/{__version__}",
                 ) as ws:
                     retry.succeeded()
-                    await self._serve(ws, inbox)
+                    assert isinstance(ws, DirectConnection)  # create_connection above
+                    await self._serve(ws)
                 reason = _describe_close(ws.close_code, ws.close_reason)
                 self.problem = CLOSE_PROBLEMS.get(ws.close_code or 0, Problem.CLOSED)
             except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
@@ -290,7 +289,15 @@ class ClientSession:
             self._set_state(ConnectionState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
 
-    async def _serve(self, ws: ClientConnection, inbox: Inbox) -> None:
+    async def _serve(self, ws: DirectConnection) -> None:
+        try:
+            await self._greet_and_serve(ws, ws.inbox)
+        finally:
+            # stopped, or the link is gone: nothing more reaches the models from this connection, and a socket
+            # left unread (messages held before the welcome) is read again so the closing handshake completes
+            ws.inbox.close()
+
+    async def _greet_and_serve(self, ws: DirectConnection, inbox: Inbox) -> None:
         first: str | bytes | None = None
         if not self.legacy:
             hello = protocol.Hello(

@@ -67,6 +67,13 @@ class Inbox:
             await self._waiter
         return self._held.popleft()
 
+    def close(self) -> None:
+        """The session is done with this connection: later messages are dropped, and the socket is read again
+        (a paused one would hold up the closing handshake)."""
+        self._held.clear()
+        self._handler = _drop
+        self.resume()
+
     def hand_over(self, handler: Callable[[Message], None]) -> None:
         """From now on every message goes to ``handler``: first the ones held, in order."""
         while self._held:
@@ -79,6 +86,10 @@ class Inbox:
             self._waiter.set_result(None)
 
 
+def _drop(message: Message) -> None:
+    pass
+
+
 def _handle(handler: Callable[[Message], None], message: Message) -> None:
     try:
         handler(message)
@@ -87,11 +98,14 @@ def _handle(handler: Callable[[Message], None], message: Message) -> None:
 
 
 class DirectConnection(ClientConnection):
-    """A client connection whose data messages go to :attr:`inbox` as they are parsed, never to ``recv()``."""
+    """A client connection whose data messages go to :attr:`inbox` as they are parsed, never to ``recv()``.
 
-    def __init__(self, *args: Any, inbox: Inbox, **kwargs: Any) -> None:
+    Each connection has its own inbox: ``connect()`` may make more than one (a redirect), and one that is
+    given up must not end another's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.inbox = inbox
+        self.inbox = inbox = Inbox()
         inbox.pause = lambda: self.transport.pause_reading()
         inbox.resume = lambda: self.transport.resume_reading()
         self._fragments: list[bytes] = []

@@ -113,3 +113,73 @@ def test_a_loop_closed_with_sockets_still_watched_closes_cleanly(qapp):
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_readable_socket_runs_its_reader_in_the_notifiers_own_turn_with_no_hop_scheduled(loop, monkeypatch):
+    """qasync schedules the reader with call_soon (a Qt timer, one more pass of Qt's loop per message)."""
+    ours, theirs = socket.socketpair()
+    hops = []
+    schedule = loop.call_soon
+
+    def recording(callback, *args, **kwargs):
+        owner = getattr(callback, "__self__", None)
+        if owner is loop or type(owner).__module__ == QtEventLoop.__module__:  # the loop's own work, not a task's
+            hops.append(callback)
+        return schedule(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon", recording)
+
+    async def scenario():
+        read = asyncio.get_running_loop().create_future()
+
+        def reader():
+            ours.recv(16)
+            if not read.done():
+                read.set_result(list(hops))
+
+        loop.add_reader(ours, reader)
+        theirs.send(b"x")
+        try:
+            return await read
+        finally:
+            loop.remove_reader(ours)
+
+    try:
+        assert run(loop, scenario()) == []
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_reader_that_turns_qts_loop_itself_is_not_called_again_inside_it(loop):
+    """A modal dialog or processEvents inside a handler: Qt holds the notifier's next activation until the
+    handler returns, so a socket's data is never handled out of order."""
+    from PySide6.QtCore import QCoreApplication
+
+    ours, theirs = socket.socketpair()
+    depth, deepest, calls = 0, 0, 0
+
+    def reader():
+        nonlocal depth, deepest, calls
+        depth += 1
+        calls += 1
+        deepest = max(deepest, depth)
+        ours.recv(1)  # one byte at a time: the socket stays readable
+        if calls == 1:
+            for _ in range(5):
+                QCoreApplication.processEvents()
+        depth -= 1
+
+    async def scenario():
+        loop.add_reader(ours, reader)
+        theirs.send(b"abc")
+        while calls < 3:
+            await asyncio.sleep(0.001)
+        loop.remove_reader(ours)
+
+    try:
+        run(loop, scenario())
+    finally:
+        ours.close()
+        theirs.close()
+    assert deepest == 1

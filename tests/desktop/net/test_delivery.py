@@ -1,14 +1,17 @@
 """Messages reach the session as they are parsed: whole, in order, and a bad one costs nothing else."""
 
+import asyncio
 import contextlib
 import json
 import logging
+from http import HTTPStatus
 
 from conftest import wait_for
 from websockets.asyncio.server import serve
 
 from teleop.desktop.models.connection import ConnectionState
 from teleop.desktop.net.client import ClientSession, SessionEvents
+from teleop.desktop.net.delivery import HELD_MAX, Inbox
 from teleop.wire import protocol
 
 STATUS = {"serial": {"state": "ready"}, "pilot": None, "failsafe": False, "estop": False, "clients": 1}
@@ -120,3 +123,44 @@ async def test_a_server_that_closes_before_its_welcome_is_told_apart_from_a_slow
     async with session_with(closing, SessionEvents(state=lambda state, detail: states.append(state)), backoff=(5.0,)) as session:
         await wait_for(lambda: ConnectionState.RECONNECTING in states)
         assert session.legacy  # the seed bridge closes on a hello: the next try speaks its dialect
+
+
+async def test_a_redirect_to_the_robot_does_not_pass_for_an_old_bridge():
+    """connect() follows a redirect with a second connection: the first one's end is not the session's."""
+    messages = []
+
+    async def greet(ws):
+        await asyncio.sleep(0.3)  # the session waits for the welcome while the first connection is torn down
+        await ws.send(welcome())
+
+    async with session_with(greet, SessionEvents()) as target:
+        robot = target.url
+
+        def redirect(connection, request):
+            response = connection.respond(HTTPStatus.FOUND, "")
+            response.headers["Location"] = robot
+            return response
+
+        front = await serve(lambda ws: None, "127.0.0.1", 0, process_request=redirect)
+        session = ClientSession(f"ws://127.0.0.1:{front.sockets[0].getsockname()[1]}", SessionEvents(message=messages.append))
+        session.start()
+        try:
+            await wait_for(lambda: any(isinstance(m, protocol.Welcome) for m in messages))
+            assert not session.legacy
+            assert session.state is ConnectionState.CONNECTED
+        finally:
+            await session.stop()
+            front.close()
+
+
+def test_an_inbox_closed_by_its_session_drops_what_comes_after_and_reads_the_socket_again():
+    inbox = Inbox()
+    resumed, handled = [], []
+    inbox.pause, inbox.resume = lambda: None, lambda: resumed.append(True)
+    for seq in range(HELD_MAX):  # held past the limit: the socket is left unread
+        inbox.put(reading(seq))
+    inbox.close()
+    assert resumed == [True]
+    inbox.put(reading(HELD_MAX))
+    inbox.hand_over(handled.append)  # too late: nothing was kept for it
+    assert handled == []
