@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from teleop.desktop.gui import pacing
-from teleop.desktop.gui.plot import STEP_PX
-from teleop.desktop.gui.readings_view import PLOT_FPS, ReadingsPanel
+from teleop.desktop.gui.plot import MAX_STEP_S, STEP_PX
+from teleop.desktop.gui.readings_view import PLOT_FPS, TABLE_HZ, ReadingsPanel
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.readings import ReadingsModel
 
@@ -59,3 +59,14 @@ def test_a_narrow_plot_is_drawn_only_once_its_lines_moved_two_pixels(panel):
     gaps = [b - a for a, b in itertools.pairwise(frames)]
     assert gaps and min(gaps) >= step - 1e-9, f"frames closer than {STEP_PX} px of movement"
     assert max(gaps) <= step + 0.05 + 1e-9, "a reading that could be drawn waited for another"
+
+
+def test_the_table_shows_new_values_at_its_own_rate_however_slowly_the_plot_draws(panel):
+    panel, readings, clock, _ = panel
+    panel.plot.step_seconds = MAX_STEP_S  # as narrow a plot as can be: it draws twice a second
+    shown = 0
+    for i in range(41):  # 20 readings a second for 2 s
+        clock.now = 1000.0 + i * 0.05
+        readings.add(clock.now, {"A0": i})
+        shown += panel.table.item(panel.rows["A0"], 1).text() == f"{i}"
+    assert 2 * TABLE_HZ - 1 <= shown <= 1 + 2 * TABLE_HZ, f"the table showed the newest value {shown} times in 2 s"
