@@ -4,8 +4,8 @@ qasync runs asyncio inside Qt's event loop. When a socket becomes readable it
 disables the socket's notifier, schedules the reader with ``call_soon`` (a Qt
 timer) and enables the notifier again after the reader ran: three trips through
 Qt's loop and two notifier changes (each one wakes Qt's loop again) for every
-message from the robot. At 20 readings a second that alone cost a steady share
-of a core on a laptop, doing nothing the pilot can see.
+message from the robot. At 20 readings a second that alone was a steady share
+of a core, doing nothing the pilot can see.
 
 :class:`QtEventLoop` runs the reader (or writer) right in the notifier's
 activation, as asyncio's own loops run it in the turn that saw the socket ready.
@@ -13,11 +13,12 @@ The notifier stays enabled: a socket the callback did not drain (a reader that
 took part of a burst) fires again on the next turn, and a removed reader's
 callback is marked ended, so it is never called after ``remove_reader``. A
 callback's exception goes to the loop's exception handler, as for any handle.
-Qt does not deliver a notifier's activation again while it is delivering it
-(a handler that turns Qt's loop itself cannot be called inside its own call;
-tested). When Qt turns while asyncio's loop is not running (tests run the loop in pieces;
-qasync makes one more pass after each), a callback waits for the loop, as
-qasync would have it.
+
+Qt does not deliver a notifier's activation again while it is delivering it, so
+a handler that turns Qt's loop itself (a modal dialog) is never called inside
+its own call (tested). When Qt turns while asyncio's loop is not running (qasync
+makes one more pass after each ``run_until_complete``; tests run the loop in
+pieces), a callback waits for the loop, as qasync would have it.
 """
 
 from __future__ import annotations

@@ -123,13 +123,13 @@ class DirectConnection(ClientConnection):
             return
         data = b"".join([*self._fragments, bytes(event.data)]) if self._fragments else bytes(event.data)
         self._fragments, self._fragmented = [], None
+        message: Message = data
         if opcode is Opcode.TEXT:
             try:
-                self.inbox.put(data.decode())
+                message = data.decode()
             except UnicodeDecodeError:  # the bytes go on: the session's parser reports them as a bad message
-                self.inbox.put(data)
-        else:
-            self.inbox.put(data)
+                pass
+        self.inbox.put(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
