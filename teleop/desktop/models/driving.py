@@ -45,7 +45,7 @@ from teleop.desktop.models.actions import Action, ActionWatcher, Fired
 from teleop.desktop.models.drive import DriveController, DriveSettings
 from teleop.desktop.models.padhealth import Battery, StaleGuard, Staleness
 from teleop.desktop.models.pads import BUZZ_PATTERN, VIRTUAL_AXES, VIRTUAL_BUTTONS, Buzz, GamepadInfo, GamepadState, Rumble
-from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile
+from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile, layout_sent
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.models.speed import SpeedScale, SpeedSettings
 from teleop.wire.layout import Layout, is_button, pressed
@@ -164,9 +164,7 @@ class DriveModel:
             return Layout.RAW
         known = info.known and self.pad_states[instance_id].standard is not None
         stored = self.profiles.get(info.guid)
-        if stored is None:  # the profile it would get (profile_of) leaves the layout to SDL
-            return Layout.STANDARD if known else Layout.RAW
-        return stored.effective_layout(known)
+        return layout_sent(stored.layout if stored is not None else PadProfile.layout, known)  # a new profile's choice
 
     @property
     def layout(self) -> Layout:

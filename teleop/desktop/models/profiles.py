@@ -46,6 +46,12 @@ class LayoutChoice(StrEnum):
     RAW = "raw"
 
 
+def layout_sent(choice: LayoutChoice, known: bool) -> Layout:
+    """The layout a pad sends with the pilot's ``choice``: standard only if SDL knows it (``known``) and the
+    choice is not raw."""
+    return Layout.STANDARD if known and choice is LayoutChoice.AUTO else Layout.RAW
+
+
 @dataclass
 class PadProfile:
     guid: str
@@ -63,7 +69,7 @@ class PadProfile:
 
     def effective_layout(self, known: bool) -> Layout:
         """The layout this pad sends: standard only if SDL knows it and the pilot did not pick raw."""
-        return Layout.STANDARD if known and self.layout is LayoutChoice.AUTO else Layout.RAW
+        return layout_sent(self.layout, known)
 
     def shape(self, name: str) -> AxisShape:
         return self.shapes.get(name, AxisShape())

@@ -17,7 +17,7 @@ from pathlib import Path
 from teleop.desktop.models.actions import ACTION_LABELS, MAX_CHORD, Action, binding_text
 from teleop.desktop.models.appsettings import ServerAddress, check_host, parse_address
 from teleop.desktop.models.pads import GamepadInfo
-from teleop.desktop.models.profiles import MAX_AXES, LayoutChoice, PadProfile, adopt, export_profile, import_profile
+from teleop.desktop.models.profiles import MAX_AXES, LayoutChoice, PadProfile, adopt, export_profile, import_profile, layout_sent
 from teleop.desktop.models.shaping import AxisCalibration, AxisShape
 from teleop.desktop.models.speed import SpeedSettings
 from teleop.wire.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_name, button_name, is_button
@@ -116,7 +116,7 @@ class PadDraft:
     @property
     def effective_layout(self) -> Layout:
         """The layout the pad sends with the layout chosen in the dialog (raw with no pad)."""
-        return replace(self.profile, layout=self.layout).effective_layout(self.known) if self.pad is not None else Layout.RAW
+        return layout_sent(self.layout, self.known) if self.pad is not None else Layout.RAW
 
     def axis_names(self) -> list[str]:
         """The axis rows to show: the pad's, in the chosen layout; axis0..7 with no pad."""
