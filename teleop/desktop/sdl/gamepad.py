@@ -31,9 +31,10 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS", "1")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -183,14 +184,18 @@ def load_mappings(files: Iterable[Path]) -> tuple[int, list[str]]:
     return added, problems
 
 
-_CONTROLLER_EVENTS = (
-    "CONTROLLERAXISMOTION",
-    "CONTROLLERBUTTONDOWN",
-    "CONTROLLERBUTTONUP",
-    "CONTROLLERDEVICEADDED",
-    "CONTROLLERDEVICEREMOVED",
-    "CONTROLLERDEVICEREMAPPED",
-)
+#: a known pad's GameController events: its named controls are kept from these, in order with its raw ones
+_STANDARD_EVENTS = ("CONTROLLERAXISMOTION", "CONTROLLERBUTTONDOWN", "CONTROLLERBUTTONUP", "CONTROLLERDEVICEREMAPPED")
+#: these only repeat the joystick events of a pad coming or going
+_CONTROLLER_DEVICE_EVENTS = ("CONTROLLERDEVICEADDED", "CONTROLLERDEVICEREMOVED")
+
+
+def _is_on(kind: str, value) -> bool | tuple:
+    """What the action map reads from an input (:func:`teleop.wire.layout.pressed`): held, a trigger past half
+    way, a hat's direction. Two changes of it within one read would leave no trace in the state at the end."""
+    if kind == "axis":
+        return value > 0.5
+    return value if kind == "hat" else bool(value)
 
 
 # -- the pads -------------------------------------------------------------------------------------
@@ -222,10 +227,10 @@ class GamepadManager:
                 pygame.JOYBUTTONDOWN,
                 pygame.JOYBUTTONUP,
                 pygame.JOYHATMOTION,
+                *(getattr(pygame, name) for name in _STANDARD_EVENTS),
             ]
         )
-        # A known pad's GameController events repeat its joystick events; its state is read on those.
-        pygame.event.set_blocked([getattr(pygame, name) for name in _CONTROLLER_EVENTS if hasattr(pygame, name)])
+        pygame.event.set_blocked([getattr(pygame, name) for name in _CONTROLLER_DEVICE_EVENTS])
         self._sticks: dict[int, pygame.joystick.JoystickType] = {}
         self._controllers: dict[int, sdl_controller.Controller] = {}
         self.infos: dict[int, GamepadInfo] = {}
@@ -245,36 +250,73 @@ class GamepadManager:
 
     # -- reading SDL ------------------------------------------------------------------------------
 
-    def poll(self) -> PollResult:
+    def poll(self, moved: Callable[[int], None] | None = None) -> PollResult:
+        """Read SDL's queued events into the pads' states, in the order they happened.
+
+        A press and its release can both be queued by the time of a read (the GUI was busy, or reads
+        the pads only every 40 ms while not driving), and the state at the end would show neither.
+        So before an event undoes an input's change that nobody has seen yet (a button, a hat, a
+        trigger past half way), ``moved(instance_id)`` is called with the state showing it: a tap
+        of a pad's e-stop button, however short, reaches the action map.
+        """
         result = PollResult(added=self._found)
         self._found = []
+        unseen: set[tuple[int, bool, str, int]] = set()  # (pad, standard, kind, index) changed since the last moved()
         for event in pygame.event.get():
             kind = event.type
-            if kind == pygame.JOYAXISMOTION:
-                state = self.states.get(event.instance_id)
-                if state is not None and event.axis < len(state.axes):
-                    state.axes[event.axis] = float(event.value)
-                    result.changed.add(event.instance_id)
-            elif kind in (pygame.JOYBUTTONDOWN, pygame.JOYBUTTONUP):
-                state = self.states.get(event.instance_id)
-                if state is not None and event.button < len(state.buttons):
-                    state.buttons[event.button] = 1 if kind == pygame.JOYBUTTONDOWN else 0
-                    result.changed.add(event.instance_id)
-            elif kind == pygame.JOYHATMOTION:
-                state = self.states.get(event.instance_id)
-                if state is not None and event.hat < len(state.hats):
-                    state.hats[event.hat] = (int(event.value[0]), int(event.value[1]))
-                    result.changed.add(event.instance_id)
-            elif kind == pygame.JOYDEVICEADDED:
+            if kind == pygame.JOYDEVICEADDED:
                 result.added += self._open_new()
-            elif kind == pygame.JOYDEVICEREMOVED and self._close(event.instance_id):
-                result.removed.append(event.instance_id)
-                result.changed.discard(event.instance_id)
-        for instance_id in result.changed:
-            self._read_standard(instance_id)
+            elif kind == pygame.JOYDEVICEREMOVED:
+                if self._close(event.instance_id):
+                    result.removed.append(event.instance_id)
+                    result.changed.discard(event.instance_id)
+            elif kind == pygame.CONTROLLERDEVICEREMAPPED:
+                self._read_standard(event.instance_id)
+                result.changed.add(event.instance_id)
+            else:
+                found = self._input_of(event)
+                if found is None:
+                    continue
+                values, index, value, key = found
+                if _is_on(key[2], values[index]) != _is_on(key[2], value):
+                    if key in unseen and moved is not None:
+                        moved(key[0])  # the change this event undoes, seen before it is undone
+                        unseen = {seen for seen in unseen if seen[0] != key[0]}
+                    unseen.add(key)
+                values[index] = value
+                result.changed.add(key[0])
         return result
 
+    def _input_of(self, event) -> tuple[list[Any], int, Any, tuple[int, bool, str, int]] | None:
+        """Where an input event's new value goes: (the state's list, index, value, its key); None if nowhere."""
+        state = self.states.get(getattr(event, "instance_id", None))
+        if state is None:
+            return None
+        kind = event.type
+        standard = kind in (pygame.CONTROLLERAXISMOTION, pygame.CONTROLLERBUTTONDOWN, pygame.CONTROLLERBUTTONUP)
+        if standard:
+            if state.standard is None:
+                return None
+            state = state.standard
+        values: list[Any]
+        value: Any
+        if kind in (pygame.JOYAXISMOTION, pygame.CONTROLLERAXISMOTION):
+            values, index, what = state.axes, event.axis, "axis"
+            value = _standard_axis(event.value, STANDARD_AXES[index]) if standard and index < len(values) else float(event.value)
+        elif kind in (pygame.JOYBUTTONDOWN, pygame.CONTROLLERBUTTONDOWN, pygame.JOYBUTTONUP, pygame.CONTROLLERBUTTONUP):
+            values, index, what = state.buttons, event.button, "button"
+            value = 1 if kind in (pygame.JOYBUTTONDOWN, pygame.CONTROLLERBUTTONDOWN) else 0
+        elif kind == pygame.JOYHATMOTION:
+            values, index, what = state.hats, event.hat, "hat"
+            value = (int(event.value[0]), int(event.value[1]))
+        else:
+            return None
+        if not 0 <= index < len(values):
+            return None
+        return values, index, value, (event.instance_id, standard, what, index)
+
     def _read_standard(self, instance_id: int) -> None:
+        """A known pad's named controls as SDL has them now (when it is opened or its mapping changes; then its events)."""
         pad = self._controllers.get(instance_id)
         state = self.states.get(instance_id)
         if pad is None or state is None or state.standard is None:
@@ -404,11 +446,11 @@ class GamepadManager:
 
     def pump(self) -> PollResult:
         """Read SDL's events into the attached model and send what its timing says is due."""
-        result = self.poll()
         model = self._model
         if model is None:
-            return result
+            return self.poll()
         drive = model.drive
+        result = self.poll(moved=drive.pad_moved)
         for instance_id in result.removed:
             drive.pad_removed(instance_id)
             model.say(LogLevel.WARNING, f"gamepad #{instance_id} unplugged")

@@ -12,17 +12,20 @@ import contextlib
 import time
 from pathlib import Path
 
+import pygame
 import pytest
 from conftest import recorded_commands, wait_for
 from modelkit import connected_model, is_neutral
 from sdl_virtual import XBOX_BLUETOOTH_BINDINGS, VirtualJoystick, xbox_like
 
+from teleop.desktop.models.actions import Action
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.profiles import LayoutChoice, PadProfile
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.sdl.gamepad import GamepadManager
 from teleop.desktop.session.teleop_model import TeleopModel
 from teleop.wire.layout import Layout
+from teleop.wire.protocol import Role
 
 
 def device_commands(record: Path) -> list[str]:
@@ -299,3 +302,55 @@ def test_a_pads_power_level_is_read_from_sdl_into_the_model(plugged, manager):
     pads.pump()
     assert model.drive.batteries[pad.instance_id] is Battery.LOW
     assert model.drive.selected == pad.instance_id and model.drive.battery is Battery.LOW
+
+
+def _tap_button(pad: VirtualJoystick, raw: int) -> None:
+    pad.button(raw, True)
+    pygame.event.pump()  # SDL reads the pad: the press is queued...
+    pad.button(raw, False)
+    pygame.event.pump()  # ...and the release behind it, before the app reads either
+
+
+def _tap_up(pad: VirtualJoystick) -> None:
+    pad.hat(0, (0, 1))
+    pygame.event.pump()
+    pad.hat(0, (0, 0))
+    pygame.event.pump()
+
+
+# (the pad, the control bound to the e-stop, how it is tapped)
+TAPS = {
+    "a raw pad's button": (
+        lambda plugged, _: plugged(VirtualJoystick(name="Generic USB Gamepad")),
+        "button2",
+        lambda pad: _tap_button(pad, 2),
+    ),
+    "a known pad's named button": (plug_xbox_like, "b", lambda pad: _tap_button(pad, 1)),
+    "a raw pad's d-pad (a hat)": (lambda plugged, _: plugged(VirtualJoystick(name="Generic USB Gamepad")), "dpup", _tap_up),
+    "a known pad's d-pad": (plug_xbox_like, "dpup", _tap_up),
+}
+
+
+@pytest.mark.parametrize("role", [Role.PILOT, Role.OBSERVER])
+@pytest.mark.parametrize("tap", list(TAPS))
+def test_an_estop_tapped_on_the_pad_between_two_reads_is_never_missed(tap, role, plugged, config_dir, manager):
+    """A press and its release can both wait in SDL's queue (the GUI was painting, or reads the pads only
+    every 40 ms while not driving): the action map must still see the press."""
+    make, control, tap_it = TAPS[tap]
+    pad = make(plugged, config_dir)
+    model, session, _, _ = connected_model(role)
+    pads = manager()
+    pads.attach(model)
+    pump_until(pads, lambda: model.drive.selected == pad.instance_id, "pad picked")
+    guid = model.drive.pads[pad.instance_id].guid
+    model.drive.set_profile(PadProfile(guid, "tap", actions={control: Action.ESTOP}))
+    pads.pump()
+    if role is Role.PILOT:
+        assert model.enable_driving()
+    assert session.estops == []
+
+    tap_it(pad)
+    pads.pump()  # one read: the press and the release arrive together
+
+    assert session.estops == [True], "the tap reached the action map"
+    assert not model.drive.enabled, "an e-stop stops driving"
