@@ -193,9 +193,11 @@ async def run_app(args: argparse.Namespace, app) -> int:
 
         def stop_signal(name: str) -> None:
             log.info("%s received: driving off, closing", name)
-            model.disable_driving()
-            if not closed.done():
-                closed.set_result(0)
+            try:
+                model.disable_driving()
+            finally:  # whatever happens to the last neutral, the app closes
+                if not closed.done():
+                    closed.set_result(0)
 
         notifier = watch_stop_signals(stop_signal)  # after SDL started: nothing may replace the handlers now
         window.show()

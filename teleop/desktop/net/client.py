@@ -25,6 +25,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
@@ -143,6 +144,10 @@ class ClientSession:
         if ws is None or control is None or self._send_busy:
             return
         self._pending_control = None
+        if ws.protocol.state is not State.OPEN or ws.protocol.close_expected():
+            # Closing (the server is stopping, or so are we): nothing goes out any more, and send() would
+            # only wait for the close, which it can do only inside a task (this may run in a signal's callback).
+            return
         text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
         # Run send()'s first step right here instead of in a new task: a task would only start
         # after Qt's queued events (a plot repaint can take milliseconds). With room in the

@@ -35,6 +35,9 @@ from teleop.wire.protocol import Control, Role
 
 log = logging.getLogger(__name__)
 
+#: the window's log levels in the app's log (the connection's own lines are logged where they happen)
+_LOGGING_LEVELS = {LogLevel.INFO: logging.INFO, LogLevel.WARNING: logging.WARNING, LogLevel.ERROR: logging.ERROR}
+
 
 class TeleopModel:
     """The app without its window: the three sub-models and the connection that feeds them."""
@@ -65,6 +68,8 @@ class TeleopModel:
         return DriveSettings(rate_hz=self.settings.rate_hz, default_shape=AxisShape(), shapes=self.settings.shapes())
 
     def say(self, level: LogLevel, text: str) -> None:
+        """A line for the window's log, also written to the app's own log (what ``teleop -v`` prints)."""
+        log.log(_LOGGING_LEVELS.get(level, logging.DEBUG), "%s", text)
         self.log.emit(LogLine(level, text))
 
     def apply_settings(self, settings: AppSettings) -> bool:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -339,8 +340,10 @@ def test_an_observer_cannot_enable_driving_and_is_offered_take_control(window, l
         stop_server(window, loop, server)
 
 
-def launch_app(display, tmp_path, *args: str) -> subprocess.Popen:
-    """``teleop`` as a user starts it, in its own process on the test display; its log on stdout."""
+def launch_app(display, tmp_path, *args: str, own_group: bool = False) -> subprocess.Popen:
+    """``teleop`` as a user starts it, in its own process on the test display; its log on stdout.
+
+    ``own_group``: in a process group of its own, as a terminal runs a command (Ctrl+C reaches the whole group)."""
     return subprocess.Popen(
         [sys.executable, "-m", "teleop.desktop.app", *args, "--settings-file", str(tmp_path / "t.ini"), "-v"],
         cwd=ROOT,
@@ -348,6 +351,7 @@ def launch_app(display, tmp_path, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        process_group=0 if own_group else None,
     )
 
 
@@ -404,6 +408,39 @@ def test_sigterm_while_driving_sends_neutral_before_exiting(tmp_path, display):
             app.kill()
             app.wait()
         server.stop()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl+c in its terminal", "the session ending"])
+def test_stopping_the_app_and_its_demo_server_together_while_driving_exits_cleanly(stop, tmp_path, display):
+    """Ctrl+C in a terminal, or a desktop session ending, signals the app and its demo server at once: the
+    server may be closing the connection as the app sends its last neutral. The app still exits at once.
+    (That race is pinned down in test_client_session; this is the whole path, as a user meets it.)"""
+    app = launch_app(display, tmp_path, "--demo", own_group=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(app.stdout), daemon=True)  # the whole log, as it comes
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("connection connected" in line for line in lines):
+            time.sleep(0.1)
+        display.key("ctrl+d")  # Drive > Enable driving
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("driving enabled" in line for line in lines):
+            time.sleep(0.05)
+        assert any("driving enabled" in line for line in lines), "".join(lines)
+        display.key_down("Right")
+        time.sleep(0.3)
+        os.killpg(app.pid, stop)
+        app.wait(timeout=15)
+        display.key_up("Right")
+        reader.join(5)
+        log = "".join(lines)
+        assert app.returncode == 0, log
+        assert f"{stop.name} received" in log and "Traceback" not in log, log
+    finally:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait()
 
 
 # -- the window tells the truth -------------------------------------------------------------------

@@ -122,3 +122,33 @@ async def test_legacy_seed_server_gets_seed_style_axes_and_its_text_is_shown():
             assert "legacy" in session.detail
         finally:
             await session.stop()
+
+
+async def test_a_control_sent_while_the_connection_closes_is_dropped_without_an_error(make_bridge, pty_device):
+    """Ctrl+C in a terminal stops the app and its demo server together: the app's last neutral can meet a
+    connection the server is already closing, from a signal's callback (no task). Nothing can go out then;
+    the send must neither raise nor stop the app's shutdown."""
+    bridge = await make_bridge(pty_device.path)
+    session = ClientSession(f"ws://127.0.0.1:{bridge.port}", Recorder(), role=Role.PILOT)
+    session.start()
+    loop = asyncio.get_running_loop()
+    errors: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        await wait_for(lambda: session.can_drive)
+        session._ws.protocol.send_close()  # the closing handshake has begun: the state is CLOSING
+        sent = asyncio.Event()
+
+        def neutral_from_a_callback() -> None:
+            try:
+                session.send_control(Control(axes=(0.0,)))
+            finally:
+                sent.set()
+
+        loop.call_soon(neutral_from_a_callback)
+        await sent.wait()
+        assert errors == [], errors
+        assert session.sent_controls == 0
+    finally:
+        loop.set_exception_handler(None)
+        await session.stop()
