@@ -144,8 +144,9 @@ class MainWindow(QMainWindow):
         drive_row.addWidget(self.take)
         self.speed_badge = SpeedBadge(model.drive)
         drive_row.addWidget(self.speed_badge)
-        drive_row.addWidget(self.drive_state, 2)
-        drive_row.addWidget(self.link_state, 1)
+        drive_row.addWidget(self.drive_state)
+        drive_row.addStretch(1)
+        drive_row.addWidget(self.link_state)
         layout.addLayout(drive_row)
         self.pad_warning = PadWarning(model.drive)
         layout.addWidget(self.pad_warning)
@@ -379,8 +380,13 @@ class MainWindow(QMainWindow):
             if status.estop:
                 parts.append("E-STOP")
             elif status.failsafe:
-                parts.append("outputs neutral (nobody driving)" if not status.pilot or not self.model.drive.enabled else "FAILSAFE")
-            parts.append(f"pilot: {status.pilot or 'none'}" + (f" ({status.pilot_input})" if status.pilot and status.pilot_input else ""))
+                parts.append("outputs neutral" if not status.pilot or not self.model.drive.enabled else "FAILSAFE")
+            if connection.pilot:
+                parts.append("pilot: you")  # the role badge says so too; this row has little room
+            else:
+                parts.append(
+                    f"pilot: {status.pilot or 'none'}" + (f" ({status.pilot_input})" if status.pilot and status.pilot_input else "")
+                )
             parts.append(f"{status.clients} connected")
             text = "  ·  ".join(parts)
             self.link_state.set_full_text(f"(stale) {text}" if connection.status_stale else text)

@@ -30,6 +30,19 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step) + 1)]
 
 
+def ticks_that_fit(low: float, high: float, length_px: float, label_px: float, most: int) -> list[float]:
+    """:func:`nice_ticks` for an axis ``length_px`` long, as many as fit (up to about ``most``) with no two
+    labels of ``label_px`` overlapping: a narrow window shows fewer ticks, never a smear of labels."""
+    if high <= low:
+        return nice_ticks(low, high, most)
+    for count in range(most, 1, -1):
+        ticks = nice_ticks(low, high, count)
+        if len(ticks) < 2 or (ticks[1] - ticks[0]) / (high - low) * length_px >= label_px:
+            return ticks
+    ticks = nice_ticks(low, high, 1)
+    return ticks if len(ticks) < 2 or (ticks[1] - ticks[0]) / (high - low) * length_px >= label_px else ticks[-1:]
+
+
 #: the lines move at least this many pixels between two frames: a smaller step is a repaint the eye does not see
 STEP_PX = 2.0
 #: ...but a frame at least this often (s), however narrow the plot
@@ -211,13 +224,13 @@ class LivePlot(QWidget):
             return area.bottom() - (value - low) / (high - low) * area.height()
 
         painter.setPen(QPen(grid, 1))
-        for tick in nice_ticks(low, high):
+        for tick in ticks_that_fit(low, high, area.height(), metrics.height() + 6, 5):
             y = y_of(tick)
             painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
             painter.setPen(text)
             painter.drawText(QRectF(0, y - 8, left - 6, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{tick:g}")
             painter.setPen(QPen(grid, 1))
-        for tick in nice_ticks(-self.seconds, 0, 6):
+        for tick in ticks_that_fit(-self.seconds, 0, area.width(), metrics.horizontalAdvance(f"-{self.seconds:g} s") + 12, 6):
             x = x_of(tick)
             painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
             painter.setPen(text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -86,7 +86,8 @@ class StickView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         area = self._area()
         painter.setPen(self.palette().text().color())
-        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignCenter, self.title)
+        title = painter.fontMetrics().elidedText(self.title, Qt.TextElideMode.ElideRight, self.width())  # never into its neighbour's
+        painter.drawText(QRectF(0, 0, self.width(), 16), Qt.AlignmentFlag.AlignCenter, title)
         painter.setPen(QPen(MUTED, 1))
         painter.setBrush(self.palette().base())
         painter.drawRoundedRect(area, 8, 8)
@@ -203,19 +204,31 @@ class ButtonLights(QWidget):
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that cuts a long text with "…" (full text in the tooltip) instead of widening the window."""
+    """A one-line label that cuts a long text with "…" (full text in the tooltip) instead of widening the window.
+
+    It asks its layout for its whole text's width, so labels sharing a row each get what they need
+    while there is room, and are cut only when the row is too narrow for all of them."""
+
+    MINIMUM_WIDTH = 60
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._full = ""
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setMinimumWidth(60)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
-        self._full = text
+        if text != self._full:
+            self._full = text
+            self.updateGeometry()  # a new width to ask for
         self.setToolTip(text)
         self._elide()
+
+    def sizeHint(self) -> QSize:
+        return QSize(QFontMetrics(self.font()).horizontalAdvance(self._full) + 8, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.MINIMUM_WIDTH, super().minimumSizeHint().height())
 
     def full_text(self) -> str:
         return self._full

@@ -501,6 +501,21 @@ def test_a_long_refusal_does_not_widen_the_window(window, loop, server, display)
     shoot(display, "wrong-token-narrow-window")
 
 
+@pytest.mark.parametrize("driving", [False, True], ids=["ready", "driving"])
+def test_the_drive_rows_texts_are_shown_whole_at_the_windows_usual_size(driving, window, loop, server, display):
+    """What to do next beside the buttons and the robot's state at the right, neither cut short."""
+    window.resize(1180, 760)
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot and window.link_state.full_text(), what="pilot, the robot's state shown")
+    if driving:
+        window.enable.click()
+        wait_until(loop, lambda: window.model.drive.enabled, what="enabled")
+    settle(loop, 0.2)
+    shoot(display, f"drive-row-{'driving' if driving else 'ready'}")
+    for label in (window.drive_state, window.link_state):
+        assert label.text() == label.full_text(), f"cut: {label.text()!r}"
+
+
 def test_the_status_bar_hint_goes_once_connected(window, loop, server):
     assert "Connect" in window.statusBar().currentMessage()
     connect(window, loop, server.pilot_url)
