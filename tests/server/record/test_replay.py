@@ -6,10 +6,12 @@ shown is checked against the file as the ``mcap`` reader reads it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -190,3 +192,40 @@ def test_replay_drives_the_dashboard_its_controls_pause_and_seek(replaying, reco
     page.locator("#replay-play").click()
     page.wait_for_selector("#replay-play:has-text('Pause')", timeout=10_000)
     assert errors == []
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="Debian's ffmpeg is not installed (apt install ffmpeg)")
+def test_recorded_video_is_served_again_at_the_video_path_frame_for_frame(tmp_path):
+    """``--record-video`` then ``--replay``: a player none of us wrote (Debian's ffmpeg) reads /video.mjpg
+    and gets the recorded JPEGs byte for byte, in the order they were recorded."""
+    path = tmp_path / "with-video.mcap"
+    recorder = ServerProcess("sim", extra=["--camera", "sim", "--record", str(path), "--record-video"]).start()
+    try:
+        drive_for(recorder, 3.0)
+    finally:
+        recorder.stop()
+    with path.open("rb") as f:
+        frames = [base64.b64decode(json.loads(m.data)["data"]) for _, _, m in make_reader(f).iter_messages(topics=["/camera/image"])]
+    assert len(frames) > 30, "the sim camera was recorded"
+    order = {frame: i for i, frame in enumerate(frames)}
+
+    server = ServerProcess("sim", extra=["--replay", str(path)]).start()
+    try:
+        with connect(server.url) as ws:
+            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+            camera = json.loads(ws.recv(timeout=10))["status"]["camera"]
+        assert camera["state"] == "live" and camera["source"] == "replay", camera
+        out = tmp_path / "played"
+        out.mkdir()
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-f", "mpjpeg", "-i", f"http://127.0.0.1:{server.port}{camera['path']}",
+             "-frames:v", "20", "-c", "copy", "-f", "image2", str(out / "%03d.jpg")],
+            check=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    played = [p.read_bytes() for p in sorted(out.glob("*.jpg"))]
+    assert len(played) == 20
+    positions = [order.get(frame) for frame in played]
+    assert None not in positions, "every frame served is one that was recorded, unchanged"
+    assert positions == sorted(positions) and len(set(positions)) == len(positions), positions
