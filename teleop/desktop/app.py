@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from teleop import __version__
-from teleop.desktop.models.appsettings import parse_address
+from teleop.desktop.models.appsettings import BrokerSettings, parse_address
 from teleop.wire.errors import ConfigError
 from teleop.wire.fleet import parse_broker_url
 
@@ -157,7 +157,7 @@ async def run_app(args: argparse.Namespace, app) -> int:
         protect_settings_file,
         rescue_unreadable_settings,
     )
-    from teleop.desktop.gui.robot_list import start_browsing, start_fleet, stop_browsing, stop_fleet
+    from teleop.desktop.gui.robot_list import start_browsing, stop_browsing, stop_fleet, use_fleet
     from teleop.desktop.models.connection import LogLevel
     from teleop.desktop.session.teleop_model import TeleopModel
 
@@ -188,7 +188,6 @@ async def run_app(args: argparse.Namespace, app) -> int:
         window = MainWindow(adapter, store)
         excepthook_to_log(window)
         if settings_trouble:
-            log.warning("%s", settings_trouble)
             model.say(LogLevel.WARNING, settings_trouble)
 
         def stop_signal(name: str) -> None:
@@ -204,12 +203,13 @@ async def run_app(args: argparse.Namespace, app) -> int:
         app.lastWindowClosed.connect(lambda: closed.done() or closed.set_result(0))
         if not (args.self_check or args.screenshot):  # the unattended modes stay off the network
             await start_browsing()
-            if args.fleet:
-                try:
-                    await start_fleet(args.fleet, **fleet_credentials(args))
-                except ConfigError as exc:  # no MQTT client installed: the app runs without the fleet list
-                    log.warning("%s", exc)
-                    model.say(LogLevel.WARNING, str(exc))
+            # --fleet is for this run; otherwise the broker in Settings > Fleet (if any)
+            broker = (
+                BrokerSettings(args.fleet, **{k: v or "" for k, v in fleet_credentials(args).items()}) if args.fleet else settings.fleet
+            )
+            trouble = await use_fleet(broker)
+            if trouble:  # no MQTT client installed: the app runs without the fleet list
+                model.say(LogLevel.WARNING, trouble)
         if url:
             await model.connect(url)
         if args.screenshot or args.self_check:

@@ -33,13 +33,15 @@ from teleop.desktop.gui.keys import KeyboardSafety, is_text_entry
 from teleop.desktop.gui.pilot_qr import show_pilot_qr
 from teleop.desktop.gui.readings_view import ReadingsPanel
 from teleop.desktop.gui.replay_bar import ReplayBar
+from teleop.desktop.gui.robot_list import use_fleet
 from teleop.desktop.gui.settings_dialog import SettingsDialog
 from teleop.desktop.gui.style import apply_style
 from teleop.desktop.gui.video_panel import VideoPanel
 from teleop.desktop.gui.widgets import ConnectionBar, ElidedLabel, GamepadPanel
-from teleop.desktop.models.appsettings import AppSettings, config_dir, unreadable_part
-from teleop.desktop.models.connection import ConnectionModel, LogLine
+from teleop.desktop.models.appsettings import AppSettings, BrokerSettings, config_dir, unreadable_part
+from teleop.desktop.models.connection import ConnectionModel, LogLevel, LogLine
 from teleop.desktop.models.driving import DriveModel, DriveOff
+from teleop.desktop.net.client import run_in_background
 from teleop.desktop.session.teleop_model import TeleopModel
 
 SETTINGS_KEY = "settings/json"
@@ -276,6 +278,7 @@ class MainWindow(QMainWindow):
         self.settings_dialog = None
 
     def _settings_accepted(self, dialog: SettingsDialog) -> None:
+        broker_before = self.model.settings.fleet
         settings = dialog.collect()
         reconnect = self.model.apply_settings(settings)
         self.connection_bar.settings = settings
@@ -289,6 +292,17 @@ class MainWindow(QMainWindow):
         self.append_log("info", f"settings saved; server {settings.host}:{settings.port}, {settings.rate_hz:.0f} Hz")
         if reconnect:
             self.adapter.connect_to()
+        if settings.fleet != broker_before:
+            run_in_background(self._follow_fleet(settings.fleet))
+
+    async def _follow_fleet(self, broker: BrokerSettings) -> None:
+        trouble = await use_fleet(broker)
+        if trouble:
+            self.model.say(LogLevel.WARNING, trouble)
+        elif broker.url:
+            self.model.say(LogLevel.INFO, f"fleet list: robots on {broker.url}")
+        else:
+            self.model.say(LogLevel.INFO, "fleet list: off")
 
     def export_csv(self, path: str | None = None) -> None:
         if not path:

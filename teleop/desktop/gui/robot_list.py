@@ -28,15 +28,19 @@ from PySide6.QtWidgets import (
 )
 
 from teleop.desktop.gui.binding import bind
+from teleop.desktop.models.appsettings import BrokerSettings
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
 from teleop.desktop.models.fleet import StopRound
 from teleop.desktop.net.discovery import RobotBrowser, RobotDirectory
 from teleop.desktop.net.fleet import FleetClient
+from teleop.wire.errors import ConfigError
 from teleop.wire.mdns import Robot
 
 _directory: RobotDirectory | None = None
 _browser: RobotBrowser | None = None
 _fleet: FleetClient | None = None
+#: the broker settings ``_fleet`` was started with
+_fleet_broker: BrokerSettings | None = None
 
 
 def network_robots() -> RobotDirectory:
@@ -65,18 +69,40 @@ async def stop_browsing() -> None:
 
 async def start_fleet(url: str, *, username: str | None = None, password: str | None = None, cafile: str | None = None) -> FleetClient:
     """Add the robots on a fleet broker to the app's robot list (docs/fleet.md); the list offers "Stop every robot"."""
-    global _fleet
+    global _fleet, _fleet_broker
     if _fleet is None:
         _fleet = FleetClient(url, network_robots(), username=username, password=password, cafile=cafile)
+        _fleet_broker = BrokerSettings(url, username or "", password or "", cafile or "")
         await _fleet.start()
     return _fleet
 
 
 async def stop_fleet() -> None:
-    global _fleet
+    """Leave the fleet broker; its robots stay listed, greyed out, like robots that stopped announcing."""
+    global _fleet, _fleet_broker
     if _fleet is not None:
-        client, _fleet = _fleet, None
+        client, _fleet, _fleet_broker = _fleet, None, None
         await client.stop()
+        directory = network_robots()
+        for robot in directory.robots():
+            if robot.via == "broker":
+                directory.lost(robot.key)
+
+
+async def use_fleet(broker: BrokerSettings) -> str | None:
+    """Follow the broker the Fleet settings give (no address: no fleet list), leaving the one followed before.
+
+    Returns why the list cannot follow it (the MQTT client is not installed), or None."""
+    if broker == _fleet_broker or (not broker.url and _fleet is None):
+        return None
+    await stop_fleet()
+    if not broker.url:
+        return None
+    try:
+        await start_fleet(broker.url, username=broker.username or None, password=broker.password or None, cafile=broker.cafile or None)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def fleet_client() -> FleetClient | None:
@@ -309,4 +335,13 @@ class RobotAddressBox(QComboBox):
             self.directory.set_connected(None)
 
 
-__all__ = ["RobotAddressBox", "RobotsOnNetwork", "network_robots", "start_browsing", "start_fleet", "stop_browsing", "stop_fleet"]
+__all__ = [
+    "RobotAddressBox",
+    "RobotsOnNetwork",
+    "network_robots",
+    "start_browsing",
+    "start_fleet",
+    "stop_browsing",
+    "stop_fleet",
+    "use_fleet",
+]

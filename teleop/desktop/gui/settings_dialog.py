@@ -1,4 +1,4 @@
-"""Settings: server, token, send rate, gamepad, per-axis shaping and calibration, pad buttons and speeds, plotted readings.
+"""Settings: server, token, send rate, gamepad, per-axis shaping and calibration, pad buttons and speeds, plotted readings, fleet broker.
 
 Every field is checked as the user types; OK stays disabled while anything is
 wrong, and the reason is shown next to the field, so nothing bad is saved.
@@ -16,6 +16,7 @@ from teleop.desktop.gui.settings.actions_page import ActionsPage
 from teleop.desktop.gui.settings.axes_page import AxesPage, CalibrationDialog
 from teleop.desktop.gui.settings.connection_page import ConnectionPage
 from teleop.desktop.gui.settings.driving_page import DrivingPage
+from teleop.desktop.gui.settings.fleet_page import FleetPage
 from teleop.desktop.gui.settings.gamepad_page import GamepadPage
 from teleop.desktop.gui.settings.plot_page import PlotPage
 from teleop.desktop.gui.style import apply_style
@@ -52,16 +53,19 @@ class SettingsDialog(QDialog):
         self.axes_page = AxesPage(self.pad_draft, drive)
         self.actions_page = ActionsPage(self.pad_draft, drive)
         self.plot_page = PlotPage(self.settings, reading_names)
+        self.fleet_page = FleetPage(self.settings)
         self.tabs.addTab(self.connection, "Connection")
         self.tabs.addTab(self.driving, "Driving")
         self.tabs.addTab(self.gamepad_page, "Gamepad")
         self.tabs.addTab(self.axes_page, "Axes")
         self.tabs.addTab(self.actions_page, "Buttons")
         self.tabs.addTab(self.plot_page, "Plot")
+        self.tabs.addTab(self.fleet_page, "Fleet")
         self.gamepad_page.layout_changed.connect(self.axes_page.fill)
         self.gamepad_page.imported.connect(lambda: self.axes_page.fill(keep=False))
         self.gamepad_page.imported.connect(self.actions_page.reload)
         self.connection.edited.connect(self.validate)
+        self.fleet_page.edited.connect(self.validate)
         self.problem = QLabel("")
         self.problem.setObjectName("problem")
         self.problem.setWordWrap(True)
@@ -103,6 +107,7 @@ class SettingsDialog(QDialog):
 
     def validate(self) -> bool:
         host_problem, problems = self.connection.problems()
+        problems += self.fleet_page.problems()
         self.problem.setText("; ".join(p for p in problems if p != host_problem))  # the host's is shown beside it
         if hasattr(self, "buttons"):
             self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
@@ -124,6 +129,7 @@ class SettingsDialog(QDialog):
                 if shape and shape != AxisShape()
             }
         self.plot_page.collect(settings)
+        self.fleet_page.collect(settings)
         settings.remember_server()
         return settings
 

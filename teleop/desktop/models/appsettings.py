@@ -121,6 +121,24 @@ def server_url(host: str, port: int, tls: bool = False) -> str:
 MAX_STALE_PAD_S = 60.0
 
 
+@dataclass(frozen=True)
+class BrokerSettings:
+    """The fleet broker whose robots join the robot list (docs/fleet.md); no ``url``: no fleet list."""
+
+    url: str = ""
+    username: str = ""
+    #: kept like the pilot tokens: in this user's settings file, nowhere else
+    password: str = ""
+    #: the CA that signed the broker's certificate, for mqtts:// with a private CA
+    cafile: str = ""
+
+    @classmethod
+    def from_dict(cls, data: object) -> BrokerSettings:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(**{name: data[name] for name in ("url", "username", "password", "cafile") if isinstance(data.get(name), str)})
+
+
 @dataclass
 class AppSettings:
     host: str = "127.0.0.1"
@@ -143,6 +161,7 @@ class AppSettings:
     rumble: bool = True
     #: seconds a driving pad's state may sit unchanged before it is no longer re-sent (0: never; see padhealth)
     stale_pad_s: float = 5.0
+    fleet: BrokerSettings = field(default_factory=BrokerSettings)
 
     def profile(self, guid: str) -> PadProfile | None:
         return self.pads.get(guid)
@@ -216,6 +235,7 @@ class AppSettings:
                 setattr(settings, name, [str(v) for v in data[name]][:32])
         if isinstance(data.get("tokens"), dict):
             settings.tokens = {str(k): v for k, v in data["tokens"].items() if isinstance(v, str)}
+        settings.fleet = BrokerSettings.from_dict(data.get("fleet"))
         axes = data.get("axes")
         if isinstance(axes, dict):
             for key, value in axes.items():

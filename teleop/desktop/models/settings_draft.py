@@ -20,6 +20,8 @@ from teleop.desktop.models.pads import GamepadInfo
 from teleop.desktop.models.profiles import MAX_AXES, LayoutChoice, PadProfile, adopt, export_profile, import_profile, layout_sent
 from teleop.desktop.models.shaping import AxisCalibration, AxisShape
 from teleop.desktop.models.speed import SpeedSettings
+from teleop.wire.errors import ConfigError
+from teleop.wire.fleet import parse_broker_url
 from teleop.wire.layout import RAW_BUTTONS, STANDARD_AXES, STANDARD_BUTTONS, Layout, axis_name, button_name, is_button
 from teleop.wire.protocol import MAX_BUTTONS
 
@@ -55,6 +57,20 @@ def split_address(text: str, port: int) -> ServerAddress | None:
 def cafile_problem(path: str) -> str | None:
     path = path.strip()
     return f"certificate file {path} does not exist" if path and not os.path.isfile(path) else None
+
+
+def broker_url_problem(url: str) -> str | None:
+    """Why the fleet page's broker address is not one (None: it is, or it is empty: no fleet list)."""
+    url = url.strip()
+    if not url:
+        return None
+    try:
+        parse_broker_url(url)
+    except ConfigError:
+        if "@" in url:
+            return "the broker's user name and password go in their own fields, not in its address"
+        return f"broker {url!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT"
+    return None
 
 
 def profile_file_name(pad_name: str) -> str:

@@ -7,6 +7,7 @@ robot servers in their own processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -188,4 +189,70 @@ def test_the_robot_list_shows_broker_robots_who_drives_and_every_stop_acknowledg
         run(loop, client.stop())
         for server in servers.values():
             server.stop()
+        broker.stop()
+
+
+def test_the_fleet_page_in_settings_lists_the_brokers_robots_and_leaving_it_greys_them(tmp_path, display, loop, qtbot):
+    """A user who starts the app from the desktop menu has no --fleet: Settings > Fleet is where the broker goes."""
+    pytest.importorskip("aiomqtt", reason="needs the mqtt extra")
+    from PySide6.QtCore import QSettings
+    from test_gui import click, shoot, shown_window
+
+    from teleop.desktop.gui.adapter import QtAdapter
+    from teleop.desktop.gui.robot_list import network_robots, stop_fleet
+    from teleop.desktop.models.appsettings import AppSettings
+    from teleop.desktop.session.teleop_model import TeleopModel
+
+    users = {"lab-rover": uuid.uuid4().hex, mosquitto.DASHBOARD: uuid.uuid4().hex}
+    broker = mosquitto.Broker(tmp_path / "broker", users).start()
+    robot = ServerProcess("sim", extra=["--mqtt", broker.url, "--name", "lab-rover", "--config", str(broker.robot_config("lab-rover"))])
+    robot.start()
+    store = QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)
+    windows = shown_window(loop, QtAdapter(TeleopModel(AppSettings())), store)
+    window = next(windows)
+    directory = network_robots()
+
+    def listed() -> bool | None:
+        row = directory.get("broker:lab-rover")
+        return None if row is None else row.present
+
+    try:
+        window.open_settings()
+        dialog = window.settings_dialog
+        wait_until(loop, dialog.isActiveWindow, what="settings active")
+        dialog.tabs.setCurrentWidget(dialog.fleet_page)
+        page = dialog.fleet_page
+        ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+        click(display, page.url)
+        display.type(f"mqtt://{mosquitto.DASHBOARD}@127.0.0.1:{broker.port}")
+        wait_until(loop, lambda: not ok.isEnabled(), what="a password-in-the-address refused")
+        assert "own fields" in page.url_problem.text()
+        display.key("ctrl+a")
+        display.type(broker.url)
+        click(display, page.username)
+        display.type(mosquitto.DASHBOARD)
+        click(display, page.password)
+        display.type(users[mosquitto.DASHBOARD])
+        wait_until(loop, ok.isEnabled, what="a good broker accepted")
+        paint_now()
+        shoot(display, "settings-fleet-page")
+        click(display, ok)
+        wait_until(loop, lambda: listed() is True, timeout=15, what="the broker's robot listed")
+        assert window.model.settings.fleet.url == broker.url
+        assert f'"url": "{broker.url}"' in store.value("settings/json"), "saved for the next start"
+
+        window.open_settings()
+        dialog = window.settings_dialog
+        wait_until(loop, dialog.isActiveWindow, what="settings active again")
+        dialog.tabs.setCurrentWidget(dialog.fleet_page)
+        click(display, dialog.fleet_page.url)
+        display.key("ctrl+a", "BackSpace")
+        wait_until(loop, lambda: dialog.fleet_page.url.text() == "", what="address cleared")
+        click(display, dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+        wait_until(loop, lambda: listed() is False, timeout=10, what="the robot greyed once the app leaves its broker")
+    finally:
+        run(loop, stop_fleet())
+        with contextlib.suppress(StopIteration):
+            next(windows)
+        robot.stop()
         broker.stop()

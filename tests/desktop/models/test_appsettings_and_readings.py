@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from teleop.desktop.models.appsettings import AppSettings, check_host, check_port, server_url
 from teleop.desktop.models.readings import ReadingsStore
 from teleop.desktop.models.shaping import AxisCalibration, AxisShape
@@ -99,3 +101,32 @@ def test_a_gap_breaks_the_plotted_line_and_another_server_starts_afresh():
     assert [v for _, v in store.since("A0", 1.0)][1:] == [2.0] and store.since("A0", 2.0) == []
     store.clear()
     assert store.count == 0 and store.latest == {} and store.series("A0", 2.0) == ([], [])
+
+
+def test_the_fleet_broker_is_saved_and_a_damaged_one_falls_back_to_none():
+    from teleop.desktop.models.appsettings import BrokerSettings
+
+    settings = AppSettings()
+    settings.fleet = BrokerSettings("mqtts://broker.lan:8883", "fleet.dashboard", "s3cret", "/etc/ca.pem")
+    assert AppSettings.from_json(settings.to_json()).fleet == settings.fleet
+    assert AppSettings.from_json('{"fleet": "mqtt://x"}').fleet == BrokerSettings()
+    assert AppSettings.from_json('{"fleet": {"url": 5, "username": "ann"}}').fleet == BrokerSettings(username="ann")
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("", None),
+        ("mqtt://broker.lan:1883", None),
+        ("mqtts://broker.lan", None),
+        ("broker.lan:1883", "mqtt://HOST:PORT"),
+        ("http://broker.lan", "mqtt://HOST:PORT"),
+        ("mqtt://ann:pw@broker.lan", "own fields"),
+        ("mqtt://broker.lan:99999", "mqtt://HOST:PORT"),
+    ],
+)
+def test_the_fleet_pages_broker_address_is_checked_as_it_is_typed(typed, problem):
+    from teleop.desktop.models.settings_draft import broker_url_problem
+
+    said = broker_url_problem(typed)
+    assert (said is None) if problem is None else (problem in said)
