@@ -237,6 +237,8 @@ class GamepadManager:
         self.states: dict[int, GamepadState] = {}
         self._model: TeleopModel | None = None
         self._battery_due = 0.0
+        self._pumping = False
+        self._pump_again = False
         #: SDL_JoystickGetDeviceInstanceID: a device's instance id without opening it (None: opened to find out)
         self._instance_at = None
         sdl = sdl_library()
@@ -271,8 +273,7 @@ class GamepadManager:
                     result.removed.append(event.instance_id)
                     result.changed.discard(event.instance_id)
             elif kind == pygame.CONTROLLERDEVICEREMAPPED:
-                self._read_standard(event.instance_id)
-                result.changed.add(event.instance_id)
+                result.changed.add(event.instance_id)  # read again from SDL below
             else:
                 found = self._input_of(event)
                 if found is None:
@@ -285,6 +286,10 @@ class GamepadManager:
                     unseen.add(key)
                 values[index] = value
                 result.changed.add(key[0])
+        for instance_id in result.changed:
+            # SDL's own word at the end: it combines a control bound to two inputs (a split axis), which its
+            # events, one per input, do not
+            self._read_standard(instance_id)
         return result
 
     def _input_of(self, event) -> tuple[list[Any], int, Any, tuple[int, bool, str, int]] | None:
@@ -316,7 +321,7 @@ class GamepadManager:
         return values, index, value, (event.instance_id, standard, what, index)
 
     def _read_standard(self, instance_id: int) -> None:
-        """A known pad's named controls as SDL has them now (when it is opened or its mapping changes; then its events)."""
+        """A known pad's named controls as SDL has them now (the events give the moments in between)."""
         pad = self._controllers.get(instance_id)
         state = self.states.get(instance_id)
         if pad is None or state is None or state.standard is None:
@@ -445,7 +450,28 @@ class GamepadManager:
             model.say(LogLevel.WARNING, f"gamepad mappings: {problem}")
 
     def pump(self) -> PollResult:
-        """Read SDL's events into the attached model and send what its timing says is due."""
+        """Read SDL's events into the attached model and send what its timing says is due.
+
+        A pump asked for while one runs (a pad button bound to Enable makes the app read the pads again
+        at once) is done when the running one ends, never inside it: the outer read would otherwise go on
+        to apply its older events over the newer ones."""
+        if self._pumping:
+            self._pump_again = True
+            return PollResult()
+        self._pumping = True
+        try:
+            result = self._pump_once()
+            while self._pump_again:
+                self._pump_again = False
+                more = self._pump_once()
+                result.added += more.added
+                result.removed += more.removed
+                result.changed |= more.changed
+            return result
+        finally:
+            self._pumping = False
+
+    def _pump_once(self) -> PollResult:
         model = self._model
         if model is None:
             return self.poll()

@@ -354,3 +354,52 @@ def test_an_estop_tapped_on_the_pad_between_two_reads_is_never_missed(tap, role,
 
     assert session.estops == [True], "the tap reached the action map"
     assert not model.drive.enabled, "an e-stop stops driving"
+
+
+def test_a_read_asked_for_inside_a_read_never_leaves_an_older_value_behind(plugged, manager):
+    """Enable bound to a pad button: the tap enables driving in the middle of a read, and the app reads the
+    pads again at once (what moved meanwhile goes out with the enable). The inner read must not be
+    overwritten by the older events the outer one had still to apply."""
+    pad = plugged(VirtualJoystick(name="Generic USB Gamepad"))
+    model, session, _, _ = connected_model()
+    pads = manager()
+    pads.attach(model)
+    pump_until(pads, lambda: model.drive.selected == pad.instance_id, "pad picked")
+    guid = model.drive.pads[pad.instance_id].guid
+    model.drive.set_profile(PadProfile(guid, "enable", actions={"button2": Action.ENABLE}))
+    pads.pump()
+
+    enabled: list[bool] = []
+
+    def pilot_lets_go_and_the_app_reads_again(drive) -> None:
+        if drive.enabled and not enabled:
+            enabled.append(True)
+            pad.axis(0, 0.0)  # the stick is back in the centre by the time the app reads again
+            pygame.event.pump()
+            pads.pump()  # what the GUI's adapter does when driving is enabled
+
+    model.drive.changed.connect(pilot_lets_go_and_the_app_reads_again)
+    for step in (lambda: pad.button(2, True), lambda: pad.axis(0, 0.9), lambda: pad.button(2, False), lambda: pad.axis(0, 0.5)):
+        step()
+        pygame.event.pump()
+    pads.pump()
+
+    assert model.drive.enabled
+    assert model.drive.pad_states[pad.instance_id].axes[0] == 0.0, "the newest value, as SDL has it"
+    assert is_neutral(session.sent[-1]) or session.sent[-1].axes[0] == 0.0
+
+
+def test_a_known_pads_control_bound_twice_reads_as_sdl_has_it(plugged, config_dir, manager):
+    """A mapping can bind one control to two inputs (a split axis: +leftx on one button, -leftx on another):
+    SDL combines them, while its events, one per input, would say the axis is centred."""
+    pad = plugged(xbox_like())
+    (config_dir / "gamecontrollerdb.txt").write_text(f"{pad.mapping('a:b2,+leftx:b0,-leftx:b1')}\n")
+    model, _, _, _ = connected_model()
+    pads = manager()
+    pads.attach(model)
+    pump_until(pads, lambda: model.drive.selected == pad.instance_id, "pad picked")
+    for raw, pressed in ((0, True), (1, True), (1, False)):
+        pad.button(raw, pressed)
+        pygame.event.pump()
+    pads.pump()
+    assert model.drive.pad_states[pad.instance_id].standard.axes[0] == pytest.approx(1.0, abs=0.01), "still held to the right"
