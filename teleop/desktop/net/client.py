@@ -13,6 +13,7 @@ without a hello, sends seed-style ``{"Axes": [...]}`` and passes raw text up.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -107,6 +108,8 @@ class ClientSession:
         self.sent_controls = 0
         self._ws: ClientConnection | None = None
         self._pending_control: Control | None = None
+        #: messages other than controls waiting for the socket, oldest first (see :meth:`_pump`)
+        self._outbox: collections.deque[str] = collections.deque()
         self._send_busy = False
         self._task: asyncio.Task[None] | None = None
         self._ping_id = 0
@@ -137,33 +140,43 @@ class ClientSession:
         Anything older that was waiting is dropped (latest wins).
         """
         self._pending_control = control
-        self._pump_control()
+        self._pump()
 
-    def _pump_control(self) -> None:
-        ws, control = self._ws, self._pending_control
-        if ws is None or control is None or self._send_busy:
+    def _pump(self) -> None:
+        """Hand what waits to the socket, in order: the other messages first, in the order they were asked
+        for (an e-stop, its release, a request to drive: a control that overtook the release would be
+        refused), then the newest control. Each send runs its first step right here instead of in a new
+        task: a task would only start after Qt's queued events (a plot repaint can take milliseconds), and
+        with room in the socket buffer, send() finishes in that one step."""
+        while (ws := self._ws) is not None and not self._send_busy:
+            control = None
+            if self._outbox:
+                text = self._outbox.popleft()
+            elif self._pending_control is not None:
+                control, self._pending_control = self._pending_control, None
+                text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
+            else:
+                return
+            if ws.protocol.state is not State.OPEN or ws.protocol.close_expected():
+                # Closing (the server is stopping, or so are we): nothing goes out any more, and send() would
+                # only wait for the close, which it can do only inside a task (this may run in a signal's callback).
+                self._outbox.clear()
+                self._pending_control = None
+                return
+            sending = ws.send(text)
+            try:
+                waiting = sending.send(None)
+            except StopIteration:
+                if control is not None:
+                    self._sent(control)
+                continue
+            except ConnectionClosed:
+                return
+            self._send_busy = True
+            run_in_background(self._finish_send(sending, waiting, control))
             return
-        self._pending_control = None
-        if ws.protocol.state is not State.OPEN or ws.protocol.close_expected():
-            # Closing (the server is stopping, or so are we): nothing goes out any more, and send() would
-            # only wait for the close, which it can do only inside a task (this may run in a signal's callback).
-            return
-        text = json.dumps({"Axes": list(control.axes)}) if self.legacy else protocol.encode(control)
-        # Run send()'s first step right here instead of in a new task: a task would only start
-        # after Qt's queued events (a plot repaint can take milliseconds). With room in the
-        # socket buffer, send() finishes in that one step.
-        sending = ws.send(text)
-        try:
-            waiting = sending.send(None)
-        except StopIteration:
-            self._sent(control)
-            return
-        except ConnectionClosed:
-            return
-        self._send_busy = True
-        run_in_background(self._finish_send(sending, waiting, control))
 
-    async def _finish_send(self, sending, waiting, control: Control) -> None:
+    async def _finish_send(self, sending, waiting, control: Control | None) -> None:
         """Drive a send() that had to wait (flow control) to its end, like a task would."""
         try:
             while True:
@@ -175,7 +188,8 @@ class ClientSession:
                 try:
                     waiting = sending.send(None)
                 except StopIteration:
-                    self._sent(control)
+                    if control is not None:
+                        self._sent(control)
                     return
         except ConnectionClosed:
             return
@@ -184,7 +198,7 @@ class ClientSession:
             raise
         finally:
             self._send_busy = False
-            self._pump_control()
+            self._pump()
 
     def _sent(self, control: Control) -> None:
         self.sent_controls += 1
@@ -216,17 +230,11 @@ class ClientSession:
     # -- internals ----------------------------------------------------------------------
 
     def _send_now(self, message: protocol.ClientMessage) -> None:
-        ws = self._ws
-        if ws is None or self.legacy:
+        """Send ``message`` in turn: after the ones asked for before it, and before any control asked for after."""
+        if self._ws is None or self.legacy:
             return
-        run_in_background(self._safe_send(ws, protocol.encode(message)))
-
-    @staticmethod
-    async def _safe_send(ws: ClientConnection, text: str) -> None:
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
-            pass
+        self._outbox.append(protocol.encode(message))
+        self._pump()
 
     def _set_state(self, state: ConnectionState, detail: str) -> None:
         if state is self.state and detail == self.detail:
@@ -288,6 +296,7 @@ class ClientSession:
                 # a control waiting for the old socket describes the sticks as they were then:
                 # never deliver it on the next connection, where it would be a stale command
                 self._pending_control = None
+                self._outbox.clear()
             delay = retry.failed()
             if self.problem is Problem.UNKNOWN_HOST:
                 delay = max(delay, self.unknown_host_retry)
@@ -334,7 +343,7 @@ class ClientSession:
         self._set_state(ConnectionState.CONNECTED, ("legacy server at " if self.legacy else "connected to ") + self.url)
         if first is not None:
             self._on_frame(first)
-        self._pump_control()
+        self._pump()
         tasks = [] if self.legacy else [asyncio.create_task(self._pinger(ws))]
         try:
             inbox.hand_over(self._on_frame)  # each message is handled as it is parsed, the ones held first

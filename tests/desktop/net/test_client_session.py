@@ -152,3 +152,23 @@ async def test_a_control_sent_while_the_connection_closes_is_dropped_without_an_
     finally:
         loop.set_exception_handler(None)
         await session.stop()
+
+
+async def test_an_estop_release_is_never_overtaken_by_the_control_after_it(make_bridge, pty_device):
+    """Enable after an e-stop sends the release, then the control at once: the server must get them in that
+    order, or it refuses the control ("emergency stop is engaged") and the pilot sees an error."""
+    bridge = await make_bridge(pty_device.path)
+    events = Recorder()
+    session = ClientSession(f"ws://127.0.0.1:{bridge.port}", events, name="gui", role=Role.PILOT)
+    session.start()
+    try:
+        await wait_for(lambda: session.can_drive)
+        session.emergency_stop(True)
+        await wait_for(lambda: any(isinstance(m, protocol.Status) and m.estop for m in events.messages))
+        session.emergency_stop(False)
+        session.send_control(Control(axes=(0.37,)))
+        await wait_for(lambda: "B370" in device_lines(pty_device))
+        errors = [m for m in events.messages if isinstance(m, protocol.Error)]
+        assert errors == [], errors
+    finally:
+        await session.stop()
