@@ -182,6 +182,8 @@ async def run_app(args: argparse.Namespace, app) -> int:
             settings.remember_server()
 
     model = TeleopModel(settings)
+    if args.demo:
+        model.demo_url = url
     closed = asyncio.get_running_loop().create_future()
     try:
         adapter = QtAdapter(model)

@@ -308,6 +308,10 @@ class ConnectionBar(QFrame):
             self.state.set_full_text(f"Cannot connect: {address}")
             restyle(self.state, "state", "failed")
             return
+        demo = self.adapter.model.demo_address(address)
+        if demo is not None:  # teleop --demo's own server: its token from this run, and not kept as a server
+            self.adapter.connect_to(demo)
+            return
         self.settings.use_server(address)
         self.settings.remember_server()
         self.refresh_recent()

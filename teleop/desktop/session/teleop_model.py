@@ -10,7 +10,7 @@ from typing import Any
 
 from teleop.common.events import Event
 from teleop.desktop.models.actions import Action, Fired
-from teleop.desktop.models.appsettings import AppSettings, config_dir, parse_address, server_url
+from teleop.desktop.models.appsettings import AppSettings, ServerAddress, config_dir, parse_address, server_url
 from teleop.desktop.models.connection import (
     ConnectionModel,
     ConnectionState,
@@ -52,6 +52,9 @@ class TeleopModel:
         self.readings = ReadingsModel()
         self.video = VideoModel()
         self.session: ClientSession | None = None
+        #: ``teleop --demo``: the bundled server's address with its token. Both last one run, so connecting
+        #: to it again takes them from here, and it is never saved with the user's servers.
+        self.demo_url: str | None = None
         self.log: Event[LogLine] = Event()
         #: we asked the server to engage / lift its emergency stop and have not yet seen it say so
         self._estop_asked: bool | None = None
@@ -116,6 +119,13 @@ class TeleopModel:
             await session.stop()
             self._on_state_of(session, ConnectionState.DISCONNECTED, "disconnected")
             self.video.close()
+
+    def demo_address(self, address: ServerAddress) -> str | None:
+        """The demo server's whole address (its token in it) if ``address`` is that server; else None."""
+        demo = parse_address(self.demo_url) if self.demo_url else None
+        if isinstance(demo, ServerAddress) and (demo.host, demo.port) == (address.host, address.port):
+            return self.demo_url
+        return None
 
     def request_control(self, takeover: bool = True) -> None:
         if self.session is not None and self.session.connected:

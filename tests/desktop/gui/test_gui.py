@@ -516,6 +516,23 @@ def test_the_drive_rows_texts_are_shown_whole_at_the_windows_usual_size(driving,
         assert label.text() == label.full_text(), f"cut: {label.text()!r}"
 
 
+def test_the_demo_server_is_driven_again_after_disconnect_and_never_saved(window, loop, server, display, settings_store):
+    """teleop --demo: its bundled server has a port and token of this run only. Disconnect, then Connect, must
+    make the user its pilot again, and a later plain start must not offer that dead address."""
+    saved = (window.model.settings.host, window.model.settings.port, list(window.model.settings.recent))
+    window.model.demo_url = server.pilot_url  # what teleop --demo sets
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot of the demo server")
+    bar = window.connection_bar
+    click(display, bar.connect_button)  # Disconnect
+    wait_until(loop, lambda: not window.model.connection.connected, what="disconnected")
+    click(display, bar.connect_button)  # Connect, with the demo server's address still in the box
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot again")
+    assert (window.model.settings.host, window.model.settings.port, list(window.model.settings.recent)) == saved
+    window.close()
+    assert f":{server.port}" not in str(settings_store.value("settings/json")), "the demo server saved"
+
+
 def test_the_status_bar_hint_goes_once_connected(window, loop, server):
     assert "Connect" in window.statusBar().currentMessage()
     connect(window, loop, server.pilot_url)
