@@ -10,7 +10,7 @@ import time
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QSettings, Qt, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QFontDatabase, QFontMetrics, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontDatabase, QFontMetrics, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -190,8 +190,10 @@ class MainWindow(QMainWindow):
             self.speed_badge.mode,
             self.pad_warning,
         )
-        metrics = QFontMetrics(self.enable.font())
-        self.enable.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Enable driving", "Driving ENABLED")) + 40)
+        bold = QFont(self.enable.font())  # the style sheet makes it bold once it is polished, after this
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        self.enable.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Enable driving", "Driving ENABLED")) + 48)
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         self.keys = KeyboardSafety(model.drive, self, model.emergency_stop, lambda: model.settings.keyboard_driving)

@@ -128,9 +128,14 @@ MAX_BARS_SHOWN = 8
 
 
 class AxisBar(QWidget):
-    """One axis as a centred bar: raw value in blue, sent value as a green tick, number on the right."""
+    """One axis as a centred bar: raw value in blue, sent value as a green tick, number on the right.
+
+    In a narrow panel the number goes (it is in the tooltip) and the bar keeps its room."""
 
     HEIGHT = 18
+    MIN_WIDTH = 100
+    #: narrower than this, no number
+    NUMBER_FROM = 150
 
     def __init__(self, label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,11 +143,13 @@ class AxisBar(QWidget):
         self.raw = 0.0
         self.sent: float | None = None
         self.setMinimumHeight(self.HEIGHT)
-        self.setMinimumWidth(160)
+        self.setMinimumWidth(self.MIN_WIDTH)
 
     def set_values(self, raw: float, sent: float | None) -> None:
         if (raw, sent) != (self.raw, self.sent):
             self.raw, self.sent = raw, sent
+            if self.width() < self.NUMBER_FROM:
+                self.setToolTip(f"{self.label}: {raw:+.3f}" + (f", sent {sent:+.3f}" if sent is not None else ""))
             self.update()
 
     def paintEvent(self, event) -> None:
@@ -151,11 +158,13 @@ class AxisBar(QWidget):
         text = self.palette().text().color()
         painter.setPen(text)
         painter.drawText(QRectF(0, 0, 40, self.height()), Qt.AlignmentFlag.AlignVCenter, self.label)
-        value_text = f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
-        painter.drawText(
-            QRectF(self.width() - 56, 0, 56, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value_text
-        )
-        bar = QRectF(44, 4, self.width() - 106, self.height() - 8)
+        number = self.width() >= self.NUMBER_FROM
+        if number:
+            value_text = f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
+            painter.drawText(
+                QRectF(self.width() - 56, 0, 56, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value_text
+            )
+        bar = QRectF(44, 4, self.width() - (106 if number else 48), self.height() - 8)
         painter.setPen(QPen(MUTED, 1))
         painter.setBrush(self.palette().base())
         painter.drawRect(bar)

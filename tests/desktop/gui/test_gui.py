@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from guitools import ARTIFACTS, ROOT, ServerProcess, paint_now, run, wait_until
 from PySide6.QtCore import QEvent, QObject, QSettings
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication, QWidget
 
 from teleop.desktop.gui.adapter import QtAdapter
@@ -514,6 +515,19 @@ def test_the_drive_rows_texts_are_shown_whole_at_the_windows_usual_size(driving,
     shoot(display, f"drive-row-{'driving' if driving else 'ready'}")
     for label in (window.drive_state, window.link_state):
         assert label.text() == label.full_text(), f"cut: {label.text()!r}"
+
+
+def test_the_enable_buttons_bold_text_fits_it_in_a_small_window(window, loop, server, display):
+    window.resize(800, 600)
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+    window.enable.click()
+    wait_until(loop, lambda: window.model.drive.enabled, what="enabled")
+    settle(loop, 0.2)
+    shoot(display, "enable-button-800x600")
+    font = window.enable.font()
+    assert font.bold(), "the style makes it bold"
+    assert QFontMetrics(font).horizontalAdvance(window.enable.text()) + 2 * 18 <= window.enable.width(), window.enable.width()
 
 
 def test_the_demo_server_is_driven_again_after_disconnect_and_never_saved(window, loop, server, display, settings_store):
