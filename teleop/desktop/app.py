@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from teleop import __version__
@@ -268,6 +269,20 @@ async def _video_settled(model, window, deadline: float) -> None:
         await asyncio.sleep(0.05)
 
 
+def no_display(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why the window cannot open here (None: it can, as far as can be told before Qt tries).
+
+    Qt's own message for a Linux session without a display blames missing xcb libraries and aborts."""
+    if not sys.platform.startswith("linux") or environ.get("QT_QPA_PLATFORM", "").split(":")[0] not in ("", "xcb", "wayland"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "there is no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
+        "session, with ssh -X, or under xvfb-run; --screenshot and --self-check need no display"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -291,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             f"teleop: the desktop app needs its GUI libraries ({exc.name}); install with: pipx install 'teleop-robot[desktop]'",
             file=sys.stderr,
         )
+        return 2
+    trouble = no_display()
+    if trouble:
+        print(f"teleop: {trouble}", file=sys.stderr)
         return 2
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("teleop")

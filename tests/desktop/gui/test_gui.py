@@ -900,3 +900,18 @@ def test_gui_against_a_pty_device_commands_out_and_readings_in(window, loop, joy
     finally:
         stop_server(window, loop, server)
         device.close()
+
+
+def test_without_a_display_the_app_says_so_plainly(tmp_path):
+    """Over ssh or in a container, Qt's own message blames missing xcb libraries and aborts."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run(
+        [sys.executable, "-m", "teleop.desktop.app", "--demo", "--settings-file", str(tmp_path / "t.ini")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "no display to open the window on" in result.stderr and "xcb" not in result.stderr, result.stderr
