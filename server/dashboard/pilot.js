@@ -35,6 +35,13 @@ function loadToken() {
     history.replaceState(null, "", location.pathname);  // off the screen and out of screenshots
   }
   page.token = fromHash || localStorage.getItem(TOKEN_KEY);
+  showToken();
+}
+
+/** Settings say whether this device has a token; only then can it be forgotten. */
+function showToken() {
+  $("forget").hidden = !page.token;
+  $("token-state").textContent = page.token ? "This device has a pilot token." : "No pilot token on this device: you can watch, not drive.";
 }
 
 // -- sending ------------------------------------------------------------------------------------
@@ -120,9 +127,17 @@ function handle(message) {
       page.rtt = Date.now() / 1000 - message.t;
       video.pong(message, Date.now() / 1000);
       break;
-    case wire.MessageType.ERROR: notice(message.message, message.code); break;
+    case wire.MessageType.ERROR: notice(errorText(message), message.code); break;
     case wire.MessageType.EVENT: if (message.level !== wire.EventLevel.INFO) notice(message.text, "event"); break;
   }
+}
+
+/** The server's words, except where they point at the desktop app's settings: this page has its own. */
+function errorText(message) {
+  if (message.code !== wire.ErrorCode.UNAUTHORIZED) return message.message;
+  return page.token
+    ? `${message.message}. Enter the right one under Settings, below.`
+    : "Driving needs this robot's pilot token: open the address teleop-server printed (or scan the app's QR code), or enter the token under Settings, below.";
 }
 
 function ping(ws) {
@@ -251,9 +266,23 @@ $("fullscreen").addEventListener("click", () => {
   if (document.fullscreenElement) document.exitFullscreen();
   else if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen({ navigationUI: "hide" }).catch(() => {});
 });
+function useToken(token) {
+  page.token = token || null;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+  video.setToken(page.token);
+  $("token").value = "";
+  showToken();
+}
+$("use-token").addEventListener("click", () => {
+  const token = $("token").value.trim();
+  if (!token) return;
+  useToken(token);
+  notice("Pilot token kept on this device: Take control to drive.", "info");
+});
+$("token").addEventListener("keydown", (event) => { if (event.key === "Enter") $("use-token").click(); });
 $("forget").addEventListener("click", () => {
-  localStorage.removeItem(TOKEN_KEY);
-  page.token = null;
+  useToken(null);
   notice("The pilot token is forgotten on this device; open the address teleop-server printed to drive again.", "info");
 });
 $("name").value = pilotName();

@@ -298,6 +298,28 @@ def test_without_the_token_the_page_only_watches(rig, browser):
     page.keyboard.up("ArrowRight")
 
 
+def test_a_token_typed_in_the_pages_settings_lets_it_drive(rig, browser):
+    """Opened without the token (typed address, a bookmark): the page says where the token goes, and it goes there."""
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(rig.pilot_url(token=None))
+    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+    assert page.locator("#forget").is_hidden(), "nothing to forget"
+    page.click("#take")
+    page.wait_for_selector("#notice:not([hidden])", timeout=5000)
+    assert "under Settings" in page.locator("#notice").text_content()
+    assert "your settings" not in page.locator("#notice").text_content(), "the desktop app's advice"
+    page.click(".settings summary")
+    page.fill("#token", rig.server.token)
+    page.click("#use-token")
+    assert page.locator("#forget").is_visible() and page.locator("#token").input_value() == ""
+    take_control_and_enable(page)
+    page.keyboard.down("ArrowRight")
+    until(lambda: 1000 in b_values(rig.drive_lines()), what="the key drove the device", page=page)
+    page.keyboard.up("ArrowRight")
+    page.reload()  # kept on this device
+    take_control_and_enable(page)
+
+
 def test_a_wrong_token_counts_toward_the_lock_out(rig, browser):
     page = browser.new_context(**PHONE).new_page()
     page.goto(rig.pilot_url(token="wrong-token-0123456789"))
