@@ -445,8 +445,10 @@ class ControlRules:
         if isinstance(message, SaveSnapshot | ReplayControl):
             # what a token holder may do: these write to the robot's disk or change what everyone sees
             if not (self.pilot is member or member.authorized or not self.access.required):
-                ref = "save_snapshot" if isinstance(message, SaveSnapshot) else "replay"
-                return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, f"{ref} needs the pilot token", ref))]
+                ref, what = (
+                    ("save_snapshot", "saving the last seconds") if isinstance(message, SaveSnapshot) else ("replay", "steering the replay")
+                )
+                return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, f"{what} needs the pilot token", ref))]
             if isinstance(message, SaveSnapshot):
                 return [Snapshot(member.id, message.seconds, f"asked by {member.name}")]
             return [SteerReplay(member.id, message)]
@@ -457,7 +459,9 @@ class ControlRules:
         if isinstance(message, protocol.Record):
             # starting or stopping writes to the robot's disk: what a token holder may do, like a snapshot
             if not (self.pilot is member or member.authorized or not self.access.required):
-                return [Send(member.id, Error(ErrorCode.UNAUTHORIZED, "record needs the pilot token", "record"))]
+                return [
+                    Send(member.id, Error(ErrorCode.UNAUTHORIZED, "starting or stopping the recording needs the pilot token", "record"))
+                ]
             return [RecordRequest(member.id, member.name, message.command, message.note)]
         return []
 
