@@ -237,14 +237,15 @@ class MainWindow(QMainWindow):
         enable.setShortcut(QKeySequence("Ctrl+D"))
         enable.triggered.connect(self.model.enable_driving)
         drive_menu.addAction(enable)
-        disable = QAction("&Disable driving", self)
+        # Enable stays offered whatever the state: refused, it says why in the log
+        self.disable_action = disable = QAction("&Disable driving", self)
         disable.setShortcut(QKeySequence("Ctrl+Shift+D"))
         disable.triggered.connect(self.model.disable_driving)
         drive_menu.addAction(disable)
         stop = QAction("Emergency &stop\tSpace / Esc", self)  # the keys are handled app-wide by KeyboardSafety
         stop.triggered.connect(self.model.emergency_stop)
         drive_menu.addAction(stop)
-        take = QAction("&Take control", self)
+        self.take_action = take = QAction("&Take control", self)
         take.triggered.connect(self._take_control)
         drive_menu.addAction(take)
         drive_menu.addSeparator()
@@ -367,6 +368,8 @@ class MainWindow(QMainWindow):
         self.enable.setEnabled(drive.enabled or drive.blocked is None)
         watching = drive.blocked is DriveOff.NOT_PILOT
         self.take.setVisible(watching)
+        self.take_action.setEnabled(watching)
+        self.disable_action.setEnabled(drive.enabled)
         if drive.enabled:
             hold = drive.profile.deadman if drive.profile is not None and drive.deadman_held is not None else ""
             text = f"Driving: the robot follows your stick while you hold {hold}" if hold else "Driving: the robot follows your stick"

@@ -517,6 +517,18 @@ def test_the_drive_rows_texts_are_shown_whole_at_the_windows_usual_size(driving,
         assert label.text() == label.full_text(), f"cut: {label.text()!r}"
 
 
+def test_the_drive_menu_offers_only_what_can_be_done_now(window, loop, server):
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+    assert not window.take_action.isEnabled(), "already the pilot"
+    assert not window.disable_action.isEnabled(), "not driving"
+    window.enable.click()
+    wait_until(loop, lambda: window.model.drive.enabled, what="enabled")
+    assert window.disable_action.isEnabled()
+    window.disable_action.trigger()
+    assert not window.model.drive.enabled and not window.disable_action.isEnabled()
+
+
 def test_the_enable_buttons_bold_text_fits_it_in_a_small_window(window, loop, server, display):
     window.resize(800, 600)
     connect(window, loop, server.pilot_url)
