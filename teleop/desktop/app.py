@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from teleop import __version__
+from teleop.common.resources import resource_path
 from teleop.desktop.models.appsettings import BrokerSettings, parse_address
 from teleop.wire.errors import ConfigError
 from teleop.wire.fleet import parse_broker_url
@@ -77,6 +78,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: the demo server's outputs (in resources/)
+DEMO_CONFIG = "demo-server.toml"
+
+
 def start_demo_server() -> tuple[subprocess.Popen, str]:
     """The bundled server on the simulated device, on a free loopback port, with a fresh pilot token.
 
@@ -92,6 +97,7 @@ def start_demo_server() -> tuple[subprocess.Popen, str]:
     frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
     command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "teleop_server"]
     command += ["--serial", "sim", "--camera", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
+    command += ["--config", str(resource_path(DEMO_CONFIG))]  # every stick moves something on the simulated robot
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 10
