@@ -184,10 +184,12 @@ def load_mappings(files: Iterable[Path]) -> tuple[int, list[str]]:
     return added, problems
 
 
-#: a known pad's GameController events: its named controls are kept from these, in order with its raw ones
-_STANDARD_EVENTS = ("CONTROLLERAXISMOTION", "CONTROLLERBUTTONDOWN", "CONTROLLERBUTTONUP", "CONTROLLERDEVICEREMAPPED")
-#: these only repeat the joystick events of a pad coming or going
-_CONTROLLER_DEVICE_EVENTS = ("CONTROLLERDEVICEADDED", "CONTROLLERDEVICEREMOVED")
+#: a known pad's GameController events read: its named buttons, in order with its raw events, for the
+#: moments inside a read (a tap); its axes are read from SDL at the end of each read, as they only ever
+#: matter as they are then (no action or hold-to-drive button is an axis)
+_STANDARD_EVENTS = ("CONTROLLERBUTTONDOWN", "CONTROLLERBUTTONUP", "CONTROLLERDEVICEREMAPPED")
+#: these repeat joystick events (a stick moved, a pad came or went): half the events for nothing
+_CONTROLLER_REPEATS = ("CONTROLLERAXISMOTION", "CONTROLLERDEVICEADDED", "CONTROLLERDEVICEREMOVED")
 
 
 def _is_on(kind: str, value) -> bool | tuple:
@@ -230,7 +232,7 @@ class GamepadManager:
                 *(getattr(pygame, name) for name in _STANDARD_EVENTS),
             ]
         )
-        pygame.event.set_blocked([getattr(pygame, name) for name in _CONTROLLER_DEVICE_EVENTS])
+        pygame.event.set_blocked([getattr(pygame, name) for name in _CONTROLLER_REPEATS])
         self._sticks: dict[int, pygame.joystick.JoystickType] = {}
         self._controllers: dict[int, sdl_controller.Controller] = {}
         self.infos: dict[int, GamepadInfo] = {}
@@ -298,16 +300,16 @@ class GamepadManager:
         if state is None:
             return None
         kind = event.type
-        standard = kind in (pygame.CONTROLLERAXISMOTION, pygame.CONTROLLERBUTTONDOWN, pygame.CONTROLLERBUTTONUP)
+        standard = kind in (pygame.CONTROLLERBUTTONDOWN, pygame.CONTROLLERBUTTONUP)
         if standard:
             if state.standard is None:
                 return None
             state = state.standard
         values: list[Any]
         value: Any
-        if kind in (pygame.JOYAXISMOTION, pygame.CONTROLLERAXISMOTION):
+        if kind == pygame.JOYAXISMOTION:
             values, index, what = state.axes, event.axis, "axis"
-            value = _standard_axis(event.value, STANDARD_AXES[index]) if standard and index < len(values) else float(event.value)
+            value = float(event.value)
         elif kind in (pygame.JOYBUTTONDOWN, pygame.CONTROLLERBUTTONDOWN, pygame.JOYBUTTONUP, pygame.CONTROLLERBUTTONUP):
             values, index, what = state.buttons, event.button, "button"
             value = 1 if kind in (pygame.JOYBUTTONDOWN, pygame.CONTROLLERBUTTONDOWN) else 0
