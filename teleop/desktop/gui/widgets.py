@@ -71,9 +71,14 @@ class StickView(QWidget):
         side = min(self.width(), self.height() - 18) - 8
         return QRectF((self.width() - side) / 2, 18 + (self.height() - 18 - side) / 2, side, side)
 
+    def _travel(self) -> QRectF:
+        """Where the ring's centre can go: the box less the ring, so a full deflection is drawn whole inside it."""
+        inset = self.RING + 2
+        return self._area().adjusted(inset, inset, -inset, -inset)
+
     def _point(self, x: float, y: float) -> QPointF:
-        area = self._area()
-        return QPointF(area.center().x() + x * area.width() / 2, area.center().y() + y * area.height() / 2)
+        travel = self._travel()
+        return QPointF(travel.center().x() + x * travel.width() / 2, travel.center().y() + y * travel.height() / 2)
 
     def _mark(self, at: tuple[float, float], radius: int) -> QRect:
         """The pixels a ring or dot of ``radius`` at ``at`` covers, with its pen and antialiasing."""
@@ -103,9 +108,9 @@ class StickView(QWidget):
             painter.drawEllipse(self._point(*self.sent), self.DOT, self.DOT)
 
     def _drag(self, event: QMouseEvent) -> None:
-        area = self._area()
-        x = (event.position().x() - area.center().x()) / (area.width() / 2)
-        y = (event.position().y() - area.center().y()) / (area.height() / 2)
+        travel = self._travel()
+        x = (event.position().x() - travel.center().x()) / (travel.width() / 2)
+        y = (event.position().y() - travel.center().y()) / (travel.height() / 2)
         self.moved.emit(max(-1.0, min(1.0, x)), max(-1.0, min(1.0, y)))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:

@@ -69,3 +69,25 @@ def test_a_stick_view_moved_many_times_shows_what_a_whole_repaint_draws(qtbot, l
     shown = on_screen(view)
     whole = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     assert shown == whole, "a moved ring or dot left a trace, or was not drawn where it went"
+
+
+def test_a_stick_pushed_all_the_way_is_drawn_whole_inside_its_box(qtbot, loop, display):
+    """The raw ring at full deflection sat half outside the view, cut off by its edge."""
+    view = StickView("Left stick (axes 0, 1)")
+    view.resize(160, 178)  # as wide as tall: the box touches the view's sides
+    qtbot.addWidget(view)
+    view.show()
+    wait_until(loop, view.isVisible, what="the stick shown")
+    for raw in ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0)):
+        view.set_values(raw, None)
+        paint_now()
+        image = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        ring = [
+            (x, y)
+            for x in range(image.width())
+            for y in range(image.height())
+            if image.pixelColor(x, y).blue() > 200 > image.pixelColor(x, y).red() + 100
+        ]
+        assert ring, "the ring is drawn"
+        xs, ys = [x for x, _ in ring], [y for _, y in ring]
+        assert min(xs) >= 2 and max(xs) <= image.width() - 3 and max(ys) <= image.height() - 3, (raw, min(xs), max(xs), max(ys))
