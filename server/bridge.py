@@ -645,7 +645,12 @@ class Bridge:
             role=member.role if member else protocol.Role.OBSERVER,
             status=self._status(),
             readings=dict(self.readings),
-            limits={"max_message_bytes": protocol.MAX_MESSAGE_BYTES, "failsafe_ms": round(self.rules.watch.timeout * 1000)},
+            limits={
+                "max_message_bytes": protocol.MAX_MESSAGE_BYTES,
+                "failsafe_ms": round(self.rules.watch.timeout * 1000),
+                # how many of the last seconds a save_snapshot can write (0: snapshots are off here)
+                "snapshot_seconds": self.snapshots.ring.seconds if self.snapshots is not None else 0,
+            },
             client_id=client.id,
             units=dict(REPORT_UNITS),
         )

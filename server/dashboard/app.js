@@ -82,6 +82,7 @@ function handle(message) {
       state.retry = 0;
       setConnection("connected", "connected");
       addReadings(Date.now() / 1000, message.readings || {}, false);
+      recording.limits(message.limits);
       showStatus(message.status || {});
       logEvent(wire.EventLevel.INFO, `connected to ${message.server}`);
       break;

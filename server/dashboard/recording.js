@@ -8,6 +8,10 @@ const recording = (() => {
   let send = () => {};
   let replay = null;
   let seeking = false;
+  // the last seconds the server keeps to save (0: snapshots are off there; null: an older server that does not say)
+  let kept = null;
+  // what the button asks for at most
+  const WANTED_S = 30;
 
   function connected(on) {
     $("snapshot").disabled = !on;
@@ -17,7 +21,7 @@ const recording = (() => {
   function status(s) {
     replay = s.replay || null;
     $("replay").hidden = !replay;
-    $("snapshot").hidden = !!replay;
+    $("snapshot").hidden = !!replay || kept === 0;
     document.body.classList.toggle("replaying", !!replay);
     if (!replay) return;
     $("replay-file").textContent = replay.file;
@@ -29,7 +33,18 @@ const recording = (() => {
     $("replay-speed").value = String(replay.speed);
   }
 
-  $("snapshot").addEventListener("click", () => send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds: 30 }));
+  /** The welcome's limits: whether this server keeps the last seconds at all, and how many. */
+  function limits(l) {
+    kept = typeof (l || {}).snapshot_seconds === "number" ? l.snapshot_seconds : null;
+    const seconds = kept ? Math.min(WANTED_S, Math.round(kept)) : WANTED_S;
+    $("snapshot").textContent = `Save the last ${seconds} s`;
+    $("snapshot").hidden = !!replay || kept === 0;
+  }
+
+  $("snapshot").addEventListener("click", () => {
+    const seconds = kept ? Math.min(WANTED_S, kept) : WANTED_S;
+    send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds });
+  });
   $("replay-play").addEventListener("click", () => send({ type: wire.MessageType.REPLAY, action: replay && replay.playing ? "pause" : "play" }));
   $("replay-seek").addEventListener("input", () => { seeking = true; });
   $("replay-seek").addEventListener("change", (e) => {
@@ -38,5 +53,5 @@ const recording = (() => {
   });
   $("replay-speed").addEventListener("change", (e) => send({ type: wire.MessageType.REPLAY, action: "speed", speed: Number(e.target.value) }));
 
-  return { connected, status, onSend: (fn) => { send = fn; } };
+  return { connected, status, limits, onSend: (fn) => { send = fn; } };
 })();

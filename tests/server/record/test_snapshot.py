@@ -139,3 +139,25 @@ def test_a_client_never_stops_the_recording_the_server_was_started_with(tmp_path
     finally:
         process.stop()
     assert read(record)[0], "the server's own recording went on and was finished at the stop"
+
+
+@pytest.mark.parametrize(("kept", "shown"), [(0, None), (12, "Save the last 12 s")], ids=["snapshots off", "12 s kept"])
+def test_the_dashboard_offers_only_the_seconds_the_server_keeps(kept, shown, tmp_path, browser):
+    """[snapshot] seconds = 0 turns snapshots off: no button that can only fail. Fewer than 30 kept: the button says so."""
+    config = tmp_path / "robot.toml"
+    config.write_text(f'[snapshot]\nfolder = "{tmp_path / "snaps"}"\nseconds = {kept}\n')
+    server = ServerProcess("sim", extra=["--config", str(config)]).start()
+    try:
+        with connect(server.url) as ws:
+            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+            assert json.loads(ws.recv(timeout=10))["limits"]["snapshot_seconds"] == kept
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True).new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/#token={server.token}")
+        page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
+        page.wait_for_selector("#events li:has-text('connected to')", timeout=10_000)  # the welcome was handled
+        if shown is None:
+            assert page.locator("#snapshot").is_hidden()
+        else:
+            assert page.locator("#snapshot").text_content() == shown
+    finally:
+        server.stop()
