@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,7 +213,17 @@ def control_message(t: float, client: int, text: str | bytes) -> bytes:
         except ValueError:  # NaN or infinity smuggled in: keep it as text
             pass
     raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    return _dump({"t": round(t, 6), "client": client, "raw": raw[:4096]})
+    return _dump({"t": round(t, 6), "client": client, "raw": without_secrets(raw[:4096])})
+
+
+#: a ``"token": "..."`` pair in a frame's text, whole or cut short (the value up to its closing quote, if any)
+_SECRET = re.compile(r'("token"\s*:\s*)"(?:[^"\\]|\\.)*"?')
+
+
+def without_secrets(text: str) -> str:
+    """``text`` with every pilot token's value blanked: recordings and the Foxglove stream outlive the session and
+    reach people who may not drive (a pilot's request to drive carries the token)."""
+    return _SECRET.sub(r'\1"(removed)"', text)
 
 
 def log_message(t: float, level: str, text: str, name: str = "teleop-server") -> bytes:

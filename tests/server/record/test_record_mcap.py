@@ -262,3 +262,20 @@ def test_bad_control_frames_are_kept_as_text_and_never_raise():
         message = json.loads(recording.control_message(1.0, 1, junk))
         jsonschema.validate(message, recording.CONTROLS.schema)
         assert "raw" in message
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "request_control", "takeover": true, "token": "s3cret-pilot-token"}',
+        '{"token":"s3cret-pilot-token","type":"speed_cap","value":0.5}',
+        '{"type": "request_control", "token" : "s3cret-pilot-token"',  # cut short: not JSON any more
+        '{"type": "request_control", "token": "s3cret-pilot-tok',
+    ],
+)
+def test_the_pilot_token_never_reaches_the_recorded_control_channel(frame):
+    """The pilot's frames are recorded (and sent to Foxglove) as received: a request to drive carries the token."""
+    message = recording.control_message(1.0, 1, frame)
+    assert b"s3cret" not in message
+    jsonschema.validate(json.loads(message), recording.CONTROLS.schema)
+    assert "token" in json.loads(message)["raw"], "what was there is still seen, only not its value"

@@ -189,3 +189,25 @@ async def test_mcap_without_the_record_extra_and_video_in_json_lines_are_clear_e
     )
     assert result.returncode == 2
     assert "pip install 'teleop-robot[record]'" in result.stderr
+
+
+def test_the_pilot_token_is_in_no_recording_when_a_pilot_takes_control(tmp_path):
+    """A watcher who takes control sends the token; the pilot's frames are recorded as received."""
+    from websockets.sync.client import connect
+
+    path = tmp_path / "session.mcap"
+    server = ServerProcess("sim", extra=["--record", str(path)]).start()
+    try:
+        with connect(server.url) as ws:
+            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+            ws.send(json.dumps({"type": "request_control", "takeover": True, "token": server.token}))
+            for _ in range(20):
+                ws.send(json.dumps({"type": "control", "axes": [0.3]}))
+                ws.send(json.dumps({"type": "request_control", "takeover": True, "token": server.token}))
+                time.sleep(0.02)
+    finally:
+        server.stop()
+    _, messages, metadata = indexed(path)  # chunks are compressed: the token is looked for in what a reader gets
+    assert any(topic == "/pilot/control" and b"request_control" in m.data for topic, m in messages), "the frames were recorded"
+    assert not [m.data for _, m in messages if server.token.encode() in m.data]
+    assert server.token not in json.dumps(metadata)
