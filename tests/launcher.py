@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -49,6 +51,8 @@ class ServerProcess:
         self.serial = serial
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, so the server cannot raise it
         self.port = port or free_port()
+        #: what the server logged, once :func:`running` has stopped it
+        self.output = ""
         self.extra = extra or []
         self.prefix = prefix or []
         self.quiet = quiet
@@ -166,3 +170,13 @@ class ServerProcess:
             output, _ = self.process.communicate()
         self.process = None
         return output or ""
+
+
+@contextlib.asynccontextmanager
+async def running(server: ServerProcess):
+    """``server`` started and, on leaving, stopped (off the event loop: both wait); what it logged is ``server.output`` after."""
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        server.output = await asyncio.to_thread(server.stop)

@@ -136,6 +136,16 @@ class FoxgloveEndpoint:
 
     # -- the SDK's calls (on its own threads) -----------------------------------------------
 
+    # The SDK calls every callback of its ServerListener protocol, not only the ones a listener has: a missing one
+    # is an error in its log for every subscription. Subscriptions need nothing from us (the channels log to
+    # whoever subscribed).
+
+    def on_subscribe(self, client: Any, channel: Any) -> None:
+        return None
+
+    def on_unsubscribe(self, client: Any, channel: Any) -> None:
+        return None
+
     def on_client_advertise(self, client: Any, channel: Any) -> None:
         self.advertised[(client.id, channel.id)] = str(channel.topic)
 

@@ -8,7 +8,6 @@ teleop protocol while the Foxglove client watches, publishes a drive message
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import threading
@@ -17,6 +16,7 @@ import time
 import pytest
 from conftest import device_lines, wait_for
 from guitools import ServerProcess
+from launcher import running
 from nodetools import node_command, node_packages
 from websockets.sync.client import connect
 
@@ -33,15 +33,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def running(server: ServerProcess):
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 class Pilot(threading.Thread):
@@ -99,6 +90,7 @@ async def test_foxglove_sees_the_recordings_channels_live_and_its_estop_stops_th
             pilot.stopping.set()
             pilot.join(5)
 
+    assert "Callback failed" not in server.output and "ERROR" not in server.output, server.output[-3000:]
     advertised = {c["topic"]: c for c in seen["channels"]}
     expected = {spec.topic: spec for spec in recording.CHANNELS if spec is not recording.GAPS}
     assert set(advertised) == set(expected)

@@ -22,6 +22,7 @@ import pytest
 from conftest import WsClient, device_lines, wait_for
 from faultkit import TOKEN, neutral_after, record_figure, start_pilot
 from guitools import ServerProcess
+from launcher import running
 from websockets.asyncio.client import connect
 
 from teleop.desktop.app import free_port
@@ -44,15 +45,6 @@ def whole_records(data: bytes) -> list[dict]:
     """Every line of the file parsed as JSON: a torn record fails here."""
     assert data == b"" or data.endswith(b"\n"), f"the file ends in a torn record: {data[-80:]!r}"
     return [json.loads(line) for line in data.decode().splitlines()]
-
-
-@contextlib.asynccontextmanager
-async def running(server: ServerProcess):
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @contextlib.asynccontextmanager

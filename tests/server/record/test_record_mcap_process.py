@@ -20,9 +20,10 @@ import jsonschema
 from conftest import device_lines, wait_for
 from faultkit import TOKEN, record_figure
 from guitools import ServerProcess
+from launcher import running
 from mcap.reader import NonSeekingReader, make_reader
 from nodetools import read_mcap_with_typescript
-from test_record_faults import piloting, running
+from test_record_faults import piloting
 
 from teleop_server.rules import recording
 
