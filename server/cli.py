@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="publish this robot's presence, state and readings to an MQTT broker and take fleet e-stops from it: "
         "mqtt://HOST:PORT or mqtts://HOST:PORT; user name, password file and CA go under [mqtt] in the config file "
-        "(needs the mqtt extra: pip install 'teleop-robot[mqtt]'; see docs/fleet.md)",
+        "(needs the mqtt extra; see docs/fleet.md)",
     )
     parser.add_argument(
         "--foxglove",
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="show the session live in Foxglove, Lichtblick or PlotJuggler (Foxglove WebSocket, the recording's channels); "
         "clients may publish only an e-stop. No token check: listens on 127.0.0.1 unless --foxglove-host "
-        "(needs the foxglove extra: pip install 'teleop-robot[foxglove]'; see docs/recording.md)",
+        "(needs the foxglove extra; see docs/recording.md)",
     )
     parser.add_argument("--foxglove-host", metavar="ADDRESS", help="address the Foxglove endpoint listens on (default: 127.0.0.1)")
     parser.add_argument(

@@ -128,10 +128,22 @@ def test_pi_install_stages_a_server_only_venv_config_unit_and_udev_rule(tmp_path
     assert "/etc/teleop/teleop-server.toml" in unit
     assert 'SYMLINK+="teleop-arduino"' in (root / "etc" / "udev" / "rules.d" / "99-teleop-arduino.rules").read_text()
 
-    # the config survives a reinstall and a plain uninstall; --purge removes it
+    # the config survives a reinstall (here adding the record extra: MCAP and snapshots) and a plain uninstall;
+    # --purge removes it
     (root / "etc" / "teleop" / "teleop-server.toml").write_text(config + "\n# edited by the user\n")
-    subprocess.run(["bash", "packaging/pi/install.sh", "--root", str(root)], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    refused = subprocess.run(
+        ["bash", "packaging/pi/install.sh", "--root", str(root), "--extras", "record;rm"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "--extras takes names" in refused.stderr
+    subprocess.run(
+        ["bash", "packaging/pi/install.sh", "--root", str(root), "--extras", "record"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     assert "edited by the user" in (root / "etc" / "teleop" / "teleop-server.toml").read_text()
+    subprocess.run([str(venv / "bin" / "python"), "-c", "import mcap"], check=True)
     subprocess.run(["bash", "packaging/pi/install.sh", "--root", str(root), "--uninstall"], cwd=ROOT, check=True, capture_output=True)
     assert not venv.exists() and not (root / "etc" / "systemd" / "system" / "teleop-server.service").exists()
     assert (root / "etc" / "teleop" / "teleop-server.toml").exists()

@@ -4,6 +4,7 @@
 #   sudo packaging/pi/install.sh                       install from this checkout
 #   sudo packaging/pi/install.sh --package teleop-robot  install from PyPI instead
 #   sudo packaging/pi/install.sh --serial /dev/ttyUSB0 point the config at another port (default /dev/teleop-arduino)
+#   sudo packaging/pi/install.sh --extras record,mqtt  add optional parts: record (MCAP, snapshots), mqtt, foxglove
 #   sudo packaging/pi/install.sh --uninstall [--purge] remove it (--purge also removes config, recordings and the user)
 #   packaging/pi/install.sh --root /tmp/img            stage every file under /tmp/img (no user, no systemctl): for tests and images
 #
@@ -19,14 +20,16 @@ PACKAGE=""
 SERIAL=/dev/teleop-arduino
 ACTION=install
 PURGE=0
+EXTRAS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=$2; shift 2 ;;
     --package) PACKAGE=$2; shift 2 ;;
     --serial) SERIAL=$2; shift 2 ;;
+    --extras) EXTRAS=$2; shift 2 ;;
     --uninstall) ACTION=uninstall; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +73,10 @@ mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV" || { echo "install.sh: could not create a venv (apt install python3-venv)" >&2; exit 1; }
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # the base package is the server: no desktop extra, so no Qt and no pygame
-"$VENV/bin/python" -m pip install --quiet "${PACKAGE:-$CHECKOUT}"
+case "$EXTRAS" in
+  *[!a-z,]*) echo "install.sh: --extras takes names like record,mqtt,foxglove" >&2; exit 2 ;;
+esac
+"$VENV/bin/python" -m pip install --quiet "${PACKAGE:-$CHECKOUT}${EXTRAS:+[$EXTRAS]}"
 
 install -d "$ROOT/etc/teleop" "$(dirname "$UNIT")" "$(dirname "$RULE")"
 if [ -e "$CONFIG" ]; then

@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+from teleop.common.extras import extra_hint
 from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import ReplayControl
 from teleop_server.config import ServerConfig
@@ -42,7 +43,7 @@ def _sdk() -> Any:
     try:
         import foxglove
     except ImportError:
-        raise ConfigError("--foxglove needs the Foxglove SDK: pip install 'teleop-robot[foxglove]' (or pip install foxglove-sdk)") from None
+        raise ConfigError(f"--foxglove needs the Foxglove SDK, the foxglove extra: {extra_hint('foxglove')}") from None
     return foxglove
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
+from teleop.common.extras import extra_hint
 from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import Event
@@ -61,7 +62,7 @@ def _client_module():
     try:
         import aiomqtt
     except ImportError:
-        raise ConfigError("--mqtt needs the MQTT client: pip install 'teleop-robot[mqtt]' (or pip install aiomqtt)") from None
+        raise ConfigError(f"--mqtt needs the MQTT client, the mqtt extra: {extra_hint('mqtt')}") from None
     return aiomqtt
 
 

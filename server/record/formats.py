@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from teleop.common.extras import extra_hint
 from teleop.wire.errors import ConfigError
 from teleop_server.config import ServerConfig
 from teleop_server.record.writer import Recorder, ReportFn
 
-INSTALL_HINT = "MCAP recording needs the record extra: pip install 'teleop-robot[record]'"
+INSTALL_HINT = f"MCAP recording needs the record extra: {extra_hint('record')}"
 
 
 def is_mcap(path: str) -> bool:

@@ -17,6 +17,7 @@ import ssl
 from typing import Any
 
 from teleop.common.backoff import Backoff
+from teleop.common.extras import extra_hint
 from teleop.desktop.models.fleet import FleetDirectory, StopRound
 from teleop.desktop.net.discovery import RobotDirectory
 from teleop.wire import fleet
@@ -48,7 +49,7 @@ class FleetClient:
         try:
             import aiomqtt
         except ImportError:
-            raise ConfigError("the fleet list needs the MQTT client: pip install 'teleop-robot[mqtt]'") from None
+            raise ConfigError(f"the fleet list needs the MQTT client, the mqtt extra: {extra_hint('mqtt')}") from None
         self.aiomqtt = aiomqtt
         self.url = fleet.parse_broker_url(url)
         self.username, self.password, self.cafile = username, password, cafile

@@ -189,7 +189,7 @@ async def test_mcap_without_the_record_extra_and_video_in_json_lines_are_clear_e
         timeout=20,
     )
     assert result.returncode == 2
-    assert "pip install 'teleop-robot[record]'" in result.stderr
+    assert "pipx install --force 'teleop-robot[record]'" in result.stderr and "install.sh --extras record" in result.stderr
 
 
 def test_the_pilot_token_is_in_no_recording_when_a_pilot_takes_control(tmp_path):
