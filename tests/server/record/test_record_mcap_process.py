@@ -212,3 +212,9 @@ def test_the_pilot_token_is_in_no_recording_when_a_pilot_takes_control(tmp_path)
     assert any(topic == "/pilot/control" and b"request_control" in m.data for topic, m in messages), "the frames were recorded"
     assert not [m.data for _, m in messages if server.token.encode() in m.data]
     assert server.token not in json.dumps(metadata)
+
+
+def test_recording_video_without_a_camera_says_why_the_file_holds_none(tmp_path):
+    server = ServerProcess("sim", extra=["--record", str(tmp_path / "d.mcap"), "--record-video"]).start()
+    output = server.stop()
+    assert "no camera" in output and "no video is recorded" in output, output[-2000:]
