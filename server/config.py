@@ -328,7 +328,13 @@ def parse_config(data: dict[str, Any], base: ServerConfig | None = None, source:
             changes["outputs"] = tuple(_output(e, f"{source}: [[output]] #{i + 1}") for i, e in enumerate(body))
             continue
         keys = _SECTIONS.get(section)
-        if keys is None or not isinstance(body, dict):
+        if not isinstance(body, dict):  # a key outside any section: ``port = 8765`` above every [section]
+            home = [name for name, known in _SECTIONS.items() if section in known]
+            hint = f"; it goes under {' or '.join(f'[{h}]' for h in home)}" if home else ""
+            if keys is not None:
+                hint = f"; [{section}] is a section: its keys go on the lines under a line [{section}]"
+            raise ConfigError(f"{source}: {section} = ... is outside any section{hint}")
+        if keys is None:
             raise ConfigError(f"{source}: unknown section [{section}]; known: {', '.join(sorted([*_SECTIONS, 'output']))}")
         for key, value in body.items():
             if key not in keys:

@@ -129,3 +129,15 @@ def test_the_docs_bring_your_own_sketch_config_loads_and_writes_its_lines():
     assert config.device == "plain" and config.columns == ("dist",) and config.baud == 9600
     lines = CommandMapper(config.outputs).commands(Control(axes=(0.0, -0.5, 0.0, 1.0)))
     assert lines == {"left": "L128", "right": "R-255"}
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        ({"port": 8765}, "port = ... is outside any section; it goes under [server] or [serial]"),
+        ({"mqtt": "mqtt://broker.lan"}, "[mqtt] is a section: its keys go on the lines under a line [mqtt]"),
+    ],
+)
+def test_a_key_written_above_every_section_is_named_with_where_it_goes(document, said):
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        parse_config(document)
