@@ -15,6 +15,7 @@ Without an output the file is replaced, atomically, once the repaired copy is co
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -98,6 +99,8 @@ def repair(source: str | Path, target: str | Path | None = None) -> Repaired:
             writer.finish()
             out.flush()
             os.fsync(out.fileno())
+        # mkstemp made it private (0600): the repaired file gets the mode the recording has
+        os.chmod(temporary, stat.S_IMODE(os.stat(target if target.exists() else source).st_mode))
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

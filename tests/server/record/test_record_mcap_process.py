@@ -111,6 +111,7 @@ async def test_a_sigkilled_server_loses_at_most_about_a_second_and_the_repair_co
     typescript = await asyncio.to_thread(read_mcap_with_typescript, record, "stream")
     assert sum(typescript["counts"].values()) == len(recovered), "@mcap/core reads the same whole chunks"
 
+    record.chmod(0o644)  # as the recording's owner left it: others may read it
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "teleop_server", "--repair-recording", str(record)],
@@ -120,6 +121,7 @@ async def test_a_sigkilled_server_loses_at_most_about_a_second_and_the_repair_co
     )
     assert result.returncode == 0, result.stderr
     assert f"recovered {len(recovered)} messages" in result.stdout
+    assert record.stat().st_mode & 0o777 == 0o644, "the repaired file keeps the recording's mode"
     summary, messages, metadata = indexed(record)
     assert len(messages) == len(recovered) == summary.statistics.message_count
     assert "session" in metadata
