@@ -335,6 +335,16 @@ async def serve(
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     scheme = "wss" if bridge.tls else "ws"
+    # what can still refuse to start (a missing extra or file, a taken port) before the server says it is up
+    fleet = foxglove = None
+    try:
+        fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
+        foxglove = start_foxglove(bridge, bridge.tap, config, bridge.replay)
+    except BaseException:
+        if fleet is not None:
+            await fleet.stop()
+        await bridge.stop()
+        raise
     log.info(
         "teleop-server %s listening on %s://%s:%d (serial: %s, auth: %s)",
         __version__,
@@ -346,8 +356,6 @@ async def serve(
     )
     announce(config, bridge.port, token_created, fingerprint)
     announcer = start_announcer(bridge, config)
-    fleet = start_fleet(bridge, config, f"{scheme}://{reachable_host(config.host)}:{bridge.port}")
-    foxglove = start_foxglove(bridge, bridge.tap, config, bridge.replay)
     if foxglove is not None:
         print(f"Foxglove endpoint: ws://{config.foxglove_host}:{foxglove.port} (no token check; see docs/recording.md)", flush=True)
     # What exists now (modules, configuration, the bridge) lives as long as the server: a full cyclic

@@ -272,3 +272,23 @@ async def test_only_the_pilots_connection_has_its_controls_read_before_the_rest_
     assert urgent() == set(), "a pilot that left no longer jumps the queue"
     await make_client(bridge, {"role": "pilot", "client": "next pilot"})
     assert urgent() == {"next pilot"}
+
+
+def test_a_part_that_cannot_start_is_said_before_the_server_says_it_is_listening(tmp_path):
+    """A user reads 'listening', the pilot token and a QR code as 'it works': a missing extra must come first, alone."""
+    import subprocess
+    import sys
+
+    from teleop.desktop.app import free_port
+
+    without_foxglove = "import sys; sys.modules['foxglove'] = None; from teleop_server.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", without_foxglove, "--serial", "sim", "--no-announce", "--port", str(free_port()), "--foxglove", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2 and "needs the Foxglove SDK" in result.stderr, result.stderr
+    assert "listening" not in result.stdout + result.stderr and "token" not in result.stdout, result.stdout
