@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
 from teleop.desktop.gui.robot_list import RobotsOnNetwork
+from teleop.desktop.gui.settings.certificate_field import CertificateField
 from teleop.desktop.models.appsettings import AppSettings, check_port
 from teleop.desktop.models.settings_draft import address_field_problem, cafile_problem, should_split_address, split_address
 
@@ -51,15 +52,10 @@ class ConnectionPage(QWidget):
         self.token.setPlaceholderText("printed by teleop-server when it first started")
         self.token.setToolTip("Needed to drive; kept with this server's entry. Watching works without it unless the server says otherwise.")
         form.addRow("Pilot token:", self.token)
-        cafile_row = QHBoxLayout()
-        self.cafile = QLineEdit(settings.cafile)
-        self.cafile.setPlaceholderText("only for a robot with its own (self-signed) certificate")
+        cafile = CertificateField(settings.cafile, "only for a robot with its own (self-signed) certificate", "Certificate to trust")
+        self.cafile = cafile.path
         self.cafile.textChanged.connect(self.edited)
-        cafile_row.addWidget(self.cafile, 1)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_cafile)
-        cafile_row.addWidget(browse)
-        form.addRow("Trust certificate:", cafile_row)
+        form.addRow("Trust certificate:", cafile)
         robots = RobotsOnNetwork()
         robots.chosen.connect(self.host.setCurrentText)  # a ws[s]://host:port fills host, port and TLS
         form.addRow(robots)
@@ -95,13 +91,6 @@ class ConnectionPage(QWidget):
             self.tls.setChecked(address.tls)
         if address.token:
             self.token.setText(address.token)
-
-    def _browse_cafile(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Certificate to trust", self.cafile.text(), "Certificates (*.pem *.crt *.cer);;All files (*)"
-        )
-        if path:
-            self.cafile.setText(path)
 
     def problems(self) -> tuple[str | None, list[str]]:
         """The address field's problem (shown beside it) and every problem on the page."""

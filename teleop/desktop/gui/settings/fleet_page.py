@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QWidget
 
+from teleop.desktop.gui.settings.certificate_field import CertificateField
 from teleop.desktop.models.appsettings import AppSettings, BrokerSettings
 from teleop.desktop.models.settings_draft import broker_url_problem, cafile_problem
 
@@ -40,20 +41,10 @@ class FleetPage(QWidget):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setToolTip("Kept in this user's teleop settings file, like the pilot tokens.")
         form.addRow("Password:", self.password)
-        cafile_row = QHBoxLayout()
-        self.cafile = QLineEdit(broker.cafile)
-        self.cafile.setPlaceholderText("only for mqtts:// with a broker certificate from your own CA")
+        cafile = CertificateField(broker.cafile, "only for mqtts:// with a broker certificate from your own CA", "CA to trust")
+        self.cafile = cafile.path
         self.cafile.textChanged.connect(self.edited)
-        cafile_row.addWidget(self.cafile, 1)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_cafile)
-        cafile_row.addWidget(browse)
-        form.addRow("Trust CA:", cafile_row)
-
-    def _browse_cafile(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CA to trust", self.cafile.text(), "Certificates (*.pem *.crt *.cer);;All files (*)")
-        if path:
-            self.cafile.setText(path)
+        form.addRow("Trust CA:", cafile)
 
     def problems(self) -> list[str]:
         url_problem = broker_url_problem(self.url.text())
