@@ -346,12 +346,12 @@ async def serve(
         await bridge.stop()
         raise
     log.info(
-        "teleop-server %s listening on %s://%s:%d (serial: %s, auth: %s)",
+        "teleop-server %s listening on %s://%s:%d (%s, auth: %s)",
         __version__,
         scheme,
         config.host,
         bridge.port,
-        config.serial,
+        f"replaying {config.replay}; no device is opened" if config.replay else f"serial: {config.serial}",
         "on" if config.auth else "OFF",
     )
     announce(config, bridge.port, token_created, fingerprint)
@@ -419,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("open-file limit raised from %d to %d", before, after)
     try:
         config, token_created = with_token(config_from_args(args))
+        if config.replay and args.serial:
+            log.warning("--serial %s is not opened: a replay drives no device", args.serial)
         config, fingerprint = with_certificate(config)
         asyncio.run(serve(config, token_created=token_created, fingerprint=fingerprint))
     except ConfigError as exc:

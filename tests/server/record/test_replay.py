@@ -229,3 +229,10 @@ def test_recorded_video_is_served_again_at_the_video_path_frame_for_frame(tmp_pa
     positions = [order.get(frame) for frame in played]
     assert None not in positions, "every frame served is one that was recorded, unchanged"
     assert positions == sorted(positions) and len(set(positions)) == len(positions), positions
+
+
+def test_a_replay_says_it_opens_no_device_even_when_given_one(recorded):
+    server = ServerProcess("/dev/ttyACM9", extra=["--replay", str(recorded)]).start()
+    output = server.stop()
+    assert "replaying" in output and "no device is opened" in output, output[-2000:]
+    assert "--serial /dev/ttyACM9 is not opened" in output and "serial: /dev/ttyACM9" not in output
