@@ -38,6 +38,10 @@ from teleop_server.rules.fleet import BrokerLink, Discovery, EstopInbox, Message
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
+#: the MQTT client's own log: it says every failed receive at ERROR, again on every retry, while the link
+#: below reports each reason once (fleet.md); only what it calls critical gets through
+_client_log = logging.getLogger("teleop.server.mqtt")
+_client_log.setLevel(logging.CRITICAL)
 
 #: A publish the broker has not taken in this time means the link is stuck: reconnect.
 PUBLISH_TIMEOUT = 10.0
@@ -174,7 +178,7 @@ class FleetLink:
                     keepalive=self.config.mqtt_keepalive,
                     timeout=CONNECT_TIMEOUT,
                     tls_context=self._tls_context,
-                    logger=logging.getLogger("teleop.server.mqtt"),
+                    logger=_client_log,
                 ) as client:
                     log.info("%s", self.link.succeeded())
                     self._client = client

@@ -316,3 +316,36 @@ async def test_a_broker_refusing_the_password_is_reported_once_and_the_robot_dri
     log = server.stop()
     assert log.count("cannot reach the MQTT broker") == 1, log
     assert "not authori" in log.lower()
+
+
+async def test_a_broker_address_that_resets_every_connection_is_reported_once(make_device, make_server):
+    """mqtt:// at a TLS listener (or anything that drops the connection at once): one line, not one a retry."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    attempts = []
+
+    def reset_every_connection() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            attempts.append(1)
+            peer.recv(1024)  # the client's CONNECT
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            peer.close()  # a reset, as a TLS listener gives a plain MQTT client
+
+    threading.Thread(target=reset_every_connection, daemon=True).start()
+    try:
+        device = await make_device(SimulatedDevice(report_ms=50))
+        server = await make_server(device, "--mqtt", f"mqtt://127.0.0.1:{listener.getsockname()[1]}", "--name", "rover-1")
+        await server.serial_ready()
+        await wait_for(lambda: len(attempts) >= 4, timeout=20, what="four attempts reset")  # the barrier
+        log = server.stop()
+    finally:
+        listener.close()
+    assert log.count("cannot reach the MQTT broker") == 1, log
+    assert "ERROR" not in log, log
