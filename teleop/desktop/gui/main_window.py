@@ -233,11 +233,10 @@ class MainWindow(QMainWindow):
         self.show_video.toggled.connect(self._show_video)
         view_menu.addAction(self.show_video)
         drive_menu = self.menuBar().addMenu("&Drive")
-        enable = QAction("&Enable driving", self)
+        enable = QAction("&Enable driving", self)  # offered whatever the state: refused, it says why in the log
         enable.setShortcut(QKeySequence("Ctrl+D"))
         enable.triggered.connect(self.model.enable_driving)
         drive_menu.addAction(enable)
-        # Enable stays offered whatever the state: refused, it says why in the log
         self.disable_action = disable = QAction("&Disable driving", self)
         disable.setShortcut(QKeySequence("Ctrl+Shift+D"))
         disable.triggered.connect(self.model.disable_driving)

@@ -192,11 +192,12 @@ _STANDARD_EVENTS = ("CONTROLLERBUTTONDOWN", "CONTROLLERBUTTONUP", "CONTROLLERDEV
 _CONTROLLER_REPEATS = ("CONTROLLERAXISMOTION", "CONTROLLERDEVICEADDED", "CONTROLLERDEVICEREMOVED")
 
 
-def _is_on(kind: str, value) -> bool | tuple:
-    """What the action map reads from an input (:func:`teleop.wire.layout.pressed`): held, a trigger past half
-    way, a hat's direction. Two changes of it within one read would leave no trace in the state at the end."""
+def _is_on(kind: str, value) -> bool | tuple | None:
+    """What the action map and hold-to-drive read from an input (:func:`teleop.wire.layout.pressed`): a button
+    held, a hat's direction; None for an axis, which neither reads (bindings are buttons). Two changes of it
+    within one read would leave no trace in the state at the end."""
     if kind == "axis":
-        return value > 0.5
+        return None
     return value if kind == "hat" else bool(value)
 
 
@@ -259,8 +260,8 @@ class GamepadManager:
 
         A press and its release can both be queued by the time of a read (the GUI was busy, or reads
         the pads only every 40 ms while not driving), and the state at the end would show neither.
-        So before an event undoes an input's change that nobody has seen yet (a button, a hat, a
-        trigger past half way), ``moved(instance_id)`` is called with the state showing it: a tap
+        So before an event undoes an input's change that nobody has seen yet (a button, a hat),
+        ``moved(instance_id)`` is called with the state showing it: a tap
         of a pad's e-stop button, however short, reaches the action map.
         """
         result = PollResult(added=self._found)
