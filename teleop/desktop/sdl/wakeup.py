@@ -261,7 +261,8 @@ class SdlWakeup:
                 run.poke()
 
     def settle(self, timeout: float = 5.0) -> bool:
-        """Return once the thread has looked at its files as they are now (a wake due by then has been made).
+        """Return once the thread has looked at the pads as they are now: it has listed their files again and
+        chosen its wait (:attr:`mode`, :attr:`files`), and a wake due by then has been made.
 
         An ordering barrier for tests: what was not woken for by then was not seen as news.
         False if the thread did not get there within ``timeout``."""
@@ -345,15 +346,16 @@ class SdlWakeup:
                     continue
                 _readable([control], paced if run.armed else math.inf)
                 run.drain()
-                run.release(list(run.barriers))  # drained first: a barrier whose poke was read is in the list
+                self._release_while_disarmed(run)
                 continue
-            if now >= next_look:
-                if mode is WaitMode.SDL_LOOP or now >= next_listing or source.devices() != devices:
+            if now >= next_look or barriers:
+                if barriers or mode is WaitMode.SDL_LOOP or now >= next_listing or source.devices() != devices:
                     devices = source.devices()
                     mode, files = self._look(run)
                     waiting.follow(files)
                     next_listing = now + FILES_RECHECK_S
-                next_look = now + self._tick_s
+                if now >= next_look:
+                    next_look = now + self._tick_s
             if mode is WaitMode.SDL_LOOP:
                 news = source.sdl_wait(WAIT_SLICE_MS)
                 run.drain()
@@ -381,9 +383,18 @@ class SdlWakeup:
         ready, _ = _readable([*waiting.watched(), control], waiting.timeout(tick))
         if control in ready:
             run.drain()
-            run.release(list(run.barriers))
+            self._release_while_disarmed(run)
             return True
         return run.armed
+
+    @staticmethod
+    def _release_while_disarmed(run: _Run) -> None:
+        """After a poke: release the barriers now only if the GUI has still not read the queue (the wake it
+        was due has been made, and nothing can be woken for until it reads). Once it has rearmed, they wait for
+        the next round, which looks at the pads as they are now: a rearm and a barrier that came together must
+        not release the barrier on a look from before the GUI read."""
+        if not run.armed:
+            run.release(list(run.barriers))  # drained first: a barrier whose poke was read is in the list
 
     def _wait_files(self, run: _Run, waiting: _FileWait, tick: float, settle: bool) -> tuple[News, bool]:
         """One wait on the pads' files and the control socket, until ``tick`` (monotonic; no wait at all to

@@ -255,6 +255,37 @@ def test_the_files_waited_on_follow_the_pads_coming_and_going(pipe_pads, watch):
     assert list(wakeup.files) == list(pipe_pads.pipes) == [min(pipe_pads.pipes)]
 
 
+def test_a_settle_that_arrives_with_the_rearm_still_sees_the_pads_as_they_are_after_it(pipe_pads, watch, monkeypatch):
+    """The reader rearms and at once asks to settle, and both reach the sleeping thread together (a busy
+    machine): the barrier must wait for a look at the pads as they are now, not be released on the old one."""
+    wakeup, woke = watch
+    gate = threading.Event()
+    real_readable = wakeups._readable
+
+    def readable(fds: list[int], timeout: float):
+        if len(fds) == 1 and timeout == float("inf"):  # the thread sleeps until the reader rearms
+            assert gate.wait(5), "the test never let the thread go"
+        return real_readable(fds, timeout)
+
+    monkeypatch.setattr(wakeups, "_readable", readable)
+    pad = pipe_pads.plug()
+    assert wakeup.start()
+    os.write(pad, b"a")
+    assert woke.wait(5)
+    pipe_pads.read()
+    pipe_pads.plug()  # a pad came while the reader read (no hotplug tick for an hour, no pad count change)
+    wakeup.rearm()
+    settled = threading.Event()
+    threading.Thread(target=lambda: wakeup.settle() and settled.set(), daemon=True).start()
+    run = wakeup._run
+    assert run is not None
+    while not run.barriers:  # the settle is on its way: now the thread may wake to both
+        time.sleep(0.001)
+    gate.set()
+    assert settled.wait(5)
+    assert sorted(wakeup.files) == sorted(pipe_pads.pipes), "the barrier was released on a look from before"
+
+
 def test_the_hotplug_tick_lists_the_open_files_only_when_sdls_pad_count_changed(pipe_pads, monkeypatch):
     """Listing a process's files is most of a tick's cost: a tick that sees no change only pumps SDL."""
     monkeypatch.setattr(wakeups, "FILES_RECHECK_S", 3600.0)
