@@ -259,11 +259,12 @@ def test_a_settle_that_arrives_with_the_rearm_still_sees_the_pads_as_they_are_af
     """The reader rearms and at once asks to settle, and both reach the sleeping thread together (a busy
     machine): the barrier must wait for a look at the pads as they are now, not be released on the old one."""
     wakeup, woke = watch
-    gate = threading.Event()
+    asleep, gate = threading.Event(), threading.Event()
     real_readable = wakeups._readable
 
     def readable(fds: list[int], timeout: float):
-        if len(fds) == 1 and timeout == float("inf"):  # the thread sleeps until the reader rearms
+        if woke.is_set() and timeout > 60:  # it has woken the reader and sleeps until it rearms
+            asleep.set()
             assert gate.wait(5), "the test never let the thread go"
         return real_readable(fds, timeout)
 
@@ -271,7 +272,7 @@ def test_a_settle_that_arrives_with_the_rearm_still_sees_the_pads_as_they_are_af
     pad = pipe_pads.plug()
     assert wakeup.start()
     os.write(pad, b"a")
-    assert woke.wait(5)
+    assert woke.wait(5) and asleep.wait(5)
     pipe_pads.read()
     pipe_pads.plug()  # a pad came while the reader read (no hotplug tick for an hour, no pad count change)
     wakeup.rearm()
@@ -279,7 +280,9 @@ def test_a_settle_that_arrives_with_the_rearm_still_sees_the_pads_as_they_are_af
     threading.Thread(target=lambda: wakeup.settle() and settled.set(), daemon=True).start()
     run = wakeup._run
     assert run is not None
+    began = time.monotonic()
     while not run.barriers:  # the settle is on its way: now the thread may wake to both
+        assert time.monotonic() - began < 5, "settle() never asked"
         time.sleep(0.001)
     gate.set()
     assert settled.wait(5)
