@@ -249,7 +249,8 @@ class DeviceLink:
         self._loop = asyncio.get_running_loop()
         backoff = Backoff(self.reopen_backoff)
         while True:
-            self._set_state(LinkState.OPENING, f"opening {self.port}")
+            if not backoff.failures:  # retrying after a failed open stays "lost", said once: no flip to "opening" and back
+                self._set_state(LinkState.OPENING, f"opening {self.port}")
             try:
                 protocol = _LineProtocol(self)
                 self._transport = await open_port(self.port, self.baud, functools.partial(_same, protocol), self.sim)

@@ -130,6 +130,39 @@ async def test_serial_unplug_tells_every_client_writes_nothing_and_control_resum
     assert not [r for r in records[lost:reopened] if r["kind"] == "command"], "nothing is written while the port is gone"
 
 
+async def test_a_port_that_cannot_be_opened_is_told_once_not_at_every_retry(tmp_path):
+    """A path that exists but is no serial port the server may open (a file, a tty without permission to it)
+    is retried every second; the clients and the log hear of it once, then of the device when it comes."""
+    from teleop_server.device.simulated import PtyDevice, SimulatedDevice
+
+    port = tmp_path / "ttyROBOT"
+    port.write_text("")
+    server = ServerProcess(str(port))
+    await asyncio.to_thread(server.start)
+    device = None
+    try:
+        async with connect(server.url) as ws:
+            watcher = WsClient(ws)
+            await watcher.send({"type": "hello", "role": "observer", "client": "watcher"})
+            welcome = await watcher.expect("welcome")
+            assert "cannot open" in welcome["status"]["serial"]["detail"]
+            await asyncio.sleep(3.5)  # three more tries at the settled 1 s retry
+            port.unlink()
+            device = PtyDevice(SimulatedDevice(report_ms=50), link=str(port))
+            await device.start()
+            await watcher.expect("event", lambda m: m["text"].startswith("device ready"), timeout=10)  # the barrier
+            lost = [e["text"] for e in watcher.of_type("event") if "serial link lost" in e["text"]]
+            assert len(lost) <= 1, f"told at every retry: {lost}"
+            flips = [m["serial"]["state"] for m in watcher.of_type("status")]
+            assert "opening" not in flips[: flips.index("waiting_ready") if "waiting_ready" in flips else None], flips
+    finally:
+        output = await asyncio.to_thread(server.stop)
+        if device is not None:
+            await device.stop()
+    said = [line for line in output.splitlines() if "cannot open" in line]
+    assert 1 <= len(said) <= 3, "\n".join(said)
+
+
 # -- nothing lost: --record across a serial reconnect, then SIGKILL --------------------------------
 
 
