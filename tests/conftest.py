@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,18 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_pad_thread_outlives_its_test():
+    """A pad thread (teleop.desktop.sdl.wakeup) left running wakes a deleted window and pumps SDL beside later
+    tests: whoever starts one stops it (a stopped thread ends within one wait slice)."""
+    before = {t for t in threading.enumerate() if t.name == "sdl-wakeup"}
+    yield
+    left = [t for t in threading.enumerate() if t.name == "sdl-wakeup" and t not in before]
+    for thread in left:
+        thread.join(2)
+    assert not [t for t in left if t.is_alive()], "a pad thread (SdlWakeup) was left running: stop it (an adapter: shutdown())"
 
 
 def recorded_commands(record: Path) -> list[str]:

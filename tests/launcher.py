@@ -169,6 +169,7 @@ class ServerProcess:
             self.process.kill()
             output, _ = self.process.communicate()
         self.process = None
+        print(f"--- teleop-server on port {self.port} logged ---\n{output or ''}")  # pytest shows it when a test fails
         return output or ""
 
 

@@ -112,12 +112,32 @@ def sent_frames(page) -> list[dict]:
 
 def take_control_and_enable(page) -> None:
     """Press Take control and Enable, as a user would, and wait until the page says it drives."""
-    page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
-    page.wait_for_selector("#take:not([disabled])", timeout=10_000)
+    shows(page, "#connection[data-state='connected']")
+    shows(page, "#take:not([disabled])")
     page.click("#take")
-    page.wait_for_selector("#enable:not([disabled])", timeout=10_000)
+    shows(page, "#enable:not([disabled])")
     page.click("#enable")
-    page.wait_for_selector("body[data-role='driving']", timeout=10_000)
+    shows(page, "body[data-role='driving']")
+
+
+def shows(page, selector: str, timeout_ms: int = 10_000) -> None:
+    """Wait for ``selector``; if it never comes, fail with what the page told its user instead."""
+    try:
+        page.wait_for_selector(selector, timeout=timeout_ms)
+    except Exception as error:  # playwright's TimeoutError: its message says only what was awaited
+        raise AssertionError(f"waiting for {selector}: the page shows {page_state(page)}") from error
+
+
+def page_state(page) -> dict[str, str | None]:
+    """What the pilot page tells its user: for a test's failure message."""
+    return page.evaluate(
+        """() => ({
+            connection: document.getElementById("connection").textContent,
+            role: document.getElementById("role").textContent,
+            notice: document.getElementById("notice").hidden ? null : document.getElementById("notice").textContent,
+            body: document.body.dataset.role || null,
+        })"""
+    )
 
 
 def stick_centre(page, which: str = "left") -> tuple[float, float, float]:
