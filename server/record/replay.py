@@ -35,6 +35,8 @@ from teleop_server.rules.replay import STATUS_INTERVAL, Playback, Steered
 
 log = logging.getLogger("teleop.server.replay")
 
+#: How every MCAP file begins (the spec's magic): anything else is refused before the reader guesses at it.
+MCAP_MAGIC = b"\x89MCAP0\r\n"
 #: The topics a replay plays (commands and the pilot's controls are what was *sent*: they drive nothing now).
 PLAYED = (recording.READINGS.topic, recording.EVENTS.topic, recording.VIDEO.topic)
 #: Messages handed over in one go before the loop is let to run (a 64x replay of a busy file).
@@ -71,6 +73,9 @@ class McapSource:
         source = cls(Path(path))
         try:
             with source.path.open("rb") as stream:
+                if stream.read(len(MCAP_MAGIC)) != MCAP_MAGIC:
+                    raise ConfigError(f"{path} is not an MCAP file: --replay plays what --record FILE.mcap wrote")
+                stream.seek(0)
                 reader = make_reader(stream)
                 summary = reader.get_summary()
                 statistics = summary.statistics if summary is not None else None
@@ -81,6 +86,8 @@ class McapSource:
                 source.metadata = {m.name: dict(m.metadata) for m in reader.iter_metadata()}
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except ConfigError:
+            raise
         except Exception as exc:  # no index at the end: a crashed recording
             source.problem = f"{source.path.name} has no index (cut short?): replaying it up to its last whole chunk"
             log.info("%s (%s)", source.problem, type(exc).__name__)

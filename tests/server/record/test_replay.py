@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -236,3 +237,15 @@ def test_a_replay_says_it_opens_no_device_even_when_given_one(recorded):
     output = server.stop()
     assert "replaying" in output and "no device is opened" in output, output[-2000:]
     assert "--serial /dev/ttyACM9 is not opened" in output and "serial: /dev/ttyACM9" not in output
+
+
+@pytest.mark.parametrize("name,content", [("drive.jsonl", b'{"kind":"reading"}\n'), ("drive.mcap", b"not a recording")])
+def test_replaying_a_file_that_is_not_mcap_says_so_and_what_replay_plays(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "teleop_server", "--replay", str(path), "--port", "1"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode != 0
+    assert f"{path} is not an MCAP file" in done.stderr and "--record FILE.mcap" in done.stderr, done.stderr
+    assert "no index" not in done.stderr
