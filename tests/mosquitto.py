@@ -43,10 +43,12 @@ def documented_acl() -> str:
 class Broker:
     """A mosquitto with ``users`` (name -> password), the documented ACL, anonymous access refused."""
 
-    def __init__(self, folder: Path, users: dict[str, str], *, port: int | None = None) -> None:
+    def __init__(self, folder: Path, users: dict[str, str], *, port: int | None = None, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: the broker's certificate and key files; it then speaks only TLS, as ``localhost``."""
         self.folder = folder
         self.users = users
         self.port = port or free_port()
+        self.tls = tls
         self.process: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
         passwd = folder / "passwd"
@@ -56,8 +58,7 @@ class Broker:
         (folder / "acl").write_text(documented_acl())
         self.log = folder / "mosquitto.log"
         (folder / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous false\n"
+            f"listener {self.port} 127.0.0.1\n" + (f"certfile {tls[0]}\nkeyfile {tls[1]}\n" if tls else "") + "allow_anonymous false\n"
             f"password_file {passwd}\n"
             f"acl_file {folder / 'acl'}\n"
             "persistence false\n" + ("user root\n" if os.geteuid() == 0 else "") + "log_type error\nlog_type warning\nlog_type notice\n"
@@ -67,7 +68,7 @@ class Broker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"mqtts://localhost:{self.port}" if self.tls else f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> Broker:
         self.process = subprocess.Popen(

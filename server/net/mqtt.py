@@ -87,7 +87,7 @@ class FleetLink:
         self.outbox = Outbox()
         self.pace = ReadingsPace(config.mqtt_readings_rate)
         self.inbox = EstopInbox(self.id)
-        self.link = BrokerLink(str(self.url))
+        self.link = BrokerLink(self.url)
         self.discovery = (
             Discovery(self.id, self.name, self.server, dict(REPORT_UNITS), config.mqtt_discovery_prefix) if config.mqtt_discovery else None
         )

@@ -187,7 +187,7 @@ class Retry:
 class BrokerLink:
     """When to try the broker again and what to say about it: once per distinct trouble, never per attempt."""
 
-    def __init__(self, url: str, backoff: Backoff | None = None) -> None:
+    def __init__(self, url: fleet.BrokerUrl, backoff: Backoff | None = None) -> None:
         self.url = url
         self.backoff = backoff or Backoff(BROKER_DELAYS)
         self.connected = False
@@ -203,6 +203,8 @@ class BrokerLink:
             return Retry(delay, None)
         self._reported = reason
         verb = "lost the MQTT broker" if was_connected else "cannot reach the MQTT broker"
+        if not was_connected:
+            reason = fleet.broker_failure(self.url, reason)
         return Retry(delay, f"{verb} {self.url}: {reason}; driving goes on, retrying every few seconds")
 
     def succeeded(self) -> str:

@@ -228,3 +228,15 @@ def parse_broker_url(text: str) -> BrokerUrl:
         raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
     tls = parts.scheme == "mqtts"
     return BrokerUrl(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+#: how a plain MQTT connection to a TLS listener fails: the broker waits for a TLS hello and cuts the link
+_PLAIN_TO_TLS = ("timed out", "reset", "closed", "lost", "eof")
+
+
+def broker_failure(url: BrokerUrl, reason: str) -> str:
+    """``reason`` for a failed connection, with what to try when it is how a TLS-only broker answers plain MQTT."""
+    if url.tls or not any(sign in reason.lower() for sign in _PLAIN_TO_TLS):
+        return reason
+    tls = BrokerUrl(url.host, url.port, tls=True)
+    return f"{reason} (a broker that wants TLS on port {url.port} answers plain MQTT like this: try {tls})"

@@ -126,6 +126,8 @@ class FleetClient:
                 raise
             except Exception as exc:
                 reason = str(exc) or type(exc).__name__
+                if self._client is None:  # never connected this time round: maybe a TLS broker given as mqtt://
+                    reason = fleet.broker_failure(self.url, reason)
                 if reason != reported:
                     log.warning("fleet broker %s: %s; trying again", self.url, reason)
                     reported = reason

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -349,3 +350,37 @@ async def test_a_broker_address_that_resets_every_connection_is_reported_once(ma
         listener.close()
     assert log.count("cannot reach the MQTT broker") == 1, log
     assert "ERROR" not in log, log
+
+
+def documented_certificate_recipe() -> str:
+    """The openssl commands docs/fleet.md gives for the broker's certificate (the block after its marker)."""
+    text = (mosquitto.ROOT / "docs" / "fleet.md").read_text()
+    match = re.search(r"<!-- broker-certificate -->\s*```sh\n(.*?)```", text, re.S)
+    assert match, "docs/fleet.md has no certificate recipe after <!-- broker-certificate -->"
+    return match.group(1)
+
+
+async def test_the_documented_certificate_recipe_gives_a_tls_broker_that_robots_and_mosquitto_sub_trust(tmp_path, make_device, make_server):
+    """The recipe as a user runs it (for localhost instead of broker.lan), mosquitto on TLS only, a robot
+    told ``mqtts://`` with the CA as its cafile, and mosquitto's own client as the dashboard."""
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    recipe = documented_certificate_recipe().replace("broker.lan", "localhost").replace("192.168.1.10", "127.0.0.1")
+    subprocess.run(["bash", "-euc", recipe], cwd=folder, check=True, capture_output=True)
+    users = {"rover-1": uuid.uuid4().hex, mosquitto.DASHBOARD: uuid.uuid4().hex}
+    broker = mosquitto.Broker(tmp_path / "broker", users, tls=(folder / "broker.crt", folder / "broker.key")).start()
+    try:
+        await start_robot(broker, make_device, make_server, "rover-1", cafile=str(folder / "fleet-ca.pem"))
+        dashboard = ["-h", "localhost", "-p", str(broker.port), "-u", mosquitto.DASHBOARD, "-P", users[mosquitto.DASHBOARD]]
+        topic = fleet.topic("rover-1", fleet.CONNECTION)
+        heard = await asyncio.to_thread(
+            subprocess.run,
+            ["mosquitto_sub", *dashboard, "--cafile", str(folder / "fleet-ca.pem"), "-t", topic, "-C", "1", "-W", "10"],
+            capture_output=True,
+            text=True,
+        )
+        assert heard.stdout.strip() == fleet.ONLINE, heard.stderr
+        untrusted = subprocess.run(["mosquitto_sub", *dashboard, "-t", topic, "-C", "1", "-W", "3"], capture_output=True, text=True)
+        assert untrusted.returncode != 0, "a client without the CA was let in: the broker is not on TLS"
+    finally:
+        broker.stop()

@@ -208,7 +208,7 @@ def test_a_fleet_stop_goes_through_the_same_rule_as_every_stop_and_only_the_pilo
 
 
 def test_a_down_broker_is_reported_once_and_retried_with_the_backoff_rule():
-    link = BrokerLink("mqtt://b:1883", Backoff(BROKER_DELAYS))
+    link = BrokerLink(parse_broker_url("mqtt://b:1883"), Backoff(BROKER_DELAYS))
     first = link.failed("connection refused")
     assert first.report and "cannot reach" in first.report and first.delay == BROKER_DELAYS[0]
     delays = [first.delay]
@@ -222,10 +222,22 @@ def test_a_down_broker_is_reported_once_and_retried_with_the_backoff_rule():
 
 
 def test_a_link_that_breaks_after_working_is_reported_and_starts_quick_again():
-    link = BrokerLink("mqtt://b:1883")
+    link = BrokerLink(parse_broker_url("mqtt://b:1883"))
     assert "connected" in link.succeeded()
     retry = link.failed("keepalive timeout")
     assert retry.report and "lost" in retry.report and retry.delay == BROKER_DELAYS[0]
+
+
+@pytest.mark.parametrize("reason", ["Operation timed out", "[Errno 104] Connection reset by peer"])
+def test_a_plain_connection_cut_or_unanswered_suggests_mqtts_on_the_same_port(reason):
+    """What a TLS-only broker does to plain MQTT (Debian's mosquitto with a certfile times it out)."""
+    report = BrokerLink(parse_broker_url("mqtt://broker.lan:8883")).failed(reason).report
+    assert report and reason in report and "try mqtts://broker.lan:8883" in report
+
+
+def test_no_tls_hint_where_tls_is_already_used_or_the_broker_said_why():
+    assert "mqtts" not in str(BrokerLink(parse_broker_url("mqtt://b")).failed("[Errno 111] Connection refused").report)
+    assert "try mqtts" not in str(BrokerLink(parse_broker_url("mqtts://b")).failed("Operation timed out").report)
 
 
 # --------------------------------------------------------------------------- state
