@@ -213,7 +213,19 @@ function showReadings(values, arrived) {
     li.lastChild.textContent = Number.isInteger(v) ? String(v) : v.toFixed(2);
     return li;
   }));
+  showMoreReadings();
 }
+
+/** Which side of the readings row has more to scroll to (its edge fades there). */
+function showMoreReadings() {
+  const row = $("readings");
+  const left = row.scrollLeft > 1;
+  const right = row.scrollLeft + row.clientWidth < row.scrollWidth - 1;
+  const more = left && right ? "both" : left ? "left" : right ? "right" : "";
+  if (row.dataset.more !== more) row.dataset.more = more;
+}
+$("readings").addEventListener("scroll", showMoreReadings, { passive: true });
+window.addEventListener("resize", showMoreReadings);
 
 setInterval(() => {
   const ms = (v) => (v === null || v === undefined ? "—" : `${Math.max(0, Math.round(v))} ms`);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from guitools import ARTIFACTS
-from pilotrig import Finger, Rig, sent_frames, stick_centre, take_control_and_enable, until
+from pilotrig import Finger, Rig, sent_frames, shows, stick_centre, take_control_and_enable, until
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True, "bypass_csp": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "bypass_csp": True}
@@ -437,3 +437,16 @@ def test_the_robots_speed_limit_is_shown_large_when_one_is_set(rig, browser):
     assert page.locator("#speed-cap").text_content() == "40%"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "pilot-speed-limit.png"))
+
+
+def test_a_readings_row_wider_than_a_phone_fades_on_the_side_it_scrolls_to(rig, browser):
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(rig.pilot_url())
+    page.wait_for_selector("#readings li[data-name]")
+    row = page.locator("#readings")
+    until(lambda: row.evaluate("r => r.scrollWidth > r.clientWidth"), what="more readings than the phone's width", page=page)
+    shows(page, "#readings[data-more='right']")
+    row.evaluate("r => r.scrollTo({left: r.scrollWidth})")
+    shows(page, "#readings[data-more='left']")
+    row.evaluate("r => r.scrollTo({left: 20})")
+    shows(page, "#readings[data-more='both']")
