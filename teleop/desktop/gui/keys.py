@@ -9,6 +9,8 @@
   place where one types (a line edit, a spin box, an editable combo box, a
   text view). Anywhere else they are left alone, so typing an address never
   moves the robot.
+* **Speed keys** (``+`` and ``-``, the keypad's too) step the speed scale the
+  keys drive at, under the same rules as the drive keys: one step per press.
 * **Auto-repeat never stops the robot**: X11 sends a held key as a stream of
   release/press pairs; a release takes effect only if no press of the same key
   follows within :data:`RELEASE_SETTLE_MS`.
@@ -46,6 +48,8 @@ DRIVE_KEYS = {
     Qt.Key.Key_S: (3, 1.0),
 }
 STOP_KEYS = (Qt.Key.Key_Space, Qt.Key.Key_Escape)
+#: key -> speed step (= is + without Shift on most layouts)
+SPEED_KEYS = {Qt.Key.Key_Plus: 1, Qt.Key.Key_Equal: 1, Qt.Key.Key_Minus: -1}
 #: longer than the gap between an auto-repeat's release and press (0 ms on X11), far shorter than a human's
 RELEASE_SETTLE_MS = 30
 
@@ -129,6 +133,12 @@ class KeyboardSafety(QObject):
                 self._last_stop = stamp
                 self.emergency_stop()
             return key == Qt.Key.Key_Space
+        if key in SPEED_KEYS and kind is not QEvent.Type.ShortcutOverride:
+            if not plain or not self.may_drive_from(QApplication.focusWidget()):
+                return False
+            if kind is QEvent.Type.KeyPress and not event.isAutoRepeat():
+                self.drive.step_speed(SPEED_KEYS[key])
+            return True
         if key not in DRIVE_KEYS or kind is QEvent.Type.ShortcutOverride:
             return False
         if kind is QEvent.Type.KeyRelease:

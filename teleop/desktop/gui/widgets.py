@@ -448,7 +448,8 @@ class GamepadPanel(QGroupBox):
         self.left.setCursor(cursor)
         self.right.setCursor(cursor)
         self.hint.setText(
-            "No gamepad in use: drag the sticks with the mouse, or click here and drive with the arrow keys (axes 0/1) and W A S D (axes 2/3)."
+            "No gamepad in use: drag the sticks with the mouse, or click here and drive with the arrow keys (axes 0/1) and W A S D (axes 2/3); "
+            "+ and - change the speed."
             if virtual
             else "Blue: the pad as read. Green: the value sent after deadzone, expo, inversion and calibration (while driving)."
         )

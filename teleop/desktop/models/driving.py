@@ -297,14 +297,18 @@ class DriveModel:
             self._emit(control)
         self.aids_changed.emit(self)
 
+    def step_speed(self, direction: int) -> None:
+        """Speed up (+1) or down (-1) by one step: a pad's speed buttons, or the keyboard's + and -."""
+        self.speed.step(direction)
+        self._scale_changed()
+
     def _dispatch(self, fired: list[Fired]) -> None:
         for one in fired:
             if one.action in (Action.SLOW, Action.TURBO):
                 self.speed.press(one.action.value, one.down)
                 self._scale_changed()
             elif one.action in (Action.SPEED_UP, Action.SPEED_DOWN):
-                self.speed.step(1 if one.action is Action.SPEED_UP else -1)
-                self._scale_changed()
+                self.step_speed(1 if one.action is Action.SPEED_UP else -1)
             else:
                 self.fired.emit(one)
 

@@ -267,6 +267,30 @@ def test_typing_an_address_while_driving_sends_no_command(window, loop, tmp_path
         stop_server(window, loop, server)
 
 
+def test_the_minus_and_plus_keys_set_the_speed_the_keys_drive_at_but_not_from_a_text_field(window, loop, tmp_path, display):
+    model = window.model
+    server, record = drive_with_recording(window, loop, tmp_path, display)
+    try:
+        field = window.connection_bar.address.lineEdit()
+        click(display, field)
+        wait_until(loop, lambda: has_focus(window.connection_bar.address), what="focus in the address field")
+        display.key("End")
+        display.type("-")
+        wait_until(loop, lambda: field.text().endswith("-"), what="the minus typed into the address")
+        assert model.drive.speed.fraction == 1.0, "a minus typed into the address changed the speed"
+        window.gamepad_panel.setFocus()
+        wait_until(loop, lambda: has_focus(window.gamepad_panel), what="focus in the stick area")
+        display.key("minus", "minus", "minus", "plus")
+        wait_until(loop, lambda: window.speed_badge.figure.text() == "80%", what="80 % on the speed badge")
+        display.key_down("Right")
+        wait_until(loop, lambda: "B800" in commands(record), what="full right at 80 % at the device")
+        display.key_up("Right")
+        shoot(display, "keyboard-speed-80")
+        assert "B1000" not in commands(record)
+    finally:
+        stop_server(window, loop, server)
+
+
 class AutoRepeatCounter(QObject):
     def __init__(self) -> None:
         super().__init__()
