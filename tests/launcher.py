@@ -14,8 +14,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as sync_connect
 
 from teleop.desktop.app import free_port
 
@@ -181,3 +184,12 @@ async def running(server: ServerProcess):
         yield server
     finally:
         server.output = await asyncio.to_thread(server.stop)
+
+
+def sync_client(url: str, **options: Any) -> ClientConnection:
+    """A blocking WebSocket client for a test that reads only the messages it looks for.
+
+    What it leaves unread is buffered without flow control: with websockets' default, a full buffer stops
+    the client reading, so the server's answer to its close is never read and every close waits out the
+    10 s close timeout."""
+    return sync_connect(url, max_queue=None, **options)

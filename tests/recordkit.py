@@ -6,15 +6,14 @@ import json
 import time
 from pathlib import Path
 
-from launcher import ServerProcess
-from websockets.sync.client import connect
+from launcher import ServerProcess, sync_client
 
 
 def record_a_session(path: Path, seconds: float = 3.0) -> Path:
     """``teleop-server --serial sim --record PATH`` for ``seconds`` with an observer connected; PATH once it is closed."""
     server = ServerProcess("sim", extra=["--record", str(path)]).start()
     try:
-        with connect(server.url) as ws:
+        with sync_client(server.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
             end = time.monotonic() + seconds
             while time.monotonic() < end:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from websockets.sync.client import connect
+from launcher import sync_client
 
 from teleop.desktop.app import start_demo_server
 
@@ -15,7 +15,7 @@ def test_the_demos_arrow_keys_up_and_down_move_a_plotted_servo_on_the_simulated_
     process, url = start_demo_server()
     try:
         address, token = url.split("/#token=")
-        with connect(address) as ws:
+        with sync_client(address) as ws:
             ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "test", "token": token}))
             deadline = time.monotonic() + 10
             seen = None

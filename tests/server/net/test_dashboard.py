@@ -114,7 +114,7 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
     page.wait_for_function("state.plot && state.plot.data[0].length > 10 && state.plot.data[1].some(v => v !== null)", timeout=5000)
 
     # a pilot drives; the dashboard's emergency stop puts the device at neutral and holds it there
-    from websockets.sync.client import connect  # sync: Playwright's sync API already runs a loop here
+    from launcher import sync_client  # sync: Playwright's sync API already runs a loop here
 
     def until(predicate, timeout=5.0):
         deadline = time.monotonic() + timeout
@@ -122,7 +122,7 @@ def test_dashboard_shows_live_readings_plots_them_and_its_estop_stops_the_robot(
             assert time.monotonic() < deadline, "condition not met in time"
             time.sleep(0.01)
 
-    with connect(server.url) as pilot:
+    with sync_client(server.url) as pilot:
         pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
         for _ in range(10):
             pilot.send(json.dumps({"type": "control", "axes": [0.7]}))

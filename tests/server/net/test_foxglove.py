@@ -16,9 +16,8 @@ import time
 import pytest
 from conftest import device_lines, wait_for
 from guitools import ServerProcess
-from launcher import running
+from launcher import running, sync_client
 from nodetools import node_command, node_packages
-from websockets.sync.client import connect
 
 from teleop_server.rules import recording
 from teleop_server.rules.foxglove import ESTOP
@@ -43,7 +42,7 @@ class Pilot(threading.Thread):
         self.url, self.stopping, self.last_status = url, threading.Event(), {}
 
     def run(self) -> None:
-        with connect(self.url) as ws:
+        with sync_client(self.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": TOKEN}))
             while not self.stopping.is_set():
                 ws.send(json.dumps({"type": "control", "axes": [0.5]}))

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 from guitools import ARTIFACTS, ServerProcess
+from launcher import sync_client
 from mcap.exceptions import McapError
 from mcap.reader import make_reader
-from websockets.sync.client import connect
 
 SEEK_TO = 1.6
 
 
 def drive_for(server: ServerProcess, seconds: float) -> None:
-    with connect(server.url) as pilot:
+    with sync_client(server.url) as pilot:
         pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "recorder", "token": server.token}))
         end = time.monotonic() + seconds
         value = 0.1
@@ -94,7 +94,7 @@ def replaying(recorded):
 def test_every_client_is_told_it_is_a_replay_and_gets_the_recorded_readings(replaying, recorded):
     _, readings = recorded_readings(recorded)
     recorded_values = [values for _, values in readings]
-    with connect(replaying.url) as ws:
+    with sync_client(replaying.url) as ws:
         ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
         welcome = json.loads(ws.recv(timeout=10))
         replay = welcome["status"]["replay"]
@@ -108,7 +108,7 @@ def test_every_client_is_told_it_is_a_replay_and_gets_the_recorded_readings(repl
 
 def test_seeking_lands_where_asked_and_shows_the_readings_recorded_then(replaying, recorded):
     expected = reading_at(recorded, SEEK_TO)
-    with connect(replaying.url) as ws:
+    with sync_client(replaying.url) as ws:
         ws.send(json.dumps({"type": "hello", "role": "observer", "client": "steerer", "token": replaying.token}))
         ws.send(json.dumps({"type": "replay", "action": "pause"}))
         paused = wait_for(ws, lambda m: m["type"] == "status" and m.get("replay") and not m["replay"]["playing"])
@@ -125,12 +125,12 @@ def test_seeking_lands_where_asked_and_shows_the_readings_recorded_then(replayin
 
 
 def test_steering_a_replay_needs_the_token_and_driving_goes_nowhere(replaying):
-    with connect(replaying.url) as watcher:
+    with sync_client(replaying.url) as watcher:
         watcher.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
         watcher.send(json.dumps({"type": "replay", "action": "pause"}))
         refused = wait_for(watcher, lambda m: m["type"] == "error")
         assert "token" in refused["message"]
-    with connect(replaying.url) as pilot:
+    with sync_client(replaying.url) as pilot:
         pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": replaying.token}))
         pilot.send(json.dumps({"type": "control", "axes": [0.8]}))
         told = wait_for(pilot, is_event("no device is driven"))
@@ -138,7 +138,7 @@ def test_steering_a_replay_needs_the_token_and_driving_goes_nowhere(replaying):
 
 
 def test_the_end_of_a_recording_pauses_the_replay(replaying):
-    with connect(replaying.url) as ws:
+    with sync_client(replaying.url) as ws:
         ws.send(json.dumps({"type": "hello", "role": "observer", "client": "steerer", "token": replaying.token}))
         ws.send(json.dumps({"type": "replay", "action": "speed", "speed": 10}))
         wait_for(ws, is_event("end of the recording"))
@@ -161,7 +161,7 @@ def test_a_crashed_recording_replays_up_to_its_last_whole_chunk(tmp_path):
     shutil.copy(path, copy)
     server = ServerProcess("sim", extra=["--replay", str(copy)]).start()
     try:
-        with connect(server.url) as ws:
+        with sync_client(server.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
             welcome = json.loads(ws.recv(timeout=10))
             assert welcome["status"]["replay"]["duration"] > 1.0
@@ -212,7 +212,7 @@ def test_recorded_video_is_served_again_at_the_video_path_frame_for_frame(tmp_pa
 
     server = ServerProcess("sim", extra=["--replay", str(path)]).start()
     try:
-        with connect(server.url) as ws:
+        with sync_client(server.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
             camera = json.loads(ws.recv(timeout=10))["status"]["camera"]
         assert camera["state"] == "live" and camera["source"] == "replay", camera

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from guitools import ARTIFACTS, ServerProcess
+from launcher import sync_client
 from mcap.reader import make_reader
-from websockets.sync.client import connect
 
 
 def until(predicate, timeout=10.0, what="condition"):
@@ -63,7 +63,7 @@ def test_the_dashboards_button_saves_the_last_30_seconds_with_every_stream(serve
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"http://127.0.0.1:{server.port}/#token={server.token}")
     page.wait_for_selector("#connection[data-state='connected']", timeout=10_000)
-    with connect(server.url) as pilot:
+    with sync_client(server.url) as pilot:
         pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
         drive(pilot, 0.7, 50)
         started = time.time()
@@ -83,12 +83,12 @@ def test_the_dashboards_button_saves_the_last_30_seconds_with_every_stream(serve
 
 
 def test_save_snapshot_needs_the_token_and_an_estop_saves_one_by_itself(server):
-    with connect(server.url) as observer:
+    with sync_client(server.url) as observer:
         observer.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
         observer.send(json.dumps({"type": "save_snapshot"}))
         refused = events(observer, "needs the pilot token")
         assert refused["type"] == "error" and refused["code"] == "unauthorized"
-        with connect(server.url) as pilot:
+        with sync_client(server.url) as pilot:
             pilot.send(json.dumps({"type": "hello", "role": "pilot", "client": "driver", "token": server.token}))
             drive(pilot, 0.5, 20)
             pilot.send(json.dumps({"type": "save_snapshot", "seconds": 2}))
@@ -106,7 +106,7 @@ def test_save_snapshot_needs_the_token_and_an_estop_saves_one_by_itself(server):
 
 def test_a_record_button_starts_marks_and_stops_a_recording_beside_the_snapshots(server):
     """What the pad's record and mark buttons send, against the server in its own process."""
-    with connect(server.url) as ws:
+    with sync_client(server.url) as ws:
         ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "pilot", "token": server.token}))
         ws.send(json.dumps({"type": "record", "command": "start"}))
         started = events(ws, "recording to ")
@@ -132,7 +132,7 @@ def test_a_client_never_stops_the_recording_the_server_was_started_with(tmp_path
     record = tmp_path / "own.mcap"
     process = ServerProcess("sim", extra=["--record", str(record)]).start()
     try:
-        with connect(process.url) as ws:
+        with sync_client(process.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "pilot", "client": "pilot", "token": process.token}))
             ws.send(json.dumps({"type": "record", "command": "stop"}))
             assert "is not stopped from a client" in events(ws, "is not stopped from a client")["text"]
@@ -148,7 +148,7 @@ def test_the_dashboard_offers_only_the_seconds_the_server_keeps(kept, shown, tmp
     config.write_text(f'[snapshot]\nfolder = "{tmp_path / "snaps"}"\nseconds = {kept}\n')
     server = ServerProcess("sim", extra=["--config", str(config)]).start()
     try:
-        with connect(server.url) as ws:
+        with sync_client(server.url) as ws:
             ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
             assert json.loads(ws.recv(timeout=10))["limits"]["snapshot_seconds"] == kept
         page = browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True).new_page()
