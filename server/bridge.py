@@ -143,6 +143,8 @@ class Bridge:
             if config.replay
             else None
         )
+        #: the link's state when it last told us (a lost link is announced when it is lost, not at every retry)
+        self._link_state: LinkState | None = None
         self.link = DeviceLink(
             config.serial,
             config.baud,
@@ -602,12 +604,13 @@ class Bridge:
             self._announce(EventLevel.WARNING, EventKind.DEVICE, text)
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
+        entered, self._link_state = state is not self._link_state, state
         if state is LinkState.READY:
             self._announce(EventLevel.INFO, EventKind.DEVICE, f"device ready: {detail}")
             self.on_device_info(dict(self.link.info))
             self.tap.metadata("device", dict(self.link.info))
             self._run(self.rules.device_ready())
-        elif state is LinkState.LOST:
+        elif state is LinkState.LOST and entered:  # a new reason while still lost (ENOENT, then EACCES) is in the status
             self._announce(EventLevel.WARNING, EventKind.DEVICE, f"serial link lost: {detail}")
         elif state is LinkState.FAILED:
             self._announce(EventLevel.WARNING, EventKind.DEVICE, detail)

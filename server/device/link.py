@@ -249,7 +249,7 @@ class DeviceLink:
         self._loop = asyncio.get_running_loop()
         backoff = Backoff(self.reopen_backoff)
         while True:
-            if not backoff.failures:  # retrying after a failed open stays "lost", said once: no flip to "opening" and back
+            if not backoff.failures and self.state is not LinkState.LOST:  # a retry, or reopening a lost port: stays as it is
                 self._set_state(LinkState.OPENING, f"opening {self.port}")
             try:
                 protocol = _LineProtocol(self)
@@ -258,7 +258,8 @@ class DeviceLink:
                 delay = backoff.failed()
                 if first_and_every(backoff.failures, 20):
                     log.warning("cannot open %s: %s; retrying every %.1f s", self.port, exc, backoff.settled)
-                self._set_state(LinkState.LOST if backoff.failures > 1 else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
+                lost = backoff.failures > 1 or self.state is LinkState.LOST  # else never opened yet: "closed"
+                self._set_state(LinkState.LOST if lost else LinkState.CLOSED, f"cannot open {self.port}: {exc}")
                 await self._wait_for_port(delay)
                 continue
             backoff.succeeded()
