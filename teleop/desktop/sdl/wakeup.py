@@ -262,7 +262,8 @@ class SdlWakeup:
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Return once the thread has looked at the pads as they are now: it has listed their files again and
-        chosen its wait (:attr:`mode`, :attr:`files`), and a wake due by then has been made.
+        chosen its wait (:attr:`mode`, :attr:`files`), and a wake due by then has been made. While the reader
+        has not rearmed since the last wake, it returns at once (nothing can be woken for until it reads).
 
         An ordering barrier for tests: what was not woken for by then was not seen as news.
         False if the thread did not get there within ``timeout``."""
@@ -369,6 +370,8 @@ class SdlWakeup:
                 last_wake = time.monotonic()
                 self._fire(run)
             run.release(barriers)
+            if run.barriers:  # came during this round, their poke maybe read by it: the next round must see them
+                run.poke()
 
     def _disarmed_wait(self, run: _Run, waiting: _FileWait, tick: float) -> bool:
         """Not armed: sleep on the pads' files until ``tick`` (a hotplug look), so a rearm needs no poke.

@@ -289,6 +289,39 @@ def test_a_settle_that_arrives_with_the_rearm_still_sees_the_pads_as_they_are_af
     assert sorted(wakeup.files) == sorted(pipe_pads.pipes), "the barrier was released on a look from before"
 
 
+def test_a_settle_asked_as_a_round_begins_is_released_though_that_round_wakes_the_reader(pipe_pads, watch, monkeypatch):
+    """The round takes its barriers, then reads the control socket (the settle's poke with it) and wakes the
+    reader: the settle asked in between must still be answered, not left until a rearm that never comes."""
+    wakeup, woke = watch
+    pad = pipe_pads.plug()
+    assert wakeup.start() and wakeup.settle()
+    hooked, in_round, go = threading.Event(), threading.Event(), threading.Event()
+    real_readable = wakeups._readable
+
+    def readable(fds: list[int], timeout: float):
+        if hooked.is_set() and not in_round.is_set():
+            in_round.set()
+            assert go.wait(5), "the test never let the round go on"
+        return real_readable(fds, timeout)
+
+    monkeypatch.setattr(wakeups, "_readable", readable)
+    hooked.set()
+    wakeup.pace_s = 0.0  # a poke: the thread goes round again, and its next wait is held above
+    assert in_round.wait(5)
+    settled = threading.Event()
+    threading.Thread(target=lambda: wakeup.settle() and settled.set(), daemon=True).start()
+    run = wakeup._run
+    assert run is not None
+    began = time.monotonic()
+    while not run.barriers:
+        assert time.monotonic() - began < 5, "settle() never asked"
+        time.sleep(0.001)
+    os.write(pad, b"x")  # this round has news: it wakes the reader, who is busy and does not rearm
+    go.set()
+    assert woke.wait(5)
+    assert settled.wait(5), "the settle was left waiting for a rearm"
+
+
 def test_the_hotplug_tick_lists_the_open_files_only_when_sdls_pad_count_changed(pipe_pads, monkeypatch):
     """Listing a process's files is most of a tick's cost: a tick that sees no change only pumps SDL."""
     monkeypatch.setattr(wakeups, "FILES_RECHECK_S", 3600.0)
