@@ -191,6 +191,8 @@ class BrokerLink:
         self.url = url
         self.backoff = backoff or Backoff(BROKER_DELAYS)
         self.connected = False
+        #: the broker has answered at this address once: a failure is then never blamed on TLS
+        self.ever_connected = False
         self._reported: str | None = None
         self.attempts = 0
 
@@ -203,13 +205,13 @@ class BrokerLink:
             return Retry(delay, None)
         self._reported = reason
         verb = "lost the MQTT broker" if was_connected else "cannot reach the MQTT broker"
-        if not was_connected:
+        if not self.ever_connected:
             reason = fleet.broker_failure(self.url, reason)
         return Retry(delay, f"{verb} {self.url}: {reason}; driving goes on, retrying every few seconds")
 
     def succeeded(self) -> str:
         first = self._reported is None
-        self.connected = True
+        self.connected = self.ever_connected = True
         self.backoff.succeeded()
         attempts, self.attempts, self._reported = self.attempts, 0, None
         if first:

@@ -230,12 +230,14 @@ def parse_broker_url(text: str) -> BrokerUrl:
     return BrokerUrl(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
-#: how a plain MQTT connection to a TLS listener fails: the broker waits for a TLS hello and cuts the link
-_PLAIN_TO_TLS = ("timed out", "reset", "closed", "lost", "eof")
+#: how a plain MQTT connection to a TLS listener fails: TCP is accepted, then no CONNACK ever comes (aiomqtt's
+#: "Operation timed out"; a plain "timed out" is TCP's own, an address that never answered) or the link is cut
+_PLAIN_TO_TLS = ("operation timed out", "connection reset")
 
 
 def broker_failure(url: BrokerUrl, reason: str) -> str:
-    """``reason`` for a failed connection, with what to try when it is how a TLS-only broker answers plain MQTT."""
+    """``reason`` for a connection that never worked, with what to try when it is how a TLS-only broker answers
+    plain MQTT. (Once the broker has answered at that address, it is not one.)"""
     if url.tls or not any(sign in reason.lower() for sign in _PLAIN_TO_TLS):
         return reason
     tls = BrokerUrl(url.host, url.port, tls=True)

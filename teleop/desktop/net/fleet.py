@@ -101,6 +101,7 @@ class FleetClient:
     async def _run(self) -> None:
         tls = ssl.create_default_context(cafile=self.cafile) if self.url.tls else None
         reported = None
+        connected_once = False
         while True:
             try:
                 async with self.aiomqtt.Client(
@@ -115,7 +116,7 @@ class FleetClient:
                 ) as client:
                     for kind in SUBSCRIPTIONS:
                         await client.subscribe(fleet.all_topics(kind), qos=1)
-                    self._client, reported = client, None
+                    self._client, reported, connected_once = client, None, True
                     self.model.problem = ""
                     self.backoff.succeeded()
                     log.info("fleet broker %s connected", self.url)
@@ -126,7 +127,7 @@ class FleetClient:
                 raise
             except Exception as exc:
                 reason = str(exc) or type(exc).__name__
-                if self._client is None:  # never connected this time round: maybe a TLS broker given as mqtt://
+                if not connected_once:  # a broker that never answered: maybe a TLS one given as mqtt://
                     reason = fleet.broker_failure(self.url, reason)
                 if reason != reported:
                     log.warning("fleet broker %s: %s; trying again", self.url, reason)

@@ -237,6 +237,11 @@ def test_a_plain_connection_cut_or_unanswered_suggests_mqtts_on_the_same_port(re
 
 def test_no_tls_hint_where_tls_is_already_used_or_the_broker_said_why():
     assert "mqtts" not in str(BrokerLink(parse_broker_url("mqtt://b")).failed("[Errno 111] Connection refused").report)
+    assert "mqtts" not in str(BrokerLink(parse_broker_url("mqtt://b")).failed("timed out").report), "TCP's own: no answer at all"
+    worked = BrokerLink(parse_broker_url("mqtt://b"))
+    worked.succeeded()
+    worked.failed("keepalive timeout")
+    assert "mqtts" not in str(worked.failed("Operation timed out").report), "it answered plain MQTT before"
     assert "try mqtts" not in str(BrokerLink(parse_broker_url("mqtts://b")).failed("Operation timed out").report)
 
 
