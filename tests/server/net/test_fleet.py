@@ -380,7 +380,9 @@ async def test_the_documented_certificate_recipe_gives_a_tls_broker_that_robots_
             text=True,
         )
         assert heard.stdout.strip() == fleet.ONLINE, heard.stderr
-        untrusted = subprocess.run(["mosquitto_sub", *dashboard, "-t", topic, "-C", "1", "-W", "3"], capture_output=True, text=True)
+        untrusted = await asyncio.to_thread(
+            subprocess.run, ["mosquitto_sub", *dashboard, "-t", topic, "-C", "1", "-W", "3"], capture_output=True, text=True
+        )
         assert untrusted.returncode != 0, "a client without the CA was let in: the broker is not on TLS"
     finally:
         broker.stop()
