@@ -175,7 +175,7 @@ function showRole() {
   if (!page.pilotTab) text = "Watching: another tab of this browser is the pilot tab.";
   else if (!page.clientId) text = "Not connected.";
   else if (s.estop) text = mine ? "EMERGENCY STOP engaged: press Enable to resume." : `EMERGENCY STOP engaged. Pilot: ${who}.`;
-  else if (mine && core.sending) text = `Driving${core.kind ? " with " + core.kind : ""}${core.holdToDrive && !core.held ? " (hold to drive)" : ""}.`;
+  else if (mine && core.sending) text = `Driving${core.kind ? " with " + core.kind : ""}${keySpeedText()}${core.holdToDrive && !core.held ? " (hold to drive)" : ""}.`;
   else if (mine && !core.enabled) text = "You are pilot: press Enable to drive.";
   else if (mine) text = "You are pilot; paused while this page is hidden or not focused.";
   else text = `Watching. Pilot: ${who}.`;
@@ -187,6 +187,11 @@ function showRole() {
   $("enable").setAttribute("aria-pressed", String(core.enabled));
   $("enable").textContent = core.enabled ? "Enabled" : "Enable";
   $("hold").hidden = !core.holdToDrive;
+}
+
+/** The keys' speed, when it is not full: said beside "Driving with keyboard". */
+function keySpeedText() {
+  return core.kind === "keyboard" && core.keySpeed < 1 ? ` at ${Math.round(core.keySpeed * 100)}% (- and +)` : "";
 }
 
 function notice(text, kind) {
@@ -376,6 +381,15 @@ window.addEventListener("keydown", (e) => {
   if (e.code === "Escape" || (e.code === "Space" && forDriving)) {
     e.preventDefault();
     if (!e.repeat) emergencyStop();
+    return;
+  }
+  if (forDriving && !e.altKey && !e.ctrlKey && !e.metaKey && e.code in PilotCore.SPEED_KEYS) {
+    e.preventDefault();
+    if (!e.repeat) {
+      core.stepKeySpeed(PilotCore.SPEED_KEYS[e.code]);
+      showRole();
+      pump();
+    }
     return;
   }
   if (forDriving && !e.altKey && !e.ctrlKey && !e.metaKey && core.key(e.code, true)) {

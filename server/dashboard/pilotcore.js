@@ -51,6 +51,10 @@
     ArrowUp: ["y", -1], KeyW: ["y", -1], ArrowDown: ["y", 1], KeyS: ["y", 1],
   };
   const STOP_KEYS = new Set(["Space", "Escape"]);
+  /** Keys that step the keyboard's speed (the desktop app's - and +), and by how much a press. */
+  const SPEED_KEYS = { Minus: -1, NumpadSubtract: -1, Equal: 1, NumpadAdd: 1 };
+  const KEY_SPEED_STEP = 0.1;
+  const KEY_SPEED_MIN = 0.1;
 
   const clamp = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
   const round = (v) => Math.round(v * 1000) / 1000 || 0;  // || 0: never -0 on the wire
@@ -131,6 +135,7 @@
       this.holdTouch = false;  // the on-screen hold button is pressed
       this.touch = { left: { x: 0, y: 0 }, right: { x: 0, y: 0 } };
       this.keys = new Set();
+      this.keySpeed = 1;       // the fraction of full deflection a driving key gives (- and +)
       this.pad = null;         // the last fromGamepad() state
       this.kind = null;        // "touch" | "keyboard" | "gamepad": what moved last
       this.seq = 0;
@@ -210,6 +215,15 @@
       return true;
     }
 
+    /** - or + (``direction`` -1 or 1): the keyboard's speed one step down or up, within 10..100 %.
+     *  A held key's new deflection goes out like a key press. */
+    stepKeySpeed(direction) {
+      const next = round(clamp(this.keySpeed + direction * KEY_SPEED_STEP, KEY_SPEED_MIN, 1));
+      if (next === this.keySpeed) return;
+      this.keySpeed = next;
+      if (this.kind === "keyboard") this._changed(true);
+    }
+
     /** The pad's state now (fromGamepad), polled by the page; null when no pad is connected. */
     padState(state) {
       const before = this.pad;
@@ -236,7 +250,7 @@
         out.axes = [this.touch.left.x, this.touch.left.y, this.touch.right.x, this.touch.right.y, 0, 0];
       } else if (this.kind === "keyboard") {
         const stick = keyStick(this.keys);
-        out.axes = [stick.x, stick.y, 0, 0, 0, 0];
+        out.axes = [round(stick.x * this.keySpeed), round(stick.y * this.keySpeed), 0, 0, 0, 0];
       } else if (this.kind === "gamepad" && this.pad) {
         out.axes = this.pad.axes.slice();
         out.buttons = this.pad.buttons.slice();
@@ -288,7 +302,7 @@
   }
 
   return {
-    SEND_HZ, CAP_HZ, PAD_DEADZONE, STANDARD_AXES, STANDARD_BUTTONS, W3C_BUTTON, HOLD_BUTTON, STOP_KEYS,
+    SEND_HZ, CAP_HZ, PAD_DEADZONE, STANDARD_AXES, STANDARD_BUTTONS, W3C_BUTTON, HOLD_BUTTON, STOP_KEYS, SPEED_KEYS,
     fromGamepad, stickVector, keyStick, keyIsForDriving, neutralState, isNeutral, Pilot,
   };
 });

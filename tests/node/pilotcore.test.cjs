@@ -153,6 +153,22 @@ test("keys: arrows and W A S D make the left stick, opposite keys cancel, and ea
   assert.ok(core.isNeutral(pilot.tick(0.001)), "a key let go is a release: sent at once");
 });
 
+test("- and + step the keys' deflection by 10 % within 10..100 %, and a held key's new value goes out at once", () => {
+  const pilot = driving();
+  pilot.key("ArrowRight", true);
+  assert.equal(pilot.tick(0).axes[0], 1);
+  pilot.stepKeySpeed(-1);
+  pilot.stepKeySpeed(-1);
+  assert.equal(pilot.tick(0.001).axes[0], 0.8, "sent at once, not at the next re-send");
+  for (let i = 0; i < 20; i++) pilot.stepKeySpeed(-1);
+  assert.equal(pilot.keySpeed, 0.1);
+  for (let i = 0; i < 20; i++) pilot.stepKeySpeed(1);
+  assert.equal(pilot.keySpeed, 1);
+  pilot.touchMove("left", { x: 0.5, y: 0 });
+  pilot.stepKeySpeed(-1);
+  assert.equal(pilot.tick(1).axes[0], 0.5, "a finger's stick is not scaled");
+});
+
 test("a key pressed right after a send goes out at once, and its auto-repeat sends nothing extra", () => {
   const pilot = driving();
   pilot.tick(0);

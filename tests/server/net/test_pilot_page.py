@@ -225,14 +225,21 @@ def test_keys_drive_only_while_no_text_field_has_the_focus(rig, browser):
     page.click(".settings summary")
     page.fill("#name", "")
     page.click("#name")
-    page.keyboard.type("dad wasd")
+    page.keyboard.type("dad-wasd")
     page.keyboard.press("ArrowLeft")
-    assert page.locator("#name").input_value() == "dad wasd"
+    assert page.locator("#name").input_value() == "dad-wasd"
     assert not any(f["axes"][0] for f in controls(frames)), "keys typed into the name field drove"
     page.click("#role")  # out of the field
     page.keyboard.down("KeyA")
-    until(lambda: b_values(rig.drive_lines())[-1:] == [-1000], what="A drives left outside the field", page=page)
+    until(lambda: b_values(rig.drive_lines())[-1:] == [-1000], what="A drives left outside the field, at full speed", page=page)
     page.keyboard.up("KeyA")
+    until(lambda: b_values(rig.drive_lines())[-1:] == [0], what="key up recentres", page=page)
+    page.keyboard.press("Minus")
+    page.keyboard.press("Minus")
+    page.keyboard.down("KeyD")
+    until(lambda: b_values(rig.drive_lines())[-1:] == [800], what="two minus: D drives right at 80 %", page=page)
+    assert "at 80%" in page.locator("#role").text_content()
+    page.keyboard.up("KeyD")
     until(lambda: b_values(rig.drive_lines())[-1:] == [0], what="key up recentres", page=page)
     page.keyboard.press("Space")
     page.wait_for_selector("#enable[aria-pressed='false']", timeout=5000)
