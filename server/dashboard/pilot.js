@@ -383,7 +383,8 @@ window.addEventListener("keydown", (e) => {
     if (!e.repeat) emergencyStop();
     return;
   }
-  if (forDriving && !e.altKey && !e.ctrlKey && !e.metaKey && e.code in PilotCore.SPEED_KEYS) {
+  const plain = forDriving && !e.altKey && !e.ctrlKey && !e.metaKey;
+  if (plain && e.code in PilotCore.SPEED_KEYS) {
     e.preventDefault();
     if (!e.repeat) {
       core.stepKeySpeed(PilotCore.SPEED_KEYS[e.code]);
@@ -392,7 +393,7 @@ window.addEventListener("keydown", (e) => {
     }
     return;
   }
-  if (forDriving && !e.altKey && !e.ctrlKey && !e.metaKey && core.key(e.code, true)) {
+  if (plain && core.key(e.code, true)) {
     e.preventDefault();
     pump();
   }

@@ -33,18 +33,17 @@ const recording = (() => {
     $("replay-speed").value = String(replay.speed);
   }
 
+  /** What the button asks for: 30 s, or all the server keeps if that is less. */
+  const wanted = () => (kept ? Math.min(WANTED_S, kept) : WANTED_S);
+
   /** The welcome's limits: whether this server keeps the last seconds at all, and how many. */
   function limits(l) {
     kept = typeof (l || {}).snapshot_seconds === "number" ? l.snapshot_seconds : null;
-    const seconds = kept ? Math.min(WANTED_S, Math.round(kept)) : WANTED_S;
-    $("snapshot").textContent = `Save the last ${seconds} s`;
+    $("snapshot").textContent = `Save the last ${Math.round(wanted())} s`;
     $("snapshot").hidden = !!replay || kept === 0;
   }
 
-  $("snapshot").addEventListener("click", () => {
-    const seconds = kept ? Math.min(WANTED_S, kept) : WANTED_S;
-    send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds });
-  });
+  $("snapshot").addEventListener("click", () => send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds: wanted() }));
   $("replay-play").addEventListener("click", () => send({ type: wire.MessageType.REPLAY, action: replay && replay.playing ? "pause" : "play" }));
   $("replay-seek").addEventListener("input", () => { seeking = true; });
   $("replay-seek").addEventListener("change", (e) => {
