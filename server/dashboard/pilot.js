@@ -25,6 +25,7 @@ const page = {
   readings: {},
   wakeLock: null,
   padName: "",
+  shownKind: null,       // the input the role line names
 };
 
 // -- the token: from the address's #token= (never sent to the server in a URL), kept on this device
@@ -57,6 +58,7 @@ function pump() {
   const at = core.nextAt();
   if (at !== Infinity) page.timer = setTimeout(pump, Math.max(0, (at - now()) * 1000));
   syncWakeLock();
+  if (core.kind !== page.shownKind) showRole();  // "Driving with keyboard" the moment a key, a finger or a pad takes over
 }
 
 /** Hidden, frozen, left, blurred or back: one neutral when sending stops, then nothing. */
@@ -180,6 +182,7 @@ function showRole() {
   else if (mine) text = "You are pilot; paused while this page is hidden or not focused.";
   else text = `Watching. Pilot: ${who}.`;
   $("role").textContent = text;
+  page.shownKind = core.kind;
   document.body.dataset.role = !page.pilotTab ? "watcher" : mine ? (core.sending ? "driving" : "pilot") : "observer";
   $("take").disabled = !page.pilotTab || !page.clientId;
   $("take").textContent = mine ? "Release" : "Take control";

@@ -232,6 +232,7 @@ def test_keys_drive_only_while_no_text_field_has_the_focus(rig, browser):
     page.click("#role")  # out of the field
     page.keyboard.down("KeyA")
     until(lambda: b_values(rig.drive_lines())[-1:] == [-1000], what="A drives left outside the field, at full speed", page=page)
+    shows(page, "#role:has-text('Driving with keyboard')", timeout_ms=2000)  # the page names the input that took over
     page.keyboard.up("KeyA")
     until(lambda: b_values(rig.drive_lines())[-1:] == [0], what="key up recentres", page=page)
     page.keyboard.press("Minus")
