@@ -8,6 +8,12 @@ allows it), so on a Raspberry Pi the two coexist: Avahi keeps answering for
 ``<hostname>.local``; we add only our service, whose SRV record points at a
 host name of its own (:func:`service_host`), so the two never disagree.
 
+Two robots with one name (every Pi starts out as ``raspberrypi``) are kept apart
+twice: python-zeroconf probes before it registers and renames on an answer, and
+afterwards each robot keeps listening (:class:`_ClaimListener`). Probing misses a
+robot that answers late (busy, or its Wi-Fi asleep); then both see the other's
+SRV record later, and :func:`gives_way` picks the one that takes another name.
+
 Announcing is never on the server's critical path: it runs as a background
 task after the server listens, and any failure (no multicast route, port 5353
 held exclusively, a broken interface) is one warning line, never a crash.
@@ -23,16 +29,16 @@ import logging
 import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from zeroconf import IPVersion
+from zeroconf import DNSOutgoing, DNSService, IPVersion, RecordUpdate, RecordUpdateListener, Zeroconf, current_time_millis
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
 from teleop.common.interfaces import ipv4_addresses
-from teleop.wire.mdns import SERVICE_TYPE, txt_record
+from teleop.wire.mdns import CLASS_IN, PTR_RECORD, SERVICE_TYPE, SRV_RECORD, txt_record
 
 log = logging.getLogger("teleop.server.announce")
 
@@ -43,6 +49,8 @@ ADDRESS_POLL_S = 5.0
 #: loses power (no goodbye packet) would stay listed that long. Two minutes bounds it.
 RECORD_TTL_S = 120
 _WILDCARDS = ("", "0.0.0.0", "::")
+#: a response's header flags: QR (a response) and AA (authoritative), RFC 6762 §18
+_RESPONSE_FLAGS = 0x8400
 
 
 def short_hostname() -> str:
@@ -101,6 +109,56 @@ class Announcement:
         return f"{label}.{SERVICE_TYPE}"
 
 
+@dataclass(frozen=True, order=True)
+class Claim:
+    """Where one robot's SRV record says a service name leads: its host name (lower case) and port."""
+
+    server: str
+    port: int
+
+    @classmethod
+    def of(cls, record: DNSService) -> Claim:
+        return cls(record.server.lower(), record.port)
+
+
+def gives_way(ours: Claim, others: Iterable[Claim]) -> bool:
+    """Whether this robot must give up its service name to another robot that claims it too.
+
+    Both robots see both claims and apply the same rule, so exactly one of them
+    moves: the one whose claim sorts later. The other keeps the name the app
+    already shows, and the robot a pilot is driving does not change its name.
+    """
+    return any(other < ours for other in others if other != ours)
+
+
+def next_free_name(instance: str, taken: Callable[[str], bool]) -> str:
+    """``instance`` with the first suffix ``-2``, ``-3``, ... that ``taken`` does not know (python-zeroconf's own style)."""
+    number = 2
+    while taken(f"{instance}-{number}"):
+        number += 1
+    return f"{instance}-{number}"
+
+
+class _ClaimListener(RecordUpdateListener):
+    """Wakes the announcer when another robot's SRV record for our service name arrives."""
+
+    def __init__(self, announcer: Announcer) -> None:
+        self.announcer = announcer
+        self.heard = False
+
+    def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
+        name = (self.announcer.registered_name or "").lower()
+        for update in records:
+            record = update.new
+            if record.type == SRV_RECORD and record.name.lower() == name and isinstance(record, DNSService):
+                self.heard = True
+
+    def async_update_records_complete(self) -> None:
+        if self.heard:  # the cache has the record now
+            self.heard = False
+            self.announcer._wake.set()
+
+
 class Announcer:
     """Keeps one :class:`Announcement` registered while the server runs.
 
@@ -123,7 +181,12 @@ class Announcer:
         self._zc: AsyncZeroconf | None = None
         self._info: AsyncServiceInfo | None = None
         self._announced: list[str] = []
+        #: the TXT record must be sent again (the device's name changed)
         self._changed = asyncio.Event()
+        #: something for the background task to look at: a change, or another robot claiming our name
+        self._wake = asyncio.Event()
+        #: claims of other robots to our name that we have answered by announcing ours again
+        self._defended: set[Claim] = set()
         self._task: asyncio.Task[None] | None = None
         self._last_problem = ""
         self._said_idle = False
@@ -139,6 +202,7 @@ class Announcer:
         if name != self.announcement.device:
             self.announcement = replace(self.announcement, device=name)
             self._changed.set()
+            self._wake.set()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -164,6 +228,7 @@ class Announcer:
                     self._info = self._service_info(addresses)
                     await (await self._zc.async_update_service(self._info))
                     log.info("mDNS: updated %s (device %r)", self.registered_name, self.announcement.device)
+                await self._settle_claims()
                 self._last_problem = ""
             except asyncio.CancelledError:
                 raise
@@ -182,7 +247,8 @@ class Announcer:
                 self._changed.clear()  # nothing registered to update; the next registration carries the change
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval):
-                    await self._changed.wait()
+                    await self._wake.wait()
+            self._wake.clear()
 
     def _service_info(self, addresses: list[str]) -> AsyncServiceInfo:
         a = self.announcement
@@ -203,9 +269,60 @@ class Announcer:
         self.registered_name = None
         self._info = self._service_info(addresses)
         self._changed.clear()
+        self._zc.zeroconf.async_add_listener(_ClaimListener(self), None)
         await (await self._zc.async_register_service(self._info, allow_name_change=True))
         self.registered_name = self._info.name
+        self._defended = set()
         log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
+
+    def _claims(self) -> tuple[Claim, set[Claim]]:
+        """Our claim to the registered name, and the other robots' claims to it that the cache holds now."""
+        assert self._zc is not None and self._info is not None and self.registered_name is not None
+        ours = Claim((self._info.server or "").lower(), self.announcement.port)
+        now = current_time_millis()
+        records = self._zc.zeroconf.cache.get_all_by_details(self.registered_name, SRV_RECORD, CLASS_IN)
+        return ours, {Claim.of(r) for r in records if isinstance(r, DNSService) and not r.is_expired(now)} - {ours}
+
+    async def _settle_claims(self) -> None:
+        """Another robot announces our name too (its answer to our probes came late, or never came): by
+        :func:`gives_way`, take the next free name, or say ours again so that robot hears it and moves."""
+        if self._zc is None or self._info is None or self.registered_name is None:
+            return
+        ours, others = self._claims()
+        if not others:
+            self._defended = set()
+            return
+        if gives_way(ours, others):
+            await self._rename(others)
+        elif not others <= self._defended:
+            self._defended |= others
+            await (await self._zc.async_update_service(self._info))  # our records again, full TTL: it hears us
+
+    async def _rename(self, others: set[Claim]) -> None:
+        """Move to the next free name, quietly: no goodbye for the old name's PTR record, which is the other
+        robot's too (browsers would drop it), only for our SRV record, so nobody is sent to us by that name."""
+        assert self._zc is not None and self._info is not None and self.registered_name is not None
+        zc, old = self._zc.zeroconf, self._info
+        zc.registry.async_remove(old)
+        srv = old.dns_service()
+        goodbye = DNSOutgoing(_RESPONSE_FLAGS)
+        # without the cache-flush bit: with it, a cache would drop the other robot's SRV record for the name too
+        goodbye.add_answer_at_time(DNSService(srv.name, SRV_RECORD, CLASS_IN, 0, srv.priority, srv.weight, srv.port, srv.server), 0)
+        zc.async_send(goodbye)
+        instance = self.registered_name.removesuffix(f".{SERVICE_TYPE}")
+        taken = {r.alias.lower() for r in zc.cache.get_all_by_details(SERVICE_TYPE, PTR_RECORD, CLASS_IN) if hasattr(r, "alias")}
+        self.registered_name = f"{next_free_name(instance, lambda name: f'{name}.{SERVICE_TYPE}'.lower() in taken)}.{SERVICE_TYPE}"
+        log.warning(
+            "mDNS: another robot on the network is also called %r (%s); this one moves to %r",
+            instance,
+            ", ".join(f"{c.server} port {c.port}" for c in sorted(others)),
+            self.registered_name,
+        )
+        self._info = self._service_info(self._announced)
+        await (await self._zc.async_register_service(self._info, allow_name_change=True))
+        self.registered_name = self._info.name
+        self._defended = set()
+        log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(self._announced), self.announcement.port)
 
     async def _withdraw(self) -> None:
         zc, info, self._zc, self._info = self._zc, self._info, None, None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from teleop.wire.protocol import PROTOCOL_VERSION
 
 SERVICE_TYPE = "_teleop._tcp.local."
+#: DNS record types (RFC 1035, RFC 2782) and the IN class, as python-zeroconf's cache and listeners number them
+PTR_RECORD, SRV_RECORD, CLASS_IN = 12, 33, 1
 #: TXT keys: short, as DNS-SD asks, and the same on both ends.
 TXT_PROTOCOL, TXT_SERVER, TXT_TLS, TXT_TOKEN, TXT_CAMERA, TXT_DEVICE = "proto", "server", "tls", "token", "camera", "device"
 _MAX_TEXT = 100

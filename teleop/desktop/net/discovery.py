@@ -21,20 +21,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import IPVersion, RecordUpdate, RecordUpdateListener, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from teleop.aio.tasks import cancel_and_wait
 from teleop.common.events import Event
 from teleop.common.interfaces import ipv4_addresses
-from teleop.wire.mdns import SERVICE_TYPE, Robot, robot_from_service
+from teleop.wire.mdns import SERVICE_TYPE, SRV_RECORD, Robot, robot_from_service
 
 log = logging.getLogger("teleop.desktop.net.discovery")
 
 #: How often the app compares this PC's addresses with the last ones (getifaddrs: cheap), and how
 #: long after browsing afresh a robot not heard again is greyed out.
 WATCH_INTERVAL_S = 2.0
-SETTLE_S = 3.0  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
+SETTLE_S = 3.0
+#: a record withdrawn with a goodbye stays in the cache one more second (RFC 6762 §10.1); look again after that
+GOODBYE_GRACE_S = 1.2  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
 
 
 @dataclass
@@ -104,6 +106,24 @@ class RobotDirectory:
                 self.events.removed.emit(robot)
 
 
+class _WithdrawnPorts(RecordUpdateListener):
+    """Calls ``withdrawn(name)`` when a robot withdraws the SRV record (host and port) of a service name.
+
+    The name itself may stay: two robots started with one name, and the one that moved to
+    another name withdrew only its own SRV record. The browser reports no change then, so
+    without this the app would keep sending the pilot to the robot that left.
+    """
+
+    def __init__(self, withdrawn: Callable[[str], None]) -> None:
+        self.withdrawn = withdrawn
+
+    def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
+        for update in records:
+            record = update.new
+            if record.type == SRV_RECORD and record.is_expired(now):
+                self.withdrawn(record.name)
+
+
 class RobotBrowser:
     """Feeds a :class:`RobotDirectory` from python-zeroconf's browser on the running asyncio loop.
 
@@ -150,6 +170,7 @@ class RobotBrowser:
         try:
             self._zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
             self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE], handlers=[self._on_change])
+            self._zc.zeroconf.async_add_listener(_WithdrawnPorts(self._on_withdrawn), None)
         except Exception as exc:
             self.directory.problem = f"cannot look for robots on this network: {exc}"
             log.warning("%s; type the robot's address instead", self.directory.problem)
@@ -192,6 +213,15 @@ class RobotBrowser:
         if state_change is ServiceStateChange.Removed:
             self.directory.lost(name)
             return
+        self._resolve_soon(name)
+
+    def _on_withdrawn(self, name: str) -> None:
+        """A robot withdrew its host and port for ``name``: once that is out of the cache, resolve the name again
+        (to the robot that still announces it; one announcing it no more is greyed out as usual)."""
+        if self.directory.get(name) is not None:
+            asyncio.get_running_loop().call_later(GOODBYE_GRACE_S, self._resolve_soon, name)
+
+    def _resolve_soon(self, name: str) -> None:
         task = asyncio.get_running_loop().create_task(self._resolve(name))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -413,6 +413,40 @@ async def test_two_robots_with_the_same_name_are_both_listed(tmp_path):
 
 
 @NAMESPACES
+async def test_two_robots_that_took_one_name_are_told_apart_when_the_first_answers_late(tmp_path):
+    """Probing misses a robot that answers late (frozen here, as a busy Pi or one whose Wi-Fi dozes): both
+    end up announcing raspberrypi. Once it answers, one of them must move, so the app lists both robots."""
+    with CutCable() as net:
+        watcher = await start_watcher(net)
+        first = RobotServer(net, tmp_path, "raspberrypi", port=8765)
+        second = RobotServer(net, tmp_path, "raspberrypi", port=8766)
+        try:
+            await first.start()
+            await watcher.wait(lambda i: listed(i, "raspberrypi", present=True), what="first robot")
+            assert first.process is not None
+            first.process.send_signal(signal.SIGSTOP)  # it hears nothing and answers nothing
+            await second.start()
+            await wait_for(
+                lambda: "mDNS: announced 'raspberrypi._teleop._tcp" in second.log.read_text(), 15, what="the second robot's name"
+            )
+            first.process.send_signal(signal.SIGCONT)
+
+            def by_port(item: dict) -> dict[int, str]:
+                return {r["port"]: r["name"] for r in item.get("robots", []) if r["present"]}
+
+            await watcher.wait(lambda i: by_port(i) == {8765: "raspberrypi", 8766: "raspberrypi-2"}, timeout=20, what="both robots, apart")
+            assert "also called 'raspberrypi' (" in second.log.read_text()  # the owner is told why the name changed
+            assert "also called" not in first.log.read_text()
+        finally:
+            for server in (first, second):
+                if server.process is not None and server.process.returncode is None:
+                    server.process.send_signal(signal.SIGCONT)
+            await first.kill()
+            await second.kill()
+            await watcher.close()
+
+
+@NAMESPACES
 async def test_a_server_started_with_no_announce_is_never_listed(tmp_path):
     with CutCable() as net:
         watcher = await start_watcher(net)
