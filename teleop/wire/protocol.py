@@ -446,9 +446,13 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
     return out
 
 
+#: One encoder for every message, as there is one decoder: ``json.dumps`` with an option builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode(message: ClientMessage | ServerMessage) -> str:
     """Serialise a message to compact JSON text (never NaN: parsing rejects it)."""
-    return json.dumps(to_dict(message), separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(to_dict(message))
 
 
 # --------------------------------------------------------------------------- decoding
