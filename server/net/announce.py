@@ -10,9 +10,8 @@ host name of its own (:func:`service_host`), so the two never disagree.
 
 Two robots with one name (every Pi starts out as ``raspberrypi``) are kept apart
 twice: python-zeroconf probes before it registers and renames on an answer, and
-afterwards each robot keeps listening (:class:`_ClaimListener`). Probing misses a
-robot that answers late (busy, or its Wi-Fi asleep); then both see the other's
-SRV record later, and :func:`gives_way` picks the one that takes another name.
+afterwards each robot keeps listening (:class:`_ClaimListener`) and settles a
+contest its probes missed by the rule in :mod:`teleop_server.net.name_contest`.
 
 Announcing is never on the server's critical path: it runs as a background
 task after the server listens, and any failure (no multicast route, port 5353
@@ -28,8 +27,9 @@ import ipaddress
 import logging
 import re
 import socket
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from zeroconf import DNSOutgoing, DNSService, IPVersion, RecordUpdate, RecordUpdateListener, Zeroconf, current_time_millis
@@ -39,6 +39,7 @@ from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
 from teleop.common.interfaces import ipv4_addresses
 from teleop.wire.mdns import CLASS_IN, PTR_RECORD, SERVICE_TYPE, SRV_RECORD, txt_record
+from teleop_server.net.name_contest import Claim, NameContest, next_free_name
 
 log = logging.getLogger("teleop.server.announce")
 
@@ -51,6 +52,8 @@ RECORD_TTL_S = 120
 _WILDCARDS = ("", "0.0.0.0", "::")
 #: a response's header flags: QR (a response) and AA (authoritative), RFC 6762 §18
 _RESPONSE_FLAGS = 0x8400
+#: a goodbye is sent this many times, this far apart (python-zeroconf's own: one lost packet must not leave it unsaid)
+GOODBYES, GOODBYE_INTERVAL_S = 3, 0.125
 
 
 def short_hostname() -> str:
@@ -73,7 +76,8 @@ def service_host() -> str:
             seed = handle.read().strip()
     except OSError:
         seed = ""
-    tag = hashlib.sha256((seed or str(uuid.getnode())).encode()).hexdigest()[:6]
+    # the network card too: Pis cloned from one SD card share their machine id (and their hostname)
+    tag = hashlib.sha256(f"{seed}/{uuid.getnode()}".encode()).hexdigest()[:6]
     label = re.sub(r"[^a-z0-9-]", "-", short_hostname().lower())[:40].strip("-") or "robot"
     return f"{label}-teleop-{tag}.local."
 
@@ -107,36 +111,6 @@ class Announcement:
         # a DNS label is at most 63 bytes; cut on a character boundary
         label = self.instance.encode()[:63].decode(errors="ignore").strip() or "teleop"
         return f"{label}.{SERVICE_TYPE}"
-
-
-@dataclass(frozen=True, order=True)
-class Claim:
-    """Where one robot's SRV record says a service name leads: its host name (lower case) and port."""
-
-    server: str
-    port: int
-
-    @classmethod
-    def of(cls, record: DNSService) -> Claim:
-        return cls(record.server.lower(), record.port)
-
-
-def gives_way(ours: Claim, others: Iterable[Claim]) -> bool:
-    """Whether this robot must give up its service name to another robot that claims it too.
-
-    Both robots see both claims and apply the same rule, so exactly one of them
-    moves: the one whose claim sorts later. The other keeps the name the app
-    already shows, and the robot a pilot is driving does not change its name.
-    """
-    return any(other < ours for other in others if other != ours)
-
-
-def next_free_name(instance: str, taken: Callable[[str], bool]) -> str:
-    """``instance`` with the first suffix ``-2``, ``-3``, ... that ``taken`` does not know (python-zeroconf's own style)."""
-    number = 2
-    while taken(f"{instance}-{number}"):
-        number += 1
-    return f"{instance}-{number}"
 
 
 class _ClaimListener(RecordUpdateListener):
@@ -185,8 +159,12 @@ class Announcer:
         self._changed = asyncio.Event()
         #: something for the background task to look at: a change, or another robot claiming our name
         self._wake = asyncio.Event()
-        #: claims of other robots to our name that we have answered by announcing ours again
-        self._defended: set[Claim] = set()
+        #: the contest for our registered name, if another robot claims it too
+        self._contest: NameContest | None = None
+        #: when a contest is undecided: the time (monotonic) to look at it again
+        self._contest_due: float | None = None
+        #: the name to register (a robot that moved keeps its new name for the life of the process)
+        self._name = announcement.service_name()
         self._task: asyncio.Task[None] | None = None
         self._last_problem = ""
         self._said_idle = False
@@ -225,7 +203,7 @@ class Announcer:
                     self._announced = addresses
                 elif self._changed.is_set() and self._zc is not None and self._info is not None:
                     self._changed.clear()
-                    self._info = self._service_info(addresses)
+                    self._info = self._service_info(addresses, self._info.name)
                     await (await self._zc.async_update_service(self._info))
                     log.info("mDNS: updated %s (device %r)", self.registered_name, self.announcement.device)
                 await self._settle_claims()
@@ -245,16 +223,19 @@ class Announcer:
                 self._announced = []  # try again at the next poll
             if self._zc is None:
                 self._changed.clear()  # nothing registered to update; the next registration carries the change
+            wait = self.poll_interval
+            if self._contest_due is not None:
+                wait = max(0.0, min(wait, self._contest_due - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
 
-    def _service_info(self, addresses: list[str]) -> AsyncServiceInfo:
+    def _service_info(self, addresses: list[str], name: str) -> AsyncServiceInfo:
         a = self.announcement
         return AsyncServiceInfo(
             SERVICE_TYPE,
-            self.registered_name or a.service_name(),
+            name,
             port=a.port,
             properties=a.txt(),
             server=service_host(),
@@ -267,13 +248,19 @@ class Announcer:
         quiet_zeroconf_logger()
         self._zc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
         self.registered_name = None
-        self._info = self._service_info(addresses)
+        info = self._info = self._service_info(addresses, self._name)
         self._changed.clear()
         self._zc.zeroconf.async_add_listener(_ClaimListener(self), None)
-        await (await self._zc.async_register_service(self._info, allow_name_change=True))
-        self.registered_name = self._info.name
-        self._defended = set()
+        announcing = await self._zc.async_register_service(info, allow_name_change=True)  # probed: the name is ours
+        self._registered(info)
+        await announcing
         log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
+
+    def _registered(self, info: AsyncServiceInfo) -> None:
+        """``info`` is registered (probing may have renamed it): the name is ours from now, and uncontested."""
+        self.registered_name = self._name = info.name
+        self._contest = NameContest(time.monotonic())
+        self._contest_due = None
 
     def _claims(self) -> tuple[Claim, set[Claim]]:
         """Our claim to the registered name, and the other robots' claims to it that the cache holds now."""
@@ -281,22 +268,22 @@ class Announcer:
         ours = Claim((self._info.server or "").lower(), self.announcement.port)
         now = current_time_millis()
         records = self._zc.zeroconf.cache.get_all_by_details(self.registered_name, SRV_RECORD, CLASS_IN)
-        return ours, {Claim.of(r) for r in records if isinstance(r, DNSService) and not r.is_expired(now)} - {ours}
+        claims = {Claim(r.server.lower(), r.port) for r in records if isinstance(r, DNSService) and not r.is_expired(now)}
+        return ours, claims - {ours}
 
     async def _settle_claims(self) -> None:
-        """Another robot announces our name too (its answer to our probes came late, or never came): by
-        :func:`gives_way`, take the next free name, or say ours again so that robot hears it and moves."""
-        if self._zc is None or self._info is None or self.registered_name is None:
+        """Another robot announces our name too: move to another name when :class:`NameContest` says so,
+        and until then announce ours again, so that robot hears us (its probes may have missed us)."""
+        if self._zc is None or self._info is None or self.registered_name is None or self._contest is None:
             return
         ours, others = self._claims()
-        if not others:
-            self._defended = set()
-            return
-        if gives_way(ours, others):
+        now = time.monotonic()
+        move_at = self._contest.move_at(ours, others, now)
+        self._contest_due = move_at if move_at is not None and move_at > now else None
+        if move_at is not None and move_at <= now:
             await self._rename(others)
-        elif not others <= self._defended:
-            self._defended |= others
-            await (await self._zc.async_update_service(self._info))  # our records again, full TTL: it hears us
+        elif others and self._contest.announce_again(others, now):
+            await (await self._zc.async_update_service(self._info))  # our records again, full TTL
 
     async def _rename(self, others: set[Claim]) -> None:
         """Move to the next free name, quietly: no goodbye for the old name's PTR record, which is the other
@@ -304,27 +291,39 @@ class Announcer:
         assert self._zc is not None and self._info is not None and self.registered_name is not None
         zc, old = self._zc.zeroconf, self._info
         zc.registry.async_remove(old)
-        srv = old.dns_service()
-        goodbye = DNSOutgoing(_RESPONSE_FLAGS)
-        # without the cache-flush bit: with it, a cache would drop the other robot's SRV record for the name too
-        goodbye.add_answer_at_time(DNSService(srv.name, SRV_RECORD, CLASS_IN, 0, srv.priority, srv.weight, srv.port, srv.server), 0)
-        zc.async_send(goodbye)
-        instance = self.registered_name.removesuffix(f".{SERVICE_TYPE}")
+        self.registered_name = None  # not registered under any name until the new one is: a stop now says no goodbye
+        await self._srv_goodbye(old)
+        base = self.announcement.service_name().removesuffix(f".{SERVICE_TYPE}")
         taken = {r.alias.lower() for r in zc.cache.get_all_by_details(SERVICE_TYPE, PTR_RECORD, CLASS_IN) if hasattr(r, "alias")}
-        self.registered_name = f"{next_free_name(instance, lambda name: f'{name}.{SERVICE_TYPE}'.lower() in taken)}.{SERVICE_TYPE}"
+        taken.add(old.name.lower())
+        self._name = f"{next_free_name(base, lambda name: f'{name}.{SERVICE_TYPE}'.lower() in taken)}.{SERVICE_TYPE}"
         log.warning(
             "mDNS: another robot on the network is also called %r (%s); this one moves to %r",
-            instance,
+            old.name.removesuffix(f".{SERVICE_TYPE}"),
             ", ".join(f"{c.server} port {c.port}" for c in sorted(others)),
-            self.registered_name,
+            self._name.removesuffix(f".{SERVICE_TYPE}"),
         )
-        self._info = self._service_info(self._announced)
-        await (await self._zc.async_register_service(self._info, allow_name_change=True))
-        self.registered_name = self._info.name
-        self._defended = set()
+        info = self._info = self._service_info(self._announced, self._name)
+        announcing = await self._zc.async_register_service(info, allow_name_change=True)
+        self._registered(info)
+        await announcing
         log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(self._announced), self.announcement.port)
 
+    async def _srv_goodbye(self, info: AsyncServiceInfo) -> None:
+        """Withdraw our SRV record for ``info``'s name, as python-zeroconf sends goodbyes: three times, in case one is lost.
+
+        Sent without the cache-flush bit: with it, a cache would drop the other robot's SRV record for the name too."""
+        assert self._zc is not None
+        srv = info.dns_service()
+        goodbye = DNSOutgoing(_RESPONSE_FLAGS)
+        goodbye.add_answer_at_time(DNSService(srv.name, SRV_RECORD, CLASS_IN, 0, srv.priority, srv.weight, srv.port, srv.server), 0)
+        for i in range(GOODBYES):
+            if i:
+                await asyncio.sleep(GOODBYE_INTERVAL_S)
+            self._zc.zeroconf.async_send(goodbye)
+
     async def _withdraw(self) -> None:
+        self._contest = self._contest_due = None
         zc, info, self._zc, self._info = self._zc, self._info, None, None
         if zc is None:
             return

@@ -34,9 +34,7 @@ log = logging.getLogger("teleop.desktop.net.discovery")
 #: How often the app compares this PC's addresses with the last ones (getifaddrs: cheap), and how
 #: long after browsing afresh a robot not heard again is greyed out.
 WATCH_INTERVAL_S = 2.0
-SETTLE_S = 3.0
-#: a record withdrawn with a goodbye stays in the cache one more second (RFC 6762 §10.1); look again after that
-GOODBYE_GRACE_S = 1.2  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
+SETTLE_S = 3.0  # a TXT string is at most 255 bytes; names longer than this are someone's mistake
 
 
 @dataclass
@@ -120,7 +118,7 @@ class _WithdrawnPorts(RecordUpdateListener):
     def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
         for update in records:
             record = update.new
-            if record.type == SRV_RECORD and record.is_expired(now):
+            if record.type == SRV_RECORD and record.ttl == 0:  # a goodbye (one that merely timed out is no news)
                 self.withdrawn(record.name)
 
 
@@ -216,10 +214,10 @@ class RobotBrowser:
         self._resolve_soon(name)
 
     def _on_withdrawn(self, name: str) -> None:
-        """A robot withdrew its host and port for ``name``: once that is out of the cache, resolve the name again
-        (to the robot that still announces it; one announcing it no more is greyed out as usual)."""
+        """A robot withdrew its host and port for ``name``: resolve the name again (to the robot that still announces
+        it; one announcing it no more is greyed out as usual). The resolving task starts after the goodbye is applied."""
         if self.directory.get(name) is not None:
-            asyncio.get_running_loop().call_later(GOODBYE_GRACE_S, self._resolve_soon, name)
+            self._resolve_soon(name)
 
     def _resolve_soon(self, name: str) -> None:
         task = asyncio.get_running_loop().create_task(self._resolve(name))

@@ -35,6 +35,7 @@ from teleop_server.cli import build_parser, config_from_args
 from teleop_server.config import parse_config
 from teleop_server.device.simulated import PtyDevice, SimulatedDevice
 from teleop_server.net.announce import ADDRESS_POLL_S, Announcement, Announcer, announced_addresses, service_host
+from teleop_server.net.name_contest import FRESH_S
 
 WATCH = str(Path(__file__).resolve().parents[2] / "discovery_watch.py")
 NAMESPACES = pytest.mark.skipif(
@@ -415,34 +416,35 @@ async def test_two_robots_with_the_same_name_are_both_listed(tmp_path):
 @NAMESPACES
 async def test_two_robots_that_took_one_name_are_told_apart_when_the_first_answers_late(tmp_path):
     """Probing misses a robot that answers late (frozen here, as a busy Pi or one whose Wi-Fi dozes): both
-    end up announcing raspberrypi. Once it answers, one of them must move, so the app lists both robots."""
+    end up announcing raspberrypi. Once it answers, the newcomer must move, so the app lists both robots, and
+    the robot that was there first keeps its name: a pilot may be driving it. Its port sorts after the
+    newcomer's, so a rule by sort order alone would move it."""
     with CutCable() as net:
         watcher = await start_watcher(net)
-        first = RobotServer(net, tmp_path, "raspberrypi", port=8765)
-        second = RobotServer(net, tmp_path, "raspberrypi", port=8766)
+        first = RobotServer(net, tmp_path, "raspberrypi", port=8766)
+        newcomer = RobotServer(net, tmp_path, "raspberrypi", port=8765)
         try:
-            await first.start()
+            started = await first.start()
             await watcher.wait(lambda i: listed(i, "raspberrypi", present=True), what="first robot")
+            await asyncio.sleep(started + FRESH_S + 1 - time.monotonic())  # it has held the name a while
             assert first.process is not None
             first.process.send_signal(signal.SIGSTOP)  # it hears nothing and answers nothing
-            await second.start()
-            await wait_for(
-                lambda: "mDNS: announced 'raspberrypi._teleop._tcp" in second.log.read_text(), 15, what="the second robot's name"
-            )
+            await newcomer.start()
+            await wait_for(lambda: "mDNS: announced 'raspberrypi._teleop._tcp" in newcomer.log.read_text(), 15, what="the newcomer's name")
             first.process.send_signal(signal.SIGCONT)
 
             def by_port(item: dict) -> dict[int, str]:
                 return {r["port"]: r["name"] for r in item.get("robots", []) if r["present"]}
 
-            await watcher.wait(lambda i: by_port(i) == {8765: "raspberrypi", 8766: "raspberrypi-2"}, timeout=20, what="both robots, apart")
-            assert "also called 'raspberrypi' (" in second.log.read_text()  # the owner is told why the name changed
+            await watcher.wait(lambda i: by_port(i) == {8766: "raspberrypi", 8765: "raspberrypi-2"}, timeout=30, what="both robots, apart")
+            assert "also called 'raspberrypi' (" in newcomer.log.read_text()  # the owner is told why the name changed
             assert "also called" not in first.log.read_text()
         finally:
-            for server in (first, second):
+            for server in (first, newcomer):
                 if server.process is not None and server.process.returncode is None:
                     server.process.send_signal(signal.SIGCONT)
             await first.kill()
-            await second.kill()
+            await newcomer.kill()
             await watcher.close()
 
 
