@@ -32,14 +32,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from zeroconf import DNSOutgoing, DNSService, IPVersion, RecordUpdate, RecordUpdateListener, Zeroconf, current_time_millis
+from zeroconf import DNSOutgoing, DNSService, IPVersion, NonUniqueNameException, RecordUpdate, RecordUpdateListener, Zeroconf
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from teleop import __version__
 from teleop.aio.tasks import cancel_and_wait
 from teleop.common.interfaces import ipv4_addresses
 from teleop.wire.mdns import CLASS_IN, PTR_RECORD, SERVICE_TYPE, SRV_RECORD, txt_record
-from teleop_server.net.name_contest import Claim, NameContest, next_free_name
+from teleop_server.net.name_contest import Claim, ClaimsHeard, NameContest, next_free_name
 
 log = logging.getLogger("teleop.server.announce")
 
@@ -114,7 +114,7 @@ class Announcement:
 
 
 class _ClaimListener(RecordUpdateListener):
-    """Wakes the announcer when another robot's SRV record for our service name arrives."""
+    """Hands the announcer every SRV record heard for its registered name, and wakes it."""
 
     def __init__(self, announcer: Announcer) -> None:
         self.announcer = announcer
@@ -125,10 +125,11 @@ class _ClaimListener(RecordUpdateListener):
         for update in records:
             record = update.new
             if record.type == SRV_RECORD and record.name.lower() == name and isinstance(record, DNSService):
+                self.announcer._heard(record)
                 self.heard = True
 
     def async_update_records_complete(self) -> None:
-        if self.heard:  # the cache has the record now
+        if self.heard:
             self.heard = False
             self.announcer._wake.set()
 
@@ -161,6 +162,10 @@ class Announcer:
         self._wake = asyncio.Event()
         #: the contest for our registered name, if another robot claims it too
         self._contest: NameContest | None = None
+        #: other robots' claims to our registered name, as heard
+        self._others = ClaimsHeard()
+        #: the name held, and since when (monotonic): re-registering it (a new address) keeps the time
+        self._held: tuple[str, float] | None = None
         #: when a contest is undecided: the time (monotonic) to look at it again
         self._contest_due: float | None = None
         #: the name to register (a robot that moved keeps its new name for the life of the process)
@@ -257,32 +262,36 @@ class Announcer:
         log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
 
     def _registered(self, info: AsyncServiceInfo) -> None:
-        """``info`` is registered (probing may have renamed it): the name is ours from now, and uncontested."""
+        """``info`` is registered (probing may have renamed it): the name is ours from now."""
         self.registered_name = self._name = info.name
-        self._contest = NameContest(time.monotonic())
+        if self._held is None or self._held[0] != info.name:
+            self._held = (info.name, time.monotonic())
+            self._others = ClaimsHeard()
+        self._contest = NameContest(self._held[1])
         self._contest_due = None
 
-    def _claims(self) -> tuple[Claim, set[Claim]]:
-        """Our claim to the registered name, and the other robots' claims to it that the cache holds now."""
-        assert self._zc is not None and self._info is not None and self.registered_name is not None
-        ours = Claim((self._info.server or "").lower(), self.announcement.port)
-        now = current_time_millis()
-        records = self._zc.zeroconf.cache.get_all_by_details(self.registered_name, SRV_RECORD, CLASS_IN)
-        claims = {Claim(r.server.lower(), r.port) for r in records if isinstance(r, DNSService) and not r.is_expired(now)}
-        return ours, claims - {ours}
+    def _ours(self) -> Claim:
+        assert self._info is not None
+        return Claim((self._info.server or "").lower(), self.announcement.port)
+
+    def _heard(self, record: DNSService) -> None:
+        """Another robot's SRV record for our name (or our own, heard back: not a claim)."""
+        claim = Claim(record.server.lower(), record.port)
+        if self._info is not None and claim != self._ours():
+            self._others.heard(claim, record.ttl, time.monotonic())
 
     async def _settle_claims(self) -> None:
         """Another robot announces our name too: move to another name when :class:`NameContest` says so,
         and until then announce ours again, so that robot hears us (its probes may have missed us)."""
         if self._zc is None or self._info is None or self.registered_name is None or self._contest is None:
             return
-        ours, others = self._claims()
         now = time.monotonic()
-        move_at = self._contest.move_at(ours, others, now)
+        others = self._others.standing(now)
+        move_at = self._contest.move_at(self._ours(), others, now)
         self._contest_due = move_at if move_at is not None and move_at > now else None
         if move_at is not None and move_at <= now:
             await self._rename(others)
-        elif others and self._contest.announce_again(others, now):
+        elif self._contest.announce_again(others, now):
             await (await self._zc.async_update_service(self._info))  # our records again, full TTL
 
     async def _rename(self, others: set[Claim]) -> None:
@@ -296,15 +305,20 @@ class Announcer:
         base = self.announcement.service_name().removesuffix(f".{SERVICE_TYPE}")
         taken = {r.alias.lower() for r in zc.cache.get_all_by_details(SERVICE_TYPE, PTR_RECORD, CLASS_IN) if hasattr(r, "alias")}
         taken.add(old.name.lower())
-        self._name = f"{next_free_name(base, lambda name: f'{name}.{SERVICE_TYPE}'.lower() in taken)}.{SERVICE_TYPE}"
-        log.warning(
-            "mDNS: another robot on the network is also called %r (%s); this one moves to %r",
-            old.name.removesuffix(f".{SERVICE_TYPE}"),
-            ", ".join(f"{c.server} port {c.port}" for c in sorted(others)),
-            self._name.removesuffix(f".{SERVICE_TYPE}"),
-        )
-        info = self._info = self._service_info(self._announced, self._name)
-        announcing = await self._zc.async_register_service(info, allow_name_change=True)
+        while True:  # our own numbering: python-zeroconf's would make raspberrypi-2-2 of a name taken but not cached
+            self._name = f"{next_free_name(base, lambda name: f'{name}.{SERVICE_TYPE}'.lower() in taken)}.{SERVICE_TYPE}"
+            log.warning(
+                "mDNS: another robot on the network is also called %r (%s); this one moves to %r",
+                old.name.removesuffix(f".{SERVICE_TYPE}"),
+                ", ".join(f"{c.server} port {c.port}" for c in sorted(others)),
+                self._name.removesuffix(f".{SERVICE_TYPE}"),
+            )
+            info = self._info = self._service_info(self._announced, self._name)
+            try:
+                announcing = await self._zc.async_register_service(info, allow_name_change=False)
+                break
+            except NonUniqueNameException:
+                taken.add(self._name.lower())
         self._registered(info)
         await announcing
         log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(self._announced), self.announcement.port)

@@ -17,22 +17,34 @@ Neither can tell how long the other has held the name, so the rule works in
 waits: the newcomer that loses the sort moves at once, the one that wins it after
 :data:`NEWCOMER_WAIT_S`; an incumbent that loses the sort moves only after
 :data:`INCUMBENT_WAIT_S`, by when any newcomer has moved; one that wins it never does.
+An incumbent announces itself again meanwhile, so a newcomer whose probes it missed
+hears it even if one announcement is lost; a newcomer never does (its records would
+flush the incumbent's from caches).
+
+The claims are kept as heard (:class:`ClaimsHeard`), not read from python-zeroconf's
+cache: our own announcements carry the cache-flush bit, so one second after we
+announce, our cache no longer holds the other robot's record, which still stands.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 #: a robot that registered its name less than this before hearing another claim to it is the newcomer
 #: (a late answer to its probes comes within seconds; a robot up this long has likely been found and driven)
-FRESH_S = 10.0
+FRESH_S = 15.0
 #: a newcomer that wins the sort waits this long for the other robot to move before it moves itself
 NEWCOMER_WAIT_S = 5.0
 #: an incumbent that loses the sort waits this long: longer than any newcomer waits, plus the time to hear it
 INCUMBENT_WAIT_S = 20.0
-#: a robot keeping its name announces it again to a contesting robot at most this often
+#: an incumbent announces its name again to a contesting robot this often while newcomers may still be deciding ...
+ANNOUNCE_EARLY_S = 5.0
+#: ... and at most this often after (a robot that never moves, an older version, must not set off a stream)
 ANNOUNCE_AGAIN_S = 60.0
+#: the longest DNS label, in bytes: a name with its suffix must fit
+MAX_LABEL = 63
 
 
 @dataclass(frozen=True, order=True)
@@ -49,21 +61,48 @@ def sorts_first(ours: Claim, others: Iterable[Claim]) -> bool:
 
 
 def next_free_name(instance: str, taken: Callable[[str], bool]) -> str:
-    """``instance`` with the first suffix ``-2``, ``-3``, ... that ``taken`` does not know (python-zeroconf's own style)."""
+    """``instance`` with the first suffix ``-2``, ``-3``, ... that ``taken`` does not know (python-zeroconf's own style),
+    cut short where the whole would not fit in one DNS label."""
     number = 2
-    while taken(f"{instance}-{number}"):
+    while True:
+        suffix = f"-{number}"
+        name = instance.encode()[: MAX_LABEL - len(suffix)].decode(errors="ignore").rstrip() + suffix
+        if not taken(name):
+            return name
         number += 1
-    return f"{instance}-{number}"
+
+
+class ClaimsHeard:
+    """Other robots' claims to our name, each kept until its record's TTL runs out or its goodbye (TTL 0) comes."""
+
+    def __init__(self) -> None:
+        self._until: dict[Claim, float] = {}
+
+    def heard(self, claim: Claim, ttl_s: float, now: float) -> None:
+        if ttl_s <= 0:
+            self._until.pop(claim, None)
+        else:
+            self._until[claim] = now + ttl_s
+
+    def standing(self, now: float) -> set[Claim]:
+        self._until = {claim: until for claim, until in self._until.items() if until > now}
+        return set(self._until)
 
 
 class NameContest:
     """One robot's view of the contest for its registered name, fed what it hears (times in seconds, any clock)."""
 
     def __init__(self, registered_at: float) -> None:
+        #: when this robot first held the name (re-registering it after an address change keeps this)
         self.registered_at = registered_at
         #: when the other claims were first heard (None: no contest now)
         self.since: float | None = None
         self._announced: dict[Claim, float] = {}
+
+    @property
+    def newcomer(self) -> bool:
+        """We registered the name less than :data:`FRESH_S` before the contest began (or there is none yet)."""
+        return self.since is None or self.since - self.registered_at < FRESH_S
 
     def move_at(self, ours: Claim, others: set[Claim], now: float) -> float | None:
         """When this robot must move to another name, given the other claims heard now (None: it keeps the name).
@@ -75,16 +114,18 @@ class NameContest:
             return None
         if self.since is None:
             self.since = now
-        newcomer = self.since - self.registered_at < FRESH_S
         first = sorts_first(ours, others)
-        if newcomer:
+        if self.newcomer:
             return self.since + (NEWCOMER_WAIT_S if first else 0.0)
         return None if first else self.since + INCUMBENT_WAIT_S
 
     def announce_again(self, others: set[Claim], now: float) -> bool:
-        """Whether to announce our records again now, so robots claiming our name hear us (each at most every
-        :data:`ANNOUNCE_AGAIN_S`: one that never moves, an older version, must not set off a stream of them)."""
-        due = {claim for claim in others if now - self._announced.get(claim, -ANNOUNCE_AGAIN_S) >= ANNOUNCE_AGAIN_S}
+        """Whether to announce our records again now, so robots claiming our name hear us: only an incumbent,
+        every :data:`ANNOUNCE_EARLY_S` while newcomers may still be deciding, then every :data:`ANNOUNCE_AGAIN_S`."""
+        if not others or self.since is None or self.newcomer:
+            return False
+        every = ANNOUNCE_EARLY_S if now - self.since < INCUMBENT_WAIT_S else ANNOUNCE_AGAIN_S
+        due = {claim for claim in others if now - self._announced.get(claim, -math.inf) >= every}
         for claim in due:
             self._announced[claim] = now
         return bool(due)

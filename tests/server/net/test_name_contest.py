@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from teleop_server.net.name_contest import ANNOUNCE_AGAIN_S, FRESH_S, INCUMBENT_WAIT_S, NEWCOMER_WAIT_S, Claim, NameContest, next_free_name
+from teleop_server.net.name_contest import (
+    ANNOUNCE_AGAIN_S,
+    ANNOUNCE_EARLY_S,
+    FRESH_S,
+    INCUMBENT_WAIT_S,
+    MAX_LABEL,
+    NEWCOMER_WAIT_S,
+    Claim,
+    ClaimsHeard,
+    NameContest,
+    next_free_name,
+)
 
 LOW = Claim("raspberrypi-teleop-1a2b3c.local.", 8765)
 HIGH = Claim("raspberrypi-teleop-9f8e7d.local.", 8765)
@@ -63,14 +74,36 @@ def test_a_robot_on_the_same_host_with_another_port_is_another_claim():
     assert moves(NameContest(NOW - 1), Claim(LOW.server, 8766), LOW) == NOW
 
 
-def test_a_contesting_robot_that_never_moves_hears_us_again_only_once_a_minute():
+def test_an_incumbent_announces_itself_again_often_at_first_then_once_a_minute():
     contest = NameContest(LONG_AGO)
+    contest.move_at(LOW, {HIGH}, NOW)
     assert contest.announce_again({HIGH}, NOW) is True
     assert contest.announce_again({HIGH}, NOW + 1) is False
-    assert contest.announce_again({HIGH, Claim("other.local.", 1)}, NOW + 2) is True  # a new claimant is told at once
-    assert contest.announce_again({HIGH}, NOW + ANNOUNCE_AGAIN_S) is True
+    assert contest.announce_again({HIGH}, NOW + ANNOUNCE_EARLY_S) is True  # one announcement lost must not decide it
+    assert contest.announce_again({HIGH, Claim("other.local.", 1)}, NOW + ANNOUNCE_EARLY_S + 1) is True  # a new claimant at once
+    assert contest.announce_again({HIGH}, NOW + INCUMBENT_WAIT_S + 1) is False  # one that never moves: not a stream
+    assert contest.announce_again({HIGH}, NOW + ANNOUNCE_EARLY_S + ANNOUNCE_AGAIN_S) is True
+
+
+def test_a_newcomer_never_announces_itself_again():
+    contest = NameContest(NOW - 2)
+    contest.move_at(LOW, {HIGH}, NOW)
+    assert contest.announce_again({HIGH}, NOW) is False
+
+
+def test_a_claim_stands_until_its_record_runs_out_or_says_goodbye():
+    claims = ClaimsHeard()
+    claims.heard(HIGH, 120, NOW)
+    claims.heard(LOW, 120, NOW)
+    assert claims.standing(NOW + 119) == {HIGH, LOW}
+    claims.heard(LOW, 0, NOW + 119)  # its goodbye: it moved
+    assert claims.standing(NOW + 119) == {HIGH}
+    assert claims.standing(NOW + 121) == set()
 
 
 def test_the_new_name_skips_names_other_robots_already_hold():
     assert next_free_name("raspberrypi", lambda name: False) == "raspberrypi-2"
     assert next_free_name("raspberrypi", {"raspberrypi-2", "raspberrypi-3"}.__contains__) == "raspberrypi-4"
+    long = "r" * MAX_LABEL
+    assert next_free_name(long, lambda name: False) == "r" * (MAX_LABEL - 2) + "-2"
+    assert len(next_free_name("é" * 40, lambda name: False).encode()) <= MAX_LABEL
