@@ -52,6 +52,9 @@ RECORD_TTL_S = 120
 _WILDCARDS = ("", "0.0.0.0", "::")
 #: a response's header flags: QR (a response) and AA (authoritative), RFC 6762 §18
 _RESPONSE_FLAGS = 0x8400
+#: a robot away from the network longer than this (withdrawn, then registered again) holds its name afresh: another
+#: robot may have taken it meanwhile, and this one is then the newcomer
+HELD_ACROSS_S = 10.0
 #: a goodbye is sent this many times, this far apart (python-zeroconf's own: one lost packet must not leave it unsaid)
 GOODBYES, GOODBYE_INTERVAL_S = 3, 0.125
 
@@ -124,6 +127,8 @@ class _ClaimListener(RecordUpdateListener):
         name = (self.announcer.registered_name or "").lower()
         for update in records:
             record = update.new
+            if update.old is record:  # the cache's cleanup passing on an expired record: nothing was heard
+                continue
             if record.type == SRV_RECORD and record.name.lower() == name and isinstance(record, DNSService):
                 self.announcer._heard(record)
                 self.heard = True
@@ -164,8 +169,10 @@ class Announcer:
         self._contest: NameContest | None = None
         #: other robots' claims to our registered name, as heard
         self._others = ClaimsHeard()
-        #: the name held, and since when (monotonic): re-registering it (a new address) keeps the time
+        #: the name held, and since when (monotonic): re-registering it soon after (a new address) keeps the time
         self._held: tuple[str, float] | None = None
+        #: when the registration was last withdrawn (monotonic)
+        self._withdrawn_at: float | None = None
         #: when a contest is undecided: the time (monotonic) to look at it again
         self._contest_due: float | None = None
         #: the name to register (a robot that moved keeps its new name for the life of the process)
@@ -264,8 +271,10 @@ class Announcer:
     def _registered(self, info: AsyncServiceInfo) -> None:
         """``info`` is registered (probing may have renamed it): the name is ours from now."""
         self.registered_name = self._name = info.name
-        if self._held is None or self._held[0] != info.name:
-            self._held = (info.name, time.monotonic())
+        now = time.monotonic()
+        away = now - self._withdrawn_at if self._withdrawn_at is not None else 0.0
+        if self._held is None or self._held[0] != info.name or away > HELD_ACROSS_S:
+            self._held = (info.name, now)
             self._others = ClaimsHeard()
         self._contest = NameContest(self._held[1])
         self._contest_due = None
@@ -338,6 +347,8 @@ class Announcer:
 
     async def _withdraw(self) -> None:
         self._contest = self._contest_due = None
+        if self._zc is not None:
+            self._withdrawn_at = time.monotonic()
         zc, info, self._zc, self._info = self._zc, self._info, None, None
         if zc is None:
             return

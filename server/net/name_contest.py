@@ -23,7 +23,10 @@ flush the incumbent's from caches).
 
 The claims are kept as heard (:class:`ClaimsHeard`), not read from python-zeroconf's
 cache: our own announcements carry the cache-flush bit, so one second after we
-announce, our cache no longer holds the other robot's record, which still stands.
+announce, our cache no longer holds the other robot's record, which still stands;
+and a goodbye for a record no longer cached never reaches us. So a claim stands
+while it is heard: for :data:`CLAIM_HEARD_S` after it was last heard, which an
+incumbent's announcing again keeps alive and a newcomer that moved lets lapse.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from dataclasses import dataclass
 FRESH_S = 15.0
 #: a newcomer that wins the sort waits this long for the other robot to move before it moves itself
 NEWCOMER_WAIT_S = 5.0
-#: an incumbent that loses the sort waits this long: longer than any newcomer waits, plus the time to hear it
-INCUMBENT_WAIT_S = 20.0
+#: an incumbent that loses the sort waits this long: longer than a newcomer waits, plus its claim lapsing after it moved
+INCUMBENT_WAIT_S = 30.0
 #: an incumbent announces its name again to a contesting robot this often while newcomers may still be deciding ...
 ANNOUNCE_EARLY_S = 5.0
+#: a claim stands this long after it was last heard (two of an incumbent's announcements, one of them lost, and some)
+CLAIM_HEARD_S = 12.0
 #: ... and at most this often after (a robot that never moves, an older version, must not set off a stream)
 ANNOUNCE_AGAIN_S = 60.0
 #: the longest DNS label, in bytes: a name with its suffix must fit
@@ -73,20 +78,21 @@ def next_free_name(instance: str, taken: Callable[[str], bool]) -> str:
 
 
 class ClaimsHeard:
-    """Other robots' claims to our name, each kept until its record's TTL runs out or its goodbye (TTL 0) comes."""
+    """Other robots' claims to our name: each stands for :data:`CLAIM_HEARD_S` after it was last heard, or
+    until its goodbye (a record with TTL 0)."""
 
     def __init__(self) -> None:
-        self._until: dict[Claim, float] = {}
+        self._last: dict[Claim, float] = {}
 
     def heard(self, claim: Claim, ttl_s: float, now: float) -> None:
         if ttl_s <= 0:
-            self._until.pop(claim, None)
+            self._last.pop(claim, None)
         else:
-            self._until[claim] = now + ttl_s
+            self._last[claim] = now
 
     def standing(self, now: float) -> set[Claim]:
-        self._until = {claim: until for claim, until in self._until.items() if until > now}
-        return set(self._until)
+        self._last = {claim: last for claim, last in self._last.items() if now - last < CLAIM_HEARD_S}
+        return set(self._last)
 
 
 class NameContest:

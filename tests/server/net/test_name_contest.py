@@ -5,6 +5,7 @@ from __future__ import annotations
 from teleop_server.net.name_contest import (
     ANNOUNCE_AGAIN_S,
     ANNOUNCE_EARLY_S,
+    CLAIM_HEARD_S,
     FRESH_S,
     INCUMBENT_WAIT_S,
     MAX_LABEL,
@@ -91,14 +92,21 @@ def test_a_newcomer_never_announces_itself_again():
     assert contest.announce_again({HIGH}, NOW) is False
 
 
-def test_a_claim_stands_until_its_record_runs_out_or_says_goodbye():
+def test_a_claim_stands_while_it_is_heard_and_falls_with_its_goodbye():
     claims = ClaimsHeard()
     claims.heard(HIGH, 120, NOW)
     claims.heard(LOW, 120, NOW)
-    assert claims.standing(NOW + 119) == {HIGH, LOW}
-    claims.heard(LOW, 0, NOW + 119)  # its goodbye: it moved
-    assert claims.standing(NOW + 119) == {HIGH}
-    assert claims.standing(NOW + 121) == set()
+    claims.heard(HIGH, 120, NOW + ANNOUNCE_EARLY_S)  # an incumbent announcing itself again keeps its claim alive
+    assert claims.standing(NOW + CLAIM_HEARD_S - 1) == {HIGH, LOW}
+    assert claims.standing(NOW + CLAIM_HEARD_S + 1) == {HIGH}  # one not heard again (it moved, its goodbye lost) lapses
+    claims.heard(HIGH, 0, NOW + CLAIM_HEARD_S + 2)  # its goodbye
+    assert claims.standing(NOW + CLAIM_HEARD_S + 2) == set()
+
+
+def test_a_newcomers_claim_lapses_before_an_incumbent_that_sorts_later_would_move():
+    """The newcomer moves within NEWCOMER_WAIT_S; if its goodbye is lost, its claim must lapse in time."""
+    assert NEWCOMER_WAIT_S + CLAIM_HEARD_S + 5 < INCUMBENT_WAIT_S
+    assert 2 * ANNOUNCE_EARLY_S < CLAIM_HEARD_S  # an incumbent's claim survives one lost announcement
 
 
 def test_the_new_name_skips_names_other_robots_already_hold():
