@@ -296,7 +296,15 @@ class Announcer:
             return
         now = time.monotonic()
         others = self._others.standing(now)
+        contested = self._contest.since is not None
         move_at = self._contest.move_at(self._ours(), others, now)
+        if contested != (self._contest.since is not None):
+            name = self.registered_name.removesuffix(f".{SERVICE_TYPE}")
+            if contested:
+                log.info("mDNS: no other robot announces %r any more", name)
+            else:
+                claims = ", ".join(f"{c.server} port {c.port}" for c in sorted(others))
+                log.info("mDNS: another robot also announces %r (%s); settling which one keeps it", name, claims)
         self._contest_due = move_at if move_at is not None and move_at > now else None
         if move_at is not None and move_at <= now:
             await self._rename(others)

@@ -438,6 +438,9 @@ async def test_two_robots_that_took_one_name_are_told_apart_when_the_first_answe
 
             await watcher.wait(lambda i: by_port(i) == {8766: "raspberrypi", 8765: "raspberrypi-2"}, timeout=30, what="both robots, apart")
             assert "also called 'raspberrypi' (" in newcomer.log.read_text()  # the owner is told why the name changed
+            # the barrier: the first robot saw the contest end (the newcomer's claim gone), and it never moved
+            await wait_for(lambda: "no other robot announces 'raspberrypi' any more" in first.log.read_text(), 30, what="contest over")
+            assert "also announces 'raspberrypi'" in first.log.read_text()
             assert "also called" not in first.log.read_text()
         finally:
             for server in (first, newcomer):
