@@ -31,7 +31,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -43,7 +43,7 @@ from teleop.aio.timers import DeadlineTimer
 from teleop.common.throttle import Notice, times
 from teleop.wire import protocol
 from teleop.wire.errors import ConfigError
-from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, Outputs, Reading, Status, Welcome
+from teleop.wire.protocol import CloseCode, Event, EventKind, EventLevel, MessageType, Outputs, Reading, Status, Welcome
 from teleop_server.camera.capture import Camera
 from teleop_server.config import ServerConfig
 from teleop_server.device.link import DeviceLink, LinkState, Profile
@@ -98,6 +98,8 @@ class Client:
     welcomed: bool = False
     #: set when the rules closed this client: the handler waits for it, else websockets closes with 1000
     closing: asyncio.Task[None] | None = None
+    #: the streams its hello asked not to be sent (``skip``)
+    skip: frozenset[MessageType] = frozenset()
 
     @property
     def label(self) -> str:
@@ -320,6 +322,7 @@ class Bridge:
             arrival = await self._seat(client, first)
             if arrival is None:
                 return
+            client.skip = frozenset(arrival.hello.skip) if arrival.hello is not None else frozenset()
             self.clients[client.id] = client
             self._run(self.rules.join(client.id, ws.peer, first, time.monotonic(), arrival))
             if client.closing is None:
@@ -587,7 +590,7 @@ class Bridge:
         self._readings_pace.sent(time.monotonic())
         self._reading_seq += 1
         self.tap.reading(values, self._reading_seq)
-        self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)))
+        self._broadcast(protocol.encode(Reading(time.time(), values, self._reading_seq)), MessageType.READING)
         self.on_readings(values)
 
     def _refused_keys(self, keys: list[str], now: float) -> None:
@@ -703,13 +706,17 @@ class Bridge:
 
     def _flush_outputs(self) -> None:
         self._outputs_timer = None
-        self._broadcast(protocol.encode(Outputs(time.time(), dict(self.accepted))))
+        self._broadcast(protocol.encode(Outputs(time.time(), dict(self.accepted))), MessageType.OUTPUTS)
 
     def _send(self, client: Client, message: protocol.ServerMessage) -> None:
         self._enqueue(client, protocol.encode(message))
 
-    def _broadcast(self, text: str) -> None:
-        self.fanout.broadcast(self.audience.values(), text)
+    def _broadcast(self, text: str, stream: MessageType | None = None) -> None:
+        """``text`` to every welcomed client; a ``stream`` (:data:`~teleop.wire.protocol.SKIPPABLE`) not to those that skip it."""
+        audience: Collection[GuardedConnection] = self.audience.values()
+        if stream is not None:
+            audience = [ws for id, ws in self.audience.items() if stream not in self.clients[id].skip]
+        self.fanout.broadcast(audience, text)
         if self._stall_timer is None and self.audience:
             self._stall_timer = asyncio.get_running_loop().call_later(1.0, self._check_stalls)
 

@@ -77,6 +77,10 @@ class MessageType(StrEnum):
     OUTPUTS = "outputs"
 
 
+#: the streams a client may ask not to be sent (``hello``'s ``skip``): everything else it must hear
+SKIPPABLE = (MessageType.READING, MessageType.OUTPUTS)
+
+
 class ErrorCode(StrEnum):
     """Machine-readable ``code`` of an ``error`` message; the ``message`` field is for humans."""
 
@@ -163,6 +167,9 @@ class Hello:
     token: str | None = None
     takeover: bool = False
     input: InputKind | None = None
+    #: streams this client does not show (:data:`SKIPPABLE`): the server does not send them to it, so it does
+    #: not wake ten or twenty times a second to decode and drop them
+    skip: tuple[MessageType, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +449,8 @@ def to_dict(message: ClientMessage | ServerMessage) -> dict[str, Any]:
             value = value.to_json()
         if value is None and name in ("token", "ref", "camera", "replay", "seconds", "position", "speed", "input"):
             continue
+        if name == "skip" and not value:
+            continue
         out[name] = value
     return out
 
@@ -585,7 +594,16 @@ def _parse_hello(obj: dict[str, Any]) -> Hello:
         token=None if token is None else _text(token, "token", MAX_TOKEN_CHARS),
         takeover=_flag(obj.get("takeover", False), "takeover"),
         input=_input_kind(obj.get("input")),
+        skip=_skip(obj.get("skip", [])),
     )
+
+
+def _skip(value: Any) -> tuple[MessageType, ...]:
+    names = _list(value, "skip", len(SKIPPABLE))
+    for name in names:
+        if name not in SKIPPABLE:
+            raise _Bad(f"skip may list {' and '.join(SKIPPABLE)}, got {_describe(name)}")
+    return tuple(MessageType(name) for name in dict.fromkeys(names))
 
 
 def _parse_request_control(obj: dict[str, Any]) -> RequestControl:

@@ -292,3 +292,43 @@ def test_a_part_that_cannot_start_is_said_before_the_server_says_it_is_listening
     )
     assert result.returncode == 2 and "needs the Foxglove SDK" in result.stderr, result.stderr
     assert "listening" not in result.stdout + result.stderr and "token" not in result.stdout, result.stdout
+
+
+async def test_a_client_is_not_sent_the_streams_its_hello_skips_and_the_others_still_are(servers):
+    """A window that does not show the device's lines (or a script that wants no readings) says so in its
+    hello, and is not woken ten or twenty times a second for them; a client that did not ask gets everything."""
+    server = servers()
+
+    async def joined(hello: dict) -> WsClient:
+        client = WsClient(await connect(server.url, open_timeout=5))
+        await client.send({"type": "hello", **hello})
+        await client.expect("welcome")
+        return client
+
+    async def everything_sent_before_now_has_arrived(client: WsClient, ping_id: int) -> None:
+        """An ordering barrier: the server answers a ping after whatever it had queued for this client."""
+        await client.send({"type": "ping", "id": ping_id, "t": 0})
+        await client.expect("pong", lambda m: m["id"] == ping_id)
+
+    pilot = await joined({"role": "pilot", "token": server.token, "skip": ["outputs"]})
+    quiet = await joined({"role": "observer", "skip": ["reading"]})
+    watcher = await joined({"role": "observer"})  # joined last: all it hears was sent with the others listening
+    try:
+        await pilot.send({"type": "control", "seq": 1, "axes": [0.5]})
+        await watcher.expect("outputs", lambda m: m["lines"].get("B") == "B500")
+        await watcher.expect("reading")
+        await everything_sent_before_now_has_arrived(pilot, 1)
+        await everything_sent_before_now_has_arrived(quiet, 2)
+        assert not pilot.of_type("outputs"), "the pilot skipped the device's lines"
+        assert pilot.of_type("reading"), "but still hears the readings"
+        assert not quiet.of_type("reading"), "the observer skipped the readings"
+        assert quiet.of_type("outputs"), "but still hears the device's lines"
+
+        bad = WsClient(await connect(server.url, open_timeout=5))
+        await bad.send({"type": "hello", "role": "observer", "skip": ["status"]})
+        error = await bad.expect("error")
+        assert error["code"] == "invalid_message" and 'skip may list reading and outputs, got "status"' in error["message"], error
+        await bad.close()
+    finally:
+        for client in (pilot, quiet, watcher):
+            await client.close()

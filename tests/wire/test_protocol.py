@@ -135,3 +135,17 @@ def test_the_input_kind_travels_in_hello_and_control_and_a_bad_one_is_named():
     assert '"input"' not in encode(Control(axes=(0.5,))), "an unsaid input kind stays off the wire"
     bad = parse_client_message('{"type":"control","axes":[0.5],"input":"telepathy"}')
     assert isinstance(bad, Invalid) and "input must be one of gamepad, touch, keyboard" in bad.message
+
+
+def test_hello_says_which_streams_to_skip_and_a_stream_that_cannot_be_skipped_is_named():
+    from teleop.wire.protocol import Hello, Invalid, MessageType, encode, parse_client_message
+
+    hello = Hello(role=Role.PILOT, skip=(MessageType.OUTPUTS,))
+    assert '"skip":["outputs"]' in encode(hello)
+    assert parse_client_message(encode(hello)) == hello
+    assert '"skip"' not in encode(Hello()), "a client that skips nothing says nothing of it"
+    twice = parse_client_message('{"type":"hello","skip":["reading","reading"]}')
+    assert isinstance(twice, Hello) and twice.skip == (MessageType.READING,)
+    for skip, why in (('"outputs"', "skip must be a list"), ('["status"]', 'skip may list reading and outputs, got "status"')):
+        bad = parse_client_message(f'{{"type":"hello","skip":{skip}}}')
+        assert isinstance(bad, Invalid) and why in bad.message, bad

@@ -86,7 +86,10 @@ class ClientSession:
         ping_interval: float = 1.0,
         backoff: tuple[float, ...] = RECONNECT_DELAYS,
         ssl_context: ssl.SSLContext | None = None,
+        skip: tuple[protocol.MessageType, ...] = (),
     ) -> None:
+        """``skip``: streams this client does not use (:data:`teleop.wire.protocol.SKIPPABLE`), asked in its hello
+        not to be sent; a server that predates ``skip`` sends them anyway, and they reach ``events.message``."""
         self.url = url.split("#", 1)[0]  # a pasted address may carry "#token=..."; it is not part of the URL sent
         self.events = events or SessionEvents()
         self.name = name
@@ -95,6 +98,7 @@ class ClientSession:
         self.ping_interval = ping_interval
         self.backoff = backoff
         self.ssl_context = ssl_context
+        self.skip = skip
         self.state = ConnectionState.DISCONNECTED
         self.detail = ""
         self.problem = Problem.NONE
@@ -315,7 +319,12 @@ class ClientSession:
         first: str | bytes | None = None
         if not self.legacy:
             hello = protocol.Hello(
-                role=self.wanted_role, client=self.name, version=__version__, token=self.token, input=protocol.InputKind.GAMEPAD
+                role=self.wanted_role,
+                client=self.name,
+                version=__version__,
+                token=self.token,
+                input=protocol.InputKind.GAMEPAD,
+                skip=self.skip,
             )
             await ws.send(protocol.encode(hello))
             try:

@@ -108,7 +108,11 @@ class TeleopModel:
         self.connection.server = server
         self.connection.refused = ""
         events = SessionEvents(state=self._on_state, message=self._on_message, legacy_text=self._on_legacy, rtt=self._on_rtt)
-        self.session = ClientSession(url, events, name="teleop-gui", role=Role.PILOT, token=token or None, ssl_context=context)
+        # the lines the robot sent its device (outputs, ten a second while driving) are for dashboards: this
+        # window does not show them, and decoding them only to drop them cost the GUI thread a wakeup each
+        self.session = ClientSession(
+            url, events, name="teleop-gui", role=Role.PILOT, token=token or None, ssl_context=context, skip=(protocol.MessageType.OUTPUTS,)
+        )
         self.video.link(self.session.url, token or None, context, self.session.clock)
         self.session.start()
 
@@ -293,7 +297,7 @@ class TeleopModel:
             self._server_event(message)  # logged; the connection's state is as it was
             return
         if not isinstance(message, (protocol.Welcome, protocol.Status, protocol.Error)):
-            return  # the lines sent to the device (Outputs): the pilot page shows them, this window does not
+            return  # the lines sent to the device (Outputs), from a server that predates hello's skip: not shown here
         if isinstance(message, protocol.Welcome):
             self.readings.units = dict(message.units)
             self.readings.snapshot(time.time(), message.readings)
