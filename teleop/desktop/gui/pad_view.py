@@ -7,9 +7,10 @@ The raw reading is drawn in blue (a ring on each stick, the trigger's fill, a li
 button); the value actually sent after shaping is a green dot or tick, shown
 only while driving.
 
-The pad at rest (body, outlines, every label) is drawn once into a pixmap for
-the widget's size; each paint copies it and draws over it only what is not at
-rest. Text is most of the picture's cost, and a moving stick needs none. A new
+The pad at rest (body, outlines, every label, the sticks' wells) is drawn once
+into a pixmap for the widget's size; each paint copies it and draws over it only
+what is not at rest, and the sticks' rings. Text is most of the picture's cost,
+and a moving stick needs none. A new
 reading repaints only the parts whose controls changed (:func:`part_of`): a
 moving stick is two small squares, not the whole pad.
 """
@@ -26,6 +27,11 @@ ACCENT = QColor("#2f80ed")
 SENT = QColor("#27ae60")
 MUTED = QColor("#9aa5b1")
 BODY = QColor("#eef1f4")
+
+_OUTLINE_PEN = QPen(MUTED, 1)
+_CLICKED_PEN = QPen(ACCENT, 3)
+_HAIR_PEN = QPen(MUTED, 0.5)
+_RING_PEN = QPen(ACCENT, 2)
 
 #: the picture is drawn in these units and scaled to the widget, keeping its shape
 DESIGN = QSize(400, 236)
@@ -77,6 +83,8 @@ class StandardPadView(QWidget):
         self.sent: dict[str, float] | None = None
         self._rest: QPixmap | None = None
         self._rest_key: tuple | None = None
+        self._rects: dict[str, QRect] = {}
+        self._rects_size = QSize()
         self.setMinimumSize(260, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         # the picture at rest carries what lies behind it, so a repaint is one opaque copy: Qt paints no
@@ -99,10 +107,9 @@ class StandardPadView(QWidget):
         elif sent is not None and self.sent is not None:
             changed |= {name for name in sent.keys() | self.sent.keys() if sent.get(name) != self.sent.get(name)}
         self.raw, self.sent = raw, sent
-        parts = {part_of(name) for name in changed} - {None}
-        transform = self._transform()
-        for part in parts:
-            self.update(transform.mapRect(PARTS[part]).toAlignedRect())
+        rects = self._part_rects()
+        for part in {part_of(name) for name in changed} - {None}:
+            self.update(rects[part])
 
     def pressed(self, name: str) -> bool:
         return self.raw.get(name, 0.0) >= 0.5
@@ -113,34 +120,32 @@ class StandardPadView(QWidget):
         painter = QPainter(self)
         area: QRect = event.rect()
         painter.drawPixmap(QRectF(area), self._at_rest(), self._pixmap_rect(area))
-        transform = self._transform()
-        self._place(painter, transform)
-
-        def shown(part: str) -> bool:
-            return area.intersects(transform.mapRect(PARTS[part]).toAlignedRect())
-
+        shown = {part for part, rect in self._part_rects().items() if area.intersects(rect)}
+        self._place(painter)
         raw, sent = self.raw, self.sent
         for name, rect in TRIGGERS.items():
-            if not shown(name):
+            if name not in shown:
                 continue
             if raw.get(name, 0.0) > 0:
                 self._trigger(painter, name, rect)
             elif sent is not None and name in sent:
                 self._sent_mark(painter, name, rect)  # no need to write the label again for the green tick
         for name, rect in SHOULDERS.items():
-            if self.pressed(name) and shown(name):
+            if name in shown and self.pressed(name):
                 self._bumper(painter, name, rect)
         for side, centre in STICKS.items():
-            moved = raw.get(f"{side}x", 0.0) or raw.get(f"{side}y", 0.0) or self.pressed(f"{side}stick")
-            if (moved or (sent is not None and (f"{side}x" in sent or f"{side}y" in sent))) and shown(side):
-                self._stick(painter, side, centre)
-        if any(self.pressed(name) for name in DPAD) and shown("dpad"):
+            if side in shown:
+                if self.pressed(f"{side}stick"):
+                    self._stick_base(painter, side, centre)
+                self._stick_marks(painter, side, centre)
+        if "dpad" in shown and any(self.pressed(name) for name in DPAD):
             self._dpad(painter)
-        for name in FACE:
-            if self.pressed(name) and shown("face"):
-                self._face_button(painter, name)
+        if "face" in shown:
+            for name in FACE:
+                if self.pressed(name):
+                    self._face_button(painter, name)
         for name, centre in MIDDLE.items():
-            if self.pressed(name) and shown(name):
+            if name in shown and self.pressed(name):
                 self._small(painter, name, centre, label=False)
 
     def _pixmap_rect(self, area: QRect) -> QRectF:
@@ -156,9 +161,17 @@ class StandardPadView(QWidget):
         transform.scale(scale, scale)
         return transform
 
-    def _place(self, painter: QPainter, transform: QTransform | None = None) -> None:
+    def _part_rects(self) -> dict[str, QRect]:
+        """Each part's rectangle in the widget's pixels, worked out again only when the size changes."""
+        if self._rects_size != self.size():
+            transform = self._transform()
+            self._rects = {part: transform.mapRect(rect).toAlignedRect() for part, rect in PARTS.items()}
+            self._rects_size = self.size()
+        return self._rects
+
+    def _place(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setTransform(transform or self._transform())
+        painter.setTransform(self._transform())
 
     def _at_rest(self) -> QPixmap:
         """The pad with nothing pressed or moved, drawn again only when the size or the colours change."""
@@ -178,7 +191,7 @@ class StandardPadView(QWidget):
                 for name, rect in SHOULDERS.items():
                     self._bumper(painter, name, rect)
                 for side, centre in STICKS.items():
-                    self._stick(painter, side, centre)
+                    self._stick_base(painter, side, centre)  # its marks move: every paint draws them over this
                 self._dpad(painter)
                 for name in FACE:
                     self._face_button(painter, name)
@@ -234,21 +247,25 @@ class StandardPadView(QWidget):
         painter.setPen(QColor("white") if lit else self._text_pen())
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "LB" if name == "leftshoulder" else "RB")
 
-    def _stick(self, painter: QPainter, side: str, centre: QPointF) -> None:
+    def _stick_base(self, painter: QPainter, side: str, centre: QPointF) -> None:
+        """The stick's well and cross hairs, which move only when it is clicked (:meth:`_stick_marks` is drawn over)."""
         clicked = self.pressed(f"{side}stick")
-        painter.setPen(QPen(ACCENT if clicked else MUTED, 3 if clicked else 1))
+        painter.setPen(_CLICKED_PEN if clicked else _OUTLINE_PEN)
         painter.setBrush(self.palette().base())
         painter.drawEllipse(centre, STICK_RADIUS, STICK_RADIUS)
-        painter.setPen(QPen(MUTED, 0.5))
+        painter.setPen(_HAIR_PEN)
         painter.drawLine(QPointF(centre.x() - STICK_RADIUS, centre.y()), QPointF(centre.x() + STICK_RADIUS, centre.y()))
         painter.drawLine(QPointF(centre.x(), centre.y() - STICK_RADIUS), QPointF(centre.x(), centre.y() + STICK_RADIUS))
+
+    def _stick_marks(self, painter: QPainter, side: str, centre: QPointF) -> None:
+        """Where the stick is (the blue ring) and, while driving, what was sent for it (the green dot)."""
 
         def point(values: Mapping[str, float]) -> QPointF:
             x = max(-1.0, min(1.0, values.get(f"{side}x", 0.0)))
             y = max(-1.0, min(1.0, values.get(f"{side}y", 0.0)))
             return QPointF(centre.x() + x * STICK_RADIUS, centre.y() + y * STICK_RADIUS)
 
-        painter.setPen(QPen(ACCENT, 2))
+        painter.setPen(_RING_PEN)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(point(self.raw), 8, 8)
         if self.sent is not None and (f"{side}x" in self.sent or f"{side}y" in self.sent):
