@@ -62,7 +62,9 @@ class QtAdapter(QObject):
         #: the deadline the timer was last set for (inf: stopped)
         self._deadline_at = math.inf
         model.drive.changed.connect(self._drive_changed)
-        model.drive.input_changed.connect(self._schedule)  # the keys and on-screen sticks move without SDL
+        #: inside :meth:`poll`, which sets the deadline once at its end, however many pad events it read
+        self._polling = False
+        model.drive.input_changed.connect(self._input_moved)
         self._choose_reader()
         self.poll()
 
@@ -107,9 +109,17 @@ class QtAdapter(QObject):
             return
         self._deadline.start(max(0, math.ceil((deadline - time.monotonic()) * 1000)))
 
+    def _input_moved(self, drive: DriveModel) -> None:
+        if not self._polling:  # the keys and on-screen sticks move without SDL
+            self._schedule(drive)
+
     def poll(self) -> None:
         """Read SDL's events into the drive model and send what its timing says is due."""
-        result = self.gamepads.pump()
+        self._polling = True
+        try:
+            result = self.gamepads.pump()
+        finally:
+            self._polling = False
         if (result.added or result.removed) and not self._driving and not self._shut:
             self._choose_reader()  # a pad without a file needs the 40 ms timer; once it is gone, the wait will do
         self.wakeup.rearm()
