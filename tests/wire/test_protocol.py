@@ -137,15 +137,16 @@ def test_the_input_kind_travels_in_hello_and_control_and_a_bad_one_is_named():
     assert isinstance(bad, Invalid) and "input must be one of gamepad, touch, keyboard" in bad.message
 
 
-def test_hello_says_which_streams_to_skip_and_a_stream_that_cannot_be_skipped_is_named():
+def test_hello_says_which_streams_to_skip_and_a_name_this_side_does_not_know_is_passed_over():
+    """A newer client may name streams this server cannot skip: its hello (token, role) must still count."""
     from teleop.wire.protocol import Hello, Invalid, MessageType, encode, parse_client_message
 
     hello = Hello(role=Role.PILOT, skip=(MessageType.OUTPUTS,))
     assert '"skip":["outputs"]' in encode(hello)
     assert parse_client_message(encode(hello)) == hello
     assert '"skip"' not in encode(Hello()), "a client that skips nothing says nothing of it"
-    twice = parse_client_message('{"type":"hello","skip":["reading","reading"]}')
-    assert isinstance(twice, Hello) and twice.skip == (MessageType.READING,)
-    for skip, why in (('"outputs"', "skip must be a list"), ('["status"]', 'skip may list reading and outputs, got "status"')):
+    newer = parse_client_message('{"type":"hello","role":"pilot","token":"t","skip":["reading","frames","status","reading"]}')
+    assert newer == Hello(role=Role.PILOT, token="t", skip=(MessageType.READING,))
+    for skip, why in (('"outputs"', "skip must be a list"), ("[3]", "skip[0] must be a string")):
         bad = parse_client_message(f'{{"type":"hello","skip":{skip}}}')
         assert isinstance(bad, Invalid) and why in bad.message, bad
