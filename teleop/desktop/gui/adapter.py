@@ -115,15 +115,15 @@ class QtAdapter(QObject):
 
     def poll(self) -> None:
         """Read SDL's events into the drive model and send what its timing says is due."""
-        self._polling = True
+        polling, self._polling = self._polling, True  # a pad button that enables driving polls again, inside
         try:
             result = self.gamepads.pump()
         finally:
-            self._polling = False
+            self._polling = polling
+            self.wakeup.rearm()
+            self._schedule(self.model.drive)  # even if the read failed part way: what it did read goes out
         if (result.added or result.removed) and not self._driving and not self._shut:
             self._choose_reader()  # a pad without a file needs the 40 ms timer; once it is gone, the wait will do
-        self.wakeup.rearm()
-        self._schedule(self.model.drive)
 
     # -- actions widgets ask for ---------------------------------------------------------------
 
