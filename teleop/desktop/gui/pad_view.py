@@ -254,8 +254,10 @@ class StandardPadView(QWidget):
         painter.setBrush(self.palette().base())
         painter.drawEllipse(centre, STICK_RADIUS, STICK_RADIUS)
         painter.setPen(_HAIR_PEN)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.drawLine(QPointF(centre.x() - STICK_RADIUS, centre.y()), QPointF(centre.x() + STICK_RADIUS, centre.y()))
         painter.drawLine(QPointF(centre.x(), centre.y() - STICK_RADIUS), QPointF(centre.x(), centre.y() + STICK_RADIUS))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
 
     def _stick_marks(self, painter: QPainter, side: str, centre: QPointF) -> None:
         """Where the stick is (the blue ring) and, while driving, what was sent for it (the green dot)."""

@@ -43,6 +43,7 @@ def test_after_many_partial_repaints_the_screen_shows_what_a_whole_repaint_draws
         ({"leftx": 0.5, "a": 0.0, "lefttrigger": 0.0}, None),  # driving stopped: every green mark goes
         ({"rightx": -1.0, "b": 1.0, "leftstick": 1.0}, {"rightx": -0.8}),  # a stick clicked: its well drawn again
         ({"rightx": -0.6, "leftstick": 0.0, "rightstick": 1.0}, {"rightx": -0.5}),  # and let go
+        ({"leftx": 0.3, "lefty": 0.2, "leftstick": 1.0}, {"rightx": -0.5, "leftx": 0.2}),  # moved while clicked
     ]
     for raw, sent in moves:
         view.set_values({**REST, **raw}, sent)
