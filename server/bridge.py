@@ -715,7 +715,7 @@ class Bridge:
         """``text`` to every welcomed client; a ``stream`` (:data:`~teleop.wire.protocol.SKIPPABLE`) not to those that skip it."""
         audience: Collection[GuardedConnection] = self.audience.values()
         if stream is not None:
-            audience = [ws for id, ws in self.audience.items() if stream not in self.clients[id].skip]
+            audience = [ws for client_id, ws in self.audience.items() if stream not in self.clients[client_id].skip]
         self.fanout.broadcast(audience, text)
         if self._stall_timer is None and self.audience:
             self._stall_timer = asyncio.get_running_loop().call_later(1.0, self._check_stalls)

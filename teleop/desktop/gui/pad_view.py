@@ -8,11 +8,11 @@ button); the value actually sent after shaping is a green dot or tick, shown
 only while driving.
 
 The pad at rest (body, outlines, every label, the sticks' wells) is drawn once
-into a pixmap for the widget's size; each paint copies it and draws over it only
-what is not at rest, and the sticks' rings. Text is most of the picture's cost,
-and a moving stick needs none. A new
-reading repaints only the parts whose controls changed (:func:`part_of`): a
-moving stick is two small squares, not the whole pad.
+into a pixmap for the widget's size; each paint copies it and draws over it the
+sticks' rings and whatever else is not at rest. Text is most of the picture's
+cost, and a moving stick needs none. A new reading repaints only the parts
+whose controls changed (:func:`part_of`): a moving stick is two small squares,
+not the whole pad.
 """
 
 from __future__ import annotations
