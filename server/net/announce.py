@@ -116,6 +116,11 @@ class Announcement:
         return f"{label}.{SERVICE_TYPE}"
 
 
+def _claims_text(claims: set[Claim]) -> str:
+    """Other robots' claims to a name, for the log: where each one says it is."""
+    return ", ".join(f"{claim.server} port {claim.port}" for claim in sorted(claims))
+
+
 class _ClaimListener(RecordUpdateListener):
     """Hands the announcer every SRV record heard for its registered name, and wakes it."""
 
@@ -266,7 +271,7 @@ class Announcer:
         announcing = await self._zc.async_register_service(info, allow_name_change=True)  # probed: the name is ours
         self._registered(info)
         await announcing
-        log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
+        self._say_announced(addresses)
 
     def _registered(self, info: AsyncServiceInfo) -> None:
         """``info`` is registered (probing may have renamed it): the name is ours from now."""
@@ -303,8 +308,7 @@ class Announcer:
             if contested:
                 log.info("mDNS: no other robot announces %r any more", name)
             else:
-                claims = ", ".join(f"{c.server} port {c.port}" for c in sorted(others))
-                log.info("mDNS: another robot also announces %r (%s); settling which one keeps it", name, claims)
+                log.info("mDNS: another robot also announces %r (%s); settling which one keeps it", name, _claims_text(others))
         self._contest_due = move_at if move_at is not None and move_at > now else None
         if move_at is not None and move_at <= now:
             await self._rename(others)
@@ -327,7 +331,7 @@ class Announcer:
             log.warning(
                 "mDNS: another robot on the network is also called %r (%s); this one moves to %r",
                 old.name.removesuffix(f".{SERVICE_TYPE}"),
-                ", ".join(f"{c.server} port {c.port}" for c in sorted(others)),
+                _claims_text(others),
                 self._name.removesuffix(f".{SERVICE_TYPE}"),
             )
             info = self._info = self._service_info(self._announced, self._name)
@@ -338,7 +342,10 @@ class Announcer:
                 taken.add(self._name.lower())
         self._registered(info)
         await announcing
-        log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(self._announced), self.announcement.port)
+        self._say_announced(self._announced)
+
+    def _say_announced(self, addresses: list[str]) -> None:
+        log.info("mDNS: announced %r on %s port %d", self.registered_name, ", ".join(addresses), self.announcement.port)
 
     async def _srv_goodbye(self, info: AsyncServiceInfo) -> None:
         """Withdraw our SRV record for ``info``'s name, as python-zeroconf sends goodbyes: three times, in case one is lost.
