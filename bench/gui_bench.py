@@ -86,8 +86,8 @@ class PadFile:
         os.write(self._write_end, b"\0")
 
     def source(self):
-        """What the app's SDL thread watches: this pipe as the one pad file, SDL's own pump and queue."""
-        from teleop.desktop.sdl.wakeup import PadSource, WaitMode, sdl_source
+        """What the app waits on: this pipe as the one pad file, SDL's own pump and queue."""
+        from teleop.desktop.sdl.padsource import PadSource, WaitMode, sdl_source
 
         sdl = sdl_source()
         assert sdl is not None

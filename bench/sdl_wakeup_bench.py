@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""What the thread that wakes the GUI for the pads (teleop.desktop.sdl.wakeup) costs, alone.
+"""What waiting for the pads costs, alone: SDL's own wait on its thread, and the file wait on an event loop.
 
-No window and no Qt: a reader thread stands in for the GUI (woken, it reads SDL's
-queue and rearms), and the wakeup thread's own CPU and wakeups per second are
-read from ``/proc/self/task/<id>`` over each phase:
+No window and no Qt. Each wait runs on a thread of its own, whose CPU and wakeups
+per second are read from ``/proc/self/task/<id>`` over each phase:
 
-1. driving with an SDL virtual pad moved every 20 ms (it has no device file: SDL's loop);
-2. driving with no pad at all (the keyboard drives);
-3. a pipe standing in for a pad's device file, written every 20 ms (the file wait, as
-   an evdev pad at 50 Hz would be waited on), and the same pipe still.
+1. SDL's wait (teleop.desktop.sdl.wakeup) with an SDL virtual pad moved every 20 ms
+   (it has no device file: only SDL's loop hears it); a reader thread stands in
+   for the GUI (woken, it reads SDL's queue and rearms), its CPU not counted;
+2. the file wait (teleop.desktop.sdl.filewatch) on an asyncio loop, as the GUI's
+   loop runs it, with no pad at all (the keyboard drives): only the hotplug tick;
+3. the same with a pipe standing in for a pad's device file, written every 20 ms
+   (as an evdev pad at 50 Hz), and the same pipe still. The loop's thread reads
+   the queue itself when woken, as the GUI does: that is counted.
 
     .venv/bin/python bench/sdl_wakeup_bench.py [--seconds 10]
-
-Against an older wakeup (no file wait), phase 3 is skipped.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def thread_usage(native_id: int) -> tuple[float, int]:
     return cpu, int(counts["voluntary_ctxt_switches"]) + int(counts["nonvoluntary_ctxt_switches"])
 
 
-def wakeup_thread_id() -> int:
-    thread = next(t for t in threading.enumerate() if t.name == "sdl-wakeup")
+def thread_named(name: str) -> int:
+    thread = next(t for t in threading.enumerate() if t.name == name)
     assert thread.native_id is not None
     return thread.native_id
 
@@ -81,33 +82,69 @@ class Mover:
             step += 1
 
 
-def measure(label: str, make_wakeup, read, seconds: float, move: Callable[[int], None] | None = None) -> None:
-    reader = Reader(read)
-    wakeup = make_wakeup(reader.woke.set)
-    reader.wakeup = wakeup
-    reader.thread.start()
-    assert wakeup.start(), "SDL's library was not found"
-    mover = Mover(move) if move is not None else None
-    if mover is not None:
-        mover.thread.start()
-    time.sleep(1.0)  # settled: the first look at the pads done
-    native_id = wakeup_thread_id()
-    cpu0, switches0, wakes0, t0 = *thread_usage(native_id), wakeup.wakes, time.monotonic()
+def report(label: str, what: str, native_id: int, wakes: Callable[[], int], seconds: float) -> None:
+    """Print one phase's figures for the thread ``native_id``, measured over the next ``seconds``."""
+    cpu0, switches0, wakes0, t0 = *thread_usage(native_id), wakes(), time.monotonic()
     time.sleep(seconds)
     cpu1, switches1 = thread_usage(native_id)
     elapsed = time.monotonic() - t0
-    mode = getattr(wakeup, "mode", None)
     print(
-        f"{label:<46} mode: {mode.value if mode else 'SDL loop (old wakeup)':<16} thread CPU {100 * (cpu1 - cpu0) / elapsed:5.2f} % of a core, "
-        f"{(switches1 - switches0) / elapsed:7.1f} wakeups/s; GUI woken {(wakeup.wakes - wakes0) / elapsed:5.1f}/s",
+        f"{label:<46} {what:<22} thread CPU {100 * (cpu1 - cpu0) / elapsed:5.2f} % of a core, "
+        f"{(switches1 - switches0) / elapsed:7.1f} wakeups/s; GUI woken {(wakes() - wakes0) / elapsed:5.1f}/s",
         flush=True,
     )
-    if mover is not None:
-        mover.stopping.set()
-        mover.thread.join()
+
+
+def measure_sdl_wait(label: str, read: Callable[[], object], seconds: float, move: Callable[[int], None]) -> None:
+    """SDL's wait on its thread, a reader thread standing in for the GUI."""
+    from teleop.desktop.sdl.wakeup import SdlWakeup
+
+    reader = Reader(read)
+    wakeup = SdlWakeup(reader.woke.set)
+    reader.wakeup = wakeup
+    reader.thread.start()
+    assert wakeup.start(), "SDL's library was not found"
+    mover = Mover(move)
+    mover.thread.start()
+    time.sleep(1.0)  # settled
+    report(label, "SDL's wait, a thread", thread_named("sdl-wakeup"), lambda: wakeup.wakes, seconds)
+    mover.stopping.set()
+    mover.thread.join()
     wakeup.stop(wait=True)
     reader.stopping = True
     reader.thread.join()
+
+
+def measure_file_wait(label: str, source, read: Callable[[], object], seconds: float, move: Callable[[int], None] | None = None) -> None:
+    """The file wait on an asyncio loop of its own thread, which reads the queue itself when woken."""
+    import asyncio
+
+    from teleop.desktop.sdl.filewatch import PadFileWatch
+
+    watch = PadFileWatch(read, source=source)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        assert watch.start(loop), "SDL's library was not found"
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="pad-loop", daemon=True)
+    thread.start()
+    started.wait()
+    mover = Mover(move) if move is not None else None
+    if mover is not None:
+        mover.thread.start()
+    time.sleep(1.0)  # settled
+    report(label, "the GUI's loop", thread_named("pad-loop"), lambda: watch.wakes, seconds)
+    if mover is not None:
+        mover.stopping.set()
+        mover.thread.join()
+    loop.call_soon_threadsafe(lambda: (watch.stop(), loop.stop()))
+    thread.join()
+    loop.close()
 
 
 def main() -> None:
@@ -118,8 +155,8 @@ def main() -> None:
     from sdl_virtual import VirtualJoystick
 
     import teleop
-    from teleop.desktop.sdl import wakeup as wakeups
     from teleop.desktop.sdl.gamepad import GamepadManager
+    from teleop.desktop.sdl.padsource import News, PadSource, WaitMode, sdl_source
 
     print(f"teleop from {Path(teleop.__file__).parent}; {args.seconds:.0f} s a phase; {os.cpu_count()} cores", flush=True)
     pads = GamepadManager(mappings=[])
@@ -127,42 +164,32 @@ def main() -> None:
 
     pad = VirtualJoystick().attach()
     pads.poll()
-    measure(
-        "driving, a virtual pad moved at 50 Hz",
-        wakeups.SdlWakeup,
-        pads.poll,
-        args.seconds,
-        move=lambda step: pad.axis(0, (step % 100) / 100),
-    )
+    measure_sdl_wait("driving, a virtual pad moved at 50 Hz", pads.poll, args.seconds, move=lambda step: pad.axis(0, (step % 100) / 100))
     pad.detach()
     pads.poll()
-    measure("driving, no pad (the keyboard drives)", wakeups.SdlWakeup, pads.poll, args.seconds)
+    measure_file_wait("driving, no pad (the keyboard drives)", sdl_source(), pads.poll, args.seconds)
 
-    if not hasattr(wakeups, "PadSource"):
-        print("(an older wakeup: no file wait to measure)")
-        return
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
     queue: list[bytes] = []
 
-    def news():
+    def news() -> News:
         try:
             queue.append(os.read(read_end, 4096))
         except BlockingIOError:
             pass
-        return wakeups.News.INPUT if queue else wakeups.News.NONE
+        return News.INPUT if queue else News.NONE
 
-    def stand_in(wake):
-        source = wakeups.PadSource(
-            files=lambda: {read_end: "a pipe standing in for /dev/input/event0"},
-            mode=lambda files: wakeups.WaitMode.FILES,
-            news=news,
-            sdl_wait=lambda ms: wakeups.News.NONE,
-        )
-        return wakeups.SdlWakeup(wake, source=source)
-
-    measure("a pad's file (a pipe) written at 50 Hz", stand_in, queue.clear, args.seconds, move=lambda step: os.write(write_end, b"x"))
-    measure("a pad's file (a pipe), still", stand_in, queue.clear, args.seconds)
+    source = PadSource(
+        files=lambda: {read_end: "a pipe standing in for /dev/input/event0"},
+        mode=lambda files: WaitMode.FILES,
+        news=news,
+        sdl_wait=lambda ms: News.NONE,
+    )
+    measure_file_wait(
+        "a pad's file (a pipe) written at 50 Hz", source, queue.clear, args.seconds, move=lambda step: os.write(write_end, b"x")
+    )
+    measure_file_wait("a pad's file (a pipe), still", source, queue.clear, args.seconds)
     pads.close()
 
 

@@ -1,14 +1,16 @@
 """The Qt side of the models: owns the timers and the gamepad poll, and nothing else.
 
 The rules live in :mod:`teleop.desktop.models.session`; this adapter only gives them time.
-While driving, the GUI thread is woken by SDL itself (:class:`teleop.desktop.sdl.wakeup.SdlWakeup`:
-a thread that waits inside SDL and signals the moment a pad event is queued), so a stick change
-reaches the socket about a millisecond after SDL sees it; the periodic re-send and a change the
-rate cap held back go out from one single-shot timer set to the drive model's next deadline.
-Nothing runs a thousand times a second on the GUI thread. While not driving, the same thread wakes
-the GUI when every pad is read from a device file it can wait on (no pad at all counts), at most
-every 40 ms (the stick view's frame rate), and a 5 s timer re-reads the batteries; with a pad it
-cannot wait on (a virtual one), the pads are read every 40 ms and the SDL thread is stopped.
+On Linux, where SDL reads every pad from a device file, the GUI's own event loop sleeps on those
+files (:class:`teleop.desktop.sdl.filewatch.PadFileWatch`) and reads the pads the moment one has
+news, so a stick change reaches the socket about a millisecond after the pad sent it, for one wakeup
+of one thread. A pad with no file (SDL's virtual joysticks, other systems) is heard only by SDL's own
+wait: while driving, a thread waits inside SDL and signals the GUI the moment a pad event is queued
+(:class:`teleop.desktop.sdl.wakeup.SdlWakeup`). The periodic re-send and a change the rate cap held
+back go out from one single-shot timer set to the drive model's next deadline. Nothing runs a
+thousand times a second on the GUI thread. While not driving, the files are waited on at most every
+40 ms (the stick view's frame rate) and a 5 s timer re-reads the batteries; with a pad that has no
+file, the pads are read every 40 ms and no thread runs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from teleop.desktop.models.driving import DriveModel
 from teleop.desktop.net.client import run_in_background
+from teleop.desktop.sdl.filewatch import PadFileWatch
 from teleop.desktop.sdl.gamepad import BATTERY_EVERY_S, GamepadManager
-from teleop.desktop.sdl.wakeup import PadSource, SdlWakeup, WaitMode
+from teleop.desktop.sdl.padsource import PadSource, WaitMode, choose_wait, sdl_source
+from teleop.desktop.sdl.wakeup import SdlWakeup
 from teleop.desktop.session.teleop_model import TeleopModel
 
 log = logging.getLogger("teleop.desktop.gui")
 
-#: where SDL cannot be waited on (its library not found): the old way, a poll every millisecond while driving
+#: where SDL cannot be waited on (its library not found): a poll every millisecond while driving
 DRIVING_POLL_MS = 1
 IDLE_POLL_MS = 40  # the stick view's frame rate: nothing needs the pad sooner while not driving
 #: not driving, with the pads' files waited on: a pad still is never read, but its battery must be now and then
@@ -42,12 +46,16 @@ class QtAdapter(QObject):
         self, model: TeleopModel, parent: QObject | None = None, gamepads: GamepadManager | None = None, pads: PadSource | None = None
     ) -> None:
         """``gamepads``: a manager made with other mapping files (tests); by default the app's own.
-        ``pads``: what the SDL thread watches (SDL's pads and their files by default; benches pass a stand-in)."""
+        ``pads``: what is waited on (SDL's pads and their files by default; benches pass a stand-in)."""
         super().__init__(parent)
         self.model = model
         self.gamepads = gamepads or GamepadManager()
         self.gamepads.attach(model)  # pads feed the drive model; its rumble requests reach the pads
-        self.wakeup = SdlWakeup(self._sdl_event.emit, source=pads)
+        self._pads = pads if pads is not None else sdl_source()
+        #: the pads' files, waited on by this thread's own loop (Linux)
+        self.pad_files = PadFileWatch(self.poll, source=self._pads)
+        #: SDL's own wait on a thread, for a pad with no file while driving
+        self.wakeup = SdlWakeup(self._sdl_event.emit, source=self._pads)
         self._sdl_event.connect(self.poll, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)  # the idle poll (or, without SDL's wait, the fast one)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -73,6 +81,13 @@ class QtAdapter(QObject):
         """How often the GUI thread reads the pads on a timer (0: it does not; SDL wakes it)."""
         return self._timer.interval() if self._timer.isActive() else 0
 
+    @property
+    def pad_wait(self) -> WaitMode | None:
+        """How the pads are waited on now (None: only read on the timer)."""
+        if self.pad_files.running:
+            return WaitMode.FILES
+        return WaitMode.SDL_LOOP if self.wakeup.running else None
+
     def _drive_changed(self, drive: DriveModel) -> None:
         if self._shut:
             return  # shutting down stops driving: no timer or thread starts again for it
@@ -84,17 +99,23 @@ class QtAdapter(QObject):
         self._schedule(drive)
 
     def _choose_reader(self) -> None:
-        """Who makes the GUI read the pads: the SDL thread while driving, and while not driving too when it can
-        wait on every pad's file (paced to the stick view's rate); otherwise the timer."""
+        """Who makes the GUI read the pads: this thread's loop when every pad has a file to wait on (paced to the
+        stick view's rate while not driving); otherwise, while driving, SDL's wait on its thread, and while not
+        driving the 40 ms timer."""
         driving = self._driving
-        if driving or self.wakeup.choose_mode() is WaitMode.FILES:
-            self.wakeup.pace_s = 0.0 if driving else IDLE_POLL_MS / 1000
-            if self.wakeup.start():
+        if choose_wait(self._pads) is WaitMode.FILES:
+            self.wakeup.stop()
+            self.pad_files.pace_s = 0.0 if driving else IDLE_POLL_MS / 1000
+            if self.pad_files.start():  # listed again: a pad that came or went
                 if driving:
                     self._timer.stop()
                 else:
                     self._timer.start(IDLE_BATTERY_POLL_MS)
                 return
+        self.pad_files.stop()
+        if driving and self.wakeup.start():
+            self._timer.stop()
+            return
         self.wakeup.stop()
         self._timer.start(DRIVING_POLL_MS if driving else IDLE_POLL_MS)
 
@@ -122,8 +143,8 @@ class QtAdapter(QObject):
             self._polling = polling
             self.wakeup.rearm()
             self._schedule(self.model.drive)  # even if the read failed part way: what it did read goes out
-        if (result.added or result.removed) and not self._driving and not self._shut:
-            self._choose_reader()  # a pad without a file needs the 40 ms timer; once it is gone, the wait will do
+        if (result.added or result.removed) and not self._shut:
+            self._choose_reader()  # a new pad's file is waited on; a pad without one needs SDL's wait or the timer
 
     # -- actions widgets ask for ---------------------------------------------------------------
 
@@ -137,6 +158,7 @@ class QtAdapter(QObject):
         self._shut = True
         self._timer.stop()
         self._deadline.stop()
+        self.pad_files.stop()
         self.wakeup.stop(wait=True)  # before SDL's pads are closed: the thread is inside SDL
         await self.model.shutdown()
         self.gamepads.close()

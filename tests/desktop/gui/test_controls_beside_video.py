@@ -19,12 +19,16 @@ import time
 import pytest
 import test_gui_pads
 from guitools import ServerProcess, wait_until
-from test_gui import connect, stop_server
+from test_gui import connect, shown_window, stop_server
 from test_gui_pads import plug_and_drive
 
-from teleop.desktop.gui.adapter import IDLE_BATTERY_POLL_MS, IDLE_POLL_MS
+from teleop.desktop.gui.adapter import IDLE_BATTERY_POLL_MS, IDLE_POLL_MS, QtAdapter
+from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.net.client import SessionEvents
-from teleop.desktop.sdl.wakeup import WaitMode
+from teleop.desktop.sdl.gamepad import GamepadManager
+from teleop.desktop.sdl.padsource import News, PadSource, WaitMode, sdl_source
+from teleop.desktop.session.teleop_model import TeleopModel
 from teleop.wire import mjpeg
 
 # the window with SDL pads, as the pad tests have it
@@ -112,7 +116,7 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
         assert adapter.poll_interval_ms == IDLE_POLL_MS, "not driving: the pads are read at the stick view's rate"
         assert window.model.enable_driving()
         wait_until(loop, lambda: drive.enabled, what="driving")
-        assert adapter.poll_interval_ms == 0 and adapter.wakeup.running, "driving: SDL wakes the GUI, no timer polls"
+        assert adapter.poll_interval_ms == 0 and adapter.pad_wait is WaitMode.SDL_LOOP, "driving: SDL wakes the GUI, no timer polls"
         sent = sent_controls(window)
         for value in (0.3, -0.6, 0.9):
             pad.axis(0, value)
@@ -120,24 +124,114 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
         count = len(sent)
         wait_until(loop, lambda: len(sent) >= count + 3, what="the periodic re-send goes on with the stick still")
         drive.disable()
-        wait_until(loop, lambda: not adapter.wakeup.running, what="the SDL thread stopped")
+        wait_until(loop, lambda: adapter.pad_wait is None and not adapter.wakeup.running, what="the SDL thread stopped")
         assert adapter.poll_interval_ms == IDLE_POLL_MS
     finally:
         stop_server(window, loop, server)
 
 
 def test_not_driving_with_no_pad_the_pads_are_not_polled_and_a_pad_plugged_in_is_still_seen(pads_window, loop, plugged):
-    """No pad: nothing to read every 40 ms; the SDL thread's hotplug look (no 1 kHz loop) sees a pad come. A
+    """No pad: nothing to read every 40 ms; the hotplug look on the GUI's loop (no 1 kHz loop) sees a pad come. A
     virtual pad has no file to wait on, so it brings the 40 ms poll back, until it goes."""
     window = pads_window
     adapter = window.adapter
     assert not window.model.drive.enabled and not adapter.gamepads.infos
-    assert adapter.wakeup.running and adapter.wakeup.settle() and adapter.wakeup.mode is WaitMode.FILES
+    assert adapter.pad_wait is WaitMode.FILES and adapter.pad_files.files == {}
     assert adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS, "with no pad moving, only the batteries are read on a timer"
     pad = plug_and_drive(window, loop, plugged)
     wait_until(
-        loop, lambda: adapter.poll_interval_ms == IDLE_POLL_MS and not adapter.wakeup.running, what="the 40 ms poll for a pad with no file"
+        loop, lambda: adapter.poll_interval_ms == IDLE_POLL_MS and adapter.pad_wait is None, what="the 40 ms poll for a pad with no file"
     )
     pad.detach()
     wait_until(loop, lambda: not adapter.gamepads.infos, what="the pad gone")
-    assert adapter.wakeup.running and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
+    assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
+
+
+class PipeFile:
+    """A pipe standing in for a pad's device file: written when the test moves the stick, as the kernel makes a
+    pad's evdev file readable, and read empty by SDL's pump (the watch's look), as SDL reads that file."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        os.set_blocking(self.read_end, False)
+        self.reads = 0
+
+    def source(self) -> PadSource:
+        sdl = sdl_source()
+        assert sdl is not None
+
+        def news() -> News:
+            try:
+                os.read(self.read_end, 4096)
+                self.reads += 1
+            except BlockingIOError:
+                pass
+            return sdl.news()
+
+        path = "/dev/input/event-test"
+        return PadSource(files=lambda: {self.read_end: path}, mode=lambda files: WaitMode.FILES, news=news, sdl_wait=sdl.sdl_wait)
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
+
+
+@pytest.fixture
+def pad_file():
+    file = PipeFile()
+    yield file
+    file.close()
+
+
+@pytest.fixture
+def file_pads_window(qtbot, loop, tmp_path, xbox_mapping, pad_file):
+    """The window with its pads read as from a device file, re-sending once a second: a change that goes out
+    sooner went out because the file was readable."""
+    from PySide6.QtCore import QSettings
+
+    store = QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)
+    model = TeleopModel(AppSettings(rate_hz=1, axes={0: AxisShape(deadzone=0.0)}))
+    adapter = QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping]), pads=pad_file.source())
+    yield from shown_window(loop, adapter, store)
+
+
+def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_pads_window, loop, plugged, pad_file):
+    """Each stick change is read in the wake the pad's file gave, on the GUI's loop (Qt's socket notifier), and
+    goes out in that same wake: no pad thread runs, no timer polls."""
+    window = file_pads_window
+    adapter, drive, watch = window.adapter, window.model.drive, window.adapter.pad_files
+    pad = plug_and_drive(window, loop, plugged)
+    server = ServerProcess("sim").start()
+    try:
+        connect(window, loop, server.pilot_url)
+        wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+        assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
+        assert window.model.enable_driving()
+        wait_until(loop, lambda: drive.enabled, what="driving")
+        assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == 0 and not adapter.wakeup.running
+        watch.tick_s = 3600.0  # SDL's hotplug pump an hour apart: only the file being readable wakes the GUI
+        looks = watch.looks
+        wait_until(loop, lambda: watch.looks > looks, what="the last tick at the old pace")
+        sent = sent_controls(window)
+        woken: list[object] = []  # the controls sent inside a wake of the file watch
+        real_wake = watch._wake
+
+        def wake() -> None:
+            before = len(sent)
+            real_wake()
+            woken.extend(control for _, _, control in sent[before:])
+
+        watch._wake = wake
+        for value in (0.3, -0.6, 0.9, 0.1):
+            last = sent[-1][0] if sent else time.monotonic()  # a change sooner than the cap allows goes out on its timer
+            wait_until(loop, lambda t=last: time.monotonic() > t + 2 * drive.timing.min_interval, what="the cap's spacing")
+            reads = pad_file.reads
+            pad.axis(0, value)
+            os.write(pad_file.write_end, b"\0")
+            wait_until(loop, lambda r=reads: pad_file.reads > r, what=f"the file read for {value}")
+            wait_until(loop, lambda v=value: any(c.axes and abs(c.axes[0] - v) < 0.01 for c in woken), what=f"{value} sent in the wake")
+        drive.disable()
+        wait_until(loop, lambda: not drive.enabled, what="driving off")
+        assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
+    finally:
+        stop_server(window, loop, server)
