@@ -86,20 +86,26 @@ class PadFile:
         os.write(self._write_end, b"\0")
 
     def source(self):
-        """What the app waits on: this pipe as the one pad file, SDL's own pump and queue."""
+        """What the app waits on: this pipe as the one pad file."""
         from teleop.desktop.sdl.padsource import PadSource, WaitMode, sdl_source
 
         sdl = sdl_source()
         assert sdl is not None
+        return PadSource(files=lambda: {self.read_end: self.PATH}, mode=lambda files: WaitMode.FILES, sdl_wait=sdl.sdl_wait)
 
-        def news():
+    def read_by(self, pads):
+        """``pads`` (a GamepadManager), made to empty the pipe whenever it reads the pads, as SDL's pump reads a pad's file."""
+        poll = pads.poll
+
+        def read(*args, **kwargs):
             try:
-                os.read(self.read_end, 4096)  # what SDL's read of an evdev file does: empty it
+                os.read(self.read_end, 4096)
             except BlockingIOError:
                 pass
-            return sdl.news()
+            return poll(*args, **kwargs)
 
-        return PadSource(files=lambda: {self.read_end: self.PATH}, mode=lambda files: WaitMode.FILES, news=news, sdl_wait=sdl.sdl_wait)
+        pads.poll = read
+        return pads
 
 
 class StickToSocket:
@@ -255,7 +261,11 @@ def run_one(
         server,
         stick,
         lambda: MainWindow(
-            QtAdapter(TeleopModel(settings), gamepads=GamepadManager(mappings=[mappings]), **({"pads": file.source()} if file else {})),
+            QtAdapter(
+                TeleopModel(settings),
+                gamepads=file.read_by(GamepadManager(mappings=[mappings])) if file else GamepadManager(mappings=[mappings]),
+                **({"pads": file.source()} if file else {}),
+            ),
             store,
         ),
         lambda window: phases(window, window.adapter, stick, server, seconds, quiet_seconds, file, move_ms),

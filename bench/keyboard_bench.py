@@ -5,8 +5,8 @@ Starts the installed ``teleop --demo`` (the app with a bundled ``teleop-server``
 and the simulated robot, its 640x480 30 fps camera included) on a real X display
 (Xvfb, openbox, Qt's ``xcb`` plugin), drives it with keys typed by xdotool into
 the window, and reads the app's own CPU from ``/proc/<pid>/stat``: the bundled
-server is another process and is not counted. No gamepad: the app's pad thread
-has no file to wait on and sleeps. Four phases of ``--seconds`` each:
+server is another process and is not counted. No gamepad: the app has no pad
+file to wait on, and only its hotplug tick reads SDL. Four phases of ``--seconds`` each:
 
 1. connected, the video shown;
 2. connected, the video hidden (View > Video, Ctrl+Shift+V);

@@ -39,14 +39,19 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
 
 @pytest.fixture(autouse=True)
 def no_pad_thread_outlives_its_test():
-    """A pad thread (teleop.desktop.sdl.wakeup) left running wakes a deleted window and pumps SDL beside later
-    tests: whoever starts one stops it (a stopped thread ends within one wait slice)."""
+    """A pad thread (teleop.desktop.sdl.wakeup) or a pad file wait (teleop.desktop.sdl.filewatch) left running reads
+    the pads for a deleted window beside later tests: whoever starts one stops it (a stopped thread ends within one
+    wait slice)."""
+    from teleop.desktop.sdl.filewatch import PadFileWatch
+
     before = {t for t in threading.enumerate() if t.name == "sdl-wakeup"}
+    watches = PadFileWatch.running_count
     yield
     left = [t for t in threading.enumerate() if t.name == "sdl-wakeup" and t not in before]
     for thread in left:
         thread.join(2)
     assert not [t for t in left if t.is_alive()], "a pad thread (SdlWakeup) was left running: stop it (an adapter: shutdown())"
+    assert PadFileWatch.running_count == watches, "a pad file wait was left on its loop: stop it (an adapter: shutdown())"
 
 
 def recorded_commands(record: Path) -> list[str]:

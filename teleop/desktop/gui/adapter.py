@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from teleop.desktop.models.driving import DriveModel
 from teleop.desktop.net.client import run_in_background
 from teleop.desktop.sdl.filewatch import PadFileWatch
-from teleop.desktop.sdl.gamepad import BATTERY_EVERY_S, GamepadManager
+from teleop.desktop.sdl.gamepad import BATTERY_EVERY_S, GamepadManager, PollResult
 from teleop.desktop.sdl.padsource import PadSource, WaitMode, choose_wait, sdl_source
 from teleop.desktop.sdl.wakeup import SdlWakeup
 from teleop.desktop.session.teleop_model import TeleopModel
@@ -53,7 +53,9 @@ class QtAdapter(QObject):
         self.gamepads.attach(model)  # pads feed the drive model; its rumble requests reach the pads
         self._pads = pads if pads is not None else sdl_source()
         #: the pads' files, waited on by this thread's own loop (Linux)
-        self.pad_files = PadFileWatch(self.poll, source=self._pads)
+        self.pad_files = PadFileWatch(self._read_for_files, source=self._pads, failed=self._files_failed)
+        #: False once the file wait broke: SDL's wait or the timers read the pads from then on
+        self._files_usable = True
         #: SDL's own wait on a thread, for a pad with no file while driving
         self.wakeup = SdlWakeup(self._sdl_event.emit, source=self._pads)
         self._sdl_event.connect(self.poll, Qt.ConnectionType.QueuedConnection)
@@ -78,7 +80,7 @@ class QtAdapter(QObject):
 
     @property
     def poll_interval_ms(self) -> int:
-        """How often the GUI thread reads the pads on a timer (0: it does not; SDL wakes it)."""
+        """How often the GUI thread reads the pads on a timer (0: it does not; a pad's file or SDL wakes it)."""
         return self._timer.interval() if self._timer.isActive() else 0
 
     @property
@@ -103,7 +105,7 @@ class QtAdapter(QObject):
         stick view's rate while not driving); otherwise, while driving, SDL's wait on its thread, and while not
         driving the 40 ms timer."""
         driving = self._driving
-        if choose_wait(self._pads) is WaitMode.FILES:
+        if self._files_usable and choose_wait(self._pads) is WaitMode.FILES:
             self.wakeup.stop()
             self.pad_files.pace_s = 0.0 if driving else IDLE_POLL_MS / 1000
             if self.pad_files.start():  # listed again: a pad that came or went
@@ -134,7 +136,18 @@ class QtAdapter(QObject):
         if not self._polling:  # the keys and on-screen sticks move without SDL
             self._schedule(drive)
 
-    def poll(self) -> None:
+    def _read_for_files(self) -> bool:
+        """The file wait's read: True when it found news."""
+        result = self.poll()
+        return bool(result.changed or result.added or result.removed)
+
+    def _files_failed(self) -> None:
+        log.warning("gamepads are read without waiting on their files from now on")
+        self._files_usable = False
+        if not self._shut:
+            self._choose_reader()
+
+    def poll(self) -> PollResult:
         """Read SDL's events into the drive model and send what its timing says is due."""
         polling, self._polling = self._polling, True  # a pad button that enables driving polls again, inside
         try:
@@ -145,6 +158,7 @@ class QtAdapter(QObject):
             self._schedule(self.model.drive)  # even if the read failed part way: what it did read goes out
         if (result.added or result.removed) and not self._shut:
             self._choose_reader()  # a new pad's file is waited on; a pad without one needs SDL's wait or the timer
+        return result
 
     # -- actions widgets ask for ---------------------------------------------------------------
 

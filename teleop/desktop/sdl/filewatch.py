@@ -3,25 +3,29 @@
 On Linux SDL reads every pad from a device file it keeps open (an evdev node, or a
 hidraw node for the pads its HIDAPI drivers know; :mod:`teleop.desktop.sdl.padfiles`).
 The kernel makes that file readable when the pad reports. The loop that runs the
-GUI waits on those very descriptors beside its sockets (``add_reader``); when one is
-readable it lets SDL read it (``SDL_PumpEvents``, in C) and calls ``wake`` only if
-that queued an event, so a pad that streams reports with nothing changed (hidraw)
-costs a look, not a read of the pads. A stick change costs one wakeup of one
-thread: a thread of its own that slept on the files and then woke the GUI cost a
-second wakeup per change, about a point of a core while driving
-(``bench/gui_bench.py --pad-file``).
+GUI waits on those files beside its sockets (``add_reader``) and, when one is
+readable, calls ``read``: the GUI's read of the pads, whose SDL pump reads the
+file. A stick change costs one wakeup of one thread. A thread of its own that
+slept on the files and then woke the GUI cost a second wakeup per change, about a
+point of a core while driving (``bench/gui_bench.py --pad-file``).
 
-Every :data:`HOTPLUG_TICK_S` SDL is pumped once more, to see a pad plugged in. The
-open files are listed again when that shows a change (SDL's pad count, a hotplug
-event) and otherwise only every :data:`FILES_RECHECK_S`: listing them is most of a
-tick's cost. A file SDL's pump leaves readable with nothing queued (another
-library's descriptor on a pad's node, say) is not waited on after
-:data:`STUCK_AFTER` such looks, only looked at every :data:`STUCK_RECHECK_S`: the
-loop never spins on it.
+The loop waits on duplicates of SDL's descriptors, made at each listing and closed
+at the next: SDL closes its own when a pad goes, and the number may be reused by
+anything (a socket the loop also watches) before the watch hears of it. A
+duplicate stays ours, on the same open file, until we close it.
 
-``wake`` runs on the loop's thread and reads SDL's queue before it returns. With a
-pace (:attr:`PadFileWatch.pace_s`: the stick view's frame rate, while not driving)
-the files rest after a wake, unwatched, until the pace has passed.
+Every :data:`HOTPLUG_TICK_S` the pads are read once more, to see a pad plugged in.
+The open files are listed again after a read that found a pad come or go (the
+reader says so by starting the watch again), when SDL's pad count changed, and
+otherwise every :data:`FILES_RECHECK_S`: listing them is most of a tick's cost. A
+file still readable after a read that found nothing (another library's descriptor
+on a pad's node, a pad unplugged that SDL has not noticed yet) is not waited on
+after :data:`STUCK_AFTER` such reads, only looked at every :data:`STUCK_RECHECK_S`:
+the loop never spins on it.
+
+With a pace (:attr:`PadFileWatch.pace_s`: the stick view's frame rate, while not
+driving) the files rest after a read, unwatched, until the pace has passed; what
+came meanwhile is still readable then.
 """
 
 from __future__ import annotations
@@ -29,27 +33,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from teleop.desktop.sdl.padsource import News, PadSource, readable, sdl_source
+from teleop.desktop.sdl.padsource import PadSource, readable, sdl_source
 
 log = logging.getLogger("teleop.desktop.sdl.filewatch")
 
-#: how often SDL is pumped with no file readable, to see a pad plugged in (s)
+#: how often the pads are read with no file readable, to see a pad plugged in (s)
 HOTPLUG_TICK_S = 0.25
-#: how often the open files are listed again with no sign of a change (a pad that came or went, SDL's pad
-#: count) (s): listing them is most of a tick's cost
+#: how often the open files are listed again with no sign of a change (s): listing them is most of a tick's cost
 FILES_RECHECK_S = 2.0
-#: a readable file that SDL's pump leaves readable this many times in a row, queuing nothing, is not waited on...
+#: a file still readable after this many reads in a row that found nothing is not waited on...
 STUCK_AFTER = 3
 #: ...but looked at this often instead (s), until it is drained or closed
 STUCK_RECHECK_S = 0.02
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop running now, or the one set for this thread; None rather than a new loop nobody runs."""
+    """The loop running now, or the one set for this thread; None rather than a new loop nobody runs.
+
+    Call on the GUI thread only: it changes the warnings filters for a moment."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -63,38 +69,44 @@ def _current_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class PadFileWatch:
-    """Calls ``wake`` on the event loop's thread whenever SDL has read news from a pad's file."""
+    """Calls ``read`` on the event loop's thread whenever a pad's file is readable, and at the hotplug tick."""
 
-    def __init__(self, wake: Callable[[], None], source: PadSource | None = None, tick_s: float = HOTPLUG_TICK_S) -> None:
-        """``source``: what is watched (SDL's pads by default; tests and benches pass descriptors of their own)."""
-        self._wake = wake
+    #: watches started and not stopped, in this process (the tests check that none outlives its window)
+    running_count = 0
+
+    def __init__(
+        self,
+        read: Callable[[], bool],
+        source: PadSource | None = None,
+        tick_s: float = HOTPLUG_TICK_S,
+        failed: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``read``: read the pads (SDL reads their files); True when that found news (an event, a pad that came or
+        went). ``source``: whose files are watched (SDL's pads by default; tests and benches pass their own).
+        ``failed``: told, on the loop's thread, when the watch ended because a step of its own failed."""
+        self._read = read
         self._source = source if source is not None else sdl_source()
-        #: how often SDL is pumped with no file readable, to see a pad plugged in (s); from the next tick on
+        self._failed = failed
+        #: how often the pads are read with no file readable (s); from the next tick on
         self.tick_s = tick_s
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: SDL's descriptor -> ours (a duplicate), for every pad file listed
+        self._copies: dict[int, int] = {}
         self._waiting = _FileWait()
-        #: descriptors with a reader on the loop now
+        #: our descriptors with a reader on the loop now
         self._watched: set[int] = set()
         self._tick: asyncio.TimerHandle | None = None
         self._recheck: asyncio.TimerHandle | None = None
-        #: set while the files rest after a wake (the pace)
+        #: set while the files rest after a read (the pace)
         self._rest: asyncio.TimerHandle | None = None
-        #: news came while the files rested: wake when the rest ends
-        self._owed = False
         self._pace_s = 0.0
+        self._last_read = -math.inf
         self._devices = -1
         self._next_listing = 0.0
-        self._last_wake = -math.inf
-        #: the descriptors open on the pads' files, with their paths, as last listed
+        #: SDL's descriptors open on the pads' files, with their paths, as last listed
         self.files: Mapping[int, str] = {}
-        #: times ``wake`` was called, and times SDL was let read the pads (the tests and benches read them)
-        self.wakes = 0
-        self.looks = 0
-
-    @property
-    def available(self) -> bool:
-        """False when SDL's library could not be loaded."""
-        return self._source is not None
+        #: times ``read`` was called (the tests and benches read it)
+        self.reads = 0
 
     @property
     def running(self) -> bool:
@@ -102,7 +114,7 @@ class PadFileWatch:
 
     @property
     def pace_s(self) -> float:
-        """The shortest time between two wakes (0: none)."""
+        """The shortest time between two reads (0: none)."""
         return self._pace_s
 
     @pace_s.setter
@@ -110,11 +122,10 @@ class PadFileWatch:
         self._pace_s = seconds
         if self._rest is not None and self._loop is not None:  # the rest ends at the new pace (at once for none)
             self._rest.cancel()
-            remaining = self._last_wake + seconds - time.monotonic()
-            self._rest = self._loop.call_later(max(0.0, remaining), self._rested)
+            self._rest = self._loop.call_later(max(0.0, self._last_read + seconds - time.monotonic()), self._rested)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
-        """Watch the pads' files on ``loop`` (the current one by default), listing them now: called again while
+        """Watch the pads' files on ``loop`` (the current one by default), listing them now; called again while
         watching, it lists them again (a pad came or went). False, and nothing watched, without SDL or a loop."""
         if self._source is None:
             return False
@@ -122,68 +133,78 @@ class PadFileWatch:
             self._loop = loop or _current_loop()
             if self._loop is None:
                 return False
+            PadFileWatch.running_count += 1
             self._tick = self._loop.call_later(self.tick_s, self._on_tick)
-        self._guarded(self._list, fresh=True)
+        self._guarded(self._list)
         return self._loop is not None
 
     def stop(self) -> None:
-        """Stop watching: no reader, no timer is left on the loop."""
+        """Stop watching: no reader, no timer and no descriptor of ours is left."""
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        for fd in self._watched:
-            loop.remove_reader(fd)
-        self._watched = set()
+        PadFileWatch.running_count -= 1
+        self._forget_files(loop)
         for handle in (self._tick, self._recheck, self._rest):
             if handle is not None:
                 handle.cancel()
         self._tick = self._recheck = self._rest = None
-        self._owed = False
+        self._waiting = _FileWait()
 
     # -- on the loop ------------------------------------------------------------------------------
 
-    def _guarded(self, step: Callable[..., None], *args, **kwargs) -> None:
-        """Run one step; a broken one says so and ends the watch (the GUI then reads the pads on its own timers)
-        instead of failing again on every readable file."""
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run one step of the watch's own; a broken one says so, ends the watch and tells its owner, who reads
+        the pads some other way, instead of failing again on every readable file."""
         try:
-            step(*args, **kwargs)
+            step()
         except Exception:
             log.exception("watching the gamepads' files failed")
             self.stop()
+            self._failed()
 
     def _on_readable(self, fd: int) -> None:
-        self._guarded(self._look, {fd})
+        self._read_pads({fd})
 
     def _on_tick(self) -> None:
-        assert self._loop is not None
+        if self._loop is None or self._source is None:
+            return
         self._tick = self._loop.call_later(self.tick_s, self._on_tick)
-        self._guarded(self._ticked)
-
-    def _ticked(self) -> None:
-        assert self._source is not None
         if time.monotonic() >= self._next_listing or self._source.devices() != self._devices:
-            self._list(fresh=False)
-        self._look(set())
+            self._guarded(self._list)
+        if self._loop is not None and self._rest is None:  # resting: the rest's end comes sooner than a tick
+            self._read_pads(set())
 
     def _on_recheck(self) -> None:
         self._recheck = None
-        self._guarded(self._look, set())
+        self._read_pads(set())
 
-    def _list(self, fresh: bool) -> None:
-        """List the pads' files again and wait on them. ``fresh``: new readers for every file (a descriptor's number
-        may have been closed and opened again for another pad; its old reader may have been dropped by the loop)."""
-        assert self._source is not None
-        files = self._source.files()
+    def _list(self) -> None:
+        """List the pads' files again and wait on new duplicates of them."""
+        assert self._source is not None and self._loop is not None
+        ours = set(self._copies.values())
+        files = {fd: path for fd, path in self._source.files().items() if fd not in ours}
         self._devices = self._source.devices()
         self._next_listing = time.monotonic() + FILES_RECHECK_S
         if files != self.files:
             log.debug("pad wait: the GUI's loop on %s", ", ".join(sorted(files.values())) or "no pad file")
-        elif not fresh:
-            return
+        self._forget_files(self._loop)
         self.files = files
-        self._waiting.follow(files)
-        self._watch(set())
+        for fd in files:
+            try:
+                self._copies[fd] = os.dup(fd)
+            except OSError:  # closed since it was listed: its pad is going, and SDL will say so
+                pass
+        self._waiting.follow(self._copies.values())
         self._watch(self._wanted())
+
+    def _forget_files(self, loop: asyncio.AbstractEventLoop) -> None:
+        for fd in self._watched:
+            loop.remove_reader(fd)
+        self._watched = set()
+        for copy in self._copies.values():
+            os.close(copy)
+        self._copies = {}
 
     def _wanted(self) -> set[int]:
         return set() if self._rest is not None else set(self._waiting.watched())
@@ -203,59 +224,46 @@ class PadFileWatch:
         if math.isfinite(self._waiting.recheck_at) and self._rest is None:
             self._recheck = loop.call_later(max(0.0, self._waiting.recheck_at - time.monotonic()), self._on_recheck)
 
-    def _look(self, ready: set[int]) -> None:
-        """Let SDL read the pads (``ready``: the files found readable) and wake the reader if that queued news.
-        The wake comes last: it may stop, restart or re-pace this watch."""
-        assert self._source is not None
-        self.looks += 1
-        news = self._source.news()
-        now = time.monotonic()
-        stuck = self._waiting.after_look(ready, news, now)
-        if news is News.HOTPLUG:
-            self._list(fresh=True)
-        elif stuck:  # a file leaves the wait or comes back, or is still stuck: its recheck is due again
-            self._watch(self._wanted())
-        if news is not News.NONE:
-            self._fire(now)
-
-    def _fire(self, now: float) -> None:
-        if self._rest is not None:
-            self._owed = True
+    def _read_pads(self, ready: set[int]) -> None:
+        """Read the pads (``ready``: our files found readable); then count a file the read left readable, and rest.
+        The read may stop, restart or re-pace this watch (the app switches its wait, or lists a new pad's file)."""
+        self.reads += 1
+        self._last_read = time.monotonic()
+        try:
+            found = self._read()
+        except Exception:  # a broken read must not end the watch; what it left unread is read at the next tick
+            log.exception("reading the gamepads failed")
+            found = True
+        if self._loop is None:
             return
-        self._last_wake = now
-        self.wakes += 1
-        if self._pace_s > 0 and self._loop is not None:
+        self._guarded(lambda: self._after_read(ready, found))
+
+    def _after_read(self, ready: set[int], found: bool) -> None:
+        if self._waiting.after_read(ready, found, time.monotonic()):
+            self._watch(self._wanted())  # a file leaves the wait or comes back, or is still stuck: recheck it
+        if self._pace_s > 0 and self._rest is None and self._loop is not None:
             self._rest = self._loop.call_later(self._pace_s, self._rested)
             self._watch(set())
-        try:
-            self._wake()
-        except Exception:  # a broken reader must not end the watch; what it left queued is seen at the next tick
-            log.exception("waking the GUI for a gamepad event failed")
 
     def _rested(self) -> None:
         self._rest = None
-        if self._loop is None:
-            return
-        self._guarded(self._watch, self._wanted())
-        if self._owed and self._loop is not None:
-            self._owed = False
-            self._fire(time.monotonic())
+        if self._loop is not None:
+            self._guarded(lambda: self._watch(self._wanted()))
 
 
 class _FileWait:
-    """The pads' files waited on, less those SDL's pump leaves readable (rechecked slowly instead)."""
+    """The pads' files waited on, less those a read leaves readable (rechecked slowly instead)."""
 
     def __init__(self) -> None:
-        self.files: Mapping[int, str] = {}
-        #: readable file -> looks in a row that left it readable and queued nothing
+        self.files: list[int] = []
+        #: readable file -> reads in a row that found nothing and left it readable
         self.fruitless: dict[int, int] = {}
         self.recheck_at = math.inf
 
-    def follow(self, files: Mapping[int, str]) -> None:
-        self.files = files
-        self.fruitless = {fd: times for fd, times in self.fruitless.items() if fd in files}
-        if not self.stuck():
-            self.recheck_at = math.inf
+    def follow(self, files: Iterable[int]) -> None:
+        self.files = list(files)
+        self.fruitless = {}
+        self.recheck_at = math.inf
 
     def stuck(self) -> list[int]:
         return [fd for fd, times in self.fruitless.items() if times >= STUCK_AFTER]
@@ -264,17 +272,19 @@ class _FileWait:
         stuck = self.stuck()
         return [fd for fd in self.files if fd not in stuck]
 
-    def after_look(self, ready: set[int], news: News, now: float) -> bool:
-        """Count the files SDL's look left readable with nothing queued; a stuck one is looked at again later.
+    def after_read(self, ready: set[int], found: bool, now: float) -> bool:
+        """Count the files a read that found nothing left readable; a stuck one is looked at again later.
 
-        True when a file is stuck, or was before this look: the files to wait on and the recheck need setting."""
+        True when a file is stuck, or was before this read: the files to wait on and the recheck need setting."""
+        if not self.fruitless and (found or not ready):
+            return False  # the usual read: news, nothing suspect
         before = self.stuck()
-        suspects = ready | set(before)
-        if news is not News.NONE:
+        suspects = ready | set(self.fruitless)
+        if found:
             for fd in suspects:
                 self.fruitless.pop(fd, None)
-        elif suspects:
-            still, _ = readable(sorted(suspects), 0)
+        else:
+            still = readable(sorted(suspects), 0)
             for fd in suspects:
                 if fd in still:
                     self.fruitless[fd] = self.fruitless.get(fd, 0) + 1

@@ -1,7 +1,8 @@
 """Gamepads through SDL (pygame-ce), with hotplug, keyed by SDL instance id.
 
 No Qt here: the GUI calls :meth:`GamepadManager.pump` (or :meth:`~GamepadManager.poll`)
-when :mod:`teleop.desktop.sdl.wakeup` says SDL has news, or on a slow timer. SDL only
+when a pad's file is readable (:mod:`teleop.desktop.sdl.filewatch`), when SDL's own wait
+says it has news (:mod:`teleop.desktop.sdl.wakeup`), or on a slow timer. SDL only
 delivers joystick events to a program whose window has focus unless ``SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS=1`` is set before SDL
 initialises, and a pilot's focus is often on another window, so this module sets it
 on import. Device indexes shift when a pad is plugged or unplugged; instance ids do

@@ -2,10 +2,10 @@
 
 SDL reads a pad from a device file it keeps open: the pad's evdev node (its
 Linux joystick driver), the old joystick API's node (when asked for it), or
-the pad's hidraw node (its HIDAPI drivers, for the pads it knows well). A
-thread can sleep in ``poll`` on those very descriptors and learn that a pad
-sent something the moment the kernel has it, instead of asking SDL every
-millisecond (:mod:`teleop.desktop.sdl.wakeup`).
+the pad's hidraw node (its HIDAPI drivers, for the pads it knows well). The
+GUI's event loop can wait on those very files and learn that a pad sent
+something the moment the kernel has it, instead of asking SDL every
+millisecond (:mod:`teleop.desktop.sdl.filewatch`).
 
 The descriptors are found by reading the links in ``/proc/self/fd``: SDL
 does not hand them out. :data:`PAD_FILES` is the one list of what a pad's

@@ -4,8 +4,8 @@ Two ways to wait (:class:`WaitMode`):
 
 - ``FILES`` (Linux, every pad read from a device file this process has open): the GUI's
   own event loop waits on the very descriptors SDL reads the pads from
-  (:mod:`teleop.desktop.sdl.padfiles`, :class:`teleop.desktop.sdl.filewatch.PadFileWatch`).
-  No thread: a stick change wakes one thread once.
+  (:mod:`teleop.desktop.sdl.padfiles`, :class:`teleop.desktop.sdl.filewatch.PadFileWatch`)
+  and reads the pads when one is readable. No thread: a stick change wakes one thread once.
 - ``SDL_LOOP`` (a pad with no file: SDL's virtual joysticks, other systems): only SDL's own
   ``SDL_WaitEventTimeout``, which pumps every millisecond, hears such a pad; it runs on a
   thread of its own (:class:`teleop.desktop.sdl.wakeup.SdlWakeup`).
@@ -26,22 +26,10 @@ from dataclasses import dataclass
 from teleop.desktop.sdl.gamepad import sdl_library
 from teleop.desktop.sdl.padfiles import DELETED, open_pad_files, pad_file_kind
 
-_JOYDEVICEADDED, _JOYDEVICEREMOVED = 0x605, 0x606  # SDL_EventType
-_FIRSTEVENT, _LASTEVENT = 0, 0xFFFF
-
 
 class WaitMode(enum.Enum):
     FILES = "the pads' files"
     SDL_LOOP = "SDL's 1 ms loop"
-
-
-class News(enum.Enum):
-    """What is in SDL's queue after a look."""
-
-    NONE = 0
-    INPUT = 1
-    #: a pad came or went: the files to wait on change
-    HOTPLUG = 2
 
 
 @dataclass(frozen=True)
@@ -52,10 +40,8 @@ class PadSource:
     files: Callable[[], Mapping[int, str]]
     #: the wait that suits the pads there are, given those files
     mode: Callable[[Mapping[int, str]], WaitMode]
-    #: let SDL read what the pads sent, and say what that queued
-    news: Callable[[], News]
-    #: SDL_LOOP: SDL's own wait, up to this many ms
-    sdl_wait: Callable[[int], News]
+    #: SDL_LOOP: SDL's own wait, up to this many ms: True when it has an event queued (left in the queue)
+    sdl_wait: Callable[[int], bool]
     #: how many pads SDL knows now (cheap, unlike :attr:`files`: a change means the files are worth a look)
     devices: Callable[[], int] = lambda: 0
 
@@ -74,21 +60,12 @@ def sdl_source() -> PadSource | None:
         return None
     wait = sdl.SDL_WaitEventTimeout
     wait.argtypes, wait.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_int
-    has = sdl.SDL_HasEvents
-    has.argtypes, has.restype = [ctypes.c_uint32, ctypes.c_uint32], ctypes.c_int
     count = sdl.SDL_NumJoysticks
     count.argtypes, count.restype = [], ctypes.c_int
-    pump = sdl.SDL_PumpEvents
-    pump.argtypes, pump.restype = [], None
     path_of = getattr(sdl, "SDL_JoystickPathForIndex", None)  # SDL >= 2.24
     linux = sys.platform.startswith("linux")
     if path_of is not None:
         path_of.argtypes, path_of.restype = [ctypes.c_int], ctypes.c_char_p
-
-    def queued() -> News:
-        if has(_JOYDEVICEADDED, _JOYDEVICEREMOVED):
-            return News.HOTPLUG
-        return News.INPUT if has(_FIRSTEVENT, _LASTEVENT) else News.NONE
 
     def mode(files: Mapping[int, str]) -> WaitMode:
         """FILES only if every device SDL has is read from a pad file this process has open."""
@@ -100,24 +77,19 @@ def sdl_source() -> PadSource | None:
                 return WaitMode.SDL_LOOP
         return WaitMode.FILES
 
-    def news() -> News:
-        pump()
-        return queued()
+    def sdl_wait(ms: int) -> bool:
+        return wait(None, ms) > 0  # NULL event: a peek, the event stays queued
 
-    def sdl_wait(ms: int) -> News:
-        return queued() if wait(None, ms) > 0 else News.NONE  # NULL event: a peek, the event stays queued
-
-    return PadSource(files=open_pad_files if linux else dict, mode=mode, news=news, sdl_wait=sdl_wait, devices=count)
+    return PadSource(files=open_pad_files if linux else dict, mode=mode, sdl_wait=sdl_wait, devices=count)
 
 
-def readable(fds: Sequence[int], timeout: float) -> tuple[set[int], bool]:
-    """The descriptors of ``fds`` ready to read (or hung up) within ``timeout`` seconds, and whether one was closed."""
+def readable(fds: Sequence[int], timeout: float) -> set[int]:
+    """The descriptors of ``fds`` ready to read (or hung up) within ``timeout`` seconds (a closed one is not)."""
     if not hasattr(select, "poll"):  # Windows: no pad files, only sockets
         ready, _, _ = select.select(fds, [], [], None if math.isinf(timeout) else timeout)
-        return set(ready), False
+        return set(ready)
     poller = select.poll()
     for fd in fds:
         poller.register(fd, select.POLLIN | select.POLLPRI)
     events = poller.poll(None if math.isinf(timeout) else max(0, math.ceil(timeout * 1000)))
-    closed = any(flags & select.POLLNVAL for _, flags in events)
-    return {fd for fd, flags in events if not flags & select.POLLNVAL}, closed
+    return {fd for fd, flags in events if not flags & select.POLLNVAL}

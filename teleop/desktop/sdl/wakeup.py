@@ -24,7 +24,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from teleop.desktop.sdl.padsource import News, PadSource, readable, sdl_source
+from teleop.desktop.sdl.padsource import PadSource, readable, sdl_source
 
 log = logging.getLogger("teleop.desktop.sdl.wakeup")
 
@@ -79,19 +79,9 @@ class SdlWakeup:
         self.wakes = 0
 
     @property
-    def available(self) -> bool:
-        """False when SDL's library could not be loaded: the caller must poll instead."""
-        return self._source is not None
-
-    @property
     def running(self) -> bool:
         """Started and not stopped (a stopped thread may still be finishing its last wait slice)."""
         return self._thread is not None
-
-    @property
-    def native_id(self) -> int | None:
-        """The running thread's id in the system (``/proc/self/task/<id>``), for the benches."""
-        return self._thread.native_id if self._thread is not None else None
 
     def start(self) -> bool:
         """Start watching; False (and nothing started) if SDL cannot be waited on here."""
@@ -161,7 +151,7 @@ class SdlWakeup:
                 readable([control], math.inf)
                 run.drain()
                 continue
-            news = source.sdl_wait(WAIT_SLICE_MS)
+            queued = source.sdl_wait(WAIT_SLICE_MS)
             run.drain()
-            if news is not News.NONE and not run.stopping:
+            if queued and not run.stopping:
                 self._fire(run)

@@ -27,7 +27,7 @@ from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.net.client import SessionEvents
 from teleop.desktop.sdl.gamepad import GamepadManager
-from teleop.desktop.sdl.padsource import News, PadSource, WaitMode, sdl_source
+from teleop.desktop.sdl.padsource import PadSource, WaitMode, sdl_source
 from teleop.desktop.session.teleop_model import TeleopModel
 from teleop.wire import mjpeg
 
@@ -124,7 +124,7 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
         count = len(sent)
         wait_until(loop, lambda: len(sent) >= count + 3, what="the periodic re-send goes on with the stick still")
         drive.disable()
-        wait_until(loop, lambda: adapter.pad_wait is None and not adapter.wakeup.running, what="the SDL thread stopped")
+        wait_until(loop, lambda: adapter.pad_wait is None, what="the SDL thread stopped")
         assert adapter.poll_interval_ms == IDLE_POLL_MS
     finally:
         stop_server(window, loop, server)
@@ -149,7 +149,7 @@ def test_not_driving_with_no_pad_the_pads_are_not_polled_and_a_pad_plugged_in_is
 
 class PipeFile:
     """A pipe standing in for a pad's device file: written when the test moves the stick, as the kernel makes a
-    pad's evdev file readable, and read empty by SDL's pump (the watch's look), as SDL reads that file."""
+    pad's evdev file readable, and read empty whenever the app reads the pads, as SDL's pump reads that file."""
 
     def __init__(self) -> None:
         self.read_end, self.write_end = os.pipe()
@@ -159,17 +159,22 @@ class PipeFile:
     def source(self) -> PadSource:
         sdl = sdl_source()
         assert sdl is not None
+        path = "/dev/input/event-test"
+        return PadSource(files=lambda: {self.read_end: path}, mode=lambda files: WaitMode.FILES, sdl_wait=sdl.sdl_wait)
 
-        def news() -> News:
+    def read_by(self, pads: GamepadManager) -> GamepadManager:
+        poll = pads.poll
+
+        def read(*args, **kwargs):
             try:
                 os.read(self.read_end, 4096)
                 self.reads += 1
             except BlockingIOError:
                 pass
-            return sdl.news()
+            return poll(*args, **kwargs)
 
-        path = "/dev/input/event-test"
-        return PadSource(files=lambda: {self.read_end: path}, mode=lambda files: WaitMode.FILES, news=news, sdl_wait=sdl.sdl_wait)
+        pads.poll = read  # type: ignore[method-assign]
+        return pads
 
     def close(self) -> None:
         os.close(self.read_end)
@@ -191,13 +196,13 @@ def file_pads_window(qtbot, loop, tmp_path, xbox_mapping, pad_file):
 
     store = QSettings(str(tmp_path / "teleop.ini"), QSettings.Format.IniFormat)
     model = TeleopModel(AppSettings(rate_hz=1, axes={0: AxisShape(deadzone=0.0)}))
-    adapter = QtAdapter(model, gamepads=GamepadManager(mappings=[xbox_mapping]), pads=pad_file.source())
+    adapter = QtAdapter(model, gamepads=pad_file.read_by(GamepadManager(mappings=[xbox_mapping])), pads=pad_file.source())
     yield from shown_window(loop, adapter, store)
 
 
 def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_pads_window, loop, plugged, pad_file):
-    """Each stick change is read in the wake the pad's file gave, on the GUI's loop (Qt's socket notifier), and
-    goes out in that same wake: no pad thread runs, no timer polls."""
+    """Each stick change is read when the pad's file is readable, on the GUI's loop (Qt's socket notifier), and
+    goes out in that same read: no pad thread runs, no timer polls."""
     window = file_pads_window
     adapter, drive, watch = window.adapter, window.model.drive, window.adapter.pad_files
     pad = plug_and_drive(window, loop, plugged)
@@ -210,18 +215,19 @@ def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_
         wait_until(loop, lambda: drive.enabled, what="driving")
         assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == 0 and not adapter.wakeup.running
         watch.tick_s = 3600.0  # SDL's hotplug pump an hour apart: only the file being readable wakes the GUI
-        looks = watch.looks
-        wait_until(loop, lambda: watch.looks > looks, what="the last tick at the old pace")
+        reads = watch.reads
+        wait_until(loop, lambda: watch.reads > reads, what="the last tick at the old pace")
         sent = sent_controls(window)
-        woken: list[object] = []  # the controls sent inside a wake of the file watch
-        real_wake = watch._wake
+        woken: list[object] = []  # the controls sent inside a read of the file watch
+        real_read = watch._read
 
-        def wake() -> None:
+        def read() -> bool:
             before = len(sent)
-            real_wake()
+            found = real_read()
             woken.extend(control for _, _, control in sent[before:])
+            return found
 
-        watch._wake = wake
+        watch._read = read
         for value in (0.3, -0.6, 0.9, 0.1):
             last = sent[-1][0] if sent else time.monotonic()  # a change sooner than the cap allows goes out on its timer
             wait_until(loop, lambda t=last: time.monotonic() > t + 2 * drive.timing.min_interval, what="the cap's spacing")
@@ -229,7 +235,9 @@ def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_
             pad.axis(0, value)
             os.write(pad_file.write_end, b"\0")
             wait_until(loop, lambda r=reads: pad_file.reads > r, what=f"the file read for {value}")
-            wait_until(loop, lambda v=value: any(c.axes and abs(c.axes[0] - v) < 0.01 for c in woken), what=f"{value} sent in the wake")
+            wait_until(
+                loop, lambda v=value: any(c.axes and abs(c.axes[0] - v) < 0.01 for c in woken), what=f"{value} sent in the file's read"
+            )
         drive.disable()
         wait_until(loop, lambda: not drive.enabled, what="driving off")
         assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS

@@ -203,7 +203,7 @@ def test_the_video_hides_with_its_key_and_its_menu_and_stays_as_left(window, loo
         try:
             assert again.video_panel.isHidden() and not again.show_video.isChecked() and not again.model.video.wanted
         finally:
-            run(loop, again.adapter.shutdown())  # its pad thread too: it would go on waking a deleted window
+            run(loop, again.adapter.shutdown())  # its pad wait too: it would go on reading for a deleted window
             again.close()
             again.deleteLater()
     finally:

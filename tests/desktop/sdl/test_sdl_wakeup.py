@@ -9,6 +9,7 @@ covered by a poll.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -16,7 +17,7 @@ import pytest
 from sdl_virtual import VirtualJoystick
 
 from teleop.desktop.sdl.gamepad import GamepadManager, PollResult
-from teleop.desktop.sdl.padsource import WaitMode, choose_wait, sdl_source
+from teleop.desktop.sdl.padsource import PadSource, WaitMode, choose_wait, readable, sdl_source
 from teleop.desktop.sdl.wakeup import SdlWakeup
 
 
@@ -90,6 +91,53 @@ def test_stopping_the_wakeup_returns_while_sdl_has_nothing_to_say(pads):
     assert wakeup.start()
     wakeup.stop(wait=True)  # the thread is inside SDL's wait: it comes out within one wait slice
     assert not wakeup.running
+
+
+class PipeQueue:
+    """SDL's queue stood in for by a pipe: an event is a byte in it; SDL's wait peeks, the reader takes."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        os.set_blocking(self.read_end, False)
+
+    def source(self) -> PadSource:
+        return PadSource(files=dict, mode=lambda files: WaitMode.SDL_LOOP, sdl_wait=lambda ms: bool(readable([self.read_end], ms / 1000)))
+
+    def take(self) -> bytes:
+        try:
+            return os.read(self.read_end, 4096)
+        except BlockingIOError:
+            return b""
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
+
+
+def test_no_event_is_left_unannounced_however_the_rearm_and_the_next_event_interleave():
+    """A rearm pokes the thread only when it sleeps waiting for one; otherwise the thread sees it at the end of
+    its wait slice. Whatever the order of the reader's rearm and the next event, each event wakes the reader."""
+    queue = PipeQueue()
+    woke = threading.Event()
+    wakeup = SdlWakeup(woke.set, source=queue.source())
+    assert wakeup.start()
+    try:
+        for round_ in range(300):
+            os.write(queue.write_end, b"x")
+            assert woke.wait(5), f"event {round_} never woke the reader"
+            woke.clear()
+            assert queue.take()
+            if round_ % 3 == 0:
+                os.write(queue.write_end, b"y")  # after the read, before the rearm: only the rearm can let it wake
+            wakeup.rearm()
+            if round_ % 3 == 0:
+                assert woke.wait(5), f"the event before rearm {round_} never woke the reader"
+                woke.clear()
+                assert queue.take() == b"y"
+                wakeup.rearm()
+    finally:
+        wakeup.stop(wait=True)
+        queue.close()
 
 
 # -- which wait SDL's pads get ---------------------------------------------------------------------
