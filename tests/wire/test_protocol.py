@@ -7,12 +7,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from teleop.wire import protocol
-from teleop.wire.protocol import Control, ErrorCode, Hello, Invalid, Ping, Role
+from teleop.wire.layout import Layout
+from teleop.wire.protocol import Control, ErrorCode, Hello, InputKind, Invalid, Ping, Role
 
 
 def test_control_round_trips_through_json():
     message = Control(seq=7, t=1.5, axes=(0.25, -1.0), buttons=(1, 0), hats=((0, 1),))
     assert protocol.parse_client_message(protocol.encode(message)) == message
+
+
+def test_a_control_goes_out_with_its_fields_in_order_and_without_what_it_was_only_received_with():
+    sent = Control(
+        seq=3, t=1.5, axes=(0.5, -1.0), buttons=(1, 0), hats=((0, 1),), legacy=True, layout=Layout.STANDARD, input=InputKind.GAMEPAD
+    )
+    assert protocol.encode(sent) == (
+        '{"type":"control","seq":3,"t":1.5,"axes":[0.5,-1.0],"buttons":[1,0],"hats":[[0,1]],"layout":"standard","input":"gamepad"}'
+    )
+    assert protocol.encode(Control(seq=4, t=2.0, axes=(0.0,))) == '{"type":"control","seq":4,"t":2.0,"axes":[0.0],"buttons":[],"hats":[]}'
+    assert protocol.parse_client_message(protocol.encode(sent)) == Control(
+        seq=3, t=1.5, axes=(0.5, -1.0), buttons=(1, 0), hats=((0, 1),), layout=Layout.STANDARD, input=InputKind.GAMEPAD
+    )
 
 
 def test_hello_defaults_to_observer_and_current_protocol():

@@ -94,7 +94,7 @@ class DriveController:
         was_held = self._held_before
         axes, buttons, hats = axes[:MAX_AXES], buttons[:MAX_BUTTONS], hats[:MAX_HATS]
         shaped = shape_axes(axes, self.settings.shapes, self.settings.default_shape)
-        buttons = tuple(int(b) for b in buttons)
+        buttons = tuple(map(int, buttons))
         hats = tuple((int(h[0]), int(h[1])) for h in hats)
         changed = (shaped, buttons, hats, layout) != (self.shaped, self.buttons, self.hats, self.layout)
         self.axes = tuple(axes)
