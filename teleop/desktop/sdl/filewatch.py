@@ -24,8 +24,9 @@ after :data:`STUCK_AFTER` such reads, only looked at every :data:`STUCK_RECHECK_
 the loop never spins on it.
 
 With a pace (:attr:`PadFileWatch.pace_s`: the stick view's frame rate, while not
-driving) the files rest after a read, unwatched, until the pace has passed; what
-came meanwhile is still readable then.
+driving) the files rest after a read that found news or was made for a readable
+file, unwatched, until the pace has passed; what came meanwhile is still readable
+then.
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ class PadFileWatch:
     def _after_read(self, ready: set[int], found: bool) -> None:
         if self._waiting.after_read(ready, found, time.monotonic()):
             self._watch(self._wanted())  # a file leaves the wait or comes back, or is still stuck: recheck it
-        if self._pace_s > 0 and self._rest is None and self._loop is not None:
+        if (found or ready) and self._pace_s > 0 and self._rest is None and self._loop is not None:
+            # rest after news or a readable file (a pad streaming reports); a tick that found nothing changes nothing
             self._rest = self._loop.call_later(self._pace_s, self._rested)
             self._watch(set())
 
