@@ -32,12 +32,14 @@ then.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import math
 import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
 
 from teleop.desktop.sdl.padsource import PadSource, readable, sdl_source
 
@@ -74,6 +76,8 @@ class PadFileWatch:
 
     #: watches started and not stopped, in this process (the tests check that none outlives its window)
     running_count = 0
+    #: every watch's duplicates, left out of every listing: two watches in one process never copy each other's
+    _all_copies: ClassVar[set[int]] = set()
 
     def __init__(
         self,
@@ -131,11 +135,12 @@ class PadFileWatch:
         if self._source is None:
             return False
         if self._loop is None:
-            self._loop = loop or _current_loop()
-            if self._loop is None:
+            chosen = loop or _current_loop()
+            if chosen is None:
                 return False
+            self._tick = chosen.call_later(self.tick_s, self._on_tick)
+            self._loop = chosen
             PadFileWatch.running_count += 1
-            self._tick = self._loop.call_later(self.tick_s, self._on_tick)
         self._guarded(self._list)
         return self._loop is not None
 
@@ -168,13 +173,17 @@ class PadFileWatch:
         self._read_pads({fd})
 
     def _on_tick(self) -> None:
-        if self._loop is None or self._source is None:
+        if self._loop is None:
             return
         self._tick = self._loop.call_later(self.tick_s, self._on_tick)
-        if time.monotonic() >= self._next_listing or self._source.devices() != self._devices:
-            self._guarded(self._list)
+        self._guarded(self._list_if_due)
         if self._loop is not None and self._rest is None:  # resting: the rest's end comes sooner than a tick
             self._read_pads(set())
+
+    def _list_if_due(self) -> None:
+        assert self._source is not None
+        if time.monotonic() >= self._next_listing or self._source.devices() != self._devices:
+            self._list()
 
     def _on_recheck(self) -> None:
         self._recheck = None
@@ -183,8 +192,7 @@ class PadFileWatch:
     def _list(self) -> None:
         """List the pads' files again and wait on new duplicates of them."""
         assert self._source is not None and self._loop is not None
-        ours = set(self._copies.values())
-        files = {fd: path for fd, path in self._source.files().items() if fd not in ours}
+        files = {fd: path for fd, path in self._source.files().items() if fd not in PadFileWatch._all_copies}
         self._devices = self._source.devices()
         self._next_listing = time.monotonic() + FILES_RECHECK_S
         if files != self.files:
@@ -193,17 +201,21 @@ class PadFileWatch:
         self.files = files
         for fd in files:
             try:
-                self._copies[fd] = os.dup(fd)
-            except OSError:  # closed since it was listed: its pad is going, and SDL will say so
-                pass
+                self._copies[fd] = copy = os.dup(fd)
+            except OSError as error:
+                if error.errno != errno.EBADF:
+                    raise  # out of descriptors, say: the owner must read the pads some other way
+                continue  # closed since it was listed: its pad is going, and SDL will say so
+            PadFileWatch._all_copies.add(copy)
         self._waiting.follow(self._copies.values())
         self._watch(self._wanted())
 
     def _forget_files(self, loop: asyncio.AbstractEventLoop) -> None:
-        for fd in self._watched:
+        for fd in list(self._watched):
             loop.remove_reader(fd)
-        self._watched = set()
+            self._watched.discard(fd)
         for copy in self._copies.values():
+            PadFileWatch._all_copies.discard(copy)
             os.close(copy)
         self._copies = {}
 
@@ -216,9 +228,10 @@ class PadFileWatch:
         assert loop is not None
         for fd in self._watched - wanted:
             loop.remove_reader(fd)
+            self._watched.discard(fd)
         for fd in wanted - self._watched:
             loop.add_reader(fd, self._on_readable, fd)
-        self._watched = wanted
+            self._watched.add(fd)  # one at a time: a failure part way leaves no reader unaccounted for
         if self._recheck is not None:
             self._recheck.cancel()
             self._recheck = None
@@ -232,9 +245,9 @@ class PadFileWatch:
         self._last_read = time.monotonic()
         try:
             found = self._read()
-        except Exception:  # a broken read must not end the watch; what it left unread is read at the next tick
+        except Exception:  # a broken read must not end the watch; a file it left readable counts as stuck
             log.exception("reading the gamepads failed")
-            found = True
+            found = False
         if self._loop is None:
             return
         self._guarded(lambda: self._after_read(ready, found))
@@ -282,16 +295,13 @@ class _FileWait:
             return False  # the usual read: news, nothing suspect
         before = self.stuck()
         suspects = ready | set(self.fruitless)
-        if found:
-            for fd in suspects:
-                self.fruitless.pop(fd, None)
-        else:
-            still = readable(sorted(suspects), 0)
-            for fd in suspects:
-                if fd in still:
-                    self.fruitless[fd] = self.fruitless.get(fd, 0) + 1
-                else:
-                    self.fruitless.pop(fd, None)
+        still = readable(sorted(suspects), 0)
+        for fd in suspects:
+            if fd not in still:
+                self.fruitless.pop(fd, None)  # drained: it was the pad's
+            elif not found:
+                self.fruitless[fd] = self.fruitless.get(fd, 0) + 1
+            # still readable after a read that found news (another pad's, or this one's next report): as it was
         stuck = self.stuck()
         self.recheck_at = now + STUCK_RECHECK_S if stuck else math.inf
         return bool(stuck or before)

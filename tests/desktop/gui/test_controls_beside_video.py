@@ -18,7 +18,7 @@ import time
 
 import pytest
 import test_gui_pads
-from guitools import ServerProcess, wait_until
+from guitools import ServerProcess, run, wait_until
 from test_gui import connect, shown_window, stop_server
 from test_gui_pads import plug_and_drive
 
@@ -243,3 +243,28 @@ def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_
         assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
     finally:
         stop_server(window, loop, server)
+
+
+def test_a_file_wait_that_breaks_hands_the_pads_to_the_timer(qtbot, loop, xbox_mapping, caplog):
+    """The process's files cannot be listed any more: the file wait ends, says so, and the pads are read every
+    40 ms instead of not at all (while driving, SDL's own wait would take them)."""
+    broken = [False]
+
+    def files() -> dict[int, str]:
+        if broken[0]:
+            raise OSError("the process's files cannot be listed")
+        return {}
+
+    sdl = sdl_source()
+    assert sdl is not None
+    source = PadSource(files=files, mode=lambda files: WaitMode.FILES, sdl_wait=sdl.sdl_wait)
+    adapter = QtAdapter(TeleopModel(AppSettings()), gamepads=GamepadManager(mappings=[xbox_mapping]), pads=source)
+    try:
+        assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
+        broken[0] = True
+        assert not adapter.pad_files.start()  # lists the files again, as after a hotplug
+        assert adapter.pad_wait is None and adapter.poll_interval_ms == IDLE_POLL_MS
+        assert "watching the gamepads' files failed" in caplog.text
+        assert "gamepads are read without waiting on their files from now on" in caplog.text
+    finally:
+        run(loop, adapter.shutdown())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import selectors
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import pytest
 
 from teleop.desktop.sdl import filewatch
 from teleop.desktop.sdl.filewatch import STUCK_AFTER, STUCK_RECHECK_S, PadFileWatch
+from teleop.desktop.sdl.padfiles import open_pad_files
 from teleop.desktop.sdl.padsource import PadSource, WaitMode
 
 
@@ -399,3 +401,38 @@ def test_with_no_pad_only_the_hotplug_tick_reads_the_pads(pipe_pads):
         assert took >= 3 * 0.05 * 0.9, f"4 reads in {took * 1000:.0f} ms"
 
     run_watch(pipe_pads, scenario, tick_s=0.05)
+
+
+def test_the_watch_never_copies_its_own_copies_and_closes_them_when_it_stops(tmp_path):
+    """The files are listed from the process's own descriptors (as the app lists SDL's), where the watch's
+    duplicates show up too: a listing must not copy them again, and stopping closes every one."""
+    fifo = tmp_path / "pad0"
+    os.mkfifo(fifo)
+    pad_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the descriptor SDL would hold
+    writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    table = {"fifo": re.compile(re.escape(str(tmp_path)) + r"/pad\d+")}
+    source = PadSource(files=lambda: open_pad_files(table), mode=lambda files: WaitMode.FILES, sdl_wait=lambda ms: False)
+
+    def open_count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def main() -> None:
+        before = open_count()
+        watch = PadFileWatch(lambda: False, source=source)
+        other = PadFileWatch(lambda: False, source=source)  # a second window's, in the same process
+        assert watch.start() and other.start()
+        assert sorted(watch.files) == sorted(other.files) == sorted([pad_end, writer])
+        opened = open_count()
+        for _ in range(3):  # listed again, as after a hotplug
+            assert watch.start() and other.start()
+        assert open_count() == opened, "copies of copies"
+        assert sorted(watch.files) == sorted([pad_end, writer])
+        watch.stop()
+        other.stop()
+        assert open_count() == before, "a copy left open"
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.close(pad_end)
+        os.close(writer)
