@@ -229,8 +229,15 @@ def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_
 
         watch._read = read
         for value in (0.3, -0.6, 0.9, 0.1):
-            last = sent[-1][0] if sent else time.monotonic()  # a change sooner than the cap allows goes out on its timer
-            wait_until(loop, lambda t=last: time.monotonic() > t + 2 * drive.timing.min_interval, what="the cap's spacing")
+            # a change sooner than the rate cap allows goes out on the deadline timer, and so does one read by the
+            # timer's re-send just before the file is: wait for the cap's spacing and a re-send well away
+            last = sent[-1][0] if sent else time.monotonic()
+
+            def clear(t: float = last) -> bool:
+                now = time.monotonic()
+                return now > t + 2 * drive.timing.min_interval and drive.deadline() - now > 0.2
+
+            wait_until(loop, clear, what="the cap's spacing, and no re-send due soon")
             reads = pad_file.reads
             pad.axis(0, value)
             os.write(pad_file.write_end, b"\0")
