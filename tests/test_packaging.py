@@ -7,6 +7,7 @@ CI runs it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -108,6 +109,10 @@ def test_unpacked_tarball_runs_the_demo_with_its_own_server(built, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert shot.stat().st_size > 10_000
+    # the bundled server's simulated camera runs and the bundled app decodes its JPEGs (Pillow and Qt's
+    # JPEG plugin are both in the bundle)
+    painted = re.search(r"\(video: (\d+) frames painted\)", result.stdout)
+    assert painted and int(painted.group(1)) > 0, result.stdout
 
 
 def test_pi_install_stages_a_server_only_venv_config_unit_and_udev_rule(tmp_path):

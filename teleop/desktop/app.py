@@ -255,7 +255,9 @@ async def _wait_then_finish(args, model, window) -> int:
         await _video_settled(model, window, deadline)
         await asyncio.sleep(0.2)  # let the plot and table repaint
         window.grab().save(args.screenshot)
-        print(f"saved {args.screenshot}")
+        view = window.video_panel.view
+        shown = f"{view.frames_painted} frames painted" if view.frames_painted else model.video.message or "no picture"
+        print(f"saved {args.screenshot} (video: {shown})")
     else:
         print(f"self-check ok: connected, {store.count} readings, values {sorted(store.latest)[:6]}")
     window.close()
