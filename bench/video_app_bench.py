@@ -124,6 +124,7 @@ def run_one(seconds: float, pad_file: bool = False) -> None:
     from teleop.desktop.gui.main_window import MainWindow
     from teleop.desktop.models.appsettings import AppSettings
     from teleop.desktop.models.shaping import AxisShape
+    from teleop.desktop.sdl.gamepad import GamepadManager
     from teleop.desktop.session.teleop_model import TeleopModel
 
     app = QApplication([])
@@ -134,11 +135,18 @@ def run_one(seconds: float, pad_file: bool = False) -> None:
     settings = AppSettings(rate_hz=50, plot=["A0", "A1", "A2", "O0"], axes={0: AxisShape(deadzone=0.0)})
 
     file = PadFile() if pad_file else None
+
+    def adapter() -> QtAdapter:
+        if file is None:
+            return QtAdapter(TeleopModel(settings))
+        # the pipe emptied by every read of the pads, as SDL's pump empties a pad's file: else it stays readable
+        return QtAdapter(TeleopModel(settings), gamepads=file.read_by(GamepadManager()), pads=file.source())
+
     figures = window_session(
         app,
         server,
         stick,
-        lambda: MainWindow(QtAdapter(TeleopModel(settings), **({"pads": file.source()} if file else {})), store),
+        lambda: MainWindow(adapter(), store),
         lambda window: phases(window, stick, server, seconds, file),
     )
     report(figures)
