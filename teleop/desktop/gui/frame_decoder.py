@@ -9,9 +9,10 @@ Two readers, the faster first. ``simplejpeg`` is libjpeg-turbo with its SIMD
 code, decoding straight into the pixel layout Qt paints (measured: a 640x480
 frame to fit 378x283, decode and scale, 1.6 ms of CPU against 2.5 ms with Qt's
 reader, whose bundled libjpeg has no SIMD and writes RGB that Qt then widens
-to 32 bits). Qt's own reader takes any picture the first refuses (a CMYK JPEG,
-say) and every picture where ``simplejpeg`` is not installed: the desktop
-bundle leaves it out, with the numpy it needs, to stay small.
+to 32 bits). Qt's own reader takes any picture the first refuses (sampling
+factors TurboJPEG's API has no name for, say) and every picture where
+``simplejpeg`` is not installed: the desktop bundle leaves it out, with the
+numpy it needs, to stay small.
 
 One slot, newest wins: a frame submitted while the worker is busy replaces the
 one waiting (counted in :attr:`FrameDecoder.dropped`), so a slow decode skips
@@ -91,7 +92,7 @@ def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
     if simplejpeg is not None:
         try:
             return decode_with_turbo(jpeg, fit)
-        except ValueError:  # not a JPEG libjpeg-turbo decodes to RGB: Qt's reader may still read it
+        except ValueError:  # not a JPEG TurboJPEG's API decodes (or none at all): Qt's reader may still read it
             pass
     return decode_with_qt(jpeg, fit)
 
