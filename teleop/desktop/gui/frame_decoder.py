@@ -9,8 +9,9 @@ Two readers, the faster first. ``simplejpeg`` is libjpeg-turbo with its SIMD
 code, decoding straight into the pixel layout Qt paints (measured: a 640x480
 frame to fit 378x283, decode and scale, 1.6 ms of CPU against 2.5 ms with Qt's
 reader, whose bundled libjpeg has no SIMD and writes RGB that Qt then widens
-to 32 bits). Qt's own reader takes any picture the first refuses (sampling
-factors TurboJPEG's API has no name for, say) and every picture where
+to 32 bits). Qt's own reader takes any picture the first refuses or is not
+given (sampling factors TurboJPEG's API has no name for, bytes out of place
+before the picture's data, a CMYK picture) and every picture where
 ``simplejpeg`` is not installed: the desktop bundle leaves it out, with the
 numpy it needs, to stay small.
 
@@ -54,6 +55,12 @@ FAST_DECODE_QUALITY = 49
 #: a frame that says it is larger than this is not decoded: no camera streams one, and even reduced
 #: inside the DCT a 65535x65535 JPEG would take gigabytes
 MAX_PICTURE_PIXELS = 100_000_000
+#: nor one that would be decoded larger than this (128 MB of pixels): shown in a panel, a picture is
+#: decoded at most about twice the panel's size each way, so only a view not yet sized could ask for more
+MAX_DECODED_PIXELS = 32_000_000
+#: the colour spaces ``simplejpeg`` decodes to RGB32 as Qt wants it; for the others (CMYK, YCCK) it leaves
+#: the fourth byte of each pixel unset, where Qt's format needs 0xff
+TURBO_COLOURS = ("YCbCr", "Gray", "RGB")
 #: Qt's ``Format_RGB32`` is one 0xffRRGGBB word per pixel: these bytes in memory
 RGB32_ORDER = "BGRX" if sys.byteorder == "little" else "XRGB"
 
@@ -83,11 +90,18 @@ def sizes(full: QSize, fit: QSize) -> Sizes:
     return Sizes(decoded, shown, decoded.width() > shown.width())
 
 
+def too_large(full: QSize, plan: Sizes) -> bool:
+    """Not to be decoded: see :data:`MAX_PICTURE_PIXELS` and :data:`MAX_DECODED_PIXELS`."""
+    decoded = plan.decoded
+    return full.width() * full.height() > MAX_PICTURE_PIXELS or decoded.width() * decoded.height() > MAX_DECODED_PIXELS
+
+
 def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
     """The JPEG decoded at the largest size that fits ``fit`` with its shape kept, and its own size.
 
     A null image if neither reader can make a picture of it, or it is larger than
-    :data:`MAX_PICTURE_PIXELS`. Safe on any thread.
+    :data:`MAX_PICTURE_PIXELS` or would be decoded larger than :data:`MAX_DECODED_PIXELS`.
+    Safe on any thread.
     """
     if simplejpeg is not None:
         try:
@@ -98,17 +112,19 @@ def decode(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
 
 
 def decode_with_turbo(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
-    """:func:`decode` with ``simplejpeg``; ValueError for a JPEG it cannot decode.
+    """:func:`decode` with ``simplejpeg``; ValueError for a JPEG it cannot decode, or not to RGB32.
 
-    Damage libjpeg can step over (a frame cut short, stray bytes a webcam put between markers) is
-    stepped over, as Qt's reader does: the part that decoded is shown.
+    Damage in the picture's data (a frame cut short, stray bytes inside it) is stepped over, as Qt's
+    reader does: the part that decoded is shown.
     """
     assert simplejpeg is not None
-    height, width, _, _ = simplejpeg.decode_jpeg_header(jpeg)
+    height, width, colours, _ = simplejpeg.decode_jpeg_header(jpeg)
+    if colours not in TURBO_COLOURS:
+        raise ValueError(f"a {colours} JPEG")
     full = QSize(width, height)
-    if width * height > MAX_PICTURE_PIXELS:
-        return QImage(), full
     plan = sizes(full, fit)
+    if too_large(full, plan):
+        return QImage(), full
     pixels = simplejpeg.decode_jpeg(
         jpeg,
         RGB32_ORDER,
@@ -136,9 +152,9 @@ def decode_with_qt(jpeg: bytes, fit: QSize) -> tuple[QImage, QSize]:
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)
     reader = QImageReader(buffer, b"jpeg")
     full = reader.size()
-    if full.isValid() and full.width() * full.height() > MAX_PICTURE_PIXELS:
-        return QImage(), full
     plan = sizes(full, fit)
+    if full.isValid() and too_large(full, plan):
+        return QImage(), full
     if plan.fast:
         reader.setQuality(FAST_DECODE_QUALITY)
     if full.isValid() and plan.decoded != full:
