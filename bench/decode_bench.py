@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
+
+from gui_bench import run_child  # noqa: E402
+from stats import percentiles  # noqa: E402
 
 FIT = (378, 283)
 SLEEP_S = 0.0007
@@ -56,8 +58,7 @@ def pictures() -> dict[str, bytes]:
 
 
 def run_one(reader_name: str, picture: str, seconds: float, gil: bool) -> None:
-    """In this process: prints the figures as JSON."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    """In this process: prints the figures for :func:`gui_bench.run_child`."""
     from PySide6.QtCore import QSize
     from PySide6.QtGui import QGuiApplication
 
@@ -78,7 +79,7 @@ def run_one(reader_name: str, picture: str, seconds: float, gil: bool) -> None:
             read(jpeg, fit)
             frames += 1
             time.sleep(1 / 30)
-        print(json.dumps({"ms_per_frame": (time.process_time() - cpu0) / frames * 1000}))
+        print("FIGURES " + json.dumps({"ms_per_frame": (time.process_time() - cpu0) / frames * 1000}))
         return
     stop = threading.Event()
 
@@ -98,14 +99,12 @@ def run_one(reader_name: str, picture: str, seconds: float, gil: bool) -> None:
         late.append(time.perf_counter() - t - SLEEP_S)
     stop.set()
     worker.join()
-    late.sort()
-    print(json.dumps({"p50": late[len(late) // 2] * 1000, "p99": late[int(len(late) * 0.99)] * 1000, "n": len(late)}))
+    print("FIGURES " + json.dumps({"late": percentiles(late)}))
 
 
 def child(reader: str, picture: str, seconds: float, gil: bool) -> dict:
     command = [sys.executable, __file__, "--one", reader, picture, "--seconds", str(seconds), *(["--gil"] if gil else [])]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(command, "offscreen", dict(os.environ), timeout=seconds + 60)
 
 
 def main() -> None:
@@ -123,8 +122,8 @@ def main() -> None:
         print(f"  {picture:14s} simplejpeg {row['simplejpeg']:.2f}   Qt's reader {row['qt']:.2f}")
     print(f"how late a thread sleeping {SLEEP_S * 1000:.1f} ms wakes while the test card decodes (waiting for the GIL), ms")
     for reader in ("none", "simplejpeg", "qt"):
-        late = child(reader, "test card", args.seconds, True)
-        print(f"  {'no decoding' if reader == 'none' else reader:14s} p50 {late['p50']:.3f}   p99 {late['p99']:.3f}   (n={late['n']})")
+        late = child(reader, "test card", args.seconds, True)["late"]
+        print(f"  {'no decoding' if reader == 'none' else reader:14s} {late}")
 
 
 if __name__ == "__main__":
