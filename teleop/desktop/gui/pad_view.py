@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen, QPixmap, QRegion, QTransform
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from teleop.desktop.gui.resting import RestingPicture
 
 ACCENT = QColor("#2f80ed")
 SENT = QColor("#27ae60")
@@ -81,16 +83,12 @@ class StandardPadView(QWidget):
         super().__init__(parent)
         self.raw: dict[str, float] = {}
         self.sent: dict[str, float] | None = None
-        self._rest: QPixmap | None = None
-        self._rest_key: tuple | None = None
         self._rects: dict[str, QRect] = {}
         self._rects_size = QSize()
         self.setMinimumSize(260, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        # the picture at rest carries what lies behind it, so a repaint is one opaque copy: Qt paints no
-        # parent under it, and nothing is alpha-blended (blending a transparent picture over the group
-        # box's shading 25 times a second cost more than the rest of the view)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        # the pad at rest over what lies behind it: a repaint is one opaque copy and the marks that moved
+        self._rest = RestingPicture(self, self._draw_at_rest)
         self.setToolTip("Blue: the pad as read. Green: the value sent to the robot after shaping (while driving).")
 
     def sizeHint(self) -> QSize:
@@ -119,7 +117,7 @@ class StandardPadView(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         area: QRect = event.rect()
-        painter.drawPixmap(QRectF(area), self._at_rest(), self._pixmap_rect(area))
+        self._rest.paint(painter, area)
         shown = {part for part, rect in self._part_rects().items() if area.intersects(rect)}
         self._place(painter)
         raw, sent = self.raw, self.sent
@@ -148,11 +146,6 @@ class StandardPadView(QWidget):
             if name in shown and self.pressed(name):
                 self._small(painter, name, centre, label=False)
 
-    def _pixmap_rect(self, area: QRect) -> QRectF:
-        """``area`` of the widget in the at-rest picture's own pixels (it has the screen's pixel ratio)."""
-        ratio = self.devicePixelRatioF()
-        return QRectF(area.x() * ratio, area.y() * ratio, area.width() * ratio, area.height() * ratio)
-
     def _transform(self) -> QTransform:
         """Design units to pixels: the picture scaled to fit, centred, its shape kept."""
         scale = min(self.width() / DESIGN.width(), self.height() / DESIGN.height())
@@ -173,42 +166,25 @@ class StandardPadView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setTransform(self._transform())
 
-    def _at_rest(self) -> QPixmap:
-        """The pad with nothing pressed or moved, drawn again only when the size or the colours change."""
-        ratio = self.devicePixelRatioF()
-        key = (self.geometry().getRect(), ratio, self.palette().cacheKey())
-        if self._rest is None or key != self._rest_key:
-            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
-            pixmap.setDevicePixelRatio(ratio)
-            self._background(pixmap)
-            painter = QPainter(pixmap)
-            self._place(painter)
-            raw, sent, self.raw, self.sent = self.raw, self.sent, {}, None
-            try:
-                self._body(painter)
-                for name, rect in TRIGGERS.items():
-                    self._trigger(painter, name, rect)
-                for name, rect in SHOULDERS.items():
-                    self._bumper(painter, name, rect)
-                for side, centre in STICKS.items():
-                    self._stick_base(painter, side, centre)  # its marks move: every paint draws them over this
-                self._dpad(painter)
-                for name in FACE:
-                    self._face_button(painter, name)
-                for name, centre in MIDDLE.items():
-                    self._small(painter, name, centre)
-            finally:
-                self.raw, self.sent = raw, sent
-                painter.end()
-            self._rest, self._rest_key = pixmap, key
-        return self._rest
-
-    def _background(self, pixmap: QPixmap) -> None:
-        """What the parent (the gamepad group box, with its style's shading) shows behind this view."""
-        pixmap.fill(self.palette().color(QPalette.ColorRole.Window))
-        parent = self.parentWidget()
-        if parent is not None:  # the parent alone, not its children (this view among them)
-            parent.render(pixmap, QPoint(0, 0), QRegion(self.geometry()), QWidget.RenderFlag.DrawWindowBackground)
+    def _draw_at_rest(self, painter: QPainter) -> None:
+        """The pad with nothing pressed or moved (drawn again only when the size or the colours change)."""
+        self._place(painter)
+        raw, sent, self.raw, self.sent = self.raw, self.sent, {}, None
+        try:
+            self._body(painter)
+            for name, rect in TRIGGERS.items():
+                self._trigger(painter, name, rect)
+            for name, rect in SHOULDERS.items():
+                self._bumper(painter, name, rect)
+            for side, centre in STICKS.items():
+                self._stick_base(painter, side, centre)  # its marks move: every paint draws them over this
+            self._dpad(painter)
+            for name in FACE:
+                self._face_button(painter, name)
+            for name, centre in MIDDLE.items():
+                self._small(painter, name, centre)
+        finally:
+            self.raw, self.sent = raw, sent
 
     def _text_pen(self) -> QColor:
         return self.palette().text().color()

@@ -22,6 +22,7 @@ from teleop.desktop.gui.binding import bind
 from teleop.desktop.gui.pacing import Paced
 from teleop.desktop.gui.pad_list import PadList
 from teleop.desktop.gui.pad_view import StandardPadView
+from teleop.desktop.gui.resting import RestingPicture
 from teleop.desktop.gui.robot_list import RobotAddressBox
 from teleop.desktop.models.appsettings import AppSettings, parse_address
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
@@ -50,6 +51,8 @@ class StickView(QWidget):
         self.sent: tuple[float, float] | None = None
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # the title, box and cross hairs over what lies behind them: a repaint copies them and draws the marks
+        self._rest = RestingPicture(self, self._draw_at_rest)
         if interactive:
             self.setCursor(Qt.CursorShape.OpenHandCursor)
             self.setToolTip("Drag to drive (virtual stick); release to centre")
@@ -86,8 +89,7 @@ class StickView(QWidget):
         reach = radius + 3
         return QRect(centre.x() - reach, centre.y() - reach, 2 * reach + 1, 2 * reach + 1)
 
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
+    def _draw_at_rest(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         area = self._area()
         painter.setPen(self.palette().text().color())
@@ -99,6 +101,10 @@ class StickView(QWidget):
         painter.drawLine(QPointF(area.center().x(), area.top()), QPointF(area.center().x(), area.bottom()))
         painter.drawLine(QPointF(area.left(), area.center().y()), QPointF(area.right(), area.center().y()))
 
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        self._rest.paint(painter, event.rect())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(ACCENT, 2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(self._point(*self.raw), self.RING, self.RING)
@@ -149,6 +155,7 @@ class AxisBar(QWidget):
         self.sent: float | None = None
         self.setMinimumHeight(self.HEIGHT)
         self.setMinimumWidth(self.MIN_WIDTH)
+        self._rest = RestingPicture(self, self._draw_at_rest)  # the label and the empty bar
 
     def set_values(self, raw: float, sent: float | None) -> None:
         if (raw, sent) != (self.raw, self.sent):
@@ -157,22 +164,28 @@ class AxisBar(QWidget):
                 self.setToolTip(f"{self.label}: {raw:+.3f}" + (f", sent {sent:+.3f}" if sent is not None else ""))
             self.update()
 
+    def _bar(self) -> QRectF:
+        return QRectF(44, 4, self.width() - (106 if self.width() >= self.NUMBER_FROM else 48), self.height() - 8)
+
+    def _draw_at_rest(self, painter: QPainter) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(self.palette().text().color())
+        painter.drawText(QRectF(0, 0, 40, self.height()), Qt.AlignmentFlag.AlignVCenter, self.label)
+        painter.setPen(QPen(MUTED, 1))
+        painter.setBrush(self.palette().base())
+        painter.drawRect(self._bar())
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
+        self._rest.paint(painter, event.rect())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        text = self.palette().text().color()
-        painter.setPen(text)
-        painter.drawText(QRectF(0, 0, 40, self.height()), Qt.AlignmentFlag.AlignVCenter, self.label)
-        number = self.width() >= self.NUMBER_FROM
-        if number:
+        if self.width() >= self.NUMBER_FROM:
             value_text = f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
+            painter.setPen(self.palette().text().color())
             painter.drawText(
                 QRectF(self.width() - 56, 0, 56, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value_text
             )
-        bar = QRectF(44, 4, self.width() - (106 if number else 48), self.height() - 8)
-        painter.setPen(QPen(MUTED, 1))
-        painter.setBrush(self.palette().base())
-        painter.drawRect(bar)
+        bar = self._bar()
         centre = bar.center().x()
         half = bar.width() / 2
         painter.setPen(Qt.PenStyle.NoPen)
