@@ -20,8 +20,11 @@ from PySide6.QtWidgets import QWidget
 class RestingPicture:
     """``view``'s still parts (drawn by ``draw`` on a painter in the view's pixels) over what lies behind it.
 
-    Drawn again only when the view's place or size, the screen's pixel ratio or
-    the colours change, or after :meth:`invalidate` (the still parts changed).
+    Drawn again when the view's place in its window or its size, the screen's
+    pixel ratio, the view's palette or colour group (disabled, inactive window)
+    or its font change. An ancestor whose painting changes with none of these
+    (a style's hover tint, say) is not seen: no ancestor of a view that uses
+    this does that.
     """
 
     def __init__(self, view: QWidget, draw: Callable[[QPainter], None]) -> None:
@@ -32,10 +35,6 @@ class RestingPicture:
         # every pixel of a repaint comes from the picture: Qt paints no parent under the view
         view.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
-    def invalidate(self) -> None:
-        """The still parts look different now: draw them again at the next paint."""
-        self._pixmap = None
-
     def paint(self, painter: QPainter, area: QRect) -> None:
         """Copy the picture's ``area`` (in the view's pixels) to ``painter``."""
         ratio = self.view.devicePixelRatioF()
@@ -43,9 +42,18 @@ class RestingPicture:
         painter.drawPixmap(QRectF(area), self.picture(), source)
 
     def picture(self) -> QPixmap:
+        """The picture at rest as the view looks now, in the screen's pixels."""
         view = self.view
         ratio = view.devicePixelRatioF()
-        key = (view.mapTo(view.window(), QPoint(0, 0)).toTuple(), view.size().toTuple(), ratio, view.palette().cacheKey())
+        palette = view.palette()
+        key = (
+            view.mapTo(view.window(), QPoint(0, 0)).toTuple(),
+            view.size().toTuple(),
+            ratio,
+            palette.cacheKey(),
+            palette.currentColorGroup(),
+            view.font().key(),
+        )
         if self._pixmap is None or key != self._key:
             pixmap = QPixmap(max(1, round(view.width() * ratio)), max(1, round(view.height() * ratio)))
             pixmap.setDevicePixelRatio(ratio)
@@ -64,6 +72,7 @@ def behind(view: QWidget, pixmap: QPixmap) -> None:
     """Paint into ``pixmap`` what the widgets behind ``view`` show where it is: each ancestor's own
     painting (a group box's frame and shading, a filled background), the window's first, as Qt
     composes them on screen, but none of their other children."""
+    # what shows where nothing paints: only a view with no ancestor, or ancestors that all paint nothing
     pixmap.fill(view.palette().color(QPalette.ColorRole.Window))
     ancestors = []
     widget = view.parentWidget()

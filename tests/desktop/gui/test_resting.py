@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from guitools import paint_now, wait_until
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QGroupBox, QVBoxLayout, QWidget
 from test_pad_view import on_screen
 
 from teleop.desktop.gui.resting import RestingPicture
-from teleop.desktop.gui.widgets import AxisBar
+from teleop.desktop.gui.widgets import AxisBar, StickView
 
 BEHIND = QColor(200, 60, 40)
 
@@ -30,10 +30,14 @@ class OverResting(QWidget):
 
 
 class Shaded(QFrame):
-    """Paints its whole area in its palette's highlight colour: a colour only this ancestor's own painting puts there."""
+    """Paints stripes in its palette's highlight colour, their green by height: colours only this ancestor's own
+    painting puts there, each in its place."""
 
     def paintEvent(self, event) -> None:
-        QPainter(self).fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Highlight))
+        painter = QPainter(self)
+        highlight = self.palette().color(QPalette.ColorRole.Highlight)
+        for y in range(0, self.height(), 3):
+            painter.fillRect(0, y, self.width(), 3, QColor(highlight.red(), (y * 5) % 256, highlight.blue()))
 
 
 def shade(widget: QWidget, colour: QColor) -> None:
@@ -73,8 +77,10 @@ def test_a_view_over_its_resting_picture_shows_what_lies_behind_it_as_a_transpar
         shots.append(on_screen(view))
         window.close()
     transparent, opaque = shots
-    assert transparent.pixelColor(transparent.width() // 2, transparent.height() // 2) == BEHIND  # the test sees the frame's colour
-    assert opaque == transparent, "the picture at rest is not what lies behind the view"
+    middle = transparent.pixelColor(transparent.width() // 2, transparent.height() // 2)
+    assert (middle.red(), middle.blue()) == (BEHIND.red(), BEHIND.blue())  # the test sees the frame's stripes
+    assert len({transparent.pixel(0, y) for y in range(transparent.height())}) > 10
+    assert opaque == transparent, "the picture at rest is not what lies behind the view, where it lies"
 
 
 def test_the_resting_picture_follows_a_change_of_colours_behind_it(qtbot, loop, display):
@@ -84,17 +90,33 @@ def test_the_resting_picture_follows_a_change_of_colours_behind_it(qtbot, loop, 
     view.update()
     paint_now()
     image = on_screen(view)
-    assert image.pixelColor(image.width() // 2, image.height() // 2) == QColor(30, 90, 200)
+    middle = image.pixelColor(image.width() // 2, image.height() // 2)
+    assert (middle.red(), middle.blue()) == (30, 200)
     window.close()
 
 
-def test_an_axis_bar_moved_many_times_shows_what_a_whole_repaint_draws(qtbot, loop, display):
+def test_an_axis_bar_moved_many_times_shows_what_a_new_one_draws(qtbot, loop, display):
     bar = AxisBar("axis 0")
     window, _ = shown(qtbot, loop, bar)
     for raw, sent in ((0.9, None), (-0.5, -0.4), (1.0, 0.8), (0.0, None), (0.3, 0.2)):
         bar.set_values(raw, sent)
         paint_now()
-    paint_now()
-    whole = bar.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
-    assert on_screen(bar) == whole, "a moved bar or tick left a trace, or the number was not drawn again"
+    new = AxisBar("axis 0")
+    new.set_values(0.3, 0.2)
+    other, _ = shown(qtbot, loop, new)
+    assert on_screen(bar) == on_screen(new), "a moved bar or tick left a trace, or the number was not drawn again"
     window.close()
+    other.close()
+
+
+def test_a_stick_view_disabled_after_it_was_drawn_shows_what_a_new_disabled_one_draws(qtbot, loop, display):
+    view = StickView("Left stick (axes 0, 1)")
+    window, _ = shown(qtbot, loop, view)
+    view.setEnabled(False)  # its title and box in the disabled colours: the picture at rest drawn again
+    paint_now()
+    new = StickView("Left stick (axes 0, 1)")
+    new.setEnabled(False)
+    other, _ = shown(qtbot, loop, new)
+    assert on_screen(view) == on_screen(new)
+    window.close()
+    other.close()
