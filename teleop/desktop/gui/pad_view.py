@@ -167,7 +167,7 @@ class StandardPadView(QWidget):
         painter.setTransform(self._transform())
 
     def _draw_at_rest(self, painter: QPainter) -> None:
-        """The pad with nothing pressed or moved (drawn again only when the size or the colours change)."""
+        """The pad with nothing pressed or moved: its picture at rest, drawn again only when it would look different."""
         self._place(painter)
         raw, sent, self.raw, self.sent = self.raw, self.sent, {}, None
         try:

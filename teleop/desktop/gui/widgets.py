@@ -165,6 +165,7 @@ class AxisBar(QWidget):
             self.update()
 
     def _bar(self) -> QRectF:
+        """The bar's frame, between the label and, where there is room, the number."""
         return QRectF(44, 4, self.width() - (106 if self.width() >= self.NUMBER_FROM else 48), self.height() - 8)
 
     def _draw_at_rest(self, painter: QPainter) -> None:
