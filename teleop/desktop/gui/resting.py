@@ -45,14 +45,14 @@ class RestingPicture:
         """The picture at rest as the view looks now, in the screen's pixels."""
         view = self.view
         ratio = view.devicePixelRatioF()
-        palette = view.palette()
         key = (
             view.mapTo(view.window(), QPoint(0, 0)).toTuple(),
             view.size().toTuple(),
             ratio,
-            palette.cacheKey(),
-            palette.currentColorGroup(),
-            view.font().key(),
+            view.palette().cacheKey(),
+            view.isEnabled(),  # with the next, which of the palette's colour groups the view is drawn in
+            view.isActiveWindow(),
+            view.font(),
         )
         if self._pixmap is None or key != self._key:
             pixmap = QPixmap(max(1, round(view.width() * ratio)), max(1, round(view.height() * ratio)))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from guitools import paint_now, wait_until
-from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QGroupBox, QVBoxLayout, QWidget
 from test_pad_view import on_screen
 
 from teleop.desktop.gui.resting import RestingPicture
-from teleop.desktop.gui.widgets import AxisBar, StickView
+from teleop.desktop.gui.widgets import AxisBar
 
 BEHIND = QColor(200, 60, 40)
 
@@ -109,14 +109,19 @@ def test_an_axis_bar_moved_many_times_shows_what_a_new_one_draws(qtbot, loop, di
     other.close()
 
 
-def test_a_stick_view_disabled_after_it_was_drawn_shows_what_a_new_disabled_one_draws(qtbot, loop, display):
-    view = StickView("Left stick (axes 0, 1)")
+def test_the_picture_at_rest_is_drawn_again_when_the_view_would_look_different_and_only_then(qtbot, loop, display):
+    view = OverResting()
     window, _ = shown(qtbot, loop, view)
-    view.setEnabled(False)  # its title and box in the disabled colours: the picture at rest drawn again
-    paint_now()
-    new = StickView("Left stick (axes 0, 1)")
-    new.setEnabled(False)
-    other, _ = shown(qtbot, loop, new)
-    assert on_screen(view) == on_screen(new)
+    wait_until(loop, view.isActiveWindow, what="the window active")
+    drawn = view.rest.picture().cacheKey()
+    assert view.rest.picture().cacheKey() == drawn, "drawn again with nothing changed"
+    for change in (
+        lambda: view.setEnabled(False),  # the disabled colours
+        lambda: view.setFont(QFont("DejaVu Sans", 15)),
+        lambda: view.setFixedHeight(view.height() - 10),
+    ):
+        change()
+        paint_now()
+        assert view.rest.picture().cacheKey() != drawn
+        drawn = view.rest.picture().cacheKey()
     window.close()
-    other.close()
