@@ -10,9 +10,10 @@ the thread's CPU clock:
    a pad SDL has no mapping for show): two stick views, four axis bars;
 2. the drawn pad (a pad SDL knows) in a group box, as in the panel.
 
-Each refresh is the model's change, the panel's refresh and Qt's paint pass
-(``UpdateRequest``), run at once: caches stay warm, so this is the floor of
-what a refresh costs, not what it costs between other work.
+Each refresh is the model's change (the on-screen sticks' axes set, shaped and
+announced), the panel's refresh and Qt's paint pass (``UpdateRequest``), run
+at once: caches stay warm, so this is the floor of what a refresh costs, not
+what it costs between other work.
 
     .venv/bin/python bench/panel_bench.py [--xcb] [--repeats 5]
 """
@@ -81,10 +82,10 @@ def measure(repeats: int) -> dict[str, list[float]]:
         window.show()
         await asyncio.sleep(0.5)  # shown and painted once
         panel = window.findChild(GamepadPanel)
+        panel._frames.interval = 0  # every change finds a frame due, as one in 2 does at 50 changes a second
 
         def sticks(i: int) -> None:
-            panel.drive.set_virtual_axes({0: stick(i), 1: stick(i + 40) / 2})
-            panel._frames.refresh_now()  # what the pacing does when a frame is due
+            panel.drive.set_virtual_axes({0: stick(i), 1: stick(i + 40) / 2})  # the model tells the panel, which refreshes
             paint_pass()
 
         figures = {"on-screen sticks (main window)": cpu_per_refresh(sticks, repeats)}
