@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from gui_bench import report, run_child  # noqa: E402
 
 REFRESHES = 1000
 
@@ -118,8 +119,7 @@ def main() -> None:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        for name, runs in measure(args.repeats).items():
-            print(f"{name}\t" + " ".join(f"{ms:.4f}" for ms in runs))
+        report(measure(args.repeats))
         return
 
     command = [sys.executable, __file__, "--one", "--repeats", str(args.repeats)]
@@ -129,16 +129,12 @@ def main() -> None:
         if missing_tools():
             raise SystemExit(f"--xcb needs: apt-get install {' '.join(missing_tools())}")
         with XDisplay() as display:
-            result = subprocess.run(command, env=dict(display.env, QT_QPA_PLATFORM="xcb"), capture_output=True, text=True, timeout=300)
+            figures = run_child(command, "xcb", display.env, timeout=300)
     else:
-        result = subprocess.run(command, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), capture_output=True, text=True, timeout=300)
-    rows = [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
-    if not rows:
-        raise SystemExit(f"the measurement failed:\n{result.stdout}\n{result.stderr}")
+        figures = run_child(command, "offscreen", dict(os.environ), timeout=300)
     platform = "xcb" if args.xcb else "offscreen"
     print(f"teleop gamepad panel: CPU per refresh, repaint included ({platform}, {args.repeats} runs of {REFRESHES})")
-    for name, runs in rows:
-        values = [float(x) for x in runs.split()]
+    for name, values in figures.items():
         median = statistics.median(values)
         print(
             f"  {name:34s} median {median:.3f} ms  (min {min(values):.3f}, max {max(values):.3f})  = {median * 25 / 10:.2f} % of a core at 25 a second"
