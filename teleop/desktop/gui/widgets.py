@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
@@ -32,6 +34,9 @@ from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 ACCENT = QColor("#2f80ed")
 SENT = QColor("#27ae60")
 MUTED = QColor("#9aa5b1")
+_RING_PEN = QPen(ACCENT, 2)
+_TICK_PEN = QPen(SENT, 3)
+_NUMBER_ALIGN = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
 
 
 class StickView(QWidget):
@@ -60,12 +65,11 @@ class StickView(QWidget):
     def set_values(self, raw: tuple[float, float], sent: tuple[float, float] | None) -> None:
         if (raw, sent) == (self.raw, self.sent):
             return
-        # only where the ring and the dot were and are now: the rest of the picture is as it was
-        marks = [self._mark(self.raw, self.RING), self._mark(raw, self.RING)]
-        marks += [self._mark(dot, self.DOT) for dot in (self.sent, sent) if dot is not None]
+        # only around where the ring and the dot were and are now, as one rectangle (each update is a call
+        # into Qt, which costs more than the few more pixels copied); the rest of the picture is as it was
+        marks = [(self.raw, self.RING), (raw, self.RING)] + [(dot, self.DOT) for dot in (self.sent, sent) if dot is not None]
         self.raw, self.sent = raw, sent
-        for mark in marks:
-            self.update(mark)
+        self.update(self._covered(marks))
 
     #: the raw ring's and the sent dot's radius, in pixels
     RING, DOT = 9, 5
@@ -79,15 +83,17 @@ class StickView(QWidget):
         inset = self.RING + 2
         return self._area().adjusted(inset, inset, -inset, -inset)
 
-    def _point(self, x: float, y: float) -> QPointF:
-        travel = self._travel()
+    def _point(self, x: float, y: float, travel: QRectF | None = None) -> QPointF:
+        travel = travel or self._travel()
         return QPointF(travel.center().x() + x * travel.width() / 2, travel.center().y() + y * travel.height() / 2)
 
-    def _mark(self, at: tuple[float, float], radius: int) -> QRect:
-        """The pixels a ring or dot of ``radius`` at ``at`` covers, with its pen and antialiasing."""
-        centre = self._point(*at).toPoint()
-        reach = radius + 3
-        return QRect(centre.x() - reach, centre.y() - reach, 2 * reach + 1, 2 * reach + 1)
+    def _covered(self, marks: list[tuple[tuple[float, float], int]]) -> QRect:
+        """The pixels the rings or dots (each a position and a radius) cover, with their pens and antialiasing."""
+        travel = self._travel()
+        reaches = [(self._point(x, y, travel), radius + 3) for (x, y), radius in marks]
+        left, top = math.floor(min(p.x() - r for p, r in reaches)), math.floor(min(p.y() - r for p, r in reaches))
+        right, bottom = math.ceil(max(p.x() + r for p, r in reaches)), math.ceil(max(p.y() + r for p, r in reaches))
+        return QRect(left, top, right - left + 1, bottom - top + 1)
 
     def _draw_at_rest(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -105,7 +111,7 @@ class StickView(QWidget):
         painter = QPainter(self)
         self._rest.paint(painter, event.rect())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(ACCENT, 2))
+        painter.setPen(_RING_PEN)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(self._point(*self.raw), self.RING, self.RING)
         if self.sent is not None:
@@ -141,18 +147,27 @@ MAX_BARS_SHOWN = 8
 class AxisBar(QWidget):
     """One axis as a centred bar: raw value in blue, sent value as a green tick, number on the right.
 
-    In a narrow panel the number goes (it is in the tooltip) and the bar keeps its room."""
+    The bar follows every refresh of the panel; the number changes at most every
+    :data:`NUMBER_MS` (digits that change 25 times a second cannot be read, and
+    laying out text is most of a bar's repaint), and always ends on the last value.
+    In a narrow panel the number goes (it is in the tooltip) and the bar keeps its room.
+    """
 
     HEIGHT = 18
     MIN_WIDTH = 100
     #: narrower than this, no number
     NUMBER_FROM = 150
+    #: the number's text changes at most this often (ms)
+    NUMBER_MS = 200
 
     def __init__(self, label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = label
         self.raw = 0.0
         self.sent: float | None = None
+        #: the number as shown (or, in a narrow bar, in the tooltip)
+        self.number = self._value_text()
+        self._numbers = Paced(self.NUMBER_MS, self._show_number, self)
         self.setMinimumHeight(self.HEIGHT)
         self.setMinimumWidth(self.MIN_WIDTH)
         self._rest = RestingPicture(self, self._draw_at_rest)  # the label and the empty bar
@@ -160,13 +175,30 @@ class AxisBar(QWidget):
     def set_values(self, raw: float, sent: float | None) -> None:
         if (raw, sent) != (self.raw, self.sent):
             self.raw, self.sent = raw, sent
-            if self.width() < self.NUMBER_FROM:
-                self.setToolTip(f"{self.label}: {raw:+.3f}" + (f", sent {sent:+.3f}" if sent is not None else ""))
-            self.update()
+            self.update(self._moving())
+            self._numbers.request()
+
+    def _value_text(self) -> str:
+        return f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
+
+    def _show_number(self) -> None:
+        if self.width() < self.NUMBER_FROM:
+            self.setToolTip(f"{self.label}: {self.raw:+.3f}" + (f", sent {self.sent:+.3f}" if self.sent is not None else ""))
+        text = self._value_text()
+        if text != self.number:
+            self.number = text
+            self.update(self._number_area())
 
     def _bar(self) -> QRectF:
         """The bar's frame, between the label and, where there is room, the number."""
         return QRectF(44, 4, self.width() - (106 if self.width() >= self.NUMBER_FROM else 48), self.height() - 8)
+
+    def _moving(self) -> QRect:
+        """The pixels the fill and the tick can cover: the bar, with the tick's overhang and pen."""
+        return self._bar().adjusted(-2, -4, 2, 4).toAlignedRect()
+
+    def _number_area(self) -> QRect:
+        return QRect(self.width() - 56, 0, 56, self.height())
 
     def _draw_at_rest(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -178,14 +210,12 @@ class AxisBar(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        self._rest.paint(painter, event.rect())
+        area = event.rect()
+        self._rest.paint(painter, area)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if self.width() >= self.NUMBER_FROM:
-            value_text = f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
+        if self.width() >= self.NUMBER_FROM and area.intersects(self._number_area()):
             painter.setPen(self.palette().text().color())
-            painter.drawText(
-                QRectF(self.width() - 56, 0, 56, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value_text
-            )
+            painter.drawText(self._number_area(), _NUMBER_ALIGN, self.number)
         bar = self._bar()
         centre = bar.center().x()
         half = bar.width() / 2
@@ -194,7 +224,7 @@ class AxisBar(QWidget):
         width = self.raw * half
         painter.drawRect(QRectF(min(centre, centre + width), bar.top() + 1, abs(width), bar.height() - 2))
         if self.sent is not None:
-            painter.setPen(QPen(SENT, 3))
+            painter.setPen(_TICK_PEN)
             x = centre + self.sent * half
             painter.drawLine(QPointF(x, bar.top() - 2), QPointF(x, bar.bottom() + 2))
 
@@ -409,6 +439,7 @@ class GamepadPanel(QGroupBox):
         self.bars_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         raw.addWidget(self.bars_scroll)
         self.bars: list[AxisBar] = []
+        self._bars_shown = -1  # how many of them are shown
         self.lights = ButtonLights()
         raw.addWidget(self.lights)
         layout.addWidget(self.raw_view, 1)
@@ -473,6 +504,18 @@ class GamepadPanel(QGroupBox):
         self._dirty = True
         self._frames.request()
 
+    def _show_bars(self, count: int) -> None:
+        """A bar for each of ``count`` axes, the scroll area as high as up to :data:`MAX_BARS_SHOWN` of them."""
+        while len(self.bars) < count:
+            bar = AxisBar(f"axis {len(self.bars)}")
+            self.bars_box.addWidget(bar, len(self.bars) // 2, len(self.bars) % 2)
+            self.bars.append(bar)
+        for i, bar in enumerate(self.bars):
+            bar.setVisible(i < count)
+        rows = (min(count, MAX_BARS_SHOWN) + 1) // 2
+        self.bars_scroll.setFixedHeight(rows * (AxisBar.HEIGHT + self.bars_box.verticalSpacing()))
+        self._bars_shown = count
+
     def refresh_values(self) -> None:
         if not self._dirty:
             return
@@ -485,7 +528,9 @@ class GamepadPanel(QGroupBox):
         axes, buttons, hats = state.axes, state.buttons, state.hats
         driving = drive.enabled
         sent_axes = drive.timing.output()[0]  # neutral while hold-to-drive is let go
-        self.pads.state.setText(self.pads.state_text())
+        state_text = self.pads.state_text()
+        if state_text != self.pads.state.text():
+            self.pads.state.setText(state_text)
         if self.standard:
             raw = {name: float(v) for name, v in zip(STANDARD_AXES, axes, strict=False)}
             raw.update({name: float(v) for name, v in zip(STANDARD_BUTTONS, buttons, strict=False)})
@@ -494,17 +539,10 @@ class GamepadPanel(QGroupBox):
                 sent = {name: float(v) for name, v in zip(STANDARD_AXES, sent_axes, strict=False)}
             self.pad_view.set_values(raw, sent)
             return
-        while len(self.bars) < len(axes):
-            bar = AxisBar(f"axis {len(self.bars)}")
-            self.bars_box.addWidget(bar, len(self.bars) // 2, len(self.bars) % 2)
-            self.bars.append(bar)
-        for i, bar in enumerate(self.bars):
-            bar.setVisible(i < len(axes))
-            if i < len(axes):
-                bar.set_values(axes[i], sent_axes[i] if driving and i < len(sent_axes) else None)
-        rows = (min(len(axes), MAX_BARS_SHOWN) + 1) // 2
-        spacing = self.bars_box.verticalSpacing()
-        self.bars_scroll.setFixedHeight(rows * (AxisBar.HEIGHT + spacing))
+        if len(axes) != self._bars_shown:
+            self._show_bars(len(axes))
+        for i, value in enumerate(axes):
+            self.bars[i].set_values(value, sent_axes[i] if driving and i < len(sent_axes) else None)
 
         def pair(values, i: int) -> tuple[float, float]:
             return (values[i] if i < len(values) else 0.0, values[i + 1] if i + 1 < len(values) else 0.0)

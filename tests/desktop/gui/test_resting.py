@@ -101,9 +101,12 @@ def test_an_axis_bar_moved_many_times_shows_what_a_new_one_draws(qtbot, loop, di
     for raw, sent in ((0.9, None), (-0.5, -0.4), (1.0, 0.8), (0.0, None), (0.3, 0.2)):
         bar.set_values(raw, sent)
         paint_now()
+    wait_until(loop, lambda: bar.number == "+0.200", what="the number on the last value")
+    paint_now()
     new = AxisBar("axis 0")
     new.set_values(0.3, 0.2)
     other, _ = shown(qtbot, loop, new)
+    assert new.number == "+0.200"
     assert on_screen(bar) == on_screen(new), "a moved bar or tick left a trace, or the number was not drawn again"
     window.close()
     other.close()
