@@ -36,17 +36,10 @@ class RestingPicture:
         view.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def paint(self, painter: QPainter, area: QRect) -> None:
-        """Copy the picture's ``area`` (in the view's pixels) to ``painter``.
-
-        Only a repaint of the whole view looks whether the picture is still right: whatever changes it
-        (the view's size or place, its palette, font or enabled state, the window's activation or the
-        screen) makes Qt repaint the whole view, while a part is repainted only when the view's own
-        marks moved. Looking costs a few calls into Qt, as much as the copy itself, 25 times a second."""
-        view = self.view
-        picture = self._pixmap if self._pixmap is not None and area != view.rect() else self.picture()
-        ratio = picture.devicePixelRatio()
+        """Copy the picture's ``area`` (in the view's pixels) to ``painter``."""
+        ratio = self.view.devicePixelRatioF()
         source = QRectF(area.x() * ratio, area.y() * ratio, area.width() * ratio, area.height() * ratio)
-        painter.drawPixmap(QRectF(area), picture, source)
+        painter.drawPixmap(QRectF(area), self.picture(), source)
 
     def picture(self) -> QPixmap:
         """The picture at rest as the view looks now, in the screen's pixels."""
