@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from guitools import paint_now, wait_until
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
-from PySide6.QtWidgets import QFrame, QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QVBoxLayout, QWidget
 from test_pad_view import on_screen
 
 from teleop.desktop.gui.resting import RestingPicture
@@ -128,3 +128,48 @@ def test_the_picture_at_rest_is_drawn_again_when_the_view_would_look_different_a
         assert view.rest.picture().cacheKey() != drawn
         drawn = view.rest.picture().cacheKey()
     window.close()
+
+
+def scrolled_bars(qtbot, loop, width: int) -> tuple[QWidget, QScrollArea, list[AxisBar]]:
+    """Six axis bars in a scroll area that shows about two, scrolled so that bars are cut off at both edges, as
+    the panel shows a pad with many axes."""
+    window = QWidget()
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFixedHeight(50)
+    inner = QWidget()
+    column = QVBoxLayout(inner)
+    column.setSpacing(4)
+    bars = [AxisBar(f"axis {i}") for i in range(6)]
+    for bar in bars:
+        column.addWidget(bar)
+    area.setWidget(inner)
+    QVBoxLayout(window).addWidget(area)
+    window.resize(width, 120)
+    qtbot.addWidget(window)
+    window.show()
+    wait_until(loop, lambda: area.isVisible() and area.verticalScrollBar().maximum() > 40, what="the bars shown")
+    area.verticalScrollBar().setValue(30)
+    paint_now()
+    return window, area, bars
+
+
+def test_a_bar_cut_off_by_its_scroll_area_is_drawn_at_its_new_size_after_a_resize(qtbot, loop, display):
+    """Qt repaints only the visible part of a view its scroll area cuts off: the picture at rest must be checked
+    on such a repaint too, or the bar goes on copying a picture of its old width."""
+    window, area, bars = scrolled_bars(qtbot, loop, 300)
+    window.resize(420, 120)
+    wait_until(loop, lambda: bars[1].width() > 300, what="the bars widened")
+    paint_now()
+    for bar in bars:
+        bar.set_values(0.5, None)  # a part of each bar repainted: the bar, then the number
+    wait_until(loop, lambda: all(bar.number == "+0.500" for bar in bars), what="the numbers")
+    paint_now()
+    fresh, fresh_area, fresh_bars = scrolled_bars(qtbot, loop, 420)
+    for bar in fresh_bars:
+        bar.set_values(0.5, None)
+    wait_until(loop, lambda: all(bar.number == "+0.500" for bar in fresh_bars), what="the fresh numbers")
+    paint_now()
+    assert on_screen(area.viewport()) == on_screen(fresh_area.viewport()), "a cut-off bar kept its old picture"
+    window.close()
+    fresh.close()
