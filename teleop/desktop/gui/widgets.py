@@ -84,7 +84,8 @@ class StickView(QWidget):
         return self._area().adjusted(inset, inset, -inset, -inset)
 
     def _point(self, x: float, y: float, travel: QRectF | None = None) -> QPointF:
-        travel = travel or self._travel()
+        if travel is None:
+            travel = self._travel()
         return QPointF(travel.center().x() + x * travel.width() / 2, travel.center().y() + y * travel.height() / 2)
 
     def _covered(self, marks: list[tuple[tuple[float, float], int]]) -> QRect:
@@ -182,12 +183,24 @@ class AxisBar(QWidget):
         return f"{self.sent:+.3f}" if self.sent is not None else f"{self.raw:+.3f}"
 
     def _show_number(self) -> None:
-        if self.width() < self.NUMBER_FROM:
-            self.setToolTip(f"{self.label}: {self.raw:+.3f}" + (f", sent {self.sent:+.3f}" if self.sent is not None else ""))
+        self._show_tip()
         text = self._value_text()
         if text != self.number:
             self.number = text
-            self.update(self._number_area())
+            if self.width() >= self.NUMBER_FROM:
+                self.update(self._number_area())
+
+    def _show_tip(self) -> None:
+        """A narrow bar has its number in the tooltip; a wide one shows it, and has none."""
+        tip = ""
+        if self.width() < self.NUMBER_FROM:
+            tip = f"{self.label}: {self.raw:+.3f}" + (f", sent {self.sent:+.3f}" if self.sent is not None else "")
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._show_tip()
 
     def _bar(self) -> QRectF:
         """The bar's frame, between the label and, where there is room, the number."""

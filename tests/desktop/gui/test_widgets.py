@@ -61,7 +61,15 @@ def test_an_axis_bars_number_ends_on_the_axis_last_value_when_it_stops(qtbot, lo
     assert on_screen(bar) == on_screen(fresh), "the number on screen is not the last value's"
 
 
-def test_a_narrow_axis_bar_gives_its_number_in_the_tooltip(qtbot, loop, display):
+def test_a_narrow_axis_bar_gives_its_last_value_in_the_tooltip_and_a_wide_one_none(qtbot, loop, display):
     bar = shown_bar(qtbot, loop, width=AxisBar.MIN_WIDTH + 10)
-    bar.set_values(0.5, 0.25)
+    numbers_while_moving(loop, bar, 0.3)
+    bar.set_values(0.11, None)
+    bar.set_values(0.5, 0.25)  # right after the one before: not due yet
     wait_until(loop, lambda: bar.toolTip() == "axis 0: +0.500, sent +0.250", timeout=2, what="the tooltip")
+    bar.resize(300, AxisBar.HEIGHT)  # the number shows: no tooltip with an old value beside it
+    wait_until(loop, lambda: bar.width() == 300, what="the bar widened")
+    assert bar.toolTip() == ""
+    bar.resize(AxisBar.MIN_WIDTH + 10, AxisBar.HEIGHT)  # the number goes: the tooltip has it at once
+    wait_until(loop, lambda: bar.width() < AxisBar.NUMBER_FROM, what="the bar narrowed")
+    assert bar.toolTip() == "axis 0: +0.500, sent +0.250"
