@@ -34,21 +34,26 @@ class Paced(QObject):
         self._fallback = QTimer(self)
         self._fallback.setSingleShot(True)
         self._fallback.timeout.connect(self.refresh_now)
+        # whether the fallback runs, kept here: asking the timer is a call into Qt on every request
+        self._pending = False
 
     @property
     def pending(self) -> bool:
         """News came that is not shown yet."""
-        return self._fallback.isActive()
+        return self._pending
 
     def request(self) -> None:
         """Something to show changed."""
         waited = time.monotonic() - self._last
         if waited >= self.interval:
             self.refresh_now()
-        elif not self._fallback.isActive():
+        elif not self._pending:
+            self._pending = True
             self._fallback.start(math.ceil((self.interval - waited + self.interval / 2) * 1000))
 
     def refresh_now(self) -> None:
-        self._fallback.stop()
+        if self._pending:
+            self._pending = False
+            self._fallback.stop()
         self._last = time.monotonic()
         self._refresh()
