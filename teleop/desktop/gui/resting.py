@@ -37,9 +37,10 @@ class RestingPicture:
 
     def paint(self, painter: QPainter, area: QRect) -> None:
         """Copy the picture's ``area`` (in the view's pixels) to ``painter``."""
-        ratio = self.view.devicePixelRatioF()
+        picture = self.picture()
+        ratio = picture.devicePixelRatio()  # the view's, as the picture was drawn at: asked of Qt once per repaint
         source = QRectF(area.x() * ratio, area.y() * ratio, area.width() * ratio, area.height() * ratio)
-        painter.drawPixmap(QRectF(area), self.picture(), source)
+        painter.drawPixmap(QRectF(area), picture, source)
 
     def picture(self) -> QPixmap:
         """The picture at rest as the view looks now, in the screen's pixels."""
