@@ -29,6 +29,31 @@ def test_a_control_goes_out_with_its_fields_in_order_and_without_what_it_was_onl
     )
 
 
+@given(
+    seq=st.integers(0, 2**53),
+    t=st.floats(0, 1e10),
+    axes=st.lists(st.floats(-1, 1), max_size=protocol.MAX_AXES),
+    buttons=st.lists(st.integers(0, 1) | st.booleans(), max_size=protocol.MAX_BUTTONS),
+    hats=st.lists(st.tuples(st.integers(-1, 1), st.integers(-1, 1)), max_size=protocol.MAX_HATS),
+    layout=st.sampled_from(Layout),
+    kind=st.none() | st.sampled_from(InputKind),
+)
+def test_any_control_the_app_sends_is_read_back_by_the_server_as_it_was_sent(seq, t, axes, buttons, hats, layout, kind):
+    sent = Control(seq=seq, t=t, axes=tuple(axes), buttons=tuple(buttons), hats=tuple(hats), layout=layout, input=kind)
+    assert protocol.parse_client_message(protocol.encode(sent)) == Control(
+        seq=seq, t=t, axes=tuple(axes), buttons=tuple(map(int, buttons)), hats=tuple(hats), layout=layout, input=kind
+    )
+
+
+def test_a_control_with_a_number_json_cannot_carry_is_refused_before_it_is_sent():
+    for bad in (Control(t=math.nan), Control(axes=(0.5, math.inf)), Control(axes=(-math.inf,))):
+        try:
+            protocol.encode(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"encoded {bad}")
+
+
 def test_hello_defaults_to_observer_and_current_protocol():
     hello = protocol.parse_client_message('{"type": "hello"}')
     assert hello == Hello(role=Role.OBSERVER, protocol=protocol.PROTOCOL_VERSION)
