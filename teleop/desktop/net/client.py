@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import logging
 import socket
@@ -187,8 +186,11 @@ class ClientSession:
                 if waiting is None:
                     await asyncio.sleep(0)
                 else:
-                    with contextlib.suppress(Exception):
-                        await waiting  # its result or error reaches send() when resumed
+                    # wait for it without awaiting it: send() yielded it marked as awaited (a task clears the
+                    # mark when it takes the future over), and awaiting it again raises "await wasn't used with
+                    # future", which aborted the connection whenever a stalled link filled the socket.
+                    # Its result or error reaches send() when resumed.
+                    await asyncio.wait([waiting])
                 try:
                     waiting = sending.send(None)
                 except StopIteration:

@@ -6,6 +6,9 @@ from dataclasses import replace
 
 from conftest import device_lines, wait_for
 from websockets.asyncio.server import serve
+from websockets.protocol import Protocol as WsProtocol
+from websockets.protocol import Side
+from websockets.protocol import State as WsState
 
 from teleop.desktop.models.connection import ConnectionState
 from teleop.desktop.net.client import ClientSession, SessionEvents
@@ -172,3 +175,106 @@ async def test_an_estop_release_is_never_overtaken_by_the_control_after_it(make_
         assert errors == [], errors
     finally:
         await session.stop()
+
+
+class StallingLink:
+    """A TCP hop between the client and the bridge that can stall the client's bytes (a Wi-Fi link that
+    stops carrying them), and decodes every frame the client sent with websockets' own server-side parser.
+
+    What the client sends once the link has stalled is only decoded, not passed on: the bridge would
+    take a flood of held-back controls at the rate it allows a pilot, and the test would wait for it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.stalled_once = False
+        self.texts: list[str] = []
+        self.broken: list[str] = []
+        self._parser = WsProtocol(Side.SERVER, state=WsState.OPEN, max_size=None)
+        self._handshake = b""
+        self._tasks: set[asyncio.Task] = set()
+
+    def stall(self) -> None:
+        self.stalled_once = True
+        self.flowing.clear()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._join, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+
+    async def _join(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        for task in (self._pipe(client_r, server_w, self._seen), self._pipe(server_r, client_w, None)):
+            self._tasks.add(asyncio.create_task(task))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen) -> None:
+        while True:
+            if seen is not None:
+                await self.flowing.wait()
+            data = await reader.read(4096)
+            if not data:
+                writer.close()
+                return
+            if seen is not None:
+                seen(data)
+                if self.stalled_once:
+                    continue
+            writer.write(data)
+            await writer.drain()
+
+    def _seen(self, data: bytes) -> None:
+        if b"\r\n\r\n" not in self._handshake:  # the HTTP upgrade first, then frames
+            self._handshake += data
+            if b"\r\n\r\n" not in self._handshake:
+                return
+            data = self._handshake.split(b"\r\n\r\n", 1)[1]
+        self._parser.receive_data(data)
+        for frame in self._parser.events_received():
+            self.texts.append(frame.data.decode())
+        if self._parser.data_to_send():
+            self.broken.append("the parser closed the connection")
+
+
+async def test_controls_held_back_by_a_stalled_link_go_out_whole_in_order_with_the_newest_last(make_bridge):
+    """While the link stalls the socket fills, controls wait and the newest replaces the one waiting; an
+    e-stop asked meanwhile goes before it. The frames written straight to the socket and those that waited
+    for it to drain are one stream: every one whole, in the order asked for."""
+    bridge = await make_bridge()
+    link = StallingLink(bridge.port)
+    port = await link.start()
+    events = Recorder()
+    session = ClientSession(f"ws://127.0.0.1:{port}", events, name="gui", role=Role.PILOT)
+    session.start()
+    try:
+        await wait_for(lambda: session.can_drive)
+        link.stall()
+        axes = tuple((i % 9 - 4) / 8 for i in range(protocol.MAX_AXES))
+        seq, held_back = 0, 0
+        while held_back < 50 and seq < 300_000:
+            seq += 1
+            before = session.sent_controls
+            session.send_control(Control(seq=seq, axes=axes))
+            held_back = held_back + 1 if session.sent_controls == before else 0
+            if seq % 64 == 0:
+                await asyncio.sleep(0)
+        assert held_back == 50, "the stalled socket never held a control back"
+        session.emergency_stop(True)
+        session.send_control(Control(seq=seq + 1, axes=axes))
+        link.flowing.set()
+        await wait_for(lambda: any(f'"seq":{seq + 1},' in text for text in link.texts))
+        messages = [json.loads(text) for text in link.texts]
+        controls = [m["seq"] for m in messages if m["type"] == "control"]
+        assert controls == sorted(set(controls)) and controls[-1] == seq + 1
+        assert len(controls) == session.sent_controls
+        assert [m["type"] for m in messages[-2:]] == ["estop", "control"]
+        assert link.broken == []
+        assert [state for state, _ in events.states].count(ConnectionState.CONNECTED) == 1
+    finally:
+        await session.stop()
+        await link.stop()
