@@ -33,6 +33,7 @@ from teleop.common.backoff import RECONNECT_DELAYS, Backoff
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
 from teleop.desktop.net.delivery import DirectConnection, Inbox
+from teleop.desktop.net.framing import masked_text_frame
 from teleop.wire import protocol
 from teleop.wire.protocol import CloseCode, Control, Role
 
@@ -148,9 +149,10 @@ class ClientSession:
     def _pump(self) -> None:
         """Hand what waits to the socket, in order: the other messages first, in the order they were asked
         for (an e-stop, its release, a request to drive: a control that overtook the release would be
-        refused), then the newest control. Each send runs its first step right here instead of in a new
-        task: a task would only start after Qt's queued events (a plot repaint can take milliseconds), and
-        with room in the socket buffer, send() finishes in that one step."""
+        refused), then the newest control. With room in the socket, each is written right here
+        (:mod:`teleop.desktop.net.framing`); without, send() runs its first step here instead of in a new
+        task, which would only start after Qt's queued events (a plot repaint can take milliseconds), and
+        the rest when the socket drains."""
         while (ws := self._ws) is not None and not self._send_busy:
             control = None
             if self._outbox:
@@ -166,7 +168,14 @@ class ClientSession:
                 self._outbox.clear()
                 self._pending_control = None
                 return
-            sending = ws.send(text)
+            if not ws.transport.get_write_buffer_size():
+                # room in the socket: the frame goes straight to it, after everything written before it
+                # (send() would do the same, through a coroutine and the protocol's generic frame writer)
+                ws.transport.write(masked_text_frame(text.encode()))
+                if control is not None:
+                    self._sent(control)
+                continue
+            sending = ws.send(text)  # the socket is behind: send() waits for it (flow control)
             try:
                 waiting = sending.send(None)
             except StopIteration:
