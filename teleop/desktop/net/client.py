@@ -149,7 +149,7 @@ class ClientSession:
     def _pump(self) -> None:
         """Hand what waits to the socket, in order: the other messages first, in the order they were asked
         for (an e-stop, its release, a request to drive: a control that overtook the release would be
-        refused), then the newest control. With room in the socket, each is written right here
+        refused), then the newest control. While nothing waits in the transport, each is written right here
         (:mod:`teleop.desktop.net.framing`); without, send() runs its first step here instead of in a new
         task, which would only start after Qt's queued events (a plot repaint can take milliseconds), and
         the rest when the socket drains."""
@@ -169,8 +169,8 @@ class ClientSession:
                 self._pending_control = None
                 return
             if not ws.transport.get_write_buffer_size():
-                # room in the socket: the frame goes straight to it, after everything written before it
-                # (send() would do the same, through a coroutine and the protocol's generic frame writer)
+                # nothing waits in the transport: the frame goes straight to it, after everything written before
+                # it (send() would do the same, through a coroutine and the protocol's generic frame writer)
                 ws.transport.write(masked_text_frame(text.encode()))
                 if control is not None:
                     self._sent(control)
@@ -209,7 +209,14 @@ class ClientSession:
         except ConnectionClosed:
             return
         except asyncio.CancelledError:
-            sending.close()
+            # unwind send() as a task's cancel would: its wait for the socket ends and is forgotten (close()
+            # would leave it waiting inside websockets' async context, and asyncio complains at shutdown)
+            try:
+                sending.throw(asyncio.CancelledError())
+            except (asyncio.CancelledError, StopIteration, ConnectionClosed):
+                pass
+            else:
+                sending.close()
             raise
         finally:
             self._send_busy = False

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from conftest import device_lines, wait_for
 from websockets.asyncio.server import serve
+from websockets.frames import Opcode
 from websockets.protocol import Protocol as WsProtocol
 from websockets.protocol import Side
 from websockets.protocol import State as WsState
@@ -235,10 +236,9 @@ class StallingLink:
                 return
             data = self._handshake.split(b"\r\n\r\n", 1)[1]
         self._parser.receive_data(data)
-        for frame in self._parser.events_received():
-            self.texts.append(frame.data.decode())
-        if self._parser.data_to_send():
-            self.broken.append("the parser closed the connection")
+        self.texts += [frame.data.decode() for frame in self._parser.events_received() if frame.opcode is Opcode.TEXT]
+        if self._parser.state is not WsState.OPEN:  # a frame it could not read: it closes the connection
+            self.broken.append(f"the parser closed the connection: {self._parser.parser_exc}")
 
 
 async def test_controls_held_back_by_a_stalled_link_go_out_whole_in_order_with_the_newest_last(make_bridge):
@@ -263,7 +263,7 @@ async def test_controls_held_back_by_a_stalled_link_go_out_whole_in_order_with_t
             held_back = held_back + 1 if session.sent_controls == before else 0
             if seq % 64 == 0:
                 await asyncio.sleep(0)
-        assert held_back == 50, "the stalled socket never held a control back"
+        assert held_back == 50 and session.connected, "the stalled socket never held a control back"
         session.emergency_stop(True)
         session.send_control(Control(seq=seq + 1, axes=axes))
         link.flowing.set()
@@ -274,7 +274,39 @@ async def test_controls_held_back_by_a_stalled_link_go_out_whole_in_order_with_t
         assert len(controls) == session.sent_controls
         assert [m["type"] for m in messages[-2:]] == ["estop", "control"]
         assert link.broken == []
-        assert [state for state, _ in events.states].count(ConnectionState.CONNECTED) == 1
+        assert session.connected and ConnectionState.RECONNECTING not in [state for state, _ in events.states]
     finally:
         await session.stop()
         await link.stop()
+
+
+def test_quitting_while_a_stalled_link_holds_a_control_back_ends_without_an_error(caplog):
+    """The app quits (its loop cancels every task) while a control waits for a socket that a stalled link
+    filled: the waiting send is unwound, and asyncio reports nothing left running or never retrieved."""
+
+    async def main() -> None:
+        async def stalled(ws):
+            ws.transport.pause_reading()  # the link carries nothing from here on
+            await asyncio.Future()
+
+        server = await serve(stalled, "127.0.0.1", 0, close_timeout=0.2)  # quits without waiting for a close
+        port = server.sockets[0].getsockname()[1]
+        session = ClientSession(f"ws://127.0.0.1:{port}", Recorder(), role=Role.PILOT)
+        session.start()
+        await wait_for(lambda: session.can_drive, timeout=5)  # a server that never says welcome: legacy
+        seq, held_back = 0, 0
+        while held_back < 50 and seq < 300_000:
+            seq += 1
+            before = session.sent_controls
+            session.send_control(Control(seq=seq, axes=(0.5,) * protocol.MAX_AXES))
+            held_back = held_back + 1 if session.sent_controls == before else 0
+            if seq % 64 == 0:
+                await asyncio.sleep(0)
+        assert held_back == 50 and session.connected, "the stalled socket never held a control back"
+        server.close(close_connections=False)
+        # returning leaves the waiting send, the session and the server's handler to asyncio.run, which
+        # cancels every task as the app's loop does when it quits
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
