@@ -3,9 +3,9 @@
 A pilot's controls go out 50 times a second or more. Through ``websockets``' ``send()`` each one
 runs a coroutine, an async context manager and the sans-I/O protocol's generic frame writer; with
 caches cold between two controls 20 ms apart, that took about 160 µs of CPU a message on a 2-core
-VM, twice the socket write itself. When the socket has room, :class:`teleop.desktop.net.client.ClientSession`
-writes this frame to the transport instead, in the order of everything else sent on it; when it
-has none, it waits in ``send()`` as before (flow control).
+VM, twice the socket write itself. While nothing waits in the transport's buffer,
+:class:`teleop.desktop.net.client.ClientSession` writes this frame to the transport instead, in the
+order of everything else sent on it; otherwise it waits in ``send()`` as before (flow control).
 
 The frame is what RFC 6455 §5.2 asks of a client: final, opcode text, no extension bits (the
 session connects without compression), masked with a fresh random key.
@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import os
 
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # a websockets built without its C extension
-    from websockets.utils import apply_mask
+from websockets.utils import apply_mask  # websockets' public one: a few big-integer operations, ample for a control
 
 _FIN_TEXT = 0x81
 _MASKED = 0x80
