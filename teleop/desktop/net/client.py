@@ -170,7 +170,7 @@ class ClientSession:
                 return
             if not ws.transport.get_write_buffer_size():
                 # nothing waits in the transport: the frame goes straight to it, after everything written before
-                # it (send() would do the same, through a coroutine and the protocol's generic frame writer)
+                # it (send() would do the same, through a coroutine and the protocol's bookkeeping)
                 ws.transport.write(masked_text_frame(text.encode()))
                 if control is not None:
                     self._sent(control)
