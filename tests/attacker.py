@@ -6,6 +6,10 @@
     python tests/attacker.py slow-crowd PORT COUNT SECONDS SOURCE
         COUNT sockets from SOURCE that send an HTTP request one header byte a
         second and reconnect as soon as they are closed.
+    python tests/attacker.py storm PORT COUNT SECONDS SOURCE HOLD
+        COUNT sockets from SOURCE that each connect, send the first byte of a
+        request, close after HOLD seconds and connect again: hundreds of new
+        sockets a second, whatever the server does.
 
 Each prints one JSON line of figures when it is done. Loopback only; every
 count and time is bounded by the arguments.
@@ -115,12 +119,36 @@ async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict
     return {"connections": connections, "sockets": count, "seconds": seconds}
 
 
+async def storm(port: int, count: int, seconds: float, source: str, hold: float) -> dict[str, object]:
+    deadline = time.monotonic() + seconds
+    connections = 0
+
+    async def one() -> None:
+        nonlocal connections
+        while time.monotonic() < deadline:
+            try:
+                async with asyncio.timeout(3):
+                    _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.05)
+                continue
+            connections += 1
+            writer.write(b"G")
+            await asyncio.sleep(hold)
+            writer.transport.abort()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return {"connections": connections, "sockets": count, "seconds": seconds}
+
+
 def main() -> None:
     mode = sys.argv[1]
     if mode == "ping-flood":
         result = ping_flood(int(sys.argv[2]), float(sys.argv[3]))
     elif mode == "slow-crowd":
         result = asyncio.run(slow_crowd(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]))
+    elif mode == "storm":
+        result = asyncio.run(storm(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], float(sys.argv[6])))
     else:
         raise SystemExit(f"unknown attack {mode!r}")
     print(json.dumps(result), flush=True)

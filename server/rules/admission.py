@@ -10,15 +10,20 @@ A connection goes through two stages:
   accepted, before a byte of HTTP. Sockets are what run out (file
   descriptors), so their number is capped below the process's file limit.
   Each address may have only ``pending_per_address`` sockets that are still
-  sending their request; beyond that, or when the whole budget is used, the
-  waiting socket of that address (or of the one holding the most) that has
-  *sent the least of its request* is closed to make room, the oldest first
-  among equals. A socket whose request is complete is never closed for room
-  (it is about to be answered, or to say its hello, within a second): a
-  crowd behind the pilot's own address (a classroom NAT) that dribbles bytes
-  and reconnects pushes out only its own slowest sockets, not the pilot's.
-  A newcomer is never turned away by sockets that linger (slowloris,
-  half-open, a reconnect storm): they only push out each other.
+  sending their request. A newcomer beyond that closes the excess, and when
+  the whole budget is used a newcomer closes one socket of the address
+  holding the most: each time the waiting socket that has *sent the least of
+  its request*, the oldest first among equals. A socket whose request is
+  complete is never closed for room (it is about to be answered, or to say
+  its hello, within a second), and one in its first :data:`FIRST_CHANCE`
+  seconds only when the descriptors run out: what a socket has sent means
+  nothing before its client had time to send it. So a crowd behind the
+  pilot's own address (a classroom NAT) that dribbles bytes and reconnects
+  pushes out only its own slowest sockets, however fast it reconnects, not
+  the pilot's socket whose request is still on its way; the address holds
+  its share plus what it opened in the last second. A newcomer is never
+  turned away by sockets that linger (slowloris, half-open, a reconnect
+  storm): they only push out each other.
 * **session** (:meth:`Admission.admit`), decided after the client's hello (or
   its silence, for the hobby page that sends nothing): anyone who holds the
   pilot token is admitted while ``max_clients + pilot_reserve`` seats are
@@ -52,6 +57,16 @@ SESSIONS_PER_ADDRESS = 16
 FD_HEADROOM = 256
 #: Addresses remembered by the per-address tables; the least recently seen is forgotten first.
 MAX_TRACKED_ADDRESSES = 4096
+#: Seconds a new socket has to get its request in before it may be closed to keep its address
+#: within ``pending_per_address``: a client sends its request the moment it connects, but that
+#: can take a round trip on slow Wi-Fi, or a moment on a busy PC, while a reconnect storm from
+#: the same address brings dozens of new sockets a millisecond. Past the limit an address's
+#: newcomers wait in this grace (bounded by the file-descriptor budget) rather than push out
+#: each other before anything could be read from them.
+FIRST_CHANCE = 1.0
+#: Waiting sockets of one address weighed when choosing which to close, the oldest first: it keeps
+#: each accept's cost bounded when an address holds thousands.
+WEIGHED = 64
 
 
 class Seat(Enum):
@@ -109,7 +124,8 @@ class Admission:
         self.sessions_per_address = sessions_per_address
         # insertion order = age: the first pending socket of an address is its oldest
         self._sockets: dict[Hashable, _Socket] = {}
-        self._pending: dict[str, dict[Hashable, None]] = {}  # per address, in arrival order
+        #: per address, in arrival order (an OrderedDict: the oldest is found at once however many went before it)
+        self._pending: dict[str, OrderedDict[Hashable, None]] = {}
         #: per address, how many of its pending sockets are still sending their request
         self._waiting: dict[str, int] = {}
         self._observers: dict[str, int] = {}
@@ -122,21 +138,22 @@ class Admission:
     def opened(self, key: Hashable, address: str, now: float, *, received: int = 0, complete: bool = False) -> Opened:
         """A socket was accepted; ``received`` bytes of its request are already there (``complete``: all of it)."""
         evict: list[Hashable] = []
-        if self._waiting.get(address, 0) >= self.pending_per_address:
-            victim = self._slowest(address)
-            if victim is not None:
-                evict.append(victim)
-        elif len(self._sockets) >= self.max_sockets:
-            victim = self._slowest_of_busiest()
+        while self._waiting.get(address, 0) >= self.pending_per_address:  # the address's share, less the newcomer
+            victim = self._slowest(address, now)
+            if victim is None:  # the rest are in their first chance
+                break
+            evict.append(victim)
+            self.closed(victim)
+        if not evict and len(self._sockets) >= self.max_sockets:
+            victim = self._slowest_of_busiest(now)
             if victim is None:  # every socket is a session: the seats and the budget are both full
                 self.refused += 1
                 return Opened(False, reason=f"{self.sessions} clients connected and no file descriptors left")
             evict.append(victim)
-        for victim in evict:
             self.closed(victim)
         self.evicted += len(evict)
         self._sockets[key] = _Socket(address, now, received=received, complete=complete)
-        self._pending.setdefault(address, {})[key] = None
+        self._pending.setdefault(address, OrderedDict())[key] = None
         if not complete:
             self._waiting[address] = self._waiting.get(address, 0) + 1
         return Opened(True, tuple(evict))
@@ -151,23 +168,38 @@ class Admission:
             entry.complete = True
             self._one_less_waiting(entry.address)
 
-    def _slowest(self, address: str) -> Hashable | None:
-        """The waiting socket of ``address`` that has sent the least of its request (the oldest among equals)."""
-        victim, least = None, None
-        for key in self._pending.get(address, ()):
+    def _slowest(self, address: str, now: float, *, first_chance: float = FIRST_CHANCE) -> Hashable | None:
+        """The waiting socket of ``address`` that has sent the least of its request (the oldest among equals).
+
+        Only sockets older than ``first_chance`` seconds count, and only the
+        :data:`WEIGHED` oldest of them; None if there is no such socket.
+        """
+        victim, least, weighed = None, None, 0
+        for key in self._pending.get(address, ()):  # oldest first
             entry = self._sockets[key]
-            if not entry.complete and (least is None or entry.received < least):
+            if entry.complete:
+                continue
+            if now - entry.opened < first_chance:
+                break  # this one and every later one are still in their first chance
+            if least is None or entry.received < least:
                 victim, least = key, entry.received
+            weighed += 1
+            if weighed == WEIGHED:
+                break
         return victim
 
-    def _slowest_of_busiest(self) -> Hashable | None:
+    def _slowest_of_busiest(self, now: float) -> Hashable | None:
         """Out of file descriptors: the slowest waiting socket of the address with the most waiting.
 
-        If no socket anywhere is still sending its request, the oldest pending
-        one of the address holding the most goes: the descriptors must come from somewhere.
+        Its sockets in their first chance go too if it has no other: the
+        descriptors must come from somewhere, and the busiest address is the
+        one storming. If no socket anywhere is still sending its request, the
+        oldest pending one of the address holding the most goes.
         """
         if self._waiting:
-            return self._slowest(max(self._waiting, key=lambda address: self._waiting[address]))
+            busiest = max(self._waiting, key=lambda address: self._waiting[address])
+            victim = self._slowest(busiest, now)
+            return victim if victim is not None else self._slowest(busiest, now, first_chance=-math.inf)
         if not self._pending:
             return None
         busiest = max(self._pending, key=lambda address: len(self._pending[address]))

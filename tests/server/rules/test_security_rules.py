@@ -126,12 +126,54 @@ def test_a_crowd_on_one_address_pushes_out_its_slowest_socket_never_one_with_a_c
     seats.progress(("slow", 0), 5, False)
     seats.progress(("slow", 1), 2, False)
     seats.progress(("slow", 2), 9, False)
-    decision = seats.opened(("slow", 3), "10.0.0.2", 1.0)
+    decision = seats.opened(("slow", 3), "10.0.0.2", 2.0)
     assert decision.admitted and decision.evict == (("slow", 1),), "the one that sent the least goes"
     for i in range(4, 40):  # a reconnect storm: each newcomer pushes out a waiting socket, never the pilot's
-        decision = seats.opened(("slow", i), "10.0.0.2", 1.0 + 0.01 * i)
+        decision = seats.opened(("slow", i), "10.0.0.2", 2.0 + 0.1 * i)
         assert "pilot" not in decision.evict
     assert seats.admit("pilot", trusted=True).admitted, "the pilot's socket is still there to be seated"
+
+
+def test_a_socket_whose_request_is_still_on_its_way_outlasts_a_reconnect_storm_from_its_address():
+    """The pilot's socket accepted before its request arrived: nothing sent yet, behind a crowd that dribbles bytes."""
+    from teleop_server.rules.admission import FIRST_CHANCE, Admission
+
+    seats = Admission(10, max_sockets=10_000, pending_per_address=16)
+    for i in range(16):  # the crowd's waiting sockets, a byte each
+        seats.opened(("crowd", i), "10.0.0.2", 0.0, received=1)
+    pushed_out = list(seats.opened("pilot", "10.0.0.2", 5.0).evict)  # accepted; its request is a round trip away
+    for i in range(16, 1016):  # a thousand crowd sockets in the pilot's first moments, each arriving with a byte
+        pushed_out += seats.opened(("crowd", i), "10.0.0.2", 5.0 + (FIRST_CHANCE / 2) * i / 1016, received=1).evict
+    assert "pilot" not in pushed_out
+    assert sorted(pushed_out) == [("crowd", i) for i in range(16)], "the crowd's sockets that had their chance went"
+    seats.progress("pilot", 180, True)
+    assert seats.admit("pilot", trusted=True).admitted
+
+
+def test_past_their_first_chance_an_addresss_extra_sockets_go_at_its_next_newcomer_the_slowest_first():
+    from teleop_server.rules.admission import FIRST_CHANCE, Admission
+
+    seats = Admission(10, max_sockets=10_000, pending_per_address=2)
+    seats.opened("silent", "10.0.0.2", 0.0)
+    seats.opened("dribbling", "10.0.0.2", 0.0, received=3)
+    assert seats.opened("early", "10.0.0.2", FIRST_CHANCE / 2, received=1).evict == (), "both still in their first chance"
+    assert seats.pending("10.0.0.2") == 3, "over its share only while a newcomer has its first chance"
+    assert seats.opened("late", "10.0.0.2", FIRST_CHANCE).evict == ("silent", "dribbling")
+    assert seats.pending("10.0.0.2") == 2, "back to its share: the newcomer and the one still in its first chance"
+
+
+def test_out_of_descriptors_a_storming_address_loses_its_own_new_sockets_and_others_still_get_in():
+    from teleop_server.rules.admission import Admission
+
+    seats = Admission(10, max_sockets=50, pending_per_address=4)
+    storm = [("storm", i) for i in range(50)]
+    for i, key in enumerate(storm):  # fifty sockets in a tenth of a second, all in their first chance
+        seats.opened(key, "10.0.0.2", 0.002 * i)
+    decision = seats.opened("pilot", "10.0.0.9", 0.1)
+    assert decision.admitted and decision.evict == (("storm", 0),)
+    decision = seats.opened(("storm", 50), "10.0.0.2", 0.11)
+    assert decision.admitted and decision.evict == (("storm", 1),), "the storm pays, not the pilot"
+    assert seats.sockets == 50
 
 
 def test_among_equally_slow_sockets_the_oldest_goes_and_a_request_completed_since_is_spared():
