@@ -9,6 +9,7 @@ started again on the same port, or overloaded with SIGSTOP.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -26,6 +27,28 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 DASHBOARD = "fleet.dashboard"
 MISSING = "Debian's mosquitto is not installed (apt install mosquitto mosquitto-clients)"
+
+
+def steady_port() -> int:
+    """A free loopback port below the kernel's ephemeral range.
+
+    The broker is stopped and started again on its port; while it is down, a port
+    from the ephemeral range can be taken as the source port of any connection on
+    the machine (the robot's own reconnects included), and mosquitto's restart
+    then fails with "address in use". Ports below the range are never handed out.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    for port in random.sample(range(max(1024, low - 12_000), low), 50):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 def available() -> bool:
@@ -47,7 +70,7 @@ class Broker:
         """``tls``: the broker's certificate and key files; it then speaks only TLS, as ``localhost``."""
         self.folder = folder
         self.users = users
-        self.port = port or free_port()
+        self.port = port or steady_port()
         self.tls = tls
         self.process: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +100,9 @@ class Broker:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                said = self.process.stderr.read() if self.process.stderr else ""
+                logged = self.log.read_text()[-2000:] if self.log.exists() else ""
+                raise RuntimeError(f"mosquitto exited: {said}\nits log ends:\n{logged}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
