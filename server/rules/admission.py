@@ -9,21 +9,24 @@ A connection goes through two stages:
 * **open socket** (:meth:`Admission.opened`): counted from the moment it is
   accepted, before a byte of HTTP. Sockets are what run out (file
   descriptors), so their number is capped below the process's file limit.
-  Each address may have only ``pending_per_address`` sockets that are still
-  sending their request. A newcomer beyond that closes the excess, and when
-  the whole budget is used a newcomer closes one socket of the address
-  holding the most: each time the waiting socket that has *sent the least of
-  its request*, the oldest first among equals. A socket whose request is
-  complete is never closed for room (it is about to be answered, or to say
-  its hello, within a second), and one in its first :data:`FIRST_CHANCE`
-  seconds only when the descriptors run out: what a socket has sent means
-  nothing before its client had time to send it. So a crowd behind the
-  pilot's own address (a classroom NAT) that dribbles bytes and reconnects
-  pushes out only its own slowest sockets, however fast it reconnects, not
-  the pilot's socket whose request is still on its way; the address holds
-  its share plus what it opened in the last second. A newcomer is never
-  turned away by sockets that linger (slowloris, half-open, a reconnect
-  storm): they only push out each other.
+  A socket still sending its request has its first :data:`FIRST_CHANCE`
+  seconds to do so: what it has sent means nothing before its client had
+  time to send it. Past that, each address keeps ``pending_per_address`` of
+  its waiting sockets, those that have *sent the most of their request*;
+  the rest are closed when the address opens its next socket (until then
+  they wait for their handshake's timeout). When the whole budget is used, a
+  newcomer closes the waiting socket that has sent the least among the
+  oldest of the address holding the most, in its first chance if it has no
+  other. A socket whose request is complete is never closed for room (it is
+  about to be answered, or to say its hello, within a second). So a crowd
+  behind the pilot's own address (a classroom NAT) that dribbles bytes and
+  reconnects pushes out only its own slowest sockets however fast it
+  reconnects, not the pilot's socket whose request is still on its way, nor
+  one whose handshake is slow but ahead of the crowd's. The one limit: an
+  address that opens more sockets in a second than the budget holds takes
+  sockets in their first chance from itself. A newcomer is never turned away
+  by sockets that linger (slowloris, half-open, a reconnect storm): they
+  only push out each other.
 * **session** (:meth:`Admission.admit`), decided after the client's hello (or
   its silence, for the hobby page that sends nothing): anyone who holds the
   pilot token is admitted while ``max_clients + pilot_reserve`` seats are
@@ -37,11 +40,13 @@ log line to a summary rate.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from itertools import islice
 
 #: Seats beyond ``max_clients`` that only a pilot-token holder may take.
 PILOT_RESERVE = 4
@@ -57,15 +62,14 @@ SESSIONS_PER_ADDRESS = 16
 FD_HEADROOM = 256
 #: Addresses remembered by the per-address tables; the least recently seen is forgotten first.
 MAX_TRACKED_ADDRESSES = 4096
-#: Seconds a new socket has to get its request in before it may be closed to keep its address
-#: within ``pending_per_address``: a client sends its request the moment it connects, but that
-#: can take a round trip on slow Wi-Fi, or a moment on a busy PC, while a reconnect storm from
-#: the same address brings dozens of new sockets a millisecond. Past the limit an address's
-#: newcomers wait in this grace (bounded by the file-descriptor budget) rather than push out
-#: each other before anything could be read from them.
+#: Seconds a new socket has to get its request in before it can be closed to keep its address
+#: within ``pending_per_address``: a client sends its request the moment it connects, but a lost
+#: packet, slow Wi-Fi or a busy PC can hold it back a moment, while a reconnect storm from the same
+#: address brings dozens of new sockets a millisecond. What a socket has sent means nothing before
+#: its client had time to send it.
 FIRST_CHANCE = 1.0
-#: Waiting sockets of one address weighed when choosing which to close, the oldest first: it keeps
-#: each accept's cost bounded when an address holds thousands.
+#: When the descriptors run out, the socket closed is chosen among this many of the busiest
+#: address's oldest: each accept's cost stays bounded however many the address holds.
 WEIGHED = 64
 
 
@@ -83,6 +87,21 @@ class _Socket:
     #: bytes of its request received so far, and whether the request is complete
     received: int = 0
     complete: bool = False
+
+
+@dataclass
+class _Waiting:
+    """One address's sockets still sending their request: in their first chance (by age), and past it."""
+
+    young: OrderedDict[Hashable, None] = field(default_factory=OrderedDict)
+    grown: dict[Hashable, None] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.grown)
+
+    def discard(self, key: Hashable) -> None:
+        self.young.pop(key, None)
+        self.grown.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -122,12 +141,11 @@ class Admission:
         self.max_sockets = max_sockets
         self.pending_per_address = pending_per_address
         self.sessions_per_address = sessions_per_address
-        # insertion order = age: the first pending socket of an address is its oldest
         self._sockets: dict[Hashable, _Socket] = {}
-        #: per address, in arrival order (an OrderedDict: the oldest is found at once however many went before it)
+        #: per address, its sockets that are not sessions yet, in arrival order
         self._pending: dict[str, OrderedDict[Hashable, None]] = {}
-        #: per address, how many of its pending sockets are still sending their request
-        self._waiting: dict[str, int] = {}
+        #: per address, those of its pending sockets still sending their request
+        self._waiting: dict[str, _Waiting] = {}
         self._observers: dict[str, int] = {}
         self.sessions = 0
         self.evicted = 0
@@ -137,25 +155,19 @@ class Admission:
 
     def opened(self, key: Hashable, address: str, now: float, *, received: int = 0, complete: bool = False) -> Opened:
         """A socket was accepted; ``received`` bytes of its request are already there (``complete``: all of it)."""
-        evict: list[Hashable] = []
-        while self._waiting.get(address, 0) >= self.pending_per_address:  # the address's share, less the newcomer
-            victim = self._slowest(address, now)
-            if victim is None:  # the rest are in their first chance
-                break
-            evict.append(victim)
-            self.closed(victim)
+        evict = self._over_share(address, now)
         if not evict and len(self._sockets) >= self.max_sockets:
-            victim = self._slowest_of_busiest(now)
+            victim = self._for_room(now)
             if victim is None:  # every socket is a session: the seats and the budget are both full
                 self.refused += 1
                 return Opened(False, reason=f"{self.sessions} clients connected and no file descriptors left")
-            evict.append(victim)
             self.closed(victim)
+            evict.append(victim)
         self.evicted += len(evict)
         self._sockets[key] = _Socket(address, now, received=received, complete=complete)
         self._pending.setdefault(address, OrderedDict())[key] = None
         if not complete:
-            self._waiting[address] = self._waiting.get(address, 0) + 1
+            self._waiting.setdefault(address, _Waiting()).young[key] = None
         return Opened(True, tuple(evict))
 
     def progress(self, key: Hashable, received: int, complete: bool) -> None:
@@ -166,51 +178,63 @@ class Admission:
         entry.received = max(entry.received, received)
         if complete and not entry.complete:
             entry.complete = True
-            self._one_less_waiting(entry.address)
+            self._stop_waiting(entry.address, key)
 
-    def _slowest(self, address: str, now: float, *, first_chance: float = FIRST_CHANCE) -> Hashable | None:
-        """The waiting socket of ``address`` that has sent the least of its request (the oldest among equals).
+    def _grow(self, address: str, now: float) -> _Waiting | None:
+        """Move the address's sockets whose first chance is over from ``young`` to ``grown``."""
+        waiting = self._waiting.get(address)
+        if waiting is not None:
+            while waiting.young:
+                key = next(iter(waiting.young))  # the oldest: the ones after it came later
+                if now - self._sockets[key].opened < FIRST_CHANCE:
+                    break
+                del waiting.young[key]
+                waiting.grown[key] = None
+        return waiting
 
-        Only sockets older than ``first_chance`` seconds count, and only the
-        :data:`WEIGHED` oldest of them; None if there is no such socket.
+    def _slowness(self, key: Hashable) -> tuple[int, float]:
+        entry = self._sockets[key]
+        return entry.received, entry.opened
+
+    def _over_share(self, address: str, now: float) -> list[Hashable]:
+        """Close the address's waiting sockets past their first chance beyond its share: those that sent the least.
+
+        Each socket is weighed here about once, when it grows or when its
+        address is over its share, so a burst costs in proportion to its size.
         """
-        victim, least, weighed = None, None, 0
-        for key in self._pending.get(address, ()):  # oldest first
-            entry = self._sockets[key]
-            if entry.complete:
-                continue
-            if now - entry.opened < first_chance:
-                break  # this one and every later one are still in their first chance
-            if least is None or entry.received < least:
-                victim, least = key, entry.received
-            weighed += 1
-            if weighed == WEIGHED:
-                break
-        return victim
+        waiting = self._grow(address, now)
+        excess = len(waiting.grown) - self.pending_per_address if waiting is not None else 0
+        if excess <= 0:
+            return []
+        assert waiting is not None
+        victims = heapq.nsmallest(excess, waiting.grown, key=self._slowness)
+        for victim in victims:
+            self.closed(victim)
+        return victims
 
-    def _slowest_of_busiest(self, now: float) -> Hashable | None:
-        """Out of file descriptors: the slowest waiting socket of the address with the most waiting.
+    def _for_room(self, now: float) -> Hashable | None:
+        """Out of file descriptors: the slowest of the oldest waiting sockets of the address with the most waiting.
 
-        Its sockets in their first chance go too if it has no other: the
-        descriptors must come from somewhere, and the busiest address is the
-        one storming. If no socket anywhere is still sending its request, the
-        oldest pending one of the address holding the most goes.
+        Those past their first chance go first; if it has none, the ones in it
+        go too: the descriptors must come from somewhere, and the busiest address
+        is the one storming. If no socket anywhere is still sending its request,
+        the oldest pending one of the address holding the most goes.
         """
         if self._waiting:
-            busiest = max(self._waiting, key=lambda address: self._waiting[address])
-            victim = self._slowest(busiest, now)
-            return victim if victim is not None else self._slowest(busiest, now, first_chance=-math.inf)
+            waiting = self._grow(max(self._waiting, key=lambda address: len(self._waiting[address])), now)
+            assert waiting is not None
+            return min(islice(waiting.grown or waiting.young, WEIGHED), key=self._slowness)
         if not self._pending:
             return None
         busiest = max(self._pending, key=lambda address: len(self._pending[address]))
         return next(iter(self._pending[busiest]))
 
-    def _one_less_waiting(self, address: str) -> None:
-        left = self._waiting.get(address, 1) - 1
-        if left:
-            self._waiting[address] = left
-        else:
-            self._waiting.pop(address, None)
+    def _stop_waiting(self, address: str, key: Hashable) -> None:
+        waiting = self._waiting.get(address)
+        if waiting is not None:
+            waiting.discard(key)
+            if not waiting:
+                del self._waiting[address]
 
     def closed(self, key: Hashable) -> None:
         """The socket is gone (or is being closed): free whatever it held. Safe to call twice."""
@@ -224,7 +248,7 @@ class Admission:
                 if not mine:
                     del self._pending[entry.address]
             if not entry.complete:
-                self._one_less_waiting(entry.address)
+                self._stop_waiting(entry.address, key)
         else:
             self.sessions -= 1
             if entry.seat is Seat.OBSERVER:
@@ -262,7 +286,7 @@ class Admission:
         if not mine:
             del self._pending[entry.address]
         if not entry.complete:
-            self._one_less_waiting(entry.address)
+            self._stop_waiting(entry.address, key)
         entry.seat = seat
         self.sessions += 1
         return Admitted(True)

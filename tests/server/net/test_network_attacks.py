@@ -373,8 +373,8 @@ async def test_tls_slowloris_counts_against_the_address_and_the_pilot_still_gets
         linger(loud, attacker(loud))  # the address's next socket: the excess goes, the slowest first
         assert await pilot_gets_in_over_tls(server, certificate), "pilot locked out by one address"
         # the pilot's connection came after the attacker's: the server has decided on every one of them
-        still_open = [sock for sock in held[loud] if not closed_by_server(sock)]
-        assert len(still_open) <= 16, f"{len(still_open)} of 41 half-finished handshakes from one address are still held"
+        still_open = [sock for sock in held[loud][:40] if not closed_by_server(sock)]
+        assert len(still_open) <= 16, f"{len(still_open)} of 40 half-finished handshakes past their first second are still held"
         for i in range(300):  # then many addresses, past the server's file limit
             linger(i % 20, attacker(i % 20))
         assert sum(len(held[n]) for n in range(20)) >= 280, "the attack really opened more sockets than the server may hold"

@@ -15,7 +15,7 @@ from teleop.wire import protocol
 from teleop.wire.protocol import Event, Reading, Status
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.httpgate import HostCheck, check_request, host_name, own_names
-from teleop_server.rules.admission import Admission, PerPeerOnce, TokenGuard, socket_budget
+from teleop_server.rules.admission import FIRST_CHANCE, Admission, PerPeerOnce, TokenGuard, socket_budget
 
 # -- seats ---------------------------------------------------------------------------------
 
@@ -50,28 +50,85 @@ def test_one_address_cannot_take_every_public_seat():
     assert seats.admit("fifth", trusted=False).admitted, "a seat freed by the same address can be reused"
 
 
-def test_lingering_sockets_from_one_address_push_out_only_their_own_oldest():
+# -- which waiting socket makes room --------------------------------------------------------------
+
+T = FIRST_CHANCE
+
+
+def test_past_their_first_chance_an_addresss_sockets_beyond_its_share_go_at_its_next_newcomer_the_slowest_first():
     seats = Admission(10, max_sockets=100, pending_per_address=3)
+    for i, sent in enumerate((5, 2, 9, 2, 7)):
+        assert seats.opened(("a", i), "10.0.0.2", 0.0, received=sent).evict == ()
+    assert seats.opened("silent", "10.0.0.2", 0.5).evict == (), "nothing is past its first chance yet"
+    decision = seats.opened("newcomer", "10.0.0.2", T)
+    assert decision.admitted and decision.evict == (("a", 1), ("a", 3)), "the two that sent the least, the oldest first"
+    assert seats.pending("10.0.0.2") == 5, "its share of three, and the two still in their first chance"
+    assert seats.opened("pilot", "10.0.0.9", T).evict == (), "another address is not touched"
+    assert seats.opened("next", "10.0.0.2", 0.5 + T).evict == ("silent",), "it had its chance and sent nothing"
+
+
+def test_a_socket_whose_request_is_still_on_its_way_outlasts_a_reconnect_storm_from_its_address():
+    """The pilot's socket accepted before its request arrived: nothing sent yet, behind a crowd that dribbles bytes."""
+    seats = Admission(10, max_sockets=10_000, pending_per_address=16)
+    for i in range(40):  # the crowd's waiting sockets, a byte each
+        seats.opened(("crowd", i), "10.0.0.2", 0.0, received=1)
+    pushed_out = list(seats.opened("pilot", "10.0.0.2", 5.0).evict)  # accepted; its request is a round trip away
+    for i in range(40, 1040):  # a thousand crowd sockets in the pilot's first moments, each arriving with a byte
+        pushed_out += seats.opened(("crowd", i), "10.0.0.2", 5.0 + (T / 2) * (i - 40) / 1000, received=1).evict
+    assert "pilot" not in pushed_out
+    assert len(pushed_out) == 24, "the crowd past its first chance, down to its share"
+    seats.progress("pilot", 180, True)
+    assert seats.admit("pilot", trusted=True).admitted
+
+
+def test_a_socket_that_has_sent_more_than_the_crowd_outlasts_it_past_its_first_chance():
+    """A pilot on wss:// whose ClientHello is in but whose handshake takes seconds on a lossy link, in a storm."""
+    seats = Admission(10, max_sockets=100_000, pending_per_address=16)
+    for i in range(16):
+        seats.opened(("crowd", i), "10.0.0.2", 0.0, received=1)
+    seats.opened("pilot", "10.0.0.2", 0.0, received=517)
+    pushed_out: list = []
+    for i in range(16, 3016):  # a new one-byte socket every millisecond for three seconds
+        pushed_out += seats.opened(("crowd", i), "10.0.0.2", 0.001 * (i - 16), received=1).evict
+    assert "pilot" not in pushed_out
+    assert len(pushed_out) > 1900, "the storm's sockets went as they grew"
+    assert seats.pending("10.0.0.2") <= 16 + 1000, "its share, and a second's worth of newcomers"
+
+
+def test_a_complete_request_is_never_closed_for_room_and_among_equally_slow_sockets_the_oldest_goes():
+    seats = Admission(10, max_sockets=100, pending_per_address=2)
+    seats.opened("a", "10.0.0.2", 0.0)
+    seats.opened("b", "10.0.0.2", 0.5)
+    seats.opened("c", "10.0.0.2", 0.6)
+    seats.progress("b", 200, True)  # its request is all in: it no longer waits, nor counts toward the share
+    seats.opened("d", "10.0.0.2", 2.0)
+    seats.opened("e", "10.0.0.2", 2.0)
+    assert seats.opened("f", "10.0.0.2", 2.0 + T).evict == ("a", "c")
+    assert seats.pending("10.0.0.2") == 4, "the complete one, the share of two and the newcomer"
+    assert seats.admit("b", trusted=True).admitted
+
+
+def test_when_file_descriptors_run_short_the_busiest_addresss_slowest_waiting_socket_goes():
+    seats = Admission(2, max_sockets=5, pending_per_address=16)
     for i in range(3):
-        assert seats.opened(("a", i), "10.0.0.2", float(i)).evict == ()
-    decision = seats.opened(("a", 3), "10.0.0.2", 3.0)
-    assert decision.admitted and decision.evict == (("a", 0),)
-    assert seats.pending("10.0.0.2") == 3
-    assert seats.opened("pilot", "10.0.0.9", 4.0).evict == ()
+        seats.opened(("x", i), "10.0.0.2", float(i), received=10 - i)
+    seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
+    seats.opened("other", "10.0.0.4", 4.0)
+    decision = seats.opened("pilot", "10.0.0.9", 5.0)
+    assert decision.admitted and decision.evict == (("x", 2),)
+    assert seats.sockets == 5
+    assert seats.opened("pilot2", "10.0.0.9", 6.0).evict == (("x", 1),), "still the address holding the most"
 
 
-def test_when_file_descriptors_run_short_the_busiest_addresss_oldest_waiting_socket_goes():
-    seats = Admission(2, max_sockets=6, pending_per_address=16)
-    for i in range(4):
-        seats.opened(("x", i), "10.0.0.2", float(i))
-    seats.opened("quiet", "10.0.0.3", 5.0)
-    seats.opened("session", "10.0.0.4", 5.0)
-    assert seats.admit("session", trusted=False).admitted
-    decision = seats.opened("pilot", "10.0.0.9", 6.0)
-    assert decision.admitted and decision.evict == (("x", 0),)
-    assert seats.sockets == 6
-    decision = seats.opened("pilot2", "10.0.0.9", 7.0)
-    assert decision.evict == (("x", 1),), "still the address holding the most"
+def test_out_of_descriptors_a_storming_address_loses_its_own_new_sockets_and_others_still_get_in():
+    seats = Admission(10, max_sockets=50, pending_per_address=4)
+    for i in range(50):  # fifty sockets in a tenth of a second, all in their first chance
+        seats.opened(("storm", i), "10.0.0.2", 0.002 * i)
+    decision = seats.opened("pilot", "10.0.0.9", 0.1)
+    assert decision.admitted and decision.evict == (("storm", 0),)
+    decision = seats.opened(("storm", 50), "10.0.0.2", 0.11)
+    assert decision.admitted and decision.evict == (("storm", 1),), "the storm pays, not the pilot"
+    assert seats.sockets == 50
 
 
 def test_a_new_socket_is_refused_only_when_every_socket_is_a_seated_client():
