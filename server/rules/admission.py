@@ -13,20 +13,22 @@ A connection goes through two stages:
   seconds to do so: what it has sent means nothing before its client had
   time to send it. Past that, each address keeps ``pending_per_address`` of
   its waiting sockets, those that have *sent the most of their request*;
-  the rest are closed when the address opens its next socket (until then
-  they wait for their handshake's timeout). When the whole budget is used, a
-  newcomer closes the waiting socket that has sent the least among the
-  oldest of the address holding the most, in its first chance if it has no
-  other. A socket whose request is complete is never closed for room (it is
-  about to be answered, or to say its hello, within a second). So a crowd
-  behind the pilot's own address (a classroom NAT) that dribbles bytes and
-  reconnects pushes out only its own slowest sockets however fast it
-  reconnects, not the pilot's socket whose request is still on its way, nor
-  one whose handshake is slow but ahead of the crowd's. The one limit: an
-  address that opens more sockets in a second than the budget holds takes
-  sockets in their first chance from itself. A newcomer is never turned away
-  by sockets that linger (slowloris, half-open, a reconnect storm): they
-  only push out each other.
+  the rest are closed when the address opens its next socket, a few hundred
+  at a time (until then they wait for their handshake's timeout). When the
+  whole budget is used, a newcomer closes the socket that has sent the least
+  among the oldest still sending their request, whatever their address;
+  only if all of those are in their first chance, one of the address
+  holding the most. A socket whose request is complete is closed for room
+  only when no socket anywhere is still sending (it is about to be
+  answered, or to say its hello, within a second). So a crowd behind the
+  pilot's own address (a classroom NAT) that dribbles bytes and reconnects
+  pushes out only its own slowest sockets however fast it reconnects, not
+  the pilot's socket whose request is still on its way, nor one whose
+  handshake is slow but ahead of the crowd's. The one limit: an address
+  that opens more sockets in a second than the budget holds takes sockets
+  in their first chance from itself. A newcomer is never turned away by
+  sockets that linger (slowloris, half-open, a reconnect storm): they only
+  push out each other.
 * **session** (:meth:`Admission.admit`), decided after the client's hello (or
   its silence, for the hobby page that sends nothing): anyone who holds the
   pilot token is admitted while ``max_clients + pilot_reserve`` seats are
@@ -68,9 +70,12 @@ MAX_TRACKED_ADDRESSES = 4096
 #: address brings dozens of new sockets a millisecond. What a socket has sent means nothing before
 #: its client had time to send it.
 FIRST_CHANCE = 1.0
-#: When the descriptors run out, the socket closed is chosen among this many of the busiest
-#: address's oldest: each accept's cost stays bounded however many the address holds.
+#: When the descriptors run out, the socket closed is chosen among this many of the oldest still
+#: sending: each accept's cost stays bounded however many there are.
 WEIGHED = 64
+#: Sockets one newcomer closes at most to bring its address back to its share: a burst of thousands
+#: is closed over its address's next newcomers rather than in one pass of the event loop.
+CLOSED_AT_ONCE = 256
 
 
 class Seat(Enum):
@@ -146,6 +151,8 @@ class Admission:
         self._pending: dict[str, OrderedDict[Hashable, None]] = {}
         #: per address, those of its pending sockets still sending their request
         self._waiting: dict[str, _Waiting] = {}
+        #: every socket still sending its request, in arrival order: the oldest are found at once
+        self._lingering: OrderedDict[Hashable, None] = OrderedDict()
         self._observers: dict[str, int] = {}
         self.sessions = 0
         self.evicted = 0
@@ -155,6 +162,7 @@ class Admission:
 
     def opened(self, key: Hashable, address: str, now: float, *, received: int = 0, complete: bool = False) -> Opened:
         """A socket was accepted; ``received`` bytes of its request are already there (``complete``: all of it)."""
+        self.closed(key)  # a key seen before is a new socket now
         evict = self._over_share(address, now)
         if not evict and len(self._sockets) >= self.max_sockets:
             victim = self._for_room(now)
@@ -168,6 +176,7 @@ class Admission:
         self._pending.setdefault(address, OrderedDict())[key] = None
         if not complete:
             self._waiting.setdefault(address, _Waiting()).young[key] = None
+            self._lingering[key] = None
         return Opened(True, tuple(evict))
 
     def progress(self, key: Hashable, received: int, complete: bool) -> None:
@@ -207,29 +216,37 @@ class Admission:
         if excess <= 0:
             return []
         assert waiting is not None
-        victims = heapq.nsmallest(excess, waiting.grown, key=self._slowness)
+        victims = heapq.nsmallest(min(excess, CLOSED_AT_ONCE), waiting.grown, key=self._slowness)
         for victim in victims:
             self.closed(victim)
         return victims
 
     def _for_room(self, now: float) -> Hashable | None:
-        """Out of file descriptors: the slowest of the oldest waiting sockets of the address with the most waiting.
+        """Out of file descriptors: the socket to close for a newcomer.
 
-        Those past their first chance go first; if it has none, the ones in it
-        go too: the descriptors must come from somewhere, and the busiest address
-        is the one storming. If no socket anywhere is still sending its request,
-        the oldest pending one of the address holding the most goes.
+        The one that has sent the least among the oldest still sending their
+        request, if those are past their first chance, whatever their address.
+        If every socket still sending is in its first chance, the address
+        holding the most of them is the one storming: the slowest of its oldest
+        goes (finding it costs a look at each such address, and they all
+        arrived in the last second). If no socket anywhere is still sending its
+        request, the oldest pending one of the address holding the most goes:
+        the descriptors must come from somewhere.
         """
-        if self._waiting:
+        if self._lingering:
+            oldest = [key for key in islice(self._lingering, WEIGHED) if now - self._sockets[key].opened >= FIRST_CHANCE]
+            if oldest:
+                return min(oldest, key=self._slowness)
             waiting = self._grow(max(self._waiting, key=lambda address: len(self._waiting[address])), now)
             assert waiting is not None
-            return min(islice(waiting.grown or waiting.young, WEIGHED), key=self._slowness)
+            return min(islice(waiting.young, WEIGHED), key=self._slowness)
         if not self._pending:
             return None
         busiest = max(self._pending, key=lambda address: len(self._pending[address]))
         return next(iter(self._pending[busiest]))
 
     def _stop_waiting(self, address: str, key: Hashable) -> None:
+        self._lingering.pop(key, None)
         waiting = self._waiting.get(address)
         if waiting is not None:
             waiting.discard(key)

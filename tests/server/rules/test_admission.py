@@ -15,7 +15,7 @@ from teleop.wire import protocol
 from teleop.wire.protocol import Event, Reading, Status
 from teleop_server.net.fanout import Outbox
 from teleop_server.net.httpgate import HostCheck, check_request, host_name, own_names
-from teleop_server.rules.admission import FIRST_CHANCE, Admission, PerPeerOnce, TokenGuard, socket_budget
+from teleop_server.rules.admission import CLOSED_AT_ONCE, FIRST_CHANCE, Admission, PerPeerOnce, TokenGuard, socket_budget
 
 # -- seats ---------------------------------------------------------------------------------
 
@@ -108,16 +108,51 @@ def test_a_complete_request_is_never_closed_for_room_and_among_equally_slow_sock
     assert seats.admit("b", trusted=True).admitted
 
 
-def test_when_file_descriptors_run_short_the_busiest_addresss_slowest_waiting_socket_goes():
+def test_when_file_descriptors_run_short_the_slowest_of_the_longest_lingering_goes_whatever_its_address():
     seats = Admission(2, max_sockets=5, pending_per_address=16)
     for i in range(3):
         seats.opened(("x", i), "10.0.0.2", float(i), received=10 - i)
     seats.opened("done", "10.0.0.3", 3.0, received=200, complete=True)
-    seats.opened("other", "10.0.0.4", 4.0)
+    seats.opened("other", "10.0.0.4", 3.5, received=9)
     decision = seats.opened("pilot", "10.0.0.9", 5.0)
     assert decision.admitted and decision.evict == (("x", 2),)
     assert seats.sockets == 5
-    assert seats.opened("pilot2", "10.0.0.9", 6.0).evict == (("x", 1),), "still the address holding the most"
+    seats.progress("pilot", 180, True)
+    assert seats.opened("pilot2", "10.0.0.9", 6.0).evict == (("x", 1),), "sent 9, as other did, but came first"
+
+
+def test_out_of_descriptors_lingering_sockets_from_other_addresses_go_before_a_busier_addresss_new_ones():
+    """Stalled TLS handshakes from nine addresses, then the classroom's pilot and page loads: the lingering pay."""
+    seats = Admission(10, max_sockets=100, pending_per_address=16)
+    for a in range(9):
+        for i in range(10):
+            seats.opened((a, i), f"10.0.0.{a + 2}", 0.0, received=6)
+    seats.opened("pilot", "10.0.1.1", 2.0)
+    for i in range(10):
+        seats.opened(("page", i), "10.0.1.1", 2.0 + 0.01 * i)
+    assert seats.sockets == 100, "the budget is full"
+    pushed_out = []
+    for i in range(20):  # more of the stalled kind
+        pushed_out += seats.opened(("late", i), "10.0.0.2", 2.2 + 0.01 * i, received=6).evict
+    assert len(pushed_out) == 20 and all(isinstance(key, tuple) and isinstance(key[0], int) for key in pushed_out), pushed_out
+
+
+def test_a_burst_past_its_share_is_closed_over_its_addresss_next_newcomers_not_all_in_one_go():
+    seats = Admission(10, max_sockets=100_000, pending_per_address=16)
+    for i in range(1000):
+        seats.opened(i, "10.0.0.2", 0.0)
+    closed = [len(seats.opened(("next", n), "10.0.0.2", T + 0.001 * n).evict) for n in range(5)]
+    assert closed == [CLOSED_AT_ONCE, CLOSED_AT_ONCE, CLOSED_AT_ONCE, 1000 - 16 - 3 * CLOSED_AT_ONCE, 0]
+    assert seats.pending("10.0.0.2") == 16 + 5
+
+
+def test_the_same_key_opened_again_is_a_new_socket():
+    seats = Admission(10, max_sockets=100, pending_per_address=16)
+    seats.opened("k", "10.0.0.2", 0.0)
+    seats.opened("k", "10.0.0.2", 0.1, complete=True)
+    seats.closed("k")
+    assert seats.opened("n", "10.0.0.2", 5.0).admitted
+    assert seats.sockets == 1 and seats.pending("10.0.0.2") == 1
 
 
 def test_out_of_descriptors_a_storming_address_loses_its_own_new_sockets_and_others_still_get_in():
