@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ports import steady_port
 from websockets.asyncio.client import connect
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
-
-from teleop.desktop.app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +52,7 @@ class ServerProcess:
     ) -> None:
         self.serial = serial
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, so the server cannot raise it
-        self.port = port or free_port()
+        self.port = port or steady_port()
         #: what the server logged, once :func:`running` has stopped it
         self.output = ""
         self.extra = extra or []

@@ -9,7 +9,6 @@ started again on the same port, or overloaded with SIGSTOP.
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -19,36 +18,14 @@ import time
 from pathlib import Path
 
 from launcher import ROOT
+from ports import steady_port
 
-from teleop.desktop.app import free_port
 from teleop.wire import fleet
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 DASHBOARD = "fleet.dashboard"
 MISSING = "Debian's mosquitto is not installed (apt install mosquitto mosquitto-clients)"
-
-
-def steady_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
-
-    The broker is stopped and started again on its port; while it is down, a port
-    from the ephemeral range can be taken as the source port of any connection on
-    the machine (the robot's own reconnects included), and mosquitto's restart
-    then fails with "address in use". Ports below the range are never handed out.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return free_port()
-    for port in random.sample(range(max(1024, low - 12_000), low), 50):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
 
 
 def available() -> bool:

@@ -279,11 +279,11 @@ def test_a_part_that_cannot_start_is_said_before_the_server_says_it_is_listening
     import subprocess
     import sys
 
-    from teleop.desktop.app import free_port
+    from ports import steady_port
 
     without_foxglove = "import sys; sys.modules['foxglove'] = None; from teleop_server.cli import main; sys.exit(main(sys.argv[1:]))"
     result = subprocess.run(
-        [sys.executable, "-c", without_foxglove, "--serial", "sim", "--no-announce", "--port", str(free_port()), "--foxglove", "0"],
+        [sys.executable, "-c", without_foxglove, "--serial", "sim", "--no-announce", "--port", str(steady_port()), "--foxglove", "0"],
         capture_output=True,
         text=True,
         timeout=30,

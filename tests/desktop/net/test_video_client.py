@@ -9,8 +9,8 @@ import pytest
 from conftest import wait_for
 from launcher import ServerProcess
 from mjpeg_source import MjpegServer, ffmpeg_pictures
+from ports import steady_port
 
-from teleop.desktop.app import free_port
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.net.video import ChunkedDecoder, RateMeter, VideoEvents, VideoState, VideoStream, describe, video_url
@@ -218,7 +218,7 @@ async def test_a_robot_that_serves_no_video_is_said_plainly():
 @pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
 async def test_ffmpegs_own_http_stream_plays():
     """ffmpeg's server sends chunked parts under ``application/octet-stream``: the boundary is found in the body."""
-    port = free_port()
+    port = steady_port()
     source = "testsrc=size=320x240:rate=30"
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", source]
     command += ["-f", "mpjpeg", "-listen", "1", f"http://127.0.0.1:{port}/video.mjpg"]

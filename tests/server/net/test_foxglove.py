@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -18,6 +17,7 @@ from conftest import device_lines, wait_for
 from guitools import ServerProcess
 from launcher import running, sync_client
 from nodetools import node_command, node_packages
+from ports import steady_port
 
 from teleop_server.rules import recording
 from teleop_server.rules.foxglove import ESTOP
@@ -26,12 +26,6 @@ pytest.importorskip("foxglove", reason="needs the foxglove extra: pip install 't
 
 TOKEN = "foxglove-tests-pilot-token"
 DRIVE = json.dumps({"type": "control", "axes": [0.9]})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Pilot(threading.Thread):
@@ -75,7 +69,7 @@ async def foxglove_client(port: int, seconds: float, *published: str) -> dict:
 
 
 async def test_foxglove_sees_the_recordings_channels_live_and_its_estop_stops_the_robot_but_not_its_drive(pty_device):
-    port = free_port()
+    port = steady_port()
     async with running(ServerProcess(pty_device.path, extra=["--foxglove", str(port)], token=TOKEN)) as server:
         pilot = Pilot(server.url)
         pilot.start()

@@ -13,11 +13,11 @@ import urllib.request
 
 import pytest
 from conftest import device_lines, wait_for
+from ports import steady_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from teleop.common.throttle import RateWatch, Verdict
-from teleop.desktop.app import free_port
 from teleop.desktop.models.appsettings import AppSettings, ServerAddress, parse_address
 from teleop.desktop.net.client import ClientSession, SessionEvents, trust_context
 from teleop.wire.protocol import Control, Role
@@ -263,7 +263,7 @@ async def test_untrusted_certificate_is_refused_with_a_reason_that_says_what_to_
 
 def _start(tmp_path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "teleop_server", "--serial", "sim", "--host", "127.0.0.1", "--port", str(free_port()), "-v", *extra],
+        [sys.executable, "-m", "teleop_server", "--serial", "sim", "--host", "127.0.0.1", "--port", str(steady_port()), "-v", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -23,9 +23,9 @@ from conftest import WsClient, device_lines, wait_for
 from faultkit import TOKEN, neutral_after, record_figure, start_pilot
 from guitools import ServerProcess
 from launcher import running
+from ports import steady_port
 from websockets.asyncio.client import connect
 
-from teleop.desktop.app import free_port
 from teleop_server.record.writer import STALL_AFTER
 
 
@@ -223,7 +223,7 @@ async def test_an_unwritable_record_path_is_a_one_line_error_at_start(tmp_path):
             "--host",
             "127.0.0.1",
             "--port",
-            str(free_port()),
+            str(steady_port()),
             "--record",
             str(tmp_path / "no-such-dir" / "drive.jsonl"),
         ],

@@ -152,7 +152,7 @@ async def test_the_recording_rotates_by_size_keeping_k_indexed_files_in_order(pt
 
 
 async def test_mcap_without_the_record_extra_and_video_in_json_lines_are_clear_errors(tmp_path):
-    from teleop.desktop.app import free_port
+    from ports import steady_port
 
     result = await asyncio.to_thread(
         subprocess.run,
@@ -163,7 +163,7 @@ async def test_mcap_without_the_record_extra_and_video_in_json_lines_are_clear_e
             "--no-auth",
             "--no-announce",
             "--port",
-            str(free_port()),
+            str(steady_port()),
             "--record",
             str(tmp_path / "d.jsonl"),
             "--record-video",
@@ -184,7 +184,7 @@ async def test_mcap_without_the_record_extra_and_video_in_json_lines_are_clear_e
             "--no-auth",
             "--no-announce",
             "--port",
-            str(free_port()),
+            str(steady_port()),
             "--record",
             str(tmp_path / "d.mcap"),
         ],
