@@ -24,11 +24,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from teleop.desktop.gui.resting import RestingPicture
-
-ACCENT = QColor("#2f80ed")
-SENT = QColor("#27ae60")
-MUTED = QColor("#9aa5b1")
-BODY = QColor("#eef1f4")
+from teleop.desktop.gui.style import ACCENT, BODY, MUTED, SENT
 
 _OUTLINE_PEN = QPen(MUTED, 1)
 _CLICKED_PEN = QPen(ACCENT, 3)

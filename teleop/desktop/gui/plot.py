@@ -16,6 +16,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from teleop.desktop.gui.style import MUTED
+
 COLORS = ["#2f80ed", "#eb5757", "#27ae60", "#f2994a", "#9b51e0", "#56ccf2", "#219653", "#bb6bd9"]
 
 
@@ -236,7 +238,7 @@ class LivePlot(QWidget):
             painter.setPen(text)
             painter.drawText(QRectF(x - 30, area.bottom() + 4, 60, metrics.height()), Qt.AlignmentFlag.AlignHCenter, f"{tick:g} s")
             painter.setPen(QPen(grid, 1))
-        painter.setPen(QPen(QColor("#9aa5b1"), 1))
+        painter.setPen(QPen(MUTED, 1))
         painter.drawRect(area)
 
         # legend: one row in its strip above the plot

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from teleop.desktop.gui.binding import bind
 from teleop.desktop.gui.pacing import Paced
 from teleop.desktop.gui.plot import LivePlot
+from teleop.desktop.gui.style import MUTED
 from teleop.desktop.models.appsettings import AppSettings
 from teleop.desktop.models.readings import ReadingsModel
 
@@ -112,7 +112,7 @@ class ReadingsPanel(QGroupBox):
 
     def _stale_changed(self, stale: bool) -> None:
         self.setTitle("Readings  —  STALE: the connection dropped; these are the last values seen" if stale else "Readings")
-        colour = QColor("#9aa5b1") if stale else self.palette().text().color()
+        colour = MUTED if stale else self.palette().text().color()
         for row in self.rows.values():
             self.table.item(row, 1).setForeground(colour)
 

@@ -26,14 +26,12 @@ from teleop.desktop.gui.pad_list import PadList
 from teleop.desktop.gui.pad_view import StandardPadView
 from teleop.desktop.gui.resting import RestingPicture
 from teleop.desktop.gui.robot_list import RobotAddressBox
+from teleop.desktop.gui.style import ACCENT, MUTED, SENT
 from teleop.desktop.models.appsettings import AppSettings, parse_address
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
 from teleop.desktop.models.driving import DriveModel
 from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 
-ACCENT = QColor("#2f80ed")
-SENT = QColor("#27ae60")
-MUTED = QColor("#9aa5b1")
 _RING_PEN = QPen(ACCENT, 2)
 _TICK_PEN = QPen(SENT, 3)
 _NUMBER_ALIGN = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
