@@ -24,6 +24,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 #: One masked ping frame with an empty payload (a client must mask): FIN+ping, mask bit, the mask.
 PING = b"\x89\x80" + b"\x00\x00\x00\x00"
@@ -82,8 +83,10 @@ def ping_flood(port: int, seconds: float) -> dict[str, object]:
     return {"pings_sent": sent, "seconds": round(flooded, 2), "closed_by_server": bool(ended), "how": ended}
 
 
-async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict[str, object]:
-    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+async def reconnecting(
+    port: int, count: int, seconds: float, source: str, session: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+) -> dict[str, object]:
+    """``count`` sockets from ``source``, each running ``session`` then connecting again, until ``seconds`` are up."""
     deadline = time.monotonic() + seconds
     connections = 0
 
@@ -97,14 +100,19 @@ async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict
                 await asyncio.sleep(0.05)
                 continue
             connections += 1
-            dribble = asyncio.create_task(dribble_into(writer))
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    await reader.read(65536)  # whatever the server answers or closes with: reconnect at once
+                    await session(reader, writer)
             except (OSError, TimeoutError):
                 pass
-            dribble.cancel()
             writer.transport.abort()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return {"connections": connections, "sockets": count, "seconds": seconds}
+
+
+async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict[str, object]:
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
 
     async def dribble_into(writer: asyncio.StreamWriter) -> None:
         try:
@@ -114,31 +122,22 @@ async def slow_crowd(port: int, count: int, seconds: float, source: str) -> dict
         except OSError:
             pass
 
-    # a socket the server closed shows as a closing transport or a failed write: it reconnects at once
-    await asyncio.gather(*(one() for _ in range(count)))
-    return {"connections": connections, "sockets": count, "seconds": seconds}
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dribbling = asyncio.create_task(dribble_into(writer))
+        try:
+            await reader.read(65536)  # whatever the server answers or closes with: reconnect at once
+        finally:
+            dribbling.cancel()
+
+    return await reconnecting(port, count, seconds, source, dribble)
 
 
 async def storm(port: int, count: int, seconds: float, source: str, hold: float) -> dict[str, object]:
-    deadline = time.monotonic() + seconds
-    connections = 0
+    async def first_byte_then_gone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"G")
+        await asyncio.sleep(hold)
 
-    async def one() -> None:
-        nonlocal connections
-        while time.monotonic() < deadline:
-            try:
-                async with asyncio.timeout(3):
-                    _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
-            except (OSError, TimeoutError):
-                await asyncio.sleep(0.05)
-                continue
-            connections += 1
-            writer.write(b"G")
-            await asyncio.sleep(hold)
-            writer.transport.abort()
-
-    await asyncio.gather(*(one() for _ in range(count)))
-    return {"connections": connections, "sockets": count, "seconds": seconds}
+    return await reconnecting(port, count, seconds, source, first_byte_then_gone)
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ additions, plugged in through ``serve(create_connection=...)``:
 
 * it reports itself to the :class:`Gate` the moment the socket is accepted and
   when it closes, so :class:`~teleop_server.rules.admission.Admission` sees every socket
-  (slowloris and half-open ones included) and may close the oldest lingering
-  one to make room;
+  (slowloris and half-open ones included) and may close lingering ones to
+  make room;
 * it tells the fan-out when its socket stops draining and when it drains
   again (asyncio's flow-control callbacks, with the high-water mark at 0,
   or one byte under TLS);
