@@ -41,9 +41,9 @@ async def pilot_gets_in(server: ServerProcess, timeout: float = 3.0, figure: str
     packet carrying it was lost and resent, or a browser opened the connection ahead of the request.
     With ``figure``, the time from connect (or from the request, if later) to welcome is recorded under that name.
     """
+    sock = None
     try:
         async with asyncio.timeout(timeout + request_after):
-            sock = None
             if request_after:
                 sock = socket.socket()
                 sock.setblocking(False)
@@ -58,6 +58,9 @@ async def pilot_gets_in(server: ServerProcess, timeout: float = 3.0, figure: str
                 ok = welcome.get("type") == "welcome" and welcome.get("role") == "pilot"
     except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):  # refused, or closed before the server answered
         return False
+    finally:
+        if sock is not None:
+            sock.close()  # the connection's, if it took it (closing twice is harmless); ours, if it never did
     if ok and figure:
         record(figure, (time.monotonic() - start) * 1000)
     return ok
