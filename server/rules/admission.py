@@ -239,7 +239,7 @@ class Admission:
                 return min(oldest, key=self._slowness)
             waiting = self._grow(max(self._waiting, key=lambda address: len(self._waiting[address])), now)
             assert waiting is not None
-            return min(islice(waiting.young, WEIGHED), key=self._slowness)
+            return min(islice(waiting.young or waiting.grown, WEIGHED), key=self._slowness)  # grown: a clock that went back
         if not self._pending:
             return None
         busiest = max(self._pending, key=lambda address: len(self._pending[address]))

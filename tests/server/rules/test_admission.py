@@ -6,6 +6,7 @@ The same rules against a real server process and real attackers are in tests/ser
 from __future__ import annotations
 
 import json
+import math
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request
@@ -164,6 +165,17 @@ def test_out_of_descriptors_a_storming_address_loses_its_own_new_sockets_and_oth
     decision = seats.opened(("storm", 50), "10.0.0.2", 0.11)
     assert decision.admitted and decision.evict == (("storm", 1),), "the storm pays, not the pilot"
     assert seats.sockets == 50
+
+
+def test_a_clock_that_goes_back_or_is_not_a_number_never_makes_the_rules_raise():
+    seats = Admission(3, max_sockets=2)
+    seats.opened("a", "10.0.0.2", 0.0)
+    seats.opened("b", "10.0.0.2", 1.5)
+    seats.progress("b", 10, True)
+    assert seats.opened("c", "10.0.0.3", 0.5).admitted
+    seats = Admission(3, max_sockets=1)
+    seats.opened("a", "10.0.0.2", 0.0)
+    assert seats.opened("c", "10.0.0.3", math.nan).admitted
 
 
 def test_a_new_socket_is_refused_only_when_every_socket_is_a_seated_client():
