@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
+from ports import steady_port  # noqa: E402
 from stats import percentiles  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from teleop.desktop.app import free_port  # noqa: E402
 from teleop_server.device.simulated import PtyDevice, SimulatedDevice  # noqa: E402
 
 
@@ -247,7 +247,7 @@ async def with_a_stuck_observer(
 async def staleness_under_overload(port_path: str, seconds: float) -> tuple[list[float], int, int]:
     device = PtyDevice(SimulatedDevice(report_ms=0), link=port_path, drain_bytes_per_s=960)
     await device.start()
-    port = free_port()
+    port = steady_port()
     server = await start_server(device.path, port)
     try:
         sent, lines = await drive(device, port, seconds, 500, settle=0.5)
@@ -280,7 +280,7 @@ async def main() -> None:
 async def fanout_sections(args: argparse.Namespace, tmp: str) -> None:
     device = PtyDevice(SimulatedDevice(report_ms=0), link=os.path.join(tmp, "tty-fanout"))
     await device.start()
-    port = free_port()
+    port = steady_port()
     server = await start_server(device.path, port, "--max-clients", "256", "--max-per-address", "256")
     seconds = min(args.seconds, 8.0)
     try:
@@ -358,7 +358,7 @@ async def latency_sections(args: argparse.Namespace, tmp: str) -> None:
 
     device = PtyDevice(SimulatedDevice(report_ms=0), link=os.path.join(tmp, "tty"))
     await device.start()
-    port = free_port()
+    port = steady_port()
     # every bench client comes from 127.0.0.1, and they all connect at once
     server = await start_server(device.path, port, "--max-per-address", str(max(16, args.clients + 4)))
     try:

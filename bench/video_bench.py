@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from launcher import ServerProcess  # noqa: E402  (the one server launcher, shared with the tests)
+from ports import steady_port  # noqa: E402
 from server_bench import cpu_seconds, reading_latency  # noqa: E402
 from stats import percentiles  # noqa: E402
 
-from teleop.desktop.app import free_port  # noqa: E402
 from teleop_server.device.simulated import PtyDevice, SimulatedDevice  # noqa: E402
 
 CAMERA = "cmd:ffmpeg -loglevel error -re -f lavfi -i testsrc=size=640x480:rate=30 -f mjpeg -q:v 5 -"
@@ -116,7 +116,7 @@ async def main() -> None:
     seconds = args.seconds
     device = PtyDevice(SimulatedDevice(report_ms=50), link=os.path.join(tempfile.mkdtemp(), "ttyROBOT"))
     path = await device.start()
-    port = free_port()
+    port = steady_port()
     server = ServerProcess(path, port, ["--camera", CAMERA, "--no-announce", "--failsafe-ms", "1000", "--no-auth"], quiet=True)
     await asyncio.to_thread(server.start)
     try:

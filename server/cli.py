@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reads command lines and never replies; auto = teleop if the board answers it, else plain (default: auto)",
     )
     parser.add_argument("--host", help="address to listen on; 0.0.0.0 means every network interface (default: 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765)")
+    parser.add_argument(
+        "--port", type=int, help="TCP port for WebSocket clients and the dashboard (default: 8765; 0: a free one, printed at start)"
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML config file with settings and the stick-to-command mapping")
     record = parser.add_argument_group("recording")
     record.add_argument(

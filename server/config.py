@@ -127,8 +127,8 @@ class ServerConfig:
         return CameraSettings(self.camera, self.camera_width, self.camera_height, self.camera_fps, self.camera_quality)
 
     def validate(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"port must be 1..65535, got {self.port}")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"port must be 1..65535 (or 0: a free one, said at start), got {self.port}")
         if self.baud <= 0:
             raise ConfigError(f"baud must be positive, got {self.baud}")
         for name in ("ready_timeout", "failsafe_timeout", "keepalive_interval"):

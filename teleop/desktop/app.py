@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -72,23 +73,24 @@ def fleet_credentials(args: argparse.Namespace) -> dict[str, str | None]:
     return {"username": args.fleet_user, "password": password, "cafile": args.fleet_cafile}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 #: the demo server's outputs (in resources/)
 DEMO_CONFIG = "demo-server.toml"
 
 
-def start_demo_server() -> tuple[subprocess.Popen, str]:
-    """The bundled server on the simulated device, on a free loopback port, with a fresh pilot token.
+#: what the server prints once it listens, with the port it bound
+_LISTENING = re.compile(rb"teleop-server listening on wss?://\S+?:(\d+) ")
 
-    The token goes to the server in a private file (not on its command line,
-    which other users can read) and comes back in the returned address.
+
+def start_demo_server() -> tuple[subprocess.Popen, str]:
+    """The bundled server on the simulated device, on a loopback port it picks, with a fresh pilot token.
+
+    The server binds a free port itself (``--port 0``) and says which on its
+    standard output: a port found free beforehand could be taken by anything
+    before the server binds it, and the app would then connect, token and
+    all, to whatever listens there. The token goes to the server in a private
+    file (not on its command line, which other users can read) and comes back
+    in the returned address.
     """
-    port = free_port()
     token = secrets.token_urlsafe(16)
     folder = tempfile.mkdtemp(prefix="teleop-demo-")
     token_file = os.path.join(folder, "pilot-token")
@@ -96,19 +98,27 @@ def start_demo_server() -> tuple[subprocess.Popen, str]:
         f.write(token)
     frozen = getattr(sys, "frozen", False)  # in a PyInstaller bundle the app binary runs the server itself
     command = [sys.executable, "--run-server"] if frozen else [sys.executable, "-m", "teleop_server"]
-    command += ["--serial", "sim", "--camera", "sim", "--host", "127.0.0.1", "--port", str(port), "--token-file", token_file]
+    command += ["--serial", "sim", "--camera", "sim", "--host", "127.0.0.1", "--port", "0", "--token-file", token_file]
     command += ["--config", str(resource_path(DEMO_CONFIG))]  # every stick moves something on the simulated robot
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    said = os.path.join(folder, "said")
     try:
+        with open(said, "wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        while True:
+            with open(said, "rb") as out:
+                found = _LISTENING.search(out.read())
+            if found:
+                port = int(found.group(1))
                 break
             if process.poll() is not None:
                 raise SystemExit("teleop: the demo server failed to start")
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise SystemExit("teleop: the demo server did not start listening in 10 s")
             time.sleep(0.05)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)  # read at start; nothing else needs it
+        shutil.rmtree(folder, ignore_errors=True)  # read at start; the server keeps its own handle on what it prints
     return process, f"ws://127.0.0.1:{port}/#token={token}"
 
 
