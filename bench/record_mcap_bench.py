@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +34,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from mcap.reader import NonSeekingReader, make_reader
+from ports import steady_port
 
 from teleop_server.camera.simulated import TestPicture
 from teleop_server.record.jsonlines import Recorder as JsonLinesRecorder
@@ -85,19 +86,13 @@ def size_per_hour(folder: Path, seconds: int, video: bool) -> float:
     return path.stat().st_size * 3600 / seconds
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sigkill_loss(folder: Path, trials: int) -> list[float]:
     from websockets.sync.client import connect
 
     losses = []
     for trial in range(trials):
         path = folder / f"kill-{trial}.mcap"
-        port = free_port()
+        port = steady_port()
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -149,7 +144,7 @@ def first_reading_from(path: Path) -> float:
     """Seconds from starting ``teleop-server --replay FILE`` to the first reading a WebSocket client receives."""
     from websockets.sync.client import connect
 
-    port = free_port()
+    port = steady_port()
     started = time.perf_counter()
     server = subprocess.Popen(
         [
