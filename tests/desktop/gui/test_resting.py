@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from guitools import paint_now, wait_until
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QVBoxLayout, QWidget
 from test_pad_view import on_screen
@@ -114,19 +115,37 @@ def test_an_axis_bar_moved_many_times_shows_what_a_new_one_draws(qtbot, loop, di
 
 def test_the_picture_at_rest_is_drawn_again_when_the_view_would_look_different_and_only_then(qtbot, loop, display):
     view = OverResting()
-    window, _ = shown(qtbot, loop, view)
+    window, frame = shown(qtbot, loop, view)
+    view.setFixedSize(150, 100)
+    view.parentWidget().layout().setAlignment(view, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)  # a resize keeps its place
     wait_until(loop, view.isActiveWindow, what="the window active")
+    paint_now()
     drawn = view.rest.picture().cacheKey()
     assert view.rest.picture().cacheKey() == drawn, "drawn again with nothing changed"
-    for change in (
-        lambda: view.setEnabled(False),  # the disabled colours
-        lambda: view.setFont(QFont("DejaVu Sans", 15)),
-        lambda: view.setFixedHeight(view.height() - 10),
-    ):
+    other = QWidget()  # a window to make the view's inactive
+    qtbot.addWidget(other)
+
+    def deactivate() -> None:
+        other.show()
+        other.activateWindow()
+        wait_until(loop, lambda: not view.isActiveWindow(), what="the view's window inactive")
+
+    changes = {  # each but the resize leaves the view's size as it was: only the picture's own checks see them
+        "disabled": lambda: view.setEnabled(False),  # the disabled colours
+        "a new font": lambda: view.setFont(QFont("DejaVu Sans", 15)),
+        "resized in its place": lambda: view.setFixedHeight(90),
+        "the frame behind it recoloured": lambda: shade(frame, QColor(30, 90, 200)),  # colours the view inherits
+        "an ancestor moved in the window": lambda: window.layout().insertSpacing(0, 15),
+        "its window inactive": deactivate,  # the inactive colour group
+    }
+    for what, change in changes.items():
+        size = view.size()
         change()
         paint_now()
-        assert view.rest.picture().cacheKey() != drawn
+        assert view.rest.picture().cacheKey() != drawn, f"not drawn again: {what}"
+        assert (view.size() != size) == (what == "resized in its place"), what
         drawn = view.rest.picture().cacheKey()
+        assert view.rest.picture().cacheKey() == drawn, f"drawn again with nothing changed since: {what}"
     window.close()
 
 
