@@ -23,37 +23,44 @@ class Paced(QObject):
     A request when the last refresh is at least the interval ago refreshes at once;
     one sooner waits for the next request after the interval, or for a fallback
     timer at the interval and a half, whichever comes first, so news is never left
-    unshown and a steady stream needs no timer at all.
+    unshown and a steady stream needs no timer at all. News that can wait (a
+    request with ``slow``) does the same at ``slow_ms``; news that cannot, coming
+    meanwhile, is shown at the interval as ever.
     """
 
-    def __init__(self, interval_ms: int, refresh: Callable[[], None], parent: QObject | None = None) -> None:
+    def __init__(self, interval_ms: int, refresh: Callable[[], None], parent: QObject | None = None, slow_ms: int | None = None) -> None:
         super().__init__(parent)
         self.interval = interval_ms / 1000
+        self.slow_interval = (slow_ms if slow_ms is not None else interval_ms) / 1000
         self._refresh = refresh
         self._last = -math.inf
         self._fallback = QTimer(self)
         self._fallback.setSingleShot(True)
         self._fallback.timeout.connect(self.refresh_now)
-        # whether the fallback runs, kept here: asking the timer is a call into Qt on every request
+        # whether the fallback runs, and when it fires, kept here: asking the timer is a call into Qt on every request
         self._pending = False
+        self._due = math.inf
 
     @property
     def pending(self) -> bool:
         """News came that is not shown yet."""
         return self._pending
 
-    def request(self) -> None:
-        """Something to show changed."""
-        waited = time.monotonic() - self._last
-        if waited >= self.interval:
+    def request(self, slow: bool = False) -> None:
+        """Something to show changed; ``slow``: a change that can wait for the slow interval."""
+        interval = self.slow_interval if slow else self.interval
+        now = time.monotonic()
+        if now - self._last >= interval:
             self.refresh_now()
-        elif not self._pending:
-            self._pending = True
-            self._fallback.start(math.ceil((self.interval - waited + self.interval / 2) * 1000))
+            return
+        due = self._last + interval * 1.5
+        if not self._pending or due < self._due:
+            self._pending, self._due = True, due
+            self._fallback.start(math.ceil((due - now) * 1000))
 
     def refresh_now(self) -> None:
         if self._pending:
-            self._pending = False
+            self._pending, self._due = False, math.inf
             self._fallback.stop()
         self._last = time.monotonic()
         self._refresh()

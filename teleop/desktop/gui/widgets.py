@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPen
@@ -406,6 +407,47 @@ class ConnectionBar(QFrame):
         self.rtt.setText("RTT —" if ms is None else f"RTT {ms:.1f} ms")
 
 
+#: A change that moves every axis, as read and as sent, by less than this (of its -1..1 travel) is what a pad at
+#: rest does (an 8-bit stick flickers by 0.008 at each of its 250 reports a second): the panel shows it within
+#: :data:`FLICKER_MS`, a glance's pace, rather than at its frame rate. A button, a hat, a larger move or a drift
+#: that adds up to one is shown at once.
+FLICKER = 0.02
+FLICKER_MS = 200
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the gamepad panel's marks show of the drive model."""
+
+    pad: int | None
+    layout: Layout
+    buttons: tuple[int, ...]
+    hats: tuple[tuple[int, int], ...]
+    axes: tuple[float, ...]
+    #: the axes as sent; None while not driving
+    sent: tuple[float, ...] | None
+
+    @classmethod
+    def of(cls, drive: DriveModel) -> Marks:
+        state = drive.current_input()
+        sent = tuple(drive.timing.output()[0]) if drive.enabled else None
+        hats = tuple((int(h[0]), int(h[1])) for h in state.hats)
+        return cls(drive.selected, drive.layout, tuple(state.buttons), hats, tuple(state.axes), sent)
+
+    def flickers_from(self, shown: Marks | None) -> bool:
+        """Whether these marks differ from those ``shown`` only by axes that moved less than :data:`FLICKER`."""
+        if shown is None or (self.pad, self.layout, self.buttons, self.hats) != (shown.pad, shown.layout, shown.buttons, shown.hats):
+            return False
+        if len(self.axes) != len(shown.axes) or (self.sent is None) != (shown.sent is None):
+            return False
+        now, was = self.axes, shown.axes
+        if self.sent is not None and shown.sent is not None:
+            if len(self.sent) != len(shown.sent):
+                return False
+            now, was = now + self.sent, was + shown.sent
+        return all(abs(a - b) < FLICKER for a, b in zip(now, was, strict=True))
+
+
 class GamepadPanel(QGroupBox):
     """The stick area: the pad list, then the pad drawn by control name (standard layout) or its raw axes, buttons and hats.
 
@@ -461,8 +503,10 @@ class GamepadPanel(QGroupBox):
         bind(drive.pads_changed, self, self.refresh_devices)
         bind(drive.input_changed, self, self._input_changed)
         bind(drive.changed, self, self._input_changed)
-        self._frames = Paced(40, self.refresh_values, self)  # at most 25 repaints a second, none while nothing moves
+        # at most 25 repaints a second, 5 for a pad's flicker at rest, none while nothing moves
+        self._frames = Paced(40, self.refresh_values, self, slow_ms=FLICKER_MS)
         self._dirty = True
+        self._shown_marks: Marks | None = None
         self.refresh_devices(drive)
 
     def focusInEvent(self, event) -> None:
@@ -509,11 +553,23 @@ class GamepadPanel(QGroupBox):
             if virtual
             else "Blue: the pad as read. Green: the value sent after deadzone, expo, inversion and calibration (while driving)."
         )
-        self._input_changed(drive)
+        self._dirty = True
+        self._frames.request()
 
     def _input_changed(self, drive: DriveModel) -> None:
         self._dirty = True
-        self._frames.request()
+        self._frames.request(slow=self._flicker_only(drive))
+
+    def _flicker_only(self, drive: DriveModel) -> bool:
+        """Whether the input changed from what the panel shows only by a pad's flicker at rest (see :class:`Marks`)."""
+        shown = self._shown_marks
+        if shown is None:
+            return False
+        axes = drive.current_input().axes
+        # a stick that moves, the usual news while driving, is told without building the marks
+        if len(axes) != len(shown.axes) or any(abs(a - b) >= FLICKER for a, b in zip(axes, shown.axes, strict=True)):
+            return False
+        return Marks.of(drive).flickers_from(shown)
 
     def _show_bars(self, count: int) -> None:
         """A bar for each of ``count`` axes, the scroll area as high as up to :data:`MAX_BARS_SHOWN` of them."""
@@ -532,6 +588,7 @@ class GamepadPanel(QGroupBox):
             return
         self._dirty = False
         drive = self.drive
+        self._shown_marks = Marks.of(drive)
         if (drive.selected, drive.layout) != self._shown:  # the pad's layout changed in Settings
             self.pads.refresh()
             self.refresh_devices()

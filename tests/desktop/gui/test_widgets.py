@@ -8,7 +8,10 @@ import time
 from guitools import paint_now, run, wait_until
 from test_pad_view import on_screen
 
-from teleop.desktop.gui.widgets import AxisBar
+from teleop.desktop.gui.widgets import FLICKER_MS, AxisBar, GamepadPanel, Marks
+from teleop.desktop.models.drive import DriveSettings
+from teleop.desktop.models.driving import DriveModel
+from teleop.wire.layout import Layout
 
 
 def shown_bar(qtbot, loop, width: int = 300) -> AxisBar:
@@ -73,3 +76,70 @@ def test_a_narrow_axis_bar_gives_its_last_value_in_the_tooltip_and_a_wide_one_no
     bar.resize(AxisBar.MIN_WIDTH + 10, AxisBar.HEIGHT)  # the number goes: the tooltip has it at once
     wait_until(loop, lambda: bar.width() < AxisBar.NUMBER_FROM, what="the bar narrowed")
     assert bar.toolTip() == "axis 0: +0.500, sent +0.250"
+
+
+def marks(axes=(0.0, 0.0), sent=None, buttons=(0, 0), hats=((0, 0),), pad=None) -> Marks:
+    return Marks(pad, Layout.RAW, buttons, hats, axes, sent)
+
+
+def test_a_pad_flickering_at_rest_is_told_from_one_that_moves_or_presses():
+    shown = marks(axes=(0.0, 0.5))
+    assert marks(axes=(0.0078, 0.49)).flickers_from(shown)
+    assert not marks(axes=(0.0, 0.52)).flickers_from(shown), "a move of a fiftieth of the travel is shown at once"
+    assert not marks(axes=(0.0, 0.5), buttons=(1, 0)).flickers_from(shown)
+    assert not marks(axes=(0.0, 0.5), hats=((0, 1),)).flickers_from(shown)
+    assert not marks(axes=(0.0, 0.5, 0.0)).flickers_from(shown)
+    assert not marks(axes=(0.0, 0.5), pad=3).flickers_from(shown)
+    assert not marks().flickers_from(None), "the first marks are shown at once"
+
+
+def test_the_sent_values_count_as_marks_while_driving():
+    shown = marks(axes=(0.3, 0.0), sent=(0.2, 0.0))
+    assert marks(axes=(0.3, 0.0), sent=(0.21, 0.0)).flickers_from(shown)
+    assert not marks(axes=(0.3, 0.0), sent=(0.25, 0.0)).flickers_from(shown), "a change of speed moves the sent marks"
+    assert not marks(axes=(0.3, 0.0)).flickers_from(shown), "driving stopped: the sent marks go"
+    assert not shown.flickers_from(marks(axes=(0.3, 0.0))), "driving started: the sent marks come"
+
+
+def panel_refreshes(loop, qtbot, moves: list[float], every: float) -> tuple[GamepadPanel, list[float]]:
+    """The panel over a drive model whose on-screen stick's axis 0 takes ``moves`` one after another; when it refreshed."""
+    drive = DriveModel(DriveSettings(), lambda control: None)
+    panel = GamepadPanel(drive)
+    qtbot.addWidget(panel)
+    refreshed: list[float] = []
+    refresh = panel.refresh_values
+
+    def counted() -> None:
+        refreshed.append(time.monotonic())
+        refresh()
+
+    panel._frames._refresh = counted
+
+    async def move() -> None:
+        for value in moves:
+            drive.set_virtual_axis(0, value)
+            await asyncio.sleep(every)
+
+    run(loop, move(), timeout=len(moves) * every + 5)
+    wait_until(loop, lambda: not panel._frames.pending, what="the last input shown")
+    return panel, refreshed
+
+
+def test_the_gamepad_panel_shows_a_flicker_at_a_glances_pace_and_a_move_at_once(qtbot, loop):
+    flicker = [0.5 + (i % 2) * 0.008 for i in range(60)]  # a stick at rest off centre, 0.6 s of 250 reports a second
+    panel, refreshed = panel_refreshes(loop, qtbot, [0.5, *flicker], every=0.01)
+    assert len(refreshed) <= 2 + 0.6 / (FLICKER_MS / 1000), f"{len(refreshed)} refreshes for a flicker"
+    assert panel.left.raw[0] == flicker[-1], "the flicker's last value was not shown"
+    moving = [0.5 + i * 0.03 for i in range(15)]  # a stick pushed over 0.15 s
+    panel, refreshed = panel_refreshes(loop, qtbot, moving, every=0.01)
+    assert len(refreshed) >= 0.15 / 0.04 - 1, f"a moving stick was shown {len(refreshed)} times in 0.15 s"
+    assert panel.left.raw[0] == moving[-1]
+
+
+def test_the_gamepad_panel_shows_a_button_pressed_at_once_while_a_stick_flickers(qtbot, loop):
+    panel, refreshed = panel_refreshes(loop, qtbot, [0.5 + (i % 2) * 0.008 for i in range(20)], every=0.01)
+    drive = panel.drive
+    pressed_at = time.monotonic()
+    drive.set_virtual_button(0, True)
+    wait_until(loop, lambda: len(refreshed) and refreshed[-1] > pressed_at and not panel._frames.pending, what="the press shown")
+    assert refreshed[-1] - pressed_at < 0.15, "a button press waited as long as a flicker"
