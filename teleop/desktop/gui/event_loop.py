@@ -53,8 +53,9 @@ def _file_number(fd: Any) -> int:
 class _Watch:
     """One reader or writer: its callback, run by its notifier until the watch ends."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, notifier: QSocketNotifier, callback: Callable[..., Any], args: tuple) -> None:
-        self.loop, self.notifier, self.callback, self.args = loop, notifier, callback, args
+    def __init__(self, loop: asyncio.AbstractEventLoop, socket: _Socket, callback: Callable[..., Any], args: tuple) -> None:
+        self.loop, self.socket, self.callback, self.args = loop, socket, callback, args
+        self.notifier = socket.notifier
         self.context = contextvars.copy_context()  # as asyncio's Handle: the context of the add_reader call
         self.ended = False
 
@@ -141,7 +142,9 @@ class QtEventLoop(qasync.QEventLoop):
         socket = self._sockets.get((kind, number))
         if socket is None:
             socket = self._sockets[kind, number] = _Socket(number, qt_kind)
-        watch = _Watch(self, socket.notifier, callback, args)
+        if socket.watch is not None:  # a watch on this number under another key (a closed file's, never removed)
+            socket.watch.ended = True
+        watch = _Watch(self, socket, callback, args)
         socket.watch = watch
         socket.notifier.setEnabled(True)
         notifiers[fd] = socket.notifier
@@ -151,10 +154,11 @@ class QtEventLoop(qasync.QEventLoop):
         if self.is_closed():
             return False
         watch = self._watches.pop((kind, fd), None)
-        if watch is not None:
-            watch.ended = True
         notifier = notifiers.pop(fd, None)
-        if notifier is None:
-            return False
-        notifier.setEnabled(False)  # kept for the descriptor's next watch; no longer in Qt's wait
+        if watch is None:
+            return notifier is not None
+        watch.ended = True
+        if watch.socket.watch is watch:  # not if a watch on the number's new file took the notifier over
+            watch.socket.watch = None
+            watch.notifier.setEnabled(False)  # kept for the descriptor's next watch; no longer in Qt's wait
         return True

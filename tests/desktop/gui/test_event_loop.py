@@ -207,6 +207,8 @@ def test_a_reader_removed_and_added_again_gets_its_notifier_back_and_only_the_ne
             while not calls or calls[-1][0] != name:
                 await asyncio.sleep(0.001)
             loop.remove_reader(ours)
+            # out of Qt's wait: a notifier left on for a readable socket nobody reads would spin the loop
+            assert not loop._sockets["read", number].notifier.isEnabled()
         theirs.send(b"y")  # readable, and nobody watches it
         barrier_a, barrier_b = socket.socketpair()
         reached = asyncio.get_running_loop().create_future()
@@ -260,3 +262,31 @@ def test_a_reader_that_watches_its_socket_anew_from_a_deferred_call_stays_watche
         ours.close()
         theirs.close()
     assert calls == [("first", b"a"), ("second", b"b")]
+
+
+def test_a_late_removal_of_a_closed_sockets_reader_leaves_the_reader_of_the_file_that_took_its_number(loop):
+    calls = []
+
+    async def scenario():
+        old, old_peer = socket.socketpair()
+        number = old.fileno()
+        loop.add_reader(old, lambda: calls.append("old"))
+        old.close()  # its reader not removed yet
+        old_peer.close()
+        new, peer = socket.socketpair()
+        if new.fileno() != number:
+            new, peer = peer, new
+        assert new.fileno() == number, "the kernel gives the lowest free number"
+        loop.add_reader(number, lambda: calls.append(("new", new.recv(1))))
+        loop.remove_reader(old)  # the late clean-up of the closed socket
+        peer.send(b"x")
+        try:
+            while not calls:
+                await asyncio.sleep(0.001)
+        finally:
+            loop.remove_reader(number)
+            new.close()
+            peer.close()
+
+    run(loop, scenario())
+    assert calls == [("new", b"x")]
