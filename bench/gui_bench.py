@@ -173,12 +173,22 @@ async def beside_the_app(work: Callable[[], float]) -> tuple[float, float, dict[
     import threading
 
     used: list[float] = []
-    thread = threading.Thread(target=lambda: used.append(work()), name="bench-stick")
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            used.append(work())
+        except BaseException as error:  # raised here, not printed by the thread: a figure without it would be wrong
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="bench-stick")
     cpu0, t0, ticks0 = cpu_seconds(), time.monotonic(), thread_cpu_ticks()
     thread.start()
     while thread.is_alive():
         await asyncio.sleep(0.25)
     elapsed = time.monotonic() - t0
+    if failed:
+        raise failed[0]
     shares = thread_cpu_share(ticks0, thread_cpu_ticks(), elapsed)
     threads = {name: share for name, share in shares.items() if name != thread.name and share >= 0.05}
     return elapsed, (cpu_seconds() - cpu0 - sum(used)) / elapsed * 100, threads

@@ -407,10 +407,11 @@ class ConnectionBar(QFrame):
         self.rtt.setText("RTT —" if ms is None else f"RTT {ms:.1f} ms")
 
 
-#: A change that moves every axis, as read and as sent, by less than this (of its -1..1 travel) is what a pad at
-#: rest does (an 8-bit stick flickers by 0.008 at each of its 250 reports a second): the panel shows it within
-#: :data:`FLICKER_MS`, a glance's pace, rather than at its frame rate. A button, a hat, a larger move or a drift
-#: that adds up to one is shown at once.
+#: A change of a pad's input that moves every axis, as read and as sent, by less than this (of its -1..1 travel)
+#: is what a pad at rest does (an 8-bit stick flickers by 0.008 at each of its 250 reports a second): the panel
+#: shows it at most every :data:`FLICKER_MS`, a glance's pace (the last of it within one and a half of that),
+#: rather than at its frame rate. A button, a hat, the hold-to-drive state, a larger move or a drift that adds up
+#: to one is shown at once, and so is every change of the on-screen sticks, which never flicker.
 FLICKER = 0.02
 FLICKER_MS = 200
 
@@ -426,26 +427,25 @@ class Marks:
     axes: tuple[float, ...]
     #: the axes as sent; None while not driving
     sent: tuple[float, ...] | None
+    #: whether the hold-to-drive control is held (None: hold-to-drive is off); the pad list says so in words
+    held: bool | None = None
 
     @classmethod
     def of(cls, drive: DriveModel) -> Marks:
         state = drive.current_input()
         sent = tuple(drive.timing.output()[0]) if drive.enabled else None
         hats = tuple((int(h[0]), int(h[1])) for h in state.hats)
-        return cls(drive.selected, drive.layout, tuple(state.buttons), hats, tuple(state.axes), sent)
+        return cls(drive.selected, drive.layout, tuple(state.buttons), hats, tuple(state.axes), sent, drive.deadman_held)
+
+    def _beside_the_axes(self) -> tuple:
+        return self.pad, self.layout, self.buttons, self.hats, self.held, len(self.axes), self.sent is None or len(self.sent)
 
     def flickers_from(self, shown: Marks | None) -> bool:
         """Whether these marks differ from those ``shown`` only by axes that moved less than :data:`FLICKER`."""
-        if shown is None or (self.pad, self.layout, self.buttons, self.hats) != (shown.pad, shown.layout, shown.buttons, shown.hats):
+        if shown is None or self._beside_the_axes() != shown._beside_the_axes():
             return False
-        if len(self.axes) != len(shown.axes) or (self.sent is None) != (shown.sent is None):
-            return False
-        now, was = self.axes, shown.axes
-        if self.sent is not None and shown.sent is not None:
-            if len(self.sent) != len(shown.sent):
-                return False
-            now, was = now + self.sent, was + shown.sent
-        return all(abs(a - b) < FLICKER for a, b in zip(now, was, strict=True))
+        pairs = zip(self.axes + (self.sent or ()), shown.axes + (shown.sent or ()), strict=True)
+        return all(abs(a - b) < FLICKER for a, b in pairs)
 
 
 class GamepadPanel(QGroupBox):
@@ -563,7 +563,7 @@ class GamepadPanel(QGroupBox):
     def _flicker_only(self, drive: DriveModel) -> bool:
         """Whether the input changed from what the panel shows only by a pad's flicker at rest (see :class:`Marks`)."""
         shown = self._shown_marks
-        if shown is None:
+        if shown is None or drive.selected is None:  # the on-screen sticks move only when told to
             return False
         axes = drive.current_input().axes
         # a stick that moves, the usual news while driving, is told without building the marks

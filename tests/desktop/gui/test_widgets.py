@@ -11,6 +11,7 @@ from test_pad_view import on_screen
 from teleop.desktop.gui.widgets import FLICKER_MS, AxisBar, GamepadPanel, Marks
 from teleop.desktop.models.drive import DriveSettings
 from teleop.desktop.models.driving import DriveModel
+from teleop.desktop.models.pads import GamepadInfo, GamepadState
 from teleop.wire.layout import Layout
 
 
@@ -78,8 +79,8 @@ def test_a_narrow_axis_bar_gives_its_last_value_in_the_tooltip_and_a_wide_one_no
     assert bar.toolTip() == "axis 0: +0.500, sent +0.250"
 
 
-def marks(axes=(0.0, 0.0), sent=None, buttons=(0, 0), hats=((0, 0),), pad=None) -> Marks:
-    return Marks(pad, Layout.RAW, buttons, hats, axes, sent)
+def marks(axes=(0.0, 0.0), sent=None, buttons=(0, 0), hats=((0, 0),), pad=1, held=None) -> Marks:
+    return Marks(pad, Layout.RAW, buttons, hats, axes, sent, held)
 
 
 def test_a_pad_flickering_at_rest_is_told_from_one_that_moves_or_presses():
@@ -90,6 +91,7 @@ def test_a_pad_flickering_at_rest_is_told_from_one_that_moves_or_presses():
     assert not marks(axes=(0.0, 0.5), hats=((0, 1),)).flickers_from(shown)
     assert not marks(axes=(0.0, 0.5, 0.0)).flickers_from(shown)
     assert not marks(axes=(0.0, 0.5), pad=3).flickers_from(shown)
+    assert not marks(axes=(0.0, 0.5), held=False).flickers_from(marks(axes=(0.0, 0.5), held=True)), "a trigger held to drive let go"
     assert not marks().flickers_from(None), "the first marks are shown at once"
 
 
@@ -101,9 +103,26 @@ def test_the_sent_values_count_as_marks_while_driving():
     assert not shown.flickers_from(marks(axes=(0.3, 0.0))), "driving started: the sent marks come"
 
 
-def panel_refreshes(loop, qtbot, moves: list[float], every: float) -> tuple[GamepadPanel, list[float]]:
-    """The panel over a drive model whose on-screen stick's axis 0 takes ``moves`` one after another; when it refreshed."""
+class Pad:
+    """A pad plugged into a drive model, moved by hand as the gamepad layer moves it."""
+
+    ID = 1
+
+    def __init__(self, drive: DriveModel) -> None:
+        self.drive = drive
+        self.state = GamepadState(axes=[0.0, 0.0], buttons=[0, 0, 0, 0], hats=[(0, 0)])
+        drive.pad_added(GamepadInfo(self.ID, "pad", "guid", 2, 4, 1), self.state)
+
+    def axis(self, value: float) -> None:
+        self.state.axes[0] = value
+        self.drive.pad_moved(self.ID)
+
+
+def panel_refreshes(loop, qtbot, moves: list[float], every: float, pad: bool = True) -> tuple[GamepadPanel, list[float]]:
+    """The panel over a drive model whose pad's axis 0 (or the on-screen stick's) takes ``moves`` one after another;
+    when it refreshed."""
     drive = DriveModel(DriveSettings(), lambda control: None)
+    stick = Pad(drive).axis if pad else lambda value: drive.set_virtual_axis(0, value)
     panel = GamepadPanel(drive)
     qtbot.addWidget(panel)
     refreshed: list[float] = []
@@ -117,7 +136,7 @@ def panel_refreshes(loop, qtbot, moves: list[float], every: float) -> tuple[Game
 
     async def move() -> None:
         for value in moves:
-            drive.set_virtual_axis(0, value)
+            stick(value)
             await asyncio.sleep(every)
 
     run(loop, move(), timeout=len(moves) * every + 5)
@@ -125,21 +144,29 @@ def panel_refreshes(loop, qtbot, moves: list[float], every: float) -> tuple[Game
     return panel, refreshed
 
 
-def test_the_gamepad_panel_shows_a_flicker_at_a_glances_pace_and_a_move_at_once(qtbot, loop):
-    flicker = [0.5 + (i % 2) * 0.008 for i in range(60)]  # a stick at rest off centre, 0.6 s of 250 reports a second
-    panel, refreshed = panel_refreshes(loop, qtbot, [0.5, *flicker], every=0.01)
+FLICKERING = [0.5 + (i % 2) * 0.008 for i in range(60)]  # a stick at rest off centre, 0.6 s of 250 reports a second
+
+
+def test_the_gamepad_panel_shows_a_pads_flicker_at_a_glances_pace_and_a_move_at_once(qtbot, loop):
+    panel, refreshed = panel_refreshes(loop, qtbot, [0.5, *FLICKERING], every=0.01)
     assert len(refreshed) <= 2 + 0.6 / (FLICKER_MS / 1000), f"{len(refreshed)} refreshes for a flicker"
-    assert panel.left.raw[0] == flicker[-1], "the flicker's last value was not shown"
+    assert panel.bars[0].raw == FLICKERING[-1], "the flicker's last value was not shown"
     moving = [0.5 + i * 0.03 for i in range(15)]  # a stick pushed over 0.15 s
     panel, refreshed = panel_refreshes(loop, qtbot, moving, every=0.01)
     assert len(refreshed) >= 0.15 / 0.04 - 1, f"a moving stick was shown {len(refreshed)} times in 0.15 s"
-    assert panel.left.raw[0] == moving[-1]
+    assert panel.bars[0].raw == moving[-1]
+
+
+def test_the_gamepad_panel_follows_every_small_move_of_the_on_screen_stick(qtbot, loop):
+    _, refreshed = panel_refreshes(loop, qtbot, [0.5, *FLICKERING], every=0.01, pad=False)
+    assert len(refreshed) >= 0.6 / 0.04 - 2, f"the on-screen stick was shown {len(refreshed)} times in 0.6 s"
 
 
 def test_the_gamepad_panel_shows_a_button_pressed_at_once_while_a_stick_flickers(qtbot, loop):
-    panel, refreshed = panel_refreshes(loop, qtbot, [0.5 + (i % 2) * 0.008 for i in range(20)], every=0.01)
+    panel, refreshed = panel_refreshes(loop, qtbot, FLICKERING[:20], every=0.01)
     drive = panel.drive
     pressed_at = time.monotonic()
-    drive.set_virtual_button(0, True)
+    drive.pad_states[Pad.ID].buttons[0] = 1
+    drive.pad_moved(Pad.ID)
     wait_until(loop, lambda: len(refreshed) and refreshed[-1] > pressed_at and not panel._frames.pending, what="the press shown")
     assert refreshed[-1] - pressed_at < 0.15, "a button press waited as long as a flicker"
