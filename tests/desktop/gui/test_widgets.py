@@ -86,7 +86,7 @@ def marks(axes=(0.0, 0.0), sent=None, buttons=(0, 0), hats=((0, 0),), pad=1, hel
 def test_a_pad_flickering_at_rest_is_told_from_one_that_moves_or_presses():
     shown = marks(axes=(0.0, 0.5))
     assert marks(axes=(0.0078, 0.49)).flickers_from(shown)
-    assert not marks(axes=(0.0, 0.52)).flickers_from(shown), "a move of a fiftieth of the travel is shown at once"
+    assert not marks(axes=(0.0, 0.52)).flickers_from(shown), "a move of a hundredth of the travel is shown at once"
     assert not marks(axes=(0.0, 0.5), buttons=(1, 0)).flickers_from(shown)
     assert not marks(axes=(0.0, 0.5), hats=((0, 1),)).flickers_from(shown)
     assert not marks(axes=(0.0, 0.5, 0.0)).flickers_from(shown)
