@@ -2,10 +2,41 @@
 
 import asyncio
 import socket
+from collections.abc import Callable
 
+import pytest
 from guitools import run
 
 from teleop.desktop.gui.event_loop import QtEventLoop
+
+
+@pytest.fixture
+def pair():
+    """Two connected sockets, closed after the test."""
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+async def until(condition: Callable[[], object]) -> None:
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+async def qt_delivered_what_it_saw(loop) -> None:
+    """Returns once Qt has delivered the readiness it saw when this was called: a reader still watched then,
+    whose socket was readable, has been called by now."""
+    barrier, peer = socket.socketpair()
+    reached = asyncio.get_running_loop().create_future()
+    loop.add_reader(barrier, lambda: reached.done() or reached.set_result(None))
+    peer.send(b"x")
+    try:
+        await reached
+    finally:
+        loop.remove_reader(barrier)
+        barrier.close()
+        peer.close()
 
 
 def test_a_stream_reads_every_message_in_order_through_the_loop(loop):
@@ -185,11 +216,11 @@ def test_a_reader_that_turns_qts_loop_itself_is_not_called_again_inside_it(loop)
     assert deepest == 1
 
 
-def test_a_reader_removed_and_added_again_gets_its_notifier_back_and_only_the_new_callback_runs(loop, monkeypatch):
+def test_a_reader_removed_and_added_again_gets_its_notifier_back_and_only_the_new_callback_runs(loop, monkeypatch, pair):
     """The pads' files rest between reads while not driving: a new notifier each time cost 160 µs of the GUI."""
     from teleop.desktop.gui import event_loop
 
-    ours, theirs = socket.socketpair()
+    ours, theirs = pair
     number = ours.fileno()
     made, calls = [], []
 
@@ -204,35 +235,23 @@ def test_a_reader_removed_and_added_again_gets_its_notifier_back_and_only_the_ne
         for name in ("first", "second", "third"):
             loop.add_reader(ours, lambda name=name: calls.append((name, ours.recv(1))))
             theirs.send(b"x")
-            while not calls or calls[-1][0] != name:
-                await asyncio.sleep(0.001)
+            await until(lambda name=name: calls and calls[-1][0] == name)
             loop.remove_reader(ours)
             # out of Qt's wait: a notifier left on for a readable socket nobody reads would spin the loop
             assert not loop._sockets["read", number].notifier.isEnabled()
         theirs.send(b"y")  # readable, and nobody watches it
-        barrier_a, barrier_b = socket.socketpair()
-        reached = asyncio.get_running_loop().create_future()
-        loop.add_reader(barrier_a, lambda: reached.done() or reached.set_result(None))
-        barrier_b.send(b"x")
-        await reached  # Qt delivered the readiness it saw: the removed reader's too, had it still been watched
-        loop.remove_reader(barrier_a)
-        barrier_a.close()
-        barrier_b.close()
+        await qt_delivered_what_it_saw(loop)
 
-    try:
-        run(loop, scenario())
-    finally:
-        ours.close()
-        theirs.close()
+    run(loop, scenario())
     assert calls == [("first", b"x"), ("second", b"x"), ("third", b"x")]
     # one notifier at most for the three watches (none if an earlier watch on this descriptor number left one)
     assert made.count(number) <= 1
 
 
-def test_a_reader_that_watches_its_socket_anew_from_a_deferred_call_stays_watched(loop, monkeypatch):
+def test_a_reader_that_watches_its_socket_anew_from_a_deferred_call_stays_watched(loop, monkeypatch, pair):
     """Qt delivers a readiness while asyncio's loop is not running (qasync's last pass): the callback runs later,
     and a transport that pauses and resumes its reading inside it must keep its new watch enabled."""
-    ours, theirs = socket.socketpair()
+    ours, theirs = pair
     calls = []
 
     def second():
@@ -249,18 +268,12 @@ def test_a_reader_that_watches_its_socket_anew_from_a_deferred_call_stays_watche
         with monkeypatch.context() as patched:  # Qt's activation, delivered as if asyncio's loop were not running
             patched.setattr(loop, "is_running", lambda: False)
             loop._sockets["read", ours.fileno()].ready()
-        while not calls:
-            await asyncio.sleep(0.001)
+        await until(lambda: calls)
         theirs.send(b"b")
-        while len(calls) < 2:
-            await asyncio.sleep(0.001)
+        await until(lambda: len(calls) == 2)
         loop.remove_reader(ours)
 
-    try:
-        run(loop, scenario())
-    finally:
-        ours.close()
-        theirs.close()
+    run(loop, scenario())
     assert calls == [("first", b"a"), ("second", b"b")]
 
 
@@ -281,8 +294,7 @@ def test_a_late_removal_of_a_closed_sockets_reader_leaves_the_reader_of_the_file
         loop.remove_reader(old)  # the late clean-up of the closed socket
         peer.send(b"x")
         try:
-            while not calls:
-                await asyncio.sleep(0.001)
+            await until(lambda: calls)
         finally:
             loop.remove_reader(number)
             new.close()
