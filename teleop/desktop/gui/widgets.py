@@ -438,7 +438,8 @@ class Marks:
         return cls(drive.selected, drive.layout, tuple(state.buttons), hats, tuple(state.axes), sent, drive.deadman_held)
 
     def _beside_the_axes(self) -> tuple:
-        return self.pad, self.layout, self.buttons, self.hats, self.held, len(self.axes), self.sent is None or len(self.sent)
+        sent = None if self.sent is None else len(self.sent)  # not "is None or len": True == 1 for a pad of one axis
+        return self.pad, self.layout, self.buttons, self.hats, self.held, len(self.axes), sent
 
     def flickers_from(self, shown: Marks | None) -> bool:
         """Whether these marks differ from those ``shown`` only by axes that moved less than :data:`FLICKER`."""

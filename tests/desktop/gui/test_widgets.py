@@ -101,6 +101,8 @@ def test_the_sent_values_count_as_marks_while_driving():
     assert not marks(axes=(0.3, 0.0), sent=(0.25, 0.0)).flickers_from(shown), "a change of speed moves the sent marks"
     assert not marks(axes=(0.3, 0.0)).flickers_from(shown), "driving stopped: the sent marks go"
     assert not shown.flickers_from(marks(axes=(0.3, 0.0))), "driving started: the sent marks come"
+    pedal = marks(axes=(0.3,))  # a pad of one axis
+    assert not marks(axes=(0.3,), sent=(0.3,)).flickers_from(pedal), "driving started with a one-axis pad"
 
 
 class Pad:
