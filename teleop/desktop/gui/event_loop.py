@@ -155,7 +155,9 @@ class QtEventLoop(qasync.QEventLoop):
             return False
         watch = self._watches.pop((kind, fd), None)
         notifier = notifiers.pop(fd, None)
-        if watch is None:
+        if watch is None:  # never so: a notifier is registered with its watch; out of Qt's wait all the same
+            if notifier is not None:
+                notifier.setEnabled(False)
             return notifier is not None
         watch.ended = True
         if watch.socket.watch is watch:  # not if a watch on the number's new file took the notifier over

@@ -302,3 +302,25 @@ def test_a_late_removal_of_a_closed_sockets_reader_leaves_the_reader_of_the_file
 
     run(loop, scenario())
     assert calls == [("new", b"x")]
+
+
+def test_a_reader_removed_by_its_deferred_call_leaves_its_readable_socket_out_of_qts_wait(loop, monkeypatch, pair):
+    ours, theirs = pair
+    calls = []
+
+    def once():
+        calls.append("called")
+        loop.remove_reader(ours)  # its socket stays readable: nobody reads it
+
+    async def scenario():
+        loop.add_reader(ours, once)
+        theirs.send(b"a")
+        with monkeypatch.context() as patched:  # Qt's activation, delivered as if asyncio's loop were not running
+            patched.setattr(loop, "is_running", lambda: False)
+            loop._sockets["read", ours.fileno()].ready()
+        await until(lambda: calls)
+        await qt_delivered_what_it_saw(loop)
+        assert not loop._sockets["read", ours.fileno()].notifier.isEnabled(), "a readable socket nobody reads spins the loop"
+
+    run(loop, scenario())
+    assert calls == ["called"]
