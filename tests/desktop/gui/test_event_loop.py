@@ -39,6 +39,13 @@ async def qt_delivered_what_it_saw(loop) -> None:
         peer.close()
 
 
+def delivered_outside_the_loop(loop, monkeypatch, sock: socket.socket) -> None:
+    """Qt's activation of ``sock``'s reader, delivered as if asyncio's loop were not running (qasync's last pass)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(loop, "is_running", lambda: False)
+        loop._sockets["read", sock.fileno()].ready()
+
+
 def test_a_stream_reads_every_message_in_order_through_the_loop(loop):
     async def scenario():
         ours, theirs = socket.socketpair()
@@ -265,9 +272,7 @@ def test_a_reader_that_watches_its_socket_anew_from_a_deferred_call_stays_watche
     async def scenario():
         loop.add_reader(ours, first)
         theirs.send(b"a")
-        with monkeypatch.context() as patched:  # Qt's activation, delivered as if asyncio's loop were not running
-            patched.setattr(loop, "is_running", lambda: False)
-            loop._sockets["read", ours.fileno()].ready()
+        delivered_outside_the_loop(loop, monkeypatch, ours)
         await until(lambda: calls)
         theirs.send(b"b")
         await until(lambda: len(calls) == 2)
@@ -315,9 +320,7 @@ def test_a_reader_removed_by_its_deferred_call_leaves_its_readable_socket_out_of
     async def scenario():
         loop.add_reader(ours, once)
         theirs.send(b"a")
-        with monkeypatch.context() as patched:  # Qt's activation, delivered as if asyncio's loop were not running
-            patched.setattr(loop, "is_running", lambda: False)
-            loop._sockets["read", ours.fileno()].ready()
+        delivered_outside_the_loop(loop, monkeypatch, ours)
         await until(lambda: calls)
         await qt_delivered_what_it_saw(loop)
         assert not loop._sockets["read", ours.fileno()].notifier.isEnabled(), "a readable socket nobody reads spins the loop"
