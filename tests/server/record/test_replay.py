@@ -234,6 +234,10 @@ def test_recorded_video_is_served_again_at_the_video_path_frame_for_frame(tmp_pa
 
 def test_a_replay_says_it_opens_no_device_even_when_given_one(recorded):
     server = ServerProcess("/dev/ttyACM9", extra=["--replay", str(recorded)]).start()
+    # the port takes connections from the moment it listens; a welcome comes once the server has said it is up
+    with sync_client(server.url) as ws:
+        ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
     output = server.stop()
     assert "replaying" in output and "no device is opened" in output, output[-2000:]
     assert "--serial /dev/ttyACM9 is not opened" in output and "serial: /dev/ttyACM9" not in output
