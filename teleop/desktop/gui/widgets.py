@@ -589,14 +589,13 @@ class GamepadPanel(QGroupBox):
             return
         self._dirty = False
         drive = self.drive
-        self._shown_marks = Marks.of(drive)
         if (drive.selected, drive.layout) != self._shown:  # the pad's layout changed in Settings
             self.pads.refresh()
             self.refresh_devices()
-        state = drive.current_input()
-        axes, buttons, hats = state.axes, state.buttons, state.hats
-        driving = drive.enabled
-        sent_axes = drive.timing.output()[0]  # neutral while hold-to-drive is let go
+        marks = self._shown_marks = Marks.of(drive)  # what is drawn, as the next input is compared with
+        axes, buttons, hats = marks.axes, marks.buttons, marks.hats
+        driving = marks.sent is not None
+        sent_axes = marks.sent or ()  # neutral while hold-to-drive is let go
         state_text = self.pads.state_text()
         if state_text != self.pads.state.text():
             self.pads.state.setText(state_text)
