@@ -6,7 +6,7 @@ process with an SDL virtual joystick, in three phases:
 
 1. idle before connecting (window shown, gamepad plugged in, nothing moving);
 2. connected and plotting four readings, not driving; then the same with the
-   pad at rest but flickering between two neighbouring values at each of its
+   pad at rest but flickering at random between two neighbouring values at each of its
    250 reports a second, as the 8-bit sticks of a DualShock 4 do;
 3. driving: the stick moves every 20 ms, controls go out at 50 Hz.
 
@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -202,11 +203,14 @@ JITTER_EVERY = 0.004
 
 
 def jitter(stick, seconds: float, pad_file: PadFile | None) -> float:
-    """Axis 0 of a pad at rest flickering between two neighbouring values at every report; returns the CPU it used."""
+    """Axis 0 of a pad at rest flickering at random between two neighbouring values at every report, as a real
+    stick's noise does (a regular back and forth, read at a pace that is a multiple of its period, would look
+    still to the app); returns the CPU it used."""
+    noise = random.Random(250)
     cpu0 = time.thread_time()
     t0, i = time.monotonic(), 0
     while time.monotonic() - t0 < seconds:
-        stick.axis(0, (i % 2) * EIGHT_BIT_STEP)
+        stick.axis(0, noise.choice((0.0, EIGHT_BIT_STEP)))
         if pad_file is not None:
             pad_file.moved()
         i += 1
