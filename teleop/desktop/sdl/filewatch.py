@@ -26,7 +26,7 @@ the loop never spins on it.
 With a pace (:attr:`PadFileWatch.pace_s`: the stick view's frame rate, while not
 driving) the files rest after a read that found news or was made for a readable
 file, unwatched, until the pace has passed; what came meanwhile is still readable
-then.
+then, and is read as the rest ends.
 """
 
 from __future__ import annotations
@@ -263,7 +263,20 @@ class PadFileWatch:
     def _rested(self) -> None:
         self._rest = None
         if self._loop is not None:
-            self._guarded(lambda: self._watch(self._wanted()))
+            self._guarded(self._after_rest)
+
+    def _after_rest(self) -> None:
+        """A file readable when the rest ends is read at once; the others are waited on again.
+
+        Most pads that SDL reads through HIDAPI report 250 times a second whether or not anything changed, and
+        a stick at rest flickers on most others: their file is readable at the end of nearly every rest. Waited
+        on first, each read took a reader added and removed and a second turn of the loop, more than the read."""
+        wanted = self._wanted()
+        ready = readable(sorted(wanted), 0) if wanted else set()
+        if ready:
+            self._read_pads(ready)  # which rests again while there is a pace
+        if self._loop is not None and self._rest is None:
+            self._watch(self._wanted())
 
 
 class _FileWait:

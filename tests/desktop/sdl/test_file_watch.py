@@ -280,6 +280,32 @@ def test_between_reads_the_files_rest_for_the_pace_and_what_came_meanwhile_is_re
     run_watch(pipe_pads, scenario, tick_s=tick_s)
 
 
+def test_a_pad_that_reports_through_its_rests_is_read_as_each_rest_ends_without_being_waited_on_again(pipe_pads):
+    """A pad that streams reports (as HIDAPI pads do) has news at the end of every rest: read then, not watched
+    first (a reader added and removed and a second turn of the loop per read)."""
+    pad = pipe_pads.plug()
+
+    async def scenario(watch: PadFileWatch, reader: Reader) -> None:
+        loop = asyncio.get_running_loop()
+        added: list[int] = []
+        add_reader = loop.add_reader
+        loop.add_reader = lambda fd, *args: (added.append(fd), add_reader(fd, *args))[1]  # type: ignore[method-assign]
+        watch.pace_s = 0.03
+        for report in (b"1", b"2", b"3", b"4"):
+            os.write(pad, report)  # while the files rest, after the read before
+            assert await reader.news() == report
+        assert added == [], "the file was waited on again before each read"
+        assert min(b - a for a, b in zip(reader.at, reader.at[1:], strict=False)) >= 0.03 * 0.9, "read faster than the pace"
+        began = time.monotonic()
+        while not added:  # the last rest ends with nothing to read: the file is waited on again
+            assert time.monotonic() - began < 5, "a quiet file is never waited on again"
+            await asyncio.sleep(0.005)
+        os.write(pad, b"5")
+        assert await reader.news() == b"5"
+
+    run_watch(pipe_pads, scenario)
+
+
 def test_driving_enabled_while_the_files_rest_ends_the_rest_at_once(pipe_pads):
     pad = pipe_pads.plug()
 
