@@ -39,11 +39,13 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from teleop.desktop.sdl.padsource import PadSource, readable, sdl_source
 
 log = logging.getLogger("teleop.desktop.sdl.filewatch")
+
+T = TypeVar("T")
 
 #: how often the pads are read with no file readable, to see a pad plugged in (s)
 HOTPLUG_TICK_S = 0.25
@@ -159,15 +161,16 @@ class PadFileWatch:
 
     # -- on the loop ------------------------------------------------------------------------------
 
-    def _guarded(self, step: Callable[[], None]) -> None:
-        """Run one step of the watch's own; a broken one says so, ends the watch and tells its owner, who reads
-        the pads some other way, instead of failing again on every readable file."""
+    def _guarded(self, step: Callable[[], T]) -> T | None:
+        """Run one step of the watch's own and return what it returns; a broken one says so, ends the watch and
+        tells its owner, who reads the pads some other way, instead of failing again on every readable file."""
         try:
-            step()
+            return step()
         except Exception:
             log.exception("watching the gamepads' files failed")
             self.stop()
             self._failed()
+            return None
 
     def _on_readable(self, fd: int) -> None:
         self._read_pads({fd})
@@ -261,22 +264,24 @@ class PadFileWatch:
             self._watch(set())
 
     def _rested(self) -> None:
-        self._rest = None
-        if self._loop is not None:
-            self._guarded(self._after_rest)
-
-    def _after_rest(self) -> None:
-        """A file readable when the rest ends is read at once; the others are waited on again.
+        """The rest is over: a file readable now is read at once (and the files rest again while there is a
+        pace); otherwise the files not stuck are waited on again.
 
         Most pads that SDL reads through HIDAPI report 250 times a second whether or not anything changed, and
         a stick at rest flickers on most others: their file is readable at the end of nearly every rest. Waited
         on first, each read took a reader added and removed and a second turn of the loop, more than the read."""
-        wanted = self._wanted()
-        ready = readable(sorted(wanted), 0) if wanted else set()
+        self._rest = None
+        if self._loop is None:
+            return
+        ready = self._guarded(self._readable_now)
         if ready:
-            self._read_pads(ready)  # which rests again while there is a pace
+            self._read_pads(ready)  # guarded on its own: it is not a step of this one
         if self._loop is not None and self._rest is None:
-            self._watch(self._wanted())
+            self._guarded(lambda: self._watch(self._wanted()))
+
+    def _readable_now(self) -> set[int]:
+        wanted = self._wanted()
+        return readable(sorted(wanted), 0) if wanted else set()
 
 
 class _FileWait:
