@@ -1,6 +1,6 @@
 """The Qt side of the models: owns the timers and the gamepad poll, and nothing else.
 
-The rules live in :mod:`teleop.desktop.models.session`; this adapter only gives them time.
+The rules live in :mod:`teleop.desktop.session` and :mod:`teleop.desktop.models`; this adapter only gives them time.
 On Linux, where SDL reads every pad from a device file, the GUI's own event loop sleeps on those
 files (:class:`teleop.desktop.sdl.filewatch.PadFileWatch`) and reads the pads the moment one has
 news, so a stick change reaches the socket about a millisecond after the pad sent it, for one wakeup
@@ -8,7 +8,7 @@ of one thread. A pad with no file (SDL's virtual joysticks, other systems) is he
 wait: while driving, a thread waits inside SDL and signals the GUI the moment a pad event is queued
 (:class:`teleop.desktop.sdl.wakeup.SdlWakeup`). The periodic re-send and a change the rate cap held
 back go out from one single-shot timer set to the drive model's next deadline. Nothing runs a
-thousand times a second on the GUI thread. While not driving, the files are waited on at most every
+thousand times a second on the GUI thread. While not driving, the pads are read at most every
 40 ms (the stick view's frame rate) and a 5 s timer re-reads the batteries; with a pad that has no
 file, the pads are read every 40 ms and no thread runs.
 """

@@ -1,6 +1,6 @@
 """Every pad plugged in, with its name and layout; the pilot clicks the one that drives.
 
-The list only shows :class:`~teleop.desktop.models.session.DriveModel`'s pads and writes the
+The list only shows :class:`~teleop.desktop.models.driving.DriveModel`'s pads and writes the
 pilot's pick back through :meth:`DriveModel.select`. It never picks by itself:
 when the driving pad is unplugged the model stops driving and selects nothing,
 and the list says so in words until the pilot picks again (or plugs the same

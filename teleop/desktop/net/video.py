@@ -6,7 +6,7 @@ uses it), authenticates with ``Authorization: Bearer TOKEN``, reads parts with
 :class:`teleop.wire.mjpeg.MultipartReader` and hands each new frame to a callback.
 It keeps no queue: of the frames that arrive in one read only the newest is
 handed on, and the model that receives them keeps one (see
-:class:`teleop.desktop.models.session.VideoModel`). A stream that ends, stalls or is refused is
+:class:`teleop.desktop.session.video_model.VideoModel`). A stream that ends, stalls or is refused is
 reopened with the session's backoff (:data:`teleop.common.backoff.RECONNECT_DELAYS`).
 Frames are handed on from the stream's thread, states on the event loop that
 started it.
