@@ -3,11 +3,17 @@
 Sans-I/O and Qt-free. Rules a pilot relies on:
 
 * Nothing is sent until driving is enabled.
-* While enabled, a stick movement is sent at once (movements never more
-  often than ``cap_hz``), and the state is re-sent at ``rate_hz`` while the
-  sticks are still, so the server's failsafe does not trip under a steady
-  hand. A re-send does not count against the cap: a movement right after one
-  still goes out at once (the server allows four times ``cap_hz``).
+* While enabled, a stick movement is sent at once, within the rate cap: at
+  most ``cap_hz`` movements a second, of which :data:`CAP_BURST` may go out
+  back to back. A pad reports every few milliseconds, a little early or late
+  each time; with room for one movement only, every early report of a stick
+  in motion would wait a fraction of a millisecond, for a wakeup of its own.
+  Movements that come faster than the cap for longer are coalesced to the
+  newest, which goes out when the cap allows. The state is re-sent at
+  ``rate_hz`` while the sticks are still, so the server's failsafe does not
+  trip under a steady hand. A re-send does not count against the cap: a
+  movement right after one still goes out at once (the server allows four
+  times ``cap_hz``).
 * Disabling (the Enable toggle, emergency stop, gamepad unplugged, link lost,
   window closed) sends one neutral message at once.
 * Hold-to-drive (``DriveSettings.deadman``, a button's source name such as
@@ -32,6 +38,8 @@ from teleop.wire.layout import Layout, pressed
 from teleop.wire.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Control
 
 MAX_RATE_HZ = 250.0
+#: movements the rate cap lets out back to back (then one per ``1 / cap_hz``)
+CAP_BURST = 2
 
 
 @dataclass
@@ -59,8 +67,10 @@ class DriveController:
         self._held_before: bool | None = None
         self._seq = 0
         self._last_sent = -math.inf
-        #: when the last movement went out: the cap spaces movements, not re-sends
-        self._last_move = -math.inf
+        #: the rate cap's clock (the generic cell rate algorithm): when the movements sent so far would be paid
+        #: for at ``cap_hz``; the next may go out :data:`CAP_BURST` - 1 intervals before it. It spaces movements,
+        #: not re-sends.
+        self._movements_due = -math.inf
         self._dirty = False
 
     @property
@@ -132,11 +142,15 @@ class DriveController:
     def _neutral(self) -> tuple[tuple[float, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
         return tuple(0.0 for _ in self.shaped), tuple(0 for _ in self.buttons), tuple((0, 0) for _ in self.hats)
 
+    def _next_move_at(self) -> float:
+        """The earliest time the rate cap lets a movement out."""
+        return self._movements_due - (CAP_BURST - 1) * self.min_interval
+
     def poll(self, now: float) -> Control | None:
         """Call when :meth:`deadline` passes: a deferred change or the periodic re-send."""
         if not self.enabled:
             return None
-        if (self._dirty and now - self._last_move >= self.min_interval) or now - self._last_sent >= self.period:
+        if (self._dirty and now >= self._next_move_at()) or now - self._last_sent >= self.period:
             return self._emit(now)
         return None
 
@@ -144,7 +158,7 @@ class DriveController:
         if not self.enabled:
             return math.inf
         if self._dirty:
-            return self._last_move + self.min_interval
+            return self._next_move_at()
         return self._last_sent + self.period
 
     def enable(self, now: float) -> Control:
@@ -165,8 +179,11 @@ class DriveController:
     def _emit(self, now: float, moved: bool = False) -> Control:
         self._seq += 1
         self._last_sent = now
-        if moved or self._dirty or self._last_move == -math.inf:
-            self._last_move = now
+        if moved or self._dirty or self._movements_due == -math.inf:
+            # a movement, let out by the cap or one it never holds back (a release, a slower speed): either way
+            # the next waits at most one interval
+            interval = self.min_interval
+            self._movements_due = min(max(self._movements_due, now) + interval, now + CAP_BURST * interval)
         self._dirty = False
         axes, buttons, hats = self.output()
         return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)

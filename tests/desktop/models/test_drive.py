@@ -1,5 +1,7 @@
 """When the client sends control messages: enable, rate, cap, neutral on disable."""
 
+import pytest
+
 from teleop.desktop.models.drive import DriveController, DriveSettings
 from teleop.desktop.models.shaping import AxisShape
 
@@ -27,11 +29,41 @@ def test_moves_faster_than_the_cap_are_coalesced_to_the_newest():
     drive = controller(cap_hz=250)
     drive.enable(0.0)
     assert drive.set_input([0.1], [], [], 0.010) is not None
-    assert drive.set_input([0.2], [], [], 0.011) is None
+    assert drive.set_input([0.2], [], [], 0.011) is not None  # two may go back to back
     assert drive.set_input([0.3], [], [], 0.012) is None
-    assert drive.deadline() == 0.014
-    sent = drive.poll(0.014)
-    assert sent.axes == (0.3,)
+    assert drive.set_input([0.4], [], [], 0.013) is None
+    assert drive.deadline() == pytest.approx(0.014)
+    assert drive.poll(0.0139) is None
+    sent = drive.poll(drive.deadline())
+    assert sent.axes == (0.4,)
+
+
+def test_a_pad_reporting_at_the_cap_rate_a_little_early_or_late_is_never_held_back():
+    drive = controller(cap_hz=250)
+    drive.enable(0.0)
+    now, held_back = 0.0, []
+    for i in range(500):  # 2 s of reports every 4 ms, each 0.6 ms early or late
+        now += 0.0034 if i % 2 else 0.0046
+        if drive.set_input([i / 1000], [], [], now) is None:
+            held_back.append(i)
+    assert held_back == []
+
+
+def test_movements_never_go_out_faster_than_the_cap_allows():
+    drive = controller(rate_hz=50, cap_hz=250)
+    drive.enable(0.0)
+    sent: list[float] = []
+    for ms in range(1, 2001):  # a pad reporting a moving stick every millisecond for 2 s
+        now = ms / 1000
+        for control in (drive.set_input([ms / 2000], [], [], now), drive.poll(now)):
+            if control is not None:
+                sent.append(now)
+    newest = drive.poll(drive.deadline())  # the stick stopped: its last movement goes out when the cap allows
+    assert newest is not None and newest.axes == (1.0,)
+    for start in range(0, 2000, 7):  # any stretch of time: at most 250 a second, and the two back to back
+        window = [t for t in sent if start / 1000 < t <= start / 1000 + 0.1]
+        assert len(window) <= 25 + 1
+    assert len(sent) <= 2 * 250 + 1
 
 
 def test_a_still_stick_is_resent_at_the_configured_rate():
@@ -67,5 +99,17 @@ def test_a_stick_move_right_after_a_periodic_resend_goes_out_at_once():
     assert drive.poll(0.020).axes == (0.4,)  # the steady-hand re-send
     moved = drive.set_input([0.5], [], [], 0.021)  # 1 ms later: not held back 3 ms by the cap
     assert moved is not None and moved.axes == (0.5,)
-    assert drive.set_input([0.6], [], [], 0.022) is None  # but movements are still capped
-    assert drive.deadline() == 0.025
+    assert drive.set_input([0.6], [], [], 0.022) is not None  # the second of two back to back
+    assert drive.set_input([0.7], [], [], 0.023) is None  # but movements are still capped
+    assert drive.deadline() == pytest.approx(0.025)
+
+
+def test_after_sends_the_cap_never_holds_back_a_movement_waits_one_interval_at_most():
+    drive = controller(cap_hz=250)
+    drive.set_input([0.8], [], [], 0.0)
+    drive.enable(0.0)
+    for i, scale in enumerate((0.9, 0.8, 0.7, 0.6, 0.5)):  # slowing down goes out at once, whatever the cap says
+        assert drive.set_scale(scale, 0.010 + i / 10000) is not None
+    assert drive.set_input([0.85], [], [], 0.0143) is None  # 3.9 ms after the last of them
+    moved = drive.set_input([0.9], [], [], 0.0145)  # 4.1 ms after
+    assert moved is not None and moved.axes == (0.9 * 0.5,)
