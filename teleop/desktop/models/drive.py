@@ -13,7 +13,7 @@ Sans-I/O and Qt-free. Rules a pilot relies on:
   ``rate_hz`` while the sticks are still, so the server's failsafe does not
   trip under a steady hand. A re-send does not count against the cap: a
   movement right after one still goes out at once (the server allows four
-  times ``cap_hz``).
+  times its own control rate, 250 a second by default).
 * Disabling (the Enable toggle, emergency stop, gamepad unplugged, link lost,
   window closed) sends one neutral message at once.
 * Hold-to-drive (``DriveSettings.deadman``, a button's source name such as
@@ -71,6 +71,9 @@ class DriveController:
         #: for at ``cap_hz``; the next may go out :data:`CAP_BURST` - 1 intervals before it. It spaces movements,
         #: not re-sends.
         self._movements_due = -math.inf
+        #: when the last movement went out: the next never waits more than one interval after it, even when
+        #: ``cap_hz`` changed since the cap's clock was set
+        self._last_move = -math.inf
         self._dirty = False
 
     @property
@@ -144,21 +147,23 @@ class DriveController:
 
     def _next_move_at(self) -> float:
         """The earliest time the rate cap lets a movement out."""
-        return self._movements_due - (CAP_BURST - 1) * self.min_interval
+        interval = self.min_interval
+        return min(self._movements_due - (CAP_BURST - 1) * interval, self._last_move + interval)
 
     def poll(self, now: float) -> Control | None:
         """Call when :meth:`deadline` passes: a deferred change or the periodic re-send."""
         if not self.enabled:
             return None
-        if (self._dirty and now >= self._next_move_at()) or now - self._last_sent >= self.period:
+        # the same sums as deadline(): a poll at the deadline always finds what is due
+        if (self._dirty and now >= self._next_move_at()) or now >= self._last_sent + self.period:
             return self._emit(now)
         return None
 
     def deadline(self) -> float:
         if not self.enabled:
             return math.inf
-        if self._dirty:
-            return self._next_move_at()
+        if self._dirty:  # the held-back change goes out with the re-send at the latest
+            return min(self._next_move_at(), self._last_sent + self.period)
         return self._last_sent + self.period
 
     def enable(self, now: float) -> Control:
@@ -184,6 +189,7 @@ class DriveController:
             # the next waits at most one interval
             interval = self.min_interval
             self._movements_due = min(max(self._movements_due, now) + interval, now + CAP_BURST * interval)
+            self._last_move = now
         self._dirty = False
         axes, buttons, hats = self.output()
         return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)
