@@ -228,9 +228,10 @@ class Bridge:
     def estop(self) -> bool:
         return self.rules.estop
 
-    def neutral_now(self, why: str = "the server was told to stop") -> None:
-        """Every output to neutral at once (signal handlers call this before anything else)."""
-        self._run(self.rules.stop_all(why))
+    def neutral_now(self, why: str = "the server was told to stop", *, for_good: bool = True) -> None:
+        """Every output to neutral at once (signal handlers call this before anything else); ``for_good``: the server
+        is stopping, and no control drives again while it closes its connections."""
+        self._run(self.rules.stop_all(why, for_good=for_good))
 
     def remote_estop(self, who: str) -> None:
         """An emergency stop from the fleet broker: the same rule as a client's stop; only the pilot releases it."""
@@ -376,6 +377,7 @@ class Bridge:
             elif isinstance(effect, control.Broadcast):
                 self._broadcast(protocol.encode(effect.message))
                 if isinstance(effect.message, Event):
+                    self.tap.event(effect.message.text, effect.message.level)  # the recording keeps every event told
                     self.on_event(effect.message)
             elif self.replay is not None and isinstance(effect, control.Drive | control.Neutral | control.Keepalive):
                 self._drives_nothing()

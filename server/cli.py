@@ -392,7 +392,8 @@ def on_signal(bridge: Bridge, sig: signal.Signals, stop: asyncio.Event) -> None:
     """Every signal puts the outputs to neutral first. SIGHUP then reopens the record file and goes on."""
     hangup = sig == getattr(signal, "SIGHUP", None)
     try:
-        bridge.neutral_now(f"{sig.name} received" + (" (reopening the record file)" if hangup else "; the server is stopping"))
+        why = f"{sig.name} received" + (" (reopening the record file)" if hangup else "; the server is stopping")
+        bridge.neutral_now(why, for_good=not hangup)
     except Exception:  # never let a failed neutral stop the shutdown
         log.exception("%s: could not write neutral", sig.name)
     if hangup:

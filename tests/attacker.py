@@ -3,6 +3,10 @@
     python tests/attacker.py ping-flood PORT SECONDS
         One WebSocket connection (hello as an observer, no token) that sends
         ping frames as fast as the socket takes them and reads nothing.
+    python tests/attacker.py deaf-pilot PORT TOKEN SECONDS
+        A pilot (hello with the token) that sends a control for half speed
+        every 20 ms and reads nothing: it never answers the server's close, so
+        the server waits for it while it goes on sending.
     python tests/attacker.py slow-crowd PORT COUNT SECONDS SOURCE
         COUNT sockets from SOURCE that send an HTTP request one header byte a
         second and reconnect as soon as they are closed.
@@ -36,7 +40,8 @@ def masked_text(text: str) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + b"\x00\x00\x00\x00" + payload  # a zero mask leaves the payload as is
 
 
-def ping_flood(port: int, seconds: float) -> dict[str, object]:
+def upgraded(port: int) -> socket.socket | str:
+    """A socket past the WebSocket handshake, nothing after the response head read; or why not."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
@@ -49,10 +54,17 @@ def ping_flood(port: int, seconds: float) -> dict[str, object]:
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(1)  # byte by byte: not one byte after the response head is read
         if not chunk:
-            return {"error": "closed during the handshake"}
+            return "closed during the handshake"
         head += chunk
     if not head.startswith(b"HTTP/1.1 101"):
-        return {"error": head.decode("latin-1").splitlines()[0]}
+        return head.decode("latin-1").splitlines()[0]
+    return sock
+
+
+def ping_flood(port: int, seconds: float) -> dict[str, object]:
+    sock = upgraded(port)
+    if isinstance(sock, str):
+        return {"error": sock}
     sock.sendall(masked_text(json.dumps({"type": "hello", "role": "observer", "client": "pinger"})))
     burst = PING * 2000
     sent = 0
@@ -81,6 +93,26 @@ def ping_flood(port: int, seconds: float) -> dict[str, object]:
             ended = type(exc).__name__
     sock.close()
     return {"pings_sent": sent, "seconds": round(flooded, 2), "closed_by_server": bool(ended), "how": ended}
+
+
+def deaf_pilot(port: int, token: str, seconds: float) -> dict[str, object]:
+    sock = upgraded(port)
+    if isinstance(sock, str):
+        return {"error": sock}
+    sock.sendall(masked_text(json.dumps({"type": "hello", "role": "pilot", "client": "deaf-pilot", "token": token})))
+    control = masked_text(json.dumps({"type": "control", "axes": [0.5]}))
+    sent, ended = 0, ""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            sock.sendall(control)
+        except OSError as exc:  # the server gave up waiting for our close and cut the socket
+            ended = type(exc).__name__
+            break
+        sent += 1
+        time.sleep(0.02)
+    sock.close()
+    return {"controls": sent, "ended": ended or "time"}
 
 
 async def reconnecting(
@@ -144,6 +176,8 @@ def main() -> None:
     mode = sys.argv[1]
     if mode == "ping-flood":
         result = ping_flood(int(sys.argv[2]), float(sys.argv[3]))
+    elif mode == "deaf-pilot":
+        result = deaf_pilot(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
     elif mode == "slow-crowd":
         result = asyncio.run(slow_crowd(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]))
     elif mode == "storm":

@@ -41,6 +41,7 @@ const wire = Object.freeze({
     ESTOP_ACTIVE: "estop_active",
     UNSUPPORTED_VERSION: "unsupported_version",
     NOT_SUPPORTED: "not_supported",
+    SERVER_STOPPING: "server_stopping",
   }),
   EventLevel: Object.freeze({
     INFO: "info",

@@ -230,6 +230,8 @@ class ControlRules:
         self.members: dict[int, Member] = {}
         self.pilot: Member | None = None
         self.estop = False
+        #: the server is shutting down: outputs stay at neutral, no control drives again (:meth:`stop_all`)
+        self.stopping = False
         self._wall = wall_clock
         #: every token offered, on every path, is judged by this one (:mod:`teleop_server.rules.tokens`): one lock-out
         #: per address that doubles, across connections, and one log budget
@@ -413,9 +415,13 @@ class ControlRules:
         """The device (re)started: if nobody drives it, make sure it sits at neutral."""
         return [Neutral()] if self.watch.failsafe or self.estop else []
 
-    def stop_all(self, why: str) -> list[Effect]:
-        """The server itself is stopping or was told to (a signal): neutral first, then say so."""
+    def stop_all(self, why: str, *, for_good: bool = False) -> list[Effect]:
+        """A signal: neutral first, then say so. ``for_good`` (the server is stopping): no control drives again.
+
+        Closing every connection can take the server seconds (a pilot slow to answer the close, a socket full of
+        video), and without the latch the pilot's next control would clear the failsafe and drive until then."""
         self.watch.force()
+        self.stopping = self.stopping or for_good
         log.warning("outputs to neutral: %s", why)
         return [Neutral(), self._event(EventLevel.WARNING, EventKind.SERVER, f"outputs to neutral: {why}"), StatusChanged()]
 
@@ -506,6 +512,9 @@ class ControlRules:
         if control.input is not None and control.input != member.input:
             member.input = control.input  # every client sees what drives (status.pilot.input)
             out.append(StatusChanged())
+        if self.stopping:
+            text = "control ignored: the server is stopping; every output stays at neutral"
+            return out + self._refusal(member, now, Error(ErrorCode.SERVER_STOPPING, text, "control"))
         if self.estop:
             text = "emergency stop is engaged; send estop with engaged: false to resume"
             return out + self._refusal(member, now, Error(ErrorCode.ESTOP_ACTIVE, text, "control"))

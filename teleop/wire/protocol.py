@@ -99,6 +99,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     #: the server understood the message but does not provide what it asks for (e.g. recording)
     NOT_SUPPORTED = "not_supported"
+    #: the server is shutting down: outputs stay at neutral and no control drives until it is started again
+    SERVER_STOPPING = "server_stopping"
 
 
 class CloseCode(IntEnum):

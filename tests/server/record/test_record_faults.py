@@ -28,6 +28,8 @@ from websockets.asyncio.client import connect
 
 from teleop_server.record.writer import STALL_AFTER
 
+HELPERS = Path(__file__).resolve().parents[2]  # tests/: attacker.py lives with the other shared helpers
+
 
 async def watch(server: ServerProcess) -> WsClient:
     """An observer that sees every event the server announces."""
@@ -210,6 +212,36 @@ async def test_sigterm_and_sigint_write_neutral_at_the_device_before_the_server_
     recorded = [r.get("line") for r in whole_records(record.read_bytes())]
     assert "B0" in recorded[recorded.index("B500") :], "the shutdown's neutral is recorded too"
     record_figure(f"{sig.name} -> neutral on serial", (neutral - sent) * 1000, 100)
+
+
+async def test_a_pilot_still_sending_after_sigterm_never_drives_again(pty_device, tmp_path):
+    """A pilot that goes on sending and never answers the server's close (a frozen app, a socket full of video)
+    keeps its connection open for up to the close timeout: not one of its controls reaches the device after the
+    signal's neutral."""
+    record = tmp_path / "drive.jsonl"
+    server = ServerProcess(pty_device.path, extra=["--record", str(record)], token=TOKEN)
+    async with running(server):
+        deaf = subprocess.Popen(
+            [sys.executable, str(HELPERS / "attacker.py"), "deaf-pilot", str(server.port), TOKEN, "8"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            await wait_for(lambda: "B500" in device_lines(pty_device), what="the deaf pilot drives")
+            sent = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            returncode = await asyncio.to_thread(server.process.wait, 10)
+            # the barrier: a line written into the pty after the server exited comes after everything it wrote
+            os.write(pty_device._slave, b"BARRIER\n")
+            await wait_for(lambda: "BARRIER" in device_lines(pty_device), timeout=2, what="the barrier at the device")
+        finally:
+            deaf.kill()
+            out, _ = deaf.communicate(timeout=10)
+    after = [line for t, line in list(pty_device.received_lines) if t >= sent]
+    neutral = after.index("B0")
+    assert "B500" not in after[neutral:], f"the pilot drove again after the signal's neutral: {after}"
+    assert returncode == 0
+    assert json.loads(out.strip().splitlines()[-1])["controls"] > 0
+    texts = [r.get("text", "") for r in whole_records(record.read_bytes())]
+    assert any("SIGTERM received; the server is stopping" in text for text in texts), "the shutdown is in the recording"
 
 
 async def test_an_unwritable_record_path_is_a_one_line_error_at_start(tmp_path):

@@ -212,6 +212,25 @@ def test_signal_stop_writes_neutral_first():
     assert r.stop_all("SIGTERM")[0] == Neutral() and r.watch.failsafe
 
 
+def test_no_control_drives_once_the_server_is_stopping():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    assert r.stop_all("SIGTERM received; the server is stopping", for_good=True)[0] == Neutral()
+    late = r.frame(1, control(0.7), 0.1)
+    assert drives(late) == [] and errors(late, 1) == [ErrorCode.SERVER_STOPPING]
+    assert r.watch.failsafe and not any(isinstance(e, Keepalive) for e in r.tick(5.0))
+    assert drives(r.frame(1, control(0.7), 5.0)) == []
+
+
+def test_a_hangup_puts_outputs_to_neutral_and_the_pilot_drives_on():
+    r = rules()
+    r.join(1, "h", hello(), 0.0)
+    r.frame(1, control(0.5), 0.0)
+    assert r.stop_all("SIGHUP received (reopening the record file)")[0] == Neutral()
+    assert drives(r.frame(1, control(0.7), 0.1)) == [{"B": "B700", "A": "A0"}]
+
+
 def numbered_warnings(effects) -> list[str]:
     return [text for text in events(effects) if "by number" in text]
 
