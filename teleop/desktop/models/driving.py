@@ -119,8 +119,9 @@ class DriveModel:
         self.capturing = False
         #: each pad's power level, as the gamepad layer last read it
         self.batteries: dict[int, Battery] = {}
-        #: the profile whose speed settings and action map are in use (its steps survive other changes)
-        self._aids_of: tuple[str, SpeedSettings, tuple[tuple[str, Action], ...]] | None = None
+        #: the profile whose speed settings and action map are in use (its steps survive other changes); at first
+        #: none, as :attr:`speed` and :attr:`actions` start: the keys' speed steps survive the first settings applied
+        self._aids_of: tuple[str, SpeedSettings, tuple[tuple[str, Action], ...]] = ("", SpeedSettings(), ())
         #: a pad button fired an action this model does not handle itself (enable, e-stop, snapshot, ...)
         self.fired: Event[Fired] = Event()
         #: the speed fraction, the staleness or a battery level changed

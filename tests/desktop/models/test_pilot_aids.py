@@ -86,6 +86,22 @@ def test_speed_steps_stay_between_the_lowest_useful_speed_and_full():
     assert model.drive.speed.fraction == 0.05
 
 
+def test_the_keys_speed_steps_survive_the_settings_being_applied():
+    model, session, clock, _ = connected_model()
+    model.enable_driving()
+    for _ in range(3):
+        model.drive.step_speed(-1)
+    clock.now += 0.1
+    model.drive.set_virtual_axis(1, 1.0)  # the Down key held
+    assert session.sent[-1].axes[1] == pytest.approx(0.7)
+    for rate in (30.0, 50.0):  # the first OK of the Settings dialog, and the next
+        clock.now += 0.1
+        model.settings.rate_hz = rate
+        model.apply_settings(model.settings)
+        assert model.drive.speed.fraction == pytest.approx(0.7)
+        assert session.sent[-1].axes[1] == pytest.approx(0.7)
+
+
 def test_the_servers_cap_is_a_ceiling_on_every_scale():
     model, session, clock, state, _ = driving_pad(PadProfile("x", speed=SpeedSettings(scale=0.9)))
     stick(model, state, clock, 1.0)
