@@ -32,6 +32,7 @@ from teleop.desktop.models.appsettings import AppSettings, parse_address
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
 from teleop.desktop.models.driving import DriveModel
 from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
+from teleop.wire.protocol import InputKind
 
 _RING_PEN = QPen(ACCENT, 2)
 _TICK_PEN = QPen(SENT, 3)
@@ -531,7 +532,7 @@ class GamepadPanel(QGroupBox):
     def _virtual(self, first_axis: int, x: float, y: float) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         if self.drive.selected is None:
-            self.drive.set_virtual_axes({first_axis: x, first_axis + 1: y})
+            self.drive.set_virtual_axes({first_axis: x, first_axis + 1: y}, InputKind.TOUCH)
 
     @property
     def standard(self) -> bool:

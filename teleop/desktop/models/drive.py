@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from teleop.desktop.models.shaping import AxisShape, shape_axes
 from teleop.wire.layout import Layout, pressed
-from teleop.wire.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Control
+from teleop.wire.protocol import MAX_AXES, MAX_BUTTONS, MAX_HATS, Control, InputKind
 
 MAX_RATE_HZ = 250.0
 #: movements the rate cap lets out back to back (then one per ``1 / cap_hz``)
@@ -63,6 +63,8 @@ class DriveController:
         self.layout = Layout.RAW
         #: what the shaped axes are multiplied by when sent (the speed scale)
         self.scale = 1.0
+        #: what the input comes from, said in every control (every client shows what drives); None: not said
+        self.input: InputKind | None = None
         #: :attr:`held` as of the last input, to see it change (a release, or hold-to-drive switched on)
         self._held_before: bool | None = None
         self._seq = 0
@@ -179,7 +181,7 @@ class DriveController:
         self._last_sent = now
         self._dirty = False
         axes, buttons, hats = self._neutral()
-        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)
+        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout, input=self.input)
 
     def _emit(self, now: float, moved: bool = False) -> Control:
         self._seq += 1
@@ -192,4 +194,4 @@ class DriveController:
             self._last_move = now
         self._dirty = False
         axes, buttons, hats = self.output()
-        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout)
+        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout, input=self.input)

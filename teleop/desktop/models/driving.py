@@ -49,7 +49,7 @@ from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, expo
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.models.speed import SpeedScale, SpeedSettings
 from teleop.wire.layout import Layout, is_button, pressed
-from teleop.wire.protocol import Control
+from teleop.wire.protocol import Control, InputKind
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class DriveModel:
         #: the pilot picked the on-screen sticks: a pad plugged in later does not take over
         self._screen_chosen = False
         self.virtual = GamepadState([0.0] * VIRTUAL_AXES, [0] * VIRTUAL_BUTTONS, [])
+        #: what moved the on-screen sticks last: the keys, or the mouse on the sticks (shown as touch, as a phone's)
+        self.virtual_kind = InputKind.KEYBOARD
         self.sent_count = 0
         self.timing.set_input(self.virtual.axes, self.virtual.buttons, self.virtual.hats, clock())  # neutral, not "no axes"
         self.changed: Event[DriveModel] = Event()  # enabled, off_reason or blocked changed
@@ -396,15 +398,21 @@ class DriveModel:
             return state
         return self.virtual
 
+    @property
+    def input_kind(self) -> InputKind:
+        """What drives now, as every client is told: the pad in use, or whatever moved the on-screen sticks last."""
+        return self.virtual_kind if self.selected is None else InputKind.GAMEPAD
+
     def set_virtual_axis(self, index: int, value: float) -> None:
         if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
             self.virtual.axes[index] = max(-1.0, min(1.0, value))
             if self.selected is None:
                 self._input(self._clock())
 
-    def set_virtual_axes(self, values: dict[int, float]) -> None:
-        """Several axes at once (keys pressed together): one control, not one per axis."""
+    def set_virtual_axes(self, values: dict[int, float], kind: InputKind = InputKind.KEYBOARD) -> None:
+        """Several axes at once (keys pressed together): one control, not one per axis. ``kind``: what moved them."""
         changed = False
+        self.virtual_kind = kind
         for index, value in values.items():
             if 0 <= index < VIRTUAL_AXES and self.virtual.axes[index] != value:
                 self.virtual.axes[index] = max(-1.0, min(1.0, value))
@@ -481,6 +489,7 @@ class DriveModel:
         state = self.current_input()
         if self.selected is not None:  # actions first: a new speed or an e-stop applies to this very input
             self._watch_pad(state, now)
+        self.timing.input = self.input_kind
         control = self.timing.set_input(state.axes, state.buttons, state.hats, now, self.layout)
         if control is not None:
             self._emit(control)

@@ -87,9 +87,11 @@ class ClientSession:
         backoff: tuple[float, ...] = RECONNECT_DELAYS,
         ssl_context: ssl.SSLContext | None = None,
         skip: tuple[protocol.MessageType, ...] = (),
+        input_kind: Callable[[], protocol.InputKind | None] = lambda: None,
     ) -> None:
         """``skip``: streams this client does not use (:data:`teleop.wire.protocol.SKIPPABLE`), asked in its hello
-        not to be sent; a server that predates ``skip`` sends them anyway, and they reach ``events.message``."""
+        not to be sent; a server that predates ``skip`` sends them anyway, and they reach ``events.message``.
+        ``input_kind``: what the pilot drives with now, said in the hello (each control says it too)."""
         self.url = url.split("#", 1)[0]  # a pasted address may carry "#token=..."; it is not part of the URL sent
         self.events = events or SessionEvents()
         self.name = name
@@ -99,6 +101,7 @@ class ClientSession:
         self.backoff = backoff
         self.ssl_context = ssl_context
         self.skip = skip
+        self.input_kind = input_kind
         self.state = ConnectionState.DISCONNECTED
         self.detail = ""
         self.problem = Problem.NONE
@@ -341,7 +344,7 @@ class ClientSession:
                 client=self.name,
                 version=__version__,
                 token=self.token,
-                input=protocol.InputKind.GAMEPAD,
+                input=self.input_kind(),
                 skip=self.skip,
             )
             await ws.send(protocol.encode(hello))

@@ -111,7 +111,14 @@ class TeleopModel:
         # the lines the robot sent its device (outputs, ten a second while driving) are for dashboards: this
         # window does not show them, and decoding them only to drop them cost the GUI thread a wakeup each
         self.session = ClientSession(
-            url, events, name="teleop-gui", role=Role.PILOT, token=token or None, ssl_context=context, skip=(protocol.MessageType.OUTPUTS,)
+            url,
+            events,
+            name="teleop-gui",
+            role=Role.PILOT,
+            token=token or None,
+            ssl_context=context,
+            skip=(protocol.MessageType.OUTPUTS,),
+            input_kind=lambda: self.drive.input_kind,
         )
         self.video.link(self.session.url, token or None, context, self.session.clock)
         self.session.start()

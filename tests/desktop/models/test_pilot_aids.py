@@ -102,6 +102,22 @@ def test_the_keys_speed_steps_survive_the_settings_being_applied():
         assert session.sent[-1].axes[1] == pytest.approx(0.7)
 
 
+def test_each_control_says_what_drives_the_keys_the_on_screen_sticks_or_a_pad():
+    model, session, clock, _ = connected_model()
+    model.enable_driving()
+    clock.now += 0.1
+    model.drive.set_virtual_axes({1: 1.0})  # a key
+    assert session.sent[-1].input is protocol.InputKind.KEYBOARD
+    clock.now += 0.1
+    model.drive.set_virtual_axes({0: 0.5, 1: 0.5}, protocol.InputKind.TOUCH)  # the mouse on an on-screen stick
+    assert session.sent[-1].input is protocol.InputKind.TOUCH
+    info, state = known_pad(1)
+    model.drive.pad_added(info, state)
+    model.drive.select(1)
+    model.enable_driving()
+    assert session.sent[-1].input is protocol.InputKind.GAMEPAD and model.drive.input_kind is protocol.InputKind.GAMEPAD
+
+
 def test_the_servers_cap_is_a_ceiling_on_every_scale():
     model, session, clock, state, _ = driving_pad(PadProfile("x", speed=SpeedSettings(scale=0.9)))
     stick(model, state, clock, 1.0)

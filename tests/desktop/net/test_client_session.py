@@ -50,6 +50,20 @@ async def test_session_connects_becomes_pilot_and_drives(make_bridge, pty_device
         await session.stop()
 
 
+async def test_every_client_sees_what_the_desktop_pilot_drives_with(make_bridge, pty_device):
+    bridge = await make_bridge(pty_device.path)
+    kind = protocol.InputKind.KEYBOARD
+    session = ClientSession(f"ws://127.0.0.1:{bridge.port}", Recorder(), name="gui", role=Role.PILOT, input_kind=lambda: kind)
+    session.start()
+    try:
+        await wait_for(lambda: session.can_drive)
+        assert bridge.status()["pilot"]["input"] == "keyboard", "said in the hello, before any control"
+        session.send_control(Control(axes=(0.3,), input=protocol.InputKind.TOUCH))
+        await wait_for(lambda: bridge.status()["pilot"]["input"] == "touch", what="the control's input kind in the status")
+    finally:
+        await session.stop()
+
+
 async def test_session_reconnects_after_a_server_restart_and_resumes_its_role(pty_device):
     token = "restart-survives-this-token"
     config = ServerConfig(host="127.0.0.1", port=0, serial=pty_device.path, ready_timeout=1.0, token=token)
