@@ -337,7 +337,7 @@ class ConnectionBar(QFrame):
         self.address = RobotAddressBox(connection)  # robots on this network above the recent servers
         self.address.setMinimumWidth(220)
         self.address.setToolTip("host:port of the teleop-server; recent servers are in the list")
-        self.address.lineEdit().returnPressed.connect(self._connect_clicked)
+        self.address.lineEdit().returnPressed.connect(self._address_entered)
         layout.addWidget(self.address)
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self._connect_clicked)
@@ -371,9 +371,26 @@ class ConnectionBar(QFrame):
             self.address.setEditText(self.connection.server)
 
     def _connect_clicked(self) -> None:
+        """The button: Disconnect while connected (or trying to), Connect to the robot in the box otherwise."""
         if self.adapter.model.session is not None:
             self.adapter.disconnect()
             return
+        self._connect_to_typed()
+
+    def _address_entered(self) -> None:
+        """Enter in the box: connect to the robot it names, leaving the one connected first. Enter on the robot
+        this window is connected to (or trying to reach) changes nothing: typing never disconnects by itself."""
+        if self.adapter.model.session is not None and self._names_current_robot():
+            return
+        self._connect_to_typed()
+
+    def _names_current_robot(self) -> bool:
+        address = parse_address(self.address.currentText(), self.settings.port)
+        if isinstance(address, str) or address.token:  # a bad address is said by the attempt; a new token reconnects
+            return False
+        return f"{address.host}:{address.port}" == self.connection.server
+
+    def _connect_to_typed(self) -> None:
         address = parse_address(self.address.currentText(), self.settings.port)
         if isinstance(address, str):
             self.state.set_full_text(f"Cannot connect: {address}")

@@ -632,6 +632,37 @@ def test_settings_ok_keeps_the_robot_the_window_is_connected_to_in_the_address_b
     assert window.connection_bar.address.currentText() == shown
 
 
+def test_enter_in_the_address_box_goes_to_the_robot_typed_and_never_just_disconnects(window, loop, server, display):
+    from teleop.desktop.net import client
+
+    other = ServerProcess("sim").start()
+    try:
+        connect(window, loop, server.pilot_url)
+        session = window.model.session
+        field = window.connection_bar.address.lineEdit()
+        click(display, field)
+        wait_until(loop, lambda: has_focus(window.connection_bar.address), what="focus in the address field")
+        display.key("End", "Return")  # Enter on the robot this window is connected to
+        display.type("z")  # the barrier: typed after the Enter, so handled after it
+        wait_until(loop, lambda: field.text().endswith("z"), what="the key after Enter arrived")
+        scheduled = list(client._background)  # whatever the Enter started (a disconnect) is among these
+        if scheduled:
+            run(loop, asyncio.wait(scheduled, timeout=5))
+        assert window.model.session is session and window.model.connection.connected, "Enter on the connected robot disconnected"
+        display.key("ctrl+a")
+        display.type(other.pilot_url)
+        wait_until(loop, lambda: field.text() == other.pilot_url, what="the other robot's address typed")
+        display.key("Return")
+        wait_until(
+            loop,
+            lambda: window.model.connection.connected and window.model.connection.server.endswith(f":{other.port}"),
+            what="connected to the robot typed",
+        )
+        wait_until(loop, lambda: window.model.connection.pilot, what="pilot there, with the token typed")
+    finally:
+        stop_server(window, loop, other)
+
+
 def test_calibrate_needs_a_gamepad(window, loop):
     dialog = window.open_settings()
     assert not dialog.calibrate_button.isEnabled()
