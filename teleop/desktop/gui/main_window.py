@@ -268,7 +268,9 @@ class MainWindow(QMainWindow):
             self.settings_dialog.raise_()
             self.settings_dialog.activateWindow()
             return self.settings_dialog
-        dialog = SettingsDialog(self.model.settings, self.model.drive, self.model.readings.store.names(), self)
+        connection = self.model.connection
+        connected_to = connection.server if connection.connected else ""
+        dialog = SettingsDialog(self.model.settings, self.model.drive, self.model.readings.store.names(), self, connected_to)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._settings_accepted(dialog))
         dialog.finished.connect(self._settings_closed)
@@ -291,7 +293,12 @@ class MainWindow(QMainWindow):
             self.connection_bar.show_connected()
         self.readings_panel.sync_curves()
         self._drive_changed(self.model.drive)  # hold-to-drive may have been switched on or off
-        self.append_log("info", f"settings saved; server {settings.host}:{settings.port}, {settings.rate_hz:.0f} Hz")
+        saved = f"{settings.host}:{settings.port}"
+        connection = self.model.connection
+        elsewhere = (
+            f"; connected now to {connection.server}" if connection.connected and connection.server != saved and not reconnect else ""
+        )
+        self.append_log("info", f"settings saved; robot at start {saved}{elsewhere}, {settings.rate_hz:.0f} Hz")
         if reconnect:
             self.adapter.connect_to()
         if settings.fleet != broker_before:

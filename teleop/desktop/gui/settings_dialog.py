@@ -33,7 +33,10 @@ __all__ = ["CalibrationDialog", "SettingsDialog"]
 class SettingsDialog(QDialog):
     """Not modal: the main window's emergency stop stays in reach (and Space stops from here too)."""
 
-    def __init__(self, settings: AppSettings, drive: DriveModel, reading_names: list[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: AppSettings, drive: DriveModel, reading_names: list[str], parent: QWidget | None = None, connected_to: str = ""
+    ) -> None:
+        """``connected_to``: the robot the window is connected to now (host:port), said on the Connection tab."""
         super().__init__(parent)
         self.setWindowTitle("teleop settings")
         self.setMinimumSize(600, 440)  # room for eight axis rows without scrolling
@@ -47,7 +50,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs)
-        self.connection = ConnectionPage(self.settings)
+        self.connection = ConnectionPage(self.settings, connected_to)
         self.driving = DrivingPage(self.settings, list(drive.pads.values()))
         self.gamepad_page = GamepadPage(self.pad_draft, self.settings, self.collect_profile)
         self.axes_page = AxesPage(self.pad_draft, drive)

@@ -626,10 +626,15 @@ def test_settings_ok_keeps_the_robot_the_window_is_connected_to_in_the_address_b
     window.open_settings()
     dialog = window.settings_dialog
     wait_until(loop, dialog.isActiveWindow, what="settings active")
+    saved = f"{window.model.settings.host}:{window.model.settings.port}"
+    assert dialog.connection.elsewhere.isVisible() and shown in dialog.connection.elsewhere.text(), (
+        "the tab says these fields are not that robot"
+    )
     display.key("Return")
     wait_until(loop, lambda: window.settings_dialog is None, what="settings closed by OK")
     assert window.model.connection.connected
     assert window.connection_bar.address.currentText() == shown
+    assert f"settings saved; robot at start {saved}; connected now to {shown}" in window.log.toPlainText()
 
 
 def test_enter_in_the_address_box_goes_to_the_robot_typed_and_never_just_disconnects(window, loop, server, display):

@@ -17,10 +17,17 @@ class ConnectionPage(QWidget):
     #: something on the page changed that may make it valid or invalid
     edited = Signal()
 
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, connected_to: str = "", parent: QWidget | None = None) -> None:
+        """``connected_to``: the robot the window is connected to now (host:port; "" for none)."""
         super().__init__(parent)
         self.settings = settings
         form = QFormLayout(self)
+        #: said when the window is connected to another robot than the one saved here (the demo's own server,
+        #: an address typed in the Robot box): these fields are not that robot's
+        self.elsewhere = QLabel(f"Connected now to {connected_to}. The fields below are the robot the app connects to when it starts.")
+        self.elsewhere.setWordWrap(True)
+        self.elsewhere.setVisible(bool(connected_to) and connected_to != f"{settings.host}:{settings.port}")
+        form.addRow(self.elsewhere)
         self.host = QComboBox()
         self.host.setEditable(True)
         self.host.addItem(settings.host)
