@@ -36,7 +36,7 @@ from teleop_server.rules.commandqueue import CommandQueue, Outcome
 from teleop_server.rules.detection import BecamePlain, BecameTeleop, BoardKind, Detection, Failed, Query
 from teleop_server.rules.notices import printable
 from teleop_server.rules.plainlines import parse_plain_line
-from teleop_server.rules.serial_protocol import Comment, DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
+from teleop_server.rules.serial_protocol import DeviceEvent, Err, LineSplitter, Ok, Ready, Report, Unrecognised
 
 log = logging.getLogger("teleop.server.serial")
 
@@ -382,6 +382,8 @@ class DeviceLink:
 
     def _on_line(self, raw: bytes) -> None:
         now = time.monotonic()
+        if log.isEnabledFor(logging.DEBUG):  # teleop-server -v: every line, both ways
+            log.debug("from device: %s", printable(raw.decode("ascii", errors="replace"), 200))
         if self.profile is Profile.PLAIN:
             self._on_plain_line(raw, now)
             return
@@ -411,8 +413,6 @@ class DeviceLink:
             self.stats["unrecognised"] += 1
             self._run(self.queue.unrecognised(parsed.line, now))
             self._on_noise(f"an unrecognised line {printable(parsed.line, 80)!r}")
-        elif isinstance(parsed, Comment) and parsed.text:
-            log.debug("device: %s", printable(parsed.text))
 
     def _log_event(self, name: str, text: str, count: int) -> None:
         log.info("device event: %s %s%s", name, text, times(count, LOG_EVENT_INTERVAL))
@@ -517,9 +517,12 @@ class DeviceLink:
         if self._transport is None or self._transport.is_closing():
             return
         self._transport.write(b"".join(writes))
+        verbose = log.isEnabledFor(logging.DEBUG)
         for data in writes:
             if data.endswith(b"\n"):
                 self.on_written(data[:-1].decode("ascii"), now)
+            if verbose:
+                log.debug("to device: %s", printable(data.rstrip(b"\n").decode("ascii", errors="replace"), 200) or repr(data))
 
     def _arm_reply_timer(self) -> None:
         if self._loop is not None:

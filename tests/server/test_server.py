@@ -330,3 +330,22 @@ async def test_a_client_is_not_sent_the_streams_its_hello_skips_and_the_others_s
     finally:
         for client in (pilot, quiet, watcher):
             await client.close()
+
+
+async def test_verbose_logs_every_line_to_and_from_the_device(pty_device):
+    from launcher import ServerProcess, running
+
+    server = ServerProcess(pty_device.path, extra=["-v"])
+    async with running(server):
+        await server.serial_ready()
+        pilot = WsClient(await connect(server.url))
+        await pilot.send({"type": "hello", "role": "pilot", "client": "verbose-test", "token": server.token})
+        await pilot.expect("welcome", timeout=5)
+        await pilot.send({"type": "control", "axes": [0.5]})
+        await wait_for(lambda: "B500" in device_lines(pty_device), what="the command at the device")
+        pty_device.emit("# a comment from the board")
+        pty_device.emit("marker:4242")  # the barrier: a report after the comment, read after it
+        await wait_for(lambda: any(m["values"].get("marker") == 4242 for m in pilot.of_type("reading")), what="the marker reading")
+        await pilot.ws.close()
+    assert "to device: B500" in server.output, server.output[-2000:]
+    assert "from device: # a comment from the board" in server.output, server.output[-2000:]
