@@ -18,10 +18,16 @@ const recording = (() => {
     $("replay-play").disabled = !on;
   }
 
+  /** The button, or why there is none: a card left empty says nothing. */
+  function showSnapshot() {
+    $("snapshot").hidden = !!replay || kept === 0;
+    $("snapshot-off").hidden = !!replay || kept !== 0;
+  }
+
   function status(s) {
     replay = s.replay || null;
     $("replay").hidden = !replay;
-    $("snapshot").hidden = !!replay || kept === 0;
+    showSnapshot();
     document.body.classList.toggle("replaying", !!replay);
     if (!replay) return;
     $("replay-file").textContent = replay.file;
@@ -40,7 +46,7 @@ const recording = (() => {
   function limits(l) {
     kept = typeof (l || {}).snapshot_seconds === "number" ? l.snapshot_seconds : null;
     $("snapshot").textContent = `Save the last ${Math.round(wanted())} s`;
-    $("snapshot").hidden = !!replay || kept === 0;
+    showSnapshot();
   }
 
   $("snapshot").addEventListener("click", () => send({ type: wire.MessageType.SAVE_SNAPSHOT, seconds: wanted() }));

@@ -157,7 +157,9 @@ def test_the_dashboard_offers_only_the_seconds_the_server_keeps(kept, shown, tmp
         page.wait_for_selector("#events li:has-text('connected to')", timeout=10_000)  # the welcome was handled
         if shown is None:
             assert page.locator("#snapshot").is_hidden()
+            assert page.locator("#snapshot-off").is_visible(), "the card says why it offers nothing"
         else:
             assert page.locator("#snapshot").text_content() == shown
+            assert page.locator("#snapshot-off").is_hidden()
     finally:
         server.stop()
