@@ -380,10 +380,10 @@ class MainWindow(QMainWindow):
             hold = drive.profile.deadman if drive.profile is not None and drive.deadman_held is not None else ""
             text = f"Driving: the robot follows your stick while you hold {hold}" if hold else "Driving: the robot follows your stick"
         elif drive.blocked is DriveOff.NOT_PILOT:
-            refused = self.model.connection.refused
-            pilot = self.model.connection.status.pilot
-            why = refused or (f"{pilot} is driving" if pilot else "this app is not the pilot")
-            text = f"Watching only, cannot drive: {why}. Take control to drive."
+            # short: the Take control button is beside it, and the row's right end says the robot's state
+            status = self.model.connection.status
+            driver = f"{status.pilot} drives" + (f" ({status.pilot_input})" if status.pilot_input else "") if status.pilot else ""
+            text = f"Watching: {self.model.connection.refused or driver or 'this app is not the pilot'}"
         elif drive.blocked is not None:
             text = f"Cannot drive: {drive.blocked}"
         else:
@@ -408,10 +408,9 @@ class MainWindow(QMainWindow):
                 parts.append("outputs neutral" if not status.pilot or not self.model.drive.enabled else "FAILSAFE")
             if connection.pilot:
                 parts.append("pilot: you")  # the role badge says so too; this row has little room
-            else:
-                parts.append(
-                    f"pilot: {status.pilot or 'none'}" + (f" ({status.pilot_input})" if status.pilot and status.pilot_input else "")
-                )
+            elif not status.pilot:
+                parts.append("pilot: none")
+            # another pilot is named, with what they drive with, beside the Take control button
             parts.append(f"{status.clients} connected")
             text = "  ·  ".join(parts)
             self.link_state.set_full_text(f"(stale) {text}" if connection.status_stale else text)
