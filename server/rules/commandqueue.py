@@ -61,8 +61,9 @@ class Sent:
     key: str
     line: str
     at: float
-    #: written before a stop byte: the device may have discarded it half-received
-    before_stop: bool = False
+    #: how many stop bytes were written before it: a later stop byte discards it if the device still holds it
+    #: (half received, or waiting in its line buffer)
+    stops_before: int = 0
 
 
 @dataclass
@@ -97,6 +98,10 @@ class CommandQueue:
         self._pending: dict[str, str] = {}
         self._accepted: dict[str, str] = {}
         self._in_flight: deque[Sent] = deque()
+        #: stop bytes written, and the device's stop events seen, since the port opened: the device answers each
+        #: stop byte in turn, so its k-th stop event discards exactly the lines written before the k-th stop byte
+        self._stops_written = 0
+        self._stops_seen = 0
         self._longest_device_line = TYPICAL_DEVICE_LINE
         #: plain devices: when the last written byte has crossed the wire
         self._line_free_at = -math.inf
@@ -110,6 +115,7 @@ class CommandQueue:
         self._pending.clear()
         self._accepted.clear()
         self._in_flight.clear()
+        self._stops_written = self._stops_seen = 0
         self._last_written.clear()
         self._line_free_at = -math.inf
 
@@ -176,8 +182,7 @@ class CommandQueue:
         if self.stop_byte is not None:
             outcome.writes.append(bytes([self.stop_byte]))
             self.stats["stops"] += 1
-            for sent in self._in_flight:
-                sent.before_stop = True
+            self._stops_written += 1
         for key, line in lines.items():
             self._accepted.pop(key, None)
             self._write(key, line, now, outcome)
@@ -210,9 +215,14 @@ class CommandQueue:
         return self._pump(now, outcome)
 
     def stopped(self, now: float) -> Outcome:
-        """The device printed ``EVT stop neutral``: lines sent before the stop will never be answered."""
+        """The device printed ``EVT stop neutral``: lines sent before that stop byte will never be answered; lines
+        sent after it (the neutral that followed, and another stop's lines behind it) still will be.
+
+        A stop the device made by itself (one more event than stop bytes) discards what it held, as far as it
+        can be told: the lines before the newest stop byte."""
         outcome = Outcome()
-        while self._in_flight and self._in_flight[0].before_stop:
+        self._stops_seen = min(self._stops_seen + 1, self._stops_written)
+        while self._in_flight and self._in_flight[0].stops_before < self._stops_seen:
             self._give_up(self._in_flight.popleft(), outcome)
         return self._pump(now, outcome)
 
@@ -263,7 +273,7 @@ class CommandQueue:
         outcome.writes.append(data)
         self.stats["written"] += 1
         if self.confirm:
-            self._in_flight.append(Sent(key, line, now))
+            self._in_flight.append(Sent(key, line, now, self._stops_written))
         else:
             self._last_written[key] = line
             self._line_free_at = max(now, self._line_free_at) + len(data) * 10 / self.baud

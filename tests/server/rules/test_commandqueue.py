@@ -114,6 +114,33 @@ def test_replies_after_the_stop_event_belong_to_the_neutral_lines():
     assert q.submit({"B": "B0"}, 0.004).writes == []  # the device holds neutral
 
 
+def test_two_stops_back_to_back_each_discard_only_what_was_sent_before_their_own_stop_byte():
+    """A takeover's neutral and an emergency stop in the same moment: stop, B0, A0, stop, B0, A0 on the wire. The
+    device answers each stop and each line in turn; nothing is lost, and no reply is left over."""
+    q = CommandQueue()
+    q.stop_byte = 0x18
+    q.submit({"B": "B900"}, 0.0)  # half received when the first stop byte arrives
+    q.neutral({"B": "B0", "A": "A0"}, 0.001)
+    q.neutral({"B": "B0", "A": "A0"}, 0.0011)
+    assert q.stopped(0.002).lost == ["B900"]
+    assert [q.reply(OK, 0.003).unsolicited for _ in range(2)] == [None, None]
+    assert q.stopped(0.004).lost == [], "the second stop discards nothing: the first neutral was answered"
+    replies = [q.reply(OK, 0.005) for _ in range(2)]
+    assert [r.unsolicited for r in replies] == [None, None] and [r.accepted for r in replies] == [[("B", "B0")], [("A", "A0")]]
+    assert q.stats["lost"] == 1 and q.stats["unsolicited"] == 0
+
+
+def test_a_stop_the_device_made_by_itself_discards_only_what_came_before_the_last_stop_byte():
+    q = CommandQueue()
+    q.stop_byte = 0x18
+    q.neutral({"B": "B0"}, 0.0)
+    q.stopped(0.001)
+    q.reply(OK, 0.002)
+    q.submit({"B": "B500"}, 0.003)
+    assert q.stopped(0.004).lost == [], "an extra stop event is not taken for a stop byte not yet written"
+    assert q.reply(OK, 0.005).accepted == [("B", "B500")]
+
+
 def test_heartbeat_only_when_the_line_is_idle():
     q = CommandQueue()
     assert lines(q.heartbeat(0.0)) == ["H\n"]
