@@ -237,6 +237,10 @@ class Bridge:
         """An emergency stop from the fleet broker: the same rule as a client's stop; only the pilot releases it."""
         self._run(self.rules.remote_estop(who))
 
+    def warn(self, text: str) -> None:
+        """A problem with the robot's setup found while it runs (the fleet link's): every client is told."""
+        self._announce(EventLevel.WARNING, EventKind.CONFIG, text)
+
     def status(self) -> dict[str, object]:
         """The status clients get, as a dict (the fleet broker publishes it without the token)."""
         return protocol.to_dict(self._status())

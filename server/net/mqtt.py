@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import ssl
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from teleop.wire.errors import ConfigError
 from teleop.wire.protocol import Event
 from teleop_server.config import ServerConfig
 from teleop_server.net.announce import short_hostname
-from teleop_server.rules.fleet import BrokerLink, Discovery, EstopInbox, Message, Outbox, ReadingsPace, robot_state
+from teleop_server.rules.fleet import BrokerLink, Discovery, EstopInbox, Message, Outbox, ReadingsPace, TwinWatch, robot_state
 from teleop_server.rules.serial_protocol import REPORT_UNITS
 
 log = logging.getLogger("teleop.server")
@@ -61,6 +62,8 @@ class Robot(Protocol):
 
     def remote_estop(self, who: str) -> None: ...
 
+    def warn(self, text: str) -> None: ...
+
 
 def _client_module():
     try:
@@ -81,6 +84,10 @@ class FleetLink:
         self.url = fleet.parse_broker_url(config.mqtt)
         self.name = config.announce_name or short_hostname()
         self.id = fleet.robot_id(self.name)
+        #: this run's own: the broker's client id (two robots given one name must not take each other's
+        #: connection) and the state's instance (they tell each other apart by it)
+        self.instance = secrets.token_hex(4)
+        self.twins = TwinWatch(self.instance, self.name)
         self.address = config.mqtt_address or address
         self.server = f"teleop-server {__version__}"
         self.password = self._password()
@@ -135,6 +142,7 @@ class FleetLink:
             server=self.server,
             status=self.robot.status(),
             recording=self.robot.recorder is not None,
+            instance=self.instance,
         )
         self._put(self.outbox.latest, Message(self.topic(fleet.STATE), state.to_json(), qos=1, retain=True))
 
@@ -172,7 +180,7 @@ class FleetLink:
                     self.url.port,
                     username=self.config.mqtt_username,
                     password=self.password,
-                    identifier=f"teleop-{self.id}",
+                    identifier=f"teleop-{self.id}-{self.instance}",
                     will=will,
                     clean_session=True,
                     keepalive=self.config.mqtt_keepalive,
@@ -200,6 +208,7 @@ class FleetLink:
             for message in self.discovery.all():
                 self.outbox.latest(message)
         await client.subscribe(self.topic(fleet.ESTOP), qos=1)
+        await client.subscribe(self.topic(fleet.STATE), qos=1)  # another robot with this name (TwinWatch)
         receiver = asyncio.create_task(self._receive(client), name="mqtt-receive")
         sender = asyncio.create_task(self._send(client), name="mqtt-send")
         try:
@@ -222,6 +231,13 @@ class FleetLink:
 
     async def _receive(self, client: Any) -> None:
         async for message in client.messages:
+            if str(message.topic) == self.topic(fleet.STATE):
+                payload = message.payload if isinstance(message.payload, (bytes, str)) else None
+                warning = self.twins.heard(fleet.parse_state(payload), bool(message.retain))
+                if warning is not None:
+                    log.warning("%s", warning)
+                    self.robot.warn(warning)
+                continue
             if str(message.topic) != self.topic(fleet.ESTOP):
                 continue
             payload = message.payload if isinstance(message.payload, (bytes, str)) else None

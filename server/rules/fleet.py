@@ -230,6 +230,7 @@ def robot_state(
     server: str,
     status: dict[str, Any],
     recording: bool,
+    instance: str = "",
 ) -> RobotState:
     """The retained state from the bridge's status (the same one clients get): never the token itself."""
     serial = status.get("serial") or {}
@@ -250,7 +251,34 @@ def robot_state(
         estop=bool(status.get("estop", False)),
         camera=str(camera.get("state", "")) if isinstance(camera, dict) else None,
         recording=recording,
+        instance=instance,
     )
+
+
+class TwinWatch:
+    """Another robot that took this robot's name on the broker, said once per other run.
+
+    Two robots left with one name (every Pi starts as raspberrypi) share every topic: both take the
+    fleet stop for that name, which is the safe side, but their states overwrite each other and the
+    fleet view shows one robot that keeps changing its address. Only the other's live messages count:
+    a retained state from this robot's own last run carries another instance too."""
+
+    def __init__(self, instance: str, name: str) -> None:
+        self.instance = instance
+        self.name = name
+        self._told: set[str] = set()
+
+    def heard(self, state: RobotState | None, retained: bool) -> str | None:
+        """A state on this robot's own topic; the warning to give, or None."""
+        if state is None or retained or not state.instance or state.instance == self.instance or state.instance in self._told:
+            return None
+        self._told.add(state.instance)
+        where = f" (at {state.address})" if state.address else ""
+        return (
+            f"another robot publishes as '{self.name}' on the fleet broker{where}: give each robot its own name "
+            f"(--name, or [announce] name). Until then a fleet stop for '{self.name}' stops both, and the fleet "
+            "view shows them as one robot"
+        )
 
 
 # --------------------------------------------------------------------------- Home Assistant

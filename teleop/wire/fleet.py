@@ -106,6 +106,8 @@ class RobotState:
     estop: bool = False
     camera: str | None = None  #: the camera's state, or None without one
     recording: bool = False
+    #: this server run's own random id: two robots given one name tell each other apart by it
+    instance: str = ""
 
     def to_json(self) -> str:
         return dump(asdict(self))
@@ -131,6 +133,7 @@ def parse_state(payload: bytes | str | None) -> RobotState | None:
         estop=data.get("estop") is True,
         camera=_text(camera, 40) if isinstance(camera, str) else None,
         recording=data.get("recording") is True,
+        instance=_text(data.get("instance"), 40),
     )
 
 

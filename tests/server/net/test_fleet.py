@@ -222,6 +222,32 @@ async def test_a_fleet_estop_reaches_every_robots_serial_side_as_neutral_and_is_
         assert not any(retained for topic, _, retained in dashboard.heard if "/cmd/estop" in topic)
 
 
+async def test_two_robots_left_with_one_name_both_take_the_fleet_stop_and_are_told(broker, make_device, make_server):
+    """Every Pi starts as raspberrypi: two robots with one name used to take each other's broker connection
+    in turns, so a fleet stop reached one of them. Both must stay connected and stop, and be told why."""
+    async with Dashboard(broker) as dashboard:
+        first_device, first = await start_robot(broker, make_device, make_server, "rover-1")
+        await wait_for(lambda: (s := dashboard.state("rover-1")) and s.device == "ready", timeout=15, what="the first robot ready")
+        second_device, second = await start_robot(broker, make_device, make_server, "rover-1")
+        await wait_for(lambda: len({fleet.parse_state(p).address for p in dashboard.on("teleop/rover-1/state")}) == 2, timeout=15)
+        stops = (len(first_device.received_stops), len(second_device.received_stops))
+        nonce = uuid.uuid4().hex
+        await dashboard.estop("rover-1", nonce)
+        # the barrier: both robots acknowledged this stop (each acknowledges what it did itself)
+        await wait_for(
+            lambda: (
+                len([a for p in dashboard.on(fleet.topic("rover-1", fleet.ESTOP_ACK)) if (a := fleet.parse_ack(p)) and a.nonce == nonce])
+                == 2
+            ),
+            timeout=10,
+            what="both robots' acknowledgements",
+        )
+        await wait_for(lambda: len(first_device.received_stops) > stops[0] and len(second_device.received_stops) > stops[1], timeout=5)
+    logs = first.stop() + second.stop()
+    assert "lost the MQTT broker" not in logs, "the two robots took each other's broker connection"
+    assert "another robot publishes as 'rover-1' on the fleet broker" in logs
+
+
 async def test_a_killed_robot_shows_offline_through_its_last_will(broker, make_device, make_server):
     async with Dashboard(broker) as dashboard:
         _, server = await start_robot(broker, make_device, make_server, "rover-3")

@@ -22,6 +22,7 @@ from teleop_server.rules.fleet import (
     Message,
     Outbox,
     ReadingsPace,
+    TwinWatch,
     discovery_messages,
     robot_state,
 )
@@ -65,6 +66,20 @@ def test_state_round_trips_and_never_holds_a_token():
 def test_a_strangers_state_never_raises(payload):
     state = fleet.parse_state(payload)
     assert state is None or isinstance(state, fleet.RobotState)
+
+
+def test_another_robot_under_this_robots_name_is_said_once_and_its_own_messages_never():
+    twins = TwinWatch("aaaa1111", "raspberrypi")
+    mine = fleet.RobotState("raspberrypi", address="ws://10.0.0.5:8765", instance="aaaa1111")
+    other = fleet.RobotState("raspberrypi", address="ws://10.0.0.6:8765", instance="bbbb2222")
+    last_run = fleet.RobotState("raspberrypi", address="ws://10.0.0.5:8765", instance="cccc3333")
+    assert twins.heard(mine, retained=False) is None
+    assert twins.heard(last_run, retained=True) is None, "a retained state may be this robot's own from its last run"
+    assert twins.heard(None, retained=False) is None and twins.heard(fleet.RobotState("raspberrypi"), retained=False) is None
+    warning = twins.heard(other, retained=False)
+    assert warning is not None and "'raspberrypi'" in warning and "ws://10.0.0.6:8765" in warning and "--name" in warning
+    assert twins.heard(other, retained=False) is None, "said once"
+    assert fleet.parse_state(other.to_json()) == other
 
 
 def test_a_published_address_that_is_not_a_websocket_url_is_ignored():
