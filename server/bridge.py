@@ -56,7 +56,7 @@ from teleop_server.record.formats import open_recorder
 from teleop_server.record.replay import Replayer
 from teleop_server.record.snapshot import open_snapshots, snapshot_folder
 from teleop_server.record.tap import Tap, session_metadata
-from teleop_server.rules import control, device_events
+from teleop_server.rules import control, device_events, recording
 from teleop_server.rules.admission import PENDING_PER_ADDRESS, Admission, socket_budget
 from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.camerasource import CameraState
@@ -115,6 +115,7 @@ class Bridge:
             raise ConfigError(
                 "authentication is on but no pilot token was given (load it with teleop_server.rules.auth.load_or_create_token)"
             )
+        recording.keep_out(config.token)  # never in a recording, a snapshot or the Foxglove stream, under any key
         self.mapper = CommandMapper(config.outputs)
         self.rules = ControlRules(
             Access(config.token if config.auth else None, ObserverAccess(config.observers)),

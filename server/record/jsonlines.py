@@ -48,6 +48,7 @@ from teleop_server.record.writer import (
     rotate,
 )
 from teleop_server.record.writer import Recorder as _Recorder
+from teleop_server.rules.recording import without_secrets
 
 __all__ = [
     "BATCH_WINDOW",
@@ -70,7 +71,8 @@ def encode_line(entry: Entry, now: float) -> bytes:
         record = entry.body.as_record(now)
     else:
         key = {"reading": "values", "command": "line"}.get(entry.kind, "text")
-        record = {"t": round(entry.t, 6), "kind": entry.kind, key: entry.body}
+        body = without_secrets(entry.body) if entry.kind == "event" and isinstance(entry.body, str) else entry.body
+        record = {"t": round(entry.t, 6), "kind": entry.kind, key: body}
         if entry.kind == "event" and entry.detail and entry.detail != "info":
             record["level"] = entry.detail
     # default=str: a value JSON cannot hold is written as text rather than losing the record

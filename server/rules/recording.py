@@ -220,14 +220,33 @@ def control_message(t: float, client: int, text: str | bytes) -> bytes:
 _SECRET = re.compile(r'("token"\s*:\s*)"(?:[^"\\]|\\.)*"?')
 
 
+#: secrets blanked wherever they appear (the server's pilot token: a frame may carry it under any key, or none)
+_KNOWN_SECRETS: set[str] = set()
+#: shorter than this, a value could be part of any text: never blanked by value
+MIN_SECRET = 8
+
+
+def keep_out(secret: str | None) -> None:
+    """Blank ``secret`` wherever it appears in what is recorded or streamed from now on (the pilot token)."""
+    if secret and len(secret) >= MIN_SECRET:
+        _KNOWN_SECRETS.add(secret)
+
+
 def without_secrets(text: str) -> str:
-    """``text`` with every pilot token's value blanked: recordings and the Foxglove stream outlive the session and
-    reach people who may not drive (a pilot's request to drive carries the token)."""
-    return _SECRET.sub(r'\1"(removed)"', text)
+    """``text`` with every pilot token blanked: recordings and the Foxglove stream outlive the session and reach
+    people who may not drive. A ``"token"`` value goes whatever it is (a pilot's request to drive carries one);
+    the server's own token goes wherever it is (in a list, under another key, in a note, in text that is not
+    JSON)."""
+    text = _SECRET.sub(r'\1"(removed)"', text)
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, "(removed)")
+    return text
 
 
 def log_message(t: float, level: str, text: str, name: str = "teleop-server") -> bytes:
-    return _dump({"timestamp": stamp(t), "level": LOG_LEVELS.get(level, 2), "message": text, "name": name, "file": "", "line": 0})
+    message = without_secrets(text)  # an event may quote what a client sent (its name, say)
+    return _dump({"timestamp": stamp(t), "level": LOG_LEVELS.get(level, 2), "message": message, "name": name, "file": "", "line": 0})
 
 
 def image_message(t: float, jpeg: bytes, frame_id: str = "camera") -> bytes:

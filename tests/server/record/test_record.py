@@ -307,3 +307,11 @@ def test_bad_rotation_settings_are_clear_errors(body, message):
 
     with pytest.raises(ConfigError, match=message):
         parse_config(tomllib.loads("[record]\n" + body))
+
+
+def test_the_servers_pilot_token_is_blanked_in_the_events_a_json_lines_file_keeps():
+    from teleop_server.rules import recording
+
+    recording.keep_out("tok-jsonl-0123456789")
+    line = record.encode_line(Entry(1.0, "event", "client watcher tok-jsonl-0123456789 is now pilot", "info"), 2.0)
+    assert b"tok-jsonl" not in line and json.loads(line)["text"] == "client watcher (removed) is now pilot"

@@ -204,8 +204,16 @@ def test_the_pilot_token_is_in_no_recording_when_a_pilot_takes_control(tmp_path)
     server = ServerProcess("sim", extra=["--record", str(path)]).start()
     try:
         with sync_client(server.url) as ws:
-            ws.send(json.dumps({"type": "hello", "role": "observer", "client": "watcher"}))
+            ws.send(json.dumps({"type": "hello", "role": "observer", "client": f"watcher {server.token}"}))
             ws.send(json.dumps({"type": "request_control", "takeover": True, "token": server.token}))
+            # the token where no key names it: in a list, under another key, in a note, in text that is not JSON
+            for odd in (
+                {"type": "request_control", "token": [server.token]},
+                {"type": "request_control", "Token": server.token},
+                {"type": "record", "command": "mark", "note": f"token is {server.token}"},
+            ):
+                ws.send(json.dumps(odd))
+            ws.send(f"not json {server.token}")
             for _ in range(20):
                 ws.send(json.dumps({"type": "control", "axes": [0.3]}))
                 ws.send(json.dumps({"type": "request_control", "takeover": True, "token": server.token}))
