@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,11 @@ def fleet_credentials(args: argparse.Namespace) -> dict[str, str | None]:
             password = Path(args.fleet_password_file).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"--fleet-password-file {args.fleet_password_file}: {exc.strerror or exc}") from None
+    if args.fleet_cafile:
+        try:
+            ssl.create_default_context(cafile=str(Path(args.fleet_cafile).expanduser()))
+        except (OSError, ssl.SSLError) as exc:  # ssl.SSLError is an OSError; no file, or not a certificate
+            raise ConfigError(f"--fleet-cafile {args.fleet_cafile}: {getattr(exc, 'strerror', None) or exc}") from None
     return {"username": args.fleet_user, "password": password, "cafile": args.fleet_cafile}
 
 
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if args.fleet:
         try:
-            parse_broker_url(args.fleet)
+            parse_broker_url(args.fleet, "--fleet")
             fleet_credentials(args)
         except ConfigError as exc:
             print(f"teleop: {exc}", file=sys.stderr)

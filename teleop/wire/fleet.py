@@ -214,21 +214,22 @@ class BrokerUrl:
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
 
-def parse_broker_url(text: str) -> BrokerUrl:
-    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); raise :class:`ConfigError` saying what is wrong."""
+def parse_broker_url(text: str, flag: str = "--mqtt") -> BrokerUrl:
+    """``mqtt://HOST[:PORT]`` (1883) or ``mqtts://HOST[:PORT]`` (8883); raise :class:`ConfigError` saying what is wrong.
+
+    ``flag``: the option the address came from, named in the error (the server's ``--mqtt``, the app's ``--fleet``)."""
     try:
         parts = urlsplit(text.strip())
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"--mqtt {text!r}: {exc}") from None
+        raise ConfigError(f"{flag} {text!r}: {exc}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+        raise ConfigError(f"{flag} {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
     if parts.username or parts.password:
-        raise ConfigError(
-            "--mqtt: put the broker's user name and password in the config file ([mqtt] username, password_file), not the URL"
-        )
+        where = "the config file ([mqtt] username, password_file)" if flag == "--mqtt" else "--fleet-user and --fleet-password-file"
+        raise ConfigError(f"{flag}: put the broker's user name and password in {where}, not the URL")
     if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"--mqtt {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+        raise ConfigError(f"{flag} {text!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
     tls = parts.scheme == "mqtts"
     return BrokerUrl(parts.hostname, port or (8883 if tls else 1883), tls)
 

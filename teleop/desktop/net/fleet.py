@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from typing import Any
 
@@ -92,6 +93,14 @@ class FleetClient:
             task.add_done_callback(self._sending.discard)
         return stop_round
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.url.tls:
+            return None
+        try:
+            return ssl.create_default_context(cafile=os.path.expanduser(self.cafile) if self.cafile else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionError(f"the broker's CA file {self.cafile}: {getattr(exc, 'strerror', None) or exc}") from None
+
     async def _publish(self, client, messages: list[tuple[str, str]]) -> None:
         try:
             await asyncio.gather(*(client.publish(topic, payload, qos=1, retain=False) for topic, payload in messages))
@@ -99,11 +108,13 @@ class FleetClient:
             log.warning("fleet stop: could not publish every stop (%s)", exc)
 
     async def _run(self) -> None:
-        tls = ssl.create_default_context(cafile=self.cafile) if self.url.tls else None
         reported = None
         connected_once = False
         while True:
             try:
+                # in the loop: a CA file that is missing or not a certificate is said like any other failure, and
+                # tried again (it may be put back), where it used to end the fleet list without a word
+                tls = self._tls_context()
                 async with self.aiomqtt.Client(
                     self.url.host,
                     self.url.port,
