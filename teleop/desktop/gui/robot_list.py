@@ -8,6 +8,7 @@ existing address parsing already understands (it sets host, port and TLS).
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 import shiboken6
@@ -233,8 +234,9 @@ class RobotsOnNetwork(QWidget):
             self._round_changed(self.fleet.stop_all())
 
     def _round_changed(self, stop_round: StopRound) -> None:
+        """The last press and how it went, with its time: a round that never went out is not read as news later."""
         if shiboken6.isValid(self):
-            self.stop_result.setText(stop_round.text())
+            self.stop_result.setText(f"{time.strftime('%H:%M:%S', time.localtime(stop_round.pressed_at))}  {stop_round.text()}")
 
     def _activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         robot = self.directory.get(item.data(0, Qt.ItemDataRole.UserRole))

@@ -44,6 +44,8 @@ class StopRound:
     robots: tuple[str, ...]
     acks: dict[str, float] = field(default_factory=dict)  #: robot id -> seconds from the press to its ack
     sent: bool = True  #: False: the broker was not connected, nothing went out
+    #: when it was pressed, on the wall clock (shown with the round: one that never went out is not news later)
+    pressed_at: float = field(default_factory=time.time)
 
     @property
     def waiting(self) -> list[str]:
@@ -53,7 +55,7 @@ class StopRound:
         if not self.robots:
             return "no robots on the broker to stop"
         if not self.sent:
-            return "not sent: the fleet broker is not connected"
+            return "not sent: the fleet broker was not connected; press again once it is"
         done = ", ".join(f"{r} ✓ {self.acks[r] * 1000:.0f} ms" for r in self.robots if r in self.acks)
         text = f"stopped {len(self.acks)} of {len(self.robots)}" + (f": {done}" if done else "")
         return text + (f"; waiting for {', '.join(self.waiting)}" if self.waiting else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import uuid
 
@@ -107,7 +108,7 @@ def test_stop_every_robot_without_a_broker_says_nothing_went_out():
     model = FleetDirectory()
     model.message("teleop/rover-1/state", state("rover-1"))
     stop_round, messages = model.stop_all("me", connected=False)
-    assert messages == [] and stop_round.text() == "not sent: the fleet broker is not connected"
+    assert messages == [] and stop_round.text() == "not sent: the fleet broker was not connected; press again once it is"
 
 
 def test_a_state_without_a_usable_address_gives_no_row():
@@ -167,7 +168,8 @@ def test_the_robot_list_shows_broker_robots_who_drives_and_every_stop_acknowledg
         paint_now()
         centre = widget.stop_all.mapToGlobal(widget.stop_all.rect().center())
         display.click(centre.x(), centre.y())  # a real click on the real display
-        wait_until(loop, lambda: widget.stop_result.text().startswith("stopped 2 of 2"), timeout=10, what="both acknowledgements")
+        wait_until(loop, lambda: "  stopped 2 of 2" in widget.stop_result.text(), timeout=10, what="both acknowledgements")
+        assert re.match(r"\d\d:\d\d:\d\d  stopped", widget.stop_result.text()), "the round is shown with when it was pressed"
         assert "lab-rover ✓" in widget.stop_result.text() and "hall-rover ✓" in widget.stop_result.text()
         paint_now()
         display.screenshot(ARTIFACTS / "fleet-robot-list.png")
