@@ -131,9 +131,13 @@ class ServerConfig:
             raise ConfigError(f"port must be 1..65535 (or 0: a free one, said at start), got {self.port}")
         if self.baud <= 0:
             raise ConfigError(f"baud must be positive, got {self.baud}")
-        for name in ("ready_timeout", "failsafe_timeout", "keepalive_interval"):
+        for name, said in (
+            ("ready_timeout", "serial.ready_timeout_ms"),
+            ("failsafe_timeout", "--failsafe-ms (failsafe.timeout_ms)"),
+            ("keepalive_interval", "failsafe.keepalive_ms"),
+        ):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive")
+                raise ConfigError(f"{said} must be more than 0, got {getattr(self, name) * 1000:g}")
         if self.reply_timeout is not None and not self.reply_timeout > 0:
             raise ConfigError("serial.reply_timeout_ms must be positive")
         if self.device not in ("auto", "teleop", "plain"):
@@ -193,7 +197,10 @@ class ServerConfig:
         if not self.camera_viewer_timeout > 0:
             raise ConfigError("camera.viewer_timeout_ms must be positive")
         if self.foxglove_port is not None and not 0 <= self.foxglove_port <= 65535:
-            raise ConfigError(f"foxglove.port must be a TCP port (0: any free one), got {self.foxglove_port}")
+            raise ConfigError(f"--foxglove (foxglove.port) must be a TCP port, 0 to 65535 (0: any free one), got {self.foxglove_port}")
+        shared = {self.host, self.foxglove_host} & {"", "0.0.0.0", "::"} or self.host == self.foxglove_host
+        if self.foxglove_port and self.foxglove_port == self.port and shared:
+            raise ConfigError(f"--foxglove {self.foxglove_port} is the server's own --port: give Foxglove a port of its own")
         if self.mqtt is not None:
             parse_broker_url(self.mqtt)
         if not 0 < self.mqtt_readings_rate <= 50:

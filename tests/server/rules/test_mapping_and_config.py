@@ -141,3 +141,23 @@ def test_the_docs_bring_your_own_sketch_config_loads_and_writes_its_lines():
 def test_a_key_written_above_every_section_is_named_with_where_it_goes(document, said):
     with pytest.raises(ConfigError, match=re.escape(said)):
         parse_config(document)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--failsafe-ms", "0"], "--failsafe-ms (failsafe.timeout_ms) must be more than 0, got 0"),
+        (["--foxglove", "70000"], "--foxglove (foxglove.port) must be a TCP port, 0 to 65535 (0: any free one), got 70000"),
+        (["--foxglove", "18767", "--port", "18767"], "--foxglove 18767 is the server's own --port: give Foxglove a port of its own"),
+    ],
+    ids=["failsafe", "foxglove port", "foxglove on the server's port"],
+)
+def test_a_bad_flag_is_refused_naming_the_flag_a_user_typed(argv, said):
+    """The same check covers the config file, so the key is named too; never only the server's own field name."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "teleop_server", "--serial", "sim", "--no-announce", *argv], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"teleop-server: error: {said}", result.stderr
