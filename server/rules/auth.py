@@ -104,6 +104,11 @@ class Access:
     def may_watch(self, offered: str | None) -> bool:
         return self.observers is ObserverAccess.OPEN or self.may_drive(offered)
 
+    def without_token(self, text: str) -> str:
+        """``text`` (a name a client chose) with the pilot token taken out: a pilot who pastes the token into the
+        name field would otherwise show it to every observer, the fleet broker and the recordings."""
+        return text.replace(self.token, "(removed)") if self.token and self.token in text else text
+
 
 def _same(expected: str, offered: str | None) -> bool:
     # compare_digest takes as long for a near miss as for a wild guess; an absent

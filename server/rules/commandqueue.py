@@ -51,6 +51,8 @@ TYPICAL_DEVICE_LINE = 80
 
 INFO_KEY = "__info__"
 HEARTBEAT_KEY = "__heartbeat__"
+#: what the device prints when it acts on the stop byte (waited for as long as a reply to a line this long)
+STOP_EVENT = "EVT stop neutral"
 
 #: A reply with garbage glued in front of it: "x#@!OK", "noiseERR 3 out of range".
 _MANGLED_REPLY = re.compile(r"(?:OK(?: [^\s=]+=\S*)*|ERR \d+(?: .*)?)\Z")
@@ -98,10 +100,13 @@ class CommandQueue:
         self._pending: dict[str, str] = {}
         self._accepted: dict[str, str] = {}
         self._in_flight: deque[Sent] = deque()
-        #: stop bytes written, and the device's stop events seen, since the port opened: the device answers each
-        #: stop byte in turn, so its k-th stop event discards exactly the lines written before the k-th stop byte
+        #: stop bytes written, and those settled (their ``EVT stop neutral`` came, or it never did within a reply's
+        #: time: lost in line noise), since the port opened: the device answers each stop byte in turn, so settling
+        #: the k-th discards exactly the lines written before the k-th stop byte
         self._stops_written = 0
         self._stops_seen = 0
+        #: when each stop byte not settled yet was written, oldest first
+        self._unsettled_stops: deque[float] = deque()
         self._longest_device_line = TYPICAL_DEVICE_LINE
         #: plain devices: when the last written byte has crossed the wire
         self._line_free_at = -math.inf
@@ -116,6 +121,7 @@ class CommandQueue:
         self._accepted.clear()
         self._in_flight.clear()
         self._stops_written = self._stops_seen = 0
+        self._unsettled_stops.clear()
         self._last_written.clear()
         self._line_free_at = -math.inf
 
@@ -137,10 +143,11 @@ class CommandQueue:
         """When :meth:`poll` next has something to do (inf: nothing in flight)."""
         if not self.confirm:
             return self._line_free_at if self._pending else math.inf
+        stop = self._unsettled_stops[0] + self._stop_timeout() if self._unsettled_stops else math.inf
         if not self._in_flight:
-            return math.inf
+            return stop
         first = self._in_flight[0]
-        return first.at + self.reply_timeout(first.line)
+        return min(stop, first.at + self.reply_timeout(first.line))
 
     # -- host side ---------------------------------------------------------------------
 
@@ -183,6 +190,7 @@ class CommandQueue:
             outcome.writes.append(bytes([self.stop_byte]))
             self.stats["stops"] += 1
             self._stops_written += 1
+            self._unsettled_stops.append(now)
         for key, line in lines.items():
             self._accepted.pop(key, None)
             self._write(key, line, now, outcome)
@@ -221,10 +229,27 @@ class CommandQueue:
         A stop the device made by itself (one more event than stop bytes) discards what it held, as far as it
         can be told: the lines before the newest stop byte."""
         outcome = Outcome()
-        self._stops_seen = min(self._stops_seen + 1, self._stops_written)
+        self._expire_lost_stops(now)  # an older stop's event that never came: this one is not its
+        if self._unsettled_stops:  # none: a stop the device made by itself, or one already taken as lost
+            self._unsettled_stops.popleft()
+            self._stops_seen += 1
+        self._settle(outcome)
+        return self._pump(now, outcome)
+
+    def _expire_lost_stops(self, now: float) -> None:
+        """Settle each stop whose event is past its time (lost in line noise): or every later stop would be
+        matched with the event before its own until the port reopened."""
+        while self._unsettled_stops and now >= self._unsettled_stops[0] + self._stop_timeout():
+            self._unsettled_stops.popleft()
+            self._stops_seen += 1
+
+    def _stop_timeout(self) -> float:
+        return self.reply_timeout(STOP_EVENT)
+
+    def _settle(self, outcome: Outcome) -> None:
+        """Give up the lines written before the last settled stop byte: the device discarded them."""
         while self._in_flight and self._in_flight[0].stops_before < self._stops_seen:
             self._give_up(self._in_flight.popleft(), outcome)
-        return self._pump(now, outcome)
 
     def unrecognised(self, line: str, now: float) -> Outcome:
         """A line that fits no rule; if it ends like a reply, the reply was mangled: resync now."""
@@ -243,6 +268,8 @@ class CommandQueue:
     def poll(self, now: float) -> Outcome:
         """Give up on lines unanswered past their timeout, then send what waits."""
         outcome = Outcome()
+        self._expire_lost_stops(now)
+        self._settle(outcome)
         while self._in_flight and now >= self._in_flight[0].at + self.reply_timeout(self._in_flight[0].line):
             self._give_up(self._in_flight.popleft(), outcome)
         return self._pump(now, outcome)

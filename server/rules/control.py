@@ -289,7 +289,7 @@ class ControlRules:
             text = "this server requires the token even to watch: add it to your settings"
             return [Send(client, Error(ErrorCode.UNAUTHORIZED, text)), Close(client, CloseCode.POLICY_VIOLATION, "token required")]
         if hello is not None:
-            member.name = hello.client or "unknown"
+            member.name = self.access.without_token(hello.client) or "unknown"
             member.input = hello.input
             member.authorized = judged.right
         else:

@@ -255,6 +255,10 @@ def robot_state(
     )
 
 
+#: other runs under this robot's name said at most (each one once); past that, a stranger is flooding the topic
+MAX_TWINS_TOLD = 8
+
+
 class TwinWatch:
     """Another robot that took this robot's name on the broker, said once per other run.
 
@@ -271,6 +275,8 @@ class TwinWatch:
     def heard(self, state: RobotState | None, retained: bool) -> str | None:
         """A state on this robot's own topic; the warning to give, or None."""
         if state is None or retained or not state.instance or state.instance == self.instance or state.instance in self._told:
+            return None
+        if len(self._told) >= MAX_TWINS_TOLD:  # a broker without access rules lets anyone publish here: no flood
             return None
         self._told.add(state.instance)
         where = f" (at {state.address})" if state.address else ""

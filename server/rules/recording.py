@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,23 +198,50 @@ def control_message(t: float, client: int, text: str | bytes) -> bytes:
         body = json.loads(text)
     except (ValueError, UnicodeDecodeError):
         body = None
-    if isinstance(body, dict) and body.get("type") == "control":
-        for key, target in (
-            ("seq", "seq"),
-            ("t", "sent"),
-            ("axes", "axes"),
-            ("buttons", "buttons"),
-            ("hats", "hats"),
-            ("layout", "layout"),
-        ):
+    if (
+        isinstance(body, dict)
+        and body.get("type") == "control"
+        and all(fits(body[key]) for key, (_, fits) in _CONTROL_FIELDS.items() if key in body)
+    ):
+        for key, (target, _) in _CONTROL_FIELDS.items():
             if key in body:
                 message[target] = body[key]
         try:
-            return _dump(message)
+            return _blanked(_dump(message))  # a field the schema reads may still hold a string: the token, say
         except ValueError:  # NaN or infinity smuggled in: keep it as text
             pass
     raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    return _dump({"t": round(t, 6), "client": client, "raw": without_secrets(raw[:4096])})
+    # blanked before it is cut: a token across the cut would keep its first characters
+    return _dump({"t": round(t, 6), "client": client, "raw": without_secrets(raw)[:4096]})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)  # JSON's true is no number to a reader
+
+
+def _are_numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_is_number, value))
+
+
+#: a control's field -> (its name in the channel's schema, whether a value fits it): a control with a field that
+#: does not fit (a string among the axes) is kept as text, so every message in the file is one its schema describes
+_CONTROL_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "seq": ("seq", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "t": ("sent", _is_number),
+    "axes": ("axes", _are_numbers),
+    "buttons": ("buttons", _are_numbers),
+    "hats": ("hats", lambda v: isinstance(v, list) and all(map(_are_numbers, v))),
+    "layout": ("layout", lambda v: isinstance(v, str)),
+}
+
+
+def _blanked(data: bytes) -> bytes:
+    """``data`` (JSON) with the server's own token blanked, in the rare message that holds it."""
+    if not _KNOWN_SECRETS:
+        return data
+    text = data.decode()
+    cleaned = without_secrets(text)
+    return data if cleaned is text else cleaned.encode()
 
 
 #: a ``"token": "..."`` pair in a frame's text, whole or cut short (the value up to its closing quote, if any)
@@ -227,9 +255,10 @@ MIN_SECRET = 8
 
 
 def keep_out(secret: str | None) -> None:
-    """Blank ``secret`` wherever it appears in what is recorded or streamed from now on (the pilot token)."""
+    """Blank ``secret`` wherever it appears in what is recorded or streamed from now on (the pilot token), as
+    written and as JSON writes it inside a string (a token of the owner's choosing may hold quotes or non-ASCII)."""
     if secret and len(secret) >= MIN_SECRET:
-        _KNOWN_SECRETS.add(secret)
+        _KNOWN_SECRETS.update({secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]})
 
 
 def without_secrets(text: str) -> str:

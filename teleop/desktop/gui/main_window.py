@@ -383,7 +383,7 @@ class MainWindow(QMainWindow):
             # short: the Take control button is beside it, and the row's right end says the robot's state
             status = self.model.connection.status
             driver = f"{status.pilot} drives" + (f" ({status.pilot_input})" if status.pilot_input else "") if status.pilot else ""
-            text = f"Watching: {self.model.connection.refused or driver or 'this app is not the pilot'}"
+            text = "Watching: " + ("; ".join(filter(None, (driver, self.model.connection.refused))) or "this app is not the pilot")
         elif drive.blocked is not None:
             text = f"Cannot drive: {drive.blocked}"
         else:

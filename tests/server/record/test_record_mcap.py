@@ -279,3 +279,21 @@ def test_the_pilot_token_never_reaches_the_recorded_control_channel(frame):
     assert b"s3cret" not in message
     jsonschema.validate(json.loads(message), recording.CONTROLS.schema)
     assert "token" in json.loads(message)["raw"], "what was there is still seen, only not its value"
+
+
+def test_the_servers_own_token_is_blanked_in_every_shape_a_pilots_frame_can_carry_it():
+    """Under a key of any name, as a control's field, across the 4 KB cut, and JSON-escaped (a token the owner chose)."""
+    token = 'own "tökén" 0123456789'
+    recording.keep_out(token)
+    escaped = json.dumps(token)[1:-1]
+    frames = [
+        json.dumps({"type": "control", "axes": [token], "layout": token}),
+        json.dumps({"type": "record", "command": "mark", "note": "x" * (4096 - 40) + token}),
+        json.dumps({"type": "request_control", "Token": [token]}),
+        json.dumps({"type": "request_control", "Token": [token]}, ensure_ascii=False),
+        f"not json {token}",
+    ]
+    for frame in frames:
+        message = recording.control_message(1.0, 1, frame).decode()
+        assert token not in message and escaped not in message and "0123456789" not in message, message[-200:]
+        jsonschema.validate(json.loads(message), recording.CONTROLS.schema)

@@ -1,6 +1,8 @@
 """The serial command queue's rules, driven directly with a fake clock (no port, no loop)."""
 
-from teleop_server.rules.commandqueue import CommandQueue
+import math
+
+from teleop_server.rules.commandqueue import STOP_EVENT, CommandQueue
 from teleop_server.rules.serial_protocol import Err, Ok
 
 OK = Ok({})
@@ -139,6 +141,33 @@ def test_a_stop_the_device_made_by_itself_discards_only_what_came_before_the_las
     q.submit({"B": "B500"}, 0.003)
     assert q.stopped(0.004).lost == [], "an extra stop event is not taken for a stop byte not yet written"
     assert q.reply(OK, 0.005).accepted == [("B", "B500")]
+
+
+def test_a_stop_event_lost_in_line_noise_does_not_put_every_later_stop_off_by_one():
+    q = CommandQueue()
+    q.stop_byte = 0x18
+    q.submit({"B": "B500"}, 0.0)
+    q.neutral({"B": "B0"}, 0.001)
+    assert q.reply(OK, 0.002).accepted == [("B", "B500")]  # answered before the stop
+    # the stop's event is lost in line noise
+    assert q.reply(OK, 0.003).accepted == [("B", "B0")]
+    for stop in range(2):  # later stops, each with a drive line the device drops half-received
+        t = 1.0 + stop
+        q.submit({"B": f"B6{stop}0"}, t)
+        q.neutral({"B": "B0"}, t + 0.001)
+        assert q.stopped(t + 0.002).lost == [f"B6{stop}0"]
+        assert q.reply(OK, t + 0.003).accepted == [("B", "B0")]
+    assert q.stats["unsolicited"] == 0
+
+
+def test_a_lost_stop_event_is_settled_by_the_reply_timer_alone():
+    q = CommandQueue()
+    q.stop_byte = 0x18
+    q.neutral({"B": "B0"}, 0.0)
+    assert q.reply(OK, 0.001).accepted == [("B", "B0")]  # the stop's event was lost before this reply
+    assert q.deadline() == q.reply_timeout(STOP_EVENT), "the timer still wakes for the stop's event"
+    q.poll(q.deadline())
+    assert q.deadline() == math.inf, "settled: nothing left to wait for"
 
 
 def test_heartbeat_only_when_the_line_is_idle():

@@ -320,3 +320,10 @@ def test_a_browser_pilot_obeys_the_same_token_takeover_and_estop_rules():
     assert Neutral() in taken and r.pilot is r.members[2] and r.pilot.describe().input == "touch"
     r.frame(1, json.dumps({"type": "estop", "engaged": True}), 0.3)
     assert drives(r.frame(2, json.dumps({"type": "control", "axes": [0.5], "input": "touch"}), 0.4)) == []
+
+
+def test_a_pilot_token_pasted_into_a_clients_name_is_never_shown_to_anyone():
+    r = rules()
+    joined = r.join(1, "h", hello(client=f"phone {TOKEN}"), 0.0)
+    assert r.members[1].name == "phone (removed)"
+    assert not [text for text in events(joined) if TOKEN in text]

@@ -16,6 +16,7 @@ from teleop_server.rules.auth import Access, ObserverAccess
 from teleop_server.rules.control import ControlRules
 from teleop_server.rules.fleet import (
     BROKER_DELAYS,
+    MAX_TWINS_TOLD,
     BrokerLink,
     Discovery,
     EstopInbox,
@@ -79,6 +80,8 @@ def test_another_robot_under_this_robots_name_is_said_once_and_its_own_messages_
     warning = twins.heard(other, retained=False)
     assert warning is not None and "'raspberrypi'" in warning and "ws://10.0.0.6:8765" in warning and "--name" in warning
     assert twins.heard(other, retained=False) is None, "said once"
+    strangers = [twins.heard(fleet.RobotState("raspberrypi", instance=f"x{i}"), retained=False) for i in range(100)]
+    assert len([w for w in strangers if w]) == MAX_TWINS_TOLD - 1, "a flood of made-up runs is not said a hundred times"
     assert fleet.parse_state(other.to_json()) == other
 
 
