@@ -102,6 +102,8 @@ class FleetLink:
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None
         self._readings_timer: asyncio.TimerHandle | None = None
+        #: stop() said offline itself: its own echo must not be answered with online
+        self._stopping = False
         self.published = 0  #: messages the broker took (tests and the bench read it)
 
     def _password(self) -> str | None:
@@ -209,6 +211,7 @@ class FleetLink:
                 self.outbox.latest(message)
         await client.subscribe(self.topic(fleet.ESTOP), qos=1)
         await client.subscribe(self.topic(fleet.STATE), qos=1)  # another robot with this name (TwinWatch)
+        await client.subscribe(self.topic(fleet.CONNECTION), qos=1)  # an old connection's will, after we came back
         receiver = asyncio.create_task(self._receive(client), name="mqtt-receive")
         sender = asyncio.create_task(self._send(client), name="mqtt-send")
         try:
@@ -231,6 +234,9 @@ class FleetLink:
 
     async def _receive(self, client: Any) -> None:
         async for message in client.messages:
+            if str(message.topic) == self.topic(fleet.CONNECTION):
+                self._offline_heard(message.payload, bool(message.retain))
+                continue
             if str(message.topic) == self.topic(fleet.STATE):
                 payload = message.payload if isinstance(message.payload, (bytes, str)) else None
                 warning = self.twins.heard(fleet.parse_state(payload), bool(message.retain))
@@ -246,8 +252,18 @@ class FleetLink:
                 self.robot.remote_estop(f"{decision.who} (fleet broker)")
             self._put(self.outbox.ack, Message(self.topic(fleet.ESTOP_ACK), decision.ack.to_json(), qos=1))
 
+    def _offline_heard(self, payload: Any, retained: bool) -> None:
+        """``offline`` published live under this robot while it is online: the last will of a connection the
+        broker had not dropped yet (the Pi lost power and came back within 1.5 times the keepalive), fired after
+        this run's ``online``. Said again, or the fleet shows a driving robot offline until it reconnects."""
+        text = payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)
+        if text == fleet.OFFLINE and not retained and not self._stopping:
+            log.info("the broker said %s offline (an old connection's last will): online again", self.name)
+            self._put(self.outbox.latest, Message(self.topic(fleet.CONNECTION), fleet.ONLINE, qos=1, retain=True))
+
     async def stop(self) -> None:
         """Say ``offline`` ourselves (a clean disconnect does not fire the will), then close."""
+        self._stopping = True
         if self._readings_timer is not None:
             self._readings_timer.cancel()
         client = self._client

@@ -248,6 +248,35 @@ async def test_two_robots_left_with_one_name_both_take_the_fleet_stop_and_are_to
     assert "another robot publishes as 'rover-1' on the fleet broker" in logs
 
 
+async def test_an_old_connections_late_will_does_not_leave_a_running_robot_offline(broker, make_device, make_server):
+    """A Pi that lost power and came back before the broker dropped its old connection: that connection's will
+    says offline after the new run said online. The robot must say online again."""
+    async with Dashboard(broker) as dashboard:
+        await start_robot(broker, make_device, make_server, "rover-2")
+        await wait_for(lambda: dashboard.latest("rover-2", fleet.CONNECTION) == fleet.ONLINE, timeout=10, what="online")
+        old = subprocess.Popen(  # the old connection, as the robot's own user, with the same will
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", "rover-2", "-P", broker.users["rover-2"],
+             "-i", "rover-2-old-run", "-t", "teleop/rover-2/events", "-l", "-q", "1",
+             "--will-topic", "teleop/rover-2/connection", "--will-payload", "offline", "--will-retain", "--will-qos", "1"],
+            stdin=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert old.stdin is not None
+            old.stdin.write(b"the old run is connected\n")  # the barrier: heard, so its will is registered
+            old.stdin.flush()
+            await wait_for(lambda: "the old run is connected" in dashboard.on("teleop/rover-2/events"), timeout=10, what="the old run in")
+        finally:
+            old.kill()  # no DISCONNECT: the broker fires its will
+            old.wait()
+        await wait_for(lambda: fleet.OFFLINE in dashboard.on("teleop/rover-2/connection"), timeout=10, what="the old run's will")
+        mark = next(
+            i for i, (topic, payload, _) in enumerate(dashboard.heard) if topic == "teleop/rover-2/connection" and payload == "offline"
+        )
+        await wait_for(lambda: fleet.ONLINE in dashboard.on("teleop/rover-2/connection", mark + 1), timeout=10, what="online again")
+    async with Dashboard(broker) as late:  # and retained so: a dashboard that starts later sees it online
+        await wait_for(lambda: late.latest("rover-2", fleet.CONNECTION) == fleet.ONLINE, timeout=5)
+
+
 async def test_a_killed_robot_shows_offline_through_its_last_will(broker, make_device, make_server):
     async with Dashboard(broker) as dashboard:
         _, server = await start_robot(broker, make_device, make_server, "rover-3")
