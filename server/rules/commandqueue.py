@@ -226,8 +226,8 @@ class CommandQueue:
         """The device printed ``EVT stop neutral``: lines sent before that stop byte will never be answered; lines
         sent after it (the neutral that followed, and another stop's lines behind it) still will be.
 
-        A stop the device made by itself (one more event than stop bytes) discards what it held, as far as it
-        can be told: the lines before the newest stop byte."""
+        An event with no stop byte waiting for it (the device stopped by itself, or this stop's event was
+        already taken as lost) settles nothing more: a line the device dropped then times out."""
         outcome = Outcome()
         self._expire_lost_stops(now)  # an older stop's event that never came: this one is not its
         if self._unsettled_stops:  # none: a stop the device made by itself, or one already taken as lost

@@ -132,7 +132,7 @@ def test_two_stops_back_to_back_each_discard_only_what_was_sent_before_their_own
     assert q.stats["lost"] == 1 and q.stats["unsolicited"] == 0
 
 
-def test_a_stop_the_device_made_by_itself_discards_only_what_came_before_the_last_stop_byte():
+def test_a_stop_event_with_no_stop_byte_waiting_for_it_gives_up_nothing():
     q = CommandQueue()
     q.stop_byte = 0x18
     q.neutral({"B": "B0"}, 0.0)
