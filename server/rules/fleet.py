@@ -246,7 +246,8 @@ def robot_state(
         device=str(serial.get("state", "")),
         firmware=firmware,
         pilot=str(pilot.get("name", "unknown")) if pilot else None,
-        input=("legacy client" if pilot.get("legacy") else "app") if pilot else "",
+        # what the pilot said it drives with (gamepad, touch, keyboard), as every client sees it; "app" if unsaid
+        input=("legacy client" if pilot.get("legacy") else str(pilot.get("input") or "app")) if pilot else "",
         failsafe=bool(status.get("failsafe", True)),
         estop=bool(status.get("estop", False)),
         camera=str(camera.get("state", "")) if isinstance(camera, dict) else None,

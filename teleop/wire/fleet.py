@@ -101,7 +101,7 @@ class RobotState:
     device: str = ""  #: the serial link's state (ready, lost, ...)
     firmware: str = ""  #: the device's name and version as it reported them
     pilot: str | None = None  #: who drives, or None
-    input: str = ""  #: what the pilot drives with ("app", "legacy client")
+    input: str = ""  #: what the pilot drives with ("gamepad", "touch", "keyboard"; "app" if it did not say; "legacy client")
     failsafe: bool = True
     estop: bool = False
     camera: str | None = None  #: the camera's state, or None without one

@@ -276,6 +276,9 @@ def test_robot_state_says_who_drives_and_never_the_token():
     }
     state = robot_state(name="Rover", address="ws://10.0.0.5:8765", token=True, server="teleop-server 1", status=status, recording=True)
     assert (state.pilot, state.input, state.device, state.firmware, state.camera) == ("ann", "app", "ready", "teleop-uno 3", "live")
+    status["pilot"] = {"id": 1, "name": "ann", "legacy": False, "input": "touch"}
+    touch = robot_state(name="Rover", address="", token=True, server="", status=status, recording=False)
+    assert touch.input == "touch", "what the pilot drives with, as every client sees it"
     nobody = robot_state(name="R", address="", token=False, server="", status={"serial": {}, "pilot": None}, recording=False)
     assert nobody.pilot is None and nobody.camera is None and nobody.failsafe
 
