@@ -288,6 +288,7 @@ def test_the_servers_own_token_is_blanked_in_every_shape_a_pilots_frame_can_carr
     escaped = json.dumps(token)[1:-1]
     frames = [
         json.dumps({"type": "control", "axes": [token], "layout": token}),
+        json.dumps({"type": "control", "axes": [0.5], "layout": token}),  # fits the schema: recorded by its fields
         json.dumps({"type": "record", "command": "mark", "note": "x" * (4096 - 40) + token}),
         json.dumps({"type": "request_control", "Token": [token]}),
         json.dumps({"type": "request_control", "Token": [token]}, ensure_ascii=False),
