@@ -233,30 +233,29 @@ class FleetLink:
             self.published += 1
 
     async def _receive(self, client: Any) -> None:
+        """What the broker sends this robot: its fleet stop, and its own topics as others write them."""
+        estop, state, connection = self.topic(fleet.ESTOP), self.topic(fleet.STATE), self.topic(fleet.CONNECTION)
         async for message in client.messages:
-            if str(message.topic) == self.topic(fleet.CONNECTION):
-                self._offline_heard(message.payload, bool(message.retain))
-                continue
-            if str(message.topic) == self.topic(fleet.STATE):
-                payload = message.payload if isinstance(message.payload, (bytes, str)) else None
-                warning = self.twins.heard(fleet.parse_state(payload), bool(message.retain))
+            topic, retained = str(message.topic), bool(message.retain)
+            payload = message.payload if isinstance(message.payload, (bytes, str)) else None
+            if topic == estop:
+                decision = self.inbox.receive(payload, time.monotonic(), time.time())
+                if decision.stop:
+                    self.robot.remote_estop(f"{decision.who} (fleet broker)")
+                self._put(self.outbox.ack, Message(self.topic(fleet.ESTOP_ACK), decision.ack.to_json(), qos=1))
+            elif topic == state:
+                warning = self.twins.heard(fleet.parse_state(payload), retained)
                 if warning is not None:
                     log.warning("%s", warning)
                     self.robot.warn(warning)
-                continue
-            if str(message.topic) != self.topic(fleet.ESTOP):
-                continue
-            payload = message.payload if isinstance(message.payload, (bytes, str)) else None
-            decision = self.inbox.receive(payload, time.monotonic(), time.time())
-            if decision.stop:
-                self.robot.remote_estop(f"{decision.who} (fleet broker)")
-            self._put(self.outbox.ack, Message(self.topic(fleet.ESTOP_ACK), decision.ack.to_json(), qos=1))
+            elif topic == connection:
+                self._offline_heard(payload, retained)
 
-    def _offline_heard(self, payload: Any, retained: bool) -> None:
+    def _offline_heard(self, payload: bytes | str | None, retained: bool) -> None:
         """``offline`` published live under this robot while it is online: the last will of a connection the
         broker had not dropped yet (the Pi lost power and came back within 1.5 times the keepalive), fired after
         this run's ``online``. Said again, or the fleet shows a driving robot offline until it reconnects."""
-        text = payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)
+        text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
         if text == fleet.OFFLINE and not retained and not self._stopping:
             log.info("the broker said %s offline (an old connection's last will): online again", self.name)
             self._put(self.outbox.latest, Message(self.topic(fleet.CONNECTION), fleet.ONLINE, qos=1, retain=True))

@@ -236,12 +236,11 @@ _CONTROL_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 
 def _blanked(data: bytes) -> bytes:
-    """``data`` (JSON) with the server's own token blanked, in the rare message that holds it."""
-    if not _KNOWN_SECRETS:
-        return data
-    text = data.decode()
-    cleaned = without_secrets(text)
-    return data if cleaned is text else cleaned.encode()
+    """``data`` (JSON) with the server's own token blanked, in the rare message that holds it: every control the
+    pilot sends comes through here, so the common case is one search of the bytes per secret, nothing decoded."""
+    if any(secret in data for secret in _KNOWN_SECRET_BYTES):
+        return without_secrets(data.decode()).encode()
+    return data
 
 
 #: a ``"token": "..."`` pair in a frame's text, whole or cut short (the value up to its closing quote, if any)
@@ -250,6 +249,8 @@ _SECRET = re.compile(r'("token"\s*:\s*)"(?:[^"\\]|\\.)*"?')
 
 #: secrets blanked wherever they appear (the server's pilot token: a frame may carry it under any key, or none)
 _KNOWN_SECRETS: set[str] = set()
+#: the same, as UTF-8 (what a message is searched for before it is decoded)
+_KNOWN_SECRET_BYTES: set[bytes] = set()
 #: shorter than this, a value could be part of any text: never blanked by value
 MIN_SECRET = 8
 
@@ -258,7 +259,9 @@ def keep_out(secret: str | None) -> None:
     """Blank ``secret`` wherever it appears in what is recorded or streamed from now on (the pilot token), as
     written and as JSON writes it inside a string (a token of the owner's choosing may hold quotes or non-ASCII)."""
     if secret and len(secret) >= MIN_SECRET:
-        _KNOWN_SECRETS.update({secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]})
+        forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        _KNOWN_SECRETS.update(forms)
+        _KNOWN_SECRET_BYTES.update(form.encode() for form in forms)
 
 
 def without_secrets(text: str) -> str:

@@ -72,8 +72,10 @@ def fleet_credentials(args: argparse.Namespace) -> dict[str, str | None]:
         except OSError as exc:
             raise ConfigError(f"--fleet-password-file {args.fleet_password_file}: {exc.strerror or exc}") from None
     if args.fleet_cafile:
+        from teleop.desktop.net.client import trust_context  # the network layer only when asked for
+
         try:
-            ssl.create_default_context(cafile=str(Path(args.fleet_cafile).expanduser()))
+            trust_context(str(Path(args.fleet_cafile).expanduser()))
         except (OSError, ssl.SSLError) as exc:  # ssl.SSLError is an OSError; no file, or not a certificate
             raise ConfigError(f"--fleet-cafile {args.fleet_cafile}: {getattr(exc, 'strerror', None) or exc}") from None
     return {"username": args.fleet_user, "password": password, "cafile": args.fleet_cafile}

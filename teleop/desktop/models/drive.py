@@ -180,8 +180,7 @@ class DriveController:
         self._seq += 1
         self._last_sent = now
         self._dirty = False
-        axes, buttons, hats = self._neutral()
-        return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout, input=self.input)
+        return self._control(now, *self._neutral())
 
     def _emit(self, now: float, moved: bool = False) -> Control:
         self._seq += 1
@@ -193,5 +192,7 @@ class DriveController:
             self._movements_due = min(max(self._movements_due, now) + interval, now + CAP_BURST * interval)
             self._last_move = now
         self._dirty = False
-        axes, buttons, hats = self.output()
+        return self._control(now, *self.output())
+
+    def _control(self, now: float, axes: tuple[float, ...], buttons: tuple[int, ...], hats: tuple[tuple[int, int], ...]) -> Control:
         return Control(seq=self._seq, t=now, axes=axes, buttons=buttons, hats=hats, layout=self.layout, input=self.input)

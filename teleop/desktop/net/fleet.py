@@ -20,6 +20,7 @@ from typing import Any
 from teleop.common.backoff import Backoff
 from teleop.common.extras import extra_hint
 from teleop.desktop.models.fleet import FleetDirectory, StopRound
+from teleop.desktop.net.client import trust_context
 from teleop.desktop.net.discovery import RobotDirectory
 from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
@@ -97,7 +98,7 @@ class FleetClient:
         if not self.url.tls:
             return None
         try:
-            return ssl.create_default_context(cafile=os.path.expanduser(self.cafile) if self.cafile else None)
+            return trust_context(os.path.expanduser(self.cafile) if self.cafile else None)
         except (OSError, ssl.SSLError) as exc:
             raise ConnectionError(f"the broker's CA file {self.cafile}: {getattr(exc, 'strerror', None) or exc}") from None
 
