@@ -22,6 +22,8 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
 ROOT = Path(__file__).resolve().parent.parent
+#: how long a server may take to exit after SIGTERM before a test calls it hung (a pilot that never answers the close holds it 2 s)
+STOP_GRACE_S = 5
 
 
 class ServerProcess:
@@ -162,16 +164,22 @@ class ServerProcess:
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def stop(self) -> str:
+        """SIGTERM, as systemd and ^C stop it; a server still running 5 s later is killed and the test fails:
+        an owner's ``systemctl stop`` would wait out its timeout too (it hid a fleet link that never ended)."""
         if self.process is None:
             return ""
         self.process.terminate()
+        hung = False
         try:
-            output, _ = self.process.communicate(timeout=5)
+            output, _ = self.process.communicate(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
+            hung = True
             self.process.kill()
             output, _ = self.process.communicate()
         self.process = None
         print(f"--- teleop-server on port {self.port} logged ---\n{output or ''}")  # pytest shows it when a test fails
+        if hung:
+            raise AssertionError(f"teleop-server on port {self.port} was still running {STOP_GRACE_S} s after SIGTERM (killed)")
         return output or ""
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from teleop import __version__
-from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.tasks import cancel_and_wait, raise_lost_cancel
 from teleop.common.extras import extra_hint
 from teleop.wire import fleet
 from teleop.wire.errors import ConfigError
@@ -231,6 +231,7 @@ class FleetLink:
                 continue
             await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain, timeout=PUBLISH_TIMEOUT)
             self.published += 1
+            raise_lost_cancel()  # a stop that came as the broker acknowledged: ended now, not at the second cancel
 
     async def _receive(self, client: Any) -> None:
         """What the broker sends this robot: its fleet stop, and its own topics as others write them."""

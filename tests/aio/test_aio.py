@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 
 import pytest
 
-from teleop.aio.tasks import cancel_and_wait
+from teleop.aio.tasks import cancel_and_wait, raise_lost_cancel
 from teleop.aio.timers import DeadlineTimer
 
 
@@ -231,3 +232,50 @@ async def test_a_stopper_that_is_itself_cancelled_is_cancelled():
         with pytest.raises(asyncio.CancelledError):
             await stopper
     assert stopper.cancelled() and task.done()
+
+
+def _loop_that_loses_its_cancel(acknowledged: asyncio.Future[None], parked: asyncio.Event, ended: list[str], check: bool):
+    """A sender as the fleet link's: it awaits an acknowledgement through ``asyncio.wait_for`` (as aiomqtt's publish
+    does), then parks until there is more to send. ``check``: it calls :func:`raise_lost_cancel` after each send."""
+
+    async def sender() -> None:
+        try:
+            while True:
+                await asyncio.wait_for(acknowledged, 5)
+                if check:
+                    raise_lost_cancel()
+                parked.set()
+                await asyncio.Event().wait()  # nothing more to send
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    return sender
+
+
+async def _cancel_as_the_acknowledgement_lands(check: bool, recancel_s: float) -> tuple[asyncio.Task, list[str], asyncio.Event, float]:
+    loop = asyncio.get_running_loop()
+    acknowledged: asyncio.Future[None] = loop.create_future()
+    parked, ended = asyncio.Event(), []
+    task = asyncio.create_task(_loop_that_loses_its_cancel(acknowledged, parked, ended, check)())
+    await asyncio.sleep(0)  # the sender waits for its acknowledgement
+    acknowledged.set_result(None)  # the broker's answer and the stop in the same turn of the loop
+    started = loop.time()
+    async with asyncio.timeout(10):
+        await cancel_and_wait(task, recancel_s=recancel_s)
+    return task, ended, parked, loop.time() - started
+
+
+async def test_a_task_whose_cancel_is_lost_inside_wait_for_is_still_stopped():
+    """Python 3.11's wait_for returns the result that landed with the cancel, and the task runs on: the stop
+    cancels it again, so it ends (the server with a fleet link hung on SIGTERM forever before)."""
+    task, ended, parked, _ = await _cancel_as_the_acknowledgement_lands(check=False, recancel_s=0.05)
+    assert task.done() and ended == ["cancelled"]
+    if sys.version_info < (3, 12):
+        assert parked.is_set()  # the cancel was lost on the way: only the second one ended it
+
+
+async def test_a_loop_that_checks_for_a_lost_cancel_ends_at_the_first():
+    task, ended, parked, took = await _cancel_as_the_acknowledgement_lands(check=True, recancel_s=60)
+    assert task.done() and ended == ["cancelled"] and not parked.is_set()
+    assert took < 30  # not the second cancel's minute

@@ -150,6 +150,22 @@ async def test_robots_publish_presence_state_and_readings(broker, make_device, m
         assert all(retained for topic, _, retained in late.heard if topic.endswith(("/state", "/connection")))
 
 
+async def test_a_robot_on_the_fleet_stops_on_sigterm_and_says_offline_itself(broker, make_device, make_server):
+    """``systemctl stop`` and ^C send SIGTERM/SIGINT. The robot says ``offline`` and exits; it used to publish its
+    last state as it stopped and, when the broker's acknowledgement landed with the stop (most times), its link
+    never ended and the server never exited. Three stops in a row: the race is likely in at least one."""
+    async with Dashboard(broker) as dashboard:
+        for _ in range(3):
+            since = len(dashboard.heard)
+            _, server = await start_robot(broker, make_device, make_server, "rover-1")
+            await wait_for(
+                lambda s=since: fleet.ONLINE in dashboard.on(fleet.topic("rover-1", fleet.CONNECTION), s), timeout=10, what="online"
+            )
+            await wait_for(lambda s=since: dashboard.on(fleet.topic("rover-1", fleet.STATE), s), timeout=10, what="its state")
+            await asyncio.to_thread(server.stop)  # fails the test if the server is still running 5 s after SIGTERM
+            await wait_for(lambda: dashboard.latest("rover-1", fleet.CONNECTION) == fleet.OFFLINE, timeout=10, what="offline")
+
+
 async def test_a_robot_cannot_write_another_robots_topics_or_stop_it(broker, make_device, make_server):
     async with Dashboard(broker) as dashboard:
         _, _ = await start_robot(broker, make_device, make_server, "rover-2")
