@@ -177,7 +177,7 @@ def test_how_loud_an_event_is_follows_its_level_and_kind():
 
 def test_the_app_reads_the_typed_status():
     status = Status.from_json(SERVER_STATUS)
-    assert ServerStatus.from_message(status) == ServerStatus("ready", False, False, "teleop-gui", 2, 0.5)
+    assert ServerStatus.from_message(status) == ServerStatus("ready", False, False, "teleop-gui", 2, 0.5, has_pilot=True)
     model, _ = connected_model()
     model._on_message(status)
     assert model.connection.status.device == "ready" and model.video.camera == status.camera

@@ -8,9 +8,10 @@ of one thread. A pad with no file (SDL's virtual joysticks, other systems) is he
 wait: while driving, a thread waits inside SDL and signals the GUI the moment a pad event is queued
 (:class:`teleop.desktop.sdl.wakeup.SdlWakeup`). The periodic re-send and a change the rate cap held
 back go out from one single-shot timer set to the drive model's next deadline. Nothing runs a
-thousand times a second on the GUI thread. While not driving, the pads are read at most every
-40 ms (the stick view's frame rate) and a 5 s timer re-reads the batteries; with a pad that has no
-file, the pads are read every 40 ms and no thread runs.
+thousand times a second on the GUI thread. While not driving, the pads are read at a pace
+(:mod:`teleop.desktop.models.padpace`: every 40 ms while another client drives or the pad is in
+someone's hands, every 100 ms otherwise) and a 5 s timer re-reads the batteries; with a pad that has
+no file, the pads are read on a timer at that pace and no thread runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ log = logging.getLogger("teleop.desktop.gui")
 
 #: where SDL cannot be waited on (its library not found): a poll every millisecond while driving
 DRIVING_POLL_MS = 1
-IDLE_POLL_MS = 40  # the stick view's frame rate: nothing needs the pad sooner while not driving
 #: not driving, with the pads' files waited on: a pad still is never read, but its battery must be now and then
 IDLE_BATTERY_POLL_MS = round(BATTERY_EVERY_S * 1000)
 
@@ -61,7 +61,6 @@ class QtAdapter(QObject):
         self._sdl_event.connect(self.poll, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)  # the idle poll (or, without SDL's wait, the fast one)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.setInterval(IDLE_POLL_MS)
         self._timer.timeout.connect(self.poll)
         self._deadline = QTimer(self)  # the drive model's next re-send, while driving
         self._deadline.setTimerType(Qt.TimerType.PreciseTimer)
@@ -75,6 +74,7 @@ class QtAdapter(QObject):
         #: inside :meth:`poll`, which sets the deadline once at its end, however many pad events it read
         self._polling = False
         model.drive.input_changed.connect(self._input_moved)
+        model.connection.changed.connect(self._connection_changed)  # another pilot: the pads are read sooner
         self._choose_reader()
         self.poll()
 
@@ -107,7 +107,7 @@ class QtAdapter(QObject):
         driving = self._driving
         if self._files_usable and choose_wait(self._pads) is WaitMode.FILES:
             self.wakeup.stop()
-            self.pad_files.pace_s = 0.0 if driving else IDLE_POLL_MS / 1000
+            self.pad_files.pace_s = self._rest_s()
             if self.pad_files.start():  # listed again: a pad that came or went
                 if driving:
                     self._timer.stop()
@@ -119,7 +119,32 @@ class QtAdapter(QObject):
             self._timer.stop()
             return
         self.wakeup.stop()
-        self._timer.start(DRIVING_POLL_MS if driving else IDLE_POLL_MS)
+        self._timer.start(DRIVING_POLL_MS if driving else self._rest_ms())
+
+    def _rest_s(self) -> float:
+        """How long the pads may go unread now (0 while driving)."""
+        return self.model.drive.pace.rest_s(
+            driving=self._driving, another_drives=self.model.connection.another_drives, now=time.monotonic()
+        )
+
+    def _rest_ms(self) -> int:
+        return round(self._rest_s() * 1000)
+
+    def _follow_pace(self) -> None:
+        """The rest between reads as the pace says now (after a read, or when another client starts driving)."""
+        if self._driving or self._shut:
+            return
+        if self.pad_files.running:
+            rest = self._rest_s()
+            if rest != self.pad_files.pace_s:
+                self.pad_files.pace_s = rest
+        elif not self.wakeup.running and self._timer.isActive():
+            rest_ms = self._rest_ms()
+            if rest_ms != self._timer.interval():
+                self._timer.start(rest_ms)
+
+    def _connection_changed(self, _connection) -> None:
+        self._follow_pace()
 
     def _schedule(self, drive: DriveModel) -> None:
         """The deadline timer at the drive model's next deadline (none while not driving)."""
@@ -158,6 +183,8 @@ class QtAdapter(QObject):
             self._schedule(self.model.drive)  # even if the read failed part way: what it did read goes out
         if (result.added or result.removed) and not self._shut:
             self._choose_reader()  # a new pad's file is waited on; a pad without one needs SDL's wait or the timer
+        else:
+            self._follow_pace()
         return result
 
     # -- actions widgets ask for ---------------------------------------------------------------

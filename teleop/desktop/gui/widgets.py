@@ -31,6 +31,7 @@ from teleop.desktop.gui.style import ACCENT, MUTED, SENT
 from teleop.desktop.models.appsettings import AppSettings, parse_address
 from teleop.desktop.models.connection import ConnectionModel, ConnectionState
 from teleop.desktop.models.driving import DriveModel
+from teleop.desktop.models.padpace import FLICKER
 from teleop.wire.layout import STANDARD_AXES, STANDARD_BUTTONS, Layout
 from teleop.wire.protocol import InputKind
 
@@ -425,12 +426,12 @@ class ConnectionBar(QFrame):
         self.rtt.setText("RTT —" if ms is None else f"RTT {ms:.1f} ms")
 
 
-#: A change of a pad's input that moves every axis, as read and as sent, by less than this (of its -1..1 travel)
-#: is what a pad at rest does (an 8-bit stick flickers by 0.008 at each of its 250 reports a second): the panel
-#: shows it at most every :data:`FLICKER_MS`, a glance's pace (the last of it within one and a half of that),
-#: rather than at its frame rate. A button, a hat, the hold-to-drive state, a larger move or a drift that adds up
-#: to one is shown at once, and so is every change of the on-screen sticks, which never flicker.
-FLICKER = 0.02
+#: A change of a pad's input that moves every axis, as read and as sent, by less than
+#: :data:`~teleop.desktop.models.padpace.FLICKER` is what a pad at rest does (an 8-bit stick flickers by 0.008 at
+#: each of its 250 reports a second): the panel shows it at most every :data:`FLICKER_MS`, a glance's pace (the
+#: last of it within one and a half of that), rather than at its frame rate. A button, a hat, the hold-to-drive
+#: state, a larger move or a drift that adds up to one is shown at once, and so is every change of the on-screen
+#: sticks, which never flicker.
 FLICKER_MS = 200
 
 

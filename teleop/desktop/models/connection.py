@@ -143,13 +143,25 @@ class ServerStatus:
     pilot_input: str = ""
     #: set when the server plays a recording: nothing is driven, the readings are the file's
     replay: ReplayState | None = None
+    #: some client is the pilot (its name may be empty)
+    has_pilot: bool = False
 
     @classmethod
     def from_message(cls, status: Status) -> ServerStatus:
         pilot = status.pilot.name if status.pilot else ""
         pilot_input = status.pilot.input if status.pilot else ""
         replay = ReplayState.from_message(status.replay)
-        return cls(status.serial.state, status.failsafe, status.estop, pilot, status.clients, status.speed_cap, pilot_input, replay)
+        return cls(
+            status.serial.state,
+            status.failsafe,
+            status.estop,
+            pilot,
+            status.clients,
+            status.speed_cap,
+            pilot_input,
+            replay,
+            has_pilot=status.pilot is not None,
+        )
 
 
 class ConnectionModel:
@@ -178,3 +190,8 @@ class ConnectionModel:
     @property
     def pilot(self) -> bool:
         return self.connected and (self.role is Role.PILOT or self.legacy)
+
+    @property
+    def another_drives(self) -> bool:
+        """Another client is the robot's pilot: this app's emergency stop may be what stops it."""
+        return self.connected and not self.pilot and self.status.has_pilot

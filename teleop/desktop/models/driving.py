@@ -44,6 +44,7 @@ from teleop.common.events import Event
 from teleop.desktop.models.actions import Action, ActionWatcher, Fired
 from teleop.desktop.models.drive import DriveController, DriveSettings
 from teleop.desktop.models.padhealth import Battery, StaleGuard, Staleness
+from teleop.desktop.models.padpace import PadPace
 from teleop.desktop.models.pads import BUZZ_PATTERN, VIRTUAL_AXES, VIRTUAL_BUTTONS, Buzz, GamepadInfo, GamepadState, Rumble
 from teleop.desktop.models.profiles import LayoutChoice, PadProfile, adopt, export_profile, import_profile, layout_sent
 from teleop.desktop.models.shaping import AxisShape
@@ -128,6 +129,8 @@ class DriveModel:
         self.fired: Event[Fired] = Event()
         #: the speed fraction, the staleness or a battery level changed
         self.aids_changed: Event[DriveModel] = Event()
+        #: when the driving pad last moved beyond its flicker: how long the pads may rest between reads
+        self.pace = PadPace()
 
     @property
     def enabled(self) -> bool:
@@ -489,6 +492,8 @@ class DriveModel:
         state = self.current_input()
         if self.selected is not None:  # actions first: a new speed or an e-stop applies to this very input
             self._watch_pad(state, now)
+            if not self.timing.enabled:  # while driving every report is read at once: no pace to keep
+                self.pace.seen(state.axes, state.buttons, state.hats, now)
         self.timing.input = self.input_kind
         control = self.timing.set_input(state.axes, state.buttons, state.hats, now, self.layout)
         if control is not None:

@@ -11,7 +11,10 @@ after it.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
+import json
 import os
 import threading
 import time
@@ -21,15 +24,21 @@ import test_gui_pads
 from guitools import ServerProcess, run, wait_until
 from test_gui import connect, shown_window, stop_server
 from test_gui_pads import plug_and_drive
+from websockets.asyncio.client import connect as ws_connect
 
-from teleop.desktop.gui.adapter import IDLE_BATTERY_POLL_MS, IDLE_POLL_MS, QtAdapter
+from teleop.desktop.gui.adapter import IDLE_BATTERY_POLL_MS, QtAdapter
 from teleop.desktop.models.appsettings import AppSettings
+from teleop.desktop.models.padpace import HANDLED_S, RESTING_S, WATCHING_S
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.net.client import SessionEvents
 from teleop.desktop.sdl.gamepad import GamepadManager
 from teleop.desktop.sdl.padsource import PadSource, WaitMode, sdl_source
 from teleop.desktop.session.teleop_model import TeleopModel
 from teleop.wire import mjpeg
+
+RESTING_MS, WATCHING_MS = round(RESTING_S * 1000), round(WATCHING_S * 1000)
+#: the paces the pads are read at while not driving
+PACES_MS = (RESTING_MS, WATCHING_MS)
 
 # the window with SDL pads, as the pad tests have it
 pads_window, xbox_mapping = test_gui_pads.pads_window, test_gui_pads.xbox_mapping
@@ -113,7 +122,7 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
     try:
         connect(window, loop, server.pilot_url)
         wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
-        assert adapter.poll_interval_ms == IDLE_POLL_MS, "not driving: the pads are read at the stick view's rate"
+        assert adapter.poll_interval_ms in PACES_MS, "not driving: the pads are read at a pace"
         assert window.model.enable_driving()
         wait_until(loop, lambda: drive.enabled, what="driving")
         assert adapter.poll_interval_ms == 0 and adapter.pad_wait is WaitMode.SDL_LOOP, "driving: SDL wakes the GUI, no timer polls"
@@ -125,14 +134,14 @@ def test_while_driving_the_gui_thread_runs_no_pad_poll_and_the_stick_still_goes_
         wait_until(loop, lambda: len(sent) >= count + 3, what="the periodic re-send goes on with the stick still")
         drive.disable()
         wait_until(loop, lambda: adapter.pad_wait is None, what="the SDL thread stopped")
-        assert adapter.poll_interval_ms == IDLE_POLL_MS
+        assert adapter.poll_interval_ms in PACES_MS
     finally:
         stop_server(window, loop, server)
 
 
 def test_not_driving_with_no_pad_the_pads_are_not_polled_and_a_pad_plugged_in_is_still_seen(pads_window, loop, plugged):
-    """No pad: nothing to read every 40 ms; the hotplug look on the GUI's loop (no 1 kHz loop) sees a pad come. A
-    virtual pad has no file to wait on, so it brings the 40 ms poll back, until it goes."""
+    """No pad: nothing to read at a pace; the hotplug look on the GUI's loop (no 1 kHz loop) sees a pad come. A
+    virtual pad has no file to wait on, so it brings the paced poll back, until it goes."""
     window = pads_window
     adapter = window.adapter
     assert not window.model.drive.enabled and not adapter.gamepads.infos
@@ -140,7 +149,7 @@ def test_not_driving_with_no_pad_the_pads_are_not_polled_and_a_pad_plugged_in_is
     assert adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS, "with no pad moving, only the batteries are read on a timer"
     pad = plug_and_drive(window, loop, plugged)
     wait_until(
-        loop, lambda: adapter.poll_interval_ms == IDLE_POLL_MS and adapter.pad_wait is None, what="the 40 ms poll for a pad with no file"
+        loop, lambda: adapter.poll_interval_ms in PACES_MS and adapter.pad_wait is None, what="the paced poll for a pad with no file"
     )
     pad.detach()
     wait_until(loop, lambda: not adapter.gamepads.infos, what="the pad gone")
@@ -252,9 +261,68 @@ def test_a_pad_read_from_a_file_drives_on_the_guis_own_loop_with_no_thread(file_
         stop_server(window, loop, server)
 
 
+def report_every_4_ms(pad_file: PipeFile, stop: threading.Event) -> None:
+    """The pad's file made readable 250 times a second, as a DualShock 4's is at rest."""
+    while not stop.wait(0.004):
+        os.write(pad_file.write_end, b"\0")
+
+
+def test_not_driving_a_pad_that_reports_without_end_is_read_at_rest_and_sooner_while_another_client_drives(
+    file_pads_window, loop, plugged, pad_file
+):
+    """A pad like a DualShock 4 makes its file readable 250 times a second whether or not anything changed. Put
+    down and not driving, it is read every 100 ms; once another client drives the robot, every 40 ms, since a
+    press of this app's stop button may be what stops it."""
+    window = file_pads_window
+    watch, connection = window.adapter.pad_files, window.model.connection
+    plug_and_drive(window, loop, plugged)
+    read_at: list[float] = []  # the file watch's reads (the 5 s battery look reads the pads too, on a timer)
+    real_read = watch._read
+
+    def read() -> bool:
+        read_at.append(time.monotonic())
+        return real_read()
+
+    watch._read = read
+    stop = threading.Event()
+    server = ServerProcess("sim").start()
+    try:
+        connect(window, loop, server.pilot_url)
+        wait_until(loop, lambda: connection.pilot, what="pilot")
+        reporting = threading.Thread(target=report_every_4_ms, args=(pad_file, stop), daemon=True)
+        reporting.start()
+        wait_until(loop, lambda: watch.pace_s == RESTING_S, timeout=HANDLED_S + 5, what="the resting pace once the pad is put down")
+        start = len(read_at)
+        wait_until(loop, lambda: len(read_at) >= start + 6, what="reads at the resting pace")
+        resting = read_at[start:]
+        assert min(b - a for a, b in itertools.pairwise(resting)) >= RESTING_S - 0.01, resting
+
+        async def another_pilot_takes_over() -> None:
+            async with ws_connect(server.url, max_queue=None) as pilot:  # unread messages never hold up its close
+                hello = {"type": "hello", "role": "pilot", "client": "browser pilot", "token": server.token, "takeover": True}
+                await pilot.send(json.dumps(hello))
+                await pilot.recv()
+                for _ in range(500):  # the barrier: the app has heard it is watching another pilot
+                    if connection.another_drives:
+                        break
+                    await asyncio.sleep(0.01)
+                assert watch.pace_s == WATCHING_S
+                begun = len(read_at)
+                await asyncio.sleep(1.0)
+                watching = read_at[begun:]
+                # at the resting pace 1 s holds at most 11 reads
+                assert len(watching) > 1.0 / RESTING_S + 1, watching
+                assert min(b - a for a, b in itertools.pairwise(watching)) >= WATCHING_S - 0.005, watching
+
+        run(loop, another_pilot_takes_over())
+    finally:
+        stop.set()
+        stop_server(window, loop, server)
+
+
 def test_a_file_wait_that_breaks_hands_the_pads_to_the_timer(qtbot, loop, xbox_mapping, caplog):
-    """The process's files cannot be listed any more: the file wait ends, says so, and the pads are read every
-    40 ms instead of not at all (while driving, SDL's own wait would take them)."""
+    """The process's files cannot be listed any more: the file wait ends, says so, and the pads are read on a timer
+    at the resting pace instead of not at all (while driving, SDL's own wait would take them)."""
     broken = [False]
 
     def files() -> dict[int, str]:
@@ -270,7 +338,7 @@ def test_a_file_wait_that_breaks_hands_the_pads_to_the_timer(qtbot, loop, xbox_m
         assert adapter.pad_wait is WaitMode.FILES and adapter.poll_interval_ms == IDLE_BATTERY_POLL_MS
         broken[0] = True
         assert not adapter.pad_files.start()  # lists the files again, as after a hotplug
-        assert adapter.pad_wait is None and adapter.poll_interval_ms == IDLE_POLL_MS
+        assert adapter.pad_wait is None and adapter.poll_interval_ms == RESTING_MS
         assert "watching the gamepads' files failed" in caplog.text
         assert "gamepads are read without waiting on their files from now on" in caplog.text
     finally:
