@@ -7,7 +7,11 @@ process with an SDL virtual joystick, in three phases:
 1. idle before connecting (window shown, gamepad plugged in, nothing moving);
 2. connected and plotting four readings, not driving; then the same with the
    pad at rest but flickering at random between two neighbouring values at each of its
-   250 reports a second, as the 8-bit sticks of a DualShock 4 do;
+   250 reports a second, as the 8-bit sticks of a DualShock 4 do; then flickering
+   while another client (``bench/wsload.py pilot`` in its own process) has taken
+   control and drives at 50 Hz, the app watching (its pads read sooner: a press of
+   its stop button may have to stop that pilot's robot), after which the app
+   takes control back;
 3. driving: the stick moves every 20 ms, controls go out at 50 Hz.
 
 Each platform runs in its own process: Qt ``offscreen`` and, with ``--xcb``,
@@ -15,7 +19,8 @@ the real ``xcb`` plugin on Xvfb with openbox (what a user's X11 desktop does:
 real paint, real event dispatch). Prints the figures side by side.
 
 Targets (on xcb): idle before connecting <= 2 % of a core, connected and
-plotting <= 2 % (with the pad still or flickering), driving at 50 Hz <= 6 %,
+plotting <= 2 % (with the pad still or flickering; no target while watching
+another pilot drive), driving at 50 Hz <= 6 %,
 SDL change -> control handed to the socket p99 <= 3 ms. The stick is moved
 from a thread of the bench's own, whose CPU is not counted as the app's; the
 flickering and driving lines are broken down by thread.
@@ -233,6 +238,7 @@ async def phases(
     await asyncio.sleep(1.0)
     figures["plotting_cpu"] = await cpu_over(quiet_seconds)
     _, figures["jitter_cpu"], figures["jitter_threads"] = await beside_the_app(lambda: jitter(stick, quiet_seconds, pad_file))
+    figures["watching_cpu"] = await flicker_while_another_drives(model, stick, server, quiet_seconds, pad_file)
 
     timer = StickToSocket(model.session, model.drive.speed.fraction)
     timer.pad_file = pad_file
@@ -247,6 +253,29 @@ async def phases(
     figures["latencies_ms"] = [x * 1000 for x in timer.latencies]
     figures["driving_seconds"] = elapsed
     return figures
+
+
+async def flicker_while_another_drives(model, stick, server, seconds: float, pad_file: PadFile | None) -> float:
+    """The flickering pad while another client drives at 50 Hz (from a process of its own, so its CPU is not the
+    app's) and the app watches; then the app takes control back. Returns the app's % of a core meanwhile."""
+    wsload = Path(__file__).with_name("wsload.py")
+    other = subprocess.Popen(
+        [sys.executable, str(wsload), "pilot", str(server.port), str(seconds + 30), "50", server.token], stdout=subprocess.DEVNULL
+    )
+    try:
+        while not model.connection.another_drives:
+            if other.poll() is not None:
+                raise SystemExit("the other pilot could not take control")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        _, cpu, _ = await beside_the_app(lambda: jitter(stick, seconds, pad_file))
+    finally:
+        other.kill()
+        other.wait()
+    model.request_control(takeover=True)
+    while not model.connection.pilot:
+        await asyncio.sleep(0.05)
+    return cpu
 
 
 def pilot_aids_profile(guid: str, standard: bool, shapes: dict):
@@ -417,6 +446,7 @@ def main() -> None:
         ("CPU idle before connecting (% of one core)", lambda f: f"{f['idle_cpu']:.1f}", "<= 2"),
         ("CPU connected and plotting, not driving", lambda f: f"{f['plotting_cpu']:.1f}", "<= 2"),
         ("... the pad at rest flickering by one 8-bit step", lambda f: f"{f['jitter_cpu']:.1f}", "<= 2"),
+        ("... the same, watching another client drive", lambda f: f"{f['watching_cpu']:.1f}", "(none)"),
         (f"CPU driving (stick moving every {args.move_ms:g} ms)", lambda f: f"{f['driving_cpu']:.1f}", "<= 6 at 20 ms"),
         ("RSS at the end (MB)", lambda f: f"{f['rss_end']:.0f} ({f['rss_end'] - f['rss_start']:+.1f})", "<= 250"),
     ]

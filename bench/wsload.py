@@ -19,14 +19,15 @@ it saw, as one JSON list per line, on CLOCK_MONOTONIC like the bench.
 (bench/wsload.c does the same job in C; the bench uses it when it can build it.)
 
 With ``pilot`` it is the pilot instead: one connection that says hello as
-pilot and sends a control every 1/HZ seconds, axis 0 a distinct value each
-time, and drains what the server sends. Each send is stamped just before the
+pilot (taking control over with TOKEN, if given) and sends a control every
+1/HZ seconds, axis 0 a distinct value each time, and drains what the server
+sends. Each send is stamped just before the
 ``send`` system call, so the figure is the server's and the kernel's, not a
 client library's framing. It prints one JSON object: the line the device will
 read for each control (``B<value>``) and when it was sent.
 
     python bench/wsload.py PORT CONNECTIONS SECONDS
-    python bench/wsload.py pilot PORT SECONDS HZ
+    python bench/wsload.py pilot PORT SECONDS HZ [TOKEN]
 """
 
 from __future__ import annotations
@@ -161,9 +162,12 @@ def control_value(i: int) -> int:
     return (i % 1800) - 900 or 1
 
 
-def pilot(port: int, seconds: float, hz: float) -> dict[str, float]:
-    """Drive at ``hz`` for ``seconds``; return when each control was sent, keyed by the line the device reads."""
-    observer = Observer(port, PILOT_HELLO)
+def pilot(port: int, seconds: float, hz: float, token: str = "") -> dict[str, float]:
+    """Drive at ``hz`` for ``seconds``; return when each control was sent, keyed by the line the device reads.
+
+    ``token``: the pilot token, sent with a takeover (the pilot's seat may be taken)."""
+    hello = PILOT_HELLO if not token else json.dumps({**json.loads(PILOT_HELLO), "token": token, "takeover": True}).encode()
+    observer = Observer(port, hello)
     poller = select.epoll()
     poller.register(observer.sock.fileno(), select.EPOLLIN)
     sent: dict[str, float] = {}
@@ -184,7 +188,7 @@ def pilot(port: int, seconds: float, hz: float) -> dict[str, float]:
 
 def main() -> None:
     if sys.argv[1] == "pilot":
-        print(json.dumps(pilot(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))))
+        print(json.dumps(pilot(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), *sys.argv[5:6])))
         return
     port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     for observer in run(port, count, seconds):
