@@ -204,6 +204,9 @@ class FleetLink:
                 await asyncio.sleep(retry.delay)
 
     async def _session(self, client: Any) -> None:
+        # a stop that came as the broker accepted the connection or a subscription (their acknowledgements are
+        # awaited through asyncio.wait_for): ended here, before `online` is said for a robot that is stopping
+        raise_lost_cancel()
         self.outbox.latest(Message(self.topic(fleet.CONNECTION), fleet.ONLINE, qos=1, retain=True))
         self.status_changed()
         if self.discovery is not None:
@@ -212,6 +215,7 @@ class FleetLink:
         await client.subscribe(self.topic(fleet.ESTOP), qos=1)
         await client.subscribe(self.topic(fleet.STATE), qos=1)  # another robot with this name (TwinWatch)
         await client.subscribe(self.topic(fleet.CONNECTION), qos=1)  # an old connection's will, after we came back
+        raise_lost_cancel()
         receiver = asyncio.create_task(self._receive(client), name="mqtt-receive")
         sender = asyncio.create_task(self._send(client), name="mqtt-send")
         try:

@@ -35,19 +35,23 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any] | None, recancel_s: float 
     pending = [task for task in tasks if task is not None]
     for task in pending:
         task.cancel()
+    # one for each task from the start: a task whose cancel was lost is cancelled again whichever task is awaited
+    # now, and still if this stop is itself cancelled part way (a watchdog ends with its task)
+    watchdogs = [_Recancel(task, recancel_s) for task in pending]
     me = asyncio.current_task()
     cancels_before = me.cancelling() if me is not None else 0
-    for task in pending:
-        watchdog = _Recancel(task, recancel_s)
-        try:
-            await task
-        except asyncio.CancelledError:
-            if me is not None and me.cancelling() > cancels_before:
-                raise
-        except Exception:
-            pass
-        finally:
-            watchdog.stop()
+    try:
+        for task in pending:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if me is not None and me.cancelling() > cancels_before:
+                    raise
+            except Exception:
+                pass
+    finally:
+        for watchdog in watchdogs:
+            watchdog.stop_if_done()
 
 
 def raise_lost_cancel() -> None:
@@ -61,7 +65,7 @@ def raise_lost_cancel() -> None:
 
 
 class _Recancel:
-    """Cancels ``task`` again every ``every_s`` until it is done or this is stopped."""
+    """Cancels ``task`` again every ``every_s`` until it is done."""
 
     def __init__(self, task: asyncio.Future[Any], every_s: float) -> None:
         self._task, self._every_s = task, every_s
@@ -72,5 +76,7 @@ class _Recancel:
             self._task.cancel()
             self._handle = asyncio.get_running_loop().call_later(self._every_s, self._again)
 
-    def stop(self) -> None:
-        self._handle.cancel()
+    def stop_if_done(self) -> None:
+        """Drop the timer of a task that has ended; one still running keeps being cancelled until it ends."""
+        if self._task.done():
+            self._handle.cancel()

@@ -279,3 +279,35 @@ async def test_a_loop_that_checks_for_a_lost_cancel_ends_at_the_first():
     task, ended, parked, took = await _cancel_as_the_acknowledgement_lands(check=True, recancel_s=60)
     assert task.done() and ended == ["cancelled"] and not parked.is_set()
     assert took < 30  # not the second cancel's minute
+
+
+async def test_a_lost_cancel_is_repeated_even_when_the_stop_that_lost_it_is_itself_stopped():
+    """The fleet link's session stops its receiver and sender in its own clean-up; the server's stop may cancel
+    the session again meanwhile. The sender, whose cancel was lost, must still end."""
+    loop = asyncio.get_running_loop()
+    acknowledged: asyncio.Future[None] = loop.create_future()
+    parked, ended = asyncio.Event(), []
+    sender = asyncio.create_task(_loop_that_loses_its_cancel(acknowledged, parked, ended, check=False)())
+
+    async def slow_to_clean_up() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.shield(asyncio.sleep(0.3))  # a clean-up of its own, longer than the session's grace
+
+    receiver = asyncio.create_task(slow_to_clean_up())
+
+    async def session() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            acknowledged.set_result(None)  # lands with the sender's cancel
+            await cancel_and_wait(receiver, sender, recancel_s=0.2)
+
+    link = asyncio.create_task(session())
+    await asyncio.sleep(0)
+    await cancel_and_wait(link, recancel_s=0.05)  # cancels the session again while it still waits for the receiver
+    async with asyncio.timeout(5):
+        while not sender.done():
+            await asyncio.sleep(0.01)
+    assert ended == ["cancelled"]
