@@ -101,9 +101,9 @@ class QtAdapter(QObject):
         self._schedule(drive)
 
     def _choose_reader(self) -> None:
-        """Who makes the GUI read the pads: this thread's loop when every pad has a file to wait on (paced to the
-        stick view's rate while not driving); otherwise, while driving, SDL's wait on its thread, and while not
-        driving the 40 ms timer."""
+        """Who makes the GUI read the pads: this thread's loop when every pad has a file to wait on (at a pace
+        while not driving); otherwise, while driving, SDL's wait on its thread, and while not driving a timer at
+        that pace."""
         driving = self._driving
         if self._files_usable and choose_wait(self._pads) is WaitMode.FILES:
             self.wakeup.stop()
@@ -123,28 +123,29 @@ class QtAdapter(QObject):
 
     def _rest_s(self) -> float:
         """How long the pads may go unread now (0 while driving)."""
-        return self.model.drive.pace.rest_s(
-            driving=self._driving, another_drives=self.model.connection.another_drives, now=time.monotonic()
-        )
+        return self.model.drive.pad_rest_s(another_drives=self.model.connection.another_drives)
 
     def _rest_ms(self) -> int:
         return round(self._rest_s() * 1000)
 
-    def _follow_pace(self) -> None:
-        """The rest between reads as the pace says now (after a read, or when another client starts driving)."""
+    def _follow_pace(self, just_read: bool) -> None:
+        """The rest between reads as the pace says now: after a read, or when another client becomes the pilot."""
         if self._driving or self._shut:
             return
         if self.pad_files.running:
             rest = self._rest_s()
             if rest != self.pad_files.pace_s:
-                self.pad_files.pace_s = rest
+                self.pad_files.pace_s = rest  # a rest under way ends at the new pace, from the last read
         elif not self.wakeup.running and self._timer.isActive():
             rest_ms = self._rest_ms()
             if rest_ms != self._timer.interval():
-                self._timer.start(rest_ms)
+                shorter = rest_ms < self._timer.interval()
+                self._timer.start(rest_ms)  # starts counting again: a shorter pace reads now, not a whole rest later
+                if shorter and not just_read:
+                    self.poll()
 
     def _connection_changed(self, _connection) -> None:
-        self._follow_pace()
+        self._follow_pace(just_read=False)
 
     def _schedule(self, drive: DriveModel) -> None:
         """The deadline timer at the drive model's next deadline (none while not driving)."""
@@ -184,7 +185,7 @@ class QtAdapter(QObject):
         if (result.added or result.removed) and not self._shut:
             self._choose_reader()  # a new pad's file is waited on; a pad without one needs SDL's wait or the timer
         else:
-            self._follow_pace()
+            self._follow_pace(just_read=True)
         return result
 
     # -- actions widgets ask for ---------------------------------------------------------------

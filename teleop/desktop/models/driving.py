@@ -488,6 +488,10 @@ class DriveModel:
         self.pads_changed.emit(self)
         self._input(self._clock())
 
+    def pad_rest_s(self, another_drives: bool) -> float:
+        """How long the pads may go unread now: 0 while driving (:mod:`teleop.desktop.models.padpace`)."""
+        return self.pace.rest_s(driving=self.enabled, another_drives=another_drives, now=self._clock())
+
     def _input(self, now: float) -> None:
         state = self.current_input()
         if self.selected is not None:  # actions first: a new speed or an e-stop applies to this very input
