@@ -273,8 +273,9 @@ async def flicker_while_another_drives(model, stick, server, seconds: float, pad
         other.kill()
         other.wait()
     model.request_control(takeover=True)
-    while not model.connection.pilot:
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(10):
+        while not model.connection.pilot:
+            await asyncio.sleep(0.05)
     return cpu
 
 
