@@ -9,7 +9,7 @@ wait: while driving, a thread waits inside SDL and signals the GUI the moment a 
 (:class:`teleop.desktop.sdl.wakeup.SdlWakeup`). The periodic re-send and a change the rate cap held
 back go out from one single-shot timer set to the drive model's next deadline. Nothing runs a
 thousand times a second on the GUI thread. While not driving, the pads are read at a pace
-(:mod:`teleop.desktop.models.padpace`: every 40 ms while another client drives or the pad is in
+(:mod:`teleop.desktop.models.padpace`: every 40 ms while another client is the pilot or the pad is in
 someone's hands, every 100 ms otherwise) and a 5 s timer re-reads the batteries; with a pad that has
 no file, the pads are read on a timer at that pace and no thread runs.
 """

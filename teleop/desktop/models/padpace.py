@@ -9,8 +9,8 @@ replays it). Each read wakes the GUI thread, and with such a pad the reads are m
 what a connected window costs, so the pace is as slow as what the pad may do allows:
 
 - **Driving**: no rest; every report goes out at once.
-- **Another client drives the robot**: :data:`WATCHING_S`. This app may be the one
-  that has to stop it, with a pad button bound to the emergency stop.
+- **Another client is the robot's pilot**: :data:`WATCHING_S`. This app may be the
+  one that has to stop it, with a pad button bound to the emergency stop.
 - **The pad is in someone's hands** (a button, a hat or a stick moved beyond
   :data:`FLICKER` within the last :data:`HANDLED_S`): :data:`WATCHING_S`, the stick
   view's frame rate, so the view follows the hand.
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 #: a change that moves every axis by less than this (of its -1..1 travel) is what a pad at rest does
 FLICKER = 0.02
-#: the rest while another client drives or the pad is handled (s): the stick view's frame rate
+#: the rest while another client is the pilot or the pad is handled (s): the stick view's frame rate
 WATCHING_S = 0.04
 #: the rest while nothing the pad can do is urgent (s)
 RESTING_S = 0.1
