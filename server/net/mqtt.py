@@ -262,12 +262,16 @@ class FleetLink:
         this run's ``online``. Said again, or the fleet shows a driving robot offline until it reconnects."""
         text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
         if text == fleet.OFFLINE and not retained and not self._stopping:
-            log.info("the broker said %s offline (an old connection's last will): online again", self.name)
+            log.info(
+                "the broker said %s offline while it is connected (an old connection's last will, or the broker going down): online again",
+                self.name,
+            )
             self._put(self.outbox.latest, Message(self.topic(fleet.CONNECTION), fleet.ONLINE, qos=1, retain=True))
 
     async def stop(self) -> None:
         """Say ``offline`` ourselves (a clean disconnect does not fire the will), then close."""
         self._stopping = True
+        self.outbox.close()  # this `offline` is the last word: the sender takes nothing more
         if self._readings_timer is not None:
             self._readings_timer.cancel()
         client = self._client

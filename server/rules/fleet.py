@@ -74,6 +74,8 @@ class Outbox:
         self._readings: Message | None = None
         self._events: deque[Message] = deque(maxlen=max_events)
         self.dropped = 0
+        #: the robot is stopping and says `offline` itself: nothing queued may go out after that
+        self.closed = False
 
     def ack(self, message: Message) -> None:
         self.dropped += len(self._acks) == self._acks.maxlen
@@ -92,7 +94,14 @@ class Outbox:
         self.dropped += len(self._events) == self._events.maxlen
         self._events.append(message)
 
+    def close(self) -> None:
+        """Nothing more is taken: an `online` queued as the link came up, sent after the stop's `offline`, would
+        be the broker's retained word for a robot that has exited (a clean disconnect fires no last will)."""
+        self.closed = True
+
     def take(self) -> Message | None:
+        if self.closed:
+            return None
         if self._acks:
             return self._acks.popleft()
         if self._latest:

@@ -152,6 +152,18 @@ def test_a_lost_link_drops_stale_readings_and_events_but_keeps_the_state():
     assert [m.payload for m in iter(box.take, None)] == ["state"]
 
 
+def test_a_closed_outbox_sends_nothing_after_the_robots_own_offline():
+    """The link came up and queued `online`; the robot stops before the sender took it. The stop says `offline`
+    itself: the queued `online` must never follow it, or the broker keeps a robot that exited as online."""
+    box = Outbox()
+    box.latest(Message("teleop/r/connection", "online", 1, True))
+    box.ack(Message("teleop/r/cmd/estop/ack", "ack", 1))
+    box.close()
+    assert box.take() is None
+    box.latest(Message("teleop/r/state", "stopping", 1, True))  # the stop's own state change comes after
+    assert box.take() is None
+
+
 # --------------------------------------------------------------------------- readings pace
 
 
