@@ -336,6 +336,17 @@ async def serve(
         await bridge.start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    # from here on the device may be driven: SIGTERM and ^C put the outputs to neutral first, even a signal that
+    # comes while the rest starts (the default action would end the process with no neutral)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is None:  # Windows has no SIGHUP
+            continue
+        try:
+            loop.add_signal_handler(sig, on_signal, bridge, sig, stop)
+        except (NotImplementedError, RuntimeError):  # Windows
+            pass
     scheme = "wss" if bridge.tls else "ws"
     # what can still refuse to start (a missing extra or file, a taken port) before the server says it is up
     fleet = foxglove = None
@@ -364,15 +375,6 @@ async def serve(
     # collection would walk all of it while readings and the pilot's commands wait (13 ms seen with
     # 200 clients). Frozen, it is left out of every collection; only what clients bring is walked.
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is None:  # Windows has no SIGHUP
-            continue
-        try:
-            loop.add_signal_handler(sig, on_signal, bridge, sig, stop)
-        except (NotImplementedError, RuntimeError):  # Windows
-            pass
     if ready is not None:
         ready.set()
     try:
