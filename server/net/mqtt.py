@@ -102,8 +102,6 @@ class FleetLink:
         self._task: asyncio.Task[None] | None = None
         self._client: Any = None
         self._readings_timer: asyncio.TimerHandle | None = None
-        #: stop() said offline itself: its own echo must not be answered with online
-        self._stopping = False
         self.published = 0  #: messages the broker took (tests and the bench read it)
 
     def _password(self) -> str | None:
@@ -205,7 +203,7 @@ class FleetLink:
 
     async def _session(self, client: Any) -> None:
         # a stop that came as the broker accepted the connection or a subscription (their acknowledgements are
-        # awaited through asyncio.wait_for): ended here, before `online` is said for a robot that is stopping
+        # awaited through asyncio.wait_for) ends the session here, not at the stop's second cancel
         raise_lost_cancel()
         self.outbox.latest(Message(self.topic(fleet.CONNECTION), fleet.ONLINE, qos=1, retain=True))
         self.status_changed()
@@ -261,7 +259,7 @@ class FleetLink:
         broker had not dropped yet (the Pi lost power and came back within 1.5 times the keepalive), fired after
         this run's ``online``. Said again, or the fleet shows a driving robot offline until it reconnects."""
         text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
-        if text == fleet.OFFLINE and not retained and not self._stopping:
+        if text == fleet.OFFLINE and not retained and not self.outbox.closed:  # not the echo of stop()'s own
             log.info(
                 "the broker said %s offline while it is connected (an old connection's last will, or the broker going down): online again",
                 self.name,
@@ -270,7 +268,6 @@ class FleetLink:
 
     async def stop(self) -> None:
         """Say ``offline`` ourselves (a clean disconnect does not fire the will), then close."""
-        self._stopping = True
         self.outbox.close()  # this `offline` is the last word: the sender takes nothing more
         if self._readings_timer is not None:
             self._readings_timer.cancel()
