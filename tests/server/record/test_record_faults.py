@@ -232,14 +232,19 @@ async def test_a_pilot_still_sending_after_sigterm_never_drives_again(pty_device
             # the barrier: a line written into the pty after the server exited comes after everything it wrote
             os.write(pty_device._slave, b"BARRIER\n")
             await wait_for(lambda: "BARRIER" in device_lines(pty_device), timeout=2, what="the barrier at the device")
+            # its next sends meet the closed socket: it says how it ended (killed now, it would print nothing)
+            out, _ = await asyncio.to_thread(deaf.communicate, timeout=10)
         finally:
-            deaf.kill()
-            out, _ = deaf.communicate(timeout=10)
+            if deaf.poll() is None:
+                deaf.kill()
+                deaf.communicate(timeout=10)
     after = [line for t, line in list(pty_device.received_lines) if t >= sent]
     neutral = after.index("B0")
     assert "B500" not in after[neutral:], f"the pilot drove again after the signal's neutral: {after}"
     assert returncode == 0
-    assert json.loads(out.strip().splitlines()[-1])["controls"] > 0
+    said = json.loads(out.strip().splitlines()[-1])
+    assert said["controls"] > 0
+    assert said["ended"] != "time", "the server's exit cut the deaf pilot off before its own time was up"
     texts = [r.get("text", "") for r in whole_records(record.read_bytes())]
     assert any("SIGTERM received; the server is stopping" in text for text in texts), "the shutdown is in the recording"
 
