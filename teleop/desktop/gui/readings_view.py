@@ -19,7 +19,7 @@ from teleop.desktop.models.readings import ReadingsModel
 PLOT_FPS = 12
 PLOT_SECONDS = 30
 #: the table's numbers change at most this often: faster than a person reads them is only repainting
-TABLE_HZ = 4
+TABLE_HZ = 5
 
 
 class ReadingsPanel(QGroupBox):

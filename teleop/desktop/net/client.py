@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
@@ -32,6 +32,7 @@ from teleop.aio.tasks import cancel_and_wait
 from teleop.common.backoff import RECONNECT_DELAYS, Backoff
 from teleop.desktop.models.clock import ClockOffset
 from teleop.desktop.models.connection import ConnectionState, Problem
+from teleop.desktop.models.readpace import ReadPace
 from teleop.desktop.net.delivery import DirectConnection, Inbox
 from teleop.desktop.net.framing import masked_text_frame
 from teleop.wire import protocol
@@ -88,10 +89,14 @@ class ClientSession:
         ssl_context: ssl.SSLContext | None = None,
         skip: tuple[protocol.MessageType, ...] = (),
         input_kind: Callable[[], protocol.InputKind | None] = lambda: None,
+        read_pace: ReadPace | None = None,
+        driving: Callable[[], bool] = lambda: False,
     ) -> None:
         """``skip``: streams this client does not use (:data:`teleop.wire.protocol.SKIPPABLE`), asked in its hello
         not to be sent; a server that predates ``skip`` sends them anyway, and they reach ``events.message``.
-        ``input_kind``: what the pilot drives with now, said in the hello (each control says it too)."""
+        ``input_kind``: what the pilot drives with now, said in the hello (each control says it too).
+        ``read_pace``: the socket rests between reads as it says (:mod:`teleop.desktop.models.readpace`), with
+        ``driving`` saying whether this client drives now; without, every message is read as it comes."""
         self.url = url.split("#", 1)[0]  # a pasted address may carry "#token=..."; it is not part of the URL sent
         self.events = events or SessionEvents()
         self.name = name
@@ -102,6 +107,8 @@ class ClientSession:
         self.ssl_context = ssl_context
         self.skip = skip
         self.input_kind = input_kind
+        self.read_pace = read_pace
+        self.driving = driving
         self.state = ConnectionState.DISCONNECTED
         self.detail = ""
         self.problem = Problem.NONE
@@ -113,7 +120,7 @@ class ClientSession:
         self.clock = ClockOffset()
         self.client_id = 0
         self.sent_controls = 0
-        self._ws: ClientConnection | None = None
+        self._ws: DirectConnection | None = None
         self._pending_control: Control | None = None
         #: messages other than controls waiting for the socket, oldest first (see :meth:`_pump`)
         self._outbox: collections.deque[str] = collections.deque()
@@ -258,8 +265,17 @@ class ClientSession:
         """Send ``message`` in turn: after the ones asked for before it, and before any control asked for after."""
         if self._ws is None or self.legacy:
             return
+        if self.read_pace is not None:
+            self.read_pace.asked(time.monotonic())
+            self._ws.read_now()  # its answer is read the moment it comes
         self._outbox.append(protocol.encode(message))
         self._pump()
+
+    def _rest_s(self) -> float:
+        """How long the socket may rest after a read (0 without a pace)."""
+        if self.read_pace is None:
+            return 0.0
+        return self.read_pace.rest_s(driving=self.driving(), now=time.monotonic())
 
     def _set_state(self, state: ConnectionState, detail: str) -> None:
         if state is self.state and detail == self.detail:
@@ -375,6 +391,9 @@ class ClientSession:
             self._on_frame(first)
         self._pump()
         tasks = [] if self.legacy else [asyncio.create_task(self._pinger(ws))]
+        if self.read_pace is not None:
+            self.read_pace.ponged()  # a pong due on the last connection never comes
+        ws.read_rest = self._rest_s
         try:
             inbox.hand_over(self._on_frame)  # each message is handled as it is parsed, the ones held first
             await ws.wait_closed()
@@ -399,6 +418,8 @@ class ClientSession:
             log.warning("ignoring a bad message from the server: %s", message.message)
             return
         if isinstance(message, protocol.Pong):
+            if self.read_pace is not None:
+                self.read_pace.ponged()
             rtt = time.monotonic() - message.t
             self.clock.add(message.server_t, time.time(), rtt)
             self.rtt_ms = rtt * 1000
@@ -412,10 +433,14 @@ class ClientSession:
                 log.info("role is now %s", self.role.value)
         self.events.message(message)
 
-    async def _pinger(self, ws: ClientConnection) -> None:
+    async def _pinger(self, ws: DirectConnection) -> None:
         while True:
             self._ping_id += 1
-            await ws.send(protocol.encode(protocol.Ping(self._ping_id, time.monotonic())))
+            now = time.monotonic()
+            if self.read_pace is not None:
+                self.read_pace.pinged(now)
+                ws.read_now()  # the pong is read the moment it comes: a late read would count in the round trip
+            await ws.send(protocol.encode(protocol.Ping(self._ping_id, now)))
             await asyncio.sleep(self.ping_interval)
 
 

@@ -12,6 +12,11 @@ message to an :class:`Inbox` instead, in the same call that parsed it. The
 inbox holds messages until the session is ready for them (the welcome is read
 first; past :data:`HELD_MAX` the socket is left unread meanwhile), then hands
 them over as they come, in order.
+
+Between two reads the socket may rest (:mod:`teleop.desktop.models.readpace`): the
+connection asks :attr:`DirectConnection.read_rest` after each read, and what comes
+meanwhile waits in the socket until the rest ends or :meth:`DirectConnection.read_now`
+cuts it short.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class Inbox:
             await self._waiter
         return self._held.popleft()
 
+    @property
+    def handing_over(self) -> bool:
+        """Messages go to the session as they come (not held before the welcome, nor dropped after the end)."""
+        return self._handler is not None and self._handler is not _drop
+
     def close(self) -> None:
         """The session is done with this connection: later messages are dropped, and the socket is read again
         (a paused one would hold up the closing handshake)."""
@@ -107,9 +117,34 @@ class DirectConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         self.inbox = inbox = Inbox()
         inbox.pause = lambda: self.transport.pause_reading()
-        inbox.resume = lambda: self.transport.resume_reading()
+        inbox.resume = self._read_on
         self._fragments: list[bytes] = []
         self._fragmented: Opcode | None = None
+        #: how long the socket may rest after a read (s; 0: read on as data comes), asked after each read
+        self.read_rest: Callable[[], float] = lambda: 0.0
+        #: the end of the rest under way (None: the socket is read as data comes)
+        self._resting: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._resting is not None or not self.inbox.handing_over:
+            return
+        rest = self.read_rest()
+        if rest > 0:
+            self.transport.pause_reading()  # a closing transport ignores it
+            self._resting = asyncio.get_running_loop().call_later(rest, self.read_now)
+
+    def read_now(self) -> None:
+        """End the rest under way, if any: what came meanwhile is read now, in order (an answer is due)."""
+        if self._resting is not None:
+            self._read_on()
+
+    def _read_on(self) -> None:
+        """Read the socket again as data comes, whether it rested or was paused while the session was not ready."""
+        if self._resting is not None:
+            self._resting.cancel()
+            self._resting = None
+        self.transport.resume_reading()
 
     def process_event(self, event: Any) -> None:
         if not isinstance(event, Frame) or self.response is None or event.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
@@ -132,5 +167,8 @@ class DirectConnection(ClientConnection):
         self.inbox.put(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._resting is not None:
+            self._resting.cancel()
+            self._resting = None  # nothing more to read
         super().connection_lost(exc)
         self.inbox.end(self.protocol.close_exc)

@@ -26,6 +26,7 @@ from teleop.desktop.models.driving import DriveModel, DriveOff
 from teleop.desktop.models.padhealth import StaleSettings
 from teleop.desktop.models.pads import Buzz
 from teleop.desktop.models.readings import ReadingsModel
+from teleop.desktop.models.readpace import ReadPace
 from teleop.desktop.models.shaping import AxisShape
 from teleop.desktop.models.snapshot import save_snapshot
 from teleop.desktop.net.client import ClientSession, SessionEvents, trust_context
@@ -119,6 +120,8 @@ class TeleopModel:
             ssl_context=context,
             skip=(protocol.MessageType.OUTPUTS,),
             input_kind=lambda: self.drive.input_kind,
+            read_pace=ReadPace(),  # the readings are read at the pace they are shown: each read is a wakeup
+            driving=lambda: self.drive.enabled,
         )
         self.video.link(self.session.url, token or None, context, self.session.clock)
         self.session.start()

@@ -4,14 +4,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from http import HTTPStatus
 
 from conftest import wait_for
 from websockets.asyncio.server import serve
 
+from teleop.desktop.models import readpace
 from teleop.desktop.models.connection import ConnectionState
+from teleop.desktop.models.readpace import READ_REST_S, ReadPace
 from teleop.desktop.net.client import ClientSession, SessionEvents
-from teleop.desktop.net.delivery import HELD_MAX, Inbox
+from teleop.desktop.net.delivery import HELD_MAX, DirectConnection, Inbox
 from teleop.wire import protocol
 
 STATUS = {"serial": {"state": "ready"}, "pilot": None, "failsafe": False, "estop": False, "clients": 1}
@@ -164,3 +167,111 @@ def test_an_inbox_closed_by_its_session_drops_what_comes_after_and_reads_the_soc
     inbox.put(reading(HELD_MAX))
     inbox.hand_over(handled.append)  # too late: nothing was kept for it
     assert handled == []
+
+
+# -- the socket resting between reads (teleop.desktop.models.readpace) --------------------------------------
+
+
+class CountedReads:
+    """Counts the socket reads of every :class:`DirectConnection` (each one a wakeup of the app's thread)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.count = 0
+        original = DirectConnection.data_received
+
+        def counted(connection, data: bytes) -> None:
+            self.count += 1
+            original(connection, data)
+
+        monkeypatch.setattr(DirectConnection, "data_received", counted)
+
+
+def robot(every_s: float, answer=None):
+    """A server that welcomes, sends a reading every ``every_s``, answers pings with pongs at once, and passes
+    each other message to ``answer(ws, message)``."""
+
+    async def after_hello(ws):
+        await ws.send(welcome())
+
+        async def stream():
+            seq = 0
+            while True:
+                await ws.send(reading(seq))
+                seq += 1
+                await asyncio.sleep(every_s)
+
+        streaming = asyncio.create_task(stream())
+        try:
+            async for text in ws:
+                message = protocol.parse_client_message(text)
+                if isinstance(message, protocol.Ping):
+                    await ws.send(protocol.encode(protocol.Pong(message.id, message.t, 0.0)))
+                elif answer is not None:
+                    await answer(ws, message)
+        finally:
+            streaming.cancel()
+
+    return after_hello
+
+
+async def test_a_resting_socket_takes_a_stream_of_readings_in_few_reads_and_loses_none(monkeypatch):
+    reads = CountedReads(monkeypatch)
+    messages = []
+    options = {"read_pace": ReadPace(), "ping_interval": 60}
+    async with session_with(robot(0.01), SessionEvents(message=messages.append), **options):
+        await wait_for(lambda: len(seqs(messages)) >= 10, what="the first readings")
+        before, first = reads.count, len(seqs(messages))
+        await wait_for(lambda: len(seqs(messages)) >= first + 100, what="100 more readings")
+        taken = reads.count - before
+    assert seqs(messages) == list(range(len(seqs(messages)))), "every reading, in order"
+    # 100 readings over a second: one read a rest (and the pong's), not one a reading
+    assert taken <= 2 + 1.2 / READ_REST_S, f"{taken} reads for 100 readings"
+
+
+async def test_without_a_pace_each_reading_is_read_as_it_comes(monkeypatch):
+    """The other side of the test above: the count it bounds is the reads' count."""
+    reads = CountedReads(monkeypatch)
+    messages = []
+    async with session_with(robot(0.01), SessionEvents(message=messages.append), ping_interval=60):
+        await wait_for(lambda: len(seqs(messages)) >= 10, what="the first readings")
+        before, first = reads.count, len(seqs(messages))
+        await wait_for(lambda: len(seqs(messages)) >= first + 100, what="100 more readings")
+        assert reads.count - before >= 50
+
+
+async def test_the_round_trip_time_is_not_lengthened_by_the_resting_socket():
+    """Pongs come while readings stream and the socket rests: each is read the moment it comes. Read at the
+    socket's next read instead, six of them would all be under 60 ms about once in a thousand runs."""
+    rtts: list[float] = []
+    options = {"read_pace": ReadPace(), "ping_interval": 0.13}  # not a multiple of the rest: pings land anywhere in it
+    async with session_with(robot(0.02), SessionEvents(rtt=rtts.append), **options):
+        await wait_for(lambda: len(rtts) >= 7, what="seven pongs")
+    assert max(rtts[1:7]) < 60, f"round trips {rtts} (ms)"
+
+
+async def test_what_the_user_asked_for_is_answered_at_once_while_the_socket_rests(monkeypatch):
+    """Each emergency stop is answered by the robot at once; the answer reaches the session the moment it comes.
+    Read at the socket's next read instead, six answers would all come within 60 ms about once in a thousand runs."""
+    monkeypatch.setattr(readpace, "ANSWER_S", 0.05)  # the socket rests again soon after each answer
+    answered = asyncio.Event()
+
+    async def answer(ws, message):
+        if isinstance(message, protocol.EmergencyStop):
+            await ws.send(reading(-1))
+
+    def heard(message):
+        if isinstance(message, protocol.Reading) and message.seq == -1:
+            answered.set()
+
+    options = {"read_pace": ReadPace(), "ping_interval": 60}
+    waits = []
+    async with session_with(robot(0.02, answer), SessionEvents(message=heard), **options) as session:
+        await wait_for(lambda: session.connected, what="connected")
+        for _ in range(6):
+            await asyncio.sleep(0.3)  # past the last answer's window: the socket rests again
+            answered.clear()
+            asked = time.monotonic()
+            session.emergency_stop(True)
+            await asyncio.wait_for(answered.wait(), 2)
+            waits.append(time.monotonic() - asked)
+    assert max(waits) < 0.06, f"answers after {waits} s"
