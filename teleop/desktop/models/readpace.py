@@ -45,18 +45,23 @@ class ReadPace:
     def __init__(self) -> None:
         self._answer_until = -math.inf
         self._pong_until = -math.inf
+        #: the ping whose pong is awaited (a late pong of an earlier one does not end the wait)
+        self._ping: int | None = None
 
     def asked(self, now: float) -> None:
         """The user asked the robot for something at ``now``: its answer is read at once."""
         self._answer_until = max(self._answer_until, now + ANSWER_S)
 
-    def pinged(self, now: float) -> None:
-        """A ping went out at ``now``: its pong is read the moment it comes."""
+    def pinged(self, ping: int, now: float) -> None:
+        """Ping number ``ping`` went out at ``now``: its pong is read the moment it comes."""
+        self._ping = ping
         self._pong_until = now + PONG_WAIT_S
 
-    def ponged(self) -> None:
-        """The pong came (or the connection it was due on is gone)."""
-        self._pong_until = -math.inf
+    def ponged(self, ping: int | None = None) -> None:
+        """The pong of ping number ``ping`` came; None: no pong is awaited any more (a new connection)."""
+        if ping is None or ping == self._ping:
+            self._ping = None
+            self._pong_until = -math.inf
 
     def rest_s(self, *, driving: bool, now: float) -> float:
         """The rest after a read at ``now``: 0 reads on at once (see the module's rules)."""

@@ -419,7 +419,7 @@ class ClientSession:
             return
         if isinstance(message, protocol.Pong):
             if self.read_pace is not None:
-                self.read_pace.ponged()
+                self.read_pace.ponged(message.id)
             rtt = time.monotonic() - message.t
             self.clock.add(message.server_t, time.time(), rtt)
             self.rtt_ms = rtt * 1000
@@ -438,7 +438,7 @@ class ClientSession:
             self._ping_id += 1
             now = time.monotonic()
             if self.read_pace is not None:
-                self.read_pace.pinged(now)
+                self.read_pace.pinged(self._ping_id, now)
                 ws.read_now()  # the pong is read the moment it comes: a late read would count in the round trip
             await ws.send(protocol.encode(protocol.Ping(self._ping_id, now)))
             await asyncio.sleep(self.ping_interval)

@@ -29,6 +29,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 log = logging.getLogger("teleop.desktop.net.delivery")
 
@@ -127,12 +128,13 @@ class DirectConnection(ClientConnection):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._resting is not None or not self.inbox.handing_over:
-            return
+        if self._resting is not None or not self.inbox.handing_over or self.protocol.state is not State.OPEN:
+            return  # a closing handshake is read on at once: the link's end is news
         rest = self.read_rest()
         if rest > 0:
-            self.transport.pause_reading()  # a closing transport ignores it
-            self._resting = asyncio.get_running_loop().call_later(rest, self.read_now)
+            self.transport.pause_reading()
+            # the loop websockets keeps: Qt may deliver a read while asyncio's loop is between runs
+            self._resting = self.loop.call_later(rest, self.read_now)
 
     def read_now(self) -> None:
         """End the rest under way, if any: what came meanwhile is read now, in order (an answer is due)."""

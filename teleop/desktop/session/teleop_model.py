@@ -316,10 +316,20 @@ class TeleopModel:
         elif isinstance(message, protocol.Status):
             self._apply_status(message)
         elif isinstance(message, protocol.Error):
-            self.say(LogLevel.ERROR, f"server: {message.message}")
+            self.say(self._error_level(message), f"server: {message.message}")
             if message.code in (protocol.ErrorCode.UNAUTHORIZED, protocol.ErrorCode.PILOT_BUSY):
                 self.connection.refused = message.message
         self._connection_update()
+
+    def _error_level(self, error: protocol.Error) -> LogLevel:
+        """How loud a refusal is. A control refused for what this window already shows (another pilot took over,
+        the emergency stop is on) was on its way when that news came: the news was said, the refusal is not an error.
+        """
+        codes = protocol.ErrorCode
+        news = (error.code is codes.NOT_PILOT and not self.connection.pilot) or (
+            error.code is codes.ESTOP_ACTIVE and self.connection.status.estop
+        )
+        return LogLevel.INFO if news and error.ref == "control" else LogLevel.ERROR
 
     def _server_event(self, event: protocol.Event) -> None:
         self.say(event_log_level(event, driving=self.drive.enabled), event.text)

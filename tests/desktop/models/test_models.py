@@ -190,3 +190,37 @@ def test_stop_then_enable_at_once_is_not_undone_by_the_servers_late_echo():
     model._on_message(status(estop=False))
     model._on_message(status(estop=True))  # now someone else's
     assert not model.drive.enabled and model.drive.off_reason is DriveOff.STOPPED_ELSEWHERE
+
+
+def refused(code: protocol.ErrorCode, text: str) -> protocol.Error:
+    return protocol.Error(code, text, "control")
+
+
+def test_controls_refused_for_a_takeover_the_window_already_shows_are_not_logged_as_errors():
+    """Controls on their way when another client took over are refused; the takeover itself was said."""
+    model, session, _, log = connected_model()
+    model._on_message(status())
+    model.enable_driving()
+    session.role = Role.OBSERVER  # as the real session sets it from the status below
+    model._on_message(status(pilot="browser"))
+    model._on_message(refused(protocol.ErrorCode.NOT_PILOT, "control ignored: you are an observer and browser is pilot"))
+    assert log[-1].level is LogLevel.INFO
+    assert not model.drive.enabled
+
+
+def test_controls_refused_for_an_emergency_stop_the_window_already_shows_are_not_logged_as_errors():
+    model, _, _, log = connected_model()
+    model._on_message(status())
+    model.enable_driving()
+    model._on_message(status(estop=True))
+    model._on_message(refused(protocol.ErrorCode.ESTOP_ACTIVE, "emergency stop is engaged; send estop with engaged: false to resume"))
+    assert log[-1].level is LogLevel.INFO
+
+
+def test_a_refusal_the_window_cannot_explain_is_an_error():
+    model, _, _, log = connected_model()
+    model._on_message(status())
+    model._on_message(refused(protocol.ErrorCode.NOT_PILOT, "control ignored: you are an observer and nobody is pilot"))
+    assert log[-1].level is LogLevel.ERROR
+    model._on_message(refused(protocol.ErrorCode.ESTOP_ACTIVE, "emergency stop is engaged"))
+    assert log[-1].level is LogLevel.ERROR

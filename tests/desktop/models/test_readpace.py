@@ -17,16 +17,33 @@ def test_a_driving_app_reads_what_the_robot_says_sooner():
 
 def test_a_pong_is_read_the_moment_it_comes_so_the_round_trip_stays_true():
     pace = ReadPace()
-    pace.pinged(10.0)
+    pace.pinged(1, 10.0)
     assert pace.rest_s(driving=False, now=10.0) == 0.0
     assert pace.rest_s(driving=True, now=10.5) == 0.0
-    pace.ponged()
+    pace.ponged(1)
     assert pace.rest_s(driving=False, now=10.5) == READ_REST_S
+
+
+def test_a_late_pong_of_an_earlier_ping_does_not_end_the_wait_for_the_newest():
+    pace = ReadPace()
+    pace.pinged(1, 10.0)
+    pace.pinged(2, 11.0)  # a round trip over a second: the first pong is still on its way
+    pace.ponged(1)
+    assert pace.rest_s(driving=False, now=11.1) == 0.0
+    pace.ponged(2)
+    assert pace.rest_s(driving=False, now=11.1) == READ_REST_S
+
+
+def test_a_new_connection_awaits_no_pong_of_the_old_one():
+    pace = ReadPace()
+    pace.pinged(7, 10.0)
+    pace.ponged(None)
+    assert pace.rest_s(driving=False, now=10.1) == READ_REST_S
 
 
 def test_a_pong_that_never_comes_ends_the_wait_for_it():
     pace = ReadPace()
-    pace.pinged(10.0)
+    pace.pinged(1, 10.0)
     assert pace.rest_s(driving=False, now=10.0 + PONG_WAIT_S - 0.01) == 0.0
     assert pace.rest_s(driving=False, now=10.0 + PONG_WAIT_S) == READ_REST_S
 
@@ -42,8 +59,8 @@ def test_the_answer_to_what_the_user_asked_for_shows_at_once():
 def test_a_pong_does_not_end_the_wait_for_an_answer_asked_for():
     pace = ReadPace()
     pace.asked(5.0)
-    pace.pinged(5.1)
-    pace.ponged()
+    pace.pinged(1, 5.1)
+    pace.ponged(1)
     assert pace.rest_s(driving=False, now=5.2) == 0.0
 
 

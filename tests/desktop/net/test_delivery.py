@@ -187,8 +187,9 @@ class CountedReads:
 
 
 def robot(every_s: float, answer=None):
-    """A server that welcomes, sends a reading every ``every_s``, answers pings with pongs at once, and passes
-    each other message to ``answer(ws, message)``."""
+    """A server that welcomes and sends a reading every ``every_s``. It answers each ping with a reading, then 5 ms
+    later the pong: the reading ends any rest the ping cut short, so the pong is read at once only if the rule
+    says the socket must not rest while it is due. Each other message goes to ``answer(ws, message)``."""
 
     async def after_hello(ws):
         await ws.send(welcome())
@@ -205,6 +206,8 @@ def robot(every_s: float, answer=None):
             async for text in ws:
                 message = protocol.parse_client_message(text)
                 if isinstance(message, protocol.Ping):
+                    await ws.send(reading(-2))
+                    await asyncio.sleep(0.005)
                     await ws.send(protocol.encode(protocol.Pong(message.id, message.t, 0.0)))
                 elif answer is not None:
                     await answer(ws, message)
@@ -214,18 +217,22 @@ def robot(every_s: float, answer=None):
     return after_hello
 
 
+def readings_in_order(messages) -> list[int]:
+    return [seq for seq in seqs(messages) if seq >= 0]
+
+
 async def test_a_resting_socket_takes_a_stream_of_readings_in_few_reads_and_loses_none(monkeypatch):
     reads = CountedReads(monkeypatch)
     messages = []
     options = {"read_pace": ReadPace(), "ping_interval": 60}
     async with session_with(robot(0.01), SessionEvents(message=messages.append), **options):
-        await wait_for(lambda: len(seqs(messages)) >= 10, what="the first readings")
-        before, first = reads.count, len(seqs(messages))
-        await wait_for(lambda: len(seqs(messages)) >= first + 100, what="100 more readings")
-        taken = reads.count - before
-    assert seqs(messages) == list(range(len(seqs(messages)))), "every reading, in order"
-    # 100 readings over a second: one read a rest (and the pong's), not one a reading
-    assert taken <= 2 + 1.2 / READ_REST_S, f"{taken} reads for 100 readings"
+        await wait_for(lambda: len(readings_in_order(messages)) >= 10, what="the first readings")
+        before, first, started = reads.count, len(readings_in_order(messages)), time.monotonic()
+        await wait_for(lambda: len(readings_in_order(messages)) >= first + 100, what="100 more readings")
+        taken, elapsed = reads.count - before, time.monotonic() - started
+    assert readings_in_order(messages) == list(range(len(readings_in_order(messages)))), "every reading, in order"
+    # 100 readings: one read a rest (and the pong's), not one a reading however slowly they came
+    assert taken <= 2 + elapsed / READ_REST_S, f"{taken} reads for 100 readings in {elapsed:.2f} s"
 
 
 async def test_without_a_pace_each_reading_is_read_as_it_comes(monkeypatch):
@@ -233,30 +240,35 @@ async def test_without_a_pace_each_reading_is_read_as_it_comes(monkeypatch):
     reads = CountedReads(monkeypatch)
     messages = []
     async with session_with(robot(0.01), SessionEvents(message=messages.append), ping_interval=60):
-        await wait_for(lambda: len(seqs(messages)) >= 10, what="the first readings")
-        before, first = reads.count, len(seqs(messages))
-        await wait_for(lambda: len(seqs(messages)) >= first + 100, what="100 more readings")
+        await wait_for(lambda: len(readings_in_order(messages)) >= 10, what="the first readings")
+        before, first = reads.count, len(readings_in_order(messages))
+        await wait_for(lambda: len(readings_in_order(messages)) >= first + 100, what="100 more readings")
         assert reads.count - before >= 50
 
 
-async def test_the_round_trip_time_is_not_lengthened_by_the_resting_socket():
-    """Pongs come while readings stream and the socket rests: each is read the moment it comes. Read at the
-    socket's next read instead, six of them would all be under 60 ms about once in a thousand runs."""
+async def test_the_round_trip_time_is_not_lengthened_by_the_resting_socket(monkeypatch):
+    """Pongs come while readings stream and the socket rests a second: each is read the moment it comes. Read at the
+    socket's next read instead, six of them would all be under 0.3 s about once in a thousand runs."""
+    monkeypatch.setattr(readpace, "READ_REST_S", 1.0)
     rtts: list[float] = []
-    options = {"read_pace": ReadPace(), "ping_interval": 0.13}  # not a multiple of the rest: pings land anywhere in it
+    options = {"read_pace": ReadPace(), "ping_interval": 0.5}  # the next ping, which reads on, comes after the 0.3 s
     async with session_with(robot(0.02), SessionEvents(rtt=rtts.append), **options):
-        await wait_for(lambda: len(rtts) >= 7, what="seven pongs")
-    assert max(rtts[1:7]) < 60, f"round trips {rtts} (ms)"
+        await wait_for(lambda: len(rtts) >= 7, timeout=15, what="seven pongs")
+    assert max(rtts[1:7]) < 300, f"round trips {rtts} (ms)"
 
 
 async def test_what_the_user_asked_for_is_answered_at_once_while_the_socket_rests(monkeypatch):
-    """Each emergency stop is answered by the robot at once; the answer reaches the session the moment it comes.
-    Read at the socket's next read instead, six answers would all come within 60 ms about once in a thousand runs."""
+    """Each emergency stop is answered by the robot with a reading, then 5 ms later the answer; the answer reaches
+    the session the moment it comes. Read at the socket's next read instead (it rests a second here), six answers
+    would all come within 0.3 s about once in a thousand runs."""
+    monkeypatch.setattr(readpace, "READ_REST_S", 1.0)
     monkeypatch.setattr(readpace, "ANSWER_S", 0.05)  # the socket rests again soon after each answer
     answered = asyncio.Event()
 
     async def answer(ws, message):
         if isinstance(message, protocol.EmergencyStop):
+            await ws.send(reading(-3))
+            await asyncio.sleep(0.005)
             await ws.send(reading(-1))
 
     def heard(message):
@@ -268,10 +280,10 @@ async def test_what_the_user_asked_for_is_answered_at_once_while_the_socket_rest
     async with session_with(robot(0.02, answer), SessionEvents(message=heard), **options) as session:
         await wait_for(lambda: session.connected, what="connected")
         for _ in range(6):
-            await asyncio.sleep(0.3)  # past the last answer's window: the socket rests again
+            await asyncio.sleep(0.1)  # past the last answer's window: the socket rests again
             answered.clear()
             asked = time.monotonic()
             session.emergency_stop(True)
-            await asyncio.wait_for(answered.wait(), 2)
+            await asyncio.wait_for(answered.wait(), 3)
             waits.append(time.monotonic() - asked)
-    assert max(waits) < 0.06, f"answers after {waits} s"
+    assert max(waits) < 0.3, f"answers after {waits} s"
