@@ -109,8 +109,17 @@ class XDisplay:
     def key_up(self, key: str) -> None:
         self.xdotool("keyup", key)
 
+    def pointer(self) -> tuple[int, int]:
+        """Where the pointer is now."""
+        shell = dict(line.split("=", 1) for line in self.xdotool_output("getmouselocation", "--shell").split())
+        return int(shell["X"]), int(shell["Y"])
+
     def click(self, x: int, y: int) -> None:
-        self.xdotool("mousemove", "--sync", str(x), str(y), "click", "1")
+        """Move the pointer to (x, y), wait until it is there, and click. ``mousemove --sync`` to where the pointer
+        already is waits for a motion that never comes (a second click on the same button), so it is left out then."""
+        if self.pointer() != (x, y):
+            self.xdotool("mousemove", "--sync", str(x), str(y))
+        self.xdotool("click", "1")
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
