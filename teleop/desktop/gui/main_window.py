@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         drive_menu.addAction(enable)
         self.disable_action = disable = QAction("&Disable driving", self)
         disable.setShortcut(QKeySequence("Ctrl+Shift+D"))
-        disable.triggered.connect(self.model.disable_driving)
+        disable.triggered.connect(lambda: self.model.disable_driving())  # not the action's checked flag as the reason
         drive_menu.addAction(disable)
         stop = QAction("Emergency &stop\tSpace / Esc", self)  # the keys are handled app-wide by KeyboardSafety
         stop.triggered.connect(self.model.emergency_stop)

@@ -324,10 +324,13 @@ class TeleopModel:
     def _error_level(self, error: protocol.Error) -> LogLevel:
         """How loud a refusal is. A control refused for what this window already shows (another pilot took over,
         the emergency stop is on) was on its way when that news came: the news was said, the refusal is not an error.
+        Nor is a control refused because the server is stopping: the server said so first, in an event of its own.
         """
         codes = protocol.ErrorCode
-        news = (error.code is codes.NOT_PILOT and not self.connection.pilot) or (
-            error.code is codes.ESTOP_ACTIVE and self.connection.status.estop
+        news = (
+            (error.code is codes.NOT_PILOT and not self.connection.pilot)
+            or (error.code is codes.ESTOP_ACTIVE and self.connection.status.estop)
+            or error.code is codes.SERVER_STOPPING
         )
         return LogLevel.INFO if news and error.ref == "control" else LogLevel.ERROR
 

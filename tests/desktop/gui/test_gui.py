@@ -174,6 +174,20 @@ def test_space_stops_the_robot_wherever_the_focus_is(window, loop, joystick, tmp
         stop_server(window, loop, server)
 
 
+def test_ctrl_shift_d_switches_driving_off_and_says_so_in_words(window, loop, tmp_path, display):
+    model = window.model
+    server, _ = drive_with_recording(window, loop, tmp_path, display)
+    try:
+        window.gamepad_panel.setFocus()
+        display.key("ctrl+shift+d")
+        wait_until(loop, lambda: not model.drive.enabled, what="driving off")
+        assert model.drive.off_reason is DriveOff.BY_USER
+        assert "driving off: switched off" in window.log.toPlainText()
+        assert "False" not in window.drive_state.full_text() and "False" not in window.log.toPlainText()
+    finally:
+        stop_server(window, loop, server)
+
+
 def test_space_stops_the_robot_while_a_menu_or_a_drop_down_list_is_open(window, loop, joystick, tmp_path, display):
     """A menu and a combo box's list are windows of their own with the keyboard focus while open."""
     model = window.model

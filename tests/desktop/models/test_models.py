@@ -224,3 +224,12 @@ def test_a_refusal_the_window_cannot_explain_is_an_error():
     assert log[-1].level is LogLevel.ERROR
     model._on_message(refused(protocol.ErrorCode.ESTOP_ACTIVE, "emergency stop is engaged"))
     assert log[-1].level is LogLevel.ERROR
+
+
+def test_a_control_refused_because_the_server_is_stopping_is_not_logged_as_an_error():
+    """The server said it is stopping in an event of its own; the controls on their way meanwhile are refused."""
+    model, _, _, log = connected_model()
+    model._on_message(status())
+    model.enable_driving()
+    model._on_message(refused(protocol.ErrorCode.SERVER_STOPPING, "control ignored: the server is stopping; every output stays at neutral"))
+    assert log[-1].level is LogLevel.INFO
