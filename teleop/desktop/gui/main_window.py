@@ -387,11 +387,9 @@ class MainWindow(QMainWindow):
         elif drive.blocked is not None:
             text = f"Cannot drive: {drive.blocked}"
         else:
-            text = (
-                f"Driving off ({drive.off_reason})"
-                if drive.off_reason is not DriveOff.NOT_YET
-                else "Ready: enable driving to send commands"
-            )
+            # not connected was why it went off; connected again as pilot, that is no news
+            ready = drive.off_reason in (DriveOff.NOT_YET, DriveOff.NOT_CONNECTED)
+            text = "Ready: enable driving to send commands" if ready else f"Driving off ({drive.off_reason})"
         self.drive_state.set_full_text(text)
         self.enable.setToolTip(text)
 

@@ -858,6 +858,18 @@ def test_an_observers_emergency_stop_disables_the_gui_until_it_re_enables(window
         stop_server(window, loop, server)
 
 
+def test_connected_again_after_a_disconnect_the_drive_row_says_ready_not_not_connected(window, loop, server):
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot")
+    window.enable.click()
+    wait_until(loop, lambda: window.model.drive.enabled, what="driving")
+    run(loop, window.model.disconnect())
+    wait_until(loop, lambda: "not connected" in window.drive_state.full_text(), what="the drive row says why")
+    connect(window, loop, server.pilot_url)
+    wait_until(loop, lambda: window.model.connection.pilot, what="pilot again")
+    assert window.drive_state.full_text() == "Ready: enable driving to send commands"
+
+
 def test_wrong_token_is_shown_plainly_in_the_window(window, loop, server):
     run(loop, window.model.connect(f"{server.url}/#token=not-the-right-token"))
     wait_until(loop, lambda: "watching only" in window.connection_bar.state.full_text(), what="refusal shown")
