@@ -214,7 +214,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         export = QAction("&Export readings to CSV…", self)
         export.setShortcut(QKeySequence("Ctrl+E"))
-        export.triggered.connect(self.export_csv)
+        export.triggered.connect(lambda: self.export_csv())  # not the action's checked flag as the path
         file_menu.addAction(export)
         settings = QAction("&Settings…", self)
         settings.setShortcut(QKeySequence("Ctrl+,"))

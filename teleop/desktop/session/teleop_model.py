@@ -129,7 +129,10 @@ class TeleopModel:
     async def disconnect(self) -> None:
         session, self.session = self.session, None
         if session is not None:
+            was_driving = self.drive.enabled
             self.drive.set_blocked(DriveOff.NOT_CONNECTED)
+            if was_driving:  # a reconnect to another address, or Disconnect while driving: said, as every other way off
+                self.say(LogLevel.INFO, f"driving off: {DriveOff.NOT_CONNECTED}")
             await session.stop()
             self._on_state_of(session, ConnectionState.DISCONNECTED, "disconnected")
             self.video.close()

@@ -87,10 +87,13 @@ def server(window, loop):
 
 
 @pytest.fixture
-def joystick(loop):
+def joystick(window, loop):
+    """A pad plugged in, and picked by the window to drive: a pad picked later (a test that enables driving first)
+    would switch driving off, as it must."""
     from sdl_virtual import VirtualJoystick
 
     stick = VirtualJoystick(axes=4, buttons=8, hats=1).attach()
+    wait_until(loop, lambda: window.model.drive.selected is not None, what="the plugged-in pad picked to drive")
     yield stick
     stick.detach()
 
@@ -865,6 +868,7 @@ def test_connected_again_after_a_disconnect_the_drive_row_says_ready_not_not_con
     wait_until(loop, lambda: window.model.drive.enabled, what="driving")
     run(loop, window.model.disconnect())
     wait_until(loop, lambda: "not connected" in window.drive_state.full_text(), what="the drive row says why")
+    assert "driving off: not connected to a robot" in window.log.toPlainText(), "the log says when driving went off"
     connect(window, loop, server.pilot_url)
     wait_until(loop, lambda: window.model.connection.pilot, what="pilot again")
     assert window.drive_state.full_text() == "Ready: enable driving to send commands"

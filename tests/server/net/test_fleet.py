@@ -415,8 +415,8 @@ async def test_a_broker_address_that_resets_every_connection_is_reported_once(ma
         device = await make_device(SimulatedDevice(report_ms=50))
         server = await make_server(device, "--mqtt", f"mqtt://127.0.0.1:{listener.getsockname()[1]}", "--name", "rover-1")
         await server.serial_ready()
-        # the barrier: the first failure is reported, the two after it (about 5 s each: the client only gives up
-        # on its CONNACK) are not
+        # the barrier: a third attempt accepted, so two have failed (about 5 s each: the client only gives up on
+        # its CONNACK): the first failure is reported, the one after it is not
         await wait_for(lambda: len(attempts) >= 3, timeout=20, what="three attempts reset")
         log = server.stop()
     finally:
